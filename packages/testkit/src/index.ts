@@ -1,0 +1,14 @@
+export { postgresBindir, redisBinary } from './binaries.js'
+export { BinaryMissingError, CommandFailedError, ServerTimeoutError, TestkitError } from './errors.js'
+export { freePort } from './free-port.js'
+export {
+  PostgresCluster,
+  PostgresNode,
+  type PostgresSettings,
+  type StartPostgresOptions,
+  startPostgres,
+  startPostgresClusters,
+} from './postgres.js'
+export { RedisServer, type StartRedisOptions, startRedis } from './redis.js'
+export { RedisCluster, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.js'
+export { waitFor } from './wait.js'

@@ -1,0 +1,128 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { forgetProcessGroup, watchProcessGroup } from './reaper.js'
+import { waitFor } from './wait.js'
+
+export interface ServerProcessOptions {
+  command: string
+  args: string[]
+  /** stdout and stderr are appended here. */
+  logFile: string
+  /** Run as this user (the kit runs Postgres unprivileged when the tests run as root). */
+  uid?: number | undefined
+  gid?: number | undefined
+  env?: NodeJS.ProcessEnv
+}
+
+/**
+ * One long-running server process (postgres, redis-server) in a process group of its own, so
+ * kill, pause and resume reach its children too (a postmaster's backends, walreceiver, …), and
+ * registered with the reaper so it dies with the test process.
+ */
+export class ServerProcess {
+  readonly #options: ServerProcessOptions
+  #child: ChildProcess | undefined
+  #exited: Promise<void> = Promise.resolve()
+
+  constructor(options: ServerProcessOptions) {
+    this.#options = options
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  start(): void {
+    if (this.running) throw new Error(`[@scale/testkit] ${this.#options.command} is already running`)
+    const log = openSync(this.#options.logFile, 'a')
+    const child = spawn(this.#options.command, this.#options.args, {
+      detached: true,
+      stdio: ['ignore', log, log],
+      uid: this.#options.uid,
+      gid: this.#options.gid,
+      env: this.#options.env ?? process.env,
+    })
+    closeSync(log)
+    const pid = child.pid
+    if (pid === undefined) throw new Error(`[@scale/testkit] could not spawn ${this.#options.command}`)
+    watchProcessGroup(pid)
+    child.unref()
+    this.#child = child
+    this.#exited = new Promise((resolve) => {
+      child.once('exit', () => {
+        forgetProcessGroup(pid)
+        resolve()
+      })
+      child.once('error', () => resolve())
+    })
+  }
+
+  /** Sends `signal` to the whole process group. */
+  signal(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid
+    if (pid === undefined || !this.running) return
+    try {
+      process.kill(-pid, signal)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+    }
+  }
+
+  /** Sends `signal` and resolves once the process has exited. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running) return this.#exited
+    // Unref'd while it runs (a forgotten server must not keep a script alive forever), but we
+    // must stay alive to see it exit.
+    this.#child?.ref()
+    // A stopped (SIGSTOPped) process cannot act on a polite signal.
+    this.signal('SIGCONT')
+    this.signal(signal)
+    await this.#exited
+  }
+
+  /** SIGKILL to the whole group: the crash a test wants to survive. */
+  async kill(): Promise<void> {
+    await this.stop('SIGKILL')
+    // The group's children (postgres backends) may outlive the leader by a moment.
+    const pid = this.#child?.pid
+    if (pid === undefined) return
+    await waitFor('process group to exit after SIGKILL', () => {
+      try {
+        process.kill(-pid, 'SIGKILL')
+      } catch {
+        return true // ESRCH: no process left in the group
+      }
+      return !groupHasLiveProcess(pid)
+    })
+  }
+
+  pause(): void {
+    this.signal('SIGSTOP')
+  }
+
+  resume(): void {
+    this.signal('SIGCONT')
+  }
+}
+
+/**
+ * Whether any non-zombie process is in group `pgid`. Killed postgres backends are reparented to
+ * PID 1, which in some containers reaps them late; a zombie holds no port and no shared memory.
+ */
+function groupHasLiveProcess(pgid: number): boolean {
+  if (!existsSync('/proc/self/stat')) return false // not Linux: ESRCH from kill() is all we have
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // Fields after the ")" that closes the command name: state ppid pgrp ...
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(pgrp) === pgid && state !== 'Z') return true
+    } catch {} // the process exited while we looked
+  }
+  return false
+}
