@@ -26,16 +26,10 @@ export class RedisServer {
     this.#process = new ServerProcess({
       command: redisBinary('redis-server'),
       args: [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+        ...['--save', '', '--appendonly', 'no'],
+        // Marks the process as the kit's, so a leftover is easy to find (`pgrep -af scale-testkit`).
+        ...['--proc-title-template', '{title} {listen-addr} {server-mode} scale-testkit'],
         ...args,
       ],
       logFile: join(dir, `redis-${port}.log`),
