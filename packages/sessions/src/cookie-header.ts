@@ -1,0 +1,45 @@
+/** Longest Cookie header we look into; browsers cap at ~8 KB per cookie, proxies at ~16 KB. */
+const MAX_COOKIE_HEADER = 16_384
+
+/**
+ * The value of cookie `name` in a `Cookie` request header, or `undefined`. Only this one name is
+ * looked at (no full parse into an object, so no prototype pollution via names like `__proto__`);
+ * with duplicates the first wins, as in RFC 6265 §5.4 ordering (longest path first).
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header || header.length > MAX_COOKIE_HEADER) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq === -1) continue
+    if (part.slice(0, eq).trim() !== name) continue
+    let value = part.slice(eq + 1).trim()
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+    return value
+  }
+  return undefined
+}
+
+export interface CookieAttributes {
+  readonly path: string
+  readonly domain: string | undefined
+  readonly httpOnly: boolean
+  readonly secure: boolean
+  readonly sameSite: 'Strict' | 'Lax' | 'None'
+}
+
+/** A `Set-Cookie` header value. `maxAgeSeconds` 0 deletes the cookie. */
+export function serializeSetCookie(
+  name: string,
+  value: string,
+  maxAgeSeconds: number,
+  attributes: CookieAttributes,
+): string {
+  let header = `${name}=${value}; Path=${attributes.path}`
+  if (attributes.domain) header += `; Domain=${attributes.domain}`
+  header += `; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}`
+  if (maxAgeSeconds <= 0) header += '; Expires=Thu, 01 Jan 1970 00:00:00 GMT'
+  if (attributes.httpOnly) header += '; HttpOnly'
+  if (attributes.secure) header += '; Secure'
+  header += `; SameSite=${attributes.sameSite}`
+  return header
+}

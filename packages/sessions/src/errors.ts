@@ -1,0 +1,76 @@
+/** Base class of every error this package throws; `code` is stable and safe to switch on. */
+export class SessionError extends Error {
+  readonly code: string
+  /** HTTP status an adapter answers with when this error ends a request. */
+  readonly statusCode: number
+  readonly context: Readonly<Record<string, unknown>>
+
+  constructor(
+    code: string,
+    message: string,
+    options: { cause?: unknown; statusCode?: number; context?: Record<string, unknown> } = {},
+  ) {
+    super(`[@scale/sessions] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.statusCode = options.statusCode ?? 500
+    this.context = Object.freeze({ ...options.context })
+  }
+}
+
+/** The options passed to `createSessions` cannot work (short secret, timeouts out of range, ...). */
+export class SessionConfigError extends SessionError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('E_SESSION_CONFIG', message, { context })
+  }
+}
+
+/**
+ * Redis did not answer in time or refused the command. The request cannot be authenticated, so
+ * the adapters answer 503 (fail closed) instead of guessing; retry once Redis is back.
+ */
+export class SessionStoreUnavailableError extends SessionError {
+  constructor(operation: string, cause: unknown, context: Record<string, unknown> = {}) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    super(
+      'E_SESSION_STORE_UNAVAILABLE',
+      `Redis is unavailable during "${operation}" (${reason}); the session could not be read or saved. ` +
+        'The request was refused (503) rather than served as anonymous; it succeeds again once Redis answers.',
+      { cause, statusCode: 503, context: { operation, ...context } },
+    )
+  }
+}
+
+/** A value given to `session.set()` failed the field's schema; nothing was written. */
+export class SessionDataInvalidError extends SessionError {
+  readonly issues: readonly { message: string }[]
+
+  constructor(field: string, issues: readonly { message: string }[]) {
+    super(
+      'E_SESSION_DATA_INVALID',
+      `Session field "${field}" failed its schema: ${issues.map((issue) => issue.message).join('; ')}. ` +
+        'Fix the value before calling session.set(); nothing was stored.',
+      { context: { field } },
+    )
+    this.issues = issues
+  }
+}
+
+/** A value cannot be stored as JSON (a BigInt, a cycle, `undefined`, a function). */
+export class SessionDataNotSerializableError extends SessionError {
+  constructor(field: string, cause: unknown) {
+    super(
+      'E_SESSION_DATA_NOT_SERIALIZABLE',
+      `Session field "${field}" cannot be stored: its value is not JSON-serializable. ` +
+        'Store plain data (strings, numbers, booleans, null, arrays, objects); use session.delete() to remove a field.',
+      { cause, context: { field } },
+    )
+  }
+}
+
+/** The session was used in a way its lifecycle does not allow (e.g. changed after it was committed). */
+export class SessionStateError extends SessionError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('E_SESSION_STATE', message, { context })
+  }
+}

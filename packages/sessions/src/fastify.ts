@@ -1,0 +1,52 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { Session, SessionData } from './session.js'
+import type { Sessions } from './sessions.js'
+
+/**
+ * Fastify plugin: loads the session in `onRequest` (read it with `sessions.of(request)`) and
+ * saves it in `onSend`, before the reply leaves. Registered without encapsulation, so its hooks
+ * cover every route. A Redis outage answers 503 through Fastify's error handling.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify'
+ * import { fastifySession } from '@scale/sessions/fastify'
+ *
+ * const app = Fastify()
+ * await app.register(fastifySession(sessions))
+ * app.get('/me', async (request) => ({ user: sessions.of(request).userId ?? null }))
+ * ```
+ */
+export function fastifySession<Data extends SessionData>(sessions: Sessions<Data>): FastifyPluginAsync {
+  const committing = new WeakSet<object>()
+  const plugin = async (fastify: FastifyInstance): Promise<void> => {
+    fastify.addHook('onRequest', async (request) => {
+      const session = await sessions.load({
+        cookie: request.headers.cookie,
+        userAgent: request.headers['user-agent'],
+      })
+      sessions.attach(request, session)
+    })
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      // An error reply (including one caused by a failed save) passes through onSend again:
+      // save once only.
+      if (committing.has(request)) return payload
+      committing.add(request)
+      let session: Session<Data>
+      try {
+        session = sessions.of(request)
+      } catch {
+        return payload // onRequest failed (Redis down): nothing to save
+      }
+      const { setCookie } = await sessions.commit(session)
+      if (setCookie) reply.header('set-cookie', setCookie)
+      return payload
+    })
+  }
+  // What fastify-plugin does: skip encapsulation so the hooks apply to the parent's routes.
+  Object.assign(plugin, {
+    [Symbol.for('skip-override')]: true,
+    [Symbol.for('fastify.display-name')]: '@scale/sessions',
+  })
+  return plugin
+}

@@ -1,0 +1,19 @@
+export {
+  SessionConfigError,
+  SessionDataInvalidError,
+  SessionDataNotSerializableError,
+  SessionError,
+  SessionStateError,
+  SessionStoreUnavailableError,
+} from './errors.js'
+export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
+export type { UserSessionInfo } from './redis-session-store.js'
+export { type RegenerateOptions, Session, type SessionData } from './session.js'
+export {
+  type CommitResult,
+  createSessions,
+  type DestroyAllOptions,
+  type SessionRequest,
+  Sessions,
+} from './sessions.js'
+export type { DataOf, InferOutput, StandardSchemaV1 } from './standard-schema.js'

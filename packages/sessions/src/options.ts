@@ -1,0 +1,152 @@
+import type { Cluster, Redis } from 'ioredis'
+import type { CookieAttributes } from './cookie-header.js'
+import { SessionConfigError } from './errors.js'
+import type { StandardSchemaV1 } from './standard-schema.js'
+
+/** What to do when Redis cannot be reached while loading or saving a session. */
+export type RedisDownPolicy = 'fail-closed' | 'anonymous'
+
+/** Cookie options; the defaults follow the OWASP Session Management Cheat Sheet. */
+export interface SessionCookieOptions {
+  /**
+   * Cookie name. `__Host-` is prepended when the cookie is `secure`, has `path: '/'` and no
+   * `domain`, so the browser refuses it from a sibling subdomain or an insecure origin.
+   * @default 'sid'
+   */
+  name?: string
+  /** @default '/' */
+  path?: string
+  /** Set only to share the cookie with subdomains (disables `__Host-`). @default undefined */
+  domain?: string
+  /** @default true */
+  httpOnly?: boolean
+  /** Turn off only for plain-HTTP development. @default true */
+  secure?: boolean
+  /** @default 'Lax' */
+  sameSite?: 'Strict' | 'Lax' | 'None'
+  /** Prepend `__Host-` when the attributes allow it. @default true */
+  hostPrefix?: boolean
+}
+
+/** Options of {@link createSessions}. */
+export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1> = Record<string, never>> {
+  /** Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. */
+  redis: Redis | Cluster
+  /**
+   * HMAC keys for the cookie signature, newest first, each at least 32 characters. Cookies signed
+   * with any listed key verify; responses re-sign them with the first. Rotate by prepending a
+   * key, retire by removing the last.
+   */
+  secrets: readonly string[]
+  /** Prefix of every Redis key. @default 'sess:' */
+  keyPrefix?: string
+  /** Sliding expiry: a session unused this long ends. @default 3_600_000 (1 h) */
+  idleTimeoutMs?: number
+  /** Hard cap on a session's life, however active it is. @default 86_400_000 (24 h) */
+  absoluteTimeoutMs?: number
+  /**
+   * A request that changes nothing extends the idle expiry only when the last extension is at
+   * least this old, so read-only traffic costs one Redis read and no write. A session therefore
+   * ends between `idleTimeoutMs - touchAfterMs` and `idleTimeoutMs` after its last request.
+   * @default Math.min(60_000, idleTimeoutMs / 10)
+   */
+  touchAfterMs?: number
+  /** Each Redis call is abandoned after this long and treated as Redis being down. @default 2_000 */
+  redisTimeoutMs?: number
+  /**
+   * `'fail-closed'`: loading or saving throws {@link SessionStoreUnavailableError} (adapters answer
+   * 503). `'anonymous'`: the request continues with an anonymous session that is never saved.
+   * @default 'fail-closed'
+   */
+  onRedisDown?: RedisDownPolicy
+  /** Optional schema per data field (any Standard Schema: zod, valibot, arktype). @default undefined */
+  fields?: Fields
+  /** Cookie attributes. @default { name: 'sid', path: '/', httpOnly: true, secure: true, sameSite: 'Lax', hostPrefix: true } */
+  cookie?: SessionCookieOptions
+  /** Longest user-agent string kept for the per-user session list. @default 256 */
+  maxUserAgentLength?: number
+  /** Called with errors that are handled (dropped invalid stored fields, Redis outages). @default undefined */
+  onError?: (error: Error) => void
+}
+
+/** Options after defaults and checks. */
+export interface ResolvedOptions {
+  readonly redis: Redis | Cluster
+  readonly secrets: readonly Buffer[]
+  readonly keyPrefix: string
+  readonly idleTimeoutMs: number
+  readonly absoluteTimeoutMs: number
+  readonly touchAfterMs: number
+  readonly redisTimeoutMs: number
+  readonly onRedisDown: RedisDownPolicy
+  readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
+  readonly cookieName: string
+  readonly cookie: CookieAttributes
+  readonly maxUserAgentLength: number
+  readonly onError: ((error: Error) => void) | undefined
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new SessionConfigError(`${name} must be a positive integer of milliseconds, got ${value}.`, {
+      [name]: value,
+    })
+  }
+  return value
+}
+
+export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
+  if (!options.redis) throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster.')
+  if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
+    throw new SessionConfigError('`secrets` must list at least one signing key (newest first).')
+  }
+  for (const [index, secret] of options.secrets.entries()) {
+    if (typeof secret !== 'string' || secret.length < 32) {
+      throw new SessionConfigError(
+        `secrets[${index}] is shorter than 32 characters; use e.g. crypto.randomBytes(32).toString('base64url').`,
+        { index },
+      )
+    }
+  }
+  const idleTimeoutMs = positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 3_600_000)
+  const absoluteTimeoutMs = positiveInteger('absoluteTimeoutMs', options.absoluteTimeoutMs ?? 86_400_000)
+  if (absoluteTimeoutMs < idleTimeoutMs) {
+    throw new SessionConfigError('absoluteTimeoutMs must be at least idleTimeoutMs.', {
+      idleTimeoutMs,
+      absoluteTimeoutMs,
+    })
+  }
+  const touchAfterMs = options.touchAfterMs ?? Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10)))
+  if (!Number.isSafeInteger(touchAfterMs) || touchAfterMs < 0 || touchAfterMs >= idleTimeoutMs) {
+    throw new SessionConfigError('touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.', { touchAfterMs })
+  }
+  const cookie = options.cookie ?? {}
+  const path = cookie.path ?? '/'
+  const secure = cookie.secure ?? true
+  const sameSite = cookie.sameSite ?? 'Lax'
+  if (sameSite === 'None' && !secure) {
+    throw new SessionConfigError('cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).')
+  }
+  const baseName = cookie.name ?? 'sid'
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(baseName)) {
+    throw new SessionConfigError(`cookie.name "${baseName}" is not a valid cookie name token.`)
+  }
+  const hostPrefixAllowed = secure && path === '/' && cookie.domain === undefined
+  const cookieName =
+    (cookie.hostPrefix ?? true) && hostPrefixAllowed && !baseName.startsWith('__Host-') ? `__Host-${baseName}` : baseName
+  return {
+    redis: options.redis,
+    secrets: options.secrets.map((secret) => Buffer.from(secret, 'utf8')),
+    keyPrefix: options.keyPrefix ?? 'sess:',
+    idleTimeoutMs,
+    absoluteTimeoutMs,
+    touchAfterMs,
+    redisTimeoutMs: positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2_000),
+    onRedisDown: options.onRedisDown ?? 'fail-closed',
+    fields: options.fields,
+    cookieName,
+    cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
+    maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    onError: options.onError,
+  }
+}

@@ -1,0 +1,268 @@
+import { SessionDataInvalidError, SessionDataNotSerializableError, SessionStateError } from './errors.js'
+import type { SessionLocation } from './redis-session-store.js'
+import type { StandardSchemaV1 } from './standard-schema.js'
+
+/** Data of a session: field name → JSON-serializable value. */
+export type SessionData = Record<string, unknown>
+
+/** Options of {@link Session.regenerate}. */
+export interface RegenerateOptions {
+  /**
+   * The user the new session belongs to (a login). Omit to keep the current user (a periodic ID
+   * rotation); a changed user starts a new absolute-timeout window.
+   * @default the session's current user
+   */
+  userId?: string
+  /** Carry the data fields over to the new session (e.g. a shopping cart across login). @default false */
+  keepData?: boolean
+}
+
+/** What the session engine does for a session; implemented by `createSessions`. */
+export interface SessionEngine {
+  readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
+  destroyStored(state: SessionState): Promise<void>
+  freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation }
+  absoluteTimeoutMs: number
+  reportError(error: Error): void
+}
+
+/** @internal the mutable state behind a {@link Session}; only the engine reads it. */
+export interface SessionState {
+  sessionId: string
+  location: SessionLocation
+  /** Not in Redis yet: created on commit if it has a user or data. */
+  isNew: boolean
+  userId: string | undefined
+  userAgent: string | undefined
+  createdAt: number
+  expiresAt: number
+  touchedAt: number
+  /** Raw JSON per data field, as loaded. */
+  readonly stored: Map<string, string>
+  /** Raw JSON per changed field; `null` marks a deletion. */
+  readonly changes: Map<string, string | null>
+  /** The cookie verified with an older secret: send it re-signed with the newest. */
+  needsResign: boolean
+  /** Stored by this request's commit: send its cookie. */
+  sendCookie: boolean
+  /** The client sent a cookie that no longer names a live session: clear it unless replaced. */
+  clearCookie: boolean
+  /** Redis was down and the policy is 'anonymous': nothing is saved. */
+  readOnly: boolean
+  committed: boolean
+  /** Parsed values by field, so repeated reads do not re-parse. */
+  readonly parsed: Map<string, unknown>
+}
+
+const states = new WeakMap<Session<SessionData>, SessionState>()
+
+/** @internal */
+export function stateOf(session: Session<SessionData>): SessionState {
+  return states.get(session) as SessionState
+}
+
+/**
+ * One request's view of a session. Reads come from what was loaded; `set` and `delete` are
+ * buffered and written field by field when the request ends, and only if something changed.
+ * Values are stored as JSON: mutate a returned object and `set` it again to save the change.
+ */
+export class Session<Data extends SessionData = SessionData> {
+  readonly #engine: SessionEngine
+
+  /** @internal created by `Sessions.load`. */
+  constructor(engine: SessionEngine, state: SessionState) {
+    this.#engine = engine
+    states.set(this as Session<SessionData>, state)
+  }
+
+  get #state(): SessionState {
+    return states.get(this as Session<SessionData>) as SessionState
+  }
+
+  /**
+   * A non-secret handle naming this session in {@link Sessions.listUserSessions} (the hash of
+   * its ID, never the ID itself), e.g. to mark "this device" in a session list.
+   */
+  get handle(): string {
+    return this.#state.location.storageId
+  }
+
+  /** The logged-in user, set only through `regenerate({ userId })`. */
+  get userId(): string | undefined {
+    return this.#state.userId
+  }
+
+  /** True until the session has been stored in Redis. */
+  get isNew(): boolean {
+    return this.#state.isNew
+  }
+
+  get createdAt(): Date {
+    return new Date(this.#state.createdAt)
+  }
+
+  /** When the absolute timeout ends the session, however active it is. */
+  get expiresAt(): Date {
+    return new Date(this.#state.expiresAt)
+  }
+
+  get<Key extends keyof Data & string>(key: Key): Data[Key] | undefined {
+    const state = this.#state
+    if (state.parsed.has(key)) return state.parsed.get(key) as Data[Key]
+    const raw = state.changes.has(key) ? state.changes.get(key) : state.stored.get(key)
+    if (raw == null) return undefined
+    let value: unknown
+    try {
+      value = JSON.parse(raw)
+    } catch (error) {
+      this.#engine.reportError(new SessionDataNotSerializableError(key, error))
+      return undefined
+    }
+    const schema = this.#engine.fields?.[key]
+    if (schema) {
+      const result = schema['~standard'].validate(value)
+      if (result instanceof Promise || result.issues) {
+        // Stored data that no longer fits the schema (e.g. after a deploy changed it) reads as
+        // absent instead of failing the request; the next `set` replaces it.
+        if (!(result instanceof Promise)) {
+          this.#engine.reportError(new SessionDataInvalidError(key, result.issues ?? []))
+        }
+        return undefined
+      }
+      value = result.value
+    }
+    state.parsed.set(key, value)
+    return value as Data[Key]
+  }
+
+  has(key: keyof Data & string): boolean {
+    return this.get(key) !== undefined
+  }
+
+  /** Buffers a change of one field; a value equal to the stored one is no change. */
+  set<Key extends keyof Data & string>(key: Key, value: Data[Key]): void {
+    const state = this.#writable('set')
+    const schema = this.#engine.fields?.[key]
+    let stored: unknown = value
+    if (schema) {
+      const result = schema['~standard'].validate(value)
+      if (result instanceof Promise) {
+        throw new SessionStateError(`The schema of field "${key}" validates asynchronously; use a synchronous schema.`)
+      }
+      if (result.issues) throw new SessionDataInvalidError(key, result.issues)
+      stored = result.value
+    }
+    let raw: string | undefined
+    try {
+      raw = JSON.stringify(stored)
+    } catch (error) {
+      throw new SessionDataNotSerializableError(key, error)
+    }
+    if (raw === undefined) throw new SessionDataNotSerializableError(key, new TypeError('value is undefined'))
+    state.parsed.delete(key)
+    if (state.stored.get(key) === raw) state.changes.delete(key)
+    else state.changes.set(key, raw)
+  }
+
+  /** Buffers the removal of one field. */
+  delete(key: keyof Data & string): void {
+    const state = this.#writable('delete')
+    state.parsed.delete(key)
+    if (state.stored.has(key)) state.changes.set(key, null)
+    else state.changes.delete(key)
+  }
+
+  /** Names of the fields that currently have a value. */
+  keys(): (keyof Data & string)[] {
+    const state = this.#state
+    const names = new Set([...state.stored.keys(), ...state.changes.keys()])
+    return [...names].filter((name) => this.get(name) !== undefined) as (keyof Data & string)[]
+  }
+
+  /** A snapshot of all fields. */
+  toJSON(): Partial<Data> {
+    const data: Record<string, unknown> = {}
+    for (const key of this.keys()) data[key] = this.get(key)
+    return data as Partial<Data>
+  }
+
+  /**
+   * Replaces the session ID (call it on login and on any privilege change: it defeats session
+   * fixation). The old ID is deleted from Redis before this resolves, so the old cookie stops
+   * working at once, including for requests already in flight. The new session is stored when the
+   * request ends.
+   *
+   * @example
+   * ```ts
+   * await session.regenerate({ userId: user.id, keepData: true })
+   * ```
+   */
+  async regenerate(options: RegenerateOptions = {}): Promise<void> {
+    const state = this.#writable('regenerate')
+    const kept = new Map<string, string>()
+    if (options.keepData) {
+      for (const [key, raw] of state.stored) kept.set(key, raw)
+      for (const [key, raw] of state.changes) {
+        if (raw === null) kept.delete(key)
+        else kept.set(key, raw)
+      }
+    }
+    if (!state.isNew) await this.#engine.destroyStored(state)
+    const userId = 'userId' in options ? options.userId : state.userId
+    const identity = this.#engine.freshIdentity(userId)
+    const now = Date.now()
+    if (userId !== state.userId) {
+      state.createdAt = now
+      state.expiresAt = now + this.#engine.absoluteTimeoutMs
+    }
+    state.sessionId = identity.sessionId
+    state.location = identity.location
+    state.isNew = true
+    state.userId = userId
+    state.touchedAt = now
+    state.needsResign = false
+    state.stored.clear()
+    state.changes.clear()
+    state.parsed.clear()
+    for (const [key, raw] of kept) state.changes.set(key, raw)
+  }
+
+  /**
+   * Ends the session (logout): deleted from Redis before this resolves, and the response clears
+   * the cookie. The request continues with a fresh anonymous session.
+   *
+   * @example
+   * ```ts
+   * await session.destroy()
+   * ```
+   */
+  async destroy(): Promise<void> {
+    const state = this.#writable('destroy')
+    if (!state.isNew) await this.#engine.destroyStored(state)
+    const identity = this.#engine.freshIdentity(undefined)
+    const now = Date.now()
+    state.sessionId = identity.sessionId
+    state.location = identity.location
+    state.isNew = true
+    state.userId = undefined
+    state.createdAt = now
+    state.expiresAt = now + this.#engine.absoluteTimeoutMs
+    state.touchedAt = now
+    state.needsResign = false
+    state.clearCookie = true
+    state.stored.clear()
+    state.changes.clear()
+    state.parsed.clear()
+  }
+
+  #writable(action: string): SessionState {
+    const state = this.#state
+    if (state.committed) {
+      throw new SessionStateError(
+        `session.${action}() was called after the session was saved (the response had ended); change the session before sending the response.`,
+        { action },
+      )
+    }
+    return state
+  }
+}
