@@ -1,0 +1,51 @@
+import type { ReadThroughCacheOptions } from './options.js'
+import { ReadThroughCache } from './read-through-cache.js'
+
+/**
+ * Creates a read-through cache over the user's ioredis `Redis` or `Cluster`.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import { createReadThroughCache } from '@scale/read-through-cache'
+ *
+ * const cache = createReadThroughCache({ redis: new Redis(), prefix: 'app:', ttlMs: 60_000 })
+ * const user = await cache.getOrLoad('user:1', () => loadUserFromDb(1))
+ * await cache.delete('user:1') // after writing the row
+ * await cache.close()
+ * ```
+ */
+export function createReadThroughCache(options: ReadThroughCacheOptions): ReadThroughCache {
+  return new ReadThroughCache(options)
+}
+
+export type { CircuitState } from './circuit-breaker.js'
+export {
+  CacheBatchResultError,
+  CacheClosedError,
+  type CacheErrorCode,
+  CacheKeyError,
+  CacheOptionsError,
+  CacheSerializationError,
+  CacheTimeoutError,
+  CacheUnavailableError,
+  ReadThroughCacheError,
+} from './errors.js'
+export type {
+  CacheCounter,
+  CacheLogger,
+  CacheMetricsHook,
+  FreshnessOptions,
+  LocalTierOptions,
+  ReadThroughCacheOptions,
+} from './options.js'
+export {
+  type BatchLoader,
+  type CacheStats,
+  type EntryOptions,
+  type Loader,
+  type LoaderContext,
+  ReadThroughCache,
+} from './read-through-cache.js'
+export type { RedisClient } from './redis-tier.js'
+export { jsonSerializer, type Serializer } from './serializer.js'

@@ -1,0 +1,108 @@
+import type { RedisClient } from './redis-tier.js'
+
+export interface InvalidationMessage {
+  /** Sender id: a process ignores its own messages (it already applied them). */
+  o: string
+  /** Logical keys to drop from every local tier. */
+  k: string[]
+}
+
+export interface InvalidationBusOptions {
+  client: RedisClient
+  channel: string
+  origin: string
+  onKeys: (keys: string[]) => void
+  /** Called when the subscription is (re)established: messages may have been missed before it. */
+  onSubscribed: () => void
+  /** Called when the subscriber connection drops: from now on messages may be missed. */
+  onDisconnected: () => void
+  onError: (error: unknown) => void
+}
+
+/**
+ * Carries invalidations to the local tier of every process over Redis pub/sub. Uses its own
+ * connection (`duplicate()` of the user's client) because a subscribed connection can run no
+ * other command. Pub/sub is at-most-once, so whenever the subscriber reconnects the owner clears
+ * its local tier: anything it missed while disconnected is dropped with it.
+ */
+export class InvalidationBus {
+  readonly #subscriber: RedisClient
+  readonly #options: InvalidationBusOptions
+  #subscribed = false
+  #closed = false
+  #initialDone = false
+  readonly ready: Promise<void>
+
+  constructor(options: InvalidationBusOptions) {
+    this.#options = options
+    this.#subscriber = options.client.duplicate()
+    this.#subscriber.on('error', (error: unknown) => options.onError(error))
+    this.#subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== options.channel) return
+      this.#receive(message)
+    })
+    this.#subscriber.on('close', () => {
+      if (this.#subscribed) {
+        this.#subscribed = false
+        options.onDisconnected()
+      }
+    })
+    // ioredis re-subscribes by itself after a reconnect and then emits 'ready'. The PING is
+    // answered on the same connection after the SUBSCRIBE, so once it returns no message can slip by.
+    this.#subscriber.on('ready', () => {
+      if (!this.#initialDone || this.#subscribed || this.#closed) return
+      this.#subscriber.ping().then(
+        () => this.#markSubscribed(),
+        (error: unknown) => options.onError(error),
+      )
+    })
+    this.ready = this.#subscribe()
+  }
+
+  async #subscribe(): Promise<void> {
+    try {
+      await this.#subscriber.subscribe(this.#options.channel)
+      this.#markSubscribed()
+    } catch (error) {
+      this.#initialDone = true
+      // Not fatal: the local tier stays unused until a later 'ready' re-subscribes.
+      this.#options.onError(error)
+    }
+  }
+
+  #markSubscribed(): void {
+    this.#initialDone = true
+    if (this.#subscribed || this.#closed) return
+    this.#subscribed = true
+    this.#options.onSubscribed()
+  }
+
+  get subscribed(): boolean {
+    return this.#subscribed
+  }
+
+  #receive(message: string): void {
+    let parsed: InvalidationMessage
+    try {
+      parsed = JSON.parse(message) as InvalidationMessage
+    } catch {
+      return
+    }
+    if (parsed.o === this.#options.origin || !Array.isArray(parsed.k)) return
+    this.#options.onKeys(parsed.k)
+  }
+
+  static encode(origin: string, keys: string[]): string {
+    return JSON.stringify({ o: origin, k: keys } satisfies InvalidationMessage)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#subscribed = false
+    try {
+      await this.#subscriber.quit()
+    } catch {
+      this.#subscriber.disconnect()
+    }
+  }
+}

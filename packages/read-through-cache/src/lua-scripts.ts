@@ -1,0 +1,64 @@
+/**
+ * The lease protocol of "Scaling Memcache at Facebook" (NSDI 2013, section 3.2.1) on Redis.
+ *
+ * A reader that misses gets a lease (a random token with an expiry) and is the only one that may
+ * fill the key. An invalidation deletes the value AND the lease. The fill is a compare-and-set on
+ * the token, so a loader that read the database before the invalidation finds its token gone and
+ * cannot write the value that is now stale. All scripts touch only keys of one hash tag.
+ */
+
+/**
+ * KEYS: value, lease. ARGV: now (ms), token, lease ttl (ms).
+ * Returns {value or '', status}: 0 = fresh value, no lease taken; 1 = lease acquired by this
+ * caller (value, if any, is stale); 2 = another caller holds the lease.
+ * '' stands for "no value" because a nil inside a Lua table would truncate the reply.
+ */
+export const GET_OR_LEASE = `
+local v = redis.call('GET', KEYS[1])
+if v then
+  local fresh = tonumber(string.match(v, '^(%d+)|'))
+  if fresh and fresh > tonumber(ARGV[1]) then return {v, 0} end
+end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {v or '', 1} end
+return {v or '', 2}
+`
+
+/** KEYS: value, lease. ARGV: token, envelope, px. Writes only while the caller still holds the lease. */
+export const SET_IF_LEASE = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+`
+
+/** KEYS: lease. ARGV: token. Only the owner may release: a lease that expired and was re-acquired belongs to someone else. */
+export const RELEASE_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/** KEYS: value, lease. ARGV: envelope, px. An explicit set wins over any load in flight, so it voids the lease. */
+export const SET_AND_VOID_LEASE = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+`
+
+/** KEYS: members, epoch. ARGV: member, px. Adds a member; the set lives at least as long as its longest-lived member. */
+export const ADD_TAG_MEMBER = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local px = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < px then redis.call('PEXPIRE', KEYS[1], px) end
+return redis.call('GET', KEYS[2])
+`
+
+/** KEYS: members, epoch. Bumps the epoch first, then takes the members: see the ordering argument in read-through-cache.ts. */
+export const TAKE_TAG_MEMBERS = `
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 86400000)
+local members = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return members
+`

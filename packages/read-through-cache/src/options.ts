@@ -1,0 +1,261 @@
+import { CacheOptionsError } from './errors.js'
+import type { RedisClient } from './redis-tier.js'
+import { jsonSerializer, type Serializer } from './serializer.js'
+
+/** pino-compatible logger: the cache only ever warns. */
+export interface CacheLogger {
+  warn(object: Record<string, unknown>, message?: string): void
+}
+
+/** Names of the counters in `stats()` and of the `metrics.increment` calls. */
+export type CacheCounter =
+  | 'hitsLocal'
+  | 'hitsRedis'
+  | 'misses'
+  | 'loads'
+  | 'loadErrors'
+  | 'coalescedWaits'
+  | 'staleServed'
+  | 'staleSetsPrevented'
+  | 'redisErrors'
+  | 'invalidationsQueued'
+
+/** Metrics hook (Prometheus counters, StatsD...). Called synchronously; keep it cheap. */
+export interface CacheMetricsHook {
+  increment(counter: CacheCounter, by: number): void
+}
+
+/** Freshness policy; every field can also be set per call. */
+export interface FreshnessOptions {
+  /**
+   * How long a loaded value is fresh.
+   * @default 60_000
+   */
+  ttlMs?: number
+  /**
+   * Fraction of the TTL removed at random (0.1: the TTL is between 90% and 100% of `ttlMs`), so
+   * keys written together do not all expire together.
+   * @default 0.1
+   */
+  jitter?: number
+  /**
+   * After the TTL, for this long the stale value is returned at once while one refresh runs in
+   * the background (across all processes: the lease holder refreshes, the others serve stale).
+   * @default 0
+   */
+  staleWhileRevalidateMs?: number
+  /**
+   * After the TTL, for this long the stale value is kept and served when the loader throws, when
+   * Redis is down, or while another process holds the lease (fail-safe). 0 disables it.
+   * @default 0
+   */
+  gracePeriodMs?: number
+  /**
+   * TTL of a cached "not found" (the loader returned `undefined`). 0: `undefined` is not cached.
+   * @default 0
+   */
+  negativeTtlMs?: number
+}
+
+/** Options of the in-process (L1) tier. */
+export interface LocalTierOptions {
+  /**
+   * Maximum number of entries; the least recently used is evicted beyond it.
+   * @default 10_000
+   */
+  maxEntries?: number
+  /**
+   * Maximum total size, measured as the length of the serialized values.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number
+  /**
+   * An entry is fresh in the local tier for at most this long (less when its Redis TTL ends first).
+   * Bounds how long a process can serve a value whose invalidation message it missed.
+   * @default the entry's own TTL
+   */
+  ttlMs?: number
+}
+
+export interface ReadThroughCacheOptions extends FreshnessOptions {
+  /** The user's ioredis `Redis` or `Cluster` instance. Not closed by `close()`. */
+  redis: RedisClient
+  /**
+   * Namespace prepended to every Redis key and to the invalidation channel. Must not contain `{` or `}`.
+   * @default 'rtc:'
+   */
+  prefix?: string
+  /**
+   * The in-process tier, or `false` for Redis only. Enabling it opens one extra Redis connection
+   * (a `duplicate()` of `redis`) for the invalidation channel.
+   * @default { maxEntries: 10_000, maxBytes: 64 MiB }
+   */
+  local?: LocalTierOptions | false
+  /**
+   * Leases: one loader per key across processes, and no stale sets. `false` only for experiments
+   * (it is the control of the stale-set test): every process then loads and writes unguarded.
+   * @default true
+   */
+  leases?: boolean
+  /**
+   * How long a lease is held at most. A loader slower than this loses its exclusivity (another
+   * process may load too); its value is still written unless an invalidation happened.
+   * @default 10_000
+   */
+  leaseTtlMs?: number
+  /**
+   * How long a caller without a stale value waits for another process's load before calling the
+   * loader itself (without writing: it holds no lease).
+   * @default 5_000
+   */
+  leaseWaitTimeoutMs?: number
+  /**
+   * Every Redis command is abandoned after this long and counted as a failure.
+   * @default 500
+   */
+  commandTimeoutMs?: number
+  /** Circuit breaker around Redis. */
+  circuitBreaker?: {
+    /**
+     * Consecutive failed commands that open the circuit.
+     * @default 5
+     */
+    failureThreshold?: number
+    /**
+     * How long the circuit stays open before one probe command is let through.
+     * @default 2_000
+     */
+    openDurationMs?: number
+  }
+  /**
+   * Maximum concurrent loader calls in this process (all keys together); further calls queue.
+   * Keeps a Redis outage from becoming a database stampede.
+   * @default 32
+   */
+  maxConcurrentLoads?: number
+  /**
+   * Turns values into Redis strings and back.
+   * @default JSON
+   */
+  serializer?: Serializer
+  /** Optional pino-compatible logger (warnings only). */
+  logger?: CacheLogger
+  /** Optional metrics hook, called on every counter change. */
+  metrics?: CacheMetricsHook
+}
+
+export interface ResolvedFreshness {
+  ttlMs: number
+  jitter: number
+  staleWhileRevalidateMs: number
+  gracePeriodMs: number
+  negativeTtlMs: number
+}
+
+export interface ResolvedOptions {
+  redis: RedisClient
+  prefix: string
+  freshness: ResolvedFreshness
+  local: (Required<Omit<LocalTierOptions, 'ttlMs'>> & { ttlMs: number | undefined }) | false
+  leases: boolean
+  leaseTtlMs: number
+  leaseWaitTimeoutMs: number
+  commandTimeoutMs: number
+  failureThreshold: number
+  openDurationMs: number
+  maxConcurrentLoads: number
+  serializer: Serializer
+  logger: CacheLogger | undefined
+  metrics: CacheMetricsHook | undefined
+}
+
+function duration(name: string, value: number | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new CacheOptionsError(name, `expected a finite number >= ${min}, got ${String(value)}`)
+  }
+  return value
+}
+
+export function resolveFreshness(options: FreshnessOptions, base: ResolvedFreshness): ResolvedFreshness {
+  const jitter = duration('jitter', options.jitter, base.jitter)
+  if (jitter > 1) throw new CacheOptionsError('jitter', `expected a fraction between 0 and 1, got ${jitter}`)
+  return {
+    ttlMs: duration('ttlMs', options.ttlMs, base.ttlMs, 1),
+    jitter,
+    staleWhileRevalidateMs: duration(
+      'staleWhileRevalidateMs',
+      options.staleWhileRevalidateMs,
+      base.staleWhileRevalidateMs,
+    ),
+    gracePeriodMs: duration('gracePeriodMs', options.gracePeriodMs, base.gracePeriodMs),
+    negativeTtlMs: duration('negativeTtlMs', options.negativeTtlMs, base.negativeTtlMs),
+  }
+}
+
+const DEFAULT_FRESHNESS: ResolvedFreshness = {
+  ttlMs: 60_000,
+  jitter: 0.1,
+  staleWhileRevalidateMs: 0,
+  gracePeriodMs: 0,
+  negativeTtlMs: 0,
+}
+
+export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new CacheOptionsError('options', 'pass an options object with at least { redis }')
+  }
+  const redis = options.redis as unknown as { evalsha?: unknown; duplicate?: unknown } | undefined
+  if (!redis || typeof redis.evalsha !== 'function' || typeof redis.duplicate !== 'function') {
+    throw new CacheOptionsError('redis', 'expected an ioredis Redis or Cluster instance')
+  }
+  const prefix = options.prefix ?? 'rtc:'
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+    throw new CacheOptionsError(
+      'prefix',
+      'expected a string without "{" or "}" (they would break Cluster hash tags)',
+    )
+  }
+  const local = options.local ?? {}
+  const serializer = options.serializer ?? jsonSerializer
+  if (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
+    throw new CacheOptionsError(
+      'serializer',
+      'expected { serialize(value): string, deserialize(text): unknown }',
+    )
+  }
+  const maxConcurrentLoads = duration('maxConcurrentLoads', options.maxConcurrentLoads, 32, 1)
+  return {
+    redis: options.redis,
+    prefix,
+    freshness: resolveFreshness(options, DEFAULT_FRESHNESS),
+    local:
+      local === false
+        ? false
+        : {
+            maxEntries: duration('local.maxEntries', local.maxEntries, 10_000, 1),
+            maxBytes: duration('local.maxBytes', local.maxBytes, 64 * 1024 * 1024, 1),
+            ttlMs: local.ttlMs === undefined ? undefined : duration('local.ttlMs', local.ttlMs, 0, 1),
+          },
+    leases: options.leases ?? true,
+    leaseTtlMs: duration('leaseTtlMs', options.leaseTtlMs, 10_000, 1),
+    leaseWaitTimeoutMs: duration('leaseWaitTimeoutMs', options.leaseWaitTimeoutMs, 5_000),
+    commandTimeoutMs: duration('commandTimeoutMs', options.commandTimeoutMs, 500, 1),
+    failureThreshold: duration(
+      'circuitBreaker.failureThreshold',
+      options.circuitBreaker?.failureThreshold,
+      5,
+      1,
+    ),
+    openDurationMs: duration(
+      'circuitBreaker.openDurationMs',
+      options.circuitBreaker?.openDurationMs,
+      2_000,
+      1,
+    ),
+    maxConcurrentLoads,
+    serializer,
+    logger: options.logger,
+    metrics: options.metrics,
+  }
+}

@@ -1,0 +1,834 @@
+import { randomBytes } from 'node:crypto'
+import { CircuitBreaker, type CircuitState } from './circuit-breaker.js'
+import { decodeEnvelope, encodeEnvelope } from './envelope.js'
+import {
+  CacheBatchResultError,
+  CacheClosedError,
+  CacheKeyError,
+  CacheSerializationError,
+  CacheUnavailableError,
+} from './errors.js'
+import { InvalidationBus } from './invalidation-bus.js'
+import { type EntryKeys, KeyLayout, type TagKeys } from './key-layout.js'
+import { type LocalEntry, LocalTier } from './local-tier.js'
+import {
+  type CacheCounter,
+  type FreshnessOptions,
+  type ReadThroughCacheOptions,
+  type ResolvedFreshness,
+  type ResolvedOptions,
+  resolveFreshness,
+  resolveOptions,
+} from './options.js'
+import { RedisTier } from './redis-tier.js'
+import { Semaphore } from './semaphore.js'
+
+/** What a loader is told about the call it serves. */
+export interface LoaderContext<T> {
+  key: string
+  /** The stale value being refreshed, if any. */
+  stale: T | undefined
+}
+
+/** Loads a value from the source of truth. Return `undefined` for "not found" (cached only with `negativeTtlMs`). */
+export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>
+
+/** Loads many keys at once: a `Map` keyed by the requested keys, or an array in the same order. Missing keys: not found. */
+export type BatchLoader<T> = (keys: string[]) => Promise<Map<string, T> | readonly (T | undefined)[]>
+
+/** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
+export interface EntryOptions extends FreshnessOptions {
+  /**
+   * Tags of the entry, for `deleteByTag`.
+   * @default []
+   */
+  tags?: readonly string[]
+  /**
+   * Use the in-process tier for this call.
+   * @default true (when the cache has one)
+   */
+  local?: boolean
+}
+
+/** Snapshot of the counters and state, from `stats()`. */
+export interface CacheStats extends Record<CacheCounter, number> {
+  circuit: CircuitState
+  timesCircuitOpened: number
+  localEntries: number
+  localBytes: number
+  localEvictions: number
+  /** Loader calls running now, and the most seen at once (process-wide cap: `maxConcurrentLoads`). */
+  activeLoads: number
+  peakConcurrentLoads: number
+  /** Invalidations waiting for Redis to come back. */
+  pendingInvalidations: number
+}
+
+interface Policy extends ResolvedFreshness {
+  tags: readonly string[]
+  local: boolean
+}
+
+interface Flight {
+  /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
+  invalidated: boolean
+  promise: Promise<unknown>
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
+
+type PendingInvalidation = { kind: 'key'; key: string } | { kind: 'tag'; tag: string }
+
+const MAX_PENDING_INVALIDATIONS = 100_000
+const noop = () => {}
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) throw new CacheKeyError(what, value)
+}
+
+/**
+ * A read-through cache over Redis with an optional in-process tier. Create it with
+ * `createReadThroughCache`.
+ */
+export class ReadThroughCache {
+  readonly #options: ResolvedOptions
+  readonly #keys: KeyLayout
+  readonly #tier: RedisTier
+  readonly #breaker: CircuitBreaker
+  readonly #local: LocalTier | undefined
+  readonly #bus: InvalidationBus | undefined
+  readonly #loads: Semaphore
+  readonly #flights = new Map<string, Flight>()
+  readonly #background = new Set<Promise<unknown>>()
+  readonly #pending = new Map<string, PendingInvalidation>()
+  readonly #defaultPolicy: Policy
+  readonly #origin = randomBytes(6).toString('base64url')
+  readonly #counters: Record<CacheCounter, number> = {
+    hitsLocal: 0,
+    hitsRedis: 0,
+    misses: 0,
+    loads: 0,
+    loadErrors: 0,
+    coalescedWaits: 0,
+    staleServed: 0,
+    staleSetsPrevented: 0,
+    redisErrors: 0,
+    invalidationsQueued: 0,
+  }
+  #replay: Promise<void> | undefined
+  #tokens = 0
+  /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
+  #invalidationSeq = 0
+  #localUsable = false
+  #closed = false
+
+  constructor(options: ReadThroughCacheOptions) {
+    this.#options = resolveOptions(options)
+    const o = this.#options
+    this.#keys = new KeyLayout(o.prefix)
+    this.#defaultPolicy = { ...o.freshness, tags: [], local: true }
+    this.#breaker = new CircuitBreaker({
+      failureThreshold: o.failureThreshold,
+      openDurationMs: o.openDurationMs,
+      onStateChange: (state) => {
+        if (state === 'open')
+          o.logger?.warn({ circuit: state }, '[@scale/read-through-cache] Redis circuit opened')
+      },
+    })
+    this.#tier = new RedisTier({
+      client: o.redis,
+      breaker: this.#breaker,
+      commandTimeoutMs: o.commandTimeoutMs,
+      onProbe: () => this.#replayPending(),
+      hasPending: () => this.#pending.size > 0,
+      onError: () => this.#count('redisErrors'),
+    })
+    this.#loads = new Semaphore(o.maxConcurrentLoads)
+    if (o.local !== false) {
+      this.#local = new LocalTier(o.local)
+      this.#bus = new InvalidationBus({
+        client: o.redis,
+        channel: this.#keys.channel,
+        origin: this.#origin,
+        onKeys: (keys) => {
+          for (const key of keys) this.#invalidateLocally(key)
+        },
+        onSubscribed: () => {
+          // Whatever was published while we were not subscribed is lost: start the local tier afresh.
+          this.#local?.clear()
+          this.#localUsable = true
+        },
+        onDisconnected: () => {
+          this.#localUsable = false
+        },
+        onError: () => this.#count('redisErrors'),
+      })
+    }
+  }
+
+  /**
+   * Resolves once the invalidation channel is subscribed (at once without a local tier). Until
+   * then the local tier is not filled, so no entry can miss an invalidation.
+   */
+  async ready(): Promise<void> {
+    await this.#bus?.ready
+  }
+
+  /**
+   * Returns the cached value of `key`, or calls `loader` once (per key, across every process that
+   * shares the Redis) and caches what it returns.
+   *
+   * @example
+   * ```ts
+   * const user = await cache.getOrLoad(`user:${id}`, () => db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst(), { ttlMs: 30_000, tags: [`user:${id}`] })
+   * ```
+   */
+  async getOrLoad<T>(key: string, loader: Loader<T>, options?: EntryOptions): Promise<T> {
+    if (this.#closed) throw new CacheClosedError('getOrLoad')
+    assertKey('key', key)
+    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
+    const now = Date.now()
+    let stale: LocalEntry | undefined
+    if (this.#local !== undefined && policy.local) {
+      const entry = this.#local.get(key, now)
+      if (entry !== undefined) {
+        if (entry.freshUntil > now) {
+          this.#count('hitsLocal')
+          return entry.value as T
+        }
+        stale = entry
+      }
+    }
+    const running = this.#flights.get(key)
+    if (running !== undefined) {
+      this.#count('coalescedWaits')
+      if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+        this.#count('staleServed')
+        return stale.value as T
+      }
+      return running.promise as Promise<T>
+    }
+    const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale)
+    if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+      this.#count('staleServed')
+      return stale.value as T
+    }
+    return flight.promise as Promise<T>
+  }
+
+  /**
+   * Like `getOrLoad` for many keys: one MGET for what Redis has, then the missing keys go to one
+   * `batchLoader` call (leases, waits and stale handling as in `getOrLoad`, per key). Returns the
+   * values in the order of `keys`.
+   *
+   * @example
+   * ```ts
+   * const users = await cache.getOrLoadMany(ids.map((id) => `user:${id}`), async (keys) => {
+   *   const rows = await db.selectFrom('users').selectAll().where('id', 'in', keys.map(idOf)).execute()
+   *   return new Map(rows.map((row) => [`user:${row.id}`, row]))
+   * })
+   * ```
+   */
+  async getOrLoadMany<T>(
+    keys: readonly string[],
+    batchLoader: BatchLoader<T>,
+    options?: EntryOptions,
+  ): Promise<(T | undefined)[]> {
+    if (this.#closed) throw new CacheClosedError('getOrLoadMany')
+    if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
+    for (const key of keys) assertKey('key', key)
+    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
+    const results = new Map<string, T | undefined>()
+    const now = Date.now()
+    let remaining = [...new Set(keys)]
+    if (this.#local !== undefined && policy.local) {
+      remaining = remaining.filter((key) => {
+        const entry = this.#local?.get(key, now)
+        if (entry === undefined || entry.freshUntil <= now) return true
+        this.#count('hitsLocal')
+        results.set(key, entry.value as T)
+        return false
+      })
+    }
+    if (remaining.length > 0 && this.#tier.available) {
+      const seq = this.#invalidationSeq
+      try {
+        const texts = await this.#tier.mget(remaining.map((key) => this.#keys.entry(key)))
+        const at = Date.now()
+        remaining = remaining.filter((key, i) => {
+          const text = texts[i]
+          const found = text == null ? undefined : this.#decode(key, text)
+          if (found === undefined || found.freshUntil <= at) return true
+          this.#count('hitsRedis')
+          if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
+          results.set(key, found.value as T)
+          return false
+        })
+      } catch {
+        // Counted by the tier; the per-key path below copes with an unavailable Redis.
+      }
+    }
+    if (remaining.length > 0) {
+      const load = this.#batching(batchLoader)
+      await Promise.all(
+        remaining.map(async (key) => {
+          results.set(key, await this.getOrLoad<T | undefined>(key, () => load(key), options))
+        }),
+      )
+    }
+    return keys.map((key) => results.get(key))
+  }
+
+  /** Collects the keys whose loader runs in the same tick into one `batchLoader` call. */
+  #batching<T>(batchLoader: BatchLoader<T>): (key: string) => Promise<T | undefined> {
+    let batch: { keys: string[]; done: Promise<Map<string, T | undefined>> } | undefined
+    return async (key) => {
+      if (batch === undefined) {
+        const keys: string[] = []
+        const current = {
+          keys,
+          done: new Promise<Map<string, T | undefined>>((resolve, reject) => {
+            setImmediate(() => {
+              if (batch === current) batch = undefined
+              Promise.resolve()
+                .then(() => batchLoader([...keys]))
+                .then((result) => resolve(this.#batchResult(keys, result)), reject)
+            })
+          }),
+        }
+        batch = current
+      }
+      batch.keys.push(key)
+      return (await batch.done).get(key)
+    }
+  }
+
+  #batchResult<T>(keys: string[], result: unknown): Map<string, T | undefined> {
+    if (result instanceof Map) return result as Map<string, T | undefined>
+    if (Array.isArray(result) && result.length === keys.length) {
+      return new Map(keys.map((key, i) => [key, result[i] as T | undefined]))
+    }
+    throw new CacheBatchResultError(
+      keys.length,
+      Array.isArray(result) ? `an array of ${result.length}` : typeof result,
+    )
+  }
+
+  /**
+   * Reads `key` without loading: the fresh value, or `undefined` (also when Redis is unreachable).
+   *
+   * @example
+   * ```ts
+   * const cached = await cache.get<User>('user:1')
+   * ```
+   */
+  async get<T>(key: string, options?: Pick<EntryOptions, 'local'>): Promise<T | undefined> {
+    if (this.#closed) throw new CacheClosedError('get')
+    assertKey('key', key)
+    const useLocal = this.#local !== undefined && options?.local !== false
+    const now = Date.now()
+    if (useLocal) {
+      const entry = this.#local?.get(key, now)
+      if (entry !== undefined && entry.freshUntil > now) {
+        this.#count('hitsLocal')
+        return entry.value as T
+      }
+    }
+    const seq = this.#invalidationSeq
+    let text: string | null
+    try {
+      text = await this.#tier.get(this.#keys.entry(key))
+    } catch {
+      this.#count('misses')
+      return undefined
+    }
+    const found = text === null ? undefined : this.#decode(key, text)
+    if (found === undefined || found.freshUntil <= Date.now()) {
+      this.#count('misses')
+      return undefined
+    }
+    this.#count('hitsRedis')
+    if (useLocal && seq === this.#invalidationSeq) this.#putLocal(key, found, this.#defaultPolicy)
+    return found.value as T
+  }
+
+  /**
+   * Writes `value` under `key` in Redis and locally, voids any load in flight for it (that load
+   * can no longer write), and drops the key from every other process's local tier.
+   * Throws `CacheUnavailableError` if Redis cannot be reached (the local tier is updated anyway).
+   *
+   * @example
+   * ```ts
+   * await cache.set('user:1', user, { ttlMs: 30_000, tags: ['team:7'] })
+   * ```
+   */
+  async set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('set')
+    assertKey('key', key)
+    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
+    const entry = this.#entry(key, value, policy)
+    if (entry === undefined) return this.delete(key)
+    const keys = this.#keys.entry(key)
+    this.#invalidateLocally(key)
+    this.#putLocal(key, entry, policy)
+    const text = encodeEnvelope({ ...entry, negative: value === undefined, payload: entry.payload })
+    await this.#tier.set(keys, text, Math.max(1, entry.staleUntil - Date.now()))
+    if (policy.tags.length > 0)
+      await this.#tier.addTagMembers(
+        policy.tags.map((t) => this.#keys.tag(t)),
+        key,
+        this.#physicalTtl(policy),
+      )
+    await this.#publish([key])
+  }
+
+  /**
+   * Removes `key` from Redis and from every process's local tier, and voids the lease of any load
+   * in flight, so a loader that read the old row cannot put it back (delete on write).
+   * If Redis cannot be reached the invalidation is queued, replayed when Redis answers again,
+   * and `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await db.updateTable('users').set({ name }).where('id', '=', 1).execute()
+   * await cache.delete('user:1')
+   * ```
+   */
+  async delete(key: string): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('delete')
+    assertKey('key', key)
+    this.#invalidateLocally(key)
+    try {
+      await this.#tier.invalidate([this.#keys.entry(key)])
+      await this.#publish([key])
+    } catch (error) {
+      this.#queue({ kind: 'key', key })
+      throw new CacheUnavailableError('delete', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
+   * Removes every entry written with `tag`, everywhere, with the same no-stale-set guarantee as
+   * `delete` (a load with this tag that started before the call cannot keep its value).
+   *
+   * @example
+   * ```ts
+   * await cache.deleteByTag('team:7')
+   * ```
+   */
+  async deleteByTag(tag: string): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('deleteByTag')
+    assertKey('tag', tag)
+    try {
+      const members = await this.#tier.takeTagMembers(this.#keys.tag(tag))
+      for (const key of members) this.#invalidateLocally(key)
+      if (members.length > 0) {
+        await this.#tier.invalidate(members.map((key) => this.#keys.entry(key)))
+        await this.#publish(members)
+      }
+    } catch (error) {
+      this.#queue({ kind: 'tag', tag })
+      throw new CacheUnavailableError('deleteByTag', { tag, queuedForReplay: true }, error)
+    }
+  }
+
+  /** Counters and state since creation. */
+  stats(): CacheStats {
+    return {
+      ...this.#counters,
+      circuit: this.#breaker.state,
+      timesCircuitOpened: this.#breaker.timesOpened,
+      localEntries: this.#local?.size ?? 0,
+      localBytes: this.#local?.bytes ?? 0,
+      localEvictions: this.#local?.evictions ?? 0,
+      activeLoads: this.#loads.active,
+      peakConcurrentLoads: this.#loads.peak,
+      pendingInvalidations: this.#pending.size,
+    }
+  }
+
+  /** Whether the local tier holds `key` right now (fresh or stale); for tests and debugging. */
+  hasLocal(key: string): boolean {
+    return this.#local?.peek(key) !== undefined
+  }
+
+  /** Resolves when every load and refresh started so far has finished (tests, graceful shutdown). */
+  async settled(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background])
+  }
+
+  /**
+   * Waits for running loads and refreshes, closes the invalidation connection and empties the local
+   * tier. Does not close the user's Redis client. Later calls throw `CacheClosedError`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.settled()
+    await this.#bus?.close()
+    this.#local?.clear()
+    this.#localUsable = false
+  }
+
+  // ---- flights ------------------------------------------------------------------------------
+
+  #startFlight(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+  ): Flight {
+    let resolve: (value: unknown) => void = noop
+    let reject: (error: unknown) => void = noop
+    const promise = new Promise<unknown>((res, rej) => {
+      resolve = res
+      reject = rej
+    })
+    // A flight may be rejected with no caller left waiting (all were served stale): never unhandled.
+    promise.catch(noop)
+    const flight: Flight = { invalidated: false, promise, resolve, reject }
+    this.#flights.set(key, flight)
+    const work = this.#fly(key, loader, policy, localStale, flight)
+      .catch((error: unknown) => flight.reject(error))
+      .finally(() => {
+        if (this.#flights.get(key) === flight) this.#flights.delete(key)
+        this.#background.delete(work)
+      })
+    this.#background.add(work)
+    return flight
+  }
+
+  async #fly(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    const entry = this.#keys.entry(key)
+    if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
+    const token = `${this.#origin}:${++this.#tokens}`
+    const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
+    let delay = 2
+    let waited = false
+    for (;;) {
+      let read: Awaited<ReturnType<RedisTier['getOrLease']>>
+      try {
+        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
+      } catch {
+        return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+      }
+      const now = Date.now()
+      const found = read.text === undefined ? undefined : this.#decode(key, read.text)
+      if (read.status === 0 && found !== undefined) {
+        this.#count('hitsRedis')
+        this.#putLocal(key, found, policy, flight)
+        return flight.resolve(found.value)
+      }
+      const stale = found ?? localStale
+      if (read.status === 1) {
+        if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+          this.#count('staleServed')
+          flight.resolve(stale.value)
+        } else if (!waited) {
+          this.#count('misses')
+        }
+        return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
+      }
+      // Another process holds the lease and is loading.
+      if (
+        stale !== undefined &&
+        now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
+      ) {
+        this.#count('staleServed')
+        return flight.resolve(stale.value)
+      }
+      if (!waited) {
+        waited = true
+        this.#count('coalescedWaits')
+      }
+      if (now >= deadline || this.#closed) {
+        // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
+        // do not write, since only the lease holder may.
+        return this.#loadWithoutRedis(key, loader, policy, stale, flight)
+      }
+      // Polling the same script both watches for the value and takes the lease if the holder gives up.
+      await sleep(Math.min(delay, deadline - now))
+      delay = Math.min(delay * 2, 50)
+    }
+  }
+
+  async #loadUnderLease(
+    entry: EntryKeys,
+    token: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    const tags = policy.tags.map((tag) => this.#keys.tag(tag))
+    let epochsBefore: (string | null)[] = []
+    let value: unknown
+    try {
+      // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
+      if (tags.length > 0) epochsBefore = await this.#tier.tagEpochs(tags)
+      value = await this.#callLoader(entry.key, loader, stale)
+    } catch (error) {
+      this.#tier.releaseLease(entry, token).catch(noop)
+      return this.#failLoad(error, policy, stale, flight)
+    }
+    const cached = this.#entry(entry.key, value, policy)
+    if (cached === undefined) {
+      this.#tier.releaseLease(entry, token).catch(noop)
+      return flight.resolve(value)
+    }
+    let stored = false
+    try {
+      stored = await this.#tier.setIfLease(
+        entry,
+        token,
+        this.#text(cached),
+        Math.max(1, cached.staleUntil - Date.now()),
+      )
+      if (!stored) this.#count('staleSetsPrevented')
+      if (stored && tags.length > 0) {
+        const epochsAfter = await this.#tier.addTagMembers(tags, entry.key, this.#physicalTtl(policy))
+        if (epochsAfter.some((epoch, i) => epoch !== epochsBefore[i])) {
+          // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
+          // either it saw our member and deleted the value, or we see its bump now: undo the write.
+          stored = false
+          this.#count('staleSetsPrevented')
+          await this.#tier.invalidate([entry])
+          await this.#publish([entry.key])
+        }
+      }
+    } catch {
+      stored = false
+    }
+    if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    flight.resolve(value)
+  }
+
+  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
+  async #loadWithoutRedis(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    let value: unknown
+    try {
+      value = await this.#callLoader(key, loader, stale)
+    } catch (error) {
+      return this.#failLoad(error, policy, stale, flight)
+    }
+    const cached = this.#entry(key, value, policy)
+    if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
+    flight.resolve(value)
+  }
+
+  /** The control mode (`leases: false`): GET, load, SET, as a cache without leases does it. */
+  async #flyWithoutLeases(
+    entry: EntryKeys,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    let text: string | null
+    try {
+      text = await this.#tier.get(entry)
+    } catch {
+      return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
+    }
+    const found = text === null ? undefined : this.#decode(entry.key, text)
+    if (found !== undefined && found.freshUntil > Date.now()) {
+      this.#count('hitsRedis')
+      this.#putLocal(entry.key, found, policy, flight)
+      return flight.resolve(found.value)
+    }
+    this.#count('misses')
+    const stale = found ?? localStale
+    let value: unknown
+    try {
+      value = await this.#callLoader(entry.key, loader, stale)
+    } catch (error) {
+      return this.#failLoad(error, policy, stale, flight)
+    }
+    const cached = this.#entry(entry.key, value, policy)
+    if (cached !== undefined) {
+      try {
+        await this.#tier.setUnguarded(entry, this.#text(cached), Math.max(1, cached.staleUntil - Date.now()))
+        this.#putLocal(entry.key, cached, policy, flight)
+      } catch {}
+    }
+    flight.resolve(value)
+  }
+
+  #failLoad(error: unknown, policy: Policy, stale: LocalEntry | undefined, flight: Flight): void {
+    this.#count('loadErrors')
+    if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
+      // Fail-safe: a stale value within the grace period beats an error.
+      this.#count('staleServed')
+      flight.resolve(stale.value)
+      return
+    }
+    flight.reject(error)
+  }
+
+  #callLoader(key: string, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
+    return this.#loads.run(() => {
+      this.#count('loads')
+      return loader({ key, stale: stale?.negative === false ? stale.value : undefined })
+    })
+  }
+
+  // ---- entries ------------------------------------------------------------------------------
+
+  #policy(options: EntryOptions): Policy {
+    const tags = options.tags ?? []
+    for (const tag of tags) assertKey('tag', tag)
+    return { ...resolveFreshness(options, this.#options.freshness), tags, local: options.local ?? true }
+  }
+
+  /** Builds the entry for a loaded value, or `undefined` when it must not be cached (negative caching off). */
+  #entry(key: string, value: unknown, policy: Policy): (LocalEntry & { payload: string }) | undefined {
+    const negative = value === undefined
+    if (negative && policy.negativeTtlMs <= 0) return undefined
+    let payload = ''
+    if (!negative) {
+      try {
+        payload = this.#options.serializer.serialize(value)
+      } catch (error) {
+        throw new CacheSerializationError(key, error)
+      }
+      if (typeof payload !== 'string')
+        throw new CacheSerializationError(key, new TypeError('serialize() must return a string'))
+    }
+    const now = Date.now()
+    const ttl = negative ? policy.negativeTtlMs : policy.ttlMs * (1 - policy.jitter * Math.random())
+    const freshUntil = Math.round(now + ttl)
+    const staleUntil =
+      freshUntil + (negative ? 0 : Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs))
+    return { value, negative, freshUntil, staleUntil, size: payload.length, payload }
+  }
+
+  #text(entry: LocalEntry & { payload: string }): string {
+    return encodeEnvelope({
+      freshUntil: entry.freshUntil,
+      staleUntil: entry.staleUntil,
+      negative: entry.negative,
+      payload: entry.payload,
+    })
+  }
+
+  #physicalTtl(policy: Policy): number {
+    return (
+      Math.ceil(
+        policy.ttlMs + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs, policy.negativeTtlMs),
+      ) + 1_000
+    )
+  }
+
+  #decode(key: string, text: string): LocalEntry | undefined {
+    const envelope = decodeEnvelope(text)
+    if (envelope === undefined) return undefined
+    let value: unknown
+    if (!envelope.negative) {
+      try {
+        value = this.#options.serializer.deserialize(envelope.payload)
+      } catch (error) {
+        // A value this serializer cannot read (another app, an old format) is a miss, not an outage.
+        this.#options.logger?.warn(
+          { key, err: error },
+          '[@scale/read-through-cache] could not deserialize a cached value; treating it as a miss',
+        )
+        return undefined
+      }
+    }
+    return {
+      value,
+      negative: envelope.negative,
+      freshUntil: envelope.freshUntil,
+      staleUntil: envelope.staleUntil,
+      size: envelope.payload.length,
+    }
+  }
+
+  #putLocal(key: string, entry: LocalEntry, policy: Policy, flight?: Flight): void {
+    if (this.#local === undefined || !policy.local || !this.#localUsable) return
+    if (flight?.invalidated) return
+    const localTtl =
+      (this.#options.local === false ? undefined : this.#options.local.ttlMs) ?? Number.POSITIVE_INFINITY
+    const freshUntil = Math.min(entry.freshUntil, Date.now() + localTtl)
+    this.#local.set(key, { ...entry, freshUntil })
+  }
+
+  // ---- invalidation -------------------------------------------------------------------------
+
+  #invalidateLocally(key: string): void {
+    this.#invalidationSeq++
+    this.#local?.delete(key)
+    const flight = this.#flights.get(key)
+    if (flight !== undefined) {
+      // Callers that arrive from now on must not join a load that may have read the old row.
+      flight.invalidated = true
+      this.#flights.delete(key)
+    }
+  }
+
+  async #publish(keys: string[]): Promise<void> {
+    if (this.#bus === undefined) return
+    await this.#tier.publish(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
+  }
+
+  #queue(item: PendingInvalidation): void {
+    if (this.#pending.size >= MAX_PENDING_INVALIDATIONS) {
+      this.#options.logger?.warn(
+        { pending: this.#pending.size },
+        '[@scale/read-through-cache] too many invalidations queued during a Redis outage; dropping the oldest',
+      )
+      const oldest = this.#pending.keys().next()
+      if (!oldest.done) this.#pending.delete(oldest.value)
+    }
+    this.#pending.set(`${item.kind}:${item.kind === 'key' ? item.key : item.tag}`, item)
+    this.#count('invalidationsQueued')
+  }
+
+  /**
+   * Replays the invalidations queued during an outage before any other command reaches Redis, so
+   * no process reads a value that was invalidated while Redis was down. Runs as the breaker's probe.
+   */
+  #replayPending(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve()
+    this.#replay ??= (async () => {
+      try {
+        const items = [...this.#pending.entries()]
+        const keys: string[] = []
+        const tags: TagKeys[] = []
+        for (const [, item] of items) {
+          if (item.kind === 'key') keys.push(item.key)
+          else tags.push(this.#keys.tag(item.tag))
+        }
+        for (const tag of tags) keys.push(...(await this.#tier.takeTagMembersRaw(tag)))
+        if (keys.length > 0) {
+          await this.#tier.invalidateRaw(keys.map((key) => this.#keys.entry(key)))
+          if (this.#bus !== undefined) {
+            await this.#tier.publishRaw(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
+          }
+        }
+        for (const [id] of items) this.#pending.delete(id)
+      } finally {
+        this.#replay = undefined
+      }
+    })()
+    return this.#replay
+  }
+
+  #count(counter: CacheCounter): void {
+    this.#counters[counter]++
+    this.#options.metrics?.increment(counter, 1)
+  }
+}

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+import type { CircuitBreaker } from './circuit-breaker.js'
+import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
+import type { EntryKeys, TagKeys } from './key-layout.js'
+import {
+  ADD_TAG_MEMBER,
+  GET_OR_LEASE,
+  RELEASE_LEASE,
+  SET_AND_VOID_LEASE,
+  SET_IF_LEASE,
+  TAKE_TAG_MEMBERS,
+} from './lua-scripts.js'
+
+/** The user's ioredis client: a single `Redis` or a `Cluster`. */
+export type RedisClient = Redis | Cluster
+
+export interface LeaseRead {
+  /** The stored envelope, if any. */
+  text: string | undefined
+  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it. */
+  status: 0 | 1 | 2
+}
+
+interface Script {
+  source: string
+  sha: string
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+const SCRIPTS = {
+  getOrLease: script(GET_OR_LEASE),
+  setIfLease: script(SET_IF_LEASE),
+  release: script(RELEASE_LEASE),
+  setAndVoid: script(SET_AND_VOID_LEASE),
+  addTagMember: script(ADD_TAG_MEMBER),
+  takeTagMembers: script(TAKE_TAG_MEMBERS),
+}
+
+export interface RedisTierOptions {
+  client: RedisClient
+  breaker: CircuitBreaker
+  commandTimeoutMs: number
+  /** Runs before the first command after an outage (the half-open probe): replays queued invalidations. */
+  onProbe: () => Promise<void>
+  /** `true` while invalidations wait for replay; they are then replayed before the next command too. */
+  hasPending: () => boolean
+  onError: (error: unknown) => void
+}
+
+const noop = () => {}
+
+/**
+ * Every Redis command of the cache goes through here: a per-command timeout (the user's client may
+ * queue commands offline for a long time while it reconnects; a cache read must not wait for that),
+ * and the circuit breaker. Errors are always thrown as `CacheUnavailableError`, never left dangling.
+ */
+export class RedisTier {
+  readonly #client: RedisClient
+  readonly #breaker: CircuitBreaker
+  readonly #timeoutMs: number
+  readonly #onProbe: () => Promise<void>
+  readonly #hasPending: () => boolean
+  readonly #onError: (error: unknown) => void
+  readonly isCluster: boolean
+
+  constructor(options: RedisTierOptions) {
+    this.#client = options.client
+    this.#breaker = options.breaker
+    this.#timeoutMs = options.commandTimeoutMs
+    this.#onProbe = options.onProbe
+    this.#hasPending = options.hasPending
+    this.#onError = options.onError
+    this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true
+  }
+
+  /** `true` when a command would be attempted now (circuit closed, or due for a probe). */
+  get available(): boolean {
+    return this.#breaker.state === 'closed'
+  }
+
+  async #exec<T>(name: string, command: () => Promise<T>): Promise<T> {
+    const permit = this.#breaker.permit(Date.now())
+    if (permit === 'reject') {
+      throw new CacheUnavailableError(name, { reason: 'circuit-open' })
+    }
+    const probe = permit === 'probe'
+    try {
+      if (probe || this.#hasPending()) await this.#withTimeout('replay', this.#onProbe())
+      const result = await this.#withTimeout(name, command())
+      this.#breaker.success(probe)
+      return result
+    } catch (error) {
+      this.#breaker.failure(Date.now(), probe)
+      this.#onError(error)
+      throw error instanceof CacheUnavailableError
+        ? error
+        : new CacheUnavailableError(
+            name,
+            { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
+            error,
+          )
+    }
+  }
+
+  /** Runs a raw command under the timeout only (used by the probe itself, which must not re-enter the breaker). */
+  async raw<T>(name: string, command: () => Promise<T>): Promise<T> {
+    return this.#withTimeout(name, command())
+  }
+
+  #withTimeout<T>(name: string, promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // The command may still settle later; swallow that so it never becomes an unhandled rejection.
+        promise.then(noop, noop)
+        reject(new CacheTimeoutError(name, this.#timeoutMs))
+      }, this.#timeoutMs)
+      promise.then(
+        (value) => {
+          clearTimeout(timer)
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      )
+    })
+  }
+
+  async #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.#client.evalsha(s.sha, keys.length, ...keys, ...args)
+    } catch (error) {
+      // First use on this node (or after SCRIPT FLUSH / a restart): send the body once.
+      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+        return this.#client.eval(s.source, keys.length, ...keys, ...args)
+      }
+      throw error
+    }
+  }
+
+  getOrLease(entry: EntryKeys, now: number, token: string, leaseTtlMs: number): Promise<LeaseRead> {
+    return this.#exec('getOrLease', async () => {
+      const reply = (await this.#eval(
+        SCRIPTS.getOrLease,
+        [entry.value, entry.lease],
+        [now, token, leaseTtlMs],
+      )) as [string, number]
+      return { text: reply[0] === '' ? undefined : reply[0], status: reply[1] as 0 | 1 | 2 }
+    })
+  }
+
+  async setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
+    return this.#exec(
+      'setIfLease',
+      async () => (await this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px])) === 1,
+    )
+  }
+
+  async releaseLease(entry: EntryKeys, token: string): Promise<void> {
+    await this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]))
+  }
+
+  async set(entry: EntryKeys, text: string, px: number): Promise<void> {
+    await this.#exec('set', () => this.#eval(SCRIPTS.setAndVoid, [entry.value, entry.lease], [text, px]))
+  }
+
+  /** Plain SET with no lease check: only for `leases: false` (the control that shows stale sets). */
+  async setUnguarded(entry: EntryKeys, text: string, px: number): Promise<void> {
+    await this.#exec('set', () => this.#client.set(entry.value, text, 'PX', px))
+  }
+
+  get(entry: EntryKeys): Promise<string | null> {
+    return this.#exec('get', () => this.#client.get(entry.value))
+  }
+
+  /** MGET on a single Redis; on a Cluster the keys live in different slots, so one GET each (ioredis pipelines them). */
+  mget(entries: EntryKeys[]): Promise<(string | null)[]> {
+    return this.#exec('mget', () =>
+      this.isCluster
+        ? Promise.all(entries.map((entry) => this.#client.get(entry.value)))
+        : this.#client.mget(entries.map((entry) => entry.value)),
+    )
+  }
+
+  /** Deletes the value and voids the lease (one slot, so one DEL). */
+  async invalidate(entries: EntryKeys[]): Promise<void> {
+    await this.#exec('delete', () => this.invalidateRaw(entries))
+  }
+
+  async invalidateRaw(entries: EntryKeys[]): Promise<void> {
+    await Promise.all(entries.map((entry) => this.#client.del(entry.value, entry.lease)))
+  }
+
+  /** Reads the current epochs of tags (`null` when never bumped). */
+  tagEpochs(tags: TagKeys[]): Promise<(string | null)[]> {
+    return this.#exec('tagEpochs', () => Promise.all(tags.map((tag) => this.#client.get(tag.epoch))))
+  }
+
+  /** Adds a member to each tag and returns each tag's epoch as read atomically with the add. */
+  addTagMembers(tags: TagKeys[], member: string, px: number): Promise<(string | null)[]> {
+    return this.#exec('addTagMembers', () =>
+      Promise.all(
+        tags.map(
+          (tag) =>
+            this.#eval(SCRIPTS.addTagMember, [tag.members, tag.epoch], [member, px]) as Promise<
+              string | null
+            >,
+        ),
+      ),
+    )
+  }
+
+  takeTagMembers(tag: TagKeys): Promise<string[]> {
+    return this.#exec('deleteByTag', () => this.takeTagMembersRaw(tag))
+  }
+
+  async takeTagMembersRaw(tag: TagKeys): Promise<string[]> {
+    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [])) as string[]
+  }
+
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.#exec('publish', () => this.#client.publish(channel, message))
+  }
+
+  publishRaw(channel: string, message: string): Promise<unknown> {
+    return this.#client.publish(channel, message)
+  }
+}
