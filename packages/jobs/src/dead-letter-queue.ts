@@ -1,0 +1,269 @@
+import { Queue } from 'bullmq'
+import type { Cluster, Redis } from 'ioredis'
+import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+import { versionedJobName } from './define-job.js'
+import { DeadLetterNotFoundError, InvalidOptionsError } from './errors.js'
+import { BACKOFF_TYPE } from './job-options.js'
+import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
+
+/** Selects dead-letter entries; every given field must match. */
+export interface DeadLetterFilter {
+  /** Only these entry IDs. */
+  ids?: readonly string[]
+  /** Only this job name. */
+  name?: string
+  /** Reason contains this text, or matches this expression. */
+  reason?: string | RegExp
+  /** Error code, e.g. `'E_JOBS_INVALID_PAYLOAD'`. */
+  errorCode?: string
+  /** Failed at or after this time. */
+  since?: Date | number
+  /** Failed before this time. */
+  until?: Date | number
+  /** Any other test. */
+  where?: (entry: DeadLetterEntry) => boolean
+}
+
+export interface ListDeadLettersOptions {
+  filter?: DeadLetterFilter
+  /** Skip this many matches. @default 0 */
+  offset?: number
+  /** Return at most this many. @default 100 */
+  limit?: number
+}
+
+export interface RedriveOptions {
+  filter?: DeadLetterFilter
+  /**
+   * Redrive at most this many entries.
+   * @default Infinity
+   */
+  limit?: number
+  /**
+   * Enqueue at most this many jobs per second, so a redrive of thousands does not flood the
+   * workers or the service they call (the reason they failed may be an overloaded dependency).
+   * @default 50
+   */
+  ratePerSecond?: number
+  /**
+   * Replaces the payload before it is enqueued again (e.g. to fix what made it invalid).
+   * @default the stored payload
+   */
+  transform?: (entry: DeadLetterEntry) => unknown
+}
+
+export interface RedriveResult {
+  /** Entries moved back to their queue, with the new job's ID. */
+  readonly redriven: ReadonlyArray<{ readonly entryId: string; readonly jobId: string }>
+}
+
+/** The dead-letter queue of one BullMQ queue: jobs that failed for good, kept with payload and reason. */
+export interface DeadLetterQueue {
+  readonly queue: string
+  count(): Promise<number>
+  /** Entries oldest first. */
+  list(options?: ListDeadLettersOptions): Promise<DeadLetterEntry[]>
+  /** One entry; throws `DeadLetterNotFoundError`. */
+  inspect(id: string): Promise<DeadLetterEntry>
+  /**
+   * Enqueues matching entries again as new jobs with a fresh retry budget, then removes them from
+   * the dead-letter queue. The new job's ID is derived from the entry's (`<id>-r1`, `-r2`...), so a
+   * redrive interrupted between the two steps and run again does not make a second job.
+   */
+  redrive(options?: RedriveOptions): Promise<RedriveResult>
+  /** Deletes one entry; returns whether it existed. */
+  remove(id: string): Promise<boolean>
+  /** Deletes matching entries (all when no filter); returns how many. */
+  purge(filter?: DeadLetterFilter): Promise<number>
+  close(): Promise<void>
+}
+
+export interface CreateDeadLetterQueueOptions {
+  connection: RedisConnection
+  /** The BullMQ queue whose dead letters to manage. */
+  queue: string
+  /** @default '{jobs}' */
+  prefix?: string
+}
+
+/**
+ * Opens the dead-letter queue of a queue; workers fill it, this reads and redrives it.
+ *
+ * @example
+ * ```ts
+ * const dlq = createDeadLetterQueue({ connection: redis, queue: 'resize-image' })
+ * for (const entry of await dlq.list({ limit: 10 })) console.log(entry.id, entry.reason)
+ * await dlq.redrive({ filter: { errorCode: 'E_JOBS_PERMANENT' }, ratePerSecond: 20 })
+ * ```
+ */
+export function createDeadLetterQueue(options: CreateDeadLetterQueueOptions): DeadLetterQueue {
+  const prefix = options.prefix ?? DEFAULT_PREFIX
+  checkPrefix(options.connection, prefix)
+  return new RedisDeadLetterQueue(options.connection, options.queue, prefix)
+}
+
+const PAGE = 500
+
+function toMillis(value: Date | number): number {
+  return value instanceof Date ? value.getTime() : value
+}
+
+function matches(entry: DeadLetterEntry, filter: DeadLetterFilter | undefined): boolean {
+  if (!filter) return true
+  if (filter.ids && !filter.ids.includes(entry.id)) return false
+  if (filter.name !== undefined && entry.name !== filter.name) return false
+  if (filter.errorCode !== undefined && entry.errorCode !== filter.errorCode) return false
+  if (filter.reason !== undefined) {
+    const ok = typeof filter.reason === 'string' ? entry.reason.includes(filter.reason) : filter.reason.test(entry.reason)
+    if (!ok) return false
+  }
+  if (filter.since !== undefined && entry.failedAt < toMillis(filter.since)) return false
+  if (filter.until !== undefined && entry.failedAt >= toMillis(filter.until)) return false
+  if (filter.where && !filter.where(entry)) return false
+  return true
+}
+
+/** `abc` → `abc-r1`, `abc-r1` → `abc-r2`: the redriven job's ID, stable for one entry. */
+function redriveJobId(id: string): string {
+  const match = /^(.*)-r(\d+)$/.exec(id)
+  return match ? `${match[1]}-r${Number(match[2]) + 1}` : `${id}-r1`
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+class RedisDeadLetterQueue implements DeadLetterQueue {
+  readonly queue: string
+  readonly #prefix: string
+  readonly #connection: RedisConnection
+  readonly #client: Redis | Cluster
+  readonly #ownsClient: boolean
+  #bullQueue: Queue | undefined
+
+  constructor(connection: RedisConnection, queue: string, prefix: string) {
+    if (queue.includes(':')) throw new InvalidOptionsError(`queue name "${queue}" must not contain ':'`)
+    this.queue = queue
+    this.#prefix = prefix
+    this.#connection = connection
+    const { client, owned } = commandClient(connection)
+    this.#client = client
+    this.#ownsClient = owned
+  }
+
+  get #indexKey(): string {
+    return deadLetterIndexKey(this.#prefix, this.queue)
+  }
+
+  get #dataKey(): string {
+    return deadLetterDataKey(this.#prefix, this.queue)
+  }
+
+  async count(): Promise<number> {
+    return this.#client.zcard(this.#indexKey)
+  }
+
+  /** Walks entries oldest first in pages, yielding the ones that match. */
+  async *#scan(filter: DeadLetterFilter | undefined): AsyncGenerator<DeadLetterEntry> {
+    if (filter?.ids) {
+      const values = filter.ids.length ? await this.#client.hmget(this.#dataKey, ...filter.ids) : []
+      for (const value of values) {
+        if (value === null) continue
+        const entry = JSON.parse(value) as DeadLetterEntry
+        if (matches(entry, filter)) yield entry
+      }
+      return
+    }
+    const min = filter?.since !== undefined ? toMillis(filter.since) : '-inf'
+    const max = filter?.until !== undefined ? `(${toMillis(filter.until)}` : '+inf'
+    for (let offset = 0; ; offset += PAGE) {
+      const ids = await this.#client.zrangebyscore(this.#indexKey, min, max, 'LIMIT', offset, PAGE)
+      if (ids.length === 0) return
+      const values = await this.#client.hmget(this.#dataKey, ...ids)
+      for (const value of values) {
+        if (value === null) continue
+        const entry = JSON.parse(value) as DeadLetterEntry
+        if (matches(entry, filter)) yield entry
+      }
+      if (ids.length < PAGE) return
+    }
+  }
+
+  async list(options: ListDeadLettersOptions = {}): Promise<DeadLetterEntry[]> {
+    const offset = options.offset ?? 0
+    const limit = options.limit ?? 100
+    const out: DeadLetterEntry[] = []
+    let seen = 0
+    for await (const entry of this.#scan(options.filter)) {
+      if (seen++ < offset) continue
+      out.push(entry)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  async inspect(id: string): Promise<DeadLetterEntry> {
+    const value = await this.#client.hget(this.#dataKey, id)
+    if (value === null) throw new DeadLetterNotFoundError(this.queue, id)
+    return JSON.parse(value) as DeadLetterEntry
+  }
+
+  #queue(): Queue {
+    if (!this.#bullQueue) {
+      this.#bullQueue = new Queue(this.queue, { connection: bullConnection(this.#connection, false), prefix: this.#prefix })
+      this.#bullQueue.on('error', () => {})
+    }
+    return this.#bullQueue
+  }
+
+  async redrive(options: RedriveOptions = {}): Promise<RedriveResult> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const interval = 1000 / (options.ratePerSecond ?? 50)
+    // Collected first: removing entries while paging through the index would skip some.
+    const entries: DeadLetterEntry[] = []
+    for await (const entry of this.#scan(options.filter)) {
+      if (entries.length >= limit) break
+      entries.push(entry)
+    }
+    const redriven: Array<{ entryId: string; jobId: string }> = []
+    let next = Date.now()
+    for (const entry of entries) {
+      const wait = next - Date.now()
+      if (wait > 0) await sleep(wait)
+      next = Math.max(Date.now(), next) + interval
+      const jobId = redriveJobId(entry.id)
+      const payload = options.transform ? options.transform(entry) : entry.payload
+      await this.#queue().add(versionedJobName(entry.name, entry.version), payload, {
+        jobId,
+        attempts: entry.attempts,
+        backoff: { type: BACKOFF_TYPE },
+        ...(entry.priority !== undefined && entry.priority > 0 && { priority: entry.priority }),
+      })
+      await this.#client.multi().zrem(this.#indexKey, entry.id).hdel(this.#dataKey, entry.id).exec()
+      redriven.push({ entryId: entry.id, jobId })
+    }
+    return { redriven }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const result = await this.#client.multi().zrem(this.#indexKey, id).hdel(this.#dataKey, id).exec()
+    return Number(result?.[0]?.[1] ?? 0) > 0
+  }
+
+  async purge(filter?: DeadLetterFilter): Promise<number> {
+    const ids: string[] = []
+    for await (const entry of this.#scan(filter)) ids.push(entry.id)
+    for (let i = 0; i < ids.length; i += PAGE) {
+      const chunk = ids.slice(i, i + PAGE)
+      await this.#client
+        .multi()
+        .zrem(this.#indexKey, ...chunk)
+        .hdel(this.#dataKey, ...chunk)
+        .exec()
+    }
+    return ids.length
+  }
+
+  async close(): Promise<void> {
+    await this.#bullQueue?.close()
+    if (this.#ownsClient) this.#client.disconnect()
+  }
+}

@@ -1,0 +1,165 @@
+/** Every error this package throws extends `JobsError` and carries a stable `code`. */
+export class JobsError extends Error {
+  readonly code: string
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(`[@scale/jobs] ${message}`, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** One problem found by the schema: the dotted path of the field and the validator's message. */
+export interface PayloadIssue {
+  /** Dotted path of the offending field, `''` for the payload itself. */
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * The payload does not match the job's schema. Thrown by `enqueue` (nothing is written), and
+ * recorded as the dead-letter reason when a stored payload fails the check before its handler runs
+ * (such a job is never retried: the same bytes would fail again).
+ */
+export class InvalidPayloadError extends JobsError {
+  readonly jobName: string
+  readonly phase: 'enqueue' | 'run'
+  readonly issues: readonly PayloadIssue[]
+  /** Paths of the fields that failed, e.g. `['width', 'owner.email']`. */
+  readonly fields: readonly string[]
+  constructor(jobName: string, phase: 'enqueue' | 'run', issues: readonly PayloadIssue[]) {
+    const detail = issues.map((i) => `${i.path === '' ? '(payload)' : i.path}: ${i.message}`).join('; ')
+    const hint =
+      phase === 'enqueue'
+        ? 'fix the payload before enqueueing; nothing was enqueued'
+        : 'the stored payload no longer matches the schema (an older producer?); add a migration for its version, then redrive it from the dead-letter queue'
+    super('E_JOBS_INVALID_PAYLOAD', `invalid payload for job "${jobName}" at ${phase}: ${detail} — ${hint}`)
+    this.jobName = jobName
+    this.phase = phase
+    this.issues = issues
+    this.fields = issues.map((i) => i.path)
+  }
+}
+
+/**
+ * Throw it from a handler when retrying cannot help (a deleted record, a refused card): the job
+ * goes to the dead-letter queue at once, without using its remaining attempts.
+ *
+ * @example
+ * ```ts
+ * if (!user) throw new PermanentError(`user ${payload.userId} no longer exists`)
+ * ```
+ */
+export class PermanentError extends JobsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_JOBS_PERMANENT', message, options)
+  }
+}
+
+/** A worker received a job whose name none of its definitions has. Dead-lettered without retries. */
+export class UnknownJobError extends JobsError {
+  readonly jobName: string
+  readonly queue: string
+  constructor(jobName: string, queue: string) {
+    super(
+      'E_JOBS_UNKNOWN_JOB',
+      `no job definition named "${jobName}" in the worker for queue "${queue}"; pass its definition in createWorker({ jobs }) and redrive it`,
+    )
+    this.jobName = jobName
+    this.queue = queue
+  }
+}
+
+/**
+ * A job was written by a newer producer than this worker knows (payload version above the
+ * definition's). It is retried with backoff, on the expectation that newer workers are rolling out.
+ */
+export class UnsupportedVersionError extends JobsError {
+  readonly jobName: string
+  readonly version: number
+  readonly supported: number
+  constructor(jobName: string, version: number, supported: number) {
+    super(
+      'E_JOBS_UNSUPPORTED_VERSION',
+      `job "${jobName}" has payload version ${version} but this worker knows up to ${supported}; deploy workers before producers`,
+    )
+    this.jobName = jobName
+    this.version = version
+    this.supported = supported
+  }
+}
+
+/** A payload of an old version has no migration to the next one. Dead-lettered without retries. */
+export class MissingMigrationError extends JobsError {
+  readonly jobName: string
+  readonly fromVersion: number
+  constructor(jobName: string, fromVersion: number) {
+    super(
+      'E_JOBS_MISSING_MIGRATION',
+      `job "${jobName}" has payload version ${fromVersion} and no migration from it; add migrations[${fromVersion}] to its definition`,
+    )
+    this.jobName = jobName
+    this.fromVersion = fromVersion
+  }
+}
+
+/** Options that cannot work together (e.g. a Redis Cluster with a prefix lacking a hash tag). */
+export class InvalidOptionsError extends JobsError {
+  constructor(message: string) {
+    super('E_JOBS_INVALID_OPTIONS', message)
+  }
+}
+
+/** Redis refused or failed an enqueue; the job may not exist. Safe to retry with the same idempotency key. */
+export class EnqueueError extends JobsError {
+  readonly jobName: string
+  readonly queue: string
+  constructor(jobName: string, queue: string, cause: unknown) {
+    super(
+      'E_JOBS_ENQUEUE_FAILED',
+      `could not enqueue job "${jobName}" on queue "${queue}": ${errorMessage(cause)}; retry (with an idempotency key to avoid a duplicate)`,
+      { cause },
+    )
+    this.jobName = jobName
+    this.queue = queue
+  }
+}
+
+/** `inspect`, `redrive` or `remove` named a dead-letter entry that does not exist (or was already redriven). */
+export class DeadLetterNotFoundError extends JobsError {
+  readonly queue: string
+  readonly id: string
+  constructor(queue: string, id: string) {
+    super('E_JOBS_DEAD_LETTER_NOT_FOUND', `no dead-letter entry "${id}" for queue "${queue}"; list() shows what is there`)
+    this.queue = queue
+    this.id = id
+  }
+}
+
+/**
+ * The reason recorded for a job handed back to the queue because the worker's shutdown deadline
+ * passed while it ran. Its handler's `signal` is aborted with this error.
+ */
+export class ShutdownDeadlineError extends JobsError {
+  readonly jobId: string
+  constructor(jobId: string, deadlineMs: number) {
+    super(
+      'E_JOBS_SHUTDOWN_DEADLINE',
+      `job ${jobId} was still running when the ${deadlineMs} ms shutdown deadline passed; it was returned to the queue and will run again`,
+    )
+    this.jobId = jobId
+  }
+}
+
+/** The outbox relay could not move a batch; the rows stay in the outbox and are retried. */
+export class OutboxRelayError extends JobsError {
+  constructor(cause: unknown) {
+    super('E_JOBS_OUTBOX_RELAY', `outbox relay batch failed: ${errorMessage(cause)}; rows stay in the outbox and are retried`, {
+      cause,
+    })
+  }
+}
+
+/** @internal */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto'
+import type { JobsOptions } from 'bullmq'
+import type { AnyJobDefinition } from './define-job.js'
+
+/** BullMQ backoff type whose delays the worker computes from the definition's retry policy. */
+export const BACKOFF_TYPE = 'scale-jobs'
+
+/** Per-enqueue options. */
+export interface EnqueueOptions {
+  /**
+   * Enqueueing twice with the same key (for the same job name) makes one job: the key becomes the
+   * BullMQ job ID, and BullMQ ignores an add whose ID exists. Holds while the first job is kept
+   * (queued, running, or within `removeOnComplete`).
+   */
+  idempotencyKey?: string
+  /**
+   * Run no earlier than this many ms from now.
+   * @default 0
+   */
+  delayMs?: number
+  /**
+   * BullMQ priority: 1 is the highest, larger runs later; unset jobs run before prioritized ones.
+   * @default undefined
+   */
+  priority?: number
+  /**
+   * Take from the head of the queue (last in, first out).
+   * @default false
+   */
+  lifo?: boolean
+}
+
+/** @internal */
+export function idempotentJobId(name: string, key: string): string {
+  // BullMQ refuses IDs with ':' or that parse as integers; the prefix and the hash avoid both.
+  if (/^[A-Za-z0-9_.-]{1,100}$/.test(key)) return `k-${name}-${key}`
+  return `k-${name}-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`
+}
+
+/** @internal BullMQ add options for a job of `job` with the caller's options. */
+export function bullJobOptions(job: AnyJobDefinition, options: EnqueueOptions = {}, jobId?: string): JobsOptions {
+  const opts: JobsOptions = {
+    attempts: job.retry.attempts,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: job.removeOnComplete,
+    removeOnFail: job.removeOnFail,
+  }
+  const id = options.idempotencyKey !== undefined ? idempotentJobId(job.name, options.idempotencyKey) : jobId
+  if (id !== undefined) opts.jobId = id
+  if (options.delayMs !== undefined && options.delayMs > 0) opts.delay = Math.round(options.delayMs)
+  if (options.priority !== undefined) opts.priority = options.priority
+  if (options.lifo) opts.lifo = true
+  return opts
+}

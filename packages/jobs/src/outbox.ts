@@ -1,0 +1,168 @@
+import type { Generated, Kysely } from 'kysely'
+import type { JobsOptions } from 'bullmq'
+import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
+import { InvalidOptionsError } from './errors.js'
+import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
+import { validatePayload } from './validate-payload.js'
+
+/** The default outbox table name. */
+export const DEFAULT_OUTBOX_TABLE = 'scale_jobs_outbox'
+
+/** @internal the outbox table as Kysely sees it. */
+export interface OutboxRow {
+  id: Generated<string>
+  queue: string
+  name: string
+  payload: unknown
+  options: unknown
+  created_at: Date
+}
+
+/** @internal */
+export type OutboxDatabase = Record<string, OutboxRow>
+
+/**
+ * @internal What the row keeps for the relay: the BullMQ options computed at enqueue (attempts,
+ * backoff, retention, priority, the idempotency key's job ID), and the delay, which the relay
+ * counts from `created_at` so time spent in the outbox is not added to it.
+ */
+export interface StoredOptions {
+  bull: JobsOptions
+  delayMs?: number
+}
+
+/** What `outbox.enqueue` returns. */
+export interface OutboxEnqueued {
+  /** The outbox row ID (bigserial, as a string). */
+  readonly outboxId: string
+  /** The BullMQ job ID the relay will use: `o<outboxId>`, or the idempotency key's ID. */
+  readonly jobId: string
+}
+
+export interface CreateOutboxOptions {
+  /**
+   * Table name (optionally `schema.table`).
+   * @default 'scale_jobs_outbox'
+   */
+  table?: string
+}
+
+/** Writes jobs into the outbox table inside the caller's transaction. */
+export interface Outbox {
+  readonly table: string
+  /**
+   * Validates the payload and inserts one outbox row with `db`, which should be the caller's
+   * transaction: the job exists if and only if that transaction commits.
+   */
+  enqueue<DB, Input, Output, Result>(
+    db: Kysely<DB>,
+    job: JobDefinition<Input, Output, Result>,
+    payload: Input,
+    options?: EnqueueOptions,
+  ): Promise<OutboxEnqueued>
+  /** Validates all payloads, then inserts all rows in one statement. */
+  enqueueMany<DB, Input, Output, Result>(
+    db: Kysely<DB>,
+    job: JobDefinition<Input, Output, Result>,
+    items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
+  ): Promise<OutboxEnqueued[]>
+  /** Creates the outbox table if it does not exist (idempotent; call it from your migrations). */
+  createTable<DB>(db: Kysely<DB>): Promise<void>
+}
+
+/** @internal the BullMQ job ID for an outbox row: its ID, prefixed because BullMQ refuses integer IDs. */
+export function outboxJobId(outboxId: string): string {
+  return `o${outboxId}`
+}
+
+/**
+ * Creates the transactional outbox: enqueue jobs in the same Postgres transaction as your data
+ * (nothing is enqueued if it rolls back); `createOutboxRelay` then moves committed rows to BullMQ.
+ *
+ * @example
+ * ```ts
+ * const outbox = createOutbox()
+ * await outbox.createTable(db)
+ * await db.transaction().execute(async (trx) => {
+ *   const photo = await trx.insertInto('photos').values(row).returning('id').executeTakeFirstOrThrow()
+ *   await outbox.enqueue(trx, resizeImage, { photoId: photo.id, width: 640 })
+ * })
+ * ```
+ */
+export function createOutbox(options: CreateOutboxOptions = {}): Outbox {
+  const table = options.table ?? DEFAULT_OUTBOX_TABLE
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(table)) {
+    throw new InvalidOptionsError(`outbox table "${table}" must be an identifier, optionally schema-qualified`)
+  }
+  return new KyselyOutbox(table)
+}
+
+function storedOptions(job: AnyJobDefinition, options: EnqueueOptions | undefined): StoredOptions {
+  const { delayMs, ...rest } = options ?? {}
+  const stored: StoredOptions = { bull: bullJobOptions(job, rest) }
+  if (delayMs !== undefined && delayMs > 0) stored.delayMs = delayMs
+  return stored
+}
+
+class KyselyOutbox implements Outbox {
+  readonly table: string
+
+  constructor(table: string) {
+    this.table = table
+  }
+
+  async enqueue<DB, Input, Output, Result>(
+    db: Kysely<DB>,
+    job: JobDefinition<Input, Output, Result>,
+    payload: Input,
+    options?: EnqueueOptions,
+  ): Promise<OutboxEnqueued> {
+    const [first] = await this.enqueueMany(db, job, [options === undefined ? { payload } : { payload, options }])
+    return first as OutboxEnqueued
+  }
+
+  async enqueueMany<DB, Input, Output, Result>(
+    db: Kysely<DB>,
+    job: JobDefinition<Input, Output, Result>,
+    items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
+  ): Promise<OutboxEnqueued[]> {
+    if (items.length === 0) return []
+    for (const item of items) await validatePayload(job, item.payload, 'enqueue')
+    const now = new Date()
+    const name = versionedJobName(job.name, job.version)
+    // The user's database type does not know our table; the row shape is ours to keep right.
+    const outboxDb = db as unknown as Kysely<OutboxDatabase>
+    const rows = await outboxDb
+      .insertInto(this.table)
+      .values(
+        items.map((item) => ({
+          queue: job.queue,
+          name,
+          payload: JSON.stringify(item.payload ?? null),
+          options: JSON.stringify(storedOptions(job, item.options)),
+          created_at: now,
+        })),
+      )
+      .returning('id')
+      .execute()
+    return rows.map((row, i) => {
+      const outboxId = String(row.id)
+      const key = items[i]?.options?.idempotencyKey
+      return { outboxId, jobId: key === undefined ? outboxJobId(outboxId) : idempotentJobId(job.name, key) }
+    })
+  }
+
+  async createTable<DB>(db: Kysely<DB>): Promise<void> {
+    const outboxDb = db as unknown as Kysely<OutboxDatabase>
+    await outboxDb.schema
+      .createTable(this.table)
+      .ifNotExists()
+      .addColumn('id', 'bigserial', (col) => col.primaryKey())
+      .addColumn('queue', 'text', (col) => col.notNull())
+      .addColumn('name', 'text', (col) => col.notNull())
+      .addColumn('payload', 'jsonb', (col) => col.notNull())
+      .addColumn('options', 'jsonb', (col) => col.notNull())
+      .addColumn('created_at', 'timestamptz', (col) => col.notNull())
+      .execute()
+  }
+}

@@ -1,0 +1,417 @@
+import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq'
+import type { Cluster, Redis } from 'ioredis'
+import { retryDelayMs } from './backoff.js'
+import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+import { type AnyJobDefinition, type JobContext, parseJobName } from './define-job.js'
+import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
+import {
+  InvalidOptionsError,
+  InvalidPayloadError,
+  JobsError,
+  MissingMigrationError,
+  PermanentError,
+  ShutdownDeadlineError,
+  UnknownJobError,
+} from './errors.js'
+import { BACKOFF_TYPE } from './job-options.js'
+import { type Logger, silentLogger } from './logger.js'
+import { migratePayload, validatePayload } from './validate-payload.js'
+import { WorkerStats } from './worker-stats.js'
+
+/** Something that happened in a worker, for logs, metrics and tests. */
+export type WorkerEvent =
+  | { type: 'completed'; queue: string; jobId: string; name: string; attempt: number }
+  | { type: 'retry-scheduled'; queue: string; jobId: string; name: string; attempt: number; delayMs: number }
+  | { type: 'dead-lettered'; queue: string; jobId: string; name: string; reason: string; permanent: boolean }
+  | { type: 'returned'; queue: string; jobId: string; name: string }
+  | { type: 'shutdown'; signal: string | undefined; finished: number; returned: number; elapsedMs: number }
+
+export interface ShutdownOptions {
+  /**
+   * Signals that start a graceful shutdown. `[]` installs no handler (call `close()` yourself).
+   * @default ['SIGTERM', 'SIGINT']
+   */
+  signals?: readonly NodeJS.Signals[]
+  /**
+   * How long in-flight jobs may keep running after a signal or `close()`. Jobs still running
+   * then are handed back to the queue (their `signal` is aborted) and run again elsewhere.
+   * Keep it under your orchestrator's kill grace (Kubernetes: 30 s).
+   * @default 25_000
+   */
+  deadlineMs?: number
+  /**
+   * After a signal-initiated shutdown, end the process (`process.exit(0)`, or `1` if the shutdown
+   * itself failed). `false` leaves that to you.
+   * @default true
+   */
+  exitProcess?: boolean
+}
+
+export interface CreateWorkerOptions {
+  /** The user's ioredis instance (created with `maxRetriesPerRequest: null`) or options for one. */
+  connection: RedisConnection
+  /** The job definitions this worker runs; one BullMQ worker is started per distinct queue. */
+  jobs: readonly AnyJobDefinition[]
+  /**
+   * Key prefix, the same as the producer's.
+   * @default '{jobs}'
+   */
+  prefix?: string
+  /**
+   * Jobs run at once per queue in this process.
+   * @default 1
+   */
+  concurrency?: number
+  /**
+   * How long a job's lock lives without renewal (renewed at half of it while the job runs). A
+   * worker killed with SIGKILL stops renewing; after this its jobs count as stalled.
+   * @default 30_000
+   */
+  lockDurationMs?: number
+  /**
+   * How often this worker looks for stalled jobs (locks expired) and puts them back in the queue.
+   * A job of a killed worker waits at most `lockDurationMs + stalledIntervalMs` to run again.
+   * @default 30_000
+   */
+  stalledIntervalMs?: number
+  /**
+   * How often one job may be recovered from a stall before it is failed (and dead-lettered) as a
+   * job that keeps killing its worker.
+   * @default 3
+   */
+  maxStalledCount?: number
+  /** Graceful shutdown; see {@link ShutdownOptions}. */
+  shutdown?: ShutdownOptions
+  /**
+   * Copy jobs that failed for good to the dead-letter queue.
+   * @default true
+   */
+  deadLetter?: boolean
+  /**
+   * Start taking jobs at once.
+   * @default true
+   */
+  autorun?: boolean
+  /**
+   * How often finished-job counters for the scaling signal are written to Redis.
+   * @default 1_000
+   */
+  statsIntervalMs?: number
+  /** pino-compatible logger. @default silent */
+  logger?: Logger
+  /** Called for every {@link WorkerEvent}; must not throw. @default none */
+  onEvent?: (event: WorkerEvent) => void
+}
+
+/** What a shutdown did. */
+export interface ShutdownReport {
+  /** In-flight jobs that finished (completed or failed) before the deadline. */
+  readonly finished: number
+  /** IDs of in-flight jobs handed back to the queue at the deadline. */
+  readonly returned: readonly string[]
+  readonly elapsedMs: number
+}
+
+/** Runs typed jobs. */
+export interface JobWorker {
+  /** The queues this worker takes jobs from. */
+  readonly queues: readonly string[]
+  /** The underlying BullMQ workers (escape hatch: pause, events). */
+  readonly bullWorkers: readonly Worker[]
+  /** Jobs running now. */
+  inFlight(): number
+  /** Starts taking jobs (when created with `autorun: false`). */
+  run(): void
+  /**
+   * Stops taking jobs, lets in-flight jobs finish until the deadline, hands back those still
+   * running, then closes. Safe to call more than once (returns the same promise).
+   */
+  close(options?: { deadlineMs?: number }): Promise<ShutdownReport>
+}
+
+interface Flight {
+  readonly job: Job
+  readonly queue: string
+  readonly controller: AbortController
+  returnToQueue: () => void
+  readonly returned: Promise<typeof RETURNED>
+}
+
+const RETURNED = Symbol('returned')
+
+function isPermanent(error: unknown): boolean {
+  return (
+    error instanceof PermanentError ||
+    error instanceof InvalidPayloadError ||
+    error instanceof UnknownJobError ||
+    error instanceof MissingMigrationError ||
+    error instanceof UnrecoverableError ||
+    (error instanceof Error && error.name === 'UnrecoverableError')
+  )
+}
+
+/**
+ * Starts a worker for typed jobs: validates each payload before its handler runs, retries with
+ * exponential backoff and jitter, dead-letters jobs that fail for good, recovers jobs of crashed
+ * workers (BullMQ stalled checks), and shuts down gracefully on SIGTERM/SIGINT.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis'
+ * import { createWorker } from '@scale/jobs'
+ *
+ * createWorker({
+ *   connection: new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }),
+ *   jobs: [resizeImage],
+ *   concurrency: 20,
+ *   shutdown: { deadlineMs: 20_000 },
+ * })
+ * ```
+ */
+export function createWorker(options: CreateWorkerOptions): JobWorker {
+  return new TypedWorker(options)
+}
+
+class TypedWorker implements JobWorker {
+  readonly queues: readonly string[]
+  readonly bullWorkers: readonly Worker[]
+  readonly #prefix: string
+  readonly #definitions = new Map<string, AnyJobDefinition>()
+  readonly #flights = new Set<Flight>()
+  readonly #client: Redis | Cluster
+  readonly #ownsClient: boolean
+  readonly #stats: WorkerStats
+  readonly #deadLetter: boolean
+  readonly #logger: Logger
+  readonly #onEvent: (event: WorkerEvent) => void
+  readonly #deadlineMs: number
+  readonly #signals: readonly NodeJS.Signals[]
+  readonly #exitProcess: boolean
+  readonly #signalHandler: (signal: NodeJS.Signals) => void
+  #closing: Promise<ShutdownReport> | undefined
+  #finishedDuringShutdown = 0
+  #shuttingDown = false
+
+  constructor(options: CreateWorkerOptions) {
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX
+    checkPrefix(options.connection, this.#prefix)
+    if (options.jobs.length === 0) throw new InvalidOptionsError('createWorker needs at least one job definition')
+    for (const job of options.jobs) {
+      const key = `${job.queue}\u0000${job.name}`
+      if (this.#definitions.has(key)) {
+        throw new InvalidOptionsError(`job "${job.name}" is defined twice for queue "${job.queue}"`)
+      }
+      this.#definitions.set(key, job)
+    }
+    this.#deadLetter = options.deadLetter ?? true
+    this.#logger = options.logger ?? silentLogger
+    const onEvent = options.onEvent
+    this.#onEvent = onEvent
+      ? (event) => {
+          try {
+            onEvent(event)
+          } catch {}
+        }
+      : () => {}
+    this.#deadlineMs = options.shutdown?.deadlineMs ?? 25_000
+    this.#signals = options.shutdown?.signals ?? ['SIGTERM', 'SIGINT']
+    this.#exitProcess = options.shutdown?.exitProcess ?? true
+    const { client, owned } = commandClient(options.connection)
+    this.#client = client
+    this.#ownsClient = owned
+    this.#stats = new WorkerStats(client, this.#prefix, options.statsIntervalMs ?? 1_000)
+
+    this.queues = [...new Set(options.jobs.map((job) => job.queue))]
+    this.bullWorkers = this.queues.map((queue) => {
+      const worker = new Worker(queue, (job, token) => this.#process(queue, job, token), {
+        connection: bullConnection(options.connection, true),
+        prefix: this.#prefix,
+        concurrency: options.concurrency ?? 1,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: options.stalledIntervalMs ?? 30_000,
+        maxStalledCount: options.maxStalledCount ?? 3,
+        autorun: options.autorun ?? true,
+        settings: { backoffStrategy: (attemptsMade, type, _error, job) => this.#backoff(queue, attemptsMade, type, job) },
+      })
+      worker.on('error', (error) => this.#logger.error({ err: error, queue }, '[@scale/jobs] worker error'))
+      // A job that stalled more than maxStalledCount times is failed by BullMQ's stalled checker,
+      // not by our processor, so it is dead-lettered here.
+      worker.on('failed', (job, error) => {
+        if (job && /stalled more than allowable limit/.test(error.message)) {
+          void this.#toDeadLetter(queue, job, error, true).catch(() => {})
+        }
+      })
+      return worker
+    })
+
+    this.#signalHandler = (signal) => this.#onSignal(signal)
+    for (const signal of this.#signals) process.on(signal, this.#signalHandler)
+  }
+
+  inFlight(): number {
+    return this.#flights.size
+  }
+
+  run(): void {
+    for (const worker of this.bullWorkers) {
+      if (!worker.isRunning()) void worker.run().catch((error) => this.#logger.error({ err: error }, '[@scale/jobs] run failed'))
+    }
+  }
+
+  #backoff(queue: string, attemptsMade: number, type: string | undefined, job: { id?: string | undefined; name: string } | undefined): number {
+    if (type !== BACKOFF_TYPE || !job) return 0
+    const definition = this.#definitions.get(`${queue}\u0000${parseJobName(job.name).name}`)
+    if (!definition) return 0
+    const delayMs = retryDelayMs(definition.retry, attemptsMade)
+    this.#onEvent({ type: 'retry-scheduled', queue, jobId: String(job.id), name: definition.name, attempt: attemptsMade, delayMs })
+    return delayMs
+  }
+
+  async #process(queue: string, job: Job, token: string | undefined): Promise<unknown> {
+    const started = performance.now()
+    let resolveReturned: (value: typeof RETURNED) => void = () => {}
+    const flight: Flight = {
+      job,
+      queue,
+      controller: new AbortController(),
+      returnToQueue: () => {},
+      returned: new Promise((resolve) => {
+        resolveReturned = resolve
+      }),
+    }
+    flight.returnToQueue = () => resolveReturned(RETURNED)
+    this.#flights.add(flight)
+    const { name, version } = parseJobName(job.name)
+    try {
+      const definition = this.#definitions.get(`${queue}\u0000${name}`)
+      if (!definition) throw new UnknownJobError(name, queue)
+      const payload = await validatePayload(definition, migratePayload(definition, version, job.data), 'run')
+      const context: JobContext = {
+        id: String(job.id),
+        name,
+        queue,
+        attempt: job.attemptsMade + 1,
+        version,
+        signal: flight.controller.signal,
+      }
+      const work = Promise.resolve().then(() => definition.handler(payload, context))
+      const outcome = await Promise.race([work.then((value) => ({ value })), flight.returned])
+      if (outcome === RETURNED) {
+        // The handler may still settle later; nobody awaits it any more.
+        work.catch(() => {})
+        await job.moveToWait(token)
+        this.#onEvent({ type: 'returned', queue, jobId: String(job.id), name })
+        // Tells BullMQ the job was moved by us: not completed, not failed.
+        throw new WaitingError()
+      }
+      this.#onEvent({ type: 'completed', queue, jobId: String(job.id), name, attempt: job.attemptsMade + 1 })
+      this.#finished(queue, started)
+      return outcome.value
+    } catch (error) {
+      if (error instanceof WaitingError) throw error
+      const permanent = isPermanent(error)
+      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+      if (final) {
+        this.#finished(queue, started)
+        await this.#toDeadLetter(queue, job, error, permanent)
+      }
+      if (permanent && !(error instanceof UnrecoverableError)) {
+        // BullMQ skips the remaining attempts only for its own UnrecoverableError.
+        const unrecoverable = new UnrecoverableError(error instanceof Error ? error.message : String(error))
+        unrecoverable.cause = error
+        throw unrecoverable
+      }
+      throw error
+    } finally {
+      this.#flights.delete(flight)
+    }
+  }
+
+  #finished(queue: string, started: number): void {
+    this.#stats.record(queue, performance.now() - started)
+    if (this.#shuttingDown) this.#finishedDuringShutdown += 1
+  }
+
+  async #toDeadLetter(queue: string, job: Job, error: unknown, permanent: boolean): Promise<void> {
+    const reason = error instanceof Error ? error.message : String(error)
+    const { name, version } = parseJobName(job.name)
+    this.#onEvent({ type: 'dead-lettered', queue, jobId: String(job.id), name, reason, permanent })
+    if (!this.#deadLetter) return
+    const entry: DeadLetterEntry = {
+      id: String(job.id),
+      queue,
+      name,
+      version,
+      payload: job.data,
+      reason,
+      errorName: error instanceof Error ? error.name : typeof error,
+      errorCode: error instanceof JobsError ? error.code : undefined,
+      stack: error instanceof Error ? error.stack : undefined,
+      permanent,
+      attemptsMade: job.attemptsMade + 1,
+      attempts: job.opts.attempts ?? 1,
+      priority: job.opts.priority,
+      enqueuedAt: job.timestamp,
+      failedAt: Date.now(),
+    }
+    try {
+      await writeDeadLetter(this.#client, this.#prefix, entry)
+    } catch (writeError) {
+      // The job still lands in BullMQ's failed set, so it is not lost; the log says where it is.
+      this.#logger.error({ err: writeError, queue, jobId: entry.id }, '[@scale/jobs] could not write dead letter; job is in the failed set')
+    }
+  }
+
+  #onSignal(signal: NodeJS.Signals): void {
+    if (this.#closing) {
+      // A second signal while shutting down: the operator wants out now. Jobs still running are
+      // recovered by the stalled checker of another worker.
+      if (this.#exitProcess) process.exit(1)
+      return
+    }
+    this.#logger.info({ signal, deadlineMs: this.#deadlineMs }, '[@scale/jobs] shutting down')
+    void this.#shutdown(signal, this.#deadlineMs).then(
+      () => {
+        if (this.#exitProcess) process.exit(0)
+      },
+      (error) => {
+        this.#logger.error({ err: error }, '[@scale/jobs] shutdown failed')
+        if (this.#exitProcess) process.exit(1)
+      },
+    )
+  }
+
+  close(options: { deadlineMs?: number } = {}): Promise<ShutdownReport> {
+    return this.#shutdown(undefined, options.deadlineMs ?? this.#deadlineMs)
+  }
+
+  #shutdown(signal: string | undefined, deadlineMs: number): Promise<ShutdownReport> {
+    if (this.#closing) return this.#closing
+    this.#closing = (async () => {
+      const started = Date.now()
+      this.#shuttingDown = true
+      const returned: string[] = []
+      // Worker.close() stops fetching at once and waits for the jobs in flight; the timer hands
+      // back whatever is still running at the deadline so close() can finish in time.
+      const deadline = setTimeout(() => {
+        for (const flight of this.#flights) {
+          returned.push(String(flight.job.id))
+          flight.controller.abort(new ShutdownDeadlineError(String(flight.job.id), deadlineMs))
+          flight.returnToQueue()
+        }
+      }, deadlineMs)
+      try {
+        await Promise.all(this.bullWorkers.map((worker) => worker.close()))
+      } finally {
+        clearTimeout(deadline)
+        for (const sig of this.#signals) process.off(sig, this.#signalHandler)
+        await this.#stats.close()
+        if (this.#ownsClient) this.#client.disconnect()
+      }
+      const report = { finished: this.#finishedDuringShutdown, returned, elapsedMs: Date.now() - started }
+      this.#onEvent({ type: 'shutdown', signal, finished: report.finished, returned: returned.length, elapsedMs: report.elapsedMs })
+      return report
+    })()
+    return this.#closing
+  }
+}

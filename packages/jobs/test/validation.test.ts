@@ -1,0 +1,174 @@
+import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  createDeadLetterQueue,
+  createProducer,
+  createWorker,
+  defineJob,
+  InvalidOptionsError,
+  InvalidPayloadError,
+  type StandardSchemaV1,
+} from '../src/index.js'
+import { connect, uniqueQueue } from './helpers.js'
+
+let server: RedisServer
+let redis: Redis
+
+beforeAll(async () => {
+  server = await startRedis()
+  redis = connect(server.port)
+})
+
+afterAll(async () => {
+  redis?.disconnect()
+  await server?.dispose()
+})
+
+describe('payload validation', () => {
+  it('refuses an invalid payload at enqueue with a typed error naming the bad field, and enqueues nothing', async () => {
+    const queue = uniqueQueue('validate')
+    const resize = defineJob({
+      name: 'resize',
+      queue,
+      schema: z.object({ photoId: z.string(), size: z.object({ width: z.number().int().positive() }) }),
+      handler: () => {},
+    })
+    const producer = createProducer({ connection: redis })
+    const error = await producer
+      .enqueue(resize, { photoId: 'p1', size: { width: -5 } })
+      .then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(InvalidPayloadError)
+    const invalid = error as InvalidPayloadError
+    expect(invalid.code).toBe('E_JOBS_INVALID_PAYLOAD')
+    expect(invalid.fields).toEqual(['size.width'])
+    expect(invalid.phase).toBe('enqueue')
+    expect(invalid.message).toContain('size.width')
+    expect(invalid.message).toMatch(/^\[@scale\/jobs\]/)
+    // A wrong type is named too (the field path, not just "invalid").
+    const wrongType = await producer.enqueue(resize, { photoId: 7 as unknown as string, size: { width: 10 } }).catch((e: unknown) => e)
+    expect((wrongType as InvalidPayloadError).fields).toEqual(['photoId'])
+    expect(await producer.queue(queue).count()).toBe(0)
+
+    // Control: a valid payload is enqueued.
+    const ok = await producer.enqueue(resize, { photoId: 'p1', size: { width: 5 } })
+    expect(await producer.queue(queue).getJobCountByTypes('waiting')).toBe(1)
+    expect(ok.queue).toBe(queue)
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
+  it('works with any Standard Schema validator, not only zod', async () => {
+    const queue = uniqueQueue('std')
+    // A minimal hand-written Standard Schema, as valibot or arktype would present one.
+    const schema: StandardSchemaV1<{ n: number }> = {
+      '~standard': {
+        version: 1,
+        vendor: 'hand',
+        validate: (value) =>
+          typeof (value as { n?: unknown })?.n === 'number'
+            ? { value: value as { n: number } }
+            : { issues: [{ message: 'n must be a number', path: [{ key: 'n' }] }] },
+      },
+    }
+    const job = defineJob({ name: 'n', queue, schema, handler: () => {} })
+    const producer = createProducer({ connection: redis })
+    const error = await producer.enqueue(job, { n: 'x' as unknown as number }).catch((e: unknown) => e)
+    expect((error as InvalidPayloadError).fields).toEqual(['n'])
+    await producer.enqueue(job, { n: 1 })
+    expect(await producer.queue(queue).count()).toBe(1)
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
+  it('dead-letters without retries a payload that turned invalid before it ran (written by an older producer)', async () => {
+    const queue = uniqueQueue('stale')
+    let handled = 0
+    const email = defineJob({
+      name: 'send-email',
+      queue,
+      schema: z.object({ to: z.email(), subject: z.string() }),
+      retry: { attempts: 5, baseDelayMs: 50 },
+      handler: () => {
+        handled++
+      },
+    })
+    // The older producer: plain BullMQ, an old shape (no subject, `address` instead of `to`).
+    const raw = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    await raw.add('send-email', { address: 'a@example.com' }, { attempts: 5, backoff: { type: 'scale-jobs' } })
+    // Control: a good job in the same queue runs.
+    const producer = createProducer({ connection: redis })
+    await producer.enqueue(email, { to: 'b@example.com', subject: 'hi' })
+
+    const attemptsSeen: number[] = []
+    const worker = createWorker({
+      connection: redis,
+      jobs: [email],
+      concurrency: 2,
+      shutdown: { signals: [] },
+      onEvent: (event) => {
+        if (event.type === 'retry-scheduled') attemptsSeen.push(event.attempt)
+      },
+    })
+    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    await waitFor('stale job dead-lettered', async () => (await dlq.count()) === 1 && handled === 1, { timeoutMs: 30_000 })
+    const [entry] = await dlq.list()
+    expect(entry?.errorCode).toBe('E_JOBS_INVALID_PAYLOAD')
+    expect(entry?.permanent).toBe(true)
+    expect(entry?.attemptsMade).toBe(1)
+    expect(entry?.payload).toEqual({ address: 'a@example.com' })
+    expect(entry?.reason).toContain('to')
+    expect(entry?.reason).toContain('subject')
+    expect(attemptsSeen).toEqual([])
+    const failed = await raw.getFailed()
+    expect(failed).toHaveLength(1)
+    expect(failed[0]?.attemptsMade).toBe(1)
+
+    await worker.close({ deadlineMs: 5_000 })
+    await dlq.close()
+    await producer.close()
+    await raw.obliterate({ force: true })
+    await raw.close()
+  })
+
+  it('upgrades old payload versions with migrations before validating', async () => {
+    const queue = uniqueQueue('versions')
+    const seen: unknown[] = []
+    const v1 = defineJob({ name: 'greet', queue, schema: z.object({ name: z.string() }), handler: () => {} })
+    const v2 = defineJob({
+      name: 'greet',
+      queue,
+      version: 2,
+      schema: z.object({ first: z.string(), last: z.string() }),
+      migrations: {
+        1: (old) => {
+          const [first = '', last = ''] = String((old as { name: string }).name).split(' ')
+          return { first, last }
+        },
+      },
+      handler: (payload) => {
+        seen.push(payload)
+      },
+    })
+    const producer = createProducer({ connection: redis })
+    await producer.enqueue(v1, { name: 'Ada Lovelace' }) // an old producer still deployed
+    await producer.enqueue(v2, { first: 'Grace', last: 'Hopper' })
+    const worker = createWorker({ connection: redis, jobs: [v2], shutdown: { signals: [] } })
+    await waitFor('both versions handled', async () => seen.length === 2, { timeoutMs: 30_000 })
+    expect(seen).toContainEqual({ first: 'Ada', last: 'Lovelace' })
+    expect(seen).toContainEqual({ first: 'Grace', last: 'Hopper' })
+    await worker.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
+  it('rejects bad definitions and a cluster-unsafe prefix with typed errors', () => {
+    expect(() => defineJob({ name: 'a:b', schema: z.object({}), handler: () => {} })).toThrow(InvalidOptionsError)
+    expect(() =>
+      defineJob({ name: 'a', schema: z.object({}), retry: { attempts: 0 }, handler: () => {} }),
+    ).toThrow(/attempts/)
+    expect(() => createProducer({ connection: redis, prefix: 'a:b' })).toThrow(InvalidOptionsError)
+  })
+})
