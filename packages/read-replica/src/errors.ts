@@ -1,0 +1,93 @@
+/** Context attached to every error of this package, to act on without parsing the message. */
+export type ReadReplicaErrorContext = Readonly<Record<string, string | number | boolean | undefined>>
+
+/** Base class of every error thrown by `@scale/read-replica`; `code` is stable across versions. */
+export class ReadReplicaError extends Error {
+  readonly code: string
+  readonly context: ReadReplicaErrorContext
+
+  constructor(
+    code: string,
+    message: string,
+    options: { cause?: unknown; context?: ReadReplicaErrorContext } = {},
+  ) {
+    super(
+      `[@scale/read-replica] ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    )
+    this.name = new.target.name
+    this.code = code
+    this.context = options.context ?? {}
+  }
+}
+
+/** Thrown by the factory when an option is missing or out of range. */
+export class InvalidOptionsError extends ReadReplicaError {
+  constructor(message: string, context: ReadReplicaErrorContext = {}) {
+    super('E_REPLICA_INVALID_OPTIONS', message, { context })
+  }
+}
+
+/**
+ * Every replica is excluded (down, lagging or promoted) and `whenNoReplica` is `'error'`.
+ * With the default `'primary'` the read goes to the primary instead and this is never thrown.
+ */
+export class NoReplicaAvailableError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext, cause?: unknown) {
+    super(
+      'E_REPLICA_NONE_AVAILABLE',
+      'no healthy replica can serve this read (all are excluded); retry later, use db.primary(), or set whenNoReplica: "primary"',
+      { context, cause },
+    )
+  }
+}
+
+/** No configured primary host could be reached (or none of them is out of recovery). Nothing was written. */
+export class PrimaryUnreachableError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext, cause?: unknown) {
+    super(
+      'E_REPLICA_PRIMARY_UNREACHABLE',
+      `the primary (${String(context.node ?? 'unknown')}) could not be reached and no other configured primary host accepts writes; the query was not run, retry once a primary is back`,
+      { context, cause },
+    )
+  }
+}
+
+/**
+ * The node believed to be the primary refused a write because it is read-only (in recovery:
+ * demoted, or a replica listed as a primary host). The server rejected the statement, so nothing
+ * was written; the router re-detects the primary.
+ */
+export class PrimaryReadOnlyError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext, cause?: unknown) {
+    super(
+      'E_REPLICA_PRIMARY_READ_ONLY',
+      `the node used as primary (${String(context.node ?? 'unknown')}) is read-only and rejected the write; nothing was written. The primary is being re-detected, retry the write`,
+      { context, cause },
+    )
+  }
+}
+
+/**
+ * A consistency token could not be parsed or its signature did not match. Only thrown by the
+ * strict `router.parseToken()`; routing never throws it: a bad token sends reads to the primary.
+ */
+export class MalformedTokenError extends ReadReplicaError {
+  constructor(reason: string, cause?: unknown) {
+    super(
+      'E_REPLICA_TOKEN_MALFORMED',
+      `consistency token rejected: ${reason}; reads of this context go to the primary`,
+      {
+        context: { reason },
+        cause,
+      },
+    )
+  }
+}
+
+/** The router was used after `db.destroy()`. */
+export class RouterClosedError extends ReadReplicaError {
+  constructor() {
+    super('E_REPLICA_CLOSED', 'the replicated Kysely instance was destroyed; create a new one')
+  }
+}

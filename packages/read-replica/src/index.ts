@@ -1,0 +1,25 @@
+export type { Balancer, BalancerCandidate, BalanceStrategy } from './balancer.js'
+export {
+  leastOutstandingBalancer,
+  powerOfTwoChoicesBalancer,
+  randomBalancer,
+  roundRobinBalancer,
+  weightedBalancer,
+} from './balancer.js'
+export type { RouteReason } from './classify-query.js'
+export type { NodeConfig, NodeInput, PoolLike } from './database-node.js'
+export {
+  InvalidOptionsError,
+  MalformedTokenError,
+  NoReplicaAvailableError,
+  PrimaryReadOnlyError,
+  PrimaryUnreachableError,
+  ReadReplicaError,
+  type ReadReplicaErrorContext,
+  RouterClosedError,
+} from './errors.js'
+export type { ReplicatedKyselyOptions } from './options.js'
+export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
+export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'
+export type { HealthEvent, PrimaryChangedEvent, RouteEvent, RouterEvents } from './router-events.js'
+export type { NodeCounters, RouterCounters } from './router-metrics.js'

@@ -1,0 +1,162 @@
+import type { PostgresCursorConstructor } from 'kysely'
+import type { Balancer, BalanceStrategy } from './balancer.js'
+import type { NodeInput } from './database-node.js'
+import { InvalidOptionsError } from './errors.js'
+
+/** Options of {@link createReplicatedKysely}. */
+export interface ReplicatedKyselyOptions {
+  /**
+   * The primary: a `pg.Pool` (or `{ pool, name }`). Give several hosts (e.g. the primary and the
+   * replicas that may be promoted) and the router writes to whichever is out of recovery,
+   * switching after a failover; a host that is in recovery is never written to.
+   */
+  primary: NodeInput | readonly NodeInput[]
+  /**
+   * The streaming replicas, each a `pg.Pool` or `{ pool, name, weight }`. May be empty: every
+   * query then goes to the primary.
+   * @default []
+   */
+  replicas?: readonly NodeInput[]
+  /**
+   * How reads are spread over the healthy replicas: `'round-robin'`, `'random'`, `'weighted'`
+   * (by each replica's `weight`), `'least-outstanding'`, `'p2c'` (power of two choices), or your
+   * own {@link Balancer}.
+   * @default 'least-outstanding'
+   */
+  balance?: BalanceStrategy | Balancer
+  /**
+   * Read-your-writes by WAL position. When false reads ignore positions (and may be stale).
+   * @default true
+   */
+  readYourWrites?: boolean
+  /**
+   * How long a read may wait for a replica to replay the context's position before it goes to
+   * the primary. 0 sends it to the primary at once.
+   * @default 50
+   */
+  rywWaitMs?: number
+  /**
+   * How often replay positions are polled while reads wait for them.
+   * @default 10
+   */
+  rywPollIntervalMs?: number
+  /**
+   * Outside any `router.run()` context, reads must reach the highest position this process wrote
+   * (`'process'`: safe, fewer replica reads) or nothing (`'none'`).
+   * @default 'process'
+   */
+  outsideContext?: 'process' | 'none'
+  /**
+   * Secret for HMAC-signing consistency tokens. With it, a token edited by a client is rejected
+   * (its reads go to the primary); without it tokens are only checked for format.
+   * @default undefined
+   */
+  tokenSecret?: string
+  /**
+   * What a read does when every replica is excluded: go to the primary, or throw
+   * `NoReplicaAvailableError`.
+   * @default 'primary'
+   */
+  whenNoReplica?: 'primary' | 'error'
+  /**
+   * A replica whose replay is more than this many seconds behind is excluded.
+   * @default 10
+   */
+  maxLagSeconds?: number
+  /**
+   * A replica more than this many bytes of WAL behind the primary is excluded.
+   * @default 16777216 (16 MiB)
+   */
+  maxLagBytes?: number
+  /**
+   * Interval of the health and lag checks.
+   * @default 500
+   */
+  monitorIntervalMs?: number
+  /**
+   * A check that takes longer counts as a failure (a paused or unreachable server).
+   * @default 2000
+   */
+  checkTimeoutMs?: number
+  /**
+   * Consecutive lagging checks before a replica is excluded (errors exclude at once).
+   * @default 2
+   */
+  excludeAfterChecks?: number
+  /**
+   * Consecutive good checks (lag under half the limits) before an excluded replica rejoins.
+   * @default 3
+   */
+  rejoinAfterChecks?: number
+  /**
+   * `pg-cursor`'s `Cursor` class, needed for `.stream()` (streams run on the primary).
+   * @default undefined
+   */
+  cursor?: PostgresCursorConstructor
+}
+
+export interface ResolvedOptions {
+  readonly primaries: readonly NodeInput[]
+  readonly replicas: readonly NodeInput[]
+  readonly balance: BalanceStrategy | Balancer
+  readonly readYourWrites: boolean
+  readonly rywWaitMs: number
+  readonly rywPollIntervalMs: number
+  readonly outsideContext: 'process' | 'none'
+  readonly tokenSecret: string | undefined
+  readonly whenNoReplica: 'primary' | 'error'
+  readonly maxLagSeconds: number
+  readonly maxLagBytes: number
+  readonly monitorIntervalMs: number
+  readonly checkTimeoutMs: number
+  readonly excludeAfterChecks: number
+  readonly rejoinAfterChecks: number
+  readonly cursor: PostgresCursorConstructor | undefined
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidOptionsError(`option ${name} must be a finite number >= ${min}, got ${String(value)}`, {
+      option: name,
+    })
+  }
+  return value
+}
+
+export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object')
+    throw new InvalidOptionsError('options object is required')
+  const primaries = Array.isArray(options.primary)
+    ? options.primary
+    : options.primary
+      ? [options.primary]
+      : []
+  if (primaries.length === 0)
+    throw new InvalidOptionsError('option primary is required: a pg.Pool or { pool }')
+  const balance = options.balance ?? 'least-outstanding'
+  const strategies = ['round-robin', 'random', 'weighted', 'least-outstanding', 'p2c']
+  if (typeof balance === 'string' ? !strategies.includes(balance) : typeof balance?.pick !== 'function') {
+    throw new InvalidOptionsError(`option balance must be one of ${strategies.join(', ')} or a Balancer`, {
+      option: 'balance',
+    })
+  }
+  return {
+    primaries: primaries as readonly NodeInput[],
+    replicas: options.replicas ?? [],
+    balance,
+    readYourWrites: options.readYourWrites ?? true,
+    rywWaitMs: nonNegative('rywWaitMs', options.rywWaitMs, 50),
+    rywPollIntervalMs: nonNegative('rywPollIntervalMs', options.rywPollIntervalMs, 10, 1),
+    outsideContext: options.outsideContext ?? 'process',
+    tokenSecret: options.tokenSecret,
+    whenNoReplica: options.whenNoReplica ?? 'primary',
+    maxLagSeconds: nonNegative('maxLagSeconds', options.maxLagSeconds, 10),
+    maxLagBytes: nonNegative('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
+    monitorIntervalMs: nonNegative('monitorIntervalMs', options.monitorIntervalMs, 500, 10),
+    checkTimeoutMs: nonNegative('checkTimeoutMs', options.checkTimeoutMs, 2_000, 10),
+    excludeAfterChecks: nonNegative('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
+    rejoinAfterChecks: nonNegative('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
+    cursor: options.cursor,
+  }
+}

@@ -1,0 +1,402 @@
+import type { Balancer } from './balancer.js'
+import { withTimeout } from './connection-errors.js'
+import type { DatabaseNode } from './database-node.js'
+import { type Lsn, parseLsn } from './lsn.js'
+import type { RouterEventEmitter } from './router-events.js'
+
+export interface MonitorSettings {
+  intervalMs: number
+  checkTimeoutMs: number
+  maxLagSeconds: number
+  maxLagBytes: number
+  excludeAfterChecks: number
+  rejoinAfterChecks: number
+  rywPollIntervalMs: number
+}
+
+export type ReplicaStatus = 'healthy' | 'excluded'
+export type ExclusionReason = 'error' | 'lagging' | 'promoted'
+
+/** What the monitor knows about one replica; read by the router and by `metrics()`. */
+export class ReplicaState {
+  readonly node: DatabaseNode
+  status: ReplicaStatus = 'healthy'
+  excludedFor: ExclusionReason | undefined
+  /** lower bound of the replay position: replay only moves forward while the server keeps running */
+  replayLsn: Lsn | undefined
+  lagBytes: number | undefined
+  lagSeconds: number | undefined
+  latencyMs: number | undefined
+  errors = 0
+  lastError: unknown
+  consecutiveBad = 0
+  consecutiveGood = 0
+
+  constructor(node: DatabaseNode) {
+    this.node = node
+  }
+
+  get name(): string {
+    return this.node.name
+  }
+  get weight(): number {
+    return this.node.weight
+  }
+  get outstanding(): number {
+    return this.node.outstanding
+  }
+  get healthy(): boolean {
+    return this.status === 'healthy'
+  }
+}
+
+interface ReplicaRow {
+  recovery: boolean
+  replay: string | null
+  caught_up: boolean | null
+  since_replay: number | string | null
+}
+
+interface PrimaryRow {
+  recovery: boolean
+  lsn: string | null
+}
+
+interface Waiter {
+  lsn: Lsn
+  skip: ReadonlySet<ReplicaState>
+  resolve: (replica: ReplicaState | undefined) => void
+  timer: NodeJS.Timeout
+}
+
+// On the replica: replay position, and seconds since the last replayed commit counted only while
+// received WAL is still waiting to be replayed (an idle primary must not look like lag).
+const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
+  pg_last_wal_replay_lsn()::text as replay,
+  (pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn()) as caught_up,
+  extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 as since_replay`
+const PRIMARY_CHECK = `select pg_is_in_recovery() as recovery,
+  case when pg_is_in_recovery() then null else pg_current_wal_insert_lsn()::text end as lsn`
+const REPLAY_POSITION = 'select pg_last_wal_replay_lsn()::text as replay'
+
+/**
+ * Polls every replica (replay LSN, lag in bytes and seconds, latency, errors) and the primary
+ * hosts, excludes replicas with hysteresis and re-detects the primary. All timers are unref'd:
+ * a forgotten router never keeps the process alive.
+ */
+export class ReplicaMonitor {
+  readonly replicas: readonly ReplicaState[]
+  readonly #primaries: readonly DatabaseNode[]
+  readonly #settings: MonitorSettings
+  readonly #events: RouterEventEmitter
+  readonly #balancer: Balancer
+  #primaryIndex = 0
+  #primaryConfirmed = false
+  #primaryLsn: Lsn | undefined
+  #detecting: Promise<DatabaseNode | undefined> | undefined
+  #timer: NodeJS.Timeout | undefined
+  #started = false
+  #closed = false
+  #tick: Promise<void> | undefined
+  readonly #waiters = new Set<Waiter>()
+  #fastPolling = false
+
+  constructor(
+    primaries: readonly DatabaseNode[],
+    replicas: readonly DatabaseNode[],
+    settings: MonitorSettings,
+    events: RouterEventEmitter,
+    balancer: Balancer,
+  ) {
+    this.#primaries = primaries
+    this.replicas = replicas.map((node) => new ReplicaState(node))
+    this.#settings = settings
+    this.#events = events
+    this.#balancer = balancer
+    for (const replica of this.replicas) {
+      replica.node.watchPoolErrors((error) => this.reportFailure(replica, error))
+    }
+    for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
+  }
+
+  get primary(): DatabaseNode {
+    return this.#primaries[this.#primaryIndex] as DatabaseNode
+  }
+
+  get primaryLsn(): Lsn | undefined {
+    return this.#primaryLsn
+  }
+
+  /** Starts polling (idempotent) and resolves after the first full check round. */
+  start(): Promise<void> {
+    if (!this.#started && !this.#closed) {
+      this.#started = true
+      this.#tick = this.#runTick()
+    }
+    return this.#tick ?? Promise.resolve()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    if (this.#timer) clearTimeout(this.#timer)
+    for (const waiter of this.#waiters) {
+      clearTimeout(waiter.timer)
+      waiter.resolve(undefined)
+    }
+    this.#waiters.clear()
+    await this.#tick?.catch(() => {})
+  }
+
+  healthyReplicas(): ReplicaState[] {
+    return this.replicas.filter((replica) => replica.status === 'healthy')
+  }
+
+  /** The primary to write to; the first call probes the configured hosts so a replica listed first is never written. */
+  async currentPrimary(): Promise<DatabaseNode> {
+    if (this.#primaryConfirmed || this.#primaries.length === 1) return this.primary
+    return (await this.detectPrimary()) ?? this.primary
+  }
+
+  /**
+   * Probes every configured primary host and switches to the first that is out of recovery
+   * (the current one wins while it still is). Single-flight: concurrent callers share one probe.
+   * Resolves undefined when no host accepts writes.
+   */
+  detectPrimary(): Promise<DatabaseNode | undefined> {
+    this.#detecting ??= this.#probePrimaries().finally(() => {
+      this.#detecting = undefined
+    })
+    return this.#detecting
+  }
+
+  async #probePrimaries(): Promise<DatabaseNode | undefined> {
+    const results = await Promise.all(
+      this.#primaries.map((node) =>
+        withTimeout(
+          node.query<PrimaryRow>(PRIMARY_CHECK),
+          this.#settings.checkTimeoutMs,
+          `probe of ${node.name}`,
+        ).then(
+          ([row]) => row,
+          () => undefined,
+        ),
+      ),
+    )
+    const writable = (index: number) => results[index] !== undefined && results[index]?.recovery === false
+    let chosen = writable(this.#primaryIndex)
+      ? this.#primaryIndex
+      : results.findIndex((_, index) => writable(index))
+    if (chosen < 0) {
+      this.#primaryConfirmed = false
+      return undefined
+    }
+    if (chosen !== this.#primaryIndex) {
+      const from = this.primary.name
+      this.#primaryIndex = chosen
+      this.#events.emit('primary-changed', { from, to: this.primary.name })
+    }
+    chosen = this.#primaryIndex
+    this.#primaryConfirmed = true
+    this.#primaryLsn = parseLsn(results[chosen]?.lsn) ?? this.#primaryLsn
+    return this.primary
+  }
+
+  /** A query failed on this replica because its connection or server died: exclude it now. */
+  reportFailure(replica: ReplicaState, error: unknown): void {
+    replica.errors++
+    replica.lastError = error
+    replica.consecutiveGood = 0
+    replica.consecutiveBad++
+    // After a crash the replica may restart from an older restart point: forget the position.
+    replica.replayLsn = undefined
+    this.#exclude(replica, 'error', error)
+  }
+
+  /**
+   * Resolves with a healthy replica whose replay position reached `lsn`, polling replay positions
+   * quickly while anyone waits, or undefined after `budgetMs`.
+   */
+  waitForLsn(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): Promise<ReplicaState | undefined> {
+    if (this.#closed) return Promise.resolve(undefined)
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        lsn,
+        skip,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter)
+          resolve(undefined)
+        }, budgetMs),
+      }
+      waiter.timer.unref()
+      this.#waiters.add(waiter)
+      if (!this.#fastPolling) void this.#fastPoll()
+    })
+  }
+
+  #resolveWaiters(): void {
+    if (this.#waiters.size === 0) return
+    const healthy = this.healthyReplicas()
+    for (const waiter of this.#waiters) {
+      const ready = healthy.filter(
+        (replica) =>
+          !waiter.skip.has(replica) && replica.replayLsn !== undefined && replica.replayLsn >= waiter.lsn,
+      )
+      if (ready.length === 0) continue
+      clearTimeout(waiter.timer)
+      this.#waiters.delete(waiter)
+      waiter.resolve(this.#balancer.pick(ready))
+    }
+  }
+
+  // One loop for all waiting reads: a few cheap position queries per interval, however many wait.
+  async #fastPoll(): Promise<void> {
+    this.#fastPolling = true
+    try {
+      while (this.#waiters.size > 0 && !this.#closed) {
+        await Promise.all(
+          this.healthyReplicas().map(async (replica) => {
+            try {
+              const [row] = await withTimeout(
+                replica.node.query<{ replay: string | null }>(REPLAY_POSITION),
+                this.#settings.checkTimeoutMs,
+                `replay position of ${replica.name}`,
+              )
+              this.#advance(replica, parseLsn(row?.replay))
+            } catch {
+              // the regular check decides about health; a waiter just falls back to the primary
+            }
+          }),
+        )
+        this.#resolveWaiters()
+        if (this.#waiters.size > 0) await sleep(this.#settings.rywPollIntervalMs)
+      }
+    } finally {
+      this.#fastPolling = false
+    }
+  }
+
+  #advance(replica: ReplicaState, lsn: Lsn | undefined): void {
+    if (lsn === undefined) return
+    if (replica.replayLsn === undefined || lsn > replica.replayLsn) replica.replayLsn = lsn
+  }
+
+  #requestPrimaryCheck(): void {
+    if (!this.#closed) void this.detectPrimary()
+  }
+
+  async #runTick(): Promise<void> {
+    if (this.#closed) return
+    try {
+      await this.#checkPrimary()
+      await Promise.all(this.replicas.map((replica) => this.#checkReplica(replica)))
+      this.#resolveWaiters()
+    } finally {
+      if (!this.#closed) {
+        this.#timer = setTimeout(() => {
+          this.#tick = this.#runTick()
+        }, this.#settings.intervalMs)
+        this.#timer.unref()
+      }
+    }
+  }
+
+  async #checkPrimary(): Promise<void> {
+    try {
+      const [row] = await withTimeout(
+        this.primary.query<PrimaryRow>(PRIMARY_CHECK),
+        this.#settings.checkTimeoutMs,
+        `check of ${this.primary.name}`,
+      )
+      if (row?.recovery === false) {
+        this.#primaryConfirmed = true
+        this.#primaryLsn = parseLsn(row.lsn) ?? this.#primaryLsn
+        return
+      }
+    } catch {
+      // fall through to detection
+    }
+    await this.detectPrimary()
+  }
+
+  async #checkReplica(replica: ReplicaState): Promise<void> {
+    const started = performance.now()
+    let row: ReplicaRow | undefined
+    try {
+      ;[row] = await withTimeout(
+        replica.node.query<ReplicaRow>(REPLICA_CHECK),
+        this.#settings.checkTimeoutMs,
+        `check of ${replica.name}`,
+      )
+    } catch (error) {
+      this.reportFailure(replica, error)
+      return
+    }
+    replica.latencyMs = performance.now() - started
+    if (row?.recovery !== true) {
+      // A promoted replica is a primary of its own timeline: reading it risks split-brain data.
+      replica.consecutiveGood = 0
+      replica.replayLsn = undefined
+      this.#exclude(replica, 'promoted', undefined)
+      return
+    }
+    const replay = parseLsn(row.replay)
+    if (replay !== undefined && replica.replayLsn !== undefined && replay < replica.replayLsn) {
+      // Went backwards: the server restarted from an older point. Trust only the new value.
+      replica.replayLsn = replay
+    } else {
+      this.#advance(replica, replay)
+    }
+    const sinceReplay = row.since_replay === null ? 0 : Number(row.since_replay)
+    replica.lagSeconds = row.caught_up === true ? 0 : Math.max(0, sinceReplay)
+    replica.lagBytes =
+      this.#primaryLsn !== undefined && replay !== undefined
+        ? Math.max(0, Number(this.#primaryLsn - replay))
+        : undefined
+    const { maxLagSeconds, maxLagBytes } = this.#settings
+    const lagging = replica.lagSeconds > maxLagSeconds || (replica.lagBytes ?? 0) > maxLagBytes
+    // Hysteresis: rejoining needs the lag well under the limit, not just under it, so a replica
+    // hovering around maxLag does not flap in and out.
+    const comfortable = replica.lagSeconds <= maxLagSeconds / 2 && (replica.lagBytes ?? 0) <= maxLagBytes / 2
+    if (replica.status === 'healthy') {
+      replica.consecutiveBad = lagging ? replica.consecutiveBad + 1 : 0
+      if (replica.consecutiveBad >= this.#settings.excludeAfterChecks)
+        this.#exclude(replica, 'lagging', undefined)
+      return
+    }
+    replica.consecutiveGood = comfortable ? replica.consecutiveGood + 1 : 0
+    if (replica.consecutiveGood >= this.#settings.rejoinAfterChecks) {
+      replica.status = 'healthy'
+      replica.excludedFor = undefined
+      replica.consecutiveBad = 0
+      this.#events.emit('replica-rejoined', {
+        node: replica.name,
+        reason: 'healthy',
+        lagBytes: replica.lagBytes,
+        lagSeconds: replica.lagSeconds,
+        error: undefined,
+      })
+    }
+  }
+
+  #exclude(replica: ReplicaState, reason: ExclusionReason, error: unknown): void {
+    replica.consecutiveGood = 0
+    if (replica.status === 'excluded' && replica.excludedFor === reason) return
+    const wasHealthy = replica.status === 'healthy'
+    replica.status = 'excluded'
+    replica.excludedFor = reason
+    if (wasHealthy) {
+      this.#events.emit('replica-excluded', {
+        node: replica.name,
+        reason,
+        lagBytes: replica.lagBytes,
+        lagSeconds: replica.lagSeconds,
+        error,
+      })
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}

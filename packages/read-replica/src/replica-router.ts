@@ -1,0 +1,470 @@
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type QueryCompiler,
+  type QueryResult,
+  type TransactionSettings,
+} from 'kysely'
+import { type Balancer, createBalancer } from './balancer.js'
+import { classifyQuery, type RouteReason } from './classify-query.js'
+import { isConnectionError, isReadOnlyError } from './connection-errors.js'
+import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
+import { ConsistencyTokenCodec } from './consistency-token.js'
+import { DatabaseNode, type DriverConnection } from './database-node.js'
+import {
+  NoReplicaAvailableError,
+  PrimaryReadOnlyError,
+  PrimaryUnreachableError,
+  RouterClosedError,
+} from './errors.js'
+import { formatLsn, type Lsn, parseLsn } from './lsn.js'
+import type { ResolvedOptions } from './options.js'
+import { PinnedConnection } from './pinned-connection.js'
+import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
+import { RouterEventEmitter, type RouterEvents } from './router-events.js'
+import { type RouterCounters, RouterMetrics } from './router-metrics.js'
+
+/** How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`. */
+export type RoutingMode = 'auto' | 'primary' | 'replica'
+
+/** Health and position of one replica, as reported by `router.metrics()`. */
+export interface ReplicaSnapshot {
+  readonly name: string
+  readonly status: 'healthy' | 'excluded'
+  readonly excludedFor: 'error' | 'lagging' | 'promoted' | undefined
+  readonly replayLsn: string | undefined
+  readonly lagBytes: number | undefined
+  readonly lagSeconds: number | undefined
+  readonly latencyMs: number | undefined
+  readonly errors: number
+  readonly outstanding: number
+}
+
+export interface RouterSnapshot extends RouterCounters {
+  readonly primary: string
+  readonly primaryLsn: string | undefined
+  readonly replicas: readonly ReplicaSnapshot[]
+}
+
+interface ReadTarget {
+  readonly node: DatabaseNode
+  readonly role: 'primary' | 'replica'
+  readonly reason: RouteReason
+  readonly replica: ReplicaState | undefined
+  readonly waitedMs: number
+}
+
+// Read after COMMIT, in its own statement: inside the writing statement the commit record does
+// not exist yet. The insert position (not the write position) is used because with
+// synchronous_commit = off the write position may still be behind the commit record.
+const CURRENT_LSN = CompiledQuery.raw('select pg_current_wal_insert_lsn()::text as lsn')
+
+/**
+ * Routes every query of a replicated Kysely instance, tracks read-your-writes positions and
+ * owns the replica monitor. Reach it as `db.router`.
+ */
+export class ReplicaRouter {
+  readonly #options: ResolvedOptions
+  readonly #primaries: readonly DatabaseNode[]
+  readonly #replicaNodes: readonly DatabaseNode[]
+  readonly #monitor: ReplicaMonitor
+  readonly #balancer: Balancer
+  readonly #events = new RouterEventEmitter()
+  readonly #metrics = new RouterMetrics()
+  readonly #context: ConsistencyContext
+  readonly #codec: ConsistencyTokenCodec
+  #closed = false
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options
+    this.#primaries = options.primaries.map(
+      (input, index) =>
+        new DatabaseNode(input, index === 0 ? 'primary' : `primary-${index + 1}`, options.cursor),
+    )
+    this.#replicaNodes = options.replicas.map(
+      (input, index) => new DatabaseNode(input, `replica-${index + 1}`, options.cursor),
+    )
+    this.#balancer = createBalancer(options.balance)
+    this.#monitor = new ReplicaMonitor(
+      this.#primaries,
+      this.#replicaNodes,
+      {
+        intervalMs: options.monitorIntervalMs,
+        checkTimeoutMs: options.checkTimeoutMs,
+        maxLagSeconds: options.maxLagSeconds,
+        maxLagBytes: options.maxLagBytes,
+        excludeAfterChecks: options.excludeAfterChecks,
+        rejoinAfterChecks: options.rejoinAfterChecks,
+        rywPollIntervalMs: options.rywPollIntervalMs,
+      },
+      this.#events,
+      this.#balancer,
+    )
+    this.#context = new ConsistencyContext(options.outsideContext === 'process')
+    this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
+  }
+
+  /**
+   * Starts the monitor (it also starts on the first query) and resolves after its first check
+   * of every node, so routing decisions start from known health and positions.
+   */
+  ready(): Promise<void> {
+    return this.#monitor.start()
+  }
+
+  /**
+   * Runs `fn` in a consistency context: one per request, job or message. `token` is what an
+   * earlier request handed out (cookie, header); a malformed or tampered token never throws, its
+   * reads go to the primary instead. Writes inside `fn` raise the context's position.
+   *
+   * @example
+   * ```ts
+   * app.use((req, res, next) => db.router.run(req.headers['x-consistency'], () => {
+   *   res.on('finish', () => {})
+   *   next()
+   * }))
+   * ```
+   */
+  run<T>(token: string | undefined | null, fn: () => T): T {
+    let lsn: Lsn | undefined
+    let invalid = false
+    if (token !== undefined && token !== null && token !== '') {
+      try {
+        lsn = this.#codec.decode(token)
+      } catch {
+        invalid = true
+      }
+    }
+    return this.#context.run({ lsn, invalid }, fn)
+  }
+
+  /**
+   * The current context's consistency token (after its writes), to hand to the next request or
+   * another service; undefined when the context has no position. Outside a context, the
+   * process-wide position when `outsideContext` is `'process'`.
+   */
+  token(): string | undefined {
+    const requirement = this.#context.requirement()
+    return requirement.kind === 'lsn' ? this.#codec.encode(requirement.lsn) : undefined
+  }
+
+  /** Strict token parse: the WAL position as PostgreSQL text; throws `MalformedTokenError`. */
+  parseToken(token: string): string {
+    return formatLsn(this.#codec.decode(token))
+  }
+
+  /** Subscribes to routing and health events; returns the unsubscribe function. */
+  on<K extends keyof RouterEvents>(event: K, listener: (payload: RouterEvents[K]) => void): () => void {
+    return this.#events.on(event, listener)
+  }
+
+  /** Counters per node and reason, and each replica's health, lag and position. */
+  metrics(): RouterSnapshot {
+    return {
+      ...this.#metrics.snapshot(),
+      primary: this.#monitor.primary.name,
+      primaryLsn: this.#monitor.primaryLsn === undefined ? undefined : formatLsn(this.#monitor.primaryLsn),
+      replicas: this.#monitor.replicas.map((replica) => ({
+        name: replica.name,
+        status: replica.status,
+        excludedFor: replica.excludedFor,
+        replayLsn: replica.replayLsn === undefined ? undefined : formatLsn(replica.replayLsn),
+        lagBytes: replica.lagBytes,
+        lagSeconds: replica.lagSeconds,
+        latencyMs: replica.latencyMs,
+        errors: replica.errors,
+        outstanding: replica.outstanding,
+      })),
+    }
+  }
+
+  /** Runs one query, routed by what it is (or by the forced mode). */
+  async executeQuery<R>(compiledQuery: CompiledQuery, mode: RoutingMode): Promise<QueryResult<R>> {
+    if (this.#closed) throw new RouterClosedError()
+    void this.#monitor.start()
+    const kind = classifyQuery(compiledQuery.query, mode === 'replica')
+    if (mode === 'primary' || kind.write) {
+      const reason = mode === 'primary' ? 'forced-primary' : kind.reason
+      const recordPosition = kind.write && kind.reason !== 'locking' && this.#options.readYourWrites
+      return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, 0)
+    }
+    return this.#executeRead<R>(compiledQuery)
+  }
+
+  /** A primary connection for a transaction, `db.connection()` or a stream. */
+  async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new RouterClosedError()
+    void this.#monitor.start()
+    const { node, connection } = await this.#acquirePrimary()
+    const pinned = new PinnedConnection(connection, node, (self, query, startedAt, ok) =>
+      this.#record(
+        self.node,
+        'primary',
+        self.inTransaction ? 'transaction' : 'connection',
+        query,
+        startedAt,
+        0,
+        1,
+        ok,
+      ),
+    )
+    try {
+      return await consumer(pinned)
+    } finally {
+      try {
+        if (pinned.autocommitWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
+      } finally {
+        await node.release(connection)
+      }
+    }
+  }
+
+  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    const pinned = asPinned(connection)
+    await pinned.node.driver.beginTransaction(pinned.inner, settings)
+    pinned.inTransaction = true
+    pinned.transactionWrote = false
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    const pinned = asPinned(connection)
+    try {
+      await pinned.node.driver.commitTransaction(pinned.inner)
+    } finally {
+      pinned.inTransaction = false
+    }
+    if (pinned.transactionWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
+    pinned.transactionWrote = false
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    const pinned = asPinned(connection)
+    pinned.inTransaction = false
+    pinned.transactionWrote = false
+    await pinned.node.driver.rollbackTransaction(pinned.inner as DriverConnection)
+  }
+
+  async savepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+    action: 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint',
+  ): Promise<void> {
+    const pinned = asPinned(connection)
+    await pinned.node.driver[action](pinned.inner, name, compile)
+  }
+
+  /** Stops the monitor and ends every pool (each pool once, even when listed twice). */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#monitor.close()
+    const seen = new Set<unknown>()
+    await Promise.all(
+      [...this.#primaries, ...this.#replicaNodes].map(async (node) => {
+        if (seen.has(node.pool)) return
+        seen.add(node.pool)
+        await node.destroy().catch(() => {})
+      }),
+    )
+  }
+
+  async #executeRead<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const requirement: ReadRequirement = this.#options.readYourWrites
+      ? this.#context.requirement()
+      : { kind: 'none' }
+    const failed = new Set<ReplicaState>()
+    for (let attempt = 1; ; attempt++) {
+      const target = await this.#pickReadTarget(requirement, failed)
+      const reason = attempt > 1 ? 'retry' : target.reason
+      if (target.role === 'primary') {
+        if (attempt > 1) this.#metrics.counters.retries++
+        return this.#executeOnPrimary<R>(compiledQuery, reason, false, target.waitedMs)
+      }
+      const replica = target.replica as ReplicaState
+      const startedAt = performance.now()
+      let connection: DatabaseConnection | undefined
+      replica.node.outstanding++
+      try {
+        connection = await replica.node.acquire()
+        const result = await connection.executeQuery<R>(compiledQuery)
+        this.#record(
+          replica.node,
+          'replica',
+          reason,
+          compiledQuery,
+          startedAt,
+          target.waitedMs,
+          attempt,
+          true,
+        )
+        if (attempt > 1) this.#metrics.counters.retries++
+        return result
+      } catch (error) {
+        this.#record(
+          replica.node,
+          'replica',
+          reason,
+          compiledQuery,
+          startedAt,
+          target.waitedMs,
+          attempt,
+          false,
+        )
+        // Only a dead connection or server is retried: the read returned nothing to the caller,
+        // so running it again elsewhere is safe. SQL errors are the caller's and are rethrown.
+        if (!isConnectionError(error)) throw error
+        this.#monitor.reportFailure(replica, error)
+        failed.add(replica)
+      } finally {
+        replica.node.outstanding--
+        if (connection) await replica.node.release(connection).catch(() => {})
+      }
+    }
+  }
+
+  async #pickReadTarget(
+    requirement: ReadRequirement,
+    failed: ReadonlySet<ReplicaState>,
+  ): Promise<ReadTarget> {
+    const healthy = this.#monitor.healthyReplicas().filter((replica) => !failed.has(replica))
+    if (healthy.length === 0) {
+      if (this.#options.whenNoReplica === 'error' && failed.size === 0 && this.#replicaNodes.length > 0) {
+        throw new NoReplicaAvailableError({
+          replicas: this.#replicaNodes.length,
+          excluded: this.#monitor.replicas.map((r) => `${r.name}:${r.excludedFor ?? 'healthy'}`).join(','),
+        })
+      }
+      return this.#primaryTarget('no-replica', 0)
+    }
+    if (requirement.kind === 'none') return this.#replicaTarget(this.#balancer.pick(healthy), 'read', 0)
+    if (requirement.kind === 'invalid') return this.#primaryTarget('ryw-invalid-token', 0)
+    const caughtUp = healthy.filter(
+      (replica) => replica.replayLsn !== undefined && replica.replayLsn >= requirement.lsn,
+    )
+    if (caughtUp.length > 0) return this.#replicaTarget(this.#balancer.pick(caughtUp), 'ryw-ok', 0)
+    if (this.#options.rywWaitMs > 0) {
+      const startedAt = performance.now()
+      this.#metrics.counters.rywWaits++
+      const replica = await this.#monitor.waitForLsn(requirement.lsn, this.#options.rywWaitMs, failed)
+      const waitedMs = performance.now() - startedAt
+      this.#metrics.counters.rywWaitMs += waitedMs
+      if (replica) return this.#replicaTarget(replica, 'ryw-wait', waitedMs)
+      return this.#primaryTarget('ryw-primary', waitedMs)
+    }
+    return this.#primaryTarget('ryw-primary', 0)
+  }
+
+  #replicaTarget(replica: ReplicaState, reason: RouteReason, waitedMs: number): ReadTarget {
+    return { node: replica.node, role: 'replica', reason, replica, waitedMs }
+  }
+
+  #primaryTarget(reason: RouteReason, waitedMs: number): ReadTarget {
+    return { node: this.#monitor.primary, role: 'primary', reason, replica: undefined, waitedMs }
+  }
+
+  /**
+   * Acquires a connection on the primary. A failure to connect means nothing was sent, so after
+   * re-detecting the primary (a failover) the connection is tried once on the new one.
+   */
+  async #acquirePrimary(): Promise<{ node: DatabaseNode; connection: DatabaseConnection }> {
+    let node = await this.#monitor.currentPrimary()
+    try {
+      return { node, connection: await node.acquire() }
+    } catch (error) {
+      if (!isConnectionError(error)) throw error
+      const next = await this.#monitor.detectPrimary()
+      if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error)
+      node = next
+      try {
+        return { node, connection: await node.acquire() }
+      } catch (retryError) {
+        throw new PrimaryUnreachableError({ node: node.name }, retryError)
+      }
+    }
+  }
+
+  async #executeOnPrimary<R>(
+    compiledQuery: CompiledQuery,
+    reason: RouteReason,
+    recordPosition: boolean,
+    waitedMs: number,
+    redirects = 0,
+  ): Promise<QueryResult<R>> {
+    const { node, connection } = await this.#acquirePrimary()
+    const startedAt = performance.now()
+    let ok = false
+    let released = false
+    try {
+      let result: QueryResult<R>
+      try {
+        result = await connection.executeQuery<R>(compiledQuery)
+      } catch (error) {
+        if (isReadOnlyError(error)) {
+          // The node we took for the primary is in recovery: the server refused the statement,
+          // nothing was written. Re-detect and, if another host now accepts writes, run it there.
+          const next = await this.#monitor.detectPrimary()
+          if (next && next !== node && redirects === 0) {
+            await node.release(connection).catch(() => {})
+            released = true
+            return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, waitedMs, redirects + 1)
+          }
+          throw new PrimaryReadOnlyError({ node: node.name }, error)
+        }
+        if (isConnectionError(error)) {
+          void this.#monitor.detectPrimary()
+          if (recordPosition) this.#context.recordUnknownWrite()
+        }
+        throw error
+      }
+      ok = true
+      if (recordPosition) await this.#recordPosition(connection)
+      return result
+    } finally {
+      this.#record(node, 'primary', reason, compiledQuery, startedAt, waitedMs, 1, ok)
+      if (!released) await node.release(connection).catch(() => {})
+    }
+  }
+
+  async #recordPosition(connection: DatabaseConnection): Promise<void> {
+    try {
+      const { rows } = await connection.executeQuery<{ lsn: string }>(CURRENT_LSN)
+      const lsn = parseLsn(rows[0]?.lsn)
+      if (lsn === undefined) this.#context.recordUnknownWrite()
+      else this.#context.recordWrite(lsn)
+    } catch {
+      // The write committed but its position is unknown: this context reads from the primary.
+      this.#context.recordUnknownWrite()
+    }
+  }
+
+  #record(
+    node: DatabaseNode,
+    role: 'primary' | 'replica',
+    reason: RouteReason,
+    query: CompiledQuery,
+    startedAt: number,
+    waitedMs: number,
+    attempt: number,
+    ok: boolean,
+  ): void {
+    this.#metrics.count(node.name, reason, ok)
+    if (this.#events.has('route')) {
+      this.#events.emit('route', {
+        node: node.name,
+        role,
+        reason,
+        queryKind: query.query.kind,
+        durationMs: performance.now() - startedAt,
+        waitedMs,
+        attempt,
+        ok,
+      })
+    }
+  }
+}
+
+function asPinned(connection: DatabaseConnection): PinnedConnection {
+  if (connection instanceof PinnedConnection) return connection
+  throw new TypeError('[@scale/read-replica] transaction on a connection the router did not provide')
+}

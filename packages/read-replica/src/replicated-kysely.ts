@@ -1,0 +1,126 @@
+import {
+  type DatabaseIntrospector,
+  type Dialect,
+  type DialectAdapter,
+  type Driver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryCompiler,
+} from 'kysely'
+import { type ReplicatedKyselyOptions, resolveOptions } from './options.js'
+import { ReplicaRouter } from './replica-router.js'
+import { RoutingDriver } from './routing-driver.js'
+import { RoutingQueryExecutor } from './routing-executor.js'
+
+class ReplicatedPostgresDialect implements Dialect {
+  readonly #driver: Driver
+
+  constructor(driver: Driver) {
+    this.#driver = driver
+  }
+  createDriver(): Driver {
+    return this.#driver
+  }
+  createQueryCompiler(): QueryCompiler {
+    return new PostgresQueryCompiler()
+  }
+  createAdapter(): DialectAdapter {
+    return new PostgresAdapter()
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface takes Kysely<any>
+  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new PostgresIntrospector(db)
+  }
+}
+
+/**
+ * A Kysely instance over a primary and its replicas. Use it exactly like `Kysely<DB>`; each query
+ * is routed by what it is. `primary()` and `replica()` force a side, `router` holds consistency
+ * tokens, events and metrics, and `destroy()` stops the monitor and ends every pool.
+ */
+export class ReplicatedKysely<DB> extends Kysely<DB> {
+  readonly router: ReplicaRouter
+  readonly #executor: RoutingQueryExecutor
+  readonly #driver: Driver
+  readonly #dialect: Dialect
+
+  /** @internal use {@link createReplicatedKysely} */
+  constructor(router: ReplicaRouter) {
+    const driver = new RoutingDriver(router)
+    const dialect = new ReplicatedPostgresDialect(driver)
+    const executor = new RoutingQueryExecutor(
+      dialect.createQueryCompiler(),
+      dialect.createAdapter(),
+      router,
+      'auto',
+    )
+    super({ config: { dialect }, driver, dialect, executor })
+    this.router = router
+    this.#executor = executor
+    this.#driver = driver
+    this.#dialect = dialect
+  }
+
+  /**
+   * Everything through the returned instance runs on the primary: reads that must see the latest
+   * data regardless of any token, or functions the router cannot know to be writes.
+   *
+   * @example
+   * ```ts
+   * const balance = await db.primary().selectFrom('account').select('balance').where('id', '=', id).executeTakeFirst()
+   * ```
+   */
+  primary(): Kysely<DB> {
+    return this.#withMode('primary')
+  }
+
+  /**
+   * Declares queries read-only: raw `sql` through the returned instance goes to a replica (still
+   * subject to read-your-writes and health). Builder writes (insert, update, …) still go to the
+   * primary: a write cannot be read-only.
+   *
+   * @example
+   * ```ts
+   * const { rows } = await sql`select count(*) from photo`.execute(db.replica())
+   * ```
+   */
+  replica(): Kysely<DB> {
+    return this.#withMode('replica')
+  }
+
+  #withMode(mode: 'primary' | 'replica'): Kysely<DB> {
+    return new Kysely<DB>({
+      config: { dialect: this.#dialect },
+      driver: this.#driver,
+      dialect: this.#dialect,
+      executor: this.#executor.withMode(mode),
+    })
+  }
+}
+
+/**
+ * Turns a PostgreSQL primary and its streaming replicas into one Kysely instance: selects go to a
+ * healthy replica, writes, DDL, write CTEs, `FOR UPDATE/SHARE`, transactions, `connection()` and
+ * raw SQL to the primary, and a request never reads older data than it wrote (WAL positions).
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { createReplicatedKysely } from '@scale/read-replica'
+ *
+ * const db = createReplicatedKysely<Database>({
+ *   primary: new pg.Pool({ connectionString: process.env.PRIMARY_URL }),
+ *   replicas: [new pg.Pool({ connectionString: process.env.REPLICA_URL })],
+ * })
+ * await db.router.run(undefined, async () => {
+ *   await db.insertInto('person').values({ name: 'Ada' }).execute() // primary
+ *   await db.selectFrom('person').selectAll().execute() // a replica that has replayed the insert, else the primary
+ * })
+ * await db.destroy()
+ * ```
+ */
+export function createReplicatedKysely<DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB> {
+  return new ReplicatedKysely<DB>(new ReplicaRouter(resolveOptions(options)))
+}

@@ -1,0 +1,64 @@
+import type { DatabaseConnection, Driver, QueryCompiler, TransactionSettings } from 'kysely'
+import type { ReplicaRouter } from './replica-router.js'
+
+/**
+ * The Driver Kysely calls for transaction control and `destroy()`. Connections reach it already
+ * pinned to the primary by the router; COMMIT goes through the router so the WAL position is read
+ * right after it.
+ */
+export class RoutingDriver implements Driver {
+  readonly #router: ReplicaRouter
+
+  constructor(router: ReplicaRouter) {
+    this.#router = router
+  }
+
+  async init(): Promise<void> {}
+
+  acquireConnection(): Promise<DatabaseConnection> {
+    // Kysely only calls this through a connection provider, and ours asks the router instead.
+    return Promise.reject(new Error('[@scale/read-replica] connections are provided by the router'))
+  }
+
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.#router.beginTransaction(connection, settings)
+  }
+
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#router.commitTransaction(connection)
+  }
+
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#router.rollbackTransaction(connection)
+  }
+
+  savepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
+    return this.#router.savepoint(connection, name, compile, 'savepoint')
+  }
+
+  rollbackToSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
+    return this.#router.savepoint(connection, name, compile, 'rollbackToSavepoint')
+  }
+
+  releaseSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler['compileQuery'],
+  ): Promise<void> {
+    return this.#router.savepoint(connection, name, compile, 'releaseSavepoint')
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  destroy(): Promise<void> {
+    return this.#router.close()
+  }
+}

@@ -1,0 +1,313 @@
+import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import { CamelCasePlugin, sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createReplicatedKysely,
+  InvalidOptionsError,
+  type ReplicatedKysely,
+  type RouteEvent,
+} from '../src/index.js'
+import { type Database, pool, portNames, replicatedDb, SCHEMA } from './helpers.js'
+
+const port = sql<number>`inet_server_port()`
+
+describe('routing by query kind (server-side proof with inet_server_port())', () => {
+  let cluster: PostgresCluster
+  let db: ReplicatedKysely<Database>
+  let names: Map<number, string>
+  const events: RouteEvent[] = []
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ replicas: 2 })
+    await cluster.primary.query(SCHEMA)
+    await cluster.primary.query(`insert into item (value) select 'seed-' || g from generate_series(1, 20) g`)
+    await cluster.primary.query('create sequence item_seq')
+    await cluster.waitForReplication()
+    names = portNames(cluster)
+    // 'none': outside a request context reads carry no position, so this file sees pure routing.
+    db = replicatedDb(cluster, { outsideContext: 'none', balance: 'round-robin' })
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+  })
+
+  afterAll(async () => {
+    await db?.destroy()
+    await cluster?.stop()
+  })
+
+  const where = (p: number | undefined) => names.get(Number(p))
+  const lastEvent = () => events[events.length - 1]
+
+  it('select → a replica', async () => {
+    const servers = new Set<string | undefined>()
+    for (let i = 0; i < 6; i++) {
+      const row = await db
+        .selectFrom('item')
+        .select(port.as('port'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      servers.add(where(row.port))
+      expect(lastEvent()).toMatchObject({ role: 'replica', reason: 'read', queryKind: 'SelectQueryNode' })
+    }
+    expect(servers).toEqual(new Set(['replica-1', 'replica-2'])) // round-robin uses both
+  })
+
+  it('insert / update / delete / merge → the primary', async () => {
+    const inserted = await db
+      .insertInto('item')
+      .values({ value: 'w' })
+      .returning(['id', 'port'])
+      .executeTakeFirstOrThrow()
+    expect(where(inserted.port)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ node: 'primary', reason: 'write' })
+
+    const updated = await db
+      .updateTable('item')
+      .set({ value: 'w2' })
+      .where('id', '=', inserted.id)
+      .returning(port.as('server'))
+      .executeTakeFirstOrThrow()
+    expect(where(updated.server)).toBe('primary')
+
+    const deleted = await db
+      .deleteFrom('item')
+      .where('id', '=', inserted.id)
+      .returning(port.as('server'))
+      .executeTakeFirstOrThrow()
+    expect(where(deleted.server)).toBe('primary')
+
+    // PostgreSQL 15 MERGE has no RETURNING: the inserted row's default column records the server.
+    await db
+      .mergeInto('item as t')
+      .using(sql<{ v: string }>`(select 'merged' as v)`.as('s'), (join) => join.on(sql<boolean>`false`))
+      .whenNotMatched()
+      .thenInsertValues({ value: sql`s.v` })
+      .execute()
+    expect(lastEvent()).toMatchObject({ node: 'primary', reason: 'write', queryKind: 'MergeQueryNode' })
+    const [merged] = await cluster.primary.query<{ port: number }>(
+      `select port from item where value = 'merged'`,
+    )
+    expect(where(merged?.port)).toBe('primary')
+  })
+
+  it('DDL → the primary (a table created as select inet_server_port())', async () => {
+    await db.schema
+      .createTable('ddl_proof')
+      .as(db.selectNoFrom(port.as('port')))
+      .execute()
+    expect(lastEvent()).toMatchObject({ node: 'primary', reason: 'ddl' })
+    const [row] = await cluster.primary.query<{ port: number }>('select port from ddl_proof')
+    expect(where(row?.port)).toBe('primary')
+  })
+
+  it('a select with a data-modifying CTE → the primary', async () => {
+    const row = await db
+      .with('ins', (qb) => qb.insertInto('item').values({ value: 'cte' }).returning(['id', 'port']))
+      .selectFrom('ins')
+      .select(['ins.port', port.as('server')])
+      .executeTakeFirstOrThrow()
+    expect(where(row.server)).toBe('primary')
+    expect(where(row.port)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ node: 'primary', reason: 'write-cte' })
+  })
+
+  it('SELECT … FOR UPDATE / FOR SHARE → the primary', async () => {
+    const forUpdate = await db
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .forUpdate()
+      .executeTakeFirstOrThrow()
+    expect(where(forUpdate.server)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ reason: 'locking' })
+    const forShare = await db
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .forShare()
+      .executeTakeFirstOrThrow()
+    expect(where(forShare.server)).toBe('primary')
+  })
+
+  it('a select calling nextval() → the primary', async () => {
+    const row = await db
+      .selectNoFrom([sql<number>`nextval('item_seq')`.as('n'), port.as('server')])
+      .executeTakeFirstOrThrow()
+    expect(where(row.server)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ reason: 'volatile-function' })
+  })
+
+  it('every query of a transaction (even a read) → the primary, also with startTransaction()', async () => {
+    const servers = await db.transaction().execute(async (trx) => {
+      const read = await trx
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      const write = await trx
+        .insertInto('item')
+        .values({ value: 'trx' })
+        .returning('port')
+        .executeTakeFirstOrThrow()
+      return [read.server, write.port]
+    })
+    expect(servers.map(where)).toEqual(['primary', 'primary'])
+    expect(events.slice(-2).map((e) => e.reason)).toEqual(['transaction', 'transaction'])
+
+    const trx = await db.startTransaction().execute()
+    const read = await trx
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+    await trx.commit().execute()
+    expect(where(read.server)).toBe('primary')
+  })
+
+  it('a failed transaction rolls back on the primary', async () => {
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('item').values({ value: 'rolled-back' }).execute()
+        throw new Error('abort')
+      }),
+    ).rejects.toThrow('abort')
+    const rows = await cluster.primary.query(`select 1 from item where value = 'rolled-back'`)
+    expect(rows).toHaveLength(0)
+  })
+
+  it('db.connection() → the primary, session state kept across its queries', async () => {
+    const [first, second] = await db.connection().execute(async (conn) => {
+      await sql`set application_name = 'pinned-proof'`.execute(conn)
+      const a = await conn
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      const b = await sql<{ name: string }>`select current_setting('application_name') as name`.execute(conn)
+      return [a.server, b.rows[0]?.name]
+    })
+    expect(where(first as number)).toBe('primary')
+    expect(second).toBe('pinned-proof')
+  })
+
+  it('raw sql → the primary unless marked read-only with db.replica()', async () => {
+    const raw = await sql<{ server: number }>`select inet_server_port() as server`.execute(db)
+    expect(where(raw.rows[0]?.server)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ reason: 'raw-sql', queryKind: 'RawNode' })
+    const readOnly = await sql<{ server: number }>`select inet_server_port() as server`.execute(db.replica())
+    expect(where(readOnly.rows[0]?.server)).toMatch(/^replica-/)
+  })
+
+  it('explicit overrides: primary() for a select, replica() never sends a builder write to a replica', async () => {
+    const row = await db
+      .primary()
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+    expect(where(row.server)).toBe('primary')
+    expect(lastEvent()).toMatchObject({ reason: 'forced-primary' })
+    const written = await db
+      .replica()
+      .insertInto('item')
+      .values({ value: 'r' })
+      .returning('port')
+      .executeTakeFirstOrThrow()
+    expect(where(written.port)).toBe('primary')
+  })
+
+  it('routing survives withPlugin / withSchema / withoutPlugins', async () => {
+    const camel = db.withPlugin(new CamelCasePlugin())
+    const a = await camel
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+    expect(where(a.server)).toMatch(/^replica-/)
+    const b = await db
+      .withSchema('public')
+      .insertInto('item')
+      .values({ value: 's' })
+      .returning('port')
+      .executeTakeFirstOrThrow()
+    expect(where(b.port)).toBe('primary')
+    const c = await db
+      .primary()
+      .withoutPlugins()
+      .selectFrom('item')
+      .select(port.as('server'))
+      .executeTakeFirstOrThrow()
+    expect(where(c.server)).toBe('primary')
+  })
+
+  it('a SQL error on a replica is the caller’s error: not retried, replica stays healthy', async () => {
+    await expect(sql`select * from no_such_table`.execute(db.replica())).rejects.toMatchObject({
+      code: '42P01',
+    })
+    expect(db.router.metrics().replicas.every((r) => r.status === 'healthy')).toBe(true)
+  })
+
+  it('balancing strategies spread reads as designed', async () => {
+    const count = async (instance: ReplicatedKysely<Database>, n: number) => {
+      const tally = new Map<string, number>()
+      await Promise.all(
+        Array.from({ length: n }, async () => {
+          const row = await instance
+            .selectFrom('item')
+            .select(port.as('server'))
+            .where('id', '=', 1)
+            .executeTakeFirstOrThrow()
+          const name = where(row.server) ?? '?'
+          tally.set(name, (tally.get(name) ?? 0) + 1)
+        }),
+      )
+      return tally
+    }
+    const make = (balance: 'random' | 'weighted' | 'least-outstanding' | 'p2c', weights = [1, 1]) =>
+      createReplicatedKysely<Database>({
+        primary: pool(cluster.primary),
+        replicas: cluster.replicas.map((r, i) => ({ pool: pool(r), name: r.name, weight: weights[i] ?? 1 })),
+        balance,
+        outsideContext: 'none',
+      })
+    for (const balance of ['random', 'least-outstanding', 'p2c'] as const) {
+      const instance = make(balance)
+      const tally = await count(instance, 60)
+      await instance.destroy()
+      expect([...tally.keys()].sort(), balance).toEqual(['replica-1', 'replica-2'])
+    }
+    const weighted = make('weighted', [1, 0])
+    const tally = await count(weighted, 30)
+    await weighted.destroy()
+    expect(tally).toEqual(new Map([['replica-1', 30]]))
+  })
+
+  it('metrics count queries per node and reason', () => {
+    const metrics = db.router.metrics()
+    expect(metrics.byNode.primary?.queries).toBeGreaterThan(0)
+    expect(
+      (metrics.byNode['replica-1']?.queries ?? 0) + (metrics.byNode['replica-2']?.queries ?? 0),
+    ).toBeGreaterThan(0)
+    for (const reason of [
+      'read',
+      'write',
+      'ddl',
+      'write-cte',
+      'locking',
+      'transaction',
+      'connection',
+      'raw-sql',
+      'forced-primary',
+    ] as const) {
+      expect(metrics.byReason[reason], reason).toBeGreaterThan(0)
+    }
+    expect(metrics.replicas.map((r) => r.status)).toEqual(['healthy', 'healthy'])
+  })
+
+  it('bad options are rejected with a typed error', () => {
+    expect(() => createReplicatedKysely({ primary: [] })).toThrow(InvalidOptionsError)
+    expect(() => createReplicatedKysely({ primary: pool(cluster.primary), rywWaitMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'E_REPLICA_INVALID_OPTIONS' }),
+    )
+  })
+})
