@@ -1,0 +1,174 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createProducer, createWorker } from '../src/index.js'
+import { recordingJob } from './fixtures/recording-job.js'
+import { connect, uniqueQueue } from './helpers.js'
+
+const workerFile = fileURLToPath(new URL('./fixtures/worker-process.ts', import.meta.url))
+
+let server: RedisServer
+let redis: Redis
+const children: ChildProcess[] = []
+
+beforeAll(async () => {
+  server = await startRedis()
+  redis = connect(server.port)
+})
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  redis?.disconnect()
+  await server?.dispose()
+})
+
+interface Child {
+  process: ChildProcess
+  lines: string[]
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+function startWorkerProcess(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', workerFile], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  const lines: string[] = []
+  let buffer = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    const parts = buffer.split('\n')
+    buffer = parts.pop() ?? ''
+    lines.push(...parts)
+  })
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
+  return { process: child, lines, exited }
+}
+
+async function runCounts(queue: string): Promise<number[]> {
+  return Object.values(await redis.hgetall(`test:${queue}:runs`)).map(Number)
+}
+
+describe('worker processes that die', () => {
+  it('SIGKILL in the middle of 1,000 jobs: every job completes, none is lost', async () => {
+    const queue = uniqueQueue('sigkill')
+    const job = recordingJob(queue, redis, 20, 60)
+    const producer = createProducer({ connection: redis })
+    const total = 1_000
+    await producer.enqueueMany(
+      job,
+      Array.from({ length: total }, (_, n) => ({ payload: { n } })),
+    )
+    const child = startWorkerProcess({
+      REDIS_PORT: String(server.port),
+      QUEUE: queue,
+      CONCURRENCY: '20',
+      MIN_MS: '20',
+      MAX_MS: '60',
+      LOCK_MS: '3000',
+      STALLED_MS: '1000',
+    })
+    await waitFor('the worker process is a third through', async () => (await redis.scard(`test:${queue}:done`)) >= 300, {
+      timeoutMs: 90_000,
+      intervalMs: 20,
+    })
+    const activeAtKill = await producer.queue(queue).getActiveCount()
+    child.process.kill('SIGKILL')
+    const exit = await child.exited
+    expect(exit.signal).toBe('SIGKILL')
+    const doneAtKill = await redis.scard(`test:${queue}:done`)
+    expect(doneAtKill).toBeLessThan(total)
+
+    // A surviving worker: its stalled checker finds the dead worker's jobs once their locks expire.
+    const survivor = createWorker({
+      connection: redis,
+      jobs: [recordingJob(queue, redis, 1, 5)],
+      concurrency: 20,
+      lockDurationMs: 3_000,
+      stalledIntervalMs: 1_000,
+      shutdown: { signals: [] },
+    })
+    await waitFor('all 1,000 jobs completed', async () => (await producer.queue(queue).getCompletedCount()) === total, {
+      timeoutMs: 90_000,
+    })
+    const done = await redis.scard(`test:${queue}:done`)
+    const runs = await runCounts(queue)
+    const ranTwice = runs.filter((count) => count > 1).length
+    console.log(
+      `[sigkill] jobs=${total} doneBeforeKill=${doneAtKill} activeAtKill=${activeAtKill} completed=${done} lost=${total - done} ranTwice=${ranTwice}`,
+    )
+    expect(done).toBe(total)
+    expect(runs).toHaveLength(total)
+    expect(await producer.queue(queue).getFailedCount()).toBe(0)
+    expect(await producer.queue(queue).getActiveCount()).toBe(0)
+    expect(await producer.queue(queue).getWaitingCount()).toBe(0)
+    // Only jobs that were running at the kill may run twice.
+    expect(ranTwice).toBeLessThanOrEqual(activeAtKill + 20)
+    await survivor.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
+  it('SIGTERM during 200 in-flight jobs: exits by the deadline and loses 0 jobs', async () => {
+    const queue = uniqueQueue('sigterm')
+    const job = recordingJob(queue, redis, 0, 0)
+    const producer = createProducer({ connection: redis })
+    const total = 200
+    await producer.enqueueMany(
+      job,
+      Array.from({ length: total }, (_, n) => ({ payload: { n } })),
+    )
+    const deadlineMs = 3_000
+    const child = startWorkerProcess({
+      REDIS_PORT: String(server.port),
+      QUEUE: queue,
+      CONCURRENCY: String(total),
+      // A spread of handler times: some finish before the deadline, the rest must be handed back.
+      MIN_MS: '500',
+      MAX_MS: '15000',
+      DEADLINE_MS: String(deadlineMs),
+    })
+    await waitFor('all 200 jobs in flight', async () => Number(await redis.hlen(`test:${queue}:runs`)) === total, {
+      timeoutMs: 90_000,
+      intervalMs: 20,
+    })
+    const signalledAt = Date.now()
+    child.process.kill('SIGTERM')
+    const exit = await child.exited
+    const exitedAfterMs = Date.now() - signalledAt
+    expect(exit).toEqual({ code: 0, signal: null })
+    const shutdown = child.lines.map((line) => JSON.parse(line.startsWith('{') ? line : 'null')).find((e) => e?.type === 'shutdown')
+    expect(shutdown).toBeDefined()
+    // It gave jobs the deadline, then handed back those still running rather than waiting them out.
+    expect(shutdown.returned).toBeGreaterThan(0)
+    expect(shutdown.finished + shutdown.returned).toBe(total)
+    expect(shutdown.elapsedMs).toBeGreaterThanOrEqual(deadlineMs - 50)
+    // The process was gone well before the slowest handler (15 s) would have finished.
+    expect(exitedAfterMs).toBeLessThan(15_000)
+    const doneBySigterm = await redis.scard(`test:${queue}:done`)
+    expect(doneBySigterm).toBe(shutdown.finished)
+    // Returned jobs are back in the queue right away, not stuck as active until a stall check.
+    expect(await producer.queue(queue).getActiveCount()).toBe(0)
+    expect(await producer.queue(queue).getWaitingCount()).toBe(shutdown.returned)
+
+    const survivor = createWorker({ connection: redis, jobs: [recordingJob(queue, redis, 0, 0)], concurrency: 50, shutdown: { signals: [] } })
+    await waitFor('all 200 completed', async () => (await producer.queue(queue).getCompletedCount()) === total, {
+      timeoutMs: 60_000,
+    })
+    const done = await redis.scard(`test:${queue}:done`)
+    console.log(
+      `[sigterm] jobs=${total} deadlineMs=${deadlineMs} exitedAfterMs=${exitedAfterMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} lost=${total - done}`,
+    )
+    expect(done).toBe(total)
+    expect(await producer.queue(queue).getFailedCount()).toBe(0)
+    await survivor.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+})
