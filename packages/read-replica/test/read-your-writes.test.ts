@@ -1,0 +1,174 @@
+import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MalformedTokenError, type ReplicatedKysely, type RouteEvent } from '../src/index.js'
+import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
+
+const APPLY_DELAY_MS = 300
+const PAIRS = 1_000
+const BATCH = 100
+
+/** Runs `pairs` tasks, `BATCH` at a time (a 300 ms delay per pair would take minutes serially). */
+async function inBatches(pairs: number, task: (index: number) => Promise<void>): Promise<void> {
+  for (let start = 0; start < pairs; start += BATCH) {
+    await Promise.all(Array.from({ length: Math.min(BATCH, pairs - start) }, (_, i) => task(start + i)))
+  }
+}
+
+function tally(events: readonly RouteEvent[], filter: (e: RouteEvent) => boolean): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const event of events.filter(filter)) out[event.reason] = (out[event.reason] ?? 0) + 1
+  return out
+}
+
+describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms on every replica`, () => {
+  let cluster: PostgresCluster
+  const dbs: ReplicatedKysely<Database>[] = []
+  const open = (options: Parameters<typeof replicatedDb>[1]) => {
+    const db = replicatedDb(cluster, { ...options })
+    dbs.push(db)
+    return db
+  }
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ replicas: 2 })
+    await cluster.primary.query(SCHEMA)
+    await cluster.waitForReplication()
+    await Promise.all(cluster.replicas.map((replica) => replica.setApplyDelay(APPLY_DELAY_MS)))
+  })
+
+  afterAll(async () => {
+    await Promise.all(dbs.map((db) => db.destroy()))
+    await cluster?.stop()
+  })
+
+  const writeThenRead = async (writer: ReplicatedKysely<Database>, reader: ReplicatedKysely<Database>, value: string) => {
+    const { id } = await writer.insertInto('item').values({ value }).returning('id').executeTakeFirstOrThrow()
+    const row = await reader.selectFrom('item').select('value').where('id', '=', id).executeTakeFirst()
+    return row?.value === value
+  }
+
+  it(`${PAIRS} write-then-read pairs, each in one request context: 0 stale reads`, async () => {
+    const db = open({ rywWaitMs: 2_000 })
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    let stale = 0
+    await inBatches(PAIRS, (i) =>
+      db.router.run(undefined, async () => {
+        if (!(await writeThenRead(db, db, `ctx-${i}`))) stale++
+      }),
+    )
+    const reads = tally(events, (e) => e.queryKind === 'SelectQueryNode')
+    console.log('in-context reads by reason', reads, 'stale', stale)
+    expect(stale).toBe(0)
+    expect(Object.values(reads).reduce((a, b) => a + b, 0)).toBe(PAIRS)
+    // With a 2 s budget the reads waited for a replica to replay their write instead of all
+    // going to the primary: the replicas really served read-your-writes reads.
+    expect(reads['ryw-wait'] ?? 0).toBeGreaterThan(0)
+  })
+
+  it(`${PAIRS} pairs across requests and services (token carried in a cookie): 0 stale reads`, async () => {
+    const web = open({})
+    const otherService = open({ rywWaitMs: 100 })
+    const events: RouteEvent[] = []
+    otherService.router.on('route', (event) => events.push(event))
+    await Promise.all([web.router.ready(), otherService.router.ready()])
+    let stale = 0
+    await inBatches(PAIRS, async (i) => {
+      const value = `req-${i}`
+      // Request 1 writes and hands out its token as a cookie.
+      const cookie = await web.router.run(undefined, async () => {
+        const { id } = await web.insertInto('item').values({ value }).returning('id').executeTakeFirstOrThrow()
+        return `consistency=${encodeURIComponent(web.router.token() ?? '')}; id=${id}`
+      })
+      const [token, id] = cookie.split('; ').map((part) => decodeURIComponent(part.split('=')[1] ?? ''))
+      // Request 2, in another process in real life: a separate router instance reads with it.
+      await otherService.router.run(token, async () => {
+        const row = await otherService.selectFrom('item').select('value').where('id', '=', Number(id)).executeTakeFirst()
+        if (row?.value !== value) stale++
+      })
+    })
+    const reads = tally(events, () => true)
+    console.log('cross-request reads by reason', reads, 'stale', stale)
+    expect(stale).toBe(0)
+    // Every read carried a position: none was routed as a plain, position-less read.
+    expect(reads.read ?? 0).toBe(0)
+  })
+
+  it(`control: the same ${PAIRS} pairs with plain random routing show stale reads`, async () => {
+    const db = open({ readYourWrites: false, balance: 'random' })
+    await db.router.ready()
+    let stale = 0
+    await inBatches(PAIRS, (i) =>
+      db.router.run(undefined, async () => {
+        if (!(await writeThenRead(db, db, `control-${i}`))) stale++
+      }),
+    )
+    console.log('control stale reads', stale, 'of', PAIRS)
+    expect(stale).toBeGreaterThan(0)
+  })
+
+  it('writes in a transaction and in db.connection() give the context a position at commit', async () => {
+    const db = open({ rywWaitMs: 0 })
+    await db.router.ready()
+    let stale = 0
+    await inBatches(100, (i) =>
+      db.router.run(undefined, async () => {
+        const id = await db.transaction().execute(async (trx) => {
+          const row = await trx.insertInto('item').values({ value: `trx-${i}` }).returning('id').executeTakeFirstOrThrow()
+          return row.id
+        })
+        const afterTrx = await db.selectFrom('item').select('id').where('id', '=', id).executeTakeFirst()
+        const id2 = await db.connection().execute(async (conn) => {
+          const row = await conn.insertInto('item').values({ value: `conn-${i}` }).returning('id').executeTakeFirstOrThrow()
+          return row.id
+        })
+        const afterConn = await db.selectFrom('item').select('id').where('id', '=', id2).executeTakeFirst()
+        if (!afterTrx || !afterConn) stale++
+      }),
+    )
+    expect(stale).toBe(0)
+  })
+
+  it('outside any context, the process-wide position keeps reads fresh (outsideContext: process)', async () => {
+    const db = open({ rywWaitMs: 0 })
+    await db.router.ready()
+    let stale = 0
+    await inBatches(100, async (i) => {
+      if (!(await writeThenRead(db, db, `process-${i}`))) stale++
+    })
+    expect(stale).toBe(0)
+  })
+
+  it('a malformed, tampered or unsigned token never throws and sends reads to the primary', async () => {
+    const db = open({ tokenSecret: 'test-secret' })
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    const names = portNames(cluster)
+    const good = await db.router.run(undefined, async () => {
+      await db.insertInto('item').values({ value: 'signed' }).execute()
+      return db.router.token() as string
+    })
+    expect(db.router.parseToken(good)).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
+    const flipped = `${good.slice(0, 4)}${good[4] === 'f' ? 'e' : 'f'}${good.slice(5)}`
+    const unsigned = good.split('.').slice(0, 2).join('.')
+    const garbage = [flipped, unsigned, 'garbage', '1.', '1.zzzzzzzzzzzzzzzz', 'x'.repeat(10_000), '\u0000', '1.ffffffffffffffff']
+    for (const token of garbage) {
+      const row = await db.router.run(token, () =>
+        db.selectFrom('item').select(sql<number>`inet_server_port()`.as('port')).limit(1).executeTakeFirstOrThrow(),
+      )
+      expect(names.get(row.port), token.slice(0, 20)).toBe('primary')
+      expect(events[events.length - 1]?.reason).toBe('ryw-invalid-token')
+    }
+    expect(() => db.router.parseToken(flipped)).toThrow(MalformedTokenError)
+    expect(() => db.router.parseToken('garbage')).toThrow(expect.objectContaining({ code: 'E_REPLICA_TOKEN_MALFORMED' }))
+    // A context that writes after a bad token gets a fresh, valid position again.
+    const fresh = await db.router.run('garbage', async () => {
+      await db.insertInto('item').values({ value: 'after-garbage' }).execute()
+      return db.router.token()
+    })
+    expect(fresh && db.router.parseToken(fresh)).toBeTruthy()
+  })
+})
