@@ -8,5 +8,8 @@ export function errorResponseOf(error: unknown): { status: number; body: string 
       body: JSON.stringify({ error: { code: error.code, message: error.message } }),
     }
   }
-  return { status: 500, body: JSON.stringify({ error: { code: 'E_INTERNAL', message: 'Internal Server Error' } }) }
+  return {
+    status: 500,
+    body: JSON.stringify({ error: { code: 'E_INTERNAL', message: 'Internal Server Error' } }),
+  }
 }

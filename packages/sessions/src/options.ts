@@ -118,14 +118,18 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
   }
   const touchAfterMs = options.touchAfterMs ?? Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10)))
   if (!Number.isSafeInteger(touchAfterMs) || touchAfterMs < 0 || touchAfterMs >= idleTimeoutMs) {
-    throw new SessionConfigError('touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.', { touchAfterMs })
+    throw new SessionConfigError('touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.', {
+      touchAfterMs,
+    })
   }
   const cookie = options.cookie ?? {}
   const path = cookie.path ?? '/'
   const secure = cookie.secure ?? true
   const sameSite = cookie.sameSite ?? 'Lax'
   if (sameSite === 'None' && !secure) {
-    throw new SessionConfigError('cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).')
+    throw new SessionConfigError(
+      'cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).',
+    )
   }
   const baseName = cookie.name ?? 'sid'
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(baseName)) {
@@ -133,7 +137,9 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
   }
   const hostPrefixAllowed = secure && path === '/' && cookie.domain === undefined
   const cookieName =
-    (cookie.hostPrefix ?? true) && hostPrefixAllowed && !baseName.startsWith('__Host-') ? `__Host-${baseName}` : baseName
+    (cookie.hostPrefix ?? true) && hostPrefixAllowed && !baseName.startsWith('__Host-')
+      ? `__Host-${baseName}`
+      : baseName
   return {
     redis: options.redis,
     secrets: options.secrets.map((secret) => Buffer.from(secret, 'utf8')),

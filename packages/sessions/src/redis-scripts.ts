@@ -11,7 +11,11 @@ export class RedisScript {
     this.sha = createHash('sha1').update(source).digest('hex')
   }
 
-  async run(redis: Redis | Cluster, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+  async run(
+    redis: Redis | Cluster,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args)
     } catch (error) {

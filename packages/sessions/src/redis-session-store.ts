@@ -44,12 +44,14 @@ export class RedisSessionStore {
     at: SessionLocation,
     userId: string | undefined,
     ttlMs: number,
+    lifetimeMs: number,
     fields: readonly string[],
   ): Promise<boolean> {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
     const created = await withRedisDeadline('create', this.#timeoutMs, () =>
-      createScript.run(this.#redis, keys, [ttlMs, ttlMs, at.storageId, ...fields]),
+      // The index lives as long as the longest session in it can: its absolute lifetime.
+      createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
     )
     return created === 1
   }
@@ -119,7 +121,11 @@ export class RedisSessionStore {
   }
 
   /** Ends the given sessions of a user (all of them when `storageIds` is undefined). */
-  async destroyUser(userId: string, only: readonly string[] | undefined, except: string | undefined): Promise<number> {
+  async destroyUser(
+    userId: string,
+    only: readonly string[] | undefined,
+    except: string | undefined,
+  ): Promise<number> {
     const tag = tagForUser(this.#prefix, userId)
     const index = userIndexKey(this.#prefix, tag, userId)
     return withRedisDeadline('destroy user sessions', this.#timeoutMs, async () => {

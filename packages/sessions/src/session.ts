@@ -147,7 +147,9 @@ export class Session<Data extends SessionData = SessionData> {
     if (schema) {
       const result = schema['~standard'].validate(value)
       if (result instanceof Promise) {
-        throw new SessionStateError(`The schema of field "${key}" validates asynchronously; use a synchronous schema.`)
+        throw new SessionStateError(
+          `The schema of field "${key}" validates asynchronously; use a synchronous schema.`,
+        )
       }
       if (result.issues) throw new SessionDataInvalidError(key, result.issues)
       stored = result.value

@@ -236,8 +236,15 @@ export class Sessions<Data extends SessionData = SessionData> {
       ]
       if (state.userId !== undefined) fields.push(META.userId, state.userId)
       if (state.userAgent) fields.push(META.userAgent, state.userAgent)
-      const created = await this.#store.create(state.location, state.userId, ttlMs, fields)
-      if (!created) throw new SessionStateError('A new session ID collided with a live session; retry the request.')
+      const created = await this.#store.create(
+        state.location,
+        state.userId,
+        ttlMs,
+        Math.max(1, state.expiresAt - now),
+        fields,
+      )
+      if (!created)
+        throw new SessionStateError('A new session ID collided with a live session; retry the request.')
       state.isNew = false
       state.sendCookie = true
       state.touchedAt = now
@@ -331,6 +338,8 @@ export function createSessions<Fields extends Record<string, StandardSchemaV1>>(
 export function createSessions<Data extends SessionData = SessionData>(
   options: SessionsOptions<Record<string, never>>,
 ): Sessions<Data>
-export function createSessions(options: SessionsOptions<Record<string, StandardSchemaV1>>): Sessions<SessionData> {
+export function createSessions(
+  options: SessionsOptions<Record<string, StandardSchemaV1>>,
+): Sessions<SessionData> {
   return new Sessions(resolveOptions(options))
 }

@@ -1,0 +1,237 @@
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CookieClient, httpRequest } from './helpers/http-client.js'
+import { resetCounts, sessionCommandCounts, writeCounts } from './helpers/redis-writes.js'
+import { type RunningServer, startServer } from './helpers/servers.js'
+import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
+
+let redisServer: RedisServer
+let redis: Redis
+const servers: RunningServer[] = []
+
+beforeAll(async () => {
+  redisServer = await startRedis()
+  redis = redisClient(redisServer.port)
+})
+
+afterAll(async () => {
+  for (const server of servers) await server.close()
+  redis.disconnect()
+  await redisServer.dispose()
+})
+
+async function serve(options: Parameters<typeof makeSessions>[1] = {}) {
+  const sessions = makeSessions(redis, options)
+  const server = await startServer('node', sessions)
+  servers.push(server)
+  return { sessions, server, client: () => new CookieClient(server.port, sessions.cookieName) }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('regenerate', () => {
+  it('kills the old ID at once; data is kept only when asked', async () => {
+    const { server, sessions, client: newClient } = await serve()
+    const client = newClient()
+    await client.send('POST', '/set?k=cart&v=apples')
+    const anonymousCookie = client.cookie as string
+    expect(anonymousCookie).toBeDefined()
+
+    await client.send('POST', '/login?user=carol&keep=1')
+    expect(client.cookie).not.toBe(anonymousCookie)
+    expect((await client.send('GET', '/me')).json()).toMatchObject({
+      user: 'carol',
+      data: { cart: 'apples' },
+    })
+    const old = await httpRequest(server.port, 'GET', '/me', {
+      cookie: `${sessions.cookieName}=${anonymousCookie}`,
+    })
+    expect(old.json()).toMatchObject({ user: null, data: {} })
+
+    // Without keepData the new session starts empty.
+    const other = newClient()
+    await other.send('POST', '/set?k=cart&v=pears')
+    await other.send('POST', '/login?user=dave')
+    expect((await other.send('GET', '/me')).json()).toMatchObject({ user: 'dave', data: {} })
+
+    // Rotating a logged-in session keeps the user; the previous cookie stops authenticating.
+    const beforeRotation = client.cookie as string
+    await client.send('POST', '/regenerate')
+    expect((await client.send('GET', '/me')).json().user).toBe('carol')
+    const replay = await httpRequest(server.port, 'GET', '/me', {
+      cookie: `${sessions.cookieName}=${beforeRotation}`,
+    })
+    expect(replay.json().user).toBeNull()
+    expect((await sessions.listUserSessions('carol')).length).toBe(1)
+  })
+
+  it('a slow request still holding the old ID cannot bring it back', async () => {
+    const { server, sessions, client: newClient } = await serve()
+    const client = newClient()
+    await client.send('POST', '/login?user=erin')
+    const oldCookie = `${sessions.cookieName}=${client.cookie}`
+    const slow = httpRequest(server.port, 'POST', '/set?k=late&v=1&delay=400', { cookie: oldCookie })
+    await sleep(100) // the slow request has loaded the old session by now
+    await client.send('POST', '/regenerate')
+    const slowResult = await slow
+    expect(slowResult.status).toBe(200)
+    expect(slowResult.setCookies[0]).toMatch(/Max-Age=0/) // told to drop the dead cookie
+    expect((await httpRequest(server.port, 'GET', '/me', { cookie: oldCookie })).json().user).toBeNull()
+    const keys = await redis.keys('*:s:*')
+    const live = await sessions.listUserSessions('erin')
+    expect(live).toHaveLength(1)
+    // Only the regenerated session exists for erin; the old hash was not recreated by the late write.
+    expect((await client.send('GET', '/me')).json().data).toEqual({})
+    expect(keys.filter((key) => key.includes(live[0]?.handle as string))).toHaveLength(1)
+  })
+})
+
+describe('timeouts', () => {
+  it('idle timeout: activity keeps the session alive, silence ends it, never early', async () => {
+    const idleTimeoutMs = 3_000
+    const touchAfterMs = 300
+    const { client: newClient, sessions } = await serve({
+      idleTimeoutMs,
+      touchAfterMs,
+      absoluteTimeoutMs: 600_000,
+    })
+    const client = newClient()
+    await client.send('POST', '/login?user=frank')
+    const activeUntil = Date.now() + idleTimeoutMs * 1.5
+    let lastRequestStart = Date.now()
+    while (Date.now() < activeUntil) {
+      lastRequestStart = Date.now()
+      expect((await client.send('GET', '/me')).json().user).toBe('frank')
+      await sleep(150)
+    }
+    // Sliding expiry carried it past one idle period; now stop using it. Watch from the Redis
+    // side (an HTTP request would itself count as activity and extend the session).
+    let endedAt = 0
+    await waitFor(
+      'the idle session to end',
+      async () => {
+        const live = await sessions.listUserSessions('frank')
+        endedAt = Date.now()
+        return live.length === 0
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    )
+    // The session ends no earlier than idle - touchAfter after its last use...
+    expect(endedAt - lastRequestStart).toBeGreaterThanOrEqual(idleTimeoutMs - touchAfterMs)
+    // ...and its cookie no longer authenticates.
+    expect((await client.send('GET', '/me')).json().user).toBeNull()
+  })
+
+  it('absolute timeout ends an active session', async () => {
+    const absoluteTimeoutMs = 3_000
+    const { client: newClient, sessions } = await serve({
+      idleTimeoutMs: 2_000,
+      touchAfterMs: 100,
+      absoluteTimeoutMs,
+    })
+    const client = newClient()
+    const loginAt = Date.now()
+    await client.send('POST', '/login?user=gina')
+    let aliveAfterIdle = false
+    let endedAt = 0
+    await waitFor(
+      'the absolute timeout to end the session',
+      async () => {
+        const user = (await client.send('GET', '/me')).json().user
+        endedAt = Date.now()
+        if (user === 'gina' && endedAt - loginAt > 2_000) aliveAfterIdle = true
+        return user === null
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    )
+    expect(aliveAfterIdle).toBe(true) // it outlived one idle period thanks to activity...
+    expect(endedAt - loginAt).toBeGreaterThanOrEqual(absoluteTimeoutMs) // ...and ended at the cap, not before
+    await waitFor(
+      'Redis to expire the key',
+      async () => (await sessions.listUserSessions('gina')).length === 0,
+    )
+  })
+})
+
+describe('writes only when something changed', () => {
+  it('reads cost one HGETALL and no write; the touch is throttled', async () => {
+    const { client: newClient } = await serve({ touchAfterMs: 1_000, idleTimeoutMs: 60_000 })
+    const client = newClient()
+    await client.send('POST', '/login?user=hank')
+    await client.send('POST', '/set?k=a&v=1')
+    await resetCounts(redisServer)
+    for (let i = 0; i < 20; i++) {
+      const res = await client.send('GET', '/me')
+      expect(res.json().data).toEqual({ a: '1' })
+      expect(res.setCookies).toEqual([])
+    }
+    // Setting a field to the value it already has is no change either.
+    await client.send('POST', '/set?k=a&v=1')
+    const counts = await sessionCommandCounts(redisServer)
+    console.log('20 reads + 1 no-op set:', counts)
+    expect(counts).toEqual({ hgetall: 21 })
+
+    // Once touchAfterMs has passed, one read extends the expiry (one script: HSET ~t + PEXPIRE)...
+    await sleep(1_100)
+    await resetCounts(redisServer)
+    await client.send('GET', '/me')
+    await client.send('GET', '/me')
+    await client.send('GET', '/me')
+    const touched = await writeCounts(redisServer)
+    console.log('3 reads after touchAfterMs:', await sessionCommandCounts(redisServer))
+    expect(touched.evalsha).toBe(1)
+    expect(touched.pexpire).toBe(1)
+    expect(touched.hset).toBe(1)
+
+    // ...and a changed field is one HSET of that field only.
+    await resetCounts(redisServer)
+    await client.send('POST', '/set?k=b&v=2')
+    const changed = await writeCounts(redisServer)
+    expect(changed).toEqual({ evalsha: 1, hset: 1 })
+  })
+})
+
+describe('storage and signing', () => {
+  it('Redis holds only hashes of session IDs: a dump reveals no usable cookie', async () => {
+    const { client: newClient } = await serve()
+    const client = newClient()
+    await client.send('POST', '/login?user=ivy')
+    const sessionId = (client.cookie as string).split('.')[1] as string
+    const keys = await redis.keys('*')
+    let dump = keys.join('\n')
+    for (const key of keys) {
+      const type = await redis.type(key)
+      if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key))
+      if (type === 'set') dump += JSON.stringify(await redis.smembers(key))
+    }
+    expect(dump.length).toBeGreaterThan(0)
+    expect(dump).not.toContain(sessionId)
+  })
+
+  it('key rotation: old keys verify and the cookie is re-signed with the newest', async () => {
+    const prefix = randomPrefix()
+    const oldKey = 'old-key-old-key-old-key-old-key-0000'
+    const newKey = 'new-key-new-key-new-key-new-key-1111'
+    const before = await serve({ keyPrefix: prefix, secrets: [oldKey] })
+    const client = before.client()
+    await client.send('POST', '/login?user=jack')
+    const signedWithOld = client.cookie as string
+
+    const rotated = await serve({ keyPrefix: prefix, secrets: [newKey, oldKey] })
+    client.port = rotated.server.port
+    const res = await client.send('GET', '/me')
+    expect(res.json().user).toBe('jack')
+    expect(res.setCookies).toHaveLength(1)
+    expect(client.cookie).not.toBe(signedWithOld)
+    expect((await client.send('GET', '/me')).setCookies).toEqual([]) // re-signed once, not on every request
+
+    const retired = await serve({ keyPrefix: prefix, secrets: [newKey] })
+    client.port = retired.server.port
+    expect((await client.send('GET', '/me')).json().user).toBe('jack')
+    const replayOld = await httpRequest(retired.server.port, 'GET', '/me', {
+      cookie: `${retired.sessions.cookieName}=${signedWithOld}`,
+    })
+    expect(replayOld.json().user).toBeNull()
+  })
+})
