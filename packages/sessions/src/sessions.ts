@@ -4,7 +4,7 @@ import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
 import { RedisSessionStore, type SessionLocation, type UserSessionInfo } from './redis-session-store.js'
-import { type SessionData, Session, type SessionEngine, type SessionState, stateOf } from './session.js'
+import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
 import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
 
