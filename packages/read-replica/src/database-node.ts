@@ -8,10 +8,14 @@ import {
 
 /**
  * The subset of `pg.Pool` this package uses (Kysely's own structural `PostgresPool`), plus the
- * optional `on('error')` that pg pools emit when an idle client's server dies: without a listener
- * Node would crash the process, so the router attaches one.
+ * optional `on()`: pg emits `'error'` on a pool or a client whose server died, and an `'error'`
+ * event nobody listens to crashes Node. The router listens on the pool and on every client.
  */
 export interface PoolLike extends PostgresPool {
+  on?(event: 'error' | 'connect', listener: (value: unknown) => void): unknown
+}
+
+interface ClientLike {
   on?(event: 'error', listener: (error: Error) => void): unknown
 }
 
@@ -64,7 +68,14 @@ export class DatabaseNode {
 
   /** Attaches the idle-client error listener; `onError` lets the monitor react. */
   watchPoolErrors(onError: (error: Error) => void): void {
-    if (typeof this.#pool.on === 'function') this.#pool.on('error', onError)
+    if (typeof this.#pool.on !== 'function') return
+    this.#pool.on('error', (error) => onError(error as Error))
+    // A checked-out client between two queries has no pool listener: when its server is killed
+    // the FATAL message would be an uncaught 'error'. The failed query itself still rejects.
+    this.#pool.on('connect', (value) => {
+      const client = value as ClientLike | undefined
+      if (typeof client?.on === 'function') client.on('error', onError)
+    })
   }
 
   async acquire(): Promise<DatabaseConnection> {

@@ -42,7 +42,11 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     await cluster?.stop()
   })
 
-  const writeThenRead = async (writer: ReplicatedKysely<Database>, reader: ReplicatedKysely<Database>, value: string) => {
+  const writeThenRead = async (
+    writer: ReplicatedKysely<Database>,
+    reader: ReplicatedKysely<Database>,
+    value: string,
+  ) => {
     const { id } = await writer.insertInto('item').values({ value }).returning('id').executeTakeFirstOrThrow()
     const row = await reader.selectFrom('item').select('value').where('id', '=', id).executeTakeFirst()
     return row?.value === value
@@ -79,13 +83,21 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
       const value = `req-${i}`
       // Request 1 writes and hands out its token as a cookie.
       const cookie = await web.router.run(undefined, async () => {
-        const { id } = await web.insertInto('item').values({ value }).returning('id').executeTakeFirstOrThrow()
+        const { id } = await web
+          .insertInto('item')
+          .values({ value })
+          .returning('id')
+          .executeTakeFirstOrThrow()
         return `consistency=${encodeURIComponent(web.router.token() ?? '')}; id=${id}`
       })
       const [token, id] = cookie.split('; ').map((part) => decodeURIComponent(part.split('=')[1] ?? ''))
       // Request 2, in another process in real life: a separate router instance reads with it.
       await otherService.router.run(token, async () => {
-        const row = await otherService.selectFrom('item').select('value').where('id', '=', Number(id)).executeTakeFirst()
+        const row = await otherService
+          .selectFrom('item')
+          .select('value')
+          .where('id', '=', Number(id))
+          .executeTakeFirst()
         if (row?.value !== value) stale++
       })
     })
@@ -116,12 +128,20 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     await inBatches(100, (i) =>
       db.router.run(undefined, async () => {
         const id = await db.transaction().execute(async (trx) => {
-          const row = await trx.insertInto('item').values({ value: `trx-${i}` }).returning('id').executeTakeFirstOrThrow()
+          const row = await trx
+            .insertInto('item')
+            .values({ value: `trx-${i}` })
+            .returning('id')
+            .executeTakeFirstOrThrow()
           return row.id
         })
         const afterTrx = await db.selectFrom('item').select('id').where('id', '=', id).executeTakeFirst()
         const id2 = await db.connection().execute(async (conn) => {
-          const row = await conn.insertInto('item').values({ value: `conn-${i}` }).returning('id').executeTakeFirstOrThrow()
+          const row = await conn
+            .insertInto('item')
+            .values({ value: `conn-${i}` })
+            .returning('id')
+            .executeTakeFirstOrThrow()
           return row.id
         })
         const afterConn = await db.selectFrom('item').select('id').where('id', '=', id2).executeTakeFirst()
@@ -154,16 +174,31 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     expect(db.router.parseToken(good)).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/)
     const flipped = `${good.slice(0, 4)}${good[4] === 'f' ? 'e' : 'f'}${good.slice(5)}`
     const unsigned = good.split('.').slice(0, 2).join('.')
-    const garbage = [flipped, unsigned, 'garbage', '1.', '1.zzzzzzzzzzzzzzzz', 'x'.repeat(10_000), '\u0000', '1.ffffffffffffffff']
+    const garbage = [
+      flipped,
+      unsigned,
+      'garbage',
+      '1.',
+      '1.zzzzzzzzzzzzzzzz',
+      'x'.repeat(10_000),
+      '\u0000',
+      '1.ffffffffffffffff',
+    ]
     for (const token of garbage) {
       const row = await db.router.run(token, () =>
-        db.selectFrom('item').select(sql<number>`inet_server_port()`.as('port')).limit(1).executeTakeFirstOrThrow(),
+        db
+          .selectFrom('item')
+          .select(sql<number>`inet_server_port()`.as('port'))
+          .limit(1)
+          .executeTakeFirstOrThrow(),
       )
       expect(names.get(row.port), token.slice(0, 20)).toBe('primary')
       expect(events[events.length - 1]?.reason).toBe('ryw-invalid-token')
     }
     expect(() => db.router.parseToken(flipped)).toThrow(MalformedTokenError)
-    expect(() => db.router.parseToken('garbage')).toThrow(expect.objectContaining({ code: 'E_REPLICA_TOKEN_MALFORMED' }))
+    expect(() => db.router.parseToken('garbage')).toThrow(
+      expect.objectContaining({ code: 'E_REPLICA_TOKEN_MALFORMED' }),
+    )
     // A context that writes after a bad token gets a fresh, valid position again.
     const fresh = await db.router.run('garbage', async () => {
       await db.insertInto('item').values({ value: 'after-garbage' }).execute()

@@ -1,0 +1,188 @@
+import { type PostgresCluster, startPostgres, waitFor } from '@scale/testkit'
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type HealthEvent, NoReplicaAvailableError, type ReplicatedKysely } from '../src/index.js'
+import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
+
+const port = sql<number>`inet_server_port()`
+
+/** Reads by primary key from `workers` loops until stopped; counts failures and where reads ran. */
+function readLoad(db: ReplicatedKysely<Database>, names: Map<number, string>, workers = 8) {
+  const servedBy = new Map<string, number>()
+  const failures: unknown[] = []
+  let recent: string[] = []
+  let running = true
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      try {
+        const row = await db
+          .selectFrom('item')
+          .select(port.as('server'))
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow()
+        const name = names.get(row.server) ?? '?'
+        servedBy.set(name, (servedBy.get(name) ?? 0) + 1)
+        recent.push(name)
+      } catch (error) {
+        failures.push(error)
+      }
+    }
+  })
+  return {
+    servedBy,
+    failures,
+    /** Servers that answered since the last call. */
+    takeRecent(): Set<string> {
+      const seen = new Set(recent)
+      recent = []
+      return seen
+    },
+    async stop() {
+      running = false
+      await Promise.all(loops)
+    },
+  }
+}
+
+describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas down, rejoin', () => {
+  let cluster: PostgresCluster
+  let names: Map<number, string>
+  const dbs: ReplicatedKysely<Database>[] = []
+
+  beforeAll(async () => {
+    cluster = await startPostgres({ replicas: 2 })
+    await cluster.primary.query(SCHEMA)
+    await cluster.primary.query(`insert into item (value) values ('one')`)
+    await cluster.waitForReplication()
+    names = portNames(cluster)
+  })
+
+  afterAll(async () => {
+    await Promise.all(dbs.map((db) => db.destroy()))
+    await cluster?.stop()
+  })
+
+  it('a replica delayed beyond maxLagSeconds is excluded, and rejoins once it has caught up', async () => {
+    const db = replicatedDb(cluster, { maxLagSeconds: 1, balance: 'round-robin', outsideContext: 'none' })
+    dbs.push(db)
+    const health: HealthEvent[] = []
+    db.router.on('replica-excluded', (event) => health.push(event))
+    db.router.on('replica-rejoined', (event) => health.push(event))
+    await db.router.ready()
+    const delayed = cluster.replicas[0]
+    if (!delayed) throw new Error('no replica')
+    let writing = true
+    // Lag only shows while there is something to replay: keep committing.
+    const writer = (async () => {
+      while (writing) {
+        await cluster.primary.query(`insert into item (value) values ('tick')`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    })()
+    try {
+      await delayed.setApplyDelay(4_000)
+      await waitFor(
+        'replica-1 excluded as lagging',
+        async () => {
+          const state = db.router.metrics().replicas[0]
+          return state?.status === 'excluded' && state.excludedFor === 'lagging'
+        },
+        { timeoutMs: 30_000 },
+      )
+      // While excluded, no read reaches it (checked server-side).
+      for (let i = 0; i < 20; i++) {
+        const row = await db
+          .selectFrom('item')
+          .select(port.as('server'))
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow()
+        expect(names.get(row.server)).toBe('replica-2')
+      }
+      await delayed.setApplyDelay(0)
+      await waitFor(
+        'replica-1 to rejoin',
+        async () => db.router.metrics().replicas[0]?.status === 'healthy',
+        {
+          timeoutMs: 30_000,
+        },
+      )
+    } finally {
+      writing = false
+      await writer
+    }
+    const seen = new Set<string | undefined>()
+    for (let i = 0; i < 6; i++) {
+      const row = await db
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      seen.add(names.get(row.server))
+    }
+    expect(seen).toEqual(new Set(['replica-1', 'replica-2']))
+    expect(health.map((e) => `${e.node}:${e.reason}`)).toEqual(['replica-1:lagging', 'replica-1:healthy'])
+  })
+
+  it('kill -9 of one replica under continuous reads: no read fails; all killed: reads go on at the primary; restarted replicas rejoin', async () => {
+    const db = replicatedDb(cluster, { outsideContext: 'none' })
+    const strict = replicatedDb(cluster, { outsideContext: 'none', whenNoReplica: 'error' })
+    dbs.push(db, strict)
+    await Promise.all([db.router.ready(), strict.router.ready()])
+    const [first, second] = cluster.replicas
+    if (!first || !second) throw new Error('two replicas expected')
+    const load = readLoad(db, names)
+    try {
+      await waitFor('reads on both replicas', async () => {
+        const seen = load.takeRecent()
+        return seen.has('replica-1') && seen.has('replica-2')
+      })
+      await first.kill()
+      await waitFor('replica-1 excluded', async () => db.router.metrics().replicas[0]?.status === 'excluded')
+      load.takeRecent()
+      await waitFor('reads only on replica-2', async () => {
+        const seen = load.takeRecent()
+        return seen.size === 1 && seen.has('replica-2')
+      })
+      expect(load.failures).toEqual([])
+
+      await second.kill()
+      await waitFor('reads continue on the primary', async () => {
+        const seen = load.takeRecent()
+        return seen.size === 1 && seen.has('primary')
+      })
+      expect(load.failures).toEqual([])
+      expect(db.router.metrics().byReason['no-replica']).toBeGreaterThan(0)
+      // The same situation with whenNoReplica: 'error' is a typed error, not a hang or a crash.
+      await waitFor('strict router sees both replicas out', async () =>
+        strict.router.metrics().replicas.every((r) => r.status === 'excluded'),
+      )
+      await expect(strict.selectFrom('item').selectAll().execute()).rejects.toBeInstanceOf(
+        NoReplicaAvailableError,
+      )
+
+      await Promise.all([first.start(), second.start()])
+      await waitFor(
+        'both replicas rejoin',
+        async () => db.router.metrics().replicas.every((r) => r.status === 'healthy'),
+        { timeoutMs: 60_000 },
+      )
+      load.takeRecent()
+      await waitFor('reads back on both replicas', async () => {
+        const seen = load.takeRecent()
+        return seen.has('replica-1') && seen.has('replica-2') && !seen.has('primary')
+      })
+    } finally {
+      await load.stop()
+    }
+    console.log(
+      'kill drill: reads served',
+      Object.fromEntries(load.servedBy),
+      'failures',
+      load.failures.length,
+      {
+        retries: db.router.metrics().retries,
+      },
+    )
+    expect(load.failures).toEqual([])
+  })
+})
