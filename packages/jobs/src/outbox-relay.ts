@@ -26,6 +26,11 @@ export interface CreateOutboxRelayOptions<DB> {
   pollIntervalMs?: number
   /** pino-compatible logger. @default silent */
   logger?: Logger
+  /**
+   * Called after a batch is in BullMQ and before its rows are deleted (for metrics; must not throw).
+   * @default none
+   */
+  onBatchAdded?: (batch: { readonly jobIds: readonly string[] }) => void
 }
 
 /** Moves committed outbox rows to BullMQ. Run one or several per deployment. */
@@ -69,6 +74,7 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #batchSize: number
   readonly #pollIntervalMs: number
   readonly #logger: Logger
+  readonly #onBatchAdded: ((batch: { readonly jobIds: readonly string[] }) => void) | undefined
   readonly #queues = new Map<string, Queue>()
   #running = false
   #loop: Promise<void> | undefined
@@ -84,6 +90,7 @@ class PollingOutboxRelay implements OutboxRelay {
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
     this.#logger = options.logger ?? silentLogger
+    this.#onBatchAdded = options.onBatchAdded
   }
 
   relayed(): number {
@@ -129,6 +136,11 @@ class PollingOutboxRelay implements OutboxRelay {
           list.push({ name: row.name, data: row.payload, opts })
         }
         for (const [queue, jobs] of byQueue) await this.#queue(queue).addBulk(jobs)
+        if (this.#onBatchAdded) {
+          try {
+            this.#onBatchAdded({ jobIds: [...byQueue.values()].flatMap((jobs) => jobs.map((j) => String(j.opts.jobId))) })
+          } catch {}
+        }
         // Deleted only after Redis has the jobs; if this transaction never commits the rows stay
         // and are added again under the same job IDs, which BullMQ ignores.
         await trx

@@ -1,0 +1,265 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { type PostgresCluster, type RedisServer, startPostgres, startRedis, waitFor } from '@scale/testkit'
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { createOutbox, createOutboxRelay, createWorker, defineJob, InvalidPayloadError } from '../src/index.js'
+import { connect, sleep, uniqueQueue } from './helpers.js'
+
+const relayFile = fileURLToPath(new URL('./fixtures/relay-process.ts', import.meta.url))
+
+interface Database {
+  orders: { id: number; total: number }
+}
+
+let postgres: PostgresCluster
+let server: RedisServer
+let redis: Redis
+let db: Kysely<Database>
+const children: ChildProcess[] = []
+
+beforeAll(async () => {
+  ;[postgres, server] = await Promise.all([startPostgres(), startRedis()])
+  redis = connect(server.port)
+  const pool = new pg.Pool({ ...postgres.primary.connection, max: 12 })
+  // Idle connections see the server's shutdown in afterAll; that is expected, not a failure.
+  pool.on('error', () => {})
+  db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  await db.schema
+    .createTable('orders')
+    .addColumn('id', 'integer', (col) => col.primaryKey())
+    .addColumn('total', 'integer', (col) => col.notNull())
+    .execute()
+  await createOutbox().createTable(db)
+})
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  await db?.destroy()
+  redis?.disconnect()
+  await Promise.all([postgres?.stop(), server?.dispose()])
+})
+
+/** Every job ID any relay process added to BullMQ, as it reported (with repeats). */
+const addedByRelays: string[] = []
+
+interface RelayChild {
+  child: ChildProcess
+  exited: Promise<void>
+  /** Batches this process reported adding. */
+  batches: number
+}
+
+function startRelayProcess(): RelayChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', relayFile], {
+    env: { ...process.env, PG_URL: postgres.primary.url, REDIS_PORT: String(server.port), BATCH_SIZE: '50' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  children.push(child)
+  let buffer = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString()
+    const lines = buffer.split('\n')
+    buffer = lines.pop() ?? ''
+    for (const line of lines) {
+      if (!line.startsWith('ADDED ')) continue
+      addedByRelays.push(...line.slice(6).split(' '))
+      relay.batches++
+    }
+  })
+  const relay: RelayChild = { child, exited: new Promise((resolve) => child.on('exit', () => resolve())), batches: 0 }
+  return relay
+}
+
+describe('transactional outbox', () => {
+  it('writes nothing when the transaction rolls back, and refuses invalid payloads inside it', async () => {
+    const queue = uniqueQueue('outbox-small')
+    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const outbox = createOutbox()
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.insertInto('orders').values({ id: 1, total: 10 }).execute()
+        await outbox.enqueue(trx, job, { orderId: 1 })
+        throw new Error('business rule failed')
+      }),
+    ).rejects.toThrow('business rule failed')
+    const bad = await db
+      .transaction()
+      .execute((trx) => outbox.enqueue(trx, job, { orderId: 'x' as unknown as number }))
+      .catch((e: unknown) => e)
+    expect(bad).toBeInstanceOf(InvalidPayloadError)
+    const committed = await db.transaction().execute(async (trx) => {
+      await trx.insertInto('orders').values({ id: 2, total: 20 }).execute()
+      return outbox.enqueue(trx, job, { orderId: 2 }, { delayMs: 60_000 })
+    })
+    const relay = createOutboxRelay({ db, connection: redis })
+    expect(await relay.relayOnce()).toBe(1)
+    expect(await relay.relayOnce()).toBe(0)
+    const bull = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    const found = await bull.getJob(committed.jobId)
+    expect(found?.data).toEqual({ orderId: 2 })
+    // The delay counts from the enqueue, and is kept through the relay.
+    expect(await found?.getState()).toBe('delayed')
+    expect(await bull.count()).toBe(1)
+    await relay.stop()
+    await bull.obliterate({ force: true })
+    await bull.close()
+  })
+
+  it('a batch added to BullMQ whose transaction then fails is added again without duplicates', async () => {
+    const queue = uniqueQueue('outbox-commit-fault')
+    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const outbox = createOutbox()
+    await db.transaction().execute((trx) =>
+      outbox.enqueueMany(
+        trx,
+        job,
+        Array.from({ length: 30 }, (_, i) => ({ payload: { orderId: i } })),
+      ),
+    )
+    // The DELETE fails twice (a sequence is not rolled back with the transaction): the relay has
+    // already added the jobs to BullMQ each time, then its transaction aborts and the rows stay.
+    await sql`create sequence outbox_fault_seq`.execute(db)
+    await sql`create or replace function fail_outbox_delete() returns trigger language plpgsql as $$
+      begin if nextval('outbox_fault_seq') <= 2 then raise exception 'injected fault'; end if; return null; end $$`.execute(db)
+    await sql`create trigger fail_outbox_delete before delete on scale_jobs_outbox
+      for each statement execute function fail_outbox_delete()`.execute(db)
+    const relay = createOutboxRelay({ db, connection: redis, batchSize: 100 })
+    await expect(relay.relayOnce()).rejects.toMatchObject({ code: 'E_JOBS_OUTBOX_RELAY' })
+    await expect(relay.relayOnce()).rejects.toMatchObject({ code: 'E_JOBS_OUTBOX_RELAY' })
+    expect(await relay.relayOnce()).toBe(30)
+    await sql`drop trigger fail_outbox_delete on scale_jobs_outbox`.execute(db)
+    const bull = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    // Added three times, one job each.
+    expect(await bull.getWaitingCount()).toBe(30)
+    expect(await redis.llen(`{jobs}:${queue}:wait`)).toBe(30)
+    await relay.stop()
+    await bull.obliterate({ force: true })
+    await bull.close()
+  })
+
+  it('10,000 enqueues, a random third rolled back, relays SIGKILLed along the way: exactly the committed jobs, 0 missing, 0 extra', async () => {
+    const queue = uniqueQueue('outbox-big')
+    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const outbox = createOutbox()
+    const total = 10_000
+    const perTransaction = 50
+    const committed = new Set<string>()
+    let rolledBack = 0
+
+    // A slow DELETE (a database fault injected with a trigger) widens the window between a
+    // batch's add to BullMQ and its commit, so the SIGKILLs land inside it and the re-add path runs.
+    await sql`create or replace function slow_outbox_delete() returns trigger language plpgsql as $$
+      begin perform pg_sleep(0.03); return null; end $$`.execute(db)
+    await sql`create trigger slow_outbox_delete before delete on scale_jobs_outbox
+      for each statement execute function slow_outbox_delete()`.execute(db)
+
+    // Two relay processes at once (they share the work through SKIP LOCKED); a chaos loop kills
+    // one with SIGKILL and starts a new one until the writers are done.
+    const relays = [startRelayProcess(), startRelayProcess()]
+    let writing = true
+    let kills = 0
+    const chaos = (async () => {
+      while (writing || kills < 6) {
+        const victim = kills % 2
+        // Kill a relay only once it is moving batches, at a random point of its work.
+        await waitFor('relay at work', async () => (relays[victim]?.batches ?? 0) >= 1, { timeoutMs: 60_000, intervalMs: 5 })
+        await sleep(Math.random() * 150)
+        relays[victim]?.child.kill('SIGKILL')
+        await relays[victim]?.exited
+        kills++
+        relays[victim] = startRelayProcess()
+      }
+    })()
+
+    let orderId = 0
+    const transactions = total / perTransaction
+    let next = 0
+    const writer = async () => {
+      while (next < transactions) {
+        next++
+        const ids = Array.from({ length: perTransaction }, () => ++orderId)
+        const rollback = Math.random() < 1 / 3
+        try {
+          const result = await db.transaction().execute(async (trx) => {
+            await trx
+              .insertInto('orders')
+              .values(ids.map((id) => ({ id: id + 1000, total: id })))
+              .execute()
+            const enqueued = await outbox.enqueueMany(
+              trx,
+              job,
+              ids.map((id) => ({ payload: { orderId: id } })),
+            )
+            // Commits land out of ID order across writers, as they do in production.
+            await sleep(Math.random() * 15)
+            if (rollback) throw new Error('rollback')
+            return enqueued
+          })
+          for (const r of result) committed.add(r.jobId)
+        } catch (error) {
+          if ((error as Error).message !== 'rollback') throw error
+          rolledBack++
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, writer))
+    writing = false
+    // The chaos loop goes on until at least six kills, so every run exercises them.
+    await chaos
+
+    // A last, undisturbed relay drains what is left.
+    await waitFor(
+      'outbox drained',
+      async () => Number((await sql<{ n: string }>`select count(*) as n from scale_jobs_outbox`.execute(db)).rows[0]?.n) === 0,
+      { timeoutMs: 120_000 },
+    )
+    for (const relay of relays) relay.child.kill('SIGTERM')
+    await Promise.all(relays.map((r) => r.exited))
+    await sql`drop trigger slow_outbox_delete on scale_jobs_outbox`.execute(db)
+
+    const bull = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    const waitList = await redis.lrange(`{jobs}:${queue}:wait`, 0, -1)
+    const inBull = new Set(waitList)
+    const missing = [...committed].filter((id) => !inBull.has(id))
+    const extra = [...inBull].filter((id) => !committed.has(id))
+    const duplicateEntries = waitList.length - inBull.size
+    // Adds that a killed relay made and never committed, made again by another relay.
+    const reAdded = addedByRelays.length - new Set(addedByRelays).size
+    const committedOrders = Number((await sql<{ n: string }>`select count(*) as n from orders where id > 1000`.execute(db)).rows[0]?.n)
+    console.log(
+      `[outbox] enqueued=${total} transactions=${transactions} rolledBack=${rolledBack} committedJobs=${committed.size} inBullMQ=${inBull.size} missing=${missing.length} extra=${extra.length} duplicateEntries=${duplicateEntries} relayKills=${kills} relayAdds=${addedByRelays.length} reAddedAfterCrash=${reAdded}`,
+    )
+    expect(rolledBack).toBeGreaterThan(0)
+    expect(committed.size).toBe(committedOrders)
+    expect(committed.size).toBe((transactions - rolledBack) * perTransaction)
+    expect(missing).toEqual([])
+    expect(extra).toEqual([])
+    expect(duplicateEntries).toBe(0)
+    expect(await bull.count()).toBe(committed.size)
+    expect(kills).toBeGreaterThanOrEqual(6)
+    // Payloads arrive intact.
+    const sample = await bull.getJob([...committed][0] as string)
+    expect(sample?.data).toHaveProperty('orderId')
+
+    // And the relayed jobs run.
+    let ran = 0
+    const worker = createWorker({
+      connection: redis,
+      jobs: [defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => void ran++ })],
+      concurrency: 50,
+      shutdown: { signals: [] },
+    })
+    await waitFor('relayed jobs completed', async () => (await bull.getCompletedCount()) === committed.size, {
+      timeoutMs: 120_000,
+    })
+    expect(ran).toBe(committed.size)
+    await worker.close()
+    await bull.obliterate({ force: true })
+    await bull.close()
+  })
+})
