@@ -13,7 +13,10 @@ export const DEFAULT_PREFIX = '{jobs}'
 
 /** @internal */
 export function isRedisInstance(connection: RedisConnection): connection is Redis | Cluster {
-  return typeof (connection as Redis).duplicate === 'function' && typeof (connection as Redis).pipeline === 'function'
+  return (
+    typeof (connection as Redis).duplicate === 'function' &&
+    typeof (connection as Redis).pipeline === 'function'
+  )
 }
 
 /** @internal */
@@ -34,7 +37,10 @@ export function commandClient(connection: RedisConnection): { client: Redis | Cl
 }
 
 /** @internal BullMQ's own `connection` option for a queue or worker. */
-export function bullConnection(connection: RedisConnection, blocking: boolean): Redis | Cluster | RedisOptions {
+export function bullConnection(
+  connection: RedisConnection,
+  blocking: boolean,
+): Redis | Cluster | RedisOptions {
   if (isRedisInstance(connection)) return connection
   return blocking ? { ...connection, maxRetriesPerRequest: null } : connection
 }

@@ -1,10 +1,16 @@
 import { Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
-import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+import {
+  bullConnection,
+  checkPrefix,
+  commandClient,
+  DEFAULT_PREFIX,
+  type RedisConnection,
+} from './connection.js'
+import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
 import { versionedJobName } from './define-job.js'
 import { DeadLetterNotFoundError, InvalidOptionsError } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
-import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
 
 /** Selects dead-letter entries; every given field must match. */
 export interface DeadLetterFilter {
@@ -114,7 +120,10 @@ function matches(entry: DeadLetterEntry, filter: DeadLetterFilter | undefined): 
   if (filter.name !== undefined && entry.name !== filter.name) return false
   if (filter.errorCode !== undefined && entry.errorCode !== filter.errorCode) return false
   if (filter.reason !== undefined) {
-    const ok = typeof filter.reason === 'string' ? entry.reason.includes(filter.reason) : filter.reason.test(entry.reason)
+    const ok =
+      typeof filter.reason === 'string'
+        ? entry.reason.includes(filter.reason)
+        : filter.reason.test(entry.reason)
     if (!ok) return false
   }
   if (filter.since !== undefined && entry.failedAt < toMillis(filter.since)) return false
@@ -208,7 +217,10 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
 
   #queue(): Queue {
     if (!this.#bullQueue) {
-      this.#bullQueue = new Queue(this.queue, { connection: bullConnection(this.#connection, false), prefix: this.#prefix })
+      this.#bullQueue = new Queue(this.queue, {
+        connection: bullConnection(this.#connection, false),
+        prefix: this.#prefix,
+      })
       this.#bullQueue.on('error', () => {})
     }
     return this.#bullQueue

@@ -46,7 +46,11 @@ export function deadLetterDataKey(prefix: string, queue: string): string {
  * @internal Adds (or overwrites: a job dead-lettered twice, e.g. by a rerun after a crash, stays
  * one entry) in one MULTI; both keys share the queue's hash tag, so this works on a cluster.
  */
-export async function writeDeadLetter(client: Redis | Cluster, prefix: string, entry: DeadLetterEntry): Promise<void> {
+export async function writeDeadLetter(
+  client: Redis | Cluster,
+  prefix: string,
+  entry: DeadLetterEntry,
+): Promise<void> {
   await client
     .multi()
     .hset(deadLetterDataKey(prefix, entry.queue), entry.id, JSON.stringify(entry))

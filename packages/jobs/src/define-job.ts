@@ -134,7 +134,9 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
 ): JobDefinition<StandardSchemaV1.InferInput<Schema>, StandardSchemaV1.InferOutput<Schema>, Result> {
   const queue = options.queue ?? options.name
   if (!NAME.test(options.name)) {
-    throw new InvalidOptionsError(`job name "${options.name}" must match ${NAME} (BullMQ keys and IDs use ':' and '@')`)
+    throw new InvalidOptionsError(
+      `job name "${options.name}" must match ${NAME} (BullMQ keys and IDs use ':' and '@')`,
+    )
   }
   if (!NAME.test(queue)) throw new InvalidOptionsError(`queue name "${queue}" must match ${NAME}`)
   const version = options.version ?? 1
@@ -154,7 +156,9 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
     throw new InvalidOptionsError(`job "${options.name}": retry.jitter must be within 0..1`)
   }
   if (typeof options.schema?.['~standard']?.validate !== 'function') {
-    throw new InvalidOptionsError(`job "${options.name}": schema must implement Standard Schema v1 ('~standard')`)
+    throw new InvalidOptionsError(
+      `job "${options.name}": schema must implement Standard Schema v1 ('~standard')`,
+    )
   }
   return Object.freeze({
     kind: 'scale-job',

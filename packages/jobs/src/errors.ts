@@ -129,7 +129,10 @@ export class DeadLetterNotFoundError extends JobsError {
   readonly queue: string
   readonly id: string
   constructor(queue: string, id: string) {
-    super('E_JOBS_DEAD_LETTER_NOT_FOUND', `no dead-letter entry "${id}" for queue "${queue}"; list() shows what is there`)
+    super(
+      'E_JOBS_DEAD_LETTER_NOT_FOUND',
+      `no dead-letter entry "${id}" for queue "${queue}"; list() shows what is there`,
+    )
     this.queue = queue
     this.id = id
   }
@@ -153,9 +156,13 @@ export class ShutdownDeadlineError extends JobsError {
 /** The outbox relay could not move a batch; the rows stay in the outbox and are retried. */
 export class OutboxRelayError extends JobsError {
   constructor(cause: unknown) {
-    super('E_JOBS_OUTBOX_RELAY', `outbox relay batch failed: ${errorMessage(cause)}; rows stay in the outbox and are retried`, {
-      cause,
-    })
+    super(
+      'E_JOBS_OUTBOX_RELAY',
+      `outbox relay batch failed: ${errorMessage(cause)}; rows stay in the outbox and are retried`,
+      {
+        cause,
+      },
+    )
   }
 }
 

@@ -1,6 +1,5 @@
 export { retryDelayMs } from './backoff.js'
 export { DEFAULT_PREFIX, type RedisConnection } from './connection.js'
-export type { DeadLetterEntry } from './dead-letter-store.js'
 export {
   type CreateDeadLetterQueueOptions,
   createDeadLetterQueue,
@@ -10,6 +9,7 @@ export {
   type RedriveOptions,
   type RedriveResult,
 } from './dead-letter-queue.js'
+export type { DeadLetterEntry } from './dead-letter-store.js'
 export {
   type AnyJobDefinition,
   type DefineJobOptions,
@@ -38,7 +38,13 @@ export {
 } from './errors.js'
 export type { EnqueueOptions } from './job-options.js'
 export type { Logger } from './logger.js'
-export { type CreateOutboxOptions, createOutbox, DEFAULT_OUTBOX_TABLE, type Outbox, type OutboxEnqueued } from './outbox.js'
+export {
+  type CreateOutboxOptions,
+  createOutbox,
+  DEFAULT_OUTBOX_TABLE,
+  type Outbox,
+  type OutboxEnqueued,
+} from './outbox.js'
 export { type CreateOutboxRelayOptions, createOutboxRelay, type OutboxRelay } from './outbox-relay.js'
 export {
   type CreateProducerOptions,

@@ -38,7 +38,11 @@ export function idempotentJobId(name: string, key: string): string {
 }
 
 /** @internal BullMQ add options for a job of `job` with the caller's options. */
-export function bullJobOptions(job: AnyJobDefinition, options: EnqueueOptions = {}, jobId?: string): JobsOptions {
+export function bullJobOptions(
+  job: AnyJobDefinition,
+  options: EnqueueOptions = {},
+  jobId?: string,
+): JobsOptions {
   const opts: JobsOptions = {
     attempts: job.retry.attempts,
     backoff: { type: BACKOFF_TYPE },

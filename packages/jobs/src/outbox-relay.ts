@@ -123,7 +123,10 @@ class PollingOutboxRelay implements OutboxRelay {
         const byQueue = new Map<string, Array<{ name: string; data: unknown; opts: JobsOptions }>>()
         for (const row of rows) {
           const stored = row.options as StoredOptions
-          const opts: JobsOptions = { ...stored.bull, jobId: stored.bull.jobId ?? outboxJobId(String(row.id)) }
+          const opts: JobsOptions = {
+            ...stored.bull,
+            jobId: stored.bull.jobId ?? outboxJobId(String(row.id)),
+          }
           if (stored.delayMs !== undefined) {
             const remaining = new Date(row.created_at).getTime() + stored.delayMs - now
             if (remaining > 0) opts.delay = remaining
@@ -138,7 +141,9 @@ class PollingOutboxRelay implements OutboxRelay {
         for (const [queue, jobs] of byQueue) await this.#queue(queue).addBulk(jobs)
         if (this.#onBatchAdded) {
           try {
-            this.#onBatchAdded({ jobIds: [...byQueue.values()].flatMap((jobs) => jobs.map((j) => String(j.opts.jobId))) })
+            this.#onBatchAdded({
+              jobIds: [...byQueue.values()].flatMap((jobs) => jobs.map((j) => String(j.opts.jobId))),
+            })
           } catch {}
         }
         // Deleted only after Redis has the jobs; if this transaction never commits the rows stay

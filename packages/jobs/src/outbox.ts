@@ -1,5 +1,5 @@
-import type { Generated, Kysely } from 'kysely'
 import type { JobsOptions } from 'bullmq'
+import type { Generated, Kysely, Transaction } from 'kysely'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
 import { InvalidOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
@@ -55,19 +55,19 @@ export interface Outbox {
    * transaction: the job exists if and only if that transaction commits.
    */
   enqueue<DB, Input, Output, Result>(
-    db: Kysely<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     job: JobDefinition<Input, Output, Result>,
     payload: Input,
     options?: EnqueueOptions,
   ): Promise<OutboxEnqueued>
   /** Validates all payloads, then inserts all rows in one statement. */
   enqueueMany<DB, Input, Output, Result>(
-    db: Kysely<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     job: JobDefinition<Input, Output, Result>,
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]>
   /** Creates the outbox table if it does not exist (idempotent; call it from your migrations). */
-  createTable<DB>(db: Kysely<DB>): Promise<void>
+  createTable<DB>(db: Kysely<DB> | Transaction<DB>): Promise<void>
 }
 
 /** @internal the BullMQ job ID for an outbox row: its ID, prefixed because BullMQ refuses integer IDs. */
@@ -92,7 +92,9 @@ export function outboxJobId(outboxId: string): string {
 export function createOutbox(options: CreateOutboxOptions = {}): Outbox {
   const table = options.table ?? DEFAULT_OUTBOX_TABLE
   if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(table)) {
-    throw new InvalidOptionsError(`outbox table "${table}" must be an identifier, optionally schema-qualified`)
+    throw new InvalidOptionsError(
+      `outbox table "${table}" must be an identifier, optionally schema-qualified`,
+    )
   }
   return new KyselyOutbox(table)
 }
@@ -112,17 +114,19 @@ class KyselyOutbox implements Outbox {
   }
 
   async enqueue<DB, Input, Output, Result>(
-    db: Kysely<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     job: JobDefinition<Input, Output, Result>,
     payload: Input,
     options?: EnqueueOptions,
   ): Promise<OutboxEnqueued> {
-    const [first] = await this.enqueueMany(db, job, [options === undefined ? { payload } : { payload, options }])
+    const [first] = await this.enqueueMany(db, job, [
+      options === undefined ? { payload } : { payload, options },
+    ])
     return first as OutboxEnqueued
   }
 
   async enqueueMany<DB, Input, Output, Result>(
-    db: Kysely<DB>,
+    db: Kysely<DB> | Transaction<DB>,
     job: JobDefinition<Input, Output, Result>,
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]> {
@@ -152,7 +156,7 @@ class KyselyOutbox implements Outbox {
     })
   }
 
-  async createTable<DB>(db: Kysely<DB>): Promise<void> {
+  async createTable<DB>(db: Kysely<DB> | Transaction<DB>): Promise<void> {
     const outboxDb = db as unknown as Kysely<OutboxDatabase>
     await outboxDb.schema
       .createTable(this.table)

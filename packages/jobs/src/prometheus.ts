@@ -7,26 +7,26 @@ export interface GaugeLike {
 }
 
 /** The part of the prom-client module used here: pass `import * as promClient from 'prom-client'`. */
-export interface PromClientLike {
+export interface PromClientLike<Registry> {
   Gauge: new (configuration: {
     name: string
     help: string
     labelNames: string[]
-    registers?: unknown[]
+    registers?: Registry[]
     collect?: () => Promise<void> | void
   }) => GaugeLike
 }
 
-export interface RegisterScalingMetricsOptions {
+export interface RegisterScalingMetricsOptions<Registry> {
   /** The prom-client module (an optional peer: this package never imports it). */
-  promClient: PromClientLike
+  promClient: PromClientLike<Registry>
   /** The signal readers to export, one per queue. */
   signals: readonly ScalingSignalReader[]
   /**
    * prom-client registries to register in.
    * @default [promClient.register] (prom-client's own default)
    */
-  registers?: unknown[]
+  registers?: Registry[]
   /**
    * Metric name prefix.
    * @default 'scale_jobs_'
@@ -57,7 +57,7 @@ const GAUGES: ReadonlyArray<[keyof ScalingSignal, string, string]> = [
  * // GET /metrics → scale_jobs_suggested_workers{queue="resize-image"} 3
  * ```
  */
-export function registerScalingMetrics(options: RegisterScalingMetricsOptions): void {
+export function registerScalingMetrics<Registry>(options: RegisterScalingMetricsOptions<Registry>): void {
   const prefix = options.prefix ?? 'scale_jobs_'
   const gauges = new Map<keyof ScalingSignal, GaugeLike>()
   // One scrape reads each queue once, in the first gauge's collect, and every gauge uses it.

@@ -1,5 +1,10 @@
 import type { AnyJobDefinition } from './define-job.js'
-import { InvalidPayloadError, MissingMigrationError, type PayloadIssue, UnsupportedVersionError } from './errors.js'
+import {
+  InvalidPayloadError,
+  MissingMigrationError,
+  type PayloadIssue,
+  UnsupportedVersionError,
+} from './errors.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 function pathOf(issue: StandardSchemaV1.Issue): string {
@@ -19,7 +24,10 @@ export async function validatePayload(
   let result = job.schema['~standard'].validate(payload)
   if (result instanceof Promise) result = await result
   if (result.issues) {
-    const issues: PayloadIssue[] = result.issues.map((issue) => ({ path: pathOf(issue), message: issue.message }))
+    const issues: PayloadIssue[] = result.issues.map((issue) => ({
+      path: pathOf(issue),
+      message: issue.message,
+    }))
     throw new InvalidPayloadError(job.name, phase, issues)
   }
   return result.value

@@ -1,9 +1,15 @@
 import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { retryDelayMs } from './backoff.js'
-import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
-import { type AnyJobDefinition, type JobContext, parseJobName } from './define-job.js'
+import {
+  bullConnection,
+  checkPrefix,
+  commandClient,
+  DEFAULT_PREFIX,
+  type RedisConnection,
+} from './connection.js'
 import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
+import { type AnyJobDefinition, type JobContext, parseJobName } from './define-job.js'
 import {
   InvalidOptionsError,
   InvalidPayloadError,
@@ -195,7 +201,8 @@ class TypedWorker implements JobWorker {
   constructor(options: CreateWorkerOptions) {
     this.#prefix = options.prefix ?? DEFAULT_PREFIX
     checkPrefix(options.connection, this.#prefix)
-    if (options.jobs.length === 0) throw new InvalidOptionsError('createWorker needs at least one job definition')
+    if (options.jobs.length === 0)
+      throw new InvalidOptionsError('createWorker needs at least one job definition')
     for (const job of options.jobs) {
       const key = `${job.queue}\u0000${job.name}`
       if (this.#definitions.has(key)) {
@@ -231,7 +238,9 @@ class TypedWorker implements JobWorker {
         stalledInterval: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: options.maxStalledCount ?? 3,
         autorun: options.autorun ?? true,
-        settings: { backoffStrategy: (attemptsMade, type, _error, job) => this.#backoff(queue, attemptsMade, type, job) },
+        settings: {
+          backoffStrategy: (attemptsMade, type, _error, job) => this.#backoff(queue, attemptsMade, type, job),
+        },
       })
       worker.on('error', (error) => this.#logger.error({ err: error, queue }, '[@scale/jobs] worker error'))
       // A job that stalled more than maxStalledCount times is failed by BullMQ's stalled checker,
@@ -254,16 +263,29 @@ class TypedWorker implements JobWorker {
 
   run(): void {
     for (const worker of this.bullWorkers) {
-      if (!worker.isRunning()) void worker.run().catch((error) => this.#logger.error({ err: error }, '[@scale/jobs] run failed'))
+      if (!worker.isRunning())
+        void worker.run().catch((error) => this.#logger.error({ err: error }, '[@scale/jobs] run failed'))
     }
   }
 
-  #backoff(queue: string, attemptsMade: number, type: string | undefined, job: { id?: string | undefined; name: string } | undefined): number {
+  #backoff(
+    queue: string,
+    attemptsMade: number,
+    type: string | undefined,
+    job: { id?: string | undefined; name: string } | undefined,
+  ): number {
     if (type !== BACKOFF_TYPE || !job) return 0
     const definition = this.#definitions.get(`${queue}\u0000${parseJobName(job.name).name}`)
     if (!definition) return 0
     const delayMs = retryDelayMs(definition.retry, attemptsMade)
-    this.#onEvent({ type: 'retry-scheduled', queue, jobId: String(job.id), name: definition.name, attempt: attemptsMade, delayMs })
+    this.#onEvent({
+      type: 'retry-scheduled',
+      queue,
+      jobId: String(job.id),
+      name: definition.name,
+      attempt: attemptsMade,
+      delayMs,
+    })
     return delayMs
   }
 
@@ -358,7 +380,10 @@ class TypedWorker implements JobWorker {
       await writeDeadLetter(this.#client, this.#prefix, entry)
     } catch (writeError) {
       // The job still lands in BullMQ's failed set, so it is not lost; the log says where it is.
-      this.#logger.error({ err: writeError, queue, jobId: entry.id }, '[@scale/jobs] could not write dead letter; job is in the failed set')
+      this.#logger.error(
+        { err: writeError, queue, jobId: entry.id },
+        '[@scale/jobs] could not write dead letter; job is in the failed set',
+      )
     }
   }
 
@@ -409,7 +434,13 @@ class TypedWorker implements JobWorker {
         if (this.#ownsClient) this.#client.disconnect()
       }
       const report = { finished: this.#finishedDuringShutdown, returned, elapsedMs: Date.now() - started }
-      this.#onEvent({ type: 'shutdown', signal, finished: report.finished, returned: returned.length, elapsedMs: report.elapsedMs })
+      this.#onEvent({
+        type: 'shutdown',
+        signal,
+        finished: report.finished,
+        returned: returned.length,
+        elapsedMs: report.elapsedMs,
+      })
       return report
     })()
     return this.#closing

@@ -1,4 +1,4 @@
-import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -21,7 +21,12 @@ afterAll(async () => {
 describe('enqueue options', () => {
   it('idempotency key: enqueueing twice makes one job; another key makes another', async () => {
     const queue = uniqueQueue('idem')
-    const job = defineJob({ name: 'welcome', queue, schema: z.object({ userId: z.string() }), handler: () => {} })
+    const job = defineJob({
+      name: 'welcome',
+      queue,
+      schema: z.object({ userId: z.string() }),
+      handler: () => {},
+    })
     const producer = createProducer({ connection: redis })
     const first = await producer.enqueue(job, { userId: 'u1' }, { idempotencyKey: 'signup-u1' })
     const second = await producer.enqueue(job, { userId: 'u1' }, { idempotencyKey: 'signup-u1' })
@@ -82,9 +87,9 @@ describe('enqueue options', () => {
       },
     })
     const producer = createProducer({ connection: redis })
-    await expect(producer.schedule(job, 'bad', { everyMs: 100 }, { n: 'x' as unknown as number })).rejects.toThrow(
-      /invalid payload/,
-    )
+    await expect(
+      producer.schedule(job, 'bad', { everyMs: 100 }, { n: 'x' as unknown as number }),
+    ).rejects.toThrow(/invalid payload/)
     await producer.schedule(job, 'every-200ms', { everyMs: 200 }, { n: 1 })
     const worker = createWorker({ connection: redis, jobs: [job], shutdown: { signals: [] } })
     await waitFor('three ticks', async () => runs >= 3, { timeoutMs: 30_000 })

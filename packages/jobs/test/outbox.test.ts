@@ -7,7 +7,13 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createOutbox, createOutboxRelay, createWorker, defineJob, InvalidPayloadError } from '../src/index.js'
+import {
+  createOutbox,
+  createOutboxRelay,
+  createWorker,
+  defineJob,
+  InvalidPayloadError,
+} from '../src/index.js'
 import { connect, sleep, uniqueQueue } from './helpers.js'
 
 const relayFile = fileURLToPath(new URL('./fixtures/relay-process.ts', import.meta.url))
@@ -38,7 +44,8 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   await db?.destroy()
   redis?.disconnect()
   await Promise.all([postgres?.stop(), server?.dispose()])
@@ -71,14 +78,23 @@ function startRelayProcess(): RelayChild {
       relay.batches++
     }
   })
-  const relay: RelayChild = { child, exited: new Promise((resolve) => child.on('exit', () => resolve())), batches: 0 }
+  const relay: RelayChild = {
+    child,
+    exited: new Promise((resolve) => child.on('exit', () => resolve())),
+    batches: 0,
+  }
   return relay
 }
 
 describe('transactional outbox', () => {
   it('writes nothing when the transaction rolls back, and refuses invalid payloads inside it', async () => {
     const queue = uniqueQueue('outbox-small')
-    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const job = defineJob({
+      name: 'ship',
+      queue,
+      schema: z.object({ orderId: z.number() }),
+      handler: () => {},
+    })
     const outbox = createOutbox()
     await expect(
       db.transaction().execute(async (trx) => {
@@ -112,7 +128,12 @@ describe('transactional outbox', () => {
 
   it('a batch added to BullMQ whose transaction then fails is added again without duplicates', async () => {
     const queue = uniqueQueue('outbox-commit-fault')
-    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const job = defineJob({
+      name: 'ship',
+      queue,
+      schema: z.object({ orderId: z.number() }),
+      handler: () => {},
+    })
     const outbox = createOutbox()
     await db.transaction().execute((trx) =>
       outbox.enqueueMany(
@@ -125,7 +146,9 @@ describe('transactional outbox', () => {
     // already added the jobs to BullMQ each time, then its transaction aborts and the rows stay.
     await sql`create sequence outbox_fault_seq`.execute(db)
     await sql`create or replace function fail_outbox_delete() returns trigger language plpgsql as $$
-      begin if nextval('outbox_fault_seq') <= 2 then raise exception 'injected fault'; end if; return null; end $$`.execute(db)
+      begin if nextval('outbox_fault_seq') <= 2 then raise exception 'injected fault'; end if; return null; end $$`.execute(
+      db,
+    )
     await sql`create trigger fail_outbox_delete before delete on scale_jobs_outbox
       for each statement execute function fail_outbox_delete()`.execute(db)
     const relay = createOutboxRelay({ db, connection: redis, batchSize: 100 })
@@ -144,7 +167,12 @@ describe('transactional outbox', () => {
 
   it('10,000 enqueues, a random third rolled back, relays SIGKILLed along the way: exactly the committed jobs, 0 missing, 0 extra', async () => {
     const queue = uniqueQueue('outbox-big')
-    const job = defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => {} })
+    const job = defineJob({
+      name: 'ship',
+      queue,
+      schema: z.object({ orderId: z.number() }),
+      handler: () => {},
+    })
     const outbox = createOutbox()
     const total = 10_000
     const perTransaction = 50
@@ -167,7 +195,10 @@ describe('transactional outbox', () => {
       while (writing || kills < 6) {
         const victim = kills % 2
         // Kill a relay only once it is moving batches, at a random point of its work.
-        await waitFor('relay at work', async () => (relays[victim]?.batches ?? 0) >= 1, { timeoutMs: 60_000, intervalMs: 5 })
+        await waitFor('relay at work', async () => (relays[victim]?.batches ?? 0) >= 1, {
+          timeoutMs: 60_000,
+          intervalMs: 5,
+        })
         await sleep(Math.random() * 150)
         relays[victim]?.child.kill('SIGKILL')
         await relays[victim]?.exited
@@ -215,7 +246,10 @@ describe('transactional outbox', () => {
     // A last, undisturbed relay drains what is left.
     await waitFor(
       'outbox drained',
-      async () => Number((await sql<{ n: string }>`select count(*) as n from scale_jobs_outbox`.execute(db)).rows[0]?.n) === 0,
+      async () =>
+        Number(
+          (await sql<{ n: string }>`select count(*) as n from scale_jobs_outbox`.execute(db)).rows[0]?.n,
+        ) === 0,
       { timeoutMs: 120_000 },
     )
     for (const relay of relays) relay.child.kill('SIGTERM')
@@ -230,7 +264,9 @@ describe('transactional outbox', () => {
     const duplicateEntries = waitList.length - inBull.size
     // Adds that a killed relay made and never committed, made again by another relay.
     const reAdded = addedByRelays.length - new Set(addedByRelays).size
-    const committedOrders = Number((await sql<{ n: string }>`select count(*) as n from orders where id > 1000`.execute(db)).rows[0]?.n)
+    const committedOrders = Number(
+      (await sql<{ n: string }>`select count(*) as n from orders where id > 1000`.execute(db)).rows[0]?.n,
+    )
     console.log(
       `[outbox] enqueued=${total} transactions=${transactions} rolledBack=${rolledBack} committedJobs=${committed.size} inBullMQ=${inBull.size} missing=${missing.length} extra=${extra.length} duplicateEntries=${duplicateEntries} relayKills=${kills} relayAdds=${addedByRelays.length} reAddedAfterCrash=${reAdded}`,
     )
@@ -250,7 +286,14 @@ describe('transactional outbox', () => {
     let ran = 0
     const worker = createWorker({
       connection: redis,
-      jobs: [defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler: () => void ran++ })],
+      jobs: [
+        defineJob({
+          name: 'ship',
+          queue,
+          schema: z.object({ orderId: z.number() }),
+          handler: () => void ran++,
+        }),
+      ],
       concurrency: 50,
       shutdown: { signals: [] },
     })

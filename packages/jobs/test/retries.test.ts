@@ -1,4 +1,4 @@
-import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -73,15 +73,21 @@ describe('retries, dead letters and redrive', () => {
     })
     const producer = createProducer({ connection: redis })
     const { id } = await producer.enqueue(flaky, { id: 'x' })
-    await waitFor('flaky job completed', async () => (await producer.queue(queue).getJobState(id)) === 'completed', {
-      timeoutMs: 60_000,
-    })
+    await waitFor(
+      'flaky job completed',
+      async () => (await producer.queue(queue).getJobState(id)) === 'completed',
+      {
+        timeoutMs: 60_000,
+      },
+    )
     expect(runs).toHaveLength(failures + 1)
     expect(delays).toHaveLength(failures)
     for (let i = 1; i < delays.length; i++) expect(delays[i]).toBeGreaterThan(delays[i - 1] as number)
     // Each gap between runs is at least the delay that was scheduled for it.
     for (let i = 1; i < runs.length; i++) {
-      expect((runs[i] as number) - (runs[i - 1] as number)).toBeGreaterThanOrEqual((delays[i - 1] as number) - 5)
+      expect((runs[i] as number) - (runs[i - 1] as number)).toBeGreaterThanOrEqual(
+        (delays[i - 1] as number) - 5,
+      )
     }
     const job = await producer.queue(queue).getJob(id)
     expect(job?.returnvalue).toBe('done')
@@ -108,7 +114,12 @@ describe('retries, dead letters and redrive', () => {
         return { charged: orderId }
       },
     })
-    const worker = createWorker({ connection: redis, jobs: [charge], concurrency: 5, shutdown: { signals: [] } })
+    const worker = createWorker({
+      connection: redis,
+      jobs: [charge],
+      concurrency: 5,
+      shutdown: { signals: [] },
+    })
     const producer = createProducer({ connection: redis })
     const dlq = createDeadLetterQueue({ connection: redis, queue })
     for (const orderId of ['a', 'b', 'c']) await producer.enqueue(charge, { orderId })
@@ -129,7 +140,9 @@ describe('retries, dead letters and redrive', () => {
 
     // Filtered, rate-limited redrive: only order b, then the rest.
     broken = false
-    const onlyB = await dlq.redrive({ filter: { where: (e) => (e.payload as { orderId: string }).orderId === 'b' } })
+    const onlyB = await dlq.redrive({
+      filter: { where: (e) => (e.payload as { orderId: string }).orderId === 'b' },
+    })
     expect(onlyB.redriven).toHaveLength(1)
     await waitFor('b ran again', async () => runsById.get('b') === 4, { timeoutMs: 30_000 })
     expect(runsById.get('a')).toBe(3)
@@ -139,12 +152,18 @@ describe('retries, dead letters and redrive', () => {
     expect(rest.redriven).toHaveLength(2)
     // Two at 10/s: the second waits ~100 ms after the first.
     expect(Date.now() - started).toBeGreaterThanOrEqual(90)
-    await waitFor('all redriven jobs completed', async () => (await producer.queue(queue).getCompletedCount()) === 3, {
-      timeoutMs: 30_000,
-    })
+    await waitFor(
+      'all redriven jobs completed',
+      async () => (await producer.queue(queue).getCompletedCount()) === 3,
+      {
+        timeoutMs: 30_000,
+      },
+    )
     expect(await dlq.count()).toBe(0)
     const redrivenJob = await producer.queue(queue).getJob(rest.redriven[0]?.jobId as string)
-    expect(redrivenJob?.returnvalue).toEqual({ charged: (redrivenJob?.data as { orderId: string }).orderId })
+    expect(redrivenJob?.returnvalue).toEqual({
+      charged: (redrivenJob?.data as { orderId: string } | undefined)?.orderId,
+    })
     await worker.close()
     await dlq.close()
     await producer.queue(queue).obliterate({ force: true })

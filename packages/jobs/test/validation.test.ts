@@ -1,4 +1,4 @@
-import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -37,9 +37,10 @@ describe('payload validation', () => {
       handler: () => {},
     })
     const producer = createProducer({ connection: redis })
-    const error = await producer
-      .enqueue(resize, { photoId: 'p1', size: { width: -5 } })
-      .then(() => undefined, (e: unknown) => e)
+    const error = await producer.enqueue(resize, { photoId: 'p1', size: { width: -5 } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(InvalidPayloadError)
     const invalid = error as InvalidPayloadError
     expect(invalid.code).toBe('E_JOBS_INVALID_PAYLOAD')
@@ -48,7 +49,9 @@ describe('payload validation', () => {
     expect(invalid.message).toContain('size.width')
     expect(invalid.message).toMatch(/^\[@scale\/jobs\]/)
     // A wrong type is named too (the field path, not just "invalid").
-    const wrongType = await producer.enqueue(resize, { photoId: 7 as unknown as string, size: { width: 10 } }).catch((e: unknown) => e)
+    const wrongType = await producer
+      .enqueue(resize, { photoId: 7 as unknown as string, size: { width: 10 } })
+      .catch((e: unknown) => e)
     expect((wrongType as InvalidPayloadError).fields).toEqual(['photoId'])
     expect(await producer.queue(queue).count()).toBe(0)
 
@@ -97,7 +100,11 @@ describe('payload validation', () => {
     })
     // The older producer: plain BullMQ, an old shape (no subject, `address` instead of `to`).
     const raw = new Queue(queue, { connection: redis, prefix: '{jobs}' })
-    await raw.add('send-email', { address: 'a@example.com' }, { attempts: 5, backoff: { type: 'scale-jobs' } })
+    await raw.add(
+      'send-email',
+      { address: 'a@example.com' },
+      { attempts: 5, backoff: { type: 'scale-jobs' } },
+    )
     // Control: a good job in the same queue runs.
     const producer = createProducer({ connection: redis })
     await producer.enqueue(email, { to: 'b@example.com', subject: 'hi' })
@@ -113,7 +120,9 @@ describe('payload validation', () => {
       },
     })
     const dlq = createDeadLetterQueue({ connection: redis, queue })
-    await waitFor('stale job dead-lettered', async () => (await dlq.count()) === 1 && handled === 1, { timeoutMs: 30_000 })
+    await waitFor('stale job dead-lettered', async () => (await dlq.count()) === 1 && handled === 1, {
+      timeoutMs: 30_000,
+    })
     const [entry] = await dlq.list()
     expect(entry?.errorCode).toBe('E_JOBS_INVALID_PAYLOAD')
     expect(entry?.permanent).toBe(true)
@@ -165,7 +174,9 @@ describe('payload validation', () => {
   })
 
   it('rejects bad definitions and a cluster-unsafe prefix with typed errors', () => {
-    expect(() => defineJob({ name: 'a:b', schema: z.object({}), handler: () => {} })).toThrow(InvalidOptionsError)
+    expect(() => defineJob({ name: 'a:b', schema: z.object({}), handler: () => {} })).toThrow(
+      InvalidOptionsError,
+    )
     expect(() =>
       defineJob({ name: 'a', schema: z.object({}), retry: { attempts: 0 }, handler: () => {} }),
     ).toThrow(/attempts/)

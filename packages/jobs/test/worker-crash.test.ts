@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startRedis, type RedisServer, waitFor } from '@scale/testkit'
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createProducer, createWorker } from '../src/index.js'
@@ -74,10 +74,14 @@ describe('worker processes that die', () => {
       LOCK_MS: '3000',
       STALLED_MS: '1000',
     })
-    await waitFor('the worker process is a third through', async () => (await redis.scard(`test:${queue}:done`)) >= 300, {
-      timeoutMs: 90_000,
-      intervalMs: 20,
-    })
+    await waitFor(
+      'the worker process is a third through',
+      async () => (await redis.scard(`test:${queue}:done`)) >= 300,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 20,
+      },
+    )
     const activeAtKill = await producer.queue(queue).getActiveCount()
     child.process.kill('SIGKILL')
     const exit = await child.exited
@@ -94,9 +98,13 @@ describe('worker processes that die', () => {
       stalledIntervalMs: 1_000,
       shutdown: { signals: [] },
     })
-    await waitFor('all 1,000 jobs completed', async () => (await producer.queue(queue).getCompletedCount()) === total, {
-      timeoutMs: 90_000,
-    })
+    await waitFor(
+      'all 1,000 jobs completed',
+      async () => (await producer.queue(queue).getCompletedCount()) === total,
+      {
+        timeoutMs: 90_000,
+      },
+    )
     const done = await redis.scard(`test:${queue}:done`)
     const runs = await runCounts(queue)
     const ranTwice = runs.filter((count) => count > 1).length
@@ -134,16 +142,22 @@ describe('worker processes that die', () => {
       MAX_MS: '15000',
       DEADLINE_MS: String(deadlineMs),
     })
-    await waitFor('all 200 jobs in flight', async () => Number(await redis.hlen(`test:${queue}:runs`)) === total, {
-      timeoutMs: 90_000,
-      intervalMs: 20,
-    })
+    await waitFor(
+      'all 200 jobs in flight',
+      async () => Number(await redis.hlen(`test:${queue}:runs`)) === total,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 20,
+      },
+    )
     const signalledAt = Date.now()
     child.process.kill('SIGTERM')
     const exit = await child.exited
     const exitedAfterMs = Date.now() - signalledAt
     expect(exit).toEqual({ code: 0, signal: null })
-    const shutdown = child.lines.map((line) => JSON.parse(line.startsWith('{') ? line : 'null')).find((e) => e?.type === 'shutdown')
+    const shutdown = child.lines
+      .map((line) => JSON.parse(line.startsWith('{') ? line : 'null'))
+      .find((e) => e?.type === 'shutdown')
     expect(shutdown).toBeDefined()
     // It gave jobs the deadline, then handed back those still running rather than waiting them out.
     expect(shutdown.returned).toBeGreaterThan(0)
@@ -157,10 +171,19 @@ describe('worker processes that die', () => {
     expect(await producer.queue(queue).getActiveCount()).toBe(0)
     expect(await producer.queue(queue).getWaitingCount()).toBe(shutdown.returned)
 
-    const survivor = createWorker({ connection: redis, jobs: [recordingJob(queue, redis, 0, 0)], concurrency: 50, shutdown: { signals: [] } })
-    await waitFor('all 200 completed', async () => (await producer.queue(queue).getCompletedCount()) === total, {
-      timeoutMs: 60_000,
+    const survivor = createWorker({
+      connection: redis,
+      jobs: [recordingJob(queue, redis, 0, 0)],
+      concurrency: 50,
+      shutdown: { signals: [] },
     })
+    await waitFor(
+      'all 200 completed',
+      async () => (await producer.queue(queue).getCompletedCount()) === total,
+      {
+        timeoutMs: 60_000,
+      },
+    )
     const done = await redis.scard(`test:${queue}:done`)
     console.log(
       `[sigterm] jobs=${total} deadlineMs=${deadlineMs} exitedAfterMs=${exitedAfterMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} lost=${total - done}`,
