@@ -53,6 +53,7 @@ export class DatabaseNode {
   /** queries in flight; read by least-outstanding / p2c balancing */
   outstanding = 0
   #initialized: Promise<void> | undefined
+  #ready = false
 
   constructor(input: NodeInput, defaultName: string, cursor: PostgresCursorConstructor | undefined) {
     const config: NodeConfig = isNodeConfig(input) ? input : { pool: input }
@@ -78,10 +79,12 @@ export class DatabaseNode {
     })
   }
 
-  async acquire(): Promise<DatabaseConnection> {
-    this.#initialized ??= this.driver.init()
-    await this.#initialized
-    return this.driver.acquireConnection()
+  acquire(): Promise<DatabaseConnection> {
+    if (this.#ready) return this.driver.acquireConnection()
+    this.#initialized ??= this.driver.init().then(() => {
+      this.#ready = true
+    })
+    return this.#initialized.then(() => this.driver.acquireConnection())
   }
 
   async release(connection: DatabaseConnection): Promise<void> {

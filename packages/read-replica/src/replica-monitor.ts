@@ -100,6 +100,7 @@ export class ReplicaMonitor {
   #tick: Promise<void> | undefined
   readonly #waiters = new Set<Waiter>()
   #fastPolling = false
+  #healthy: readonly ReplicaState[] | undefined
 
   constructor(
     primaries: readonly DatabaseNode[],
@@ -127,6 +128,11 @@ export class ReplicaMonitor {
     return this.#primaryLsn
   }
 
+  /** Starts polling on first use; a no-op afterwards (called on every query). */
+  ensureStarted(): void {
+    if (!this.#started) void this.start()
+  }
+
   /** Starts polling (idempotent) and resolves after the first full check round. */
   start(): Promise<void> {
     if (!this.#started && !this.#closed) {
@@ -147,8 +153,10 @@ export class ReplicaMonitor {
     await this.#tick?.catch(() => {})
   }
 
-  healthyReplicas(): ReplicaState[] {
-    return this.replicas.filter((replica) => replica.status === 'healthy')
+  /** The healthy replicas; a cached array rebuilt only when a status changes (hot path). */
+  healthyReplicas(): readonly ReplicaState[] {
+    this.#healthy ??= this.replicas.filter((replica) => replica.status === 'healthy')
+    return this.#healthy
   }
 
   /** The primary to write to; the first call probes the configured hosts so a replica listed first is never written. */
@@ -367,6 +375,7 @@ export class ReplicaMonitor {
     replica.consecutiveGood = comfortable ? replica.consecutiveGood + 1 : 0
     if (replica.consecutiveGood >= this.#settings.rejoinAfterChecks) {
       replica.status = 'healthy'
+      this.#healthy = undefined
       replica.excludedFor = undefined
       replica.consecutiveBad = 0
       this.#events.emit('replica-rejoined', {
@@ -384,6 +393,7 @@ export class ReplicaMonitor {
     if (replica.status === 'excluded' && replica.excludedFor === reason) return
     const wasHealthy = replica.status === 'healthy'
     replica.status = 'excluded'
+    this.#healthy = undefined
     replica.excludedFor = reason
     if (wasHealthy) {
       this.#events.emit('replica-excluded', {

@@ -181,7 +181,7 @@ export class ReplicaRouter {
   /** Runs one query, routed by what it is (or by the forced mode). */
   async executeQuery<R>(compiledQuery: CompiledQuery, mode: RoutingMode): Promise<QueryResult<R>> {
     if (this.#closed) throw new RouterClosedError()
-    void this.#monitor.start()
+    this.#monitor.ensureStarted()
     const kind = classifyQuery(compiledQuery.query, mode === 'replica')
     if (mode === 'primary' || kind.write) {
       const reason = mode === 'primary' ? 'forced-primary' : kind.reason
@@ -194,7 +194,7 @@ export class ReplicaRouter {
   /** A primary connection for a transaction, `db.connection()` or a stream. */
   async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
     if (this.#closed) throw new RouterClosedError()
-    void this.#monitor.start()
+    this.#monitor.ensureStarted()
     const { node, connection } = await this.#acquirePrimary()
     const pinned = new PinnedConnection(connection, node, (self, query, startedAt, ok) =>
       this.#record(
@@ -275,7 +275,9 @@ export class ReplicaRouter {
       : { kind: 'none' }
     const failed = new Set<ReplicaState>()
     for (let attempt = 1; ; attempt++) {
-      const target = await this.#pickReadTarget(requirement, failed)
+      const picked = this.#pickReadTarget(requirement, failed)
+      // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
+      const target = picked instanceof Promise ? await picked : picked
       const reason = attempt > 1 ? 'retry' : target.reason
       if (target.role === 'primary') {
         if (attempt > 1) this.#metrics.counters.retries++
@@ -323,11 +325,12 @@ export class ReplicaRouter {
     }
   }
 
-  async #pickReadTarget(
+  #pickReadTarget(
     requirement: ReadRequirement,
     failed: ReadonlySet<ReplicaState>,
-  ): Promise<ReadTarget> {
-    const healthy = this.#monitor.healthyReplicas().filter((replica) => !failed.has(replica))
+  ): ReadTarget | Promise<ReadTarget> {
+    const all = this.#monitor.healthyReplicas()
+    const healthy = failed.size === 0 ? all : all.filter((replica) => !failed.has(replica))
     if (healthy.length === 0) {
       if (this.#options.whenNoReplica === 'error' && failed.size === 0 && this.#replicaNodes.length > 0) {
         throw new NoReplicaAvailableError({
@@ -343,16 +346,18 @@ export class ReplicaRouter {
       (replica) => replica.replayLsn !== undefined && replica.replayLsn >= requirement.lsn,
     )
     if (caughtUp.length > 0) return this.#replicaTarget(this.#balancer.pick(caughtUp), 'ryw-ok', 0)
-    if (this.#options.rywWaitMs > 0) {
-      const startedAt = performance.now()
-      this.#metrics.counters.rywWaits++
-      const replica = await this.#monitor.waitForLsn(requirement.lsn, this.#options.rywWaitMs, failed)
-      const waitedMs = performance.now() - startedAt
-      this.#metrics.counters.rywWaitMs += waitedMs
-      if (replica) return this.#replicaTarget(replica, 'ryw-wait', waitedMs)
-      return this.#primaryTarget('ryw-primary', waitedMs)
-    }
+    if (this.#options.rywWaitMs > 0) return this.#waitForReplica(requirement.lsn, failed)
     return this.#primaryTarget('ryw-primary', 0)
+  }
+
+  async #waitForReplica(lsn: Lsn, failed: ReadonlySet<ReplicaState>): Promise<ReadTarget> {
+    const startedAt = performance.now()
+    this.#metrics.counters.rywWaits++
+    const replica = await this.#monitor.waitForLsn(lsn, this.#options.rywWaitMs, failed)
+    const waitedMs = performance.now() - startedAt
+    this.#metrics.counters.rywWaitMs += waitedMs
+    if (replica) return this.#replicaTarget(replica, 'ryw-wait', waitedMs)
+    return this.#primaryTarget('ryw-primary', waitedMs)
   }
 
   #replicaTarget(replica: ReplicaState, reason: RouteReason, waitedMs: number): ReadTarget {

@@ -1,0 +1,257 @@
+/**
+ * pnpm bench: (1) primary-key select through the router vs raw Kysely on the same replica;
+ * (2) write-then-read sessions with a 300 ms apply delay: stale reads and replica share for this
+ * package, Rails-style 2 s stickiness and random routing. Final line: BENCH {json}.
+ */
+import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import { type Generated, Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { createReplicatedKysely } from '../src/index.js'
+
+interface Database {
+  item: { id: Generated<number>; value: string }
+}
+
+const SELECT_SECONDS = Number(process.env.BENCH_SELECT_SECONDS ?? 12)
+const SELECT_ROUNDS = 6
+const SELECT_CONCURRENCY = 16
+const APPLY_DELAY_MS = 300
+const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 240)
+const SESSION_CONCURRENCY = 60
+const READS_PER_SESSION = 8
+const READ_SPACING_MS = 150
+const STICKY_MS = 2_000
+
+function newPool(node: { connection: pg.PoolConfig }, max = 20): pg.Pool {
+  const pool = new pg.Pool({ ...node.connection, max })
+  pool.on('error', () => {})
+  return pool
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
+}
+
+interface SelectResult {
+  opsPerSec: number
+  p50Ms: number
+  p99Ms: number
+}
+
+async function pkSelectLoad(db: Kysely<Database>, seconds: number, maxId: number): Promise<SelectResult> {
+  const latencies: number[] = []
+  const deadline = performance.now() + seconds * 1000
+  await Promise.all(
+    Array.from({ length: SELECT_CONCURRENCY }, async () => {
+      while (performance.now() < deadline) {
+        const id = 1 + Math.floor(Math.random() * maxId)
+        const started = performance.now()
+        await db.selectFrom('item').select(['id', 'value']).where('id', '=', id).executeTakeFirst()
+        latencies.push(performance.now() - started)
+      }
+    }),
+  )
+  latencies.sort((a, b) => a - b)
+  return {
+    opsPerSec: latencies.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  }
+}
+
+function merge(results: SelectResult[]): SelectResult {
+  const avg = (pick: (r: SelectResult) => number) =>
+    results.reduce((sum, r) => sum + pick(r), 0) / results.length
+  return { opsPerSec: avg((r) => r.opsPerSec), p50Ms: avg((r) => r.p50Ms), p99Ms: avg((r) => r.p99Ms) }
+}
+
+async function benchPkSelect(cluster: PostgresCluster) {
+  const replica = cluster.replicas[0]
+  if (!replica) throw new Error('replica expected')
+  const raw = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool(replica) }) })
+  const routed = createReplicatedKysely<Database>({
+    primary: newPool(cluster.primary),
+    replicas: [newPool(replica)],
+  })
+  await routed.router.ready()
+  const maxId = 10_000
+  // Warm both pools, then alternate rounds so drift on a shared machine hits both sides alike.
+  await pkSelectLoad(raw, 0.5, maxId)
+  await pkSelectLoad(routed, 0.5, maxId)
+  const rawRounds: SelectResult[] = []
+  const routedRounds: SelectResult[] = []
+  for (let round = 0; round < SELECT_ROUNDS; round++) {
+    // Alternate who goes first too, so neither side always runs right after the other.
+    const pair = round % 2 === 0 ? ([raw, routed] as const) : ([routed, raw] as const)
+    for (const db of pair) {
+      const result = await pkSelectLoad(db, SELECT_SECONDS / 2 / SELECT_ROUNDS, maxId)
+      ;(db === raw ? rawRounds : routedRounds).push(result)
+    }
+  }
+  // The router names its only replica 'replica-1': the share of selects it served.
+  const byNode = routed.router.metrics().byNode
+  const replicaShare =
+    (byNode['replica-1']?.queries ?? 0) / Object.values(byNode).reduce((sum, n) => sum + n.queries, 0)
+  await raw.destroy()
+  await routed.destroy()
+  return { raw: merge(rawRounds), router: merge(routedRounds), routerReplicaShare: replicaShare }
+}
+
+type Strategy = 'read-replica' | 'rails-2s-sticky' | 'random'
+
+interface SessionStats {
+  reads: number
+  stale: number
+  replicaReads: number
+}
+
+/**
+ * One user session: a write, then reads spaced out over ~1 s, each read a separate "request"
+ * that carries what the previous one handed out (token or write time, as a cookie would).
+ */
+async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promise<SessionStats> {
+  const primaryPort = cluster.primary.port
+  const stats: SessionStats = { reads: 0, stale: 0, replicaReads: 0 }
+  const routed = createReplicatedKysely<Database>({
+    primary: newPool(cluster.primary),
+    replicas: cluster.replicas.map((r) => newPool(r)),
+    readYourWrites: strategy === 'read-replica',
+    balance: 'random',
+  })
+  await routed.router.ready()
+  const primary = new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool(cluster.primary) }) })
+  const replicas = cluster.replicas.map(
+    (r) => new Kysely<Database>({ dialect: new PostgresDialect({ pool: newPool(r) }) }),
+  )
+  const anyReplica = () => replicas[Math.floor(Math.random() * replicas.length)] as Kysely<Database>
+
+  const session = async (index: number) => {
+    const value = `${strategy}-${index}`
+    let cookie: { token: string | undefined; wroteAt: number }
+    let id: number
+    if (strategy === 'read-replica') {
+      const written = await routed.router.run(undefined, async () => {
+        const row = await routed
+          .insertInto('item')
+          .values({ value })
+          .returning('id')
+          .executeTakeFirstOrThrow()
+        return { id: row.id, token: routed.router.token() }
+      })
+      id = written.id
+      cookie = { token: written.token, wroteAt: Date.now() }
+    } else {
+      const row = await primary.insertInto('item').values({ value }).returning('id').executeTakeFirstOrThrow()
+      id = row.id
+      cookie = { token: undefined, wroteAt: Date.now() }
+    }
+    for (let read = 0; read < READS_PER_SESSION; read++) {
+      if (read > 0) await new Promise((resolve) => setTimeout(resolve, READ_SPACING_MS))
+      const query = (db: Kysely<Database>) =>
+        db
+          .selectFrom('item')
+          .select(['value', sql<number>`inet_server_port()`.as('port')])
+          .where('id', '=', id)
+          .executeTakeFirst()
+      let row: { value: string; port: number } | undefined
+      if (strategy === 'read-replica') {
+        row = await routed.router.run(cookie.token, () => query(routed))
+      } else if (strategy === 'rails-2s-sticky') {
+        row = await query(Date.now() - cookie.wroteAt < STICKY_MS ? primary : anyReplica())
+      } else {
+        row = await query(anyReplica())
+      }
+      stats.reads++
+      // A stale read finds nothing: the row was written before this session's first read.
+      if (row?.value !== value) stats.stale++
+      // Where the read ran is told by the server; a stale read ran on a replica too.
+      if (row === undefined || row.port !== primaryPort) stats.replicaReads++
+    }
+  }
+
+  let next = 0
+  await Promise.all(
+    Array.from({ length: SESSION_CONCURRENCY }, async () => {
+      while (next < SESSIONS) await session(next++)
+    }),
+  )
+  await Promise.all([routed.destroy(), primary.destroy(), ...replicas.map((r) => r.destroy())])
+  return stats
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toFixed(digits)
+}
+
+async function main(): Promise<void> {
+  const started = performance.now()
+  const cluster = await startPostgres({ replicas: 2, settings: { max_connections: 300 } })
+  try {
+    await cluster.primary.query('create table item (id bigserial primary key, value text not null)')
+    await cluster.primary.query(
+      `insert into item (value) select 'seed-' || g from generate_series(1, 10000) g`,
+    )
+    await cluster.waitForReplication()
+
+    const select = await benchPkSelect(cluster)
+    const ratio = select.router.opsPerSec / select.raw.opsPerSec
+
+    await Promise.all(cluster.replicas.map((r) => r.setApplyDelay(APPLY_DELAY_MS)))
+    const strategies: Strategy[] = ['read-replica', 'rails-2s-sticky', 'random']
+    const sessions: Record<string, SessionStats & { replicaShare: number }> = {}
+    for (const strategy of strategies) {
+      const stats = await runSessions(strategy, cluster)
+      sessions[strategy] = { ...stats, replicaShare: stats.replicaReads / stats.reads }
+    }
+
+    console.log(`\nPrimary-key select, ${SELECT_CONCURRENCY} concurrent, same replica server`)
+    console.log('| client              | ops/s   | p50 ms | p99 ms |')
+    console.log('|---------------------|---------|--------|--------|')
+    console.log(
+      `| raw Kysely          | ${fmt(select.raw.opsPerSec).padStart(7)} | ${fmt(select.raw.p50Ms, 2).padStart(6)} | ${fmt(select.raw.p99Ms, 2).padStart(6)} |`,
+    )
+    console.log(
+      `| @scale/read-replica | ${fmt(select.router.opsPerSec).padStart(7)} | ${fmt(select.router.p50Ms, 2).padStart(6)} | ${fmt(select.router.p99Ms, 2).padStart(6)} |`,
+    )
+    console.log(`router / raw throughput: ${fmt(ratio, 3)} (goal >= 0.95)`)
+    console.log(
+      `\nWrite, then ${READS_PER_SESSION} reads ${READ_SPACING_MS} ms apart (new request each, cookie carried), apply delay ${APPLY_DELAY_MS} ms, ${SESSIONS} sessions`,
+    )
+    console.log('| routing             | reads | stale | replica share |')
+    console.log('|---------------------|-------|-------|---------------|')
+    for (const [name, s] of Object.entries(sessions)) {
+      console.log(
+        `| ${name.padEnd(19)} | ${String(s.reads).padStart(5)} | ${String(s.stale).padStart(5)} | ${fmt(s.replicaShare * 100, 1).padStart(12)}% |`,
+      )
+    }
+    const bench = {
+      pkSelect: {
+        rawOpsPerSec: Math.round(select.raw.opsPerSec),
+        routerOpsPerSec: Math.round(select.router.opsPerSec),
+        ratio: Number(ratio.toFixed(3)),
+        rawP50Ms: Number(select.raw.p50Ms.toFixed(3)),
+        rawP99Ms: Number(select.raw.p99Ms.toFixed(3)),
+        routerP50Ms: Number(select.router.p50Ms.toFixed(3)),
+        routerP99Ms: Number(select.router.p99Ms.toFixed(3)),
+        routerReplicaShare: Number(select.routerReplicaShare.toFixed(3)),
+      },
+      writeThenRead: Object.fromEntries(
+        Object.entries(sessions).map(([name, s]) => [
+          name,
+          { reads: s.reads, stale: s.stale, replicaShare: Number(s.replicaShare.toFixed(3)) },
+        ]),
+      ),
+      applyDelayMs: APPLY_DELAY_MS,
+      durationSeconds: Number(((performance.now() - started) / 1000).toFixed(1)),
+    }
+    console.log(`BENCH ${JSON.stringify(bench)}`)
+  } finally {
+    await cluster.stop()
+  }
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})
