@@ -70,12 +70,16 @@ interface Policy extends ResolvedFreshness {
 }
 
 interface Flight {
+  key: string
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
 }
+
+/** An entry about to be written: the local form plus its serialized payload. */
+type CachedEntry = LocalEntry & { payload: string }
 
 type PendingInvalidation = { kind: 'key'; key: string } | { kind: 'tag'; tag: string }
 
@@ -99,7 +103,10 @@ export class ReadThroughCache {
   readonly #local: LocalTier | undefined
   readonly #bus: InvalidationBus | undefined
   readonly #loads: Semaphore
+  /** Flights that callers can still join, by key. */
   readonly #flights = new Map<string, Flight>()
+  /** Every flight still running (including refreshes whose callers were already answered), to mark on invalidation. */
+  readonly #running = new Set<Flight>()
   readonly #background = new Set<Promise<unknown>>()
   readonly #pending = new Map<string, PendingInvalidation>()
   readonly #defaultPolicy: Policy
@@ -270,37 +277,64 @@ export class ReadThroughCache {
       }
     }
     if (remaining.length > 0) {
-      const load = this.#batching(batchLoader)
+      const outstanding = new Set(remaining)
+      const batching = this.#batching(batchLoader, outstanding)
       await Promise.all(
         remaining.map(async (key) => {
-          results.set(key, await this.getOrLoad<T | undefined>(key, () => load(key), options))
+          try {
+            results.set(key, await this.getOrLoad<T | undefined>(key, () => batching.load(key), options))
+          } finally {
+            batching.finished(key)
+          }
         }),
       )
     }
     return keys.map((key) => results.get(key))
   }
 
-  /** Collects the keys whose loader runs in the same tick into one `batchLoader` call. */
-  #batching<T>(batchLoader: BatchLoader<T>): (key: string) => Promise<T | undefined> {
-    let batch: { keys: string[]; done: Promise<Map<string, T | undefined>> } | undefined
-    return async (key) => {
-      if (batch === undefined) {
-        const keys: string[] = []
-        const current = {
-          keys,
-          done: new Promise<Map<string, T | undefined>>((resolve, reject) => {
-            setImmediate(() => {
-              if (batch === current) batch = undefined
-              Promise.resolve()
-                .then(() => batchLoader([...keys]))
-                .then((result) => resolve(this.#batchResult(keys, result)), reject)
-            })
-          }),
+  /**
+   * Collects per-key loader calls into one `batchLoader` call. The batch goes out when every key
+   * still outstanding has asked for its value, or 5 ms after the first ask, whichever comes first:
+   * a key waiting for another process's lease must not hold the others back for long.
+   */
+  #batching<T>(
+    batchLoader: BatchLoader<T>,
+    outstanding: Set<string>,
+  ): { load: (key: string) => Promise<T | undefined>; finished: (key: string) => void } {
+    let batch: { keys: string[]; flush: () => void; done: Promise<Map<string, T | undefined>> } | undefined
+    const open = () => {
+      const keys: string[] = []
+      let timer: NodeJS.Timeout | undefined
+      let fire: () => void = noop
+      const done = new Promise<Map<string, T | undefined>>((resolve, reject) => {
+        fire = () => {
+          clearTimeout(timer)
+          if (batch === current) batch = undefined
+          Promise.resolve()
+            .then(() => batchLoader([...keys]))
+            .then((result) => this.#batchResult<T>(keys, result))
+            .then(resolve, reject)
         }
-        batch = current
-      }
-      batch.keys.push(key)
-      return (await batch.done).get(key)
+      })
+      const current = { keys, flush: fire, done }
+      timer = setTimeout(fire, 5)
+      return current
+    }
+    const check = () => {
+      if (batch !== undefined && batch.keys.length >= outstanding.size) batch.flush()
+    }
+    return {
+      load: async (key) => {
+        batch ??= open()
+        const current = batch
+        current.keys.push(key)
+        check()
+        return (await current.done).get(key)
+      },
+      finished: (key) => {
+        outstanding.delete(key)
+        check()
+      },
     }
   }
 
@@ -473,26 +507,38 @@ export class ReadThroughCache {
 
   // ---- flights ------------------------------------------------------------------------------
 
-  #startFlight(
-    key: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    localStale: LocalEntry | undefined,
-  ): Flight {
-    let resolve: (value: unknown) => void = noop
-    let reject: (error: unknown) => void = noop
-    const promise = new Promise<unknown>((res, rej) => {
-      resolve = res
-      reject = rej
+  #startFlight(key: string, loader: Loader<unknown>, policy: Policy, localStale: LocalEntry | undefined): Flight {
+    let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
+    const promise = new Promise<unknown>((resolve, reject) => {
+      settle = { resolve, reject }
     })
     // A flight may be rejected with no caller left waiting (all were served stale): never unhandled.
     promise.catch(noop)
-    const flight: Flight = { invalidated: false, promise, resolve, reject }
+    // Once answered, a flight is no longer joinable: a call made after an answer must not get an
+    // answer that predates it (and may predate an invalidation).
+    const detach = () => {
+      if (this.#flights.get(key) === flight) this.#flights.delete(key)
+    }
+    const flight: Flight = {
+      key,
+      invalidated: false,
+      promise,
+      resolve: (value) => {
+        detach()
+        settle?.resolve(value)
+      },
+      reject: (error) => {
+        detach()
+        settle?.reject(error)
+      },
+    }
     this.#flights.set(key, flight)
+    this.#running.add(flight)
     const work = this.#fly(key, loader, policy, localStale, flight)
       .catch((error: unknown) => flight.reject(error))
       .finally(() => {
-        if (this.#flights.get(key) === flight) this.#flights.delete(key)
+        detach()
+        this.#running.delete(flight)
         this.#background.delete(work)
       })
     this.#background.add(work)
@@ -578,7 +624,13 @@ export class ReadThroughCache {
       this.#tier.releaseLease(entry, token).catch(noop)
       return this.#failLoad(error, policy, stale, flight)
     }
-    const cached = this.#entry(entry.key, value, policy)
+    let cached: CachedEntry | undefined
+    try {
+      cached = this.#entry(entry.key, value, policy)
+    } catch (error) {
+      this.#tier.releaseLease(entry, token).catch(noop)
+      return flight.reject(error)
+    }
     if (cached === undefined) {
       this.#tier.releaseLease(entry, token).catch(noop)
       return flight.resolve(value)
@@ -694,7 +746,7 @@ export class ReadThroughCache {
   }
 
   /** Builds the entry for a loaded value, or `undefined` when it must not be cached (negative caching off). */
-  #entry(key: string, value: unknown, policy: Policy): (LocalEntry & { payload: string }) | undefined {
+  #entry(key: string, value: unknown, policy: Policy): CachedEntry | undefined {
     const negative = value === undefined
     if (negative && policy.negativeTtlMs <= 0) return undefined
     let payload = ''
@@ -715,7 +767,7 @@ export class ReadThroughCache {
     return { value, negative, freshUntil, staleUntil, size: payload.length, payload }
   }
 
-  #text(entry: LocalEntry & { payload: string }): string {
+  #text(entry: CachedEntry): string {
     return encodeEnvelope({
       freshUntil: entry.freshUntil,
       staleUntil: entry.staleUntil,
@@ -771,12 +823,10 @@ export class ReadThroughCache {
   #invalidateLocally(key: string): void {
     this.#invalidationSeq++
     this.#local?.delete(key)
-    const flight = this.#flights.get(key)
-    if (flight !== undefined) {
-      // Callers that arrive from now on must not join a load that may have read the old row.
-      flight.invalidated = true
-      this.#flights.delete(key)
-    }
+    // Callers that arrive from now on must not join a load that may have read the old row, and
+    // such a load must not fill the local tier.
+    this.#flights.delete(key)
+    for (const flight of this.#running) if (flight.key === key) flight.invalidated = true
   }
 
   async #publish(keys: string[]): Promise<void> {
