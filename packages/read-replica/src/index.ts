@@ -18,7 +18,7 @@ export {
   type ReadReplicaErrorContext,
   RouterClosedError,
 } from './errors.js'
-export type { ReplicatedKyselyOptions } from './options.js'
+export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
 export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'
 export type { HealthEvent, PrimaryChangedEvent, RouteEvent, RouterEvents } from './router-events.js'

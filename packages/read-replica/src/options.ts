@@ -93,6 +93,18 @@ export interface ReplicatedKyselyOptions {
    * @default undefined
    */
   cursor?: PostgresCursorConstructor
+  /**
+   * A pino-compatible logger: replica exclusions and rejoins, and primary changes, are logged
+   * (warn / info). Per-query events are on `db.router.on('route', …)` instead.
+   * @default undefined
+   */
+  logger?: RouterLogger
+}
+
+/** The subset of a pino logger used: an object, then a message. */
+export interface RouterLogger {
+  warn(object: Record<string, unknown>, message: string): void
+  info(object: Record<string, unknown>, message: string): void
 }
 
 export interface ResolvedOptions {
@@ -112,6 +124,7 @@ export interface ResolvedOptions {
   readonly excludeAfterChecks: number
   readonly rejoinAfterChecks: number
   readonly cursor: PostgresCursorConstructor | undefined
+  readonly logger: RouterLogger | undefined
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -158,5 +171,6 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
     excludeAfterChecks: nonNegative('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
     rejoinAfterChecks: nonNegative('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
     cursor: options.cursor,
+    logger: options.logger,
   }
 }

@@ -101,6 +101,21 @@ export class ReplicaRouter {
       this.#balancer,
     )
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
+    const logger = options.logger
+    if (logger) {
+      this.#events.on('replica-excluded', (e) =>
+        logger.warn(
+          { node: e.node, reason: e.reason, lagBytes: e.lagBytes, lagSeconds: e.lagSeconds, err: e.error },
+          '[@scale/read-replica] replica excluded',
+        ),
+      )
+      this.#events.on('replica-rejoined', (e) =>
+        logger.info({ node: e.node }, '[@scale/read-replica] replica rejoined'),
+      )
+      this.#events.on('primary-changed', (e) =>
+        logger.warn({ from: e.from, to: e.to }, '[@scale/read-replica] primary changed'),
+      )
+    }
     this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
   }
 

@@ -63,7 +63,17 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
   })
 
   it('a replica delayed beyond maxLagSeconds is excluded, and rejoins once it has caught up', async () => {
-    const db = replicatedDb(cluster, { maxLagSeconds: 1, balance: 'round-robin', outsideContext: 'none' })
+    const logged: string[] = []
+    const logger = {
+      warn: (o: Record<string, unknown>, m: string) => logged.push(`${m} ${String(o.node)}`),
+      info: (o: Record<string, unknown>, m: string) => logged.push(`${m} ${String(o.node)}`),
+    }
+    const db = replicatedDb(cluster, {
+      maxLagSeconds: 1,
+      balance: 'round-robin',
+      outsideContext: 'none',
+      logger,
+    })
     dbs.push(db)
     const health: HealthEvent[] = []
     db.router.on('replica-excluded', (event) => health.push(event))
@@ -121,6 +131,10 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     }
     expect(seen).toEqual(new Set(['replica-1', 'replica-2']))
     expect(health.map((e) => `${e.node}:${e.reason}`)).toEqual(['replica-1:lagging', 'replica-1:healthy'])
+    expect(logged).toEqual([
+      '[@scale/read-replica] replica excluded replica-1',
+      '[@scale/read-replica] replica rejoined replica-1',
+    ])
   })
 
   it('kill -9 of one replica under continuous reads: no read fails; all killed: reads go on at the primary; restarted replicas rejoin', async () => {
