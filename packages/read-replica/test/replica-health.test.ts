@@ -1,7 +1,15 @@
 import { type PostgresCluster, startPostgres, waitFor } from '@scale/testkit'
 import { sql } from 'kysely'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type HealthEvent, NoReplicaAvailableError, type ReplicatedKysely } from '../src/index.js'
+import {
+  type Balancer,
+  createReplicatedKysely,
+  type HealthEvent,
+  NoReplicaAvailableError,
+  type ReplicatedKysely,
+  type RouteEvent,
+} from '../src/index.js'
 import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
@@ -198,5 +206,47 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       },
     )
     expect(load.failures).toEqual([])
+  })
+
+  it('a read whose replica is dead before any result is retried on another replica (deterministic)', async () => {
+    const [dead, alive] = cluster.replicas
+    if (!dead || !alive) throw new Error('two replicas expected')
+    // No idle clients (so no pool error event warns the router) and no monitor tick during the
+    // test: the read itself is the first to meet the dead server.
+    const idlePool = (node: typeof dead) => {
+      const p = new pg.Pool({ ...node.connection, idleTimeoutMillis: 1 })
+      p.on('error', () => {})
+      return p
+    }
+    const firstCandidate: Balancer = { pick: (candidates) => candidates[0] as (typeof candidates)[number] }
+    const db = createReplicatedKysely<Database>({
+      primary: idlePool(cluster.primary),
+      replicas: [
+        { pool: idlePool(dead), name: 'replica-1' },
+        { pool: idlePool(alive), name: 'replica-2' },
+      ],
+      balance: firstCandidate,
+      monitorIntervalMs: 600_000,
+      outsideContext: 'none',
+    })
+    dbs.push(db)
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    await new Promise((resolve) => setTimeout(resolve, 50)) // let the idle clients close
+    await dead.kill()
+    const row = await db
+      .selectFrom('item')
+      .select(port.as('server'))
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+    expect(names.get(row.server)).toBe('replica-2')
+    expect(events.map((e) => `${e.node}:${e.reason}:${e.attempt}:${e.ok}`)).toEqual([
+      'replica-1:read:1:false',
+      'replica-2:retry:2:true',
+    ])
+    expect(db.router.metrics().retries).toBe(1)
+    expect(db.router.metrics().replicas[0]).toMatchObject({ status: 'excluded', excludedFor: 'error' })
+    await dead.start()
   })
 })
