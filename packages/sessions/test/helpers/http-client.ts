@@ -3,6 +3,7 @@ import { request } from 'node:http'
 export interface HttpResult {
   status: number
   body: string
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON bodies and assert on them
   json: () => any
   setCookies: string[]
 }
