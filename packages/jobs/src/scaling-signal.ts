@@ -79,6 +79,7 @@ export function createScalingSignal(options: CreateScalingSignalOptions): Scalin
 interface Sample {
   at: number
   finished: number
+  reported: number
   busyMs: number
   inSystem: number
 }
@@ -129,6 +130,8 @@ class RedisScalingSignal implements ScalingSignalReader {
       .lindex(this.#key('wait'), -1)
       .zrange(this.#key('delayed'), 0, 0, 'WITHSCORES')
       .hmget(statsKey(this.#prefix, this.queue), 'finished', 'busy_ms')
+      .hget(this.#key('metrics:completed'), 'count')
+      .hget(this.#key('metrics:failed'), 'count')
       .exec()
     const value = (i: number): unknown => replies?.[i]?.[1]
     const wait = Number(value(0) ?? 0)
@@ -138,9 +141,14 @@ class RedisScalingSignal implements ScalingSignalReader {
     const delayedDue = Number(value(4) ?? 0)
     const oldestWaitingId = value(5) as string | null
     const firstDelayed = (value(6) as string[] | null) ?? []
-    const [finishedRaw, busyRaw] = (value(7) as Array<string | null> | null) ?? [null, null]
-    const finished = Number(finishedRaw ?? 0)
+    // Handler time comes from the workers' own counters, flushed every second: both numbers lag
+    // together, so their ratio is right. Completions come from BullMQ's metrics, counted in the
+    // same script that empties `active`, so they never disagree with the queue counts above (a
+    // lagging count would show as phantom arrivals).
+    const [reportedRaw, busyRaw] = (value(7) as Array<string | null> | null) ?? [null, null]
+    const reported = Number(reportedRaw ?? 0)
     const busyMs = Number(busyRaw ?? 0)
+    const finished = Number(value(8) ?? 0) + Number(value(9) ?? 0)
 
     // Oldest ready job: the tail of the wait list (BullMQ pushes at the head, takes from the tail),
     // or a delayed job overdue for longer.
@@ -165,11 +173,12 @@ class RedisScalingSignal implements ScalingSignalReader {
       completionRate = finishedDelta / seconds
       // Everything that arrived either is still in the system or has finished.
       arrivalRate = Math.max(0, inSystem - previous.inSystem + finishedDelta) / seconds
-      if (finishedDelta > 0) this.#jobSeconds = Math.max(0, busyMs - previous.busyMs) / finishedDelta / 1000
-    } else if (finished > 0) {
-      this.#jobSeconds = busyMs / finished / 1000
+      const reportedDelta = reported - previous.reported
+      if (reportedDelta > 0) this.#jobSeconds = Math.max(0, busyMs - previous.busyMs) / reportedDelta / 1000
+    } else if (reported > 0) {
+      this.#jobSeconds = busyMs / reported / 1000
     }
-    this.#previous = { at: now, finished, busyMs, inSystem }
+    this.#previous = { at: now, finished, reported, busyMs, inSystem }
 
     const backlog = waiting + delayedDue
     return {

@@ -238,6 +238,10 @@ class TypedWorker implements JobWorker {
         stalledInterval: options.stalledIntervalMs ?? 30_000,
         maxStalledCount: options.maxStalledCount ?? 3,
         autorun: options.autorun ?? true,
+        // BullMQ's metrics count every completed and finally-failed job inside the same Lua
+        // script that takes it out of `active`, so the scaling signal's rates agree exactly with
+        // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
+        metrics: { maxDataPoints: 1_440 },
         settings: {
           backoffStrategy: (attemptsMade, type, _error, job) => this.#backoff(queue, attemptsMade, type, job),
         },
