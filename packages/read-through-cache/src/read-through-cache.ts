@@ -175,10 +175,15 @@ export class ReadThroughCache {
   }
 
   /**
-   * Resolves once the invalidation channel is subscribed (at once without a local tier). Until
-   * then the local tier is not filled, so no entry can miss an invalidation.
+   * Resolves once the Redis client is connected and the invalidation channel is subscribed. Until
+   * the channel is subscribed the local tier is not filled, so no entry can miss an invalidation.
+   * Optional: calls made before work anyway (the first ones may time out while connecting).
    */
   async ready(): Promise<void> {
+    const client = this.#options.redis
+    if (client.status !== 'ready') {
+      await new Promise<void>((resolve) => client.once('ready', () => resolve()))
+    }
     await this.#bus?.ready
   }
 
@@ -216,12 +221,51 @@ export class ReadThroughCache {
       }
       return running.promise as Promise<T>
     }
-    const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale)
-    if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+    const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
+    if (serveStale || !this.#options.leases || !this.#tier.available) {
+      const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale, false)
+      if (!serveStale) return flight.promise as Promise<T>
       this.#count('staleServed')
-      return stale.value as T
+      return (stale as LocalEntry).value as T
     }
-    return flight.promise as Promise<T>
+    return this.#readThenLoad(key, loader as Loader<unknown>, policy, stale) as Promise<T>
+  }
+
+  /**
+   * The common case first: a plain GET, as cheap as a hit can be. Only a miss or a stale value
+   * goes on to the get-or-lease script (and to the single-flight machinery).
+   */
+  async #readThenLoad(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+  ): Promise<unknown> {
+    const seq = this.#invalidationSeq
+    let text: string | null
+    try {
+      text = await this.#tier.get(this.#keys.entry(key))
+    } catch {
+      // Redis failed just now: do not pay a second timeout in the flight.
+      return this.#join(key) ?? this.#startFlight(key, loader, policy, stale, true).promise
+    }
+    if (text !== null) {
+      const found = this.#decode(key, text)
+      if (found !== undefined && found.freshUntil > Date.now()) {
+        this.#count('hitsRedis')
+        // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
+        if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
+        return found.value
+      }
+    }
+    return this.#join(key) ?? this.#startFlight(key, loader, policy, stale, false).promise
+  }
+
+  #join(key: string): Promise<unknown> | undefined {
+    const running = this.#flights.get(key)
+    if (running === undefined) return undefined
+    this.#count('coalescedWaits')
+    return running.promise
   }
 
   /**
@@ -507,7 +551,13 @@ export class ReadThroughCache {
 
   // ---- flights ------------------------------------------------------------------------------
 
-  #startFlight(key: string, loader: Loader<unknown>, policy: Policy, localStale: LocalEntry | undefined): Flight {
+  #startFlight(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    redisFailed: boolean,
+  ): Flight {
     let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
     const promise = new Promise<unknown>((resolve, reject) => {
       settle = { resolve, reject }
@@ -534,7 +584,11 @@ export class ReadThroughCache {
     }
     this.#flights.set(key, flight)
     this.#running.add(flight)
-    const work = this.#fly(key, loader, policy, localStale, flight)
+    const work = (
+      redisFailed
+        ? this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+        : this.#fly(key, loader, policy, localStale, flight)
+    )
       .catch((error: unknown) => flight.reject(error))
       .finally(() => {
         detach()

@@ -61,7 +61,8 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
     }
 
     function cache(options: Partial<ReadThroughCacheOptions> & { prefix: string }): ReadThroughCache {
-      const c = createReadThroughCache({ redis: client(), ...options })
+      // A generous timeout by default: a loaded CI machine must not turn a slow first command into a failure.
+      const c = createReadThroughCache({ redis: client(), commandTimeoutMs: 5_000, ...options })
       caches.push(c)
       return c
     }
@@ -82,7 +83,10 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
 
     beforeAll(async () => {
       process.on('unhandledRejection', onUnhandled)
-      ;[env, postgres] = await Promise.all([makeEnvironment(), startPostgres({ settings: { max_connections: 200 } })])
+      ;[env, postgres] = await Promise.all([
+        makeEnvironment(),
+        startPostgres({ settings: { max_connections: 200 } }),
+      ])
       pool = new pg.Pool({ ...postgres.primary.connection, max: 20 })
       pool.on('error', () => {})
       await pool.query('CREATE TABLE rtc_counter (name text PRIMARY KEY, n int NOT NULL)')
@@ -141,7 +145,9 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       // Control: without leases each process loads on its own (in-process single-flight only).
       const control = [0, 1, 2, 3].map(() => child(`${prefix}c`, false))
       await Promise.all(control.map((p) => p.ready))
-      await Promise.all(control.map((p) => p.call({ op: 'burst', key: 'hot', counter: 'stampede-control', calls: 1_000 })))
+      await Promise.all(
+        control.map((p) => p.call({ op: 'burst', key: 'hot', counter: 'stampede-control', calls: 1_000 })),
+      )
       const controlRows = await pool.query("SELECT n FROM rtc_counter WHERE name = 'stampede-control'")
       expect(controlRows.rows[0].n).toBeGreaterThan(1)
     })
@@ -150,7 +156,10 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
      * Each iteration: a loader reads v1 from Postgres; the writer then updates the row to v2 and
      * invalidates; only then does the loader return v1. Without leases that v1 lands in the cache.
      */
-    async function raceHarness(leases: boolean, iterations: number): Promise<{ staleSets: number; wrongReads: number }> {
+    async function raceHarness(
+      leases: boolean,
+      iterations: number,
+    ): Promise<{ staleSets: number; wrongReads: number }> {
       const prefix = prefixOf(leases ? 'race' : 'race-control')
       const base = leases ? 0 : 1_000_000
       const reader = cache({ prefix, leases })
@@ -212,10 +221,14 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect((await b.call({ op: 'load', key: 'k', value: 'v1' })).value).toBe('v1')
       expect((await b.call({ op: 'hasLocal', key: 'k' })).hasLocal).toBe(true)
       await a.delete('k')
-      await waitFor('process B to drop the key', async () => (await b.call({ op: 'hasLocal', key: 'k' })).hasLocal === false, {
-        timeoutMs: 10_000,
-        intervalMs: 20,
-      })
+      await waitFor(
+        'process B to drop the key',
+        async () => (await b.call({ op: 'hasLocal', key: 'k' })).hasLocal === false,
+        {
+          timeoutMs: 10_000,
+          intervalMs: 20,
+        },
+      )
       // And B loads again rather than serving the old value.
       expect((await b.call({ op: 'load', key: 'k', value: 'v2' })).value).toBe('v2')
     })
@@ -231,7 +244,9 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       for (const key of ['p:1', 'p:2', 'p:3']) await b.getOrLoad(key, () => 'wrong')
       expect(b.hasLocal('p:1')).toBe(true)
       await a.deleteByTag('team:7')
-      await waitFor('B to drop the tagged keys', async () => !b.hasLocal('p:1') && !b.hasLocal('p:2'), { timeoutMs: 10_000 })
+      await waitFor('B to drop the tagged keys', async () => !b.hasLocal('p:1') && !b.hasLocal('p:2'), {
+        timeoutMs: 10_000,
+      })
       expect(b.hasLocal('p:3')).toBe(true)
       expect(await b.getOrLoad('p:1', () => 'one-again')).toBe('one-again')
       expect(await b.getOrLoad('p:3', () => 'wrong')).toBe('three')
@@ -276,11 +291,17 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       const loader = () => ++calls
       await a.getOrLoad('k', loader, { ttlMs: 300, jitter: 0 })
       expect(await a.getOrLoad('k', loader, { ttlMs: 300, jitter: 0 })).toBe(1)
-      await waitFor('the entry to expire', async () => (await a.getOrLoad('k', loader, { ttlMs: 300, jitter: 0 })) === 2, {
-        timeoutMs: 10_000,
-      })
+      await waitFor(
+        'the entry to expire',
+        async () => (await a.getOrLoad('k', loader, { ttlMs: 300, jitter: 0 })) === 2,
+        {
+          timeoutMs: 10_000,
+        },
+      )
       for (let i = 0; i < 20; i++) await a.set(`j${i}`, i, { ttlMs: 100_000, jitter: 0.5 })
-      const ttls = await Promise.all(Array.from({ length: 20 }, (_, i) => inspect.pttl(new KeyLayout(prefix).entry(`j${i}`).value)))
+      const ttls = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => inspect.pttl(new KeyLayout(prefix).entry(`j${i}`).value)),
+      )
       for (const ttl of ttls) {
         expect(ttl).toBeGreaterThan(40_000)
         expect(ttl).toBeLessThanOrEqual(100_000)
@@ -398,6 +419,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
     it('getOrLoadMany: one batch loader call for the missing keys only, results in order', async () => {
       const prefix = prefixOf('many')
       const a = cache({ prefix })
+      await a.ready()
       await a.set('m:2', 'two')
       const batches: string[][] = []
       const values = await a.getOrLoadMany(['m:1', 'm:2', 'm:3', 'm:1'], async (keys) => {
@@ -412,7 +434,9 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(again).toEqual(['loaded-m:1', 'two'])
       const array = await a.getOrLoadMany(['x:1', 'x:2'], async (keys) => keys.map((k) => k.toUpperCase()))
       expect(array).toEqual(['X:1', 'X:2'])
-      await expect(a.getOrLoadMany(['y:1', 'y:2'], async () => ['only-one'])).rejects.toBeInstanceOf(CacheBatchResultError)
+      await expect(a.getOrLoadMany(['y:1', 'y:2'], async () => ['only-one'])).rejects.toBeInstanceOf(
+        CacheBatchResultError,
+      )
     })
 
     it('pluggable serializer and isolated prefixes', async () => {
@@ -421,7 +445,10 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         prefix,
         serializer: {
           serialize: (value) => JSON.stringify(value),
-          deserialize: (text) => JSON.parse(text, (_k, v) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? new Date(v) : v)),
+          deserialize: (text) =>
+            JSON.parse(text, (_k, v) =>
+              typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? new Date(v) : v,
+            ),
         },
         local: false,
       })
@@ -476,7 +503,10 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         maxConcurrentLoads: cap,
       })
       const keys = 40
-      await pool.query("INSERT INTO rtc_row SELECT id, 'outage-' || id FROM generate_series(5000000, 5000000 + $1 - 1) id", [keys])
+      await pool.query(
+        "INSERT INTO rtc_row SELECT id, 'outage-' || id FROM generate_series(5000000, 5000000 + $1 - 1) id",
+        [keys],
+      )
       let active = 0
       let peak = 0
       const loader = async ({ key }: { key: string }) => {
@@ -507,13 +537,17 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       await env.kill()
       await waitFor('the circuit to open', async () => a.stats().circuit !== 'closed', { timeoutMs: 60_000 })
       const callsAtOpen = calls
-      await waitFor('calls to go on during the outage', async () => calls > callsAtOpen + 300, { timeoutMs: 60_000 })
+      await waitFor('calls to go on during the outage', async () => calls > callsAtOpen + 300, {
+        timeoutMs: 60_000,
+      })
       const loadsDuringOutage = a.stats().loads
 
       await env.start()
       await waitFor('the circuit to close', async () => a.stats().circuit === 'closed', { timeoutMs: 90_000 })
       const hitsAtRecovery = a.stats().hitsRedis
-      await waitFor('Redis hits to resume', async () => a.stats().hitsRedis > hitsAtRecovery + 200, { timeoutMs: 60_000 })
+      await waitFor('Redis hits to resume', async () => a.stats().hitsRedis > hitsAtRecovery + 200, {
+        timeoutMs: 60_000,
+      })
       stop = true
       await Promise.all(workers)
 

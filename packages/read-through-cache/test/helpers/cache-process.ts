@@ -18,7 +18,12 @@ interface Config {
 const config = JSON.parse(process.argv[2] ?? '{}') as Config
 const redis = connect(config.target)
 const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 })
-const cache = createReadThroughCache({ redis, prefix: config.prefix, leases: config.leases, leaseWaitTimeoutMs: 60_000 })
+const cache = createReadThroughCache({
+  redis,
+  prefix: config.prefix,
+  leases: config.leases,
+  leaseWaitTimeoutMs: 60_000,
+})
 
 function send(message: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(message)}\n`)
@@ -41,7 +46,9 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
         )
         return `loaded-${rows[0]?.n}`
       }
-      const values = await Promise.all(Array.from({ length: command.calls }, () => cache.getOrLoad(command.key, loader)))
+      const values = await Promise.all(
+        Array.from({ length: command.calls }, () => cache.getOrLoad(command.key, loader)),
+      )
       return { values: [...new Set(values)], loads: cache.stats().loads }
     }
     case 'load':

@@ -1,7 +1,9 @@
 import { Cluster, Redis } from 'ioredis'
 
 /** How a test (or a child process) reaches the Redis under test: one server or a cluster. */
-export type RedisTarget = { kind: 'single'; port: number } | { kind: 'cluster'; nodes: { host: string; port: number }[] }
+export type RedisTarget =
+  | { kind: 'single'; port: number }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[] }
 
 /** A client like a user would configure it (defaults of ioredis, errors logged nowhere). */
 export function connect(target: RedisTarget): Redis | Cluster {

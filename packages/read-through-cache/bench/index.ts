@@ -1,0 +1,185 @@
+/**
+ * @scale/read-through-cache vs bentocache 1.6.0 vs cache-manager 7.2.9, one process, one Redis
+ * (testkit, free port). Rows: local-tier hit, Redis-tier hit, miss then set. Each row runs every
+ * library for the same wall time with the same concurrency, in interleaved rounds; the best round
+ * of each library counts. Prints a table with ratios and a final `BENCH {json}` line.
+ */
+import KeyvRedis from '@keyv/redis'
+import { startRedis } from '@scale/testkit'
+import { BentoCache, bentostore } from 'bentocache'
+import { memoryDriver } from 'bentocache/drivers/memory'
+import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis'
+import { createCache } from 'cache-manager'
+import { Redis } from 'ioredis'
+import { Keyv } from 'keyv'
+import { createReadThroughCache } from '../src/index.js'
+
+const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 700)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONCURRENCY = 16
+const KEYS = 1_000
+const value = {
+  id: 42,
+  name: 'Ada Lovelace',
+  email: 'ada@example.com',
+  roles: ['admin', 'author'],
+  active: true,
+}
+
+type Op = (i: number) => Promise<unknown>
+interface Result {
+  opsPerSec: number
+  p50us: number
+}
+
+async function measure(op: Op): Promise<Result> {
+  const latencies: number[] = []
+  let next = 0
+  const end = performance.now() + ROUND_MS
+  const started = performance.now()
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        const i = next++
+        const t = performance.now()
+        await op(i)
+        latencies.push(performance.now() - t)
+      }
+    }),
+  )
+  const elapsed = performance.now() - started
+  latencies.sort((a, b) => a - b)
+  return {
+    opsPerSec: Math.round((latencies.length / elapsed) * 1000),
+    p50us: Math.round((latencies[Math.floor(latencies.length / 2)] ?? 0) * 1000),
+  }
+}
+
+const server = await startRedis()
+const clients: Redis[] = []
+const connect = () => {
+  const c = new Redis({ host: '127.0.0.1', port: server.port })
+  clients.push(c)
+  return c
+}
+
+try {
+  // --- contenders, each with a local+Redis configuration and a Redis-only one ---
+  const oursLocal = createReadThroughCache({ redis: connect(), prefix: 'ours-l:', ttlMs: 3_600_000 })
+  const oursRedis = createReadThroughCache({
+    redis: connect(),
+    prefix: 'ours-r:',
+    ttlMs: 3_600_000,
+    local: false,
+  })
+  await Promise.all([oursLocal.ready(), oursRedis.ready()])
+
+  const bento = new BentoCache({
+    default: 'tiered',
+    ttl: '1h',
+    stores: {
+      tiered: bentostore()
+        .useL1Layer(memoryDriver({ maxItems: 100_000 }))
+        .useL2Layer(redisDriver({ connection: connect(), prefix: 'bento-l' }))
+        .useBus(redisBusDriver({ connection: { host: '127.0.0.1', port: server.port } })),
+      l2: bentostore().useL2Layer(redisDriver({ connection: connect(), prefix: 'bento-r' })),
+    },
+  })
+  const bentoLocal = bento.use('tiered')
+  const bentoRedis = bento.use('l2')
+
+  const redisUrl = `redis://127.0.0.1:${server.port}`
+  const cmLocal = createCache({
+    stores: [new Keyv(), new Keyv({ store: new KeyvRedis(redisUrl), namespace: 'cm-l' })],
+    ttl: 3_600_000,
+  })
+  const cmRedis = createCache({
+    stores: [new Keyv({ store: new KeyvRedis(redisUrl), namespace: 'cm-r' })],
+    ttl: 3_600_000,
+  })
+
+  const load = async () => value
+  const key = (i: number) => `user:${i % KEYS}`
+  const libraries = {
+    '@scale/read-through-cache': {
+      local: (i: number) => oursLocal.getOrLoad(key(i), load),
+      redis: (i: number) => oursRedis.getOrLoad(key(i), load),
+      miss: (i: number) => oursLocal.getOrLoad(`miss:${i}`, load),
+    },
+    bentocache: {
+      local: (i: number) => bentoLocal.getOrSet({ key: key(i), factory: load }),
+      redis: (i: number) => bentoRedis.getOrSet({ key: key(i), factory: load }),
+      miss: (i: number) => bentoLocal.getOrSet({ key: `miss:${i}`, factory: load }),
+    },
+    'cache-manager': {
+      local: (i: number) => cmLocal.wrap(key(i), load),
+      redis: (i: number) => cmRedis.wrap(key(i), load),
+      miss: (i: number) => cmLocal.wrap(`miss:${i}`, load),
+    },
+  } satisfies Record<string, Record<'local' | 'redis' | 'miss', Op>>
+  type Library = keyof typeof libraries
+
+  // Warm every cache with the hit keys (and check each returns the value).
+  for (const lib of Object.values(libraries)) {
+    for (let i = 0; i < KEYS; i++) {
+      await lib.local(i)
+      await lib.redis(i)
+    }
+  }
+
+  const rows = [
+    ['local', 'local-tier hit'],
+    ['redis', 'Redis-tier hit'],
+    ['miss', 'miss then set'],
+  ] as const
+  const results: Record<string, Record<Library, Result>> = {}
+  let missBase = 0
+  for (const [row, label] of rows) {
+    const best = {} as Record<Library, Result>
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of Object.keys(libraries) as Library[]) {
+        const op = libraries[name][row]
+        // Fresh keys for every miss round, so a miss is really a miss.
+        const base = (missBase += 10_000_000)
+        const result = await measure(row === 'miss' ? (i) => op(base + i) : op)
+        if (!best[name] || result.opsPerSec > best[name].opsPerSec) best[name] = result
+      }
+    }
+    results[label] = best
+  }
+
+  const pad = (text: string, n: number) => text.padEnd(n)
+  console.log(
+    `\nconcurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${ROUND_MS} ms per library and row (best round), Redis on loopback\n`,
+  )
+  console.log(
+    `${pad('row', 16)}${pad('library', 28)}${pad('ops/s', 10)}${pad('p50 µs', 9)}${pad('ops/s vs bento', 16)}p50 vs bento`,
+  )
+  const summary: Record<string, unknown> = {}
+  for (const [label, byLib] of Object.entries(results)) {
+    const bentoResult = byLib.bentocache
+    for (const [name, r] of Object.entries(byLib)) {
+      console.log(
+        `${pad(label, 16)}${pad(name, 28)}${pad(String(r.opsPerSec), 10)}${pad(String(r.p50us), 9)}${pad(`${(r.opsPerSec / bentoResult.opsPerSec).toFixed(2)}x`, 16)}${(bentoResult.p50us / Math.max(1, r.p50us)).toFixed(2)}x faster`,
+      )
+    }
+    summary[label] = {
+      ...Object.fromEntries(Object.entries(byLib).map(([name, r]) => [name, r])),
+      opsRatioVsBentocache: +(byLib['@scale/read-through-cache'].opsPerSec / bentoResult.opsPerSec).toFixed(
+        2,
+      ),
+      opsRatioVsCacheManager: +(
+        byLib['@scale/read-through-cache'].opsPerSec / byLib['cache-manager'].opsPerSec
+      ).toFixed(2),
+    }
+  }
+  await Promise.all([oursLocal.close(), oursRedis.close()])
+  await bento.disconnectAll()
+  await Promise.all([cmLocal.disconnect(), cmRedis.disconnect()])
+  console.log(
+    `BENCH ${JSON.stringify({ concurrency: CONCURRENCY, roundMs: ROUND_MS, rounds: ROUNDS, rows: summary })}`,
+  )
+} finally {
+  for (const c of clients) c.disconnect()
+  await server.dispose()
+}
