@@ -101,6 +101,7 @@ export class ReplicaMonitor {
   readonly #waiters = new Set<Waiter>()
   #fastPolling = false
   #healthy: readonly ReplicaState[] | undefined
+  readonly #checking = new Set<ReplicaState>()
 
   constructor(
     primaries: readonly DatabaseNode[],
@@ -115,7 +116,9 @@ export class ReplicaMonitor {
     this.#events = events
     this.#balancer = balancer
     for (const replica of this.replicas) {
-      replica.node.watchPoolErrors((error) => this.reportFailure(replica, error))
+      // An idle client's error may be the server dying or just a killed session: check now
+      // rather than exclude on hearsay. A failed query, by contrast, excludes at once.
+      replica.node.watchPoolErrors(() => this.#checkSoon(replica))
     }
     for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
   }
@@ -207,6 +210,12 @@ export class ReplicaMonitor {
     this.#primaryConfirmed = true
     this.#primaryLsn = parseLsn(results[chosen]?.lsn) ?? this.#primaryLsn
     return this.primary
+  }
+
+  #checkSoon(replica: ReplicaState): void {
+    if (this.#closed || !this.#started || this.#checking.has(replica)) return
+    this.#checking.add(replica)
+    void this.#checkReplica(replica).finally(() => this.#checking.delete(replica))
   }
 
   /** A query failed on this replica because its connection or server died: exclude it now. */

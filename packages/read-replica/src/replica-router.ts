@@ -134,10 +134,16 @@ export class ReplicaRouter {
    *
    * @example
    * ```ts
-   * app.use((req, res, next) => db.router.run(req.headers['x-consistency'], () => {
-   *   res.on('finish', () => {})
-   *   next()
-   * }))
+   * // Express: one context per request; hand the position back after a write.
+   * app.use((req, _res, next) => {
+   *   db.router.run(req.get('x-consistency'), () => {
+   *     next()
+   *   })
+   * })
+   * app.post('/photos', async (req, res) => {
+   *   await db.insertInto('photo').values(req.body).execute()
+   *   res.set('x-consistency', db.router.token() ?? '').sendStatus(201)
+   * })
    * ```
    */
   run<T>(token: string | undefined | null, fn: () => T): T {
