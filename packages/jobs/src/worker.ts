@@ -325,8 +325,17 @@ class TypedWorker implements JobWorker {
       if (outcome === RETURNED) {
         // The handler may still settle later; nobody awaits it any more.
         work.catch(() => {})
-        await job.moveToWait(token)
-        this.#onEvent({ type: 'returned', queue, jobId: String(job.id), name })
+        try {
+          await job.moveToWait(token)
+          this.#onEvent({ type: 'returned', queue, jobId: String(job.id), name })
+        } catch (moveError) {
+          // The lock is gone or Redis is unreachable: the job stays active until a stalled check
+          // (of any worker) puts it back, which is the same outcome, only later.
+          this.#logger.warn(
+            { err: moveError, queue, jobId: job.id },
+            '[@scale/jobs] could not return job; stalled check will',
+          )
+        }
         // Tells BullMQ the job was moved by us: not completed, not failed.
         throw new WaitingError()
       }
@@ -399,6 +408,11 @@ class TypedWorker implements JobWorker {
       return
     }
     this.#logger.info({ signal, deadlineMs: this.#deadlineMs }, '[@scale/jobs] shutting down')
+    if (this.#exitProcess) {
+      // Last resort if closing itself hangs (Redis unreachable): leave anyway; unfinished jobs are
+      // recovered by the stalled checks of other workers. Unref'd so it never holds the process.
+      setTimeout(() => process.exit(1), this.#deadlineMs + 10_000).unref()
+    }
     void this.#shutdown(signal, this.#deadlineMs).then(
       () => {
         if (this.#exitProcess) process.exit(0)
