@@ -140,7 +140,8 @@ try {
       for (const name of Object.keys(libraries) as Library[]) {
         const op = libraries[name][row]
         // Fresh keys for every miss round, so a miss is really a miss.
-        const base = (missBase += 10_000_000)
+        missBase += 10_000_000
+        const base = missBase
         const result = await measure(row === 'miss' ? (i) => op(base + i) : op)
         if (!best[name] || result.opsPerSec > best[name].opsPerSec) best[name] = result
       }
