@@ -138,8 +138,9 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       seen.add(names.get(row.server))
     }
     expect(seen).toEqual(new Set(['replica-1', 'replica-2']))
-    expect(health.map((e) => `${e.node}:${e.reason}`)).toEqual(['replica-1:lagging', 'replica-1:healthy'])
-    expect(logged).toEqual([
+    // replica-2 has no delay; only replica-1's transitions are asserted (a loaded machine may lag both)
+    expect(health.filter((e) => e.node === 'replica-1').map((e) => e.reason)).toEqual(['lagging', 'healthy'])
+    expect(logged.filter((line) => line.endsWith('replica-1'))).toEqual([
       '[@scale/read-replica] replica excluded replica-1',
       '[@scale/read-replica] replica rejoined replica-1',
     ])
