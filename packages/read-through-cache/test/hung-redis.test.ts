@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CacheUnavailableError, createReadThroughCache } from '../src/index.js'
+import { KeyLayout } from '../src/key-layout.js'
+
+// A hung Redis (SIGSTOP: connections stay open, nothing answers) is the case a crash does not
+// cover: only the command timeout notices it. Data survives the pause, so this is also where the
+// replay of invalidations queued during the outage can be observed.
+describe('read-through cache with a hung Redis', () => {
+  let server: RedisServer
+  const clients: Redis[] = []
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown) => unhandled.push(reason)
+  const client = () => {
+    const c = new Redis({ host: '127.0.0.1', port: server.port })
+    c.on('error', () => {})
+    clients.push(c)
+    return c
+  }
+
+  beforeAll(async () => {
+    process.on('unhandledRejection', onUnhandled)
+    server = await startRedis()
+  })
+
+  afterAll(async () => {
+    process.off('unhandledRejection', onUnhandled)
+    server?.resume()
+    for (const c of clients) c.disconnect()
+    await server?.dispose()
+    expect(unhandled).toEqual([])
+  })
+
+  it('times out, opens the circuit, serves from the loader; a delete made meanwhile is replayed on recovery', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const options = {
+      prefix,
+      commandTimeoutMs: 200,
+      circuitBreaker: { failureThreshold: 2, openDurationMs: 200 },
+    }
+    const a = createReadThroughCache({ redis: client(), ...options })
+    const b = createReadThroughCache({ redis: client(), ...options })
+    await Promise.all([a.ready(), b.ready()])
+    expect(await a.getOrLoad('k', () => 'v1')).toBe('v1')
+    expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
+    expect(b.hasLocal('k')).toBe(true)
+
+    server.pause()
+    // Loads go on: every call gets the loader's value although Redis does not answer.
+    for (let i = 0; i < 10; i++)
+      expect(await a.getOrLoad(`other:${i}`, () => `loaded-${i}`)).toBe(`loaded-${i}`)
+    expect(a.stats().circuit).not.toBe('closed')
+    expect(a.stats().redisErrors).toBeGreaterThanOrEqual(2)
+    const error = await a.delete('k').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(CacheUnavailableError)
+    expect((error as CacheUnavailableError).context.queuedForReplay).toBe(true)
+    expect(a.stats().pendingInvalidations).toBe(1)
+
+    server.resume()
+    // The next command after the open period is the probe, and the probe is the replay.
+    await waitFor('the circuit to close', async () => {
+      await a.get('probe')
+      return a.stats().circuit === 'closed'
+    })
+    expect(a.stats().pendingInvalidations).toBe(0)
+    const raw = client()
+    expect(await raw.get(new KeyLayout(prefix).entry('k').value)).toBeNull()
+    // The replay was published too: the other instance's local copy is gone.
+    await waitFor('b to drop k', async () => !b.hasLocal('k'))
+    expect(await b.getOrLoad('k', () => 'v2')).toBe('v2')
+    await Promise.all([a.close(), b.close()])
+  })
+})
