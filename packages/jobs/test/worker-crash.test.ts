@@ -140,6 +140,8 @@ describe('worker processes that die', () => {
       // A spread of handler times: some finish before the deadline, the rest must be handed back.
       MIN_MS: '500',
       MAX_MS: '15000',
+      // Every job waits for the go key before its clock starts, so none finishes before SIGTERM.
+      GATED: '1',
       DEADLINE_MS: String(deadlineMs),
     })
     await waitFor(
@@ -150,6 +152,7 @@ describe('worker processes that die', () => {
         intervalMs: 20,
       },
     )
+    await redis.set(`test:${queue}:go`, '1')
     const signalledAt = Date.now()
     child.process.kill('SIGTERM')
     const exit = await child.exited
@@ -166,7 +169,9 @@ describe('worker processes that die', () => {
     // The process was gone well before the slowest handler (15 s) would have finished.
     expect(exitedAfterMs).toBeLessThan(15_000)
     const doneBySigterm = await redis.scard(`test:${queue}:done`)
-    expect(doneBySigterm).toBe(shutdown.finished)
+    // A handler whose last step was already under way when the deadline hit may still land its
+    // side effect after its job was handed back (at-least-once): never fewer than `finished`.
+    expect(doneBySigterm).toBeGreaterThanOrEqual(shutdown.finished)
     // Returned jobs are back in the queue right away, not stuck as active until a stall check.
     expect(await producer.queue(queue).getActiveCount()).toBe(0)
     expect(await producer.queue(queue).getWaitingCount()).toBe(shutdown.returned)
@@ -186,7 +191,7 @@ describe('worker processes that die', () => {
     )
     const done = await redis.scard(`test:${queue}:done`)
     console.log(
-      `[sigterm] jobs=${total} deadlineMs=${deadlineMs} exitedAfterMs=${exitedAfterMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} lost=${total - done}`,
+      `[sigterm] jobs=${total} deadlineMs=${deadlineMs} exitedAfterMs=${exitedAfterMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} returnedAfterSideEffect=${doneBySigterm - shutdown.finished} lost=${total - done}`,
     )
     expect(done).toBe(total)
     expect(await producer.queue(queue).getFailedCount()).toBe(0)
