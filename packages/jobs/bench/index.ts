@@ -14,7 +14,7 @@ import { z } from 'zod'
 import { createOutbox, createOutboxRelay, createProducer, createWorker, defineJob } from '../src/index.js'
 
 const E2E_JOBS = Number(process.env.BENCH_E2E_JOBS ?? 20_000)
-const ADD_JOBS = Number(process.env.BENCH_ADD_JOBS ?? 10_000)
+const ADD_JOBS = Number(process.env.BENCH_ADD_JOBS ?? 5_000)
 const RELAY_ROWS = Number(process.env.BENCH_RELAY_ROWS ?? 20_000)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCY = 50
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     }
     await addRaw(redis)
     await addScale(redis)
-    for (let round = 0; round < ROUNDS + 2; round++) {
+    for (let round = 0; round < ROUNDS + 4; round++) {
       for (const side of order(round))
         add[side].push(side === 'raw' ? await addRaw(redis) : await addScale(redis))
     }

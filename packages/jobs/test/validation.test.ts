@@ -55,6 +55,12 @@ describe('payload validation', () => {
     expect((wrongType as InvalidPayloadError).fields).toEqual(['photoId'])
     expect(await producer.queue(queue).count()).toBe(0)
 
+    // The producer is typed by the definition: a wrong payload does not compile.
+    const typeCheckOnly = () =>
+      // @ts-expect-error width must be a number
+      producer.enqueue(resize, { photoId: 'p1', size: { width: '5' } })
+    expect(typeof typeCheckOnly).toBe('function')
+
     // Control: a valid payload is enqueued.
     const ok = await producer.enqueue(resize, { photoId: 'p1', size: { width: 5 } })
     expect(await producer.queue(queue).getJobCountByTypes('waiting')).toBe(1)
