@@ -450,15 +450,19 @@ export class ReadThroughCache {
     const keys = this.#keys.entry(key)
     this.#invalidateLocally(key)
     this.#putLocal(key, entry, policy)
-    const text = encodeEnvelope({ ...entry, negative: value === undefined, payload: entry.payload })
-    await this.#tier.set(keys, text, Math.max(1, entry.staleUntil - Date.now()))
-    if (policy.tags.length > 0)
-      await this.#tier.addTagMembers(
-        policy.tags.map((t) => this.#keys.tag(t)),
-        key,
-        this.#physicalTtl(policy),
-      )
-    await this.#publish([key])
+    try {
+      await this.#tier.set(keys, this.#text(entry), Math.max(1, entry.staleUntil - Date.now()))
+      if (policy.tags.length > 0) {
+        const tags = policy.tags.map((t) => this.#keys.tag(t))
+        await this.#tier.addTagMembers(tags, key, this.#physicalTtl(policy))
+      }
+      await this.#publish([key])
+    } catch (error) {
+      // Redis may still hold the previous value and other processes their old copies: queue an
+      // invalidation so that, once Redis answers, everyone reloads instead of serving the old value.
+      this.#queue({ kind: 'key', key })
+      throw new CacheUnavailableError('set', { key, queuedForReplay: true }, error)
+    }
   }
 
   /**

@@ -72,4 +72,21 @@ describe('read-through cache with a hung Redis', () => {
     expect(await b.getOrLoad('k', () => 'v2')).toBe('v2')
     await Promise.all([a.close(), b.close()])
   })
+
+  it('close() releases its own connection and leaves the user client open', async () => {
+    const clientCount = async () =>
+      String(await server.command('client', 'list'))
+        .trim()
+        .split('\n').length
+    const redis = client()
+    await redis.ping()
+    const before = await clientCount()
+    const cache = createReadThroughCache({ redis, prefix: 'close:' })
+    await cache.ready()
+    expect(await clientCount()).toBe(before + 1) // the invalidation subscriber
+    await cache.getOrLoad('k', () => 1)
+    await cache.close()
+    await waitFor('the subscriber connection to go', async () => (await clientCount()) === before)
+    expect(await redis.ping()).toBe('PONG')
+  })
 })
