@@ -94,7 +94,9 @@ export interface JobDefinition<Input = unknown, Output = Input, Result = unknown
   readonly queue: string
   readonly version: number
   readonly schema: StandardSchemaV1<Input, Output>
-  readonly handler: JobHandler<Output, Result>
+  // Method syntax on purpose: its parameter is checked bivariantly, so a definition of any payload
+  // is assignable to `AnyJobDefinition` (a list of different jobs for one worker) without `any`.
+  handler(payload: Output, context: JobContext): Promise<Result> | Result
   readonly retry: Readonly<Required<RetryOptions>>
   readonly migrations: Readonly<Record<number, PayloadMigration>>
   readonly removeOnComplete: boolean | number | KeepJobs
@@ -102,8 +104,7 @@ export interface JobDefinition<Input = unknown, Output = Input, Result = unknown
 }
 
 /** Any job definition, whatever its payload type. */
-// biome-ignore lint/suspicious/noExplicitAny: variance hole for collections of definitions of different payloads
-export type AnyJobDefinition = JobDefinition<any, any, any>
+export type AnyJobDefinition = JobDefinition<unknown, unknown, unknown>
 
 /** The payload type `enqueue` accepts for a definition. */
 export type PayloadOf<Job> = Job extends JobDefinition<infer Input, unknown, unknown> ? Input : never

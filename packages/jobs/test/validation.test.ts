@@ -179,6 +179,50 @@ describe('payload validation', () => {
     await producer.close()
   })
 
+  it('retries a payload from a newer producer, and dead-letters an old one with no migration', async () => {
+    const queue = uniqueQueue('version-gap')
+    const v1 = defineJob({ name: 'greet', queue, schema: z.object({ name: z.string() }), handler: () => {} })
+    const v3 = defineJob({
+      name: 'greet',
+      queue,
+      version: 3,
+      schema: z.object({ name: z.string() }),
+      retry: { attempts: 2, baseDelayMs: 20 },
+      handler: () => {},
+    })
+    const other = defineJob({ name: 'other', queue, version: 2, schema: z.number(), handler: () => {} })
+    const producer = createProducer({ connection: redis })
+    const retried: string[] = []
+    // A worker still on version 1 meets a version-3 job: it cannot understand it, so it retries
+    // (newer workers may be rolling out) and only dead-letters after the attempts.
+    const oldWorker = createWorker({
+      connection: redis,
+      jobs: [v1],
+      shutdown: { signals: [] },
+      onEvent: (event) => {
+        if (event.type === 'retry-scheduled') retried.push(event.jobId)
+      },
+    })
+    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const newer = await producer.enqueue(v3, { name: 'x' })
+    await waitFor('newer job dead-lettered', async () => (await dlq.count()) === 1, { timeoutMs: 30_000 })
+    expect(retried).toEqual([newer.id])
+    expect((await dlq.inspect(newer.id)).errorCode).toBe('E_JOBS_UNSUPPORTED_VERSION')
+    await oldWorker.close()
+    // A version-3 worker (with a job of another payload type beside it) meets a version-1 job
+    // and has no migration from 1: dead-lettered at once.
+    const newWorker = createWorker({ connection: redis, jobs: [v3, other], shutdown: { signals: [] } })
+    const old = await producer.enqueue(v1, { name: 'y' })
+    await waitFor('old job dead-lettered', async () => (await dlq.count()) === 2, { timeoutMs: 30_000 })
+    const entry = await dlq.inspect(old.id)
+    expect(entry.errorCode).toBe('E_JOBS_MISSING_MIGRATION')
+    expect(entry.attemptsMade).toBe(1)
+    await newWorker.close()
+    await dlq.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
   it('rejects bad definitions and a cluster-unsafe prefix with typed errors', () => {
     expect(() => defineJob({ name: 'a:b', schema: z.object({}), handler: () => {} })).toThrow(
       InvalidOptionsError,
