@@ -10,7 +10,7 @@ import {
   type ReplicatedKysely,
   type RouteEvent,
 } from '../src/index.js'
-import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
+import { type Database, freeze, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
@@ -207,6 +207,32 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       },
     )
     expect(load.failures).toEqual([])
+  })
+
+  it('a frozen replica (SIGSTOP of postmaster and backends) fails its checks by timeout, is excluded, and rejoins after SIGCONT', async () => {
+    const db = replicatedDb(cluster, { checkTimeoutMs: 300, outsideContext: 'none' })
+    dbs.push(db)
+    await db.router.ready()
+    const frozen = cluster.replicas[1]
+    if (!frozen) throw new Error('two replicas expected')
+    const thaw = freeze(frozen)
+    try {
+      await waitFor(
+        'replica-2 excluded',
+        async () => db.router.metrics().replicas[1]?.excludedFor === 'error',
+      )
+      for (let i = 0; i < 10; i++) {
+        const row = await db
+          .selectFrom('item')
+          .select(port.as('server'))
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow()
+        expect(names.get(row.server)).toBe('replica-1')
+      }
+    } finally {
+      thaw()
+    }
+    await waitFor('replica-2 rejoins', async () => db.router.metrics().replicas[1]?.status === 'healthy')
   })
 
   it('a read whose replica is dead before any result is retried on another replica (deterministic)', async () => {
