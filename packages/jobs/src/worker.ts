@@ -39,9 +39,10 @@ export interface ShutdownOptions {
    */
   signals?: readonly NodeJS.Signals[]
   /**
-   * How long in-flight jobs may keep running after a signal or `close()`. Jobs still running
-   * then are handed back to the queue (their `signal` is aborted) and run again elsewhere.
-   * Keep it under your orchestrator's kill grace (Kubernetes: 30 s).
+   * Time from a signal or `close()` until the worker is closed. In-flight jobs may keep running
+   * until a margin before it (a fifth of the deadline, at most 1 s); those still running then are
+   * handed back to the queue (their `signal` is aborted) and run again elsewhere. Keep it under
+   * your orchestrator's kill grace (Kubernetes: 30 s).
    * @default 25_000
    */
   deadlineMs?: number
@@ -435,14 +436,16 @@ class TypedWorker implements JobWorker {
       this.#shuttingDown = true
       const returned: string[] = []
       // Worker.close() stops fetching at once and waits for the jobs in flight; the timer hands
-      // back whatever is still running at the deadline so close() can finish in time.
+      // back whatever is still running shortly before the deadline (a fifth of it, at most 1 s,
+      // is kept for moving the jobs back and closing) so the process is gone by the deadline.
+      const handBackAt = deadlineMs - Math.min(1_000, deadlineMs / 5)
       const deadline = setTimeout(() => {
         for (const flight of this.#flights) {
           returned.push(String(flight.job.id))
           flight.controller.abort(new ShutdownDeadlineError(String(flight.job.id), deadlineMs))
           flight.returnToQueue()
         }
-      }, deadlineMs)
+      }, handBackAt)
       try {
         await Promise.all(this.bullWorkers.map((worker) => worker.close()))
       } finally {
