@@ -59,6 +59,13 @@ export interface ReplicatedKyselyOptions {
    */
   whenNoReplica?: 'primary' | 'error'
   /**
+   * A read on a replica that has not answered after this many milliseconds is abandoned (its
+   * connection is released whenever the server answers), the replica is excluded, and the read
+   * runs on another node. 0 disables it: only use it when your slowest replica read is shorter.
+   * @default 0
+   */
+  replicaReadTimeoutMs?: number
+  /**
    * A replica whose replay is more than this many seconds behind is excluded.
    * @default 10
    */
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   readonly outsideContext: 'process' | 'none'
   readonly tokenSecret: string | undefined
   readonly whenNoReplica: 'primary' | 'error'
+  readonly replicaReadTimeoutMs: number
   readonly maxLagSeconds: number
   readonly maxLagBytes: number
   readonly monitorIntervalMs: number
@@ -164,6 +172,7 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
     outsideContext: options.outsideContext ?? 'process',
     tokenSecret: options.tokenSecret,
     whenNoReplica: options.whenNoReplica ?? 'primary',
+    replicaReadTimeoutMs: nonNegative('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 0),
     maxLagSeconds: nonNegative('maxLagSeconds', options.maxLagSeconds, 10),
     maxLagBytes: nonNegative('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
     monitorIntervalMs: nonNegative('monitorIntervalMs', options.monitorIntervalMs, 500, 10),

@@ -7,7 +7,7 @@ import {
 } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
 import { classifyQuery, type RouteReason } from './classify-query.js'
-import { isConnectionError, isReadOnlyError } from './connection-errors.js'
+import { isConnectionError, isReadOnlyError, withTimeout } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type DriverConnection } from './database-node.js'
@@ -306,11 +306,11 @@ export class ReplicaRouter {
       }
       const replica = target.replica as ReplicaState
       const startedAt = performance.now()
-      let connection: DatabaseConnection | undefined
-      replica.node.outstanding++
+      const run = this.#runOnReplica<R>(replica, compiledQuery)
+      const timeoutMs = this.#options.replicaReadTimeoutMs
       try {
-        connection = await replica.node.acquire()
-        const result = await connection.executeQuery<R>(compiledQuery)
+        const result =
+          timeoutMs > 0 ? await withTimeout(run, timeoutMs, `read on ${replica.name}`) : await run
         this.#record(
           replica.node,
           'replica',
@@ -334,15 +334,29 @@ export class ReplicaRouter {
           attempt,
           false,
         )
-        // Only a dead connection or server is retried: the read returned nothing to the caller,
-        // so running it again elsewhere is safe. SQL errors are the caller's and are rethrown.
+        // Only a dead connection, a dead server or a read that outlived replicaReadTimeoutMs is
+        // retried: nothing was returned to the caller, so running it elsewhere is safe. SQL
+        // errors are the caller's and are rethrown.
         if (!isConnectionError(error)) throw error
         this.#monitor.reportFailure(replica, error)
         failed.add(replica)
-      } finally {
-        replica.node.outstanding--
-        if (connection) await replica.node.release(connection).catch(() => {})
       }
+    }
+  }
+
+  /**
+   * Acquires, runs and releases on one replica. Owns the connection for its whole life, so a
+   * read abandoned after a timeout still releases it whenever the frozen server answers.
+   */
+  async #runOnReplica<R>(replica: ReplicaState, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    let connection: DatabaseConnection | undefined
+    replica.node.outstanding++
+    try {
+      connection = await replica.node.acquire()
+      return await connection.executeQuery<R>(compiledQuery)
+    } finally {
+      replica.node.outstanding--
+      if (connection) await replica.node.release(connection).catch(() => {})
     }
   }
 

@@ -235,6 +235,41 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     await waitFor('replica-2 rejoins', async () => db.router.metrics().replicas[1]?.status === 'healthy')
   })
 
+  it('with replicaReadTimeoutMs, a read stuck on a frozen replica is abandoned and served by another', async () => {
+    const [healthy, stuck] = cluster.replicas
+    if (!healthy || !stuck) throw new Error('two replicas expected')
+    const lastCandidate: Balancer = {
+      pick: (candidates) => candidates[candidates.length - 1] as (typeof candidates)[number],
+    }
+    // The monitor would not notice in time (long interval): the read's own timeout must act.
+    const db = replicatedDb(cluster, {
+      balance: lastCandidate,
+      replicaReadTimeoutMs: 500,
+      monitorIntervalMs: 600_000,
+      outsideContext: 'none',
+    })
+    dbs.push(db)
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    const thaw = freeze(stuck)
+    try {
+      const row = await db
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      expect(names.get(row.server)).toBe('replica-1')
+    } finally {
+      thaw()
+    }
+    expect(events.map((e) => `${e.node}:${e.reason}:${e.ok}`)).toEqual([
+      'replica-2:read:false',
+      'replica-1:retry:true',
+    ])
+    expect(db.router.metrics().replicas[1]).toMatchObject({ status: 'excluded', excludedFor: 'error' })
+  })
+
   it('a read whose replica is dead before any result is retried on another replica (deterministic)', async () => {
     const [dead, alive] = cluster.replicas
     if (!dead || !alive) throw new Error('two replicas expected')
