@@ -170,6 +170,43 @@ describe('retries, dead letters and redrive', () => {
     await producer.close()
   })
 
+  it('a job failing during a graceful shutdown is retried or dead-lettered, not left active (bullmq #834)', async () => {
+    const queue = uniqueQueue('fail-on-close')
+    let started = 0
+    const job = defineJob({
+      name: 'slow-fail',
+      queue,
+      schema: z.object({ last: z.boolean() }),
+      retry: { attempts: 2, baseDelayMs: 60_000 },
+      handler: async ({ last }) => {
+        started++
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        throw new Error(last ? 'fails on its last attempt' : 'fails on its first attempt')
+      },
+    })
+    const producer = createProducer({ connection: redis })
+    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const first = await producer.enqueue(job, { last: false })
+    const worker = createWorker({ connection: redis, jobs: [job], concurrency: 2, shutdown: { signals: [] } })
+    await waitFor('the job started', async () => started === 1, { timeoutMs: 30_000 })
+    const report = await worker.close({ deadlineMs: 10_000 })
+    expect(report.returned).toEqual([])
+    expect(report.finished).toBe(0) // failed with attempts left: not finished, retry scheduled
+    expect(await producer.queue(queue).getJobState(first.id)).toBe('delayed')
+    expect(await producer.queue(queue).getActiveCount()).toBe(0)
+    await producer.queue(queue).obliterate({ force: true })
+
+    const last = await producer.enqueue(defineJob({ ...job, retry: { attempts: 1 } }), { last: true })
+    const worker2 = createWorker({ connection: redis, jobs: [job], shutdown: { signals: [] } })
+    await waitFor('the job started', async () => started === 2, { timeoutMs: 30_000 })
+    await worker2.close({ deadlineMs: 10_000 })
+    expect(await producer.queue(queue).getJobState(last.id)).toBe('failed')
+    expect((await dlq.inspect(last.id)).reason).toContain('fails on its last attempt')
+    await dlq.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
   it('a PermanentError skips the remaining retries', async () => {
     const queue = uniqueQueue('permanent')
     let runs = 0
