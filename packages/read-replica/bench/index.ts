@@ -19,7 +19,7 @@ const APPLY_DELAY_MS = 300
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 240)
 const SESSION_CONCURRENCY = 60
 const READS_PER_SESSION = 8
-const READ_SPACING_MS = 150
+const READ_SPACING_MS = 300
 const STICKY_MS = 2_000
 
 function newPool(node: { connection: pg.PoolConfig }, max = 20): pg.Pool {
@@ -110,7 +110,7 @@ interface SessionStats {
 }
 
 /**
- * One user session: a write, then reads spaced out over ~1 s, each read a separate "request"
+ * One user session: a write, then reads spaced out over ~2 s, each read a separate "request"
  * that carries what the previous one handed out (token or write time, as a cookie would).
  */
 async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promise<SessionStats> {
