@@ -175,6 +175,19 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     expect(rows).toHaveLength(0)
   })
 
+  it('savepoints of a controlled transaction run on its primary connection', async () => {
+    const trx = await db.startTransaction().execute()
+    await trx.insertInto('item').values({ value: 'kept' }).execute()
+    const sp = await trx.savepoint('sp1').execute()
+    await sp.insertInto('item').values({ value: 'undone' }).execute()
+    const back = await sp.rollbackToSavepoint('sp1').execute()
+    await back.commit().execute()
+    const rows = await cluster.primary.query<{ value: string }>(
+      `select value from item where value in ('kept', 'undone') order by value`,
+    )
+    expect(rows.map((r) => r.value)).toEqual(['kept'])
+  })
+
   it('db.connection() → the primary, session state kept across its queries', async () => {
     const [first, second] = await db.connection().execute(async (conn) => {
       await sql`set application_name = 'pinned-proof'`.execute(conn)
