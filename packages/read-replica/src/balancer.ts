@@ -95,3 +95,17 @@ export function createBalancer(strategy: BalanceStrategy | Balancer): Balancer {
       return powerOfTwoChoicesBalancer()
   }
 }
+
+/**
+ * Calls a balancer and makes sure the answer is one of the candidates: a custom balancer that
+ * throws or returns something else must not break routing, so the first candidate is used.
+ */
+export function safePick<T extends BalancerCandidate>(balancer: Balancer, candidates: readonly T[]): T {
+  try {
+    const picked = balancer.pick(candidates)
+    if (candidates.includes(picked)) return picked
+  } catch {
+    // fall through
+  }
+  return candidates[0] as T
+}

@@ -1,4 +1,4 @@
-import type { Balancer } from './balancer.js'
+import { type Balancer, safePick } from './balancer.js'
 import { withTimeout } from './connection-errors.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
@@ -133,7 +133,7 @@ export class ReplicaMonitor {
 
   /** Starts polling on first use; a no-op afterwards (called on every query). */
   ensureStarted(): void {
-    if (!this.#started) void this.start()
+    if (!this.#started) void this.start().catch(() => {})
   }
 
   /** Starts polling (idempotent) and resolves after the first full check round. */
@@ -215,7 +215,9 @@ export class ReplicaMonitor {
   #checkSoon(replica: ReplicaState): void {
     if (this.#closed || !this.#started || this.#checking.has(replica)) return
     this.#checking.add(replica)
-    void this.#checkReplica(replica).finally(() => this.#checking.delete(replica))
+    void this.#checkReplica(replica)
+      .catch(() => {})
+      .finally(() => this.#checking.delete(replica))
   }
 
   /** A query failed on this replica because its connection or server died: exclude it now. */
@@ -247,7 +249,7 @@ export class ReplicaMonitor {
       }
       waiter.timer.unref()
       this.#waiters.add(waiter)
-      if (!this.#fastPolling) void this.#fastPoll()
+      if (!this.#fastPolling) void this.#fastPoll().catch(() => {})
     })
   }
 
@@ -262,7 +264,7 @@ export class ReplicaMonitor {
       if (ready.length === 0) continue
       clearTimeout(waiter.timer)
       this.#waiters.delete(waiter)
-      waiter.resolve(this.#balancer.pick(ready))
+      waiter.resolve(safePick(this.#balancer, ready))
     }
   }
 
@@ -299,7 +301,7 @@ export class ReplicaMonitor {
   }
 
   #requestPrimaryCheck(): void {
-    if (!this.#closed) void this.detectPrimary()
+    if (!this.#closed) void this.detectPrimary().catch(() => {})
   }
 
   async #runTick(): Promise<void> {
@@ -308,6 +310,9 @@ export class ReplicaMonitor {
       await this.#checkPrimary()
       await Promise.all(this.replicas.map((replica) => this.#checkReplica(replica)))
       this.#resolveWaiters()
+    } catch {
+      // Checks handle their own errors; anything else must not stop monitoring or surface as an
+      // unhandled rejection from a timer callback.
     } finally {
       if (!this.#closed) {
         this.#timer = setTimeout(() => {

@@ -5,7 +5,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
-import { type Balancer, createBalancer } from './balancer.js'
+import { type Balancer, createBalancer, safePick } from './balancer.js'
 import { classifyQuery, type RouteReason } from './classify-query.js'
 import { isConnectionError, isReadOnlyError, withTimeout } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
@@ -375,12 +375,12 @@ export class ReplicaRouter {
       }
       return this.#primaryTarget('no-replica', 0)
     }
-    if (requirement.kind === 'none') return this.#replicaTarget(this.#balancer.pick(healthy), 'read', 0)
+    if (requirement.kind === 'none') return this.#replicaTarget(safePick(this.#balancer, healthy), 'read', 0)
     if (requirement.kind === 'invalid') return this.#primaryTarget('ryw-invalid-token', 0)
     const caughtUp = healthy.filter(
       (replica) => replica.replayLsn !== undefined && replica.replayLsn >= requirement.lsn,
     )
-    if (caughtUp.length > 0) return this.#replicaTarget(this.#balancer.pick(caughtUp), 'ryw-ok', 0)
+    if (caughtUp.length > 0) return this.#replicaTarget(safePick(this.#balancer, caughtUp), 'ryw-ok', 0)
     if (this.#options.rywWaitMs > 0) return this.#waitForReplica(requirement.lsn, failed)
     return this.#primaryTarget('ryw-primary', 0)
   }
@@ -452,7 +452,7 @@ export class ReplicaRouter {
           throw new PrimaryReadOnlyError({ node: node.name }, error)
         }
         if (isConnectionError(error)) {
-          void this.#monitor.detectPrimary()
+          void this.#monitor.detectPrimary().catch(() => {})
           if (recordPosition) this.#context.recordUnknownWrite()
         }
         throw error
