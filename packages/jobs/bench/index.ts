@@ -2,8 +2,8 @@
 //   e2e    jobs/s from the first enqueue to the last completion, concurrency 50, trivial handler
 //   add    single-job enqueues per second (50 in flight)
 //   relay  outbox rows moved to BullMQ per second by one relay
-// Rounds alternate between the two sides so drift on a shared machine hits both alike; the
-// median round counts.
+// Both sides run in many short alternating slices and each side's time is summed, so drift in
+// the load of a shared machine falls on both alike.
 import { randomBytes } from 'node:crypto'
 import { type PostgresCluster, type RedisServer, startPostgres, startRedis } from '@scale/testkit'
 import { Queue, Worker } from 'bullmq'
@@ -13,16 +13,15 @@ import pg from 'pg'
 import { z } from 'zod'
 import { createOutbox, createOutboxRelay, createProducer, createWorker, defineJob } from '../src/index.js'
 
-const E2E_JOBS = Number(process.env.BENCH_E2E_JOBS ?? 20_000)
-const ADD_JOBS = Number(process.env.BENCH_ADD_JOBS ?? 5_000)
+const E2E_JOBS = Number(process.env.BENCH_E2E_JOBS ?? 30_000)
+const E2E_SLICE = 2_000
+const ADD_JOBS = Number(process.env.BENCH_ADD_JOBS ?? 30_000)
+const ADD_SLICE = 1_000
 const RELAY_ROWS = Number(process.env.BENCH_RELAY_ROWS ?? 20_000)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONCURRENCY = 50
 const CHUNK = 100
 
 const schema = z.object({ n: z.number().int() })
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
 const name = (base: string) => `${base}-${randomBytes(3).toString('hex')}`
 
 function connect(server: RedisServer): Redis {
@@ -59,10 +58,25 @@ async function runWithConcurrency(
   )
 }
 
-async function e2eRaw(redis: Redis): Promise<number> {
+/** One side of the comparison: enqueue `count` jobs and resolve when all have completed. */
+interface Side {
+  e2e(count: number): Promise<void>
+  add(count: number): Promise<void>
+  close(): Promise<void>
+}
+
+const RAW_OPTS = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { count: 10_000 },
+  removeOnFail: { count: 10_000 },
+}
+
+async function rawSide(redis: Redis): Promise<Side> {
   const queue = name('bench-raw')
   const q = new Queue(queue, { connection: redis, prefix: '{jobs}' })
-  const { done, tick } = completion(E2E_JOBS)
+  const addQueue = new Queue(name('bench-add-raw'), { connection: redis, prefix: '{jobs}' })
+  let tick: () => void = () => {}
   const worker = new Worker(
     queue,
     async (job) => {
@@ -72,33 +86,38 @@ async function e2eRaw(redis: Redis): Promise<number> {
     },
     { connection: redis, prefix: '{jobs}', concurrency: CONCURRENCY },
   )
-  await worker.waitUntilReady()
-  const started = performance.now()
-  for (let i = 0; i < E2E_JOBS; i += CHUNK) {
-    await q.addBulk(
-      Array.from({ length: Math.min(CHUNK, E2E_JOBS - i) }, (_, k) => ({
-        name: 'work',
-        data: { n: i + k },
-        opts: {
-          attempts: 3,
-          backoff: { type: 'exponential', delay: 1000 },
-          removeOnComplete: { count: 10_000 },
-          removeOnFail: { count: 10_000 },
-        },
-      })),
-    )
+  await Promise.all([worker.waitUntilReady(), q.waitUntilReady(), addQueue.waitUntilReady()])
+  return {
+    async e2e(count) {
+      const done = completion(count)
+      tick = done.tick
+      for (let i = 0; i < count; i += CHUNK) {
+        await q.addBulk(
+          Array.from({ length: Math.min(CHUNK, count - i) }, (_, k) => ({
+            name: 'work',
+            data: { n: i + k },
+            opts: RAW_OPTS,
+          })),
+        )
+      }
+      await done.done
+    },
+    async add(count) {
+      await runWithConcurrency(count, CONCURRENCY, (n) => addQueue.add('work', { n }, RAW_OPTS))
+    },
+    async close() {
+      await worker.close()
+      for (const each of [q, addQueue]) {
+        await each.obliterate({ force: true })
+        await each.close()
+      }
+    },
   }
-  await done
-  const rate = E2E_JOBS / ((performance.now() - started) / 1000)
-  await worker.close()
-  await q.obliterate({ force: true })
-  await q.close()
-  return rate
 }
 
-async function e2eScale(redis: Redis): Promise<number> {
+async function scaleSide(redis: Redis): Promise<Side> {
   const queue = name('bench-scale')
-  const { done, tick } = completion(E2E_JOBS)
+  let tick: () => void = () => {}
   const job = defineJob({
     name: 'work',
     queue,
@@ -108,6 +127,7 @@ async function e2eScale(redis: Redis): Promise<number> {
       return n
     },
   })
+  const addJob = defineJob({ name: 'work', queue: name('bench-add-scale'), schema, handler: () => {} })
   const producer = createProducer({ connection: redis })
   const worker = createWorker({
     connection: redis,
@@ -115,54 +135,54 @@ async function e2eScale(redis: Redis): Promise<number> {
     concurrency: CONCURRENCY,
     shutdown: { signals: [] },
   })
-  await Promise.all(worker.bullWorkers.map((w) => w.waitUntilReady()))
-  const started = performance.now()
-  for (let i = 0; i < E2E_JOBS; i += CHUNK) {
-    await producer.enqueueMany(
-      job,
-      Array.from({ length: Math.min(CHUNK, E2E_JOBS - i) }, (_, k) => ({ payload: { n: i + k } })),
-    )
+  await Promise.all([
+    ...worker.bullWorkers.map((w) => w.waitUntilReady()),
+    producer.queue(queue).waitUntilReady(),
+    producer.queue(addJob.queue).waitUntilReady(),
+  ])
+  return {
+    async e2e(count) {
+      const done = completion(count)
+      tick = done.tick
+      for (let i = 0; i < count; i += CHUNK) {
+        await producer.enqueueMany(
+          job,
+          Array.from({ length: Math.min(CHUNK, count - i) }, (_, k) => ({ payload: { n: i + k } })),
+        )
+      }
+      await done.done
+    },
+    async add(count) {
+      await runWithConcurrency(count, CONCURRENCY, (n) => producer.enqueue(addJob, { n }))
+    },
+    async close() {
+      await worker.close()
+      for (const each of [queue, addJob.queue]) await producer.queue(each).obliterate({ force: true })
+      await producer.close()
+    },
   }
-  await done
-  const rate = E2E_JOBS / ((performance.now() - started) / 1000)
-  await worker.close()
-  await producer.queue(queue).obliterate({ force: true })
-  await producer.close()
-  return rate
 }
 
-async function addRaw(redis: Redis): Promise<number> {
-  const q = new Queue(name('bench-add-raw'), { connection: redis, prefix: '{jobs}' })
-  await q.waitUntilReady()
-  const started = performance.now()
-  await runWithConcurrency(ADD_JOBS, CONCURRENCY, (n) =>
-    q.add(
-      'work',
-      { n },
-      {
-        attempts: 3,
-        backoff: { type: 'exponential', delay: 1000 },
-        removeOnComplete: { count: 10_000 },
-        removeOnFail: { count: 10_000 },
-      },
-    ),
-  )
-  const rate = ADD_JOBS / ((performance.now() - started) / 1000)
-  await q.obliterate({ force: true })
-  await q.close()
-  return rate
-}
-
-async function addScale(redis: Redis): Promise<number> {
-  const job = defineJob({ name: 'work', queue: name('bench-add-scale'), schema, handler: () => {} })
-  const producer = createProducer({ connection: redis })
-  await producer.queue(job.queue).waitUntilReady()
-  const started = performance.now()
-  await runWithConcurrency(ADD_JOBS, CONCURRENCY, (n) => producer.enqueue(job, { n }))
-  const rate = ADD_JOBS / ((performance.now() - started) / 1000)
-  await producer.queue(job.queue).obliterate({ force: true })
-  await producer.close()
-  return rate
+/**
+ * Runs `task` on both sides in many short slices, alternating which goes first, and adds up
+ * each side's time: load from other processes on a shared machine then falls on both alike.
+ */
+async function interleaved(
+  sides: { raw: Side; scale: Side },
+  total: number,
+  slice: number,
+  task: (side: Side, count: number) => Promise<void>,
+): Promise<{ raw: number; scale: number }> {
+  const elapsed = { raw: 0, scale: 0 }
+  for (let done = 0, round = 0; done < total; done += slice, round++) {
+    const order = round % 2 === 0 ? (['raw', 'scale'] as const) : (['scale', 'raw'] as const)
+    for (const key of order) {
+      const started = performance.now()
+      await task(sides[key], Math.min(slice, total - done))
+      elapsed[key] += performance.now() - started
+    }
+  }
+  return { raw: total / (elapsed.raw / 1000), scale: total / (elapsed.scale / 1000) }
 }
 
 async function relayRate(redis: Redis, postgres: PostgresCluster): Promise<number> {
@@ -201,33 +221,24 @@ async function main(): Promise<void> {
   const [server, postgres] = await Promise.all([startRedis(), startPostgres()])
   const redis = connect(server)
   try {
+    const sides = { raw: await rawSide(redis), scale: await scaleSide(redis) }
     // Warm-up: script loading, JIT, connections.
-    await e2eRaw(redis)
-    await e2eScale(redis)
-    const e2e = { raw: [] as number[], scale: [] as number[] }
-    const add = { raw: [] as number[], scale: [] as number[] }
-    const order = (round: number) =>
-      round % 2 === 1 ? (['scale', 'raw'] as const) : (['raw', 'scale'] as const)
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const side of order(round))
-        e2e[side].push(side === 'raw' ? await e2eRaw(redis) : await e2eScale(redis))
-    }
-    await addRaw(redis)
-    await addScale(redis)
-    for (let round = 0; round < ROUNDS + 4; round++) {
-      for (const side of order(round))
-        add[side].push(side === 'raw' ? await addRaw(redis) : await addScale(redis))
-    }
+    await interleaved(sides, 2_000, 1_000, (side, count) => side.e2e(count))
+    await interleaved(sides, 2_000, 1_000, (side, count) => side.add(count))
+    const e2eRates = await interleaved(sides, E2E_JOBS, E2E_SLICE, (side, count) => side.e2e(count))
+    const addRates = await interleaved(sides, ADD_JOBS, ADD_SLICE, (side, count) => side.add(count))
+    await sides.raw.close()
+    await sides.scale.close()
     const relay = await relayRate(redis, postgres)
     const result = {
-      e2eJobsPerSec: { scale: Math.round(median(e2e.scale)), bullmq: Math.round(median(e2e.raw)) },
-      e2eRatio: Number((median(e2e.scale) / median(e2e.raw)).toFixed(3)),
-      addOpsPerSec: { scale: Math.round(median(add.scale)), bullmq: Math.round(median(add.raw)) },
-      addRatio: Number((median(add.scale) / median(add.raw)).toFixed(3)),
+      e2eJobsPerSec: { scale: Math.round(e2eRates.scale), bullmq: Math.round(e2eRates.raw) },
+      e2eRatio: Number((e2eRates.scale / e2eRates.raw).toFixed(3)),
+      addOpsPerSec: { scale: Math.round(addRates.scale), bullmq: Math.round(addRates.raw) },
+      addRatio: Number((addRates.scale / addRates.raw).toFixed(3)),
       outboxRelayJobsPerSec: Math.round(relay),
       e2eJobs: E2E_JOBS,
+      addJobs: ADD_JOBS,
       concurrency: CONCURRENCY,
-      rounds: ROUNDS,
       durationSec: Math.round((Date.now() - benchStarted) / 1000),
     }
     const rows = [
@@ -237,12 +248,6 @@ async function main(): Promise<void> {
       ['outbox relay jobs/s', result.outboxRelayJobsPerSec, '-', '-'],
     ]
     for (const row of rows) console.log(row.map((cell) => String(cell).padEnd(20)).join(''))
-    console.log(
-      `rounds: e2e scale=${e2e.scale.map(Math.round).join(',')} raw=${e2e.raw.map(Math.round).join(',')}`,
-    )
-    console.log(
-      `rounds: add scale=${add.scale.map(Math.round).join(',')} raw=${add.raw.map(Math.round).join(',')}`,
-    )
     console.log(`BENCH ${JSON.stringify(result)}`)
   } finally {
     redis.disconnect()
