@@ -30,8 +30,10 @@ export type RouteReason =
   | 'connection'
   /** db.primary() */
   | 'forced-primary'
-  /** every replica is excluded (down, lagging, promoted) */
+  /** every replica is excluded (down, promoted, or a mix) */
   | 'no-replica'
+  /** every replica is excluded for lagging beyond maxLagSeconds / maxLagBytes */
+  | 'lagging'
   /** a retry of a read whose node failed before returning a result */
   | 'retry'
 

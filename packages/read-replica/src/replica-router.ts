@@ -373,7 +373,8 @@ export class ReplicaRouter {
           excluded: this.#monitor.replicas.map((r) => `${r.name}:${r.excludedFor ?? 'healthy'}`).join(','),
         })
       }
-      return this.#primaryTarget('no-replica', 0)
+      const allLagging = failed.size === 0 && this.#monitor.replicas.every((r) => r.excludedFor === 'lagging')
+      return this.#primaryTarget(allLagging && this.#replicaNodes.length > 0 ? 'lagging' : 'no-replica', 0)
     }
     if (requirement.kind === 'none') return this.#replicaTarget(safePick(this.#balancer, healthy), 'read', 0)
     if (requirement.kind === 'invalid') return this.#primaryTarget('ryw-invalid-token', 0)

@@ -144,6 +144,35 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       '[@scale/read-replica] replica excluded replica-1',
       '[@scale/read-replica] replica rejoined replica-1',
     ])
+
+    // Both replicas lagging: reads go to the primary, and the routing reason says why.
+    writing = true
+    const writer2 = (async () => {
+      while (writing) {
+        await cluster.primary.query(`insert into item (value) values ('tick')`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    })()
+    try {
+      await Promise.all(cluster.replicas.map((replica) => replica.setApplyDelay(4_000)))
+      await waitFor('both replicas excluded as lagging', async () =>
+        db.router.metrics().replicas.every((r) => r.excludedFor === 'lagging'),
+      )
+      const row = await db
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      expect(names.get(row.server)).toBe('primary')
+      expect(db.router.metrics().byReason.lagging).toBe(1)
+      await Promise.all(cluster.replicas.map((replica) => replica.setApplyDelay(0)))
+    } finally {
+      writing = false
+      await writer2
+    }
+    await waitFor('both replicas rejoin', async () =>
+      db.router.metrics().replicas.every((r) => r.status === 'healthy'),
+    )
   })
 
   it('kill -9 of one replica under continuous reads: no read fails; all killed: reads go on at the primary; restarted replicas rejoin', async () => {
