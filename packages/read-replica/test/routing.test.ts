@@ -1,5 +1,5 @@
 import { type PostgresCluster, startPostgres } from '@scale/testkit'
-import { CamelCasePlugin, sql } from 'kysely'
+import { CamelCasePlugin, type Kysely, Migrator, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
@@ -293,6 +293,27 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     const tally = await count(weighted, 30)
     await weighted.destroy()
     expect(tally).toEqual(new Map([['replica-1', 30]]))
+  })
+
+  it("Kysely's Migrator runs through the router (lock, DDL and bookkeeping on the primary)", async () => {
+    const migrator = new Migrator({
+      db,
+      provider: {
+        getMigrations: async () => ({
+          '0001_tag': {
+            up: async (trx: Kysely<unknown>) => {
+              await trx.schema.createTable('tag').addColumn('name', 'text').execute()
+            },
+          },
+        }),
+      },
+    })
+    const { error, results } = await migrator.migrateToLatest()
+    expect(error).toBeUndefined()
+    expect(results?.map((r) => r.status)).toEqual(['Success'])
+    expect(
+      await cluster.primary.query(`select 1 from kysely_migration where name = '0001_tag'`),
+    ).toHaveLength(1)
   })
 
   it('metrics count queries per node and reason', () => {
