@@ -65,6 +65,12 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   cookie?: SessionCookieOptions
   /** Longest user-agent string kept for the per-user session list. @default 256 */
   maxUserAgentLength?: number
+  /**
+   * How many verified cookies to remember so repeat requests skip the HMAC and SHA-256. Only
+   * correctly signed cookies are kept; `0` turns the cache off.
+   * @default 10_000
+   */
+  verifiedCookieCacheSize?: number
   /** Called with errors that are handled (dropped invalid stored fields, Redis outages). @default undefined */
   onError?: (error: Error) => void
 }
@@ -83,6 +89,7 @@ export interface ResolvedOptions {
   readonly cookieName: string
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
+  readonly verifiedCookieCacheSize: number
   readonly onError: ((error: Error) => void) | undefined
 }
 
@@ -131,6 +138,16 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
       'cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).',
     )
   }
+  for (const [attribute, value] of [
+    ['path', path],
+    ['domain', cookie.domain],
+  ] as const) {
+    if (value !== undefined && !/^[\x21-\x3A\x3C-\x7E]+$/.test(value)) {
+      throw new SessionConfigError(
+        `cookie.${attribute} "${value}" contains characters a Set-Cookie attribute cannot hold.`,
+      )
+    }
+  }
   const baseName = cookie.name ?? 'sid'
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(baseName)) {
     throw new SessionConfigError(`cookie.name "${baseName}" is not a valid cookie name token.`)
@@ -153,6 +170,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    verifiedCookieCacheSize: options.verifiedCookieCacheSize ?? 10_000,
     onError: options.onError,
   }
 }

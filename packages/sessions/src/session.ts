@@ -54,11 +54,11 @@ export interface SessionState {
   readonly parsed: Map<string, unknown>
 }
 
-const states = new WeakMap<Session<SessionData>, SessionState>()
+let readState: (session: Session<SessionData>) => SessionState
 
-/** @internal */
+/** @internal the engine's access to a session's state (a private field, not public API). */
 export function stateOf(session: Session<SessionData>): SessionState {
-  return states.get(session) as SessionState
+  return readState(session)
 }
 
 /**
@@ -68,15 +68,16 @@ export function stateOf(session: Session<SessionData>): SessionState {
  */
 export class Session<Data extends SessionData = SessionData> {
   readonly #engine: SessionEngine
+  readonly #state: SessionState
+
+  static {
+    readState = (session) => session.#state
+  }
 
   /** @internal created by `Sessions.load`. */
   constructor(engine: SessionEngine, state: SessionState) {
     this.#engine = engine
-    states.set(this as Session<SessionData>, state)
-  }
-
-  get #state(): SessionState {
-    return states.get(this as Session<SessionData>) as SessionState
+    this.#state = state
   }
 
   /**
@@ -183,9 +184,8 @@ export class Session<Data extends SessionData = SessionData> {
 
   /** A snapshot of all fields. */
   toJSON(): Partial<Data> {
-    const data: Record<string, unknown> = {}
-    for (const key of this.keys()) data[key] = this.get(key)
-    return data as Partial<Data>
+    // fromEntries defines own properties, so a field named "__proto__" stays a plain field.
+    return Object.fromEntries(this.keys().map((key) => [key, this.get(key)])) as Partial<Data>
   }
 
   /**

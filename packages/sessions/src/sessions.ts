@@ -1,5 +1,5 @@
 import { readCookie, serializeSetCookie } from './cookie-header.js'
-import { signCookieValue, verifyCookieValue } from './cookie-signing.js'
+import { signCookieValue } from './cookie-signing.js'
 import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
@@ -7,6 +7,7 @@ import { RedisSessionStore, type SessionLocation, type UserSessionInfo } from '.
 import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
 import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
+import { VerifiedCookieCache } from './verified-cookie-cache.js'
 
 /** What `load` needs from a request: its headers, nothing framework-specific. */
 export interface SessionRequest {
@@ -38,10 +39,12 @@ export class Sessions<Data extends SessionData = SessionData> {
   readonly #store: RedisSessionStore
   readonly #engine: SessionEngine
   readonly #byRequest = new WeakMap<object, Session<Data>>()
+  readonly #verifiedCookies: VerifiedCookieCache
 
   /** @internal use {@link createSessions}. */
   constructor(options: ResolvedOptions) {
     this.#options = options
+    this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
     this.#store = new RedisSessionStore(options.redis, options.keyPrefix, options.redisTimeoutMs)
     this.#engine = {
       fields: options.fields,
@@ -75,9 +78,9 @@ export class Sessions<Data extends SessionData = SessionData> {
     const userAgent = request.userAgent?.slice(0, options.maxUserAgentLength)
     const raw = readCookie(request.cookie, options.cookieName)
     if (raw === undefined) return this.#fresh(userAgent, false, false)
-    const verified = verifyCookieValue(options.secrets, raw)
+    const verified = this.#verifiedCookies.check(raw)
     if (!verified) return this.#fresh(userAgent, true, false)
-    const location = { tag: verified.tag, storageId: storageIdOf(verified.sessionId) }
+    const location = { tag: verified.tag, storageId: verified.storageId }
     let fields: Record<string, string>
     try {
       fields = await this.#store.read(location)
