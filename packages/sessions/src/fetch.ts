@@ -33,7 +33,7 @@ export function withSetCookie(response: Response, setCookie: string | undefined)
  *
  * @example
  * ```ts
- * import { withFetchSession } from '@scale/sessions/hono'
+ * import { withFetchSession } from '@scale/sessions/fetch'
  * export default { fetch: withFetchSession(sessions, async (request, session) => new Response(session.userId ?? 'anonymous')) }
  * ```
  */

@@ -102,6 +102,13 @@ function positiveInteger(name: string, value: number): number {
   return value
 }
 
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new SessionConfigError(`${name} must be an integer ≥ 0, got ${value}.`, { [name]: value })
+  }
+  return value
+}
+
 export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
   if (!options.redis) throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster.')
   if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
@@ -170,7 +177,10 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
-    verifiedCookieCacheSize: options.verifiedCookieCacheSize ?? 10_000,
+    verifiedCookieCacheSize: nonNegativeInteger(
+      'verifiedCookieCacheSize',
+      options.verifiedCookieCacheSize ?? 10_000,
+    ),
     onError: options.onError,
   }
 }
