@@ -131,7 +131,10 @@ class KyselyOutbox implements Outbox {
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]> {
     if (items.length === 0) return []
-    for (const item of items) await validatePayload(job, item.payload, 'enqueue')
+    for (const item of items) {
+      const checked = validatePayload(job, item.payload, 'enqueue')
+      if (checked instanceof Promise) await checked
+    }
     const now = new Date()
     const name = versionedJobName(job.name, job.version)
     // The user's database type does not know our table; the row shape is ours to keep right.

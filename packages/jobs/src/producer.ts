@@ -109,7 +109,8 @@ class BullProducer implements Producer {
     payload: Input,
     options?: EnqueueOptions,
   ): Promise<EnqueuedJob> {
-    await validatePayload(job, payload, 'enqueue')
+    const checked = validatePayload(job, payload, 'enqueue')
+    if (checked instanceof Promise) await checked
     try {
       const added = await this.queue(job.queue).add(
         versionedJobName(job.name, job.version),
@@ -126,7 +127,10 @@ class BullProducer implements Producer {
     job: JobDefinition<Input, Output, Result>,
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<EnqueuedJob[]> {
-    for (const item of items) await validatePayload(job, item.payload, 'enqueue')
+    for (const item of items) {
+      const checked = validatePayload(job, item.payload, 'enqueue')
+      if (checked instanceof Promise) await checked
+    }
     const name = versionedJobName(job.name, job.version)
     try {
       const added = await this.queue(job.queue).addBulk(
@@ -147,7 +151,8 @@ class BullProducer implements Producer {
     if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
       throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
     }
-    await validatePayload(job, payload, 'enqueue')
+    const checked = validatePayload(job, payload, 'enqueue')
+    if (checked instanceof Promise) await checked
     const { attempts, backoff, removeOnComplete, removeOnFail } = bullJobOptions(job)
     const rule: { every?: number; pattern?: string; tz?: string; limit?: number } = {}
     if (repeat.everyMs !== undefined) rule.every = repeat.everyMs

@@ -141,14 +141,14 @@ class RedisScalingSignal implements ScalingSignalReader {
     const delayedDue = Number(value(4) ?? 0)
     const oldestWaitingId = value(5) as string | null
     const firstDelayed = (value(6) as string[] | null) ?? []
-    // Handler time comes from the workers' own counters, flushed every second: both numbers lag
-    // together, so their ratio is right. Completions come from BullMQ's metrics, counted in the
-    // same script that empties `active`, so they never disagree with the queue counts above (a
-    // lagging count would show as phantom arrivals).
+    // Finished jobs: the workers' own counters, flushed every `statsIntervalMs`, or BullMQ's
+    // metrics where workers run with `metrics: true` (counted in the same script that empties
+    // `active`, so exact at every read). The larger is the better count. A lagging count shows
+    // for one read as arrivals that did not happen, and is made up by the next.
     const [reportedRaw, busyRaw] = (value(7) as Array<string | null> | null) ?? [null, null]
     const reported = Number(reportedRaw ?? 0)
     const busyMs = Number(busyRaw ?? 0)
-    const finished = Number(value(8) ?? 0) + Number(value(9) ?? 0)
+    const finished = Math.max(reported, Number(value(8) ?? 0) + Number(value(9) ?? 0))
 
     // Oldest ready job: the tail of the wait list (BullMQ pushes at the head, takes from the tail),
     // or a delayed job overdue for longer.

@@ -113,12 +113,14 @@ describe('autoscaling signal', () => {
     expect(text).toContain(`scale_jobs_backlog{queue="${queue}"} 4201`)
     expect(text).toMatch(new RegExp(`scale_jobs_suggested_workers\\{queue="${queue}"\\} [1-9]`))
 
-    const workers = [1, 2].map(() =>
+    // One worker with BullMQ metrics on (exact counts), one with the default flushed counters.
+    const workers = [true, false].map((metrics) =>
       createWorker({
         connection: redis,
         jobs: [job],
         concurrency: 10,
         statsIntervalMs: 100,
+        metrics,
         shutdown: { signals: [] },
       }),
     )
@@ -133,6 +135,9 @@ describe('autoscaling signal', () => {
       { timeoutMs: 120_000, intervalMs: 200 },
     )
     await Promise.all(workers.map((w) => w.close()))
+    // The workers' last counts were flushed at close; an autoscaler polls, and by its next read
+    // the counts agree with the queue again.
+    await signal.read()
     const drained = await signal.read()
     const peak = Math.max(...settled.map((s) => s.suggestedWorkers))
     console.log(
