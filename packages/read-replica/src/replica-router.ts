@@ -5,23 +5,19 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
-import { type Balancer, createBalancer, safePick } from './balancer.js'
+import { type Balancer, createBalancer } from './balancer.js'
 import { classifyQuery, type RouteReason } from './classify-query.js'
 import { isConnectionError, isReadOnlyError, withTimeout } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type DriverConnection } from './database-node.js'
-import {
-  NoReplicaAvailableError,
-  PrimaryReadOnlyError,
-  PrimaryUnreachableError,
-  RouterClosedError,
-} from './errors.js'
+import { PrimaryReadOnlyError, PrimaryUnreachableError, RouterClosedError } from './errors.js'
 import { formatLsn, type Lsn, parseLsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
 import { PinnedConnection } from './pinned-connection.js'
+import { ReadTargetPicker } from './read-target.js'
 import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
-import { RouterEventEmitter, type RouterEvents } from './router-events.js'
+import { logRouterEvents, RouterEventEmitter, type RouterEvents } from './router-events.js'
 import { type RouterCounters, RouterMetrics } from './router-metrics.js'
 
 /** How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`. */
@@ -46,14 +42,6 @@ export interface RouterSnapshot extends RouterCounters {
   readonly replicas: readonly ReplicaSnapshot[]
 }
 
-interface ReadTarget {
-  readonly node: DatabaseNode
-  readonly role: 'primary' | 'replica'
-  readonly reason: RouteReason
-  readonly replica: ReplicaState | undefined
-  readonly waitedMs: number
-}
-
 // Read after COMMIT, in its own statement: inside the writing statement the commit record does
 // not exist yet. The insert position (not the write position) is used because with
 // synchronous_commit = off the write position may still be behind the commit record.
@@ -73,6 +61,7 @@ export class ReplicaRouter {
   readonly #metrics = new RouterMetrics()
   readonly #context: ConsistencyContext
   readonly #codec: ConsistencyTokenCodec
+  readonly #readTargets: ReadTargetPicker
   #closed = false
 
   constructor(options: ResolvedOptions) {
@@ -101,22 +90,12 @@ export class ReplicaRouter {
       this.#balancer,
     )
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
-    const logger = options.logger
-    if (logger) {
-      this.#events.on('replica-excluded', (e) =>
-        logger.warn(
-          { node: e.node, reason: e.reason, lagBytes: e.lagBytes, lagSeconds: e.lagSeconds, err: e.error },
-          '[@scale/read-replica] replica excluded',
-        ),
-      )
-      this.#events.on('replica-rejoined', (e) =>
-        logger.info({ node: e.node }, '[@scale/read-replica] replica rejoined'),
-      )
-      this.#events.on('primary-changed', (e) =>
-        logger.warn({ from: e.from, to: e.to }, '[@scale/read-replica] primary changed'),
-      )
-    }
+    if (options.logger) logRouterEvents(this.#events, options.logger)
     this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
+    this.#readTargets = new ReadTargetPicker(this.#monitor, this.#balancer, this.#metrics, {
+      whenNoReplica: options.whenNoReplica,
+      rywWaitMs: options.rywWaitMs,
+    })
   }
 
   /**
@@ -296,7 +275,7 @@ export class ReplicaRouter {
       : { kind: 'none' }
     const failed = new Set<ReplicaState>()
     for (let attempt = 1; ; attempt++) {
-      const picked = this.#pickReadTarget(requirement, failed)
+      const picked = this.#readTargets.pick(requirement, failed)
       // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
       const target = picked instanceof Promise ? await picked : picked
       const reason = attempt > 1 ? 'retry' : target.reason
@@ -358,50 +337,6 @@ export class ReplicaRouter {
       replica.node.outstanding--
       if (connection) await replica.node.release(connection).catch(() => {})
     }
-  }
-
-  #pickReadTarget(
-    requirement: ReadRequirement,
-    failed: ReadonlySet<ReplicaState>,
-  ): ReadTarget | Promise<ReadTarget> {
-    const all = this.#monitor.healthyReplicas()
-    const healthy = failed.size === 0 ? all : all.filter((replica) => !failed.has(replica))
-    if (healthy.length === 0) {
-      if (this.#options.whenNoReplica === 'error' && failed.size === 0 && this.#replicaNodes.length > 0) {
-        throw new NoReplicaAvailableError({
-          replicas: this.#replicaNodes.length,
-          excluded: this.#monitor.replicas.map((r) => `${r.name}:${r.excludedFor ?? 'healthy'}`).join(','),
-        })
-      }
-      const allLagging = failed.size === 0 && this.#monitor.replicas.every((r) => r.excludedFor === 'lagging')
-      return this.#primaryTarget(allLagging && this.#replicaNodes.length > 0 ? 'lagging' : 'no-replica', 0)
-    }
-    if (requirement.kind === 'none') return this.#replicaTarget(safePick(this.#balancer, healthy), 'read', 0)
-    if (requirement.kind === 'invalid') return this.#primaryTarget('ryw-invalid-token', 0)
-    const caughtUp = healthy.filter(
-      (replica) => replica.replayLsn !== undefined && replica.replayLsn >= requirement.lsn,
-    )
-    if (caughtUp.length > 0) return this.#replicaTarget(safePick(this.#balancer, caughtUp), 'ryw-ok', 0)
-    if (this.#options.rywWaitMs > 0) return this.#waitForReplica(requirement.lsn, failed)
-    return this.#primaryTarget('ryw-primary', 0)
-  }
-
-  async #waitForReplica(lsn: Lsn, failed: ReadonlySet<ReplicaState>): Promise<ReadTarget> {
-    const startedAt = performance.now()
-    this.#metrics.counters.rywWaits++
-    const replica = await this.#monitor.waitForLsn(lsn, this.#options.rywWaitMs, failed)
-    const waitedMs = performance.now() - startedAt
-    this.#metrics.counters.rywWaitMs += waitedMs
-    if (replica) return this.#replicaTarget(replica, 'ryw-wait', waitedMs)
-    return this.#primaryTarget('ryw-primary', waitedMs)
-  }
-
-  #replicaTarget(replica: ReplicaState, reason: RouteReason, waitedMs: number): ReadTarget {
-    return { node: replica.node, role: 'replica', reason, replica, waitedMs }
-  }
-
-  #primaryTarget(reason: RouteReason, waitedMs: number): ReadTarget {
-    return { node: this.#monitor.primary, role: 'primary', reason, replica: undefined, waitedMs }
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { RouteReason } from './classify-query.js'
+import type { RouterLogger } from './options.js'
 
 /** One query's routing decision, emitted after it finished (successfully or not). */
 export interface RouteEvent {
@@ -72,4 +73,20 @@ export class RouterEventEmitter {
       }
     }
   }
+}
+
+/** Logs health changes (not per-query events) to a pino-compatible logger. */
+export function logRouterEvents(events: RouterEventEmitter, logger: RouterLogger): void {
+  events.on('replica-excluded', (e) =>
+    logger.warn(
+      { node: e.node, reason: e.reason, lagBytes: e.lagBytes, lagSeconds: e.lagSeconds, err: e.error },
+      '[@scale/read-replica] replica excluded',
+    ),
+  )
+  events.on('replica-rejoined', (e) =>
+    logger.info({ node: e.node }, '[@scale/read-replica] replica rejoined'),
+  )
+  events.on('primary-changed', (e) =>
+    logger.warn({ from: e.from, to: e.to }, '[@scale/read-replica] primary changed'),
+  )
 }
