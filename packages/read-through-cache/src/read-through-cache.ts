@@ -20,7 +20,7 @@ import {
   resolveFreshness,
   resolveOptions,
 } from './options.js'
-import { RedisTier } from './redis-tier.js'
+import { type LeaseRead, RedisTier } from './redis-tier.js'
 import { Semaphore } from './semaphore.js'
 
 /** What a loader is told about the call it serves. */
@@ -71,11 +71,24 @@ interface Policy extends ResolvedFreshness {
 
 interface Flight {
   key: string
+  hooks: FlightHooks | undefined
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
+  /** Resolves the callers' promise but keeps the flight joinable (a write is still under way). */
+  answer: (value: unknown) => void
+  /** Settles when the flight's work (including a background refresh or a write) is over; never rejects. */
+  done: Promise<void>
+}
+
+/** How `getOrLoadMany` follows its per-key flights. */
+interface FlightHooks {
+  /** The loader is a batch member: call it without taking a slot of the loader cap (the batch takes one). */
+  batched: boolean
+  /** The flight starts or stops waiting for another caller's load. */
+  waiting: (key: string, on: boolean) => void
 }
 
 /** An entry about to be written: the local form plus its serialized payload. */
@@ -107,7 +120,6 @@ export class ReadThroughCache {
   readonly #flights = new Map<string, Flight>()
   /** Every flight still running (including refreshes whose callers were already answered), to mark on invalidation. */
   readonly #running = new Set<Flight>()
-  readonly #background = new Set<Promise<unknown>>()
   readonly #pending = new Map<string, PendingInvalidation>()
   readonly #defaultPolicy: Policy
   readonly #origin = randomBytes(6).toString('base64url')
@@ -232,8 +244,9 @@ export class ReadThroughCache {
   }
 
   /**
-   * The common case first: a plain GET, as cheap as a hit can be. Only a miss or a stale value
-   * goes on to the get-or-lease script (and to the single-flight machinery).
+   * The common case first: a plain GET, as cheap as a hit can be (no script, no flight). Only a
+   * miss or a stale value goes on to a flight, whose get-or-lease script joins the load fleet-wide;
+   * concurrent misses in this process join that one flight.
    */
   async #readThenLoad(
     key: string,
@@ -268,6 +281,10 @@ export class ReadThroughCache {
     return running.promise
   }
 
+  #token(): string {
+    return `${this.#origin}:${++this.#tokens}`
+  }
+
   /**
    * Like `getOrLoad` for many keys: one MGET for what Redis has, then the missing keys go to one
    * `batchLoader` call (leases, waits and stale handling as in `getOrLoad`, per key). Returns the
@@ -291,12 +308,17 @@ export class ReadThroughCache {
     for (const key of keys) assertKey('key', key)
     const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
     const results = new Map<string, T | undefined>()
+    const staleLocal = new Map<string, LocalEntry>()
     const now = Date.now()
     let remaining = [...new Set(keys)]
     if (this.#local !== undefined && policy.local) {
       remaining = remaining.filter((key) => {
         const entry = this.#local?.get(key, now)
-        if (entry === undefined || entry.freshUntil <= now) return true
+        if (entry === undefined) return true
+        if (entry.freshUntil <= now) {
+          staleLocal.set(key, entry)
+          return true
+        }
         this.#count('hitsLocal')
         results.set(key, entry.value as T)
         return false
@@ -317,16 +339,32 @@ export class ReadThroughCache {
           return false
         })
       } catch {
-        // Counted by the tier; the per-key path below copes with an unavailable Redis.
+        // Counted by the tier; the flights below cope with an unavailable Redis.
       }
     }
     if (remaining.length > 0) {
-      const outstanding = new Set(remaining)
-      const batching = this.#batching(batchLoader, outstanding)
+      const batching = this.#batching(batchLoader, new Set(remaining))
       await Promise.all(
         remaining.map(async (key) => {
           try {
-            results.set(key, await this.getOrLoad<T | undefined>(key, () => batching.load(key), options))
+            const joined = this.#flights.get(key)
+            if (joined !== undefined) {
+              // Someone else's load: this key will never ask our batch loader.
+              batching.hooks.waiting(key, true)
+              this.#count('coalescedWaits')
+              results.set(key, (await joined.promise) as T | undefined)
+            } else {
+              const loader = () => batching.load(key)
+              const flight = this.#startFlight(
+                key,
+                loader,
+                policy,
+                staleLocal.get(key),
+                false,
+                batching.hooks,
+              )
+              results.set(key, (await flight.promise) as T | undefined)
+            }
           } finally {
             batching.finished(key)
           }
@@ -337,47 +375,63 @@ export class ReadThroughCache {
   }
 
   /**
-   * Collects per-key loader calls into one `batchLoader` call. The batch goes out when every key
-   * still outstanding has asked for its value, or 5 ms after the first ask, whichever comes first:
-   * a key waiting for another process's lease must not hold the others back for long.
+   * Collects the per-key loader calls of one `getOrLoadMany` into one `batchLoader` call. The batch
+   * goes out once every key still outstanding has either asked for its value or is waiting for
+   * another caller's load (which it will get without asking) — no timer, so a slow machine cannot
+   * split the batch. The batch call takes one slot of the loader cap, not one per key: per-key
+   * slots would deadlock a batch larger than the cap.
    */
   #batching<T>(
     batchLoader: BatchLoader<T>,
     outstanding: Set<string>,
-  ): { load: (key: string) => Promise<T | undefined>; finished: (key: string) => void } {
-    let batch: { keys: string[]; flush: () => void; done: Promise<Map<string, T | undefined>> } | undefined
-    const open = () => {
+  ): {
+    load: (key: string) => Promise<T | undefined>
+    finished: (key: string) => void
+    hooks: FlightHooks
+  } {
+    const waiting = new Set<string>()
+    let open: { keys: string[]; done: Promise<Map<string, T | undefined>>; fire: () => void } | undefined
+    const check = () => {
+      if (open !== undefined && open.keys.length + waiting.size >= outstanding.size) open.fire()
+    }
+    const start = () => {
       const keys: string[] = []
-      let timer: NodeJS.Timeout | undefined
       let fire: () => void = noop
       const done = new Promise<Map<string, T | undefined>>((resolve, reject) => {
         fire = () => {
-          clearTimeout(timer)
-          if (batch === current) batch = undefined
-          Promise.resolve()
-            .then(() => batchLoader([...keys]))
+          if (open === current) open = undefined
+          this.#loads
+            .run(() => {
+              this.#count('loads')
+              return batchLoader([...keys])
+            })
             .then((result) => this.#batchResult<T>(keys, result))
             .then(resolve, reject)
         }
       })
-      const current = { keys, flush: fire, done }
-      timer = setTimeout(fire, 5)
+      const current = { keys, done, fire }
       return current
-    }
-    const check = () => {
-      if (batch !== undefined && batch.keys.length >= outstanding.size) batch.flush()
     }
     return {
       load: async (key) => {
-        batch ??= open()
-        const current = batch
+        open ??= start()
+        const current = open
         current.keys.push(key)
         check()
         return (await current.done).get(key)
       },
       finished: (key) => {
         outstanding.delete(key)
+        waiting.delete(key)
         check()
+      },
+      hooks: {
+        batched: true,
+        waiting: (key, on) => {
+          if (on) waiting.add(key)
+          else waiting.delete(key)
+          check()
+        },
       },
     }
   }
@@ -537,7 +591,7 @@ export class ReadThroughCache {
 
   /** Resolves when every load and refresh started so far has finished (tests, graceful shutdown). */
   async settled(): Promise<void> {
-    while (this.#background.size > 0) await Promise.allSettled([...this.#background])
+    while (this.#running.size > 0) await Promise.all([...this.#running].map((flight) => flight.done))
   }
 
   /**
@@ -560,7 +614,8 @@ export class ReadThroughCache {
     loader: Loader<unknown>,
     policy: Policy,
     localStale: LocalEntry | undefined,
-    redisFailed: boolean,
+    skipRedis: boolean,
+    hooks?: FlightHooks,
   ): Flight {
     let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
     const promise = new Promise<unknown>((resolve, reject) => {
@@ -575,6 +630,7 @@ export class ReadThroughCache {
     }
     const flight: Flight = {
       key,
+      hooks,
       invalidated: false,
       promise,
       resolve: (value) => {
@@ -585,22 +641,32 @@ export class ReadThroughCache {
         detach()
         settle?.reject(error)
       },
+      answer: (value) => settle?.resolve(value),
+      done: Promise.resolve(),
     }
     this.#flights.set(key, flight)
     this.#running.add(flight)
-    const work = (
-      redisFailed
-        ? this.#loadWithoutRedis(key, loader, policy, localStale, flight)
-        : this.#fly(key, loader, policy, localStale, flight)
-    )
-      .catch((error: unknown) => flight.reject(error))
-      .finally(() => {
-        detach()
-        this.#running.delete(flight)
-        this.#background.delete(work)
-      })
-    this.#background.add(work)
+    flight.done = this.#runFlight(flight, loader, policy, localStale, skipRedis, detach)
     return flight
+  }
+
+  async #runFlight(
+    flight: Flight,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    skipRedis: boolean,
+    detach: () => void,
+  ): Promise<void> {
+    try {
+      if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+      else await this.#fly(flight.key, loader, policy, localStale, flight)
+    } catch (error) {
+      flight.reject(error)
+    } finally {
+      detach()
+      this.#running.delete(flight)
+    }
   }
 
   async #fly(
@@ -612,12 +678,14 @@ export class ReadThroughCache {
   ): Promise<void> {
     const entry = this.#keys.entry(key)
     if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
-    const token = `${this.#origin}:${++this.#tokens}`
+    const token = this.#token()
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
     let delay = 2
     let waited = false
     for (;;) {
-      let read: Awaited<ReturnType<RedisTier['getOrLease']>>
+      // One script both reads and, on a miss or a stale value, takes the lease; polling it while
+      // another process loads also takes over the lease if that process gives it up.
+      let read: LeaseRead
       try {
         read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
       } catch {
@@ -638,6 +706,7 @@ export class ReadThroughCache {
         } else if (!waited) {
           this.#count('misses')
         }
+        if (waited) flight.hooks?.waiting(key, false)
         return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
       }
       // Another process holds the lease and is loading.
@@ -650,11 +719,13 @@ export class ReadThroughCache {
       }
       if (!waited) {
         waited = true
+        flight.hooks?.waiting(key, true)
         this.#count('coalescedWaits')
       }
       if (now >= deadline || this.#closed) {
         // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
         // do not write, since only the lease holder may.
+        flight.hooks?.waiting(key, false)
         return this.#loadWithoutRedis(key, loader, policy, stale, flight)
       }
       // Polling the same script both watches for the value and takes the lease if the holder gives up.
@@ -677,7 +748,7 @@ export class ReadThroughCache {
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
       if (tags.length > 0) epochsBefore = await this.#tier.tagEpochs(tags)
-      value = await this.#callLoader(entry.key, loader, stale)
+      value = await this.#callLoader(flight, loader, stale)
     } catch (error) {
       this.#tier.releaseLease(entry, token).catch(noop)
       return this.#failLoad(error, policy, stale, flight)
@@ -693,6 +764,10 @@ export class ReadThroughCache {
       this.#tier.releaseLease(entry, token).catch(noop)
       return flight.resolve(value)
     }
+    // Answer the callers now and write afterwards: the write cannot change what they get, and a
+    // miss then costs them the two reads, not the write too. The flight stays joinable until the
+    // write is done (unless invalidated), so a call in between gets this value instead of a miss.
+    flight.answer(value)
     let stored = false
     try {
       stored = await this.#tier.setIfLease(
@@ -730,7 +805,7 @@ export class ReadThroughCache {
   ): Promise<void> {
     let value: unknown
     try {
-      value = await this.#callLoader(key, loader, stale)
+      value = await this.#callLoader(flight, loader, stale)
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
@@ -763,7 +838,7 @@ export class ReadThroughCache {
     const stale = found ?? localStale
     let value: unknown
     try {
-      value = await this.#callLoader(entry.key, loader, stale)
+      value = await this.#callLoader(flight, loader, stale)
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
@@ -788,10 +863,13 @@ export class ReadThroughCache {
     flight.reject(error)
   }
 
-  #callLoader(key: string, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
+  #callLoader(flight: Flight, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
+    const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
+    // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
+    if (flight.hooks?.batched) return Promise.resolve(loader(context))
     return this.#loads.run(() => {
       this.#count('loads')
-      return loader({ key, stale: stale?.negative === false ? stale.value : undefined })
+      return loader(context)
     })
   }
 

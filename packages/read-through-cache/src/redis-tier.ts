@@ -53,6 +53,11 @@ export interface RedisTierOptions {
 
 const noop = () => {}
 
+function toLeaseRead(reply: unknown): LeaseRead {
+  const [text, status] = reply as [string, 0 | 1 | 2]
+  return { text: text === '' ? undefined : text, status }
+}
+
 /**
  * Every Redis command of the cache goes through here: a per-command timeout (the user's client may
  * queue commands offline for a long time while it reconnects; a cache read must not wait for that),
@@ -82,76 +87,79 @@ export class RedisTier {
     return this.#breaker.state === 'closed'
   }
 
-  async #exec<T>(name: string, command: () => Promise<T>): Promise<T> {
+  /**
+   * The hot path of every cache operation, so it allocates little: one wrapping promise, one timer,
+   * one `then` on the command. The breaker and error mapping happen in the settle callbacks.
+   */
+  #exec<T>(name: string, command: () => Promise<T>): Promise<T> {
     const permit = this.#breaker.permit(Date.now())
     if (permit === 'reject') {
-      throw new CacheUnavailableError(name, { reason: 'circuit-open' })
+      return Promise.reject(new CacheUnavailableError(name, { reason: 'circuit-open' }))
     }
     const probe = permit === 'probe'
-    try {
-      if (probe || this.#hasPending()) await this.#withTimeout('replay', this.#onProbe())
-      const result = await this.#withTimeout(name, command())
-      this.#breaker.success(probe)
-      return result
-    } catch (error) {
-      this.#breaker.failure(Date.now(), probe)
-      this.#onError(error)
-      throw error instanceof CacheUnavailableError
-        ? error
-        : new CacheUnavailableError(
-            name,
-            { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
-            error,
-          )
-    }
+    if (probe || this.#hasPending()) return this.#execAfterReplay(name, command, probe)
+    return this.#guard(name, command(), probe)
   }
 
-  /** Runs a raw command under the timeout only (used by the probe itself, which must not re-enter the breaker). */
-  async raw<T>(name: string, command: () => Promise<T>): Promise<T> {
-    return this.#withTimeout(name, command())
+  async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
+    await this.#guard('replay', this.#onProbe(), probe, true)
+    return this.#guard(name, command(), probe)
   }
 
-  #withTimeout<T>(name: string, promise: Promise<T>): Promise<T> {
+  /** Applies the timeout to `promise` and reports its outcome to the breaker. */
+  #guard<T>(name: string, promise: Promise<T>, probe: boolean, deferSuccess = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let done = false
+      const fail = (error: unknown) => {
+        this.#breaker.failure(Date.now(), probe)
+        this.#onError(error)
+        reject(
+          error instanceof CacheUnavailableError
+            ? error
+            : new CacheUnavailableError(
+                name,
+                { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
+                error,
+              ),
+        )
+      }
       const timer = setTimeout(() => {
+        done = true
         // The command may still settle later; swallow that so it never becomes an unhandled rejection.
         promise.then(noop, noop)
-        reject(new CacheTimeoutError(name, this.#timeoutMs))
+        fail(new CacheTimeoutError(name, this.#timeoutMs))
       }, this.#timeoutMs)
       promise.then(
         (value) => {
+          if (done) return
           clearTimeout(timer)
+          // A replay before a probe must not close the circuit by itself: the command after it does.
+          if (!deferSuccess) this.#breaker.success(probe)
           resolve(value)
         },
         (error: unknown) => {
+          if (done) return
           clearTimeout(timer)
-          reject(error)
+          fail(error)
         },
       )
     })
   }
 
-  async #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await this.#client.evalsha(s.sha, keys.length, ...keys, ...args)
-    } catch (error) {
+  #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    return this.#client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       // First use on this node (or after SCRIPT FLUSH / a restart): send the body once.
       if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
         return this.#client.eval(s.source, keys.length, ...keys, ...args)
       }
       throw error
-    }
+    })
   }
 
   getOrLease(entry: EntryKeys, now: number, token: string, leaseTtlMs: number): Promise<LeaseRead> {
-    return this.#exec('getOrLease', async () => {
-      const reply = (await this.#eval(
-        SCRIPTS.getOrLease,
-        [entry.value, entry.lease],
-        [now, token, leaseTtlMs],
-      )) as [string, number]
-      return { text: reply[0] === '' ? undefined : reply[0], status: reply[1] as 0 | 1 | 2 }
-    })
+    return this.#exec('getOrLease', () =>
+      this.#eval(SCRIPTS.getOrLease, [entry.value, entry.lease], [now, token, leaseTtlMs]).then(toLeaseRead),
+    )
   }
 
   async setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {

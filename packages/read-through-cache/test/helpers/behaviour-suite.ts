@@ -119,6 +119,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         return { id: 1, name: 'ada' }
       }
       expect(await a.getOrLoad('user:1', loader)).toEqual({ id: 1, name: 'ada' })
+      await a.settled() // callers are answered before the write to Redis and the local tier ends
       expect(await a.getOrLoad('user:1', loader)).toEqual({ id: 1, name: 'ada' })
       expect(await b.getOrLoad('user:1', loader)).toEqual({ id: 1, name: 'ada' })
       expect(calls).toBe(1)
@@ -241,6 +242,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       await a.getOrLoad('p:1', () => 'one', { tags: ['team:7'] })
       await a.getOrLoad('p:2', () => 'two', { tags: ['team:7', 'all'] })
       await a.getOrLoad('p:3', () => 'three', { tags: ['team:8'] })
+      await a.settled()
       for (const key of ['p:1', 'p:2', 'p:3']) await b.getOrLoad(key, () => 'wrong')
       expect(b.hasLocal('p:1')).toBe(true)
       await a.deleteByTag('team:7')
@@ -391,6 +393,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(b.stats().coalescedWaits).toBe(1)
       release.resolve()
       expect(await slow).toBe('from-a')
+      await a.settled()
       expect(await b.get('k')).toBe('from-a')
     })
 
@@ -439,6 +442,36 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       )
     })
 
+    it('getOrLoadMany: a batch larger than the loader cap is one call; a key loaded elsewhere is waited for, not batched', async () => {
+      const prefix = prefixOf('many2')
+      const small = cache({ prefix, maxConcurrentLoads: 2 })
+      const other = cache({ prefix, local: false })
+      await Promise.all([small.ready(), other.ready()])
+      const release = deferred()
+      const slow = other.getOrLoad('z:0', async () => {
+        await release.promise
+        return 'from-other'
+      })
+      await waitFor('the other instance to hold the lease on z:0', async () => other.stats().loads === 1)
+      const keys = Array.from({ length: 100 }, (_, i) => `z:${i}`)
+      const batches: string[][] = []
+      const many = small.getOrLoadMany(keys, async (ks) => {
+        batches.push(ks)
+        return ks.map((k) => `batch-${k}`)
+      })
+      await waitFor(
+        'the batch to go out while z:0 is still loading elsewhere',
+        async () => batches.length === 1,
+      )
+      expect(batches[0]).toHaveLength(99)
+      release.resolve()
+      const values = await many
+      expect(values[0]).toBe('from-other')
+      expect(values.slice(1)).toEqual(keys.slice(1).map((k) => `batch-${k}`))
+      expect(await slow).toBe('from-other')
+      expect(batches).toHaveLength(1)
+    })
+
     it('pluggable serializer and isolated prefixes', async () => {
       const prefix = prefixOf('ser')
       const dates = cache({
@@ -464,11 +497,16 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       const prefix = prefixOf('lru')
       const a = cache({ prefix, local: { maxEntries: 3, maxBytes: 996 } })
       await a.ready()
-      for (const key of ['a', 'b', 'c']) await a.getOrLoad(key, () => key)
+      for (const key of ['a', 'b', 'c']) {
+        await a.getOrLoad(key, () => key)
+        await a.settled() // the local fill happens when the write to Redis is done
+      }
       await a.getOrLoad('a', () => 'x') // a is now most recently used
       await a.getOrLoad('d', () => 'd')
+      await a.settled()
       expect(['a', 'b', 'c', 'd'].map((k) => a.hasLocal(k))).toEqual([true, false, true, true])
       await a.getOrLoad('big', () => 'x'.repeat(990))
+      await a.settled()
       // 'big' (992 bytes serialized) pushes out c by count, then a by bytes.
       expect(['a', 'c', 'd', 'big'].map((k) => a.hasLocal(k))).toEqual([false, false, true, true])
       expect(a.stats().localBytes).toBeLessThanOrEqual(996)

@@ -51,8 +51,11 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
       )
       return { values: [...new Set(values)], loads: cache.stats().loads }
     }
-    case 'load':
-      return { value: await cache.getOrLoad(command.key, () => command.value) }
+    case 'load': {
+      const value = await cache.getOrLoad(command.key, () => command.value)
+      await cache.settled() // the write to Redis and the local tier finishes after the answer
+      return { value }
+    }
     case 'hasLocal':
       return { hasLocal: cache.hasLocal(command.key) }
     case 'close':
