@@ -591,7 +591,7 @@ export class ReadThroughCache {
 
   /** Resolves when every load and refresh started so far has finished (tests, graceful shutdown). */
   async settled(): Promise<void> {
-    while (this.#running.size > 0) await Promise.all([...this.#running].map((flight) => flight.done))
+    await Promise.all([...this.#running].map((flight) => flight.done))
   }
 
   /**
@@ -601,7 +601,8 @@ export class ReadThroughCache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    await this.settled()
+    // No new flight can start now; wait until the running ones (and their writes) are over.
+    while (this.#running.size > 0) await this.settled()
     await this.#bus?.close()
     this.#local?.clear()
     this.#localUsable = false
@@ -693,7 +694,12 @@ export class ReadThroughCache {
       }
       const now = Date.now()
       const found = read.text === undefined ? undefined : this.#decode(key, read.text)
-      if (read.status === 0 && found !== undefined) {
+      if (read.status === 0) {
+        if (found === undefined) {
+          // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
+          // take the lease before it expires, so load without writing rather than wait for nothing.
+          return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+        }
         this.#count('hitsRedis')
         this.#putLocal(key, found, policy, flight)
         return flight.resolve(found.value)
@@ -701,8 +707,10 @@ export class ReadThroughCache {
       const stale = found ?? localStale
       if (read.status === 1) {
         if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+          // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
+          // during the refresh get the same stale value instead of each starting a flight.
           this.#count('staleServed')
-          flight.resolve(stale.value)
+          flight.answer(stale.value)
         } else if (!waited) {
           this.#count('misses')
         }
