@@ -61,14 +61,19 @@ export class ServerProcess {
     })
   }
 
-  /** Sends `signal` to the whole process group. */
+  /**
+   * Sends `signal` to the server and every process under it. Its group alone is not enough:
+   * postgres backends call setsid(), so each sits in a group of its own.
+   */
   signal(signal: NodeJS.Signals): void {
     const pid = this.#child?.pid
     if (pid === undefined || !this.running) return
-    try {
-      process.kill(-pid, signal)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+    for (const target of [-pid, ...descendantsOf(pid)]) {
+      try {
+        process.kill(target, signal)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+      }
     }
   }
 
@@ -84,20 +89,14 @@ export class ServerProcess {
     await this.#exited
   }
 
-  /** SIGKILL to the whole group: the crash a test wants to survive. */
+  /** SIGKILL to the server and everything under it at once: the crash a test wants to survive. */
   async kill(): Promise<void> {
-    await this.stop('SIGKILL')
-    // The group's children (postgres backends) may outlive the leader by a moment.
     const pid = this.#child?.pid
-    if (pid === undefined) return
-    await waitFor('process group to exit after SIGKILL', () => {
-      try {
-        process.kill(-pid, 'SIGKILL')
-      } catch {
-        return true // ESRCH: no process left in the group
-      }
-      return !groupHasLiveProcess(pid)
-    })
+    if (pid === undefined || !this.running) return this.#exited
+    // Listed before the kill: once the leader is gone, its children are reparented to PID 1.
+    const family = [pid, ...descendantsOf(pid)]
+    await this.stop('SIGKILL')
+    await waitFor('the killed server and its children to exit', () => !family.some(isLive))
   }
 
   pause(): void {
@@ -109,20 +108,55 @@ export class ServerProcess {
   }
 }
 
-/**
- * Whether any non-zombie process is in group `pgid`. Killed postgres backends are reparented to
- * PID 1, which in some containers reaps them late; a zombie holds no port and no shared memory.
- */
-function groupHasLiveProcess(pgid: number): boolean {
-  if (!existsSync('/proc/self/stat')) return false // not Linux: ESRCH from kill() is all we have
+interface ProcStat {
+  pid: number
+  state: string
+  ppid: number
+}
+
+/** Every process's state and parent, from /proc (Linux; elsewhere an empty list). */
+function readProcTable(): ProcStat[] {
+  if (!existsSync('/proc/self/stat')) return []
+  const table: ProcStat[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
       // Fields after the ")" that closes the command name: state ppid pgrp ...
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(pgrp) === pgid && state !== 'Z') return true
+      const [state = '', ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      table.push({ pid: Number(entry), state, ppid: Number(ppid) })
     } catch {} // the process exited while we looked
   }
-  return false
+  return table
+}
+
+/** The pids of all processes below `root` (children, their children, …). */
+function descendantsOf(root: number): number[] {
+  const table = readProcTable()
+  const found: number[] = []
+  let frontier = [root]
+  while (frontier.length > 0) {
+    const children = table.filter((p) => frontier.includes(p.ppid)).map((p) => p.pid)
+    found.push(...children)
+    frontier = children
+  }
+  return found
+}
+
+/**
+ * Whether `pid` is a running process. Killed postgres backends are reparented to PID 1, which in
+ * some containers reaps them late; a zombie holds no port and no shared memory, so it counts as gone.
+ */
+function isLive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return true // not Linux: kill(pid, 0) succeeding is all we know
+  }
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type PostgresCluster, startPostgres, startPostgresClusters } from '../src/index.js'
 
@@ -69,14 +70,41 @@ describe('startPostgres with streaming replicas', () => {
     expect(await replica.query('select 1 from kit_rows where id = 3')).toHaveLength(1)
   })
 
-  it('a paused replica answers nothing until resumed', async () => {
+  it('a paused replica answers nothing until resumed, on new and on open connections', async () => {
     const replica = cluster.replicas[1]!
-    replica.pause()
-    const query = replica.query('select 1 as one')
-    const outcome = await Promise.race([query.then(() => 'answered'), sleep(1_000).then(() => 'silent')])
-    expect(outcome).toBe('silent')
-    replica.resume()
-    expect(await query).toEqual([{ one: 1 }])
+    // Postgres backends sit in process groups of their own, so this proves pause reaches them too.
+    const open = new pg.Client(replica.connection)
+    await open.connect()
+    try {
+      replica.pause()
+      const onNew = replica.query('select 1 as one')
+      const onOpen = open.query('select 2 as two')
+      const outcome = await Promise.race([
+        Promise.any([onNew, onOpen]).then(() => 'answered'),
+        sleep(1_000).then(() => 'silent'),
+      ])
+      expect(outcome).toBe('silent')
+      replica.resume()
+      expect(await onNew).toEqual([{ one: 1 }])
+      expect((await onOpen).rows).toEqual([{ two: 2 }])
+    } finally {
+      replica.resume()
+      await open.end()
+    }
+  })
+
+  it('kill ends the connections already open to the server at once', async () => {
+    const replica = cluster.replicas[1]!
+    const open = new pg.Client(replica.connection)
+    open.on('error', () => {})
+    await open.connect()
+    const ended = new Promise((resolve) => open.once('end', resolve))
+    await replica.kill()
+    // Every backend was SIGKILLed with the postmaster: none is left to answer.
+    await ended
+    await expect(open.query('select 1')).rejects.toThrow()
+    await replica.start()
+    await cluster.waitForReplication()
   })
 
   it('promotes a replica to a writable primary', async () => {
