@@ -132,9 +132,15 @@ class BullProducer implements Producer {
       if (checked instanceof Promise) await checked
     }
     const name = versionedJobName(job.name, job.version)
+    const shared = bullJobOptions(job)
     try {
       const added = await this.queue(job.queue).addBulk(
-        items.map((item) => ({ name, data: item.payload, opts: bullJobOptions(job, item.options) })),
+        items.map((item) => ({
+          name,
+          data: item.payload,
+          // Items without options share one options object, as a hand-written addBulk would.
+          opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
+        })),
       )
       return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
     } catch (error) {

@@ -155,6 +155,38 @@ interface Flight {
 
 const RETURNED = Symbol('returned')
 
+interface Resolved {
+  readonly name: string
+  readonly version: number
+  readonly definition: AnyJobDefinition | undefined
+}
+
+/** The handler's context; a class so the lazy `signal` getter lives on the prototype. */
+class HandlerContext implements JobContext {
+  readonly id: string
+  readonly name: string
+  readonly queue: string
+  readonly attempt: number
+  readonly version: number
+  readonly #flight: Flight
+
+  constructor(flight: Flight, queue: string, resolved: Resolved) {
+    this.#flight = flight
+    this.id = String(flight.job.id)
+    this.name = resolved.name
+    this.queue = queue
+    this.attempt = flight.job.attemptsMade + 1
+    this.version = resolved.version
+  }
+
+  get signal(): AbortSignal {
+    const flight = this.#flight
+    flight.controller ??= new AbortController()
+    if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort()
+    return flight.controller.signal
+  }
+}
+
 function isPermanent(error: unknown): boolean {
   return (
     error instanceof PermanentError ||
@@ -205,6 +237,8 @@ class TypedWorker implements JobWorker {
   readonly #signals: readonly NodeJS.Signals[]
   readonly #exitProcess: boolean
   readonly #signalHandler: (signal: NodeJS.Signals) => void
+  /** BullMQ job name (`<queue>` + `name@vN`) → its definition and version, resolved once. */
+  readonly #resolved = new Map<string, Resolved>()
   #closing: Promise<ShutdownReport> | undefined
   #finishedDuringShutdown = 0
   #shuttingDown = false
@@ -309,24 +343,13 @@ class TypedWorker implements JobWorker {
     const started = performance.now()
     const flight: Flight = { job, controller: undefined, handBack: undefined, handedBack: false }
     this.#flights.add(flight)
-    const { name, version } = parseJobName(job.name)
+    const resolved = this.#resolve(queue, job.name)
+    const { name, version, definition } = resolved
     try {
-      const definition = this.#definitions.get(`${queue}\u0000${name}`)
       if (!definition) throw new UnknownJobError(name, queue)
       let payload = validatePayload(definition, migratePayload(definition, version, job.data), 'run')
       if (payload instanceof Promise) payload = await payload
-      const context: JobContext = {
-        id: String(job.id),
-        name,
-        queue,
-        attempt: job.attemptsMade + 1,
-        version,
-        get signal() {
-          flight.controller ??= new AbortController()
-          if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort()
-          return flight.controller.signal
-        },
-      }
+      const context = new HandlerContext(flight, queue, resolved)
       let outcome: unknown = definition.handler(payload, context)
       if (outcome instanceof Promise) {
         // One promise that settles with the handler, or with RETURNED when the shutdown deadline
@@ -382,6 +405,18 @@ class TypedWorker implements JobWorker {
     } finally {
       this.#flights.delete(flight)
     }
+  }
+
+  #resolve(queue: string, jobName: string): Resolved {
+    const key = `${queue}\u0000${jobName}`
+    let resolved = this.#resolved.get(key)
+    if (!resolved) {
+      const { name, version } = parseJobName(jobName)
+      resolved = { name, version, definition: this.#definitions.get(`${queue}\u0000${name}`) }
+      // Bounded: names come from producers, but a queue holds few distinct job names and versions.
+      if (this.#resolved.size < 10_000) this.#resolved.set(key, resolved)
+    }
+    return resolved
   }
 
   #finished(queue: string, started: number): void {
