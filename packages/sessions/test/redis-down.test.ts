@@ -82,6 +82,29 @@ describe('Redis killed', () => {
     expect(unhandled).toEqual([])
   })
 
+  it('a hung Redis (SIGSTOP) costs a 503 after redisTimeoutMs, not a hung request', async () => {
+    const sessions = makeSessions(redis, { redisTimeoutMs: 500 })
+    const server = await startServer('express', sessions)
+    servers.push(server)
+    const client = new CookieClient(server.port, sessions.cookieName)
+    await client.send('POST', '/login?user=paula')
+    redisServer.pause()
+    try {
+      expect((await client.send('GET', '/me')).status).toBe(503)
+    } finally {
+      redisServer.resume()
+    }
+    await waitFor(
+      'Redis to answer again',
+      async () => (await client.send('GET', '/me')).json().user === 'paula',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      },
+    )
+    expect(unhandled).toEqual([])
+  })
+
   it("'anonymous' policy: requests continue logged-out while Redis is down, logins are refused", async () => {
     const sessions = makeSessions(redis, { redisTimeoutMs: 500, onRedisDown: 'anonymous' })
     const server = await startServer('hono', sessions)
