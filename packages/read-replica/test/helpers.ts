@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs'
 import type { PostgresCluster, PostgresNode } from '@scale/testkit'
 import type { Generated } from 'kysely'
 import pg from 'pg'
@@ -36,32 +35,4 @@ export function replicatedDb(
 /** Port → node name, to turn inet_server_port() into the server that answered. */
 export function portNames(cluster: PostgresCluster): Map<number, string> {
   return new Map(cluster.nodes.map((node) => [node.port, node.name]))
-}
-
-/**
- * SIGSTOPs a server's postmaster *and* every backend. PostgreSQL backends call setsid(), so the
- * testkit's pause() (a signal to the postmaster's process group) freezes only new connections;
- * a pool's open connections would keep answering. Returns the function that thaws them all.
- */
-export function freeze(node: PostgresNode): () => void {
-  const root = node.pid
-  if (root === undefined) throw new Error(`${node.name} is not running`)
-  const pids = [root]
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === root) pids.push(Number(entry))
-    } catch {} // exited while we looked
-  }
-  const send = (signal: NodeJS.Signals) => {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, signal)
-      } catch {} // already gone
-    }
-  }
-  send('SIGSTOP')
-  return () => send('SIGCONT')
 }

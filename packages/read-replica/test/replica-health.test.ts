@@ -10,7 +10,7 @@ import {
   type ReplicatedKysely,
   type RouteEvent,
 } from '../src/index.js'
-import { type Database, freeze, portNames, replicatedDb, SCHEMA } from './helpers.js'
+import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
@@ -244,7 +244,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     await db.router.ready()
     const frozen = cluster.replicas[1]
     if (!frozen) throw new Error('two replicas expected')
-    const thaw = freeze(frozen)
+    frozen.pause() // SIGSTOP of the postmaster and every backend
     try {
       await waitFor(
         'replica-2 excluded',
@@ -259,7 +259,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
         expect(names.get(row.server)).toBe('replica-1')
       }
     } finally {
-      thaw()
+      frozen.resume()
     }
     await waitFor('replica-2 rejoins', async () => db.router.metrics().replicas[1]?.status === 'healthy')
   })
@@ -281,7 +281,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     const events: RouteEvent[] = []
     db.router.on('route', (event) => events.push(event))
     await db.router.ready()
-    const thaw = freeze(stuck)
+    stuck.pause()
     try {
       const row = await db
         .selectFrom('item')
@@ -290,7 +290,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
         .executeTakeFirstOrThrow()
       expect(names.get(row.server)).toBe('replica-1')
     } finally {
-      thaw()
+      stuck.resume()
     }
     expect(events.map((e) => `${e.node}:${e.reason}:${e.ok}`)).toEqual([
       'replica-2:read:false',
