@@ -758,19 +758,20 @@ export class ReadThroughCache {
       if (tags.length > 0) epochsBefore = await this.#tier.tagEpochs(tags)
       value = await this.#callLoader(flight, loader, stale)
     } catch (error) {
-      this.#tier.releaseLease(entry, token).catch(noop)
-      return this.#failLoad(error, policy, stale, flight)
+      // Answer first; the release is part of the flight (settled() and close() wait for it).
+      this.#failLoad(error, policy, stale, flight)
+      return this.#tier.releaseLease(entry, token).catch(noop)
     }
     let cached: CachedEntry | undefined
     try {
       cached = this.#entry(entry.key, value, policy)
     } catch (error) {
-      this.#tier.releaseLease(entry, token).catch(noop)
-      return flight.reject(error)
+      flight.reject(error)
+      return this.#tier.releaseLease(entry, token).catch(noop)
     }
     if (cached === undefined) {
-      this.#tier.releaseLease(entry, token).catch(noop)
-      return flight.resolve(value)
+      flight.resolve(value)
+      return this.#tier.releaseLease(entry, token).catch(noop)
     }
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
     // miss then costs them the two reads, not the write too. The flight stays joinable until the

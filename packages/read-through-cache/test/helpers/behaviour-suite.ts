@@ -110,7 +110,11 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
 
     it('loads once, then serves from Redis to another instance and from the local tier', async () => {
       const prefix = prefixOf('basic')
-      const a = cache({ prefix })
+      const counted: Record<string, number> = {}
+      const a = cache({
+        prefix,
+        metrics: { increment: (name, by) => (counted[name] = (counted[name] ?? 0) + by) },
+      })
       const b = cache({ prefix, local: false })
       await a.ready()
       let calls = 0
@@ -124,6 +128,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(await b.getOrLoad('user:1', loader)).toEqual({ id: 1, name: 'ada' })
       expect(calls).toBe(1)
       expect(a.stats()).toMatchObject({ loads: 1, misses: 1, hitsLocal: 1 })
+      expect(counted).toMatchObject({ loads: 1, misses: 1, hitsLocal: 1 }) // the metrics hook sees the same
       expect(b.stats()).toMatchObject({ loads: 0, hitsRedis: 1, hitsLocal: 0 })
       expect(await b.get('user:1')).toEqual({ id: 1, name: 'ada' })
       expect(await b.get('user:2')).toBeUndefined()
@@ -470,6 +475,47 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(values.slice(1)).toEqual(keys.slice(1).map((k) => `batch-${k}`))
       expect(await slow).toBe('from-other')
       expect(batches).toHaveLength(1)
+    })
+
+    it('an expired lease belongs to its new holder: the old holder can neither write nor release it', async () => {
+      const prefix = prefixOf('lease')
+      const inspect = client()
+      const a = cache({ prefix, local: false, leaseTtlMs: 300 })
+      const b = cache({ prefix, local: false, leaseTtlMs: 60_000 })
+      // outcome of a's slow load once b has taken over: a value (a write attempt) or an error (a release).
+      for (const outcome of ['value', 'error'] as const) {
+        const key = `k-${outcome}`
+        const leaseKey = new KeyLayout(prefix).entry(key).lease
+        const releaseA = deferred()
+        const releaseB = deferred()
+        const loadsA = a.stats().loads
+        const loadA = a.getOrLoad(key, async () => {
+          await releaseA.promise
+          if (outcome === 'error') throw new Error('a failed')
+          return 'from-a'
+        })
+        await waitFor('a to hold the lease', async () => a.stats().loads === loadsA + 1)
+        await waitFor("a's lease to expire", async () => (await inspect.exists(leaseKey)) === 0)
+        const loadsB = b.stats().loads
+        const loadB = b.getOrLoad(key, async () => {
+          await releaseB.promise
+          return 'from-b'
+        })
+        await waitFor('b to hold the lease', async () => b.stats().loads === loadsB + 1)
+        const bToken = await inspect.get(leaseKey)
+        expect(bToken).not.toBeNull()
+        releaseA.resolve()
+        if (outcome === 'value') expect(await loadA).toBe('from-a')
+        else await expect(loadA).rejects.toThrow('a failed')
+        await a.settled()
+        expect(await inspect.get(leaseKey)).toBe(bToken) // b's lease is intact
+        expect(await stored(inspect, prefix, key)).toBeUndefined() // and a wrote nothing
+        releaseB.resolve()
+        expect(await loadB).toBe('from-b')
+        await b.settled()
+        expect(await stored(inspect, prefix, key)).toBe('from-b')
+      }
+      expect(a.stats().staleSetsPrevented).toBe(1)
     })
 
     it('pluggable serializer and isolated prefixes', async () => {
