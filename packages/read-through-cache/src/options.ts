@@ -78,7 +78,7 @@ export interface LocalTierOptions {
 }
 
 export interface ReadThroughCacheOptions extends FreshnessOptions {
-  /** The user's ioredis `Redis` or `Cluster` instance. Not closed by `close()`. */
+  /** The user's ioredis `Redis` or `Cluster` instance (required, no default). Not closed by `close()`. */
   redis: RedisClient
   /**
    * Namespace prepended to every Redis key and to the invalidation channel. Must not contain `{` or `}`.
@@ -114,7 +114,10 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    * @default 500
    */
   commandTimeoutMs?: number
-  /** Circuit breaker around Redis. */
+  /**
+   * Circuit breaker around Redis.
+   * @default { failureThreshold: 5, openDurationMs: 2_000 }
+   */
   circuitBreaker?: {
     /**
      * Consecutive failed commands that open the circuit.
@@ -138,9 +141,15 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    * @default JSON
    */
   serializer?: Serializer
-  /** Optional pino-compatible logger (warnings only). */
+  /**
+   * Optional pino-compatible logger (warnings only).
+   * @default undefined (silent)
+   */
   logger?: CacheLogger
-  /** Optional metrics hook, called on every counter change. */
+  /**
+   * Optional metrics hook, called on every counter change (`stats()` has the same counters).
+   * @default undefined
+   */
   metrics?: CacheMetricsHook
 }
 

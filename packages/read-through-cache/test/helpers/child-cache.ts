@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url'
 import type { RedisTarget } from './redis-target.js'
 
 const script = fileURLToPath(new URL('./cache-process.ts', import.meta.url))
+// `--import tsx` resolves from the working directory: use the package's, wherever the run started.
+const packageDir = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Handle on a cache running in another Node process (see cache-process.ts). */
 export class ChildCache {
@@ -16,6 +18,7 @@ export class ChildCache {
   constructor(config: { target: RedisTarget; pgUrl: string; prefix: string; leases: boolean }) {
     this.#child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(config)], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: packageDir,
     })
     this.#child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString()
