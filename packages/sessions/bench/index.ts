@@ -13,16 +13,17 @@ const SESSIONS = 64
 // from other processes drifts, and interleaving spreads that drift evenly over both sides.
 const WARMUP_S = 2
 const MEASURE_S = 2
-const ROUNDS = 5
+const ROUNDS = 4
 const SESSION_LIBS = ['scale', 'express-session'] as const
 const FRAMEWORKS = ['express', 'node'] as const
 type SessionLib = (typeof SESSION_LIBS)[number]
 type Framework = (typeof FRAMEWORKS)[number]
 /** The issue's route (read + write per request) on both servers, plus a read-only route on Express. */
 const SCENARIOS = [
-  { framework: 'express', path: '/bench', label: 'express, read+write' },
-  { framework: 'node', path: '/bench', label: 'node:http, read+write' },
-  { framework: 'express', path: '/read', label: 'express, read-only' },
+  { framework: 'express', path: '/bench', pool: 'small', label: 'express, read+write' },
+  { framework: 'node', path: '/bench', pool: 'small', label: 'node:http, read+write' },
+  { framework: 'express', path: '/bench', pool: 'large', label: 'express, read+write, 4 KB session' },
+  { framework: 'express', path: '/read', pool: 'small', label: 'express, read-only' },
 ] as const
 
 const serverFile = fileURLToPath(new URL('./server.ts', import.meta.url))
@@ -30,7 +31,8 @@ const serverFile = fileURLToPath(new URL('./server.ts', import.meta.url))
 interface Running {
   child: ChildProcess
   port: number
-  cookies: string[]
+  /** Sessions holding one counter, and sessions holding 20 more fields of 200 bytes. */
+  cookies: { small: string[]; large: string[] }
 }
 
 function startServer(lib: SessionLib, framework: Framework, redisPort: number): Promise<Running> {
@@ -49,16 +51,16 @@ function startServer(lib: SessionLib, framework: Framework, redisPort: number): 
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const match = /PORT (\d+)/.exec(out)
-      if (match) resolve({ child, port: Number(match[1]), cookies: [] })
+      if (match) resolve({ child, port: Number(match[1]), cookies: { small: [], large: [] } })
     })
     child.once('exit', (code) => reject(new Error(`${lib}/${framework} server exited with ${code}`)))
   })
 }
 
 /** One request without a cookie: returns the session cookie the server issues. */
-function newSessionCookie(port: number): Promise<string> {
+function newSessionCookie(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/bench', agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       res.resume()
       const setCookie = res.headers['set-cookie']?.[0]
       if (!setCookie) reject(new Error('no session cookie issued'))
@@ -70,8 +72,14 @@ function newSessionCookie(port: number): Promise<string> {
 }
 
 /** Drives one server: requests cycle through the pre-made sessions. */
-function load(server: Running, seconds: number, path: string): Promise<autocannon.Result> {
+function load(
+  server: Running,
+  seconds: number,
+  path: string,
+  pool: 'small' | 'large',
+): Promise<autocannon.Result> {
   let next = 0
+  const cookies = server.cookies[pool]
   return autocannon({
     url: `http://127.0.0.1:${server.port}`,
     connections: CONNECTIONS,
@@ -81,8 +89,8 @@ function load(server: Running, seconds: number, path: string): Promise<autocanno
         method: 'GET',
         path,
         setupRequest: (req) => {
-          next = (next + 1) % server.cookies.length
-          return { ...req, headers: { ...req.headers, cookie: server.cookies[next] as string } }
+          next = (next + 1) % cookies.length
+          return { ...req, headers: { ...req.headers, cookie: cookies[next] as string } }
         },
       },
     ],
@@ -147,8 +155,11 @@ async function main(): Promise<void> {
     for (const framework of FRAMEWORKS) {
       for (const lib of SESSION_LIBS) {
         const server = await startServer(lib, framework, redis.port)
-        for (let i = 0; i < SESSIONS; i++) server.cookies.push(await newSessionCookie(server.port))
-        await load(server, WARMUP_S, '/bench')
+        for (let i = 0; i < SESSIONS; i++) {
+          server.cookies.small.push(await newSessionCookie(server.port, '/bench'))
+          server.cookies.large.push(await newSessionCookie(server.port, '/seed'))
+        }
+        await load(server, WARMUP_S, '/bench', 'small')
         servers.set(`${lib}/${framework}`, server)
       }
     }
@@ -160,7 +171,7 @@ async function main(): Promise<void> {
           const server = servers.get(`${lib}/${scenario.framework}`) as Running
           await redis.command('config', 'resetstat')
           const cpuBefore = cpuSecondsOf(server.child.pid)
-          const result = await load(server, MEASURE_S, scenario.path)
+          const result = await load(server, MEASURE_S, scenario.path, scenario.pool)
           const cpuSeconds = cpuSecondsOf(server.child.pid) - cpuBefore
           const commands = await commandCount(redis)
           const key = `${lib} | ${scenario.label}`
@@ -182,7 +193,7 @@ async function main(): Promise<void> {
           total.cpuSeconds += cpuSeconds
           total.errors += result.errors + result.timeouts + result.non2xx
           const rps = (result.requests.total / result.duration).toFixed(0).padStart(6)
-          console.log(`round ${round + 1}  ${key.padEnd(40)} ${rps} req/s  p99 ${result.latency.p99} ms`)
+          console.log(`round ${round + 1}  ${key.padEnd(52)} ${rps} req/s  p99 ${result.latency.p99} ms`)
         }
       }
     }

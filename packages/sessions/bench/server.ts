@@ -18,7 +18,11 @@ const secret = 'bench-secret-bench-secret-bench-secret-0123'
 interface Counter {
   get(): number
   set(value: number): void
+  /** Fills the session like a real app's (profile, preferences, cart): 20 fields of 200 bytes. */
+  seed(): void
 }
+
+const SEED = Array.from({ length: 20 }, (_, i) => [`field${i}`, `${i}`.padEnd(200, 'x')] as const)
 
 let middleware: RequestHandler
 let counterOf: (req: IncomingMessage) => Counter
@@ -28,11 +32,21 @@ if (variant === 'scale') {
   // Auto-pipelining batches the commands of concurrent requests into one socket write, as node-redis
   // does by default; it is the setting we recommend for a busy web server.
   const redis = new Redis({ host: '127.0.0.1', port: Number(redisPort), enableAutoPipelining: true })
-  const sessions = createSessions<{ views: number }>({ redis, secrets: [secret], keyPrefix })
+  const sessions = createSessions<Record<string, unknown> & { views?: number }>({
+    redis,
+    secrets: [secret],
+    keyPrefix,
+  })
   middleware = expressSession(sessions) as unknown as RequestHandler
   counterOf = (req) => {
     const session = sessions.of(req)
-    return { get: () => session.get('views') ?? 0, set: (value) => session.set('views', value) }
+    return {
+      get: () => session.get('views') ?? 0,
+      set: (value) => session.set('views', value),
+      seed: () => {
+        for (const [key, value] of SEED) session.set(key, value)
+      },
+    }
   }
   close = async () => {
     redis.disconnect()
@@ -48,8 +62,16 @@ if (variant === 'scale') {
     cookie: { httpOnly: true, sameSite: 'lax' },
   })
   counterOf = (req) => {
-    const data = (req as express.Request).session as unknown as { views?: number }
-    return { get: () => data.views ?? 0, set: (value) => (data.views = value) }
+    const data = (req as express.Request).session as unknown as Record<string, unknown> & { views?: number }
+    return {
+      get: () => data.views ?? 0,
+      set: (value) => {
+        data.views = value
+      },
+      seed: () => {
+        for (const [key, value] of SEED) data[key] = value
+      },
+    }
   }
   close = async () => {
     await client.quit()
@@ -57,10 +79,12 @@ if (variant === 'scale') {
 }
 
 // The measured route: read the session, write one field, answer.
-// /bench reads and writes (the measured route); /read only reads (what most requests do).
+// /bench reads and writes (the measured route); /read only reads (what most requests do);
+// /seed fills a new session with 4 KB of fields, to measure sessions of realistic size.
 function route(req: IncomingMessage, res: ServerResponse): void {
   const counter = counterOf(req)
   let views = counter.get()
+  if (req.url?.startsWith('/seed')) counter.seed()
   if (!req.url?.startsWith('/read')) {
     views += 1
     counter.set(views)
@@ -78,7 +102,7 @@ if (framework === 'express') {
   app.disable('x-powered-by')
   app.disable('etag')
   app.use(middleware)
-  app.get(['/bench', '/read'], (req, res) => route(req, res))
+  app.get(['/bench', '/read', '/seed'], (req, res) => route(req, res))
   handler = app
 } else {
   const run = middleware as unknown as (
