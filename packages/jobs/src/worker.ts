@@ -151,6 +151,8 @@ interface Flight {
   /** Set when the handler returned a promise: settles it early with RETURNED at the deadline. */
   handBack: (() => void) | undefined
   handedBack: boolean
+  /** `finishing` once the handler has settled (completing, failing or dead-lettering). */
+  stage: 'preparing' | 'running' | 'finishing'
 }
 
 const RETURNED = Symbol('returned')
@@ -341,7 +343,13 @@ class TypedWorker implements JobWorker {
 
   async #process(queue: string, job: Job, token: string | undefined): Promise<unknown> {
     const started = performance.now()
-    const flight: Flight = { job, controller: undefined, handBack: undefined, handedBack: false }
+    const flight: Flight = {
+      job,
+      controller: undefined,
+      handBack: undefined,
+      handedBack: false,
+      stage: 'preparing',
+    }
     this.#flights.add(flight)
     const resolved = this.#resolve(queue, job.name)
     const { name, version, definition } = resolved
@@ -350,17 +358,23 @@ class TypedWorker implements JobWorker {
       let payload = validatePayload(definition, migratePayload(definition, version, job.data), 'run')
       if (payload instanceof Promise) payload = await payload
       const context = new HandlerContext(flight, queue, resolved)
-      let outcome: unknown = definition.handler(payload, context)
-      if (outcome instanceof Promise) {
-        // One promise that settles with the handler, or with RETURNED when the shutdown deadline
-        // hands the job back (cheaper per job than a race against a shared promise, which would
-        // also keep one reaction per job alive until shutdown).
-        const running = outcome
-        outcome = await new Promise((resolve, reject) => {
-          flight.handBack = () => resolve(RETURNED)
-          running.then(resolve, reject)
-        })
+      let outcome: unknown = RETURNED
+      // Handed back while an async validator ran: do not start the handler at all.
+      if (!flight.handedBack) {
+        flight.stage = 'running'
+        outcome = definition.handler(payload, context)
+        if (outcome instanceof Promise) {
+          // One promise that settles with the handler, or with RETURNED when the shutdown deadline
+          // hands the job back (cheaper per job than a race against a shared promise, which would
+          // also keep one reaction per job alive until shutdown).
+          const running = outcome
+          outcome = await new Promise((resolve, reject) => {
+            flight.handBack = () => resolve(RETURNED)
+            running.then(resolve, reject)
+          })
+        }
       }
+      flight.stage = 'finishing'
       if (outcome === RETURNED) {
         try {
           await job.moveToWait(token)
@@ -389,6 +403,7 @@ class TypedWorker implements JobWorker {
       return outcome
     } catch (error) {
       if (error instanceof WaitingError) throw error
+      flight.stage = 'finishing'
       const permanent = isPermanent(error)
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
       if (final) {
@@ -497,13 +512,12 @@ class TypedWorker implements JobWorker {
       const handBackAt = deadlineMs - Math.min(1_000, deadlineMs / 5)
       const deadline = setTimeout(() => {
         for (const flight of this.#flights) {
-          // Only a job whose handler is awaiting can be handed back; one still being validated
-          // is a moment from running and simply finishes.
-          if (!flight.handBack) continue
+          // A job already settling (completing, failing) is left to finish: it is moments away.
+          if (flight.stage === 'finishing') continue
           returned.push(String(flight.job.id))
           flight.handedBack = true
           flight.controller?.abort(new ShutdownDeadlineError(String(flight.job.id), deadlineMs))
-          flight.handBack()
+          flight.handBack?.()
         }
       }, handBackAt)
       try {
