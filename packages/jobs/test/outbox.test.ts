@@ -59,6 +59,8 @@ interface RelayChild {
   exited: Promise<void>
   /** Batches this process reported adding. */
   batches: number
+  /** The process has started its relay. */
+  ready: boolean
 }
 
 function startRelayProcess(): RelayChild {
@@ -73,6 +75,7 @@ function startRelayProcess(): RelayChild {
     const lines = buffer.split('\n')
     buffer = lines.pop() ?? ''
     for (const line of lines) {
+      if (line === 'READY') relay.ready = true
       if (!line.startsWith('ADDED ')) continue
       addedByRelays.push(...line.slice(6).split(' '))
       relay.batches++
@@ -82,6 +85,7 @@ function startRelayProcess(): RelayChild {
     child,
     exited: new Promise((resolve) => child.on('exit', () => resolve())),
     batches: 0,
+    ready: false,
   }
   return relay
 }
@@ -187,18 +191,29 @@ describe('transactional outbox', () => {
       for each statement execute function slow_outbox_delete()`.execute(db)
 
     // Two relay processes at once (they share the work through SKIP LOCKED); a chaos loop kills
-    // one with SIGKILL and starts a new one until the writers are done.
+    // one with SIGKILL and starts a new one, six times. The writers advance in seven phases, each
+    // waiting for the next kill, so the kills are spread along the way whatever the machine's speed.
+    const plannedKills = 6
     const relays = [startRelayProcess(), startRelayProcess()]
-    let writing = true
     let kills = 0
     const chaos = (async () => {
-      while (writing || kills < 6) {
+      while (kills < plannedKills) {
         const victim = kills % 2
-        // Kill a relay only once it is moving batches, at a random point of its work.
-        await waitFor('relay at work', async () => (relays[victim]?.batches ?? 0) >= 1, {
+        // Kill a relay once it is moving batches (or, if the other took all the work, once it
+        // has been up a while), at a random point of its work.
+        await waitFor('relay started', async () => relays[victim]?.ready === true, {
           timeoutMs: 60_000,
           intervalMs: 5,
         })
+        const upSince = Date.now()
+        await waitFor(
+          'relay at work',
+          async () => (relays[victim]?.batches ?? 0) >= 1 || Date.now() - upSince > 2_000,
+          {
+            timeoutMs: 60_000,
+            intervalMs: 5,
+          },
+        )
         await sleep(Math.random() * 150)
         relays[victim]?.child.kill('SIGKILL')
         await relays[victim]?.exited
@@ -212,6 +227,11 @@ describe('transactional outbox', () => {
     let next = 0
     const writer = async () => {
       while (next < transactions) {
+        const phase = Math.floor((next * (plannedKills + 1)) / transactions)
+        if (kills < phase) {
+          await sleep(20)
+          continue
+        }
         next++
         const ids = Array.from({ length: perTransaction }, () => ++orderId)
         const rollback = Math.random() < 1 / 3
@@ -239,8 +259,6 @@ describe('transactional outbox', () => {
       }
     }
     await Promise.all(Array.from({ length: 8 }, writer))
-    writing = false
-    // The chaos loop goes on until at least six kills, so every run exercises them.
     await chaos
 
     // A last, undisturbed relay drains what is left.
@@ -277,7 +295,7 @@ describe('transactional outbox', () => {
     expect(extra).toEqual([])
     expect(duplicateEntries).toBe(0)
     expect(await bull.count()).toBe(committed.size)
-    expect(kills).toBeGreaterThanOrEqual(6)
+    expect(kills).toBe(plannedKills)
     // Payloads arrive intact.
     const sample = await bull.getJob([...committed][0] as string)
     expect(sample?.data).toHaveProperty('orderId')
