@@ -161,7 +161,7 @@ try {
 
   const pad = (text: string, n: number) => text.padEnd(n)
   console.log(
-    `\nconcurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${ROUND_MS} ms per library and row (best round), Redis on loopback\n`,
+    `\nconcurrency ${CONCURRENCY}, ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per library and row, Redis on loopback\n`,
   )
   console.log(
     `${pad('row', 16)}${pad('library', 28)}${pad('ops/s', 10)}${pad('p50 µs', 9)}${pad('ops/s vs bento', 16)}p50 vs bento`,

@@ -13,14 +13,26 @@ export interface LocalTierLimits {
   maxBytes: number
 }
 
+interface Node {
+  key: string
+  entry: LocalEntry
+  /** Towards the least recently used end. */
+  older: Node | undefined
+  /** Towards the most recently used end. */
+  newer: Node | undefined
+}
+
 /**
- * A bounded LRU over a `Map`: a `Map` iterates in insertion order, so re-inserting on every hit
- * keeps the least recently used entry first and eviction is `keys().next()` — O(1) and no linked
- * list to maintain. Bounded both by entry count and by approximate bytes.
+ * A bounded LRU: a `Map` for lookup plus a doubly linked recency list, so a hit, an insert and an
+ * eviction are all O(1). (Re-inserting into a `Map` and evicting with `keys().next()` looks O(1)
+ * but is not in V8: deleted slots stay in the table until a rehash, and every `next()` walks
+ * over them.) Bounded both by entry count and by approximate bytes.
  */
 export class LocalTier {
-  readonly #entries = new Map<string, LocalEntry>()
+  readonly #nodes = new Map<string, Node>()
   readonly #limits: LocalTierLimits
+  #oldest: Node | undefined
+  #newest: Node | undefined
   #bytes = 0
   #evictions = 0
 
@@ -29,7 +41,7 @@ export class LocalTier {
   }
 
   get size(): number {
-    return this.#entries.size
+    return this.#nodes.size
   }
 
   get bytes(): number {
@@ -42,49 +54,73 @@ export class LocalTier {
 
   /** Returns the entry (fresh or stale) and marks it most recently used; drops it once past staleUntil. */
   get(key: string, now: number): LocalEntry | undefined {
-    const entry = this.#entries.get(key)
-    if (entry === undefined) return undefined
-    if (entry.staleUntil <= now) {
-      this.delete(key)
+    const node = this.#nodes.get(key)
+    if (node === undefined) return undefined
+    if (node.entry.staleUntil <= now) {
+      this.#remove(node)
       return undefined
     }
-    this.#entries.delete(key)
-    this.#entries.set(key, entry)
-    return entry
+    if (node !== this.#newest) {
+      this.#unlink(node)
+      this.#append(node)
+    }
+    return node.entry
   }
 
   /** Reads without touching recency (for tests and introspection). */
   peek(key: string): LocalEntry | undefined {
-    return this.#entries.get(key)
+    return this.#nodes.get(key)?.entry
   }
 
   set(key: string, entry: LocalEntry): void {
-    // An entry larger than the whole budget would evict everything and still not fit.
-    if (entry.size > this.#limits.maxBytes) {
-      this.delete(key)
-      return
-    }
     this.delete(key)
-    this.#entries.set(key, entry)
+    // An entry larger than the whole budget would evict everything and still not fit.
+    if (entry.size > this.#limits.maxBytes) return
+    const node: Node = { key, entry, older: undefined, newer: undefined }
+    this.#nodes.set(key, node)
+    this.#append(node)
     this.#bytes += entry.size
-    while (this.#entries.size > this.#limits.maxEntries || this.#bytes > this.#limits.maxBytes) {
-      const oldest = this.#entries.keys().next()
-      if (oldest.done) break
-      this.delete(oldest.value)
+    while (this.#nodes.size > this.#limits.maxEntries || this.#bytes > this.#limits.maxBytes) {
+      const oldest = this.#oldest
+      if (oldest === undefined) break
+      this.#remove(oldest)
       this.#evictions++
     }
   }
 
   delete(key: string): boolean {
-    const entry = this.#entries.get(key)
-    if (entry === undefined) return false
-    this.#entries.delete(key)
-    this.#bytes -= entry.size
+    const node = this.#nodes.get(key)
+    if (node === undefined) return false
+    this.#remove(node)
     return true
   }
 
   clear(): void {
-    this.#entries.clear()
+    this.#nodes.clear()
+    this.#oldest = undefined
+    this.#newest = undefined
     this.#bytes = 0
+  }
+
+  #remove(node: Node): void {
+    this.#nodes.delete(node.key)
+    this.#unlink(node)
+    this.#bytes -= node.entry.size
+  }
+
+  #unlink(node: Node): void {
+    if (node.older) node.older.newer = node.newer
+    else this.#oldest = node.newer
+    if (node.newer) node.newer.older = node.older
+    else this.#newest = node.older
+    node.older = undefined
+    node.newer = undefined
+  }
+
+  #append(node: Node): void {
+    node.older = this.#newest
+    if (this.#newest) this.#newest.newer = node
+    else this.#oldest = node
+    this.#newest = node
   }
 }

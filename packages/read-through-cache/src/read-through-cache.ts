@@ -140,12 +140,14 @@ export class ReadThroughCache {
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
   #localUsable = false
+  readonly #localTtlMs: number | undefined
   #closed = false
 
   constructor(options: ReadThroughCacheOptions) {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#keys = new KeyLayout(o.prefix)
+    this.#localTtlMs = o.local === false ? undefined : o.local.ttlMs
     this.#defaultPolicy = { ...o.freshness, tags: [], local: true }
     this.#breaker = new CircuitBreaker({
       failureThreshold: o.failureThreshold,
@@ -957,10 +959,17 @@ export class ReadThroughCache {
   #putLocal(key: string, entry: LocalEntry, policy: Policy, flight?: Flight): void {
     if (this.#local === undefined || !policy.local || !this.#localUsable) return
     if (flight?.invalidated) return
-    const localTtl =
-      (this.#options.local === false ? undefined : this.#options.local.ttlMs) ?? Number.POSITIVE_INFINITY
-    const freshUntil = Math.min(entry.freshUntil, Date.now() + localTtl)
-    this.#local.set(key, { ...entry, freshUntil })
+    const localTtl = this.#localTtlMs
+    // A fresh object of one fixed shape (no spread: `entry` may carry the serialized payload,
+    // which the local tier must not keep alive).
+    this.#local.set(key, {
+      value: entry.value,
+      negative: entry.negative,
+      freshUntil:
+        localTtl === undefined ? entry.freshUntil : Math.min(entry.freshUntil, Date.now() + localTtl),
+      staleUntil: entry.staleUntil,
+      size: entry.size,
+    })
   }
 
   // ---- invalidation -------------------------------------------------------------------------

@@ -71,6 +71,7 @@ export class RedisTier {
   readonly #hasPending: () => boolean
   readonly #onError: (error: unknown) => void
   readonly isCluster: boolean
+  #corked = false
 
   constructor(options: RedisTierOptions) {
     this.#client = options.client
@@ -92,6 +93,7 @@ export class RedisTier {
    * one `then` on the command. The breaker and error mapping happen in the settle callbacks.
    */
   #exec<T>(name: string, command: () => Promise<T>): Promise<T> {
+    this.#coalesceWrites()
     const permit = this.#breaker.permit(Date.now())
     if (permit === 'reject') {
       return Promise.reject(new CacheUnavailableError(name, { reason: 'circuit-open' }))
@@ -104,6 +106,26 @@ export class RedisTier {
   async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
     await this.#guard('replay', this.#onProbe(), probe, true)
     return this.#guard(name, command(), probe)
+  }
+
+  /**
+   * Corks the connection's socket until the current tick's microtasks have run, so the commands
+   * that many concurrent calls issue in one tick leave in one `writev` instead of one syscall
+   * each (the same effect as ioredis' `enableAutoPipelining`, without changing the user's client).
+   * Only for a single `Redis`: a `Cluster` has one socket per node.
+   */
+  #coalesceWrites(): void {
+    if (this.#corked || this.isCluster) return
+    const stream = (
+      this.#client as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }
+    ).stream
+    if (stream?.cork === undefined || stream.uncork === undefined || stream.writable !== true) return
+    stream.cork()
+    this.#corked = true
+    process.nextTick(() => {
+      this.#corked = false
+      stream.uncork?.()
+    })
   }
 
   /** Applies the timeout to `promise` and reports its outcome to the breaker. */
