@@ -192,13 +192,36 @@ export class ReadThroughCache {
    * Resolves once the Redis client is connected and the invalidation channel is subscribed. Until
    * the channel is subscribed the local tier is not filled, so no entry can miss an invalidation.
    * Optional: calls made before work anyway (the first ones may time out while connecting).
+   * Rejects with `CacheUnavailableError` after `timeoutMs`, so a start-up during an outage does not hang.
+   *
+   * @example
+   * ```ts
+   * await cache.ready().catch((error) => logger.warn({ err: error }, 'starting without Redis'))
+   * ```
    */
-  async ready(): Promise<void> {
+  async ready(timeoutMs = 10_000): Promise<void> {
     const client = this.#options.redis
-    if (client.status !== 'ready') {
-      await new Promise<void>((resolve) => client.once('ready', () => resolve()))
+    let timer: NodeJS.Timeout | undefined
+    let onReady: (() => void) | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new CacheUnavailableError('ready', { reason: 'timeout', timeoutMs })),
+        timeoutMs,
+      )
+    })
+    const connected =
+      client.status === 'ready'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            onReady = () => resolve()
+            client.once('ready', onReady)
+          })
+    try {
+      await Promise.race([Promise.all([connected, this.#bus?.ready]), timeout])
+    } finally {
+      clearTimeout(timer)
+      if (onReady !== undefined) client.off('ready', onReady)
     }
-    await this.#bus?.ready
   }
 
   /**
