@@ -99,10 +99,15 @@ export class InvalidationBus {
   async close(): Promise<void> {
     this.#closed = true
     this.#subscribed = false
-    try {
-      await this.#subscriber.quit()
-    } catch {
-      this.#subscriber.disconnect()
-    }
+    // QUIT waits for the server; during an outage it would wait forever. Give it a moment, then cut.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.#subscriber.quit().catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1_000)
+      }),
+    ])
+    clearTimeout(timer)
+    this.#subscriber.disconnect()
   }
 }
