@@ -9,8 +9,8 @@
 
 /**
  * KEYS: value, lease. ARGV: now (ms), token, lease ttl (ms).
- * Returns {value or '', status}: 0 = fresh value, no lease taken; 1 = lease acquired by this
- * caller (value, if any, is stale); 2 = another caller holds the lease.
+ * Returns {value or '', status, holder}: 0 = fresh value, no lease taken; 1 = lease acquired by
+ * this caller (value, if any, is stale); 2 = another caller holds the lease, whose token is `holder`.
  * '' stands for "no value" because a nil inside a Lua table would truncate the reply.
  */
 export const GET_OR_LEASE = `
@@ -20,7 +20,7 @@ if v then
   if fresh and fresh > tonumber(ARGV[1]) then return {v, 0} end
 end
 if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {v or '', 1} end
-return {v or '', 2}
+return {v or '', 2, redis.call('GET', KEYS[2]) or ''}
 `
 
 /** KEYS: value, lease. ARGV: token, envelope, px. Writes only while the caller still holds the lease. */

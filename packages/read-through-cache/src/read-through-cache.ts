@@ -72,6 +72,8 @@ interface Policy extends ResolvedFreshness {
 interface Flight {
   key: string
   hooks: FlightHooks | undefined
+  /** The lease token this flight asks for or holds. */
+  token: string | undefined
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
   promise: Promise<unknown>
@@ -120,6 +122,8 @@ export class ReadThroughCache {
   readonly #flights = new Map<string, Flight>()
   /** Every flight still running (including refreshes whose callers were already answered), to mark on invalidation. */
   readonly #running = new Set<Flight>()
+  /** Lease tokens of the flights still running, to tell this process's orphaned leases from live ones. */
+  readonly #activeTokens = new Set<string>()
   readonly #pending = new Map<string, PendingInvalidation>()
   readonly #defaultPolicy: Policy
   readonly #origin = randomBytes(6).toString('base64url')
@@ -308,6 +312,11 @@ export class ReadThroughCache {
 
   #token(): string {
     return `${this.#origin}:${++this.#tokens}`
+  }
+
+  /** A token this process issued whose flight has ended (only possible after a failed write or release). */
+  #isOrphan(holder: string): boolean {
+    return holder.startsWith(`${this.#origin}:`) && !this.#activeTokens.has(holder)
   }
 
   /**
@@ -657,6 +666,7 @@ export class ReadThroughCache {
     const flight: Flight = {
       key,
       hooks,
+      token: undefined,
       invalidated: false,
       promise,
       resolve: (value) => {
@@ -692,6 +702,7 @@ export class ReadThroughCache {
     } finally {
       detach()
       this.#running.delete(flight)
+      if (flight.token !== undefined) this.#activeTokens.delete(flight.token)
     }
   }
 
@@ -705,6 +716,8 @@ export class ReadThroughCache {
     const entry = this.#keys.entry(key)
     if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
     const token = this.#token()
+    this.#activeTokens.add(token)
+    flight.token = token
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
     let delay = 2
     let waited = false
@@ -742,7 +755,14 @@ export class ReadThroughCache {
         if (waited) flight.hooks?.waiting(key, false)
         return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
       }
-      // Another process holds the lease and is loading.
+      // Another caller holds the lease and is loading.
+      if (read.holder !== undefined && this.#isOrphan(read.holder)) {
+        // It is a lease of this very process whose flight is over: its write or release never got
+        // through (Redis failed at that moment). Nobody will fill the key, so free it and go again
+        // instead of waiting for it to expire.
+        await this.#tier.releaseLease(entry, read.holder).catch(noop)
+        continue
+      }
       if (
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)

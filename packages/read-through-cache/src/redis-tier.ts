@@ -20,6 +20,8 @@ export interface LeaseRead {
   text: string | undefined
   /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it. */
   status: 0 | 1 | 2
+  /** With status 2: the token of the lease holder. */
+  holder: string | undefined
 }
 
 interface Script {
@@ -54,8 +56,8 @@ export interface RedisTierOptions {
 const noop = () => {}
 
 function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, status] = reply as [string, 0 | 1 | 2]
-  return { text: text === '' ? undefined : text, status }
+  const [text, status, holder] = reply as [string, 0 | 1 | 2, string | undefined]
+  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder }
 }
 
 /**

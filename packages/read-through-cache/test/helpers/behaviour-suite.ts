@@ -211,11 +211,13 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
 
     it('race harness, 1,000 iterations: an invalidation during a slow load leaves v2 or nothing, never v1', async () => {
       const result = await raceHarness(true, 1_000)
+      console.info(`[${name}] race harness with leases, 1,000 iterations:`, result)
       expect(result).toEqual({ staleSets: 0, wrongReads: 0 })
     })
 
     it('race harness control: with leases off the same interleaving writes stale values', async () => {
       const result = await raceHarness(false, 200)
+      console.info(`[${name}] race harness control (leases off), 200 iterations:`, result)
       expect(result.staleSets).toBeGreaterThan(0)
     })
 
@@ -605,11 +607,14 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       }
       let calls = 0
       let wrong = 0
+      let slowest = 0
       let stop = false
       const worker = async () => {
         while (!stop) {
           const id = 5_000_000 + Math.floor(Math.random() * keys)
+          const started = performance.now()
           const value = await a.getOrLoad(`o:${id}`, loader)
+          slowest = Math.max(slowest, performance.now() - started) // reported, not asserted
           calls++
           if (value !== `outage-${id}`) wrong++
           await sleep(1)
@@ -634,6 +639,15 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       })
       stop = true
       await Promise.all(workers)
+      console.info(`[${name}] Redis killed under load:`, {
+        calls,
+        wrong,
+        peakConcurrentLoads: peak,
+        cap,
+        loadsDuringOutage,
+        timesCircuitOpened: a.stats().timesCircuitOpened,
+        slowestCallMs: Math.round(slowest),
+      })
 
       expect(wrong).toBe(0)
       expect(peak).toBeLessThanOrEqual(cap)
