@@ -99,6 +99,8 @@ type CachedEntry = LocalEntry & { payload: string }
 type PendingInvalidation = { kind: 'key'; key: string } | { kind: 'tag'; tag: string }
 
 const MAX_PENDING_INVALIDATIONS = 100_000
+/** Weight of the past in the miss-rate average: about the last 100 Redis reads count. */
+const MISS_RATE_DECAY = 0.99
 const noop = () => {}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -144,6 +146,8 @@ export class ReadThroughCache {
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
   #localUsable = false
+  /** Moving average of the share of Redis reads that miss (decides whether to skip the plain GET). */
+  #missRate = 0
   readonly #localTtlMs: number | undefined
   #closed = false
 
@@ -263,7 +267,9 @@ export class ReadThroughCache {
       return running.promise as Promise<T>
     }
     const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
-    if (serveStale || !this.#options.leases || !this.#tier.available) {
+    // While most Redis reads miss (a cold cache, a stream of new keys), skip the plain GET: the
+    // get-or-lease script reads too, so a miss costs two round trips instead of three.
+    if (serveStale || !this.#options.leases || !this.#tier.available || this.#missRate > 0.5) {
       const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale, false)
       if (!serveStale) return flight.promise as Promise<T>
       this.#count('staleServed')
@@ -295,6 +301,7 @@ export class ReadThroughCache {
       const found = this.#decode(key, text)
       if (found !== undefined && found.freshUntil > Date.now()) {
         this.#count('hitsRedis')
+        this.#missRate *= MISS_RATE_DECAY
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
         if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
         return found.value
@@ -739,6 +746,7 @@ export class ReadThroughCache {
           return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
         }
         this.#count('hitsRedis')
+        this.#missRate *= MISS_RATE_DECAY
         this.#putLocal(key, found, policy, flight)
         return flight.resolve(found.value)
       }
@@ -751,6 +759,7 @@ export class ReadThroughCache {
           flight.answer(stale.value)
         } else if (!waited) {
           this.#count('misses')
+          this.#missRate = this.#missRate * MISS_RATE_DECAY + (1 - MISS_RATE_DECAY)
         }
         if (waited) flight.hooks?.waiting(key, false)
         return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
