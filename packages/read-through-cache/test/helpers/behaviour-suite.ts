@@ -451,7 +451,8 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
 
     it('getOrLoadMany: a batch larger than the loader cap is one call; a key loaded elsewhere is waited for, not batched', async () => {
       const prefix = prefixOf('many2')
-      const small = cache({ prefix, maxConcurrentLoads: 2 })
+      // A long lease wait: on a slow machine z:0 must keep waiting for the other instance, not load itself.
+      const small = cache({ prefix, maxConcurrentLoads: 2, leaseWaitTimeoutMs: 60_000 })
       const other = cache({ prefix, local: false })
       await Promise.all([small.ready(), other.ready()])
       const release = deferred()
