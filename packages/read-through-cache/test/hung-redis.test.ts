@@ -44,6 +44,10 @@ describe('read-through cache with a hung Redis', () => {
     const b = createReadThroughCache({ redis: client(), ...options })
     await Promise.all([a.ready(), b.ready()])
     expect(await a.getOrLoad('k', () => 'v1')).toBe('v1')
+    expect(await a.getOrLoad('t', () => 'tagged', { tags: ['grp'] })).toBe('tagged')
+    await a.settled()
+    const raw = client()
+    expect(await raw.get(new KeyLayout(prefix).entry('t').value)).not.toBeNull()
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
     expect(b.hasLocal('k')).toBe(true)
 
@@ -60,7 +64,8 @@ describe('read-through cache with a hung Redis', () => {
     const error = await a.delete('k').catch((e: unknown) => e)
     expect(error).toBeInstanceOf(CacheUnavailableError)
     expect((error as CacheUnavailableError).context.queuedForReplay).toBe(true)
-    expect(a.stats().pendingInvalidations).toBe(1)
+    await expect(a.deleteByTag('grp')).rejects.toBeInstanceOf(CacheUnavailableError)
+    expect(a.stats().pendingInvalidations).toBe(2)
 
     server.resume()
     // The next command after the open period is the probe, and the probe is the replay.
@@ -69,8 +74,8 @@ describe('read-through cache with a hung Redis', () => {
       return a.stats().circuit === 'closed'
     })
     expect(a.stats().pendingInvalidations).toBe(0)
-    const raw = client()
     expect(await raw.get(new KeyLayout(prefix).entry('k').value)).toBeNull()
+    expect(await raw.get(new KeyLayout(prefix).entry('t').value)).toBeNull() // the tag was replayed too
     // The replay was published too: the other instance's local copy is gone.
     await waitFor('b to drop k', async () => !b.hasLocal('k'))
     expect(await b.getOrLoad('k', () => 'v2')).toBe('v2')
