@@ -228,13 +228,20 @@ export class ReplicaRouter {
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const pinned = asPinned(connection)
+    const wrote = pinned.transactionWrote && this.#options.readYourWrites
+    pinned.transactionWrote = false
     try {
       await pinned.node.driver.commitTransaction(pinned.inner)
+    } catch (error) {
+      // A COMMIT whose connection died may have committed: its position is unknown, so the
+      // context's reads go to the primary (a SQL error at COMMIT, by contrast, rolled back).
+      if (wrote && isConnectionError(error)) this.#context.recordUnknownWrite()
+      throw error
     } finally {
       pinned.inTransaction = false
     }
-    if (pinned.transactionWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
-    pinned.transactionWrote = false
+    // Only after COMMIT succeeded, in its own statement: see CURRENT_LSN.
+    if (wrote) await this.#recordPosition(pinned.inner)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {

@@ -151,6 +151,28 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     expect(stale).toBe(0)
   })
 
+  it('a COMMIT whose connection dies leaves the context reading from the primary (the commit may have landed)', async () => {
+    const db = open({})
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    const names = portNames(cluster)
+    await db.router.run(undefined, async () => {
+      const trx = await db.startTransaction().execute()
+      await trx.insertInto('item').values({ value: 'commit-outcome-unknown' }).execute()
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)
+      await cluster.primary.query('select pg_terminate_backend($1)', [rows[0]?.pid])
+      await expect(trx.commit().execute()).rejects.toThrow()
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => {}) // releases the dead connection
+      const row = await db.selectNoFrom(sql<number>`inet_server_port()`.as('port')).executeTakeFirstOrThrow()
+      expect(names.get(row.port)).toBe('primary')
+      expect(events[events.length - 1]?.reason).toBe('ryw-invalid-token')
+    })
+  })
+
   it('outside any context, the process-wide position keeps reads fresh (outsideContext: process)', async () => {
     const db = open({ rywWaitMs: 0 })
     await db.router.ready()
