@@ -2,12 +2,14 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { type Lsn, maxLsn } from './lsn.js'
 
 /**
- * What one request (or job, or message) has seen: the highest WAL position it wrote or was handed
- * in a token. `invalid` marks a context whose incoming token was rejected: its reads go to the
- * primary until the context writes again and gets a fresh, trustworthy position.
+ * What one request (or job, or message) has seen: the highest WAL position it wrote (`lsn`) and
+ * the one it was handed in a token (`tokenLsn`). `invalid` marks a context whose incoming token
+ * was rejected: its reads go to the primary until the context writes again and gets a fresh,
+ * trustworthy position.
  */
 export interface ConsistencyState {
   lsn: Lsn | undefined
+  tokenLsn: Lsn | undefined
   invalid: boolean
 }
 
@@ -44,6 +46,11 @@ export class ConsistencyContext {
     if (state) {
       state.lsn = maxLsn(state.lsn, lsn)
       state.invalid = false
+      // `lsn` was read on the primary after this context started, so every real token the context
+      // was handed is at or below it. A token above it was forged (unsigned tokens are only
+      // format-checked) or belongs to WAL the primary no longer has: drop it, or every later
+      // read of the context (and of whoever gets its token) would wait and go to the primary.
+      if (state.tokenLsn !== undefined && state.tokenLsn > lsn) state.tokenLsn = undefined
     }
   }
 
@@ -60,7 +67,8 @@ export class ConsistencyContext {
     const state = this.#storage.getStore()
     if (state) {
       if (state.invalid) return { kind: 'invalid' }
-      return state.lsn === undefined ? NONE : { kind: 'lsn', lsn: state.lsn }
+      const lsn = maxLsn(state.lsn, state.tokenLsn)
+      return lsn === undefined ? NONE : { kind: 'lsn', lsn }
     }
     if (this.#processWide && this.#processLsn !== undefined) return { kind: 'lsn', lsn: this.#processLsn }
     return NONE

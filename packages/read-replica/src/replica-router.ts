@@ -126,16 +126,16 @@ export class ReplicaRouter {
    * ```
    */
   run<T>(token: string | undefined | null, fn: () => T): T {
-    let lsn: Lsn | undefined
+    let tokenLsn: Lsn | undefined
     let invalid = false
     if (token !== undefined && token !== null && token !== '') {
       try {
-        lsn = this.#codec.decode(token)
+        tokenLsn = this.#codec.decode(token)
       } catch {
         invalid = true
       }
     }
-    return this.#context.run({ lsn, invalid }, fn)
+    return this.#context.run({ lsn: undefined, tokenLsn, invalid }, fn)
   }
 
   /**

@@ -183,6 +183,29 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     expect(stale).toBe(0)
   })
 
+  it('an unsigned token claiming a far-future position: reads wait at most the budget, then the primary; a write replaces it', async () => {
+    const db = open({ rywWaitMs: 100 })
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    const names = portNames(cluster)
+    const forged = '1.7fffffffffffffff' // well-formed, so accepted without tokenSecret
+    await db.router.run(forged, async () => {
+      for (let i = 0; i < 3; i++) {
+        const row = await db
+          .selectNoFrom(sql<number>`inet_server_port()`.as('port'))
+          .executeTakeFirstOrThrow()
+        expect(names.get(row.port)).toBe('primary')
+        expect(events[events.length - 1]).toMatchObject({ reason: 'ryw-primary', role: 'primary' })
+      }
+      expect(db.router.token()).toBe(forged)
+      // The write's position, read on the primary, proves the token's position impossible.
+      await db.insertInto('item').values({ value: 'after-forged-token' }).execute()
+      const token = db.router.token() as string
+      expect(BigInt(`0x${token.slice(2)}`)).toBeLessThan(BigInt(`0x${forged.slice(2)}`))
+    })
+  })
+
   it('a malformed, tampered or unsigned token never throws and sends reads to the primary', async () => {
     const db = open({ tokenSecret: 'test-secret' })
     const events: RouteEvent[] = []
@@ -205,6 +228,7 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
       'x'.repeat(10_000),
       '\u0000',
       '1.ffffffffffffffff',
+      '1.ffffffffffffffff.AAAAAAAAAAAAAAAAAAAAAA', // far-future position, forged signature
     ]
     for (const token of garbage) {
       const row = await db.router.run(token, () =>
