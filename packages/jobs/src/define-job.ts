@@ -77,7 +77,7 @@ export interface DefineJobOptions<Schema extends StandardSchemaV1, Result> {
   migrations?: Readonly<Record<number, PayloadMigration>>
   /**
    * BullMQ `removeOnComplete` for this job (`true`, a count, or `{ age, count }`).
-   * @default { count: 10_000 } — bounded, yet long enough for idempotency keys and outbox IDs to deduplicate
+   * @default { count: 10_000 } — bounded, yet long enough for idempotency keys to deduplicate
    */
   removeOnComplete?: boolean | number | KeepJobs
   /**

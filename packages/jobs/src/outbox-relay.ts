@@ -1,6 +1,14 @@
 import { type JobsOptions, Queue } from 'bullmq'
+import type { Cluster, Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import { bullConnection, checkPrefix, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+import {
+  bullConnection,
+  checkPrefix,
+  commandClient,
+  DEFAULT_PREFIX,
+  queueKey,
+  type RedisConnection,
+} from './connection.js'
 import { OutboxRelayError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
@@ -24,6 +32,14 @@ export interface CreateOutboxRelayOptions<DB> {
    * @default 200
    */
   pollIntervalMs?: number
+  /**
+   * How long a batch's jobs stay deduplicated by a marker in Redis when the relay dies between
+   * adding them and committing: a relay that re-adds the batch within this window adds nothing,
+   * even if the jobs have already run and been removed by `removeOnComplete`. Markers of committed
+   * batches are deleted at once; only a crashed batch's markers live this long.
+   * @default 86_400_000 (one day)
+   */
+  dedupWindowMs?: number
   /** pino-compatible logger. @default silent */
   logger?: Logger
   /**
@@ -51,9 +67,10 @@ export interface OutboxRelay {
  * Each batch runs in one Postgres transaction: `SELECT ... FOR UPDATE SKIP LOCKED` (so several
  * relays share the work without taking the same rows), add the jobs to BullMQ with the row's
  * ID as job ID, `DELETE` the rows, commit. A relay that dies after the add and before the commit
- * leaves the rows in place; the next relay adds them again under the same job IDs and BullMQ
- * ignores an add whose ID exists. Nothing is lost and nothing doubles — provided finished jobs are
- * kept longer than a relay takes to come back (`removeOnComplete`, default the last 10,000).
+ * leaves the rows in place; the next relay adds them again under the same job IDs, and BullMQ
+ * ignores them: the job ID still exists, or, if the job already ran and `removeOnComplete` removed
+ * it, its BullMQ deduplication marker (set in the same script as the add) still does, for
+ * `dedupWindowMs`. Nothing is lost and nothing doubles.
  *
  * @example
  * ```ts
@@ -73,9 +90,12 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #table: string
   readonly #batchSize: number
   readonly #pollIntervalMs: number
+  readonly #dedupWindowMs: number
   readonly #logger: Logger
   readonly #onBatchAdded: ((batch: { readonly jobIds: readonly string[] }) => void) | undefined
   readonly #queues = new Map<string, Queue>()
+  readonly #client: Redis | Cluster
+  readonly #ownsClient: boolean
   #running = false
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
@@ -89,8 +109,12 @@ class PollingOutboxRelay implements OutboxRelay {
     this.#table = options.table ?? DEFAULT_OUTBOX_TABLE
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
+    this.#dedupWindowMs = options.dedupWindowMs ?? 86_400_000
     this.#logger = options.logger ?? silentLogger
     this.#onBatchAdded = options.onBatchAdded
+    const { client, owned } = commandClient(options.connection)
+    this.#client = client
+    this.#ownsClient = owned
   }
 
   relayed(): number {
@@ -118,14 +142,17 @@ class PollingOutboxRelay implements OutboxRelay {
           .forUpdate()
           .skipLocked()
           .execute()
-        if (rows.length === 0) return 0
+        if (rows.length === 0) return 0 as const
         const now = Date.now()
         const byQueue = new Map<string, Array<{ name: string; data: unknown; opts: JobsOptions }>>()
         for (const row of rows) {
           const stored = row.options as StoredOptions
+          const jobId = stored.bull.jobId ?? outboxJobId(String(row.id))
+          // The job ID alone deduplicates only while BullMQ keeps the job; the marker outlives it.
           const opts: JobsOptions = {
             ...stored.bull,
-            jobId: stored.bull.jobId ?? outboxJobId(String(row.id)),
+            jobId,
+            deduplication: { id: jobId, ttl: this.#dedupWindowMs },
           }
           if (stored.delayMs !== undefined) {
             const remaining = new Date(row.created_at).getTime() + stored.delayMs - now
@@ -156,12 +183,37 @@ class PollingOutboxRelay implements OutboxRelay {
             rows.map((row) => row.id),
           )
           .execute()
-        return rows.length
+        return byQueue
       })
-      this.#relayed += moved
-      return moved
+      if (moved === 0) return 0
+      let count = 0
+      for (const [queue, jobs] of moved) {
+        count += jobs.length
+        await this.#forgetMarkers(queue, jobs)
+      }
+      this.#relayed += count
+      return count
     } catch (error) {
       throw new OutboxRelayError(error)
+    }
+  }
+
+  /**
+   * The rows are gone for good once the batch committed, so no relay can add them again: their
+   * markers are deleted at once rather than left to expire (a day of markers at thousands of jobs
+   * per second would be a lot of memory). Failing here costs only that memory, until the TTL.
+   */
+  async #forgetMarkers(queue: string, jobs: ReadonlyArray<{ opts: JobsOptions }>): Promise<void> {
+    try {
+      // BullMQ's key for a deduplication ID; every key shares the queue's hash tag (one slot).
+      await this.#client.del(
+        ...jobs.map((job) => queueKey(this.#prefix, queue, `de:${String(job.opts.jobId)}`)),
+      )
+    } catch (error) {
+      this.#logger.warn(
+        { err: error, queue },
+        '[@scale/jobs] could not delete outbox dedup markers; they expire',
+      )
     }
   }
 
@@ -199,5 +251,6 @@ class PollingOutboxRelay implements OutboxRelay {
     const queues = [...this.#queues.values()]
     this.#queues.clear()
     await Promise.all(queues.map((queue) => queue.close()))
+    if (this.#ownsClient) this.#client.disconnect()
   }
 }

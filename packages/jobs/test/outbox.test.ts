@@ -130,13 +130,16 @@ describe('transactional outbox', () => {
     await bull.close()
   })
 
-  it('a batch added to BullMQ whose transaction then fails is added again without duplicates', async () => {
+  it('a batch added to BullMQ whose transaction then fails is added again without duplicates, even after its jobs ran and were removed', async () => {
     const queue = uniqueQueue('outbox-commit-fault')
+    let runs = 0
     const job = defineJob({
       name: 'ship',
       queue,
       schema: z.object({ orderId: z.number() }),
-      handler: () => {},
+      // The harshest retention: a finished job is gone at once, so its ID no longer deduplicates.
+      removeOnComplete: true,
+      handler: () => void runs++,
     })
     const outbox = createOutbox()
     await db.transaction().execute((trx) =>
@@ -155,15 +158,43 @@ describe('transactional outbox', () => {
     )
     await sql`create trigger fail_outbox_delete before delete on scale_jobs_outbox
       for each statement execute function fail_outbox_delete()`.execute(db)
-    const relay = createOutboxRelay({ db, connection: redis, batchSize: 100 })
+    const adds: number[] = []
+    const relay = createOutboxRelay({
+      db,
+      connection: redis,
+      batchSize: 100,
+      onBatchAdded: ({ jobIds }) => adds.push(jobIds.length),
+    })
+    const bull = new Queue(queue, { connection: redis, prefix: '{jobs}' })
     await expect(relay.relayOnce()).rejects.toMatchObject({ code: 'E_JOBS_OUTBOX_RELAY' })
+    expect(await bull.getWaitingCount()).toBe(30)
+    // The jobs run, and removeOnComplete deletes them, before the relay comes back.
+    const worker = createWorker({
+      connection: redis,
+      jobs: [job],
+      concurrency: 10,
+      shutdown: { signals: [] },
+    })
+    await waitFor(
+      'the first adds ran and were removed',
+      async () => runs === 30 && (await bull.count()) === 0,
+      {
+        timeoutMs: 30_000,
+      },
+    )
+    await worker.close()
+    // With no worker running, anything added again would sit in the queue.
     await expect(relay.relayOnce()).rejects.toMatchObject({ code: 'E_JOBS_OUTBOX_RELAY' })
+    expect(await bull.count()).toBe(0)
     expect(await relay.relayOnce()).toBe(30)
     await sql`drop trigger fail_outbox_delete on scale_jobs_outbox`.execute(db)
-    const bull = new Queue(queue, { connection: redis, prefix: '{jobs}' })
-    // Added three times, one job each.
-    expect(await bull.getWaitingCount()).toBe(30)
-    expect(await redis.llen(`{jobs}:${queue}:wait`)).toBe(30)
+    // The batch was really added three times (control), and made 30 jobs that ran once each.
+    expect(adds).toEqual([30, 30, 30])
+    expect(await bull.count()).toBe(0)
+    expect(await redis.llen(`{jobs}:${queue}:wait`)).toBe(0)
+    expect(runs).toBe(30)
+    // Committed batches leave no dedup markers behind.
+    expect(await redis.keys(`{jobs}:${queue}:de:*`)).toEqual([])
     await relay.stop()
     await bull.obliterate({ force: true })
     await bull.close()
