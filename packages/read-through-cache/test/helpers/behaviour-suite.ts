@@ -143,6 +143,8 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         processes.map((p) => p.call({ op: 'burst', key: 'hot', counter: 'stampede', calls: 1_000 })),
       )
       const { rows } = await pool.query("SELECT n FROM rtc_counter WHERE name = 'stampede'")
+      // A Redis error would make a process load without the lease (outage behaviour): say so first.
+      expect(replies.map((r) => r.redisErrors)).toEqual([0, 0, 0, 0])
       expect(rows[0].n).toBe(1)
       // Every one of the 4,000 calls got the value of that single load.
       expect(replies.map((r) => r.values)).toEqual([['loaded-1'], ['loaded-1'], ['loaded-1'], ['loaded-1']])
@@ -422,7 +424,8 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         bCalls++
         return 'from-b'
       })
-      await sleep(50)
+      // b must really be waiting on a's lease (not arrive after a's write and simply hit).
+      await waitFor('b to wait for the lease holder', async () => b.stats().coalescedWaits === 1)
       release.resolve()
       expect(await waiting).toBe('from-a')
       expect(await slow).toBe('from-a')
