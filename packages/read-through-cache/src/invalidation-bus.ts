@@ -47,11 +47,14 @@ export class InvalidationBus {
         options.onDisconnected()
       }
     })
-    // ioredis re-subscribes by itself after a reconnect and then emits 'ready'. The PING is
-    // answered on the same connection after the SUBSCRIBE, so once it returns no message can slip by.
+    // ioredis emits 'ready' after a reconnect BEFORE it re-sends its own SUBSCRIBE, so the reply
+    // to anything sent from this listener (a PING, say) can arrive while the connection is not yet
+    // subscribed, and a message published in between would be lost after the local tier was
+    // cleared. Subscribing again (idempotent) and waiting for the server's confirmation proves
+    // that every later message reaches us.
     this.#subscriber.on('ready', () => {
       if (!this.#initialDone || this.#subscribed || this.#closed) return
-      this.#subscriber.ping().then(
+      this.#subscriber.subscribe(options.channel).then(
         () => this.#markSubscribed(),
         (error: unknown) => options.onError(error),
       )

@@ -169,6 +169,7 @@ export class ReadThroughCache {
       client: o.redis,
       breaker: this.#breaker,
       commandTimeoutMs: o.commandTimeoutMs,
+      coalesceWrites: o.coalesceWrites,
       onProbe: () => this.#replayPending(),
       hasPending: () => this.#pending.size > 0,
       onError: () => this.#count('redisErrors'),
@@ -184,8 +185,10 @@ export class ReadThroughCache {
           for (const key of keys) this.#invalidateLocally(key)
         },
         onSubscribed: () => {
-          // Whatever was published while we were not subscribed is lost: start the local tier afresh.
-          this.#local?.clear()
+          // Whatever was published while we were not subscribed is lost: start the local tier
+          // afresh, and keep a GET sent before now or a load running now from filling it with a
+          // value whose invalidation we may have missed.
+          this.#invalidateAllLocally()
           this.#localUsable = true
         },
         onDisconnected: () => {
@@ -853,6 +856,10 @@ export class ReadThroughCache {
       }
     } catch {
       stored = false
+      // With tags the write may have landed (a timed-out command can still run) without its tag
+      // membership, or a deleteByTag may have raced it and the undo failed: either way no later
+      // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
+      if (tags.length > 0) this.#queue({ kind: 'key', key: entry.key })
     }
     if (stored) this.#putLocal(entry.key, cached, policy, flight)
     flight.resolve(value)
@@ -1033,6 +1040,12 @@ export class ReadThroughCache {
     // such a load must not fill the local tier.
     this.#flights.delete(key)
     for (const flight of this.#running) if (flight.key === key) flight.invalidated = true
+  }
+
+  #invalidateAllLocally(): void {
+    this.#invalidationSeq++
+    this.#local?.clear()
+    for (const flight of this.#running) flight.invalidated = true
   }
 
   async #publish(keys: string[]): Promise<void> {
