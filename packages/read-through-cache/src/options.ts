@@ -137,6 +137,15 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    */
   maxConcurrentLoads?: number
   /**
+   * On a single `Redis`, cork its socket for the rest of the tick in which the cache sends a
+   * command, so the commands of many concurrent calls leave in one write. This reaches into
+   * ioredis' connection (`redis.stream`, not part of its documented API): if a future ioredis
+   * has no such stream, or the client is not `ready`, the cache simply does not cork. Set `false`
+   * to never touch your client's socket (or when it already uses `enableAutoPipelining`).
+   * @default true
+   */
+  coalesceWrites?: boolean
+  /**
    * Turns values into Redis strings and back.
    * @default JSON
    */
@@ -173,6 +182,7 @@ export interface ResolvedOptions {
   failureThreshold: number
   openDurationMs: number
   maxConcurrentLoads: number
+  coalesceWrites: boolean
   serializer: Serializer
   logger: CacheLogger | undefined
   metrics: CacheMetricsHook | undefined
@@ -263,6 +273,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
       1,
     ),
     maxConcurrentLoads,
+    coalesceWrites: options.coalesceWrites ?? true,
     serializer,
     logger: options.logger,
     metrics: options.metrics,

@@ -46,6 +46,8 @@ export interface RedisTierOptions {
   client: RedisClient
   breaker: CircuitBreaker
   commandTimeoutMs: number
+  /** Cork a single client's socket per tick (see `#coalesceWrites`). */
+  coalesceWrites: boolean
   /** Runs before the first command after an outage (the half-open probe): replays queued invalidations. */
   onProbe: () => Promise<void>
   /** `true` while invalidations wait for replay; they are then replayed before the next command too. */
@@ -73,6 +75,7 @@ export class RedisTier {
   readonly #hasPending: () => boolean
   readonly #onError: (error: unknown) => void
   readonly isCluster: boolean
+  readonly #coalesce: boolean
   #corked = false
 
   constructor(options: RedisTierOptions) {
@@ -83,6 +86,8 @@ export class RedisTier {
     this.#hasPending = options.hasPending
     this.#onError = options.onError
     this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true
+    // A `Cluster` has one socket per node: nothing to cork.
+    this.#coalesce = options.coalesceWrites && !this.isCluster
   }
 
   /** `true` when a command would be attempted now (circuit closed, or due for a probe). */
@@ -114,14 +119,21 @@ export class RedisTier {
    * Corks the connection's socket until the current tick's microtasks have run, so the commands
    * that many concurrent calls issue in one tick leave in one `writev` instead of one syscall
    * each (the same effect as ioredis' `enableAutoPipelining`, without changing the user's client).
-   * Only for a single `Redis`: a `Cluster` has one socket per node.
+   * `stream` is ioredis' internal socket, so every assumption is checked and a mismatch means no
+   * corking, never an error: the client must be `ready` (before that, commands wait in ioredis'
+   * offline queue, not on the socket) and the stream a writable one with `cork`/`uncork`. The
+   * stream is captured, so a reconnect in between uncorks the socket that was corked.
    */
   #coalesceWrites(): void {
-    if (this.#corked || this.isCluster) return
-    const stream = (
-      this.#client as { stream?: { cork?: () => void; uncork?: () => void; writable?: boolean } }
-    ).stream
-    if (stream?.cork === undefined || stream.uncork === undefined || stream.writable !== true) return
+    if (this.#corked || !this.#coalesce) return
+    const client = this.#client as {
+      status?: string
+      stream?: { cork?: () => void; uncork?: () => void; writable?: boolean }
+    }
+    if (client.status !== 'ready') return
+    const stream = client.stream
+    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function' || stream.writable !== true)
+      return
     stream.cork()
     this.#corked = true
     process.nextTick(() => {
