@@ -82,6 +82,42 @@ describe('read-through cache with a hung Redis', () => {
     await Promise.all([a.close(), b.close()])
   })
 
+  it('a tagged load whose write times out has the key invalidated on recovery (it may have landed outside its tag)', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const a = createReadThroughCache({
+      redis: client(),
+      prefix,
+      commandTimeoutMs: 200,
+      circuitBreaker: { failureThreshold: 2, openDurationMs: 200 },
+    })
+    await a.ready()
+    let release: () => void = () => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const load = a.getOrLoad(
+      'w',
+      async () => {
+        await released
+        return 'loaded'
+      },
+      { tags: ['grp-w'] },
+    )
+    await waitFor('the load to hold the lease', async () => a.stats().loads === 1)
+    server.pause()
+    release()
+    expect(await load).toBe('loaded') // answered before the write
+    await a.settled() // the lease-guarded write timed out, but it sits in the paused server's socket
+    expect(a.stats().pendingInvalidations).toBe(1)
+    server.resume() // the write now lands, without its tag membership
+    await waitFor('the queued invalidation to be replayed', async () => {
+      await a.get('probe')
+      return a.stats().pendingInvalidations === 0
+    })
+    expect(await client().get(new KeyLayout(prefix).entry('w').value)).toBeNull()
+    await a.close()
+  })
+
   it('close() releases its own connection and leaves the user client open', async () => {
     const clientCount = async () =>
       String(await server.command('client', 'list'))
