@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq'
+import { type Job, UnrecoverableError, WaitingError, type Worker } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { retryDelayMs } from './backoff.js'
 import {
@@ -21,6 +21,7 @@ import {
 } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { type Logger, silentLogger } from './logger.js'
+import { TolerantWorker } from './tolerant-worker.js'
 import { migratePayload, validatePayload } from './validate-payload.js'
 import { WorkerStats } from './worker-stats.js'
 
@@ -224,7 +225,7 @@ export function createWorker(options: CreateWorkerOptions): JobWorker {
 
 class TypedWorker implements JobWorker {
   readonly queues: readonly string[]
-  readonly bullWorkers: readonly Worker[]
+  readonly bullWorkers: readonly TolerantWorker[]
   readonly #prefix: string
   readonly #definitions = new Map<string, AnyJobDefinition>()
   readonly #flights = new Set<Flight>()
@@ -278,22 +279,27 @@ class TypedWorker implements JobWorker {
 
     this.queues = [...new Set(options.jobs.map((job) => job.queue))]
     this.bullWorkers = this.queues.map((queue) => {
-      const worker = new Worker(queue, (job, token) => this.#process(queue, job, token), {
-        connection: bullConnection(options.connection, true),
-        prefix: this.#prefix,
-        concurrency: options.concurrency ?? 1,
-        lockDuration: options.lockDurationMs ?? 30_000,
-        stalledInterval: options.stalledIntervalMs ?? 30_000,
-        maxStalledCount: options.maxStalledCount ?? 3,
-        autorun: options.autorun ?? true,
-        // BullMQ's metrics count every completed and finally-failed job inside the same Lua
-        // script that takes it out of `active`, so the scaling signal's rates agree exactly with
-        // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
-        ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
-        settings: {
-          backoffStrategy: (attemptsMade, type, _error, job) => this.#backoff(queue, attemptsMade, type, job),
+      const worker: TolerantWorker = new TolerantWorker(
+        queue,
+        (job, token) => this.#process(worker, queue, job, token),
+        {
+          connection: bullConnection(options.connection, true),
+          prefix: this.#prefix,
+          concurrency: options.concurrency ?? 1,
+          lockDuration: options.lockDurationMs ?? 30_000,
+          stalledInterval: options.stalledIntervalMs ?? 30_000,
+          maxStalledCount: options.maxStalledCount ?? 3,
+          autorun: options.autorun ?? true,
+          // BullMQ's metrics count every completed and finally-failed job inside the same Lua
+          // script that takes it out of `active`, so the scaling signal's rates agree exactly with
+          // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
+          ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
+          settings: {
+            backoffStrategy: (attemptsMade, type, _error, job) =>
+              this.#backoff(queue, attemptsMade, type, job),
+          },
         },
-      })
+      )
       worker.on('error', (error) => this.#logger.error({ err: error, queue }, '[@scale/jobs] worker error'))
       // A job that stalled more than maxStalledCount times is failed by BullMQ's stalled checker,
       // not by our processor, so it is dead-lettered here.
@@ -341,7 +347,12 @@ class TypedWorker implements JobWorker {
     return delayMs
   }
 
-  async #process(queue: string, job: Job, token: string | undefined): Promise<unknown> {
+  async #process(
+    worker: TolerantWorker,
+    queue: string,
+    job: Job,
+    token: string | undefined,
+  ): Promise<unknown> {
     const started = performance.now()
     const flight: Flight = {
       job,
@@ -355,6 +366,10 @@ class TypedWorker implements JobWorker {
     const { name, version, definition } = resolved
     try {
       if (!definition) throw new UnknownJobError(name, queue)
+      const unparsable = worker.unparsableData(job)
+      if (unparsable !== undefined) {
+        throw new InvalidPayloadError(name, 'run', [{ path: '', message: 'stored data is not valid JSON' }])
+      }
       let payload = validatePayload(definition, migratePayload(definition, version, job.data), 'run')
       if (payload instanceof Promise) payload = await payload
       const context = new HandlerContext(flight, queue, resolved)
@@ -408,7 +423,7 @@ class TypedWorker implements JobWorker {
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
       if (final) {
         this.#finished(queue, started)
-        await this.#toDeadLetter(queue, job, error, permanent)
+        await this.#toDeadLetter(queue, job, error, permanent, worker.unparsableData(job))
       }
       if (permanent && !(error instanceof UnrecoverableError)) {
         // BullMQ skips the remaining attempts only for its own UnrecoverableError.
@@ -439,7 +454,14 @@ class TypedWorker implements JobWorker {
     if (this.#shuttingDown) this.#finishedDuringShutdown += 1
   }
 
-  async #toDeadLetter(queue: string, job: Job, error: unknown, permanent: boolean): Promise<void> {
+  /** `rawData` is the stored text of a job whose data is not JSON: kept as its payload. */
+  async #toDeadLetter(
+    queue: string,
+    job: Job,
+    error: unknown,
+    permanent: boolean,
+    rawData?: string,
+  ): Promise<void> {
     const reason = error instanceof Error ? error.message : String(error)
     const { name, version } = parseJobName(job.name)
     this.#onEvent({ type: 'dead-lettered', queue, jobId: String(job.id), name, reason, permanent })
@@ -449,7 +471,7 @@ class TypedWorker implements JobWorker {
       queue,
       name,
       version,
-      payload: job.data,
+      payload: rawData ?? job.data,
       reason,
       errorName: error instanceof Error ? error.name : typeof error,
       errorCode: error instanceof JobsError ? error.code : undefined,

@@ -148,6 +148,53 @@ describe('payload validation', () => {
     await raw.close()
   })
 
+  it('dead-letters a job whose stored data is not JSON, without retries, and keeps working', async () => {
+    const queue = uniqueQueue('not-json')
+    const handled: number[] = []
+    const job = defineJob({
+      name: 'j',
+      queue,
+      schema: z.object({ n: z.number() }),
+      retry: { attempts: 5, baseDelayMs: 50 },
+      handler: ({ n }) => void handled.push(n),
+    })
+    const producer = createProducer({ connection: redis })
+    const corrupt = await producer.enqueue(job, { n: 1 })
+    // Written by another client, or corrupted: BullMQ itself throws while reading this job.
+    await redis.hset(`{jobs}:${queue}:${corrupt.id}`, 'data', '{"n": 1,')
+    await producer.enqueue(job, { n: 2 })
+    const errors: unknown[] = []
+    const worker = createWorker({
+      connection: redis,
+      jobs: [job],
+      shutdown: { signals: [] },
+      logger: { info() {}, warn() {}, error: (object) => errors.push(object.err) },
+    })
+    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    await waitFor(
+      'corrupt job dead-lettered, good job run',
+      async () => (await dlq.count()) === 1 && handled.length === 1,
+      {
+        timeoutMs: 30_000,
+      },
+    )
+    const entry = await dlq.inspect(corrupt.id)
+    expect(entry.errorCode).toBe('E_JOBS_INVALID_PAYLOAD')
+    expect(entry.permanent).toBe(true)
+    expect(entry.attemptsMade).toBe(1)
+    expect(entry.reason).toContain('not valid JSON')
+    // The stored text is kept, to fix and redrive.
+    expect(entry.payload).toBe('{"n": 1,')
+    expect(handled).toEqual([2])
+    expect(await producer.queue(queue).getJobState(corrupt.id)).toBe('failed')
+    expect(await producer.queue(queue).getActiveCount()).toBe(0)
+    expect(errors).toEqual([])
+    await worker.close()
+    await dlq.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
   it('upgrades old payload versions with migrations before validating', async () => {
     const queue = uniqueQueue('versions')
     const seen: unknown[] = []
