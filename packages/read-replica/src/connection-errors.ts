@@ -28,14 +28,22 @@ export function isReadOnlyError(error: unknown): boolean {
   return error !== null && typeof error === 'object' && (error as { code?: unknown }).code === '25006'
 }
 
-/** Rejects with a timeout error if `promise` does not settle in `ms`; the timer never holds the process. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * Rejects with a timeout error if `promise` does not settle in `ms` (and then calls `onTimeout`);
+ * the timer never holds the process.
+ */
+export function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  onTimeout?: () => void,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' })),
-      ms,
-    )
+    timer = setTimeout(() => {
+      reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' }))
+      onTimeout?.()
+    }, ms)
     timer.unref()
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))

@@ -1,10 +1,12 @@
 import {
-  CompiledQuery,
   type DatabaseConnection,
   type PostgresCursorConstructor,
   PostgresDriver,
   type PostgresPool,
+  type PostgresPoolClient,
+  type QueryResult,
 } from 'kysely'
+import { withTimeout } from './connection-errors.js'
 
 /**
  * The subset of `pg.Pool` this package uses (Kysely's own structural `PostgresPool`), plus the
@@ -18,6 +20,9 @@ export interface PoolLike extends PostgresPool {
 interface ClientLike {
   on?(event: 'error', listener: (error: Error) => void): unknown
 }
+
+// Kysely reports numAffectedRows for these (PostgresConnection does the same).
+const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
 
 /** One PostgreSQL host: a pool, or a pool with a name and a balancing weight. */
 export interface NodeConfig {
@@ -54,6 +59,8 @@ export class DatabaseNode {
   outstanding = 0
   #initialized: Promise<void> | undefined
   #ready = false
+  /** the last timed statement (check, or read with replicaReadTimeoutMs) timed out */
+  #unresponsive = false
 
   constructor(input: NodeInput, defaultName: string, cursor: PostgresCursorConstructor | undefined) {
     const config: NodeConfig = isNodeConfig(input) ? input : { pool: input }
@@ -91,19 +98,66 @@ export class DatabaseNode {
     await this.driver.releaseConnection(connection as DriverConnection)
   }
 
-  /** Runs one raw statement on a pooled connection and returns its rows. */
-  async query<Row>(sql: string): Promise<Row[]> {
-    const connection = await this.acquire()
-    try {
-      const result = await connection.executeQuery<Row>(CompiledQuery.raw(sql))
-      return result.rows
-    } finally {
-      await this.release(connection)
-    }
+  /**
+   * Runs one statement on a pooled client of its own and gives up after `timeoutMs`. On timeout
+   * the client is destroyed at once (pg closes the socket of a client with a query in flight):
+   * a frozen server never keeps pool connections checked out, so checks cannot exhaust the pool
+   * and `destroy()` (pool.end() waits for every checked-out client) never waits for it.
+   */
+  queryWithin<R>(
+    sql: string,
+    parameters: readonly unknown[],
+    timeoutMs: number,
+    what: string,
+  ): Promise<QueryResult<R>> {
+    let timedOut = false
+    let client: PostgresPoolClient | undefined
+    const run = (async (): Promise<QueryResult<R>> => {
+      const connected = await this.#pool.connect()
+      if (timedOut) {
+        connected.release(true)
+        throw new Error(`${what}: connected after the timeout`)
+      }
+      client = connected
+      try {
+        const { command, rowCount, rows } = await connected.query<R>(sql, parameters)
+        const result: QueryResult<R> = { rows: rows ?? [] }
+        return WRITE_COMMANDS.has(command) ? { ...result, numAffectedRows: BigInt(rowCount) } : result
+      } finally {
+        if (!timedOut) connected.release()
+      }
+    })()
+    return withTimeout(run, timeoutMs, what, () => {
+      timedOut = true
+      this.#unresponsive = true
+      client?.release(true)
+    }).then((result) => {
+      this.#unresponsive = false
+      return result
+    })
   }
 
-  async destroy(): Promise<void> {
-    if (this.#initialized) await this.driver.destroy()
-    else await this.#pool.end()
+  /**
+   * Ends the pool. pool.end() waits for every client that is checked out or still connecting;
+   * on a server that stopped answering (its last timed statement timed out) that is forever, and
+   * pg has no public way to abort a pending connect. So for such a node, clients still there
+   * after `graceMs` have their sockets closed.
+   */
+  async destroy(graceMs: number): Promise<void> {
+    const ended = this.#initialized ? this.driver.destroy() : this.#pool.end()
+    if (!this.#unresponsive) return ended
+    let timer: NodeJS.Timeout | undefined
+    const graceOver = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), graceMs)
+      timer.unref()
+    })
+    const stuck = await Promise.race([ended.then(() => false), graceOver])
+    clearTimeout(timer)
+    if (!stuck) return
+    const clients = (this.#pool as { _clients?: unknown })._clients // pg-pool internal, hence the guards
+    for (const client of Array.isArray(clients) ? clients : []) {
+      ;(client as { connection?: { stream?: { destroy?(): void } } }).connection?.stream?.destroy?.()
+    }
+    await ended
   }
 }

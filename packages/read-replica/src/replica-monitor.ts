@@ -1,5 +1,4 @@
 import { type Balancer, safePick } from './balancer.js'
-import { withTimeout } from './connection-errors.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
 import type { RouterEventEmitter } from './router-events.js'
@@ -183,14 +182,12 @@ export class ReplicaMonitor {
   async #probePrimaries(): Promise<DatabaseNode | undefined> {
     const results = await Promise.all(
       this.#primaries.map((node) =>
-        withTimeout(
-          node.query<PrimaryRow>(PRIMARY_CHECK),
-          this.#settings.checkTimeoutMs,
-          `probe of ${node.name}`,
-        ).then(
-          ([row]) => row,
-          () => undefined,
-        ),
+        node
+          .queryWithin<PrimaryRow>(PRIMARY_CHECK, [], this.#settings.checkTimeoutMs, `probe of ${node.name}`)
+          .then(
+            ({ rows: [row] }) => row,
+            () => undefined,
+          ),
       ),
     )
     const writable = (index: number) => results[index] !== undefined && results[index]?.recovery === false
@@ -276,8 +273,11 @@ export class ReplicaMonitor {
         await Promise.all(
           this.healthyReplicas().map(async (replica) => {
             try {
-              const [row] = await withTimeout(
-                replica.node.query<{ replay: string | null }>(REPLAY_POSITION),
+              const {
+                rows: [row],
+              } = await replica.node.queryWithin<{ replay: string | null }>(
+                REPLAY_POSITION,
+                [],
                 this.#settings.checkTimeoutMs,
                 `replay position of ${replica.name}`,
               )
@@ -325,8 +325,11 @@ export class ReplicaMonitor {
 
   async #checkPrimary(): Promise<void> {
     try {
-      const [row] = await withTimeout(
-        this.primary.query<PrimaryRow>(PRIMARY_CHECK),
+      const {
+        rows: [row],
+      } = await this.primary.queryWithin<PrimaryRow>(
+        PRIMARY_CHECK,
+        [],
         this.#settings.checkTimeoutMs,
         `check of ${this.primary.name}`,
       )
@@ -345,11 +348,14 @@ export class ReplicaMonitor {
     const started = performance.now()
     let row: ReplicaRow | undefined
     try {
-      ;[row] = await withTimeout(
-        replica.node.query<ReplicaRow>(REPLICA_CHECK),
+      ;({
+        rows: [row],
+      } = await replica.node.queryWithin<ReplicaRow>(
+        REPLICA_CHECK,
+        [],
         this.#settings.checkTimeoutMs,
         `check of ${replica.name}`,
-      )
+      ))
     } catch (error) {
       this.reportFailure(replica, error)
       return

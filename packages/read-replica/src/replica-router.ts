@@ -7,7 +7,7 @@ import {
 } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
 import { classifyQuery, type RouteReason } from './classify-query.js'
-import { isConnectionError, isReadOnlyError, withTimeout } from './connection-errors.js'
+import { isConnectionError, isReadOnlyError } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type DriverConnection } from './database-node.js'
@@ -271,7 +271,7 @@ export class ReplicaRouter {
       [...this.#primaries, ...this.#replicaNodes].map(async (node) => {
         if (seen.has(node.pool)) return
         seen.add(node.pool)
-        await node.destroy().catch(() => {})
+        await node.destroy(this.#options.checkTimeoutMs).catch(() => {})
       }),
     )
   }
@@ -292,11 +292,8 @@ export class ReplicaRouter {
       }
       const replica = target.replica as ReplicaState
       const startedAt = performance.now()
-      const run = this.#runOnReplica<R>(replica, compiledQuery)
-      const timeoutMs = this.#options.replicaReadTimeoutMs
       try {
-        const result =
-          timeoutMs > 0 ? await withTimeout(run, timeoutMs, `read on ${replica.name}`) : await run
+        const result = await this.#runOnReplica<R>(replica, compiledQuery)
         this.#record(
           replica.node,
           'replica',
@@ -331,13 +328,18 @@ export class ReplicaRouter {
   }
 
   /**
-   * Acquires, runs and releases on one replica. Owns the connection for its whole life, so a
-   * read abandoned after a timeout still releases it whenever the frozen server answers.
+   * Acquires, runs and releases on one replica. With `replicaReadTimeoutMs`, a read that outlives
+   * it has its connection destroyed, so a frozen replica never keeps pool connections.
    */
   async #runOnReplica<R>(replica: ReplicaState, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const timeoutMs = this.#options.replicaReadTimeoutMs
     let connection: DatabaseConnection | undefined
     replica.node.outstanding++
     try {
+      if (timeoutMs > 0) {
+        const { sql, parameters } = compiledQuery
+        return await replica.node.queryWithin<R>(sql, parameters, timeoutMs, `read on ${replica.name}`)
+      }
       connection = await replica.node.acquire()
       return await connection.executeQuery<R>(compiledQuery)
     } finally {

@@ -249,16 +249,18 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
 
   it('a frozen replica (SIGSTOP of postmaster and backends) fails its checks by timeout, is excluded, and rejoins after SIGCONT', async () => {
     const db = replicatedDb(cluster, { checkTimeoutMs: 300, outsideContext: 'none' })
-    dbs.push(db)
-    await db.router.ready()
+    const destroyedWhileFrozen = replicatedDb(cluster, { checkTimeoutMs: 300, outsideContext: 'none' })
+    dbs.push(db, destroyedWhileFrozen)
+    await Promise.all([db.router.ready(), destroyedWhileFrozen.router.ready()])
     const frozen = cluster.replicas[1]
     if (!frozen) throw new Error('two replicas expected')
     frozen.pause() // SIGSTOP of the postmaster and every backend
     try {
-      await waitFor(
-        'replica-2 excluded',
-        async () => db.router.metrics().replicas[1]?.excludedFor === 'error',
+      await waitFor('replica-2 excluded', async () =>
+        [db, destroyedWhileFrozen].every((d) => d.router.metrics().replicas[1]?.excludedFor === 'error'),
       )
+      // Checks stuck on the frozen server must not keep destroy() waiting (a hang fails the test).
+      await destroyedWhileFrozen.destroy()
       for (let i = 0; i < 10; i++) {
         const row = await db
           .selectFrom('item')
@@ -298,6 +300,8 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
         .where('id', '=', 1)
         .executeTakeFirstOrThrow()
       expect(names.get(row.server)).toBe('replica-1')
+      // The abandoned read's connection on the frozen server does not keep destroy() waiting.
+      await db.destroy()
     } finally {
       stuck.resume()
     }
