@@ -49,7 +49,7 @@ export interface ShutdownOptions {
   deadlineMs?: number
   /**
    * After a signal-initiated shutdown, end the process (`process.exit(0)`, or `1` if the shutdown
-   * itself failed). `false` leaves that to you.
+   * itself failed or had not finished by `deadlineMs`). `false` leaves that to you.
    * @default true
    */
   exitProcess?: boolean
@@ -503,9 +503,11 @@ class TypedWorker implements JobWorker {
     }
     this.#logger.info({ signal, deadlineMs: this.#deadlineMs }, '[@scale/jobs] shutting down')
     if (this.#exitProcess) {
-      // Last resort if closing itself hangs (Redis unreachable): leave anyway; unfinished jobs are
-      // recovered by the stalled checks of other workers. Unref'd so it never holds the process.
-      setTimeout(() => process.exit(1), this.#deadlineMs + 10_000).unref()
+      // The deadline is a promise to the orchestrator: if handing jobs back and closing have not
+      // finished by then (Redis slow or unreachable), leave anyway; the jobs still marked active
+      // are recovered by other workers' stalled checks, as after a SIGKILL. Unref'd so it never
+      // holds a process that is done sooner.
+      setTimeout(() => process.exit(1), this.#deadlineMs).unref()
     }
     void this.#shutdown(signal, this.#deadlineMs).then(
       () => {
