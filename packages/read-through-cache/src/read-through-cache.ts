@@ -127,6 +127,8 @@ export class ReadThroughCache {
   /** Lease tokens of the flights still running, to tell this process's orphaned leases from live ones. */
   readonly #activeTokens = new Set<string>()
   readonly #pending = new Map<string, PendingInvalidation>()
+  /** Rejecters of `ready()` calls still waiting, so `close()` ends them (and their timers) at once. */
+  readonly #readyWaiters = new Set<(error: Error) => void>()
   readonly #defaultPolicy: Policy
   readonly #origin = randomBytes(6).toString('base64url')
   readonly #counters: Record<CacheCounter, number> = {
@@ -203,7 +205,8 @@ export class ReadThroughCache {
    * Resolves once the Redis client is connected and the invalidation channel is subscribed. Until
    * the channel is subscribed the local tier is not filled, so no entry can miss an invalidation.
    * Optional: calls made before work anyway (the first ones may time out while connecting).
-   * Rejects with `CacheUnavailableError` after `timeoutMs`, so a start-up during an outage does not hang.
+   * Rejects with `CacheUnavailableError` after `timeoutMs`, so a start-up during an outage does not hang,
+   * and with `CacheClosedError` if `close()` is called meanwhile.
    *
    * @example
    * ```ts
@@ -211,10 +214,14 @@ export class ReadThroughCache {
    * ```
    */
   async ready(timeoutMs = 10_000): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('ready')
     const client = this.#options.redis
     let timer: NodeJS.Timeout | undefined
     let onReady: (() => void) | undefined
+    let abort: ((error: Error) => void) | undefined
     const timeout = new Promise<never>((_, reject) => {
+      abort = reject
+      this.#readyWaiters.add(reject)
       timer = setTimeout(
         () => reject(new CacheUnavailableError('ready', { reason: 'timeout', timeoutMs })),
         timeoutMs,
@@ -231,6 +238,7 @@ export class ReadThroughCache {
       await Promise.race([Promise.all([connected, this.#bus?.ready]), timeout])
     } finally {
       clearTimeout(timer)
+      if (abort !== undefined) this.#readyWaiters.delete(abort)
       if (onReady !== undefined) client.off('ready', onReady)
     }
   }
@@ -645,6 +653,7 @@ export class ReadThroughCache {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    for (const abort of this.#readyWaiters) abort(new CacheClosedError('ready'))
     // No new flight can start now; wait until the running ones (and their writes) are over.
     while (this.#running.size > 0) await this.settled()
     await this.#bus?.close()

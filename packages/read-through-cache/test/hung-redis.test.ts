@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CacheUnavailableError, createReadThroughCache } from '../src/index.js'
+import { CacheClosedError, CacheUnavailableError, createReadThroughCache } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 
 // A hung Redis (SIGSTOP: connections stay open, nothing answers) is the case a crash does not
@@ -55,7 +55,10 @@ describe('read-through cache with a hung Redis', () => {
     // A start-up during the outage does not hang.
     const late = createReadThroughCache({ redis: client(), ...options })
     await expect(late.ready(300)).rejects.toBeInstanceOf(CacheUnavailableError)
+    // close() ends a ready() still waiting (its timer would otherwise hold the process up to 60 s).
+    const waiting = expect(late.ready(60_000)).rejects.toBeInstanceOf(CacheClosedError)
     await late.close() // and neither does a shutdown
+    await waiting
     // Loads go on: every call gets the loader's value although Redis does not answer.
     for (let i = 0; i < 10; i++)
       expect(await a.getOrLoad(`other:${i}`, () => `loaded-${i}`)).toBe(`loaded-${i}`)
