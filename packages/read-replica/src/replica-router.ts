@@ -292,37 +292,21 @@ export class ReplicaRouter {
       }
       const replica = target.replica as ReplicaState
       const startedAt = performance.now()
+      let ok = false
       try {
         const result = await this.#runOnReplica<R>(replica, compiledQuery)
-        this.#record(
-          replica.node,
-          'replica',
-          reason,
-          compiledQuery,
-          startedAt,
-          target.waitedMs,
-          attempt,
-          true,
-        )
+        ok = true
         if (attempt > 1) this.#metrics.counters.retries++
         return result
       } catch (error) {
-        this.#record(
-          replica.node,
-          'replica',
-          reason,
-          compiledQuery,
-          startedAt,
-          target.waitedMs,
-          attempt,
-          false,
-        )
         // Only a dead connection, a dead server or a read that outlived replicaReadTimeoutMs is
         // retried: nothing was returned to the caller, so running it elsewhere is safe. SQL
         // errors are the caller's and are rethrown.
         if (!isConnectionError(error)) throw error
         this.#monitor.reportFailure(replica, error)
         failed.add(replica)
+      } finally {
+        this.#record(replica.node, 'replica', reason, compiledQuery, startedAt, target.waitedMs, attempt, ok)
       }
     }
   }

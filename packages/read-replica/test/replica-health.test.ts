@@ -14,6 +14,16 @@ import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
+/** Runs a primary-key read and names the server that answered it (server-side proof). */
+async function readServer(db: ReplicatedKysely<Database>, names: Map<number, string>) {
+  const row = await db
+    .selectFrom('item')
+    .select(port.as('server'))
+    .where('id', '=', 1)
+    .executeTakeFirstOrThrow()
+  return names.get(row.server)
+}
+
 /** Reads by primary key from `workers` loops until stopped; counts failures and where reads ran. */
 function readLoad(db: ReplicatedKysely<Database>, names: Map<number, string>, workers = 8) {
   const servedBy = new Map<string, number>()
@@ -23,12 +33,7 @@ function readLoad(db: ReplicatedKysely<Database>, names: Map<number, string>, wo
   const loops = Array.from({ length: workers }, async () => {
     while (running) {
       try {
-        const row = await db
-          .selectFrom('item')
-          .select(port.as('server'))
-          .where('id', '=', 1)
-          .executeTakeFirstOrThrow()
-        const name = names.get(row.server) ?? '?'
+        const name = (await readServer(db, names)) ?? '?'
         servedBy.set(name, (servedBy.get(name) ?? 0) + 1)
         recent.push(name)
       } catch (error) {
@@ -117,12 +122,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       )
       // While excluded, no read reaches it (checked server-side).
       for (let i = 0; i < 20; i++) {
-        const row = await db
-          .selectFrom('item')
-          .select(port.as('server'))
-          .where('id', '=', 1)
-          .executeTakeFirstOrThrow()
-        expect(names.get(row.server)).toBe('replica-2')
+        expect(await readServer(db, names)).toBe('replica-2')
       }
       await delayed.setApplyDelay(0)
       await waitFor(
@@ -138,12 +138,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     }
     const seen = new Set<string | undefined>()
     for (let i = 0; i < 6; i++) {
-      const row = await db
-        .selectFrom('item')
-        .select(port.as('server'))
-        .where('id', '=', 1)
-        .executeTakeFirstOrThrow()
-      seen.add(names.get(row.server))
+      seen.add(await readServer(db, names))
     }
     expect(seen).toEqual(new Set(['replica-1', 'replica-2']))
     // replica-2 has no delay; only replica-1's transitions are asserted (a loaded machine may lag both)
@@ -166,12 +161,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       await waitFor('both replicas excluded as lagging', async () =>
         db.router.metrics().replicas.every((r) => r.excludedFor === 'lagging'),
       )
-      const row = await db
-        .selectFrom('item')
-        .select(port.as('server'))
-        .where('id', '=', 1)
-        .executeTakeFirstOrThrow()
-      expect(names.get(row.server)).toBe('primary')
+      expect(await readServer(db, names)).toBe('primary')
       expect(db.router.metrics().byReason.lagging).toBe(1)
       await Promise.all(cluster.replicas.map((replica) => replica.setApplyDelay(0)))
     } finally {
@@ -262,12 +252,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       // Checks stuck on the frozen server must not keep destroy() waiting (a hang fails the test).
       await destroyedWhileFrozen.destroy()
       for (let i = 0; i < 10; i++) {
-        const row = await db
-          .selectFrom('item')
-          .select(port.as('server'))
-          .where('id', '=', 1)
-          .executeTakeFirstOrThrow()
-        expect(names.get(row.server)).toBe('replica-1')
+        expect(await readServer(db, names)).toBe('replica-1')
       }
     } finally {
       frozen.resume()
@@ -294,12 +279,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     await db.router.ready()
     stuck.pause()
     try {
-      const row = await db
-        .selectFrom('item')
-        .select(port.as('server'))
-        .where('id', '=', 1)
-        .executeTakeFirstOrThrow()
-      expect(names.get(row.server)).toBe('replica-1')
+      expect(await readServer(db, names)).toBe('replica-1')
       // The abandoned read's connection on the frozen server does not keep destroy() waiting.
       await db.destroy()
     } finally {
@@ -339,12 +319,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     await db.router.ready()
     await new Promise((resolve) => setTimeout(resolve, 50)) // let the idle clients close
     await dead.kill()
-    const row = await db
-      .selectFrom('item')
-      .select(port.as('server'))
-      .where('id', '=', 1)
-      .executeTakeFirstOrThrow()
-    expect(names.get(row.server)).toBe('replica-2')
+    expect(await readServer(db, names)).toBe('replica-2')
     expect(events.map((e) => `${e.node}:${e.reason}:${e.attempt}:${e.ok}`)).toEqual([
       'replica-1:read:1:false',
       'replica-2:retry:2:true',
