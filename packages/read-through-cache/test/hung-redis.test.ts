@@ -121,6 +121,29 @@ describe('read-through cache with a hung Redis', () => {
     await a.close()
   })
 
+  it('a process whose subscriber connection drops re-subscribes, starts its local tier afresh and receives invalidations again', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const a = createReadThroughCache({ redis: client(), prefix })
+    const b = createReadThroughCache({ redis: client(), prefix })
+    await Promise.all([a.ready(), b.ready()])
+    await b.getOrLoad('before', () => 'v1')
+    await b.settled()
+    expect(b.hasLocal('before')).toBe(true)
+    await server.command('client', 'kill', 'type', 'pubsub')
+    // Invalidations sent while it was away are lost to it, so the re-subscribed process drops everything.
+    await waitFor('b to re-subscribe and clear its local tier', async () => !b.hasLocal('before'), {
+      timeoutMs: 30_000,
+    })
+    await b.getOrLoad('after', () => 'v1')
+    await b.settled()
+    expect(b.hasLocal('after')).toBe(true)
+    await a.delete('after')
+    await waitFor('the invalidation to reach b over the new subscription', async () => !b.hasLocal('after'), {
+      timeoutMs: 30_000,
+    })
+    await Promise.all([a.close(), b.close()])
+  })
+
   it('close() releases its own connection and leaves the user client open', async () => {
     const clientCount = async () =>
       String(await server.command('client', 'list'))
