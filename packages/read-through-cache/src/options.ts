@@ -1,3 +1,4 @@
+import type { CircuitState } from './circuit-breaker.js'
 import { CacheOptionsError } from './errors.js'
 import type { RedisClient } from './redis-tier.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
@@ -23,6 +24,8 @@ export type CacheCounter =
 /** Metrics hook (Prometheus counters, StatsD...). Called synchronously; keep it cheap. */
 export interface CacheMetricsHook {
   increment(counter: CacheCounter, by: number): void
+  /** Optional: called on every circuit transition (e.g. to set a gauge); `stats().circuit` has the current state. */
+  circuitState?(state: CircuitState): void
 }
 
 /** Freshness policy; every field can also be set per call. */

@@ -163,6 +163,7 @@ export class ReadThroughCache {
       failureThreshold: o.failureThreshold,
       openDurationMs: o.openDurationMs,
       onStateChange: (state) => {
+        o.metrics?.circuitState?.(state)
         if (state === 'open')
           o.logger?.warn({ circuit: state }, '[@scale/read-through-cache] Redis circuit opened')
       },

@@ -40,7 +40,9 @@ describe('read-through cache with a hung Redis', () => {
       commandTimeoutMs: 200,
       circuitBreaker: { failureThreshold: 2, openDurationMs: 200 },
     }
-    const a = createReadThroughCache({ redis: client(), ...options })
+    const transitions: string[] = []
+    const metrics = { increment: () => {}, circuitState: (state: string) => transitions.push(state) }
+    const a = createReadThroughCache({ redis: client(), ...options, metrics })
     const b = createReadThroughCache({ redis: client(), ...options })
     await Promise.all([a.ready(), b.ready()])
     expect(await a.getOrLoad('k', () => 'v1')).toBe('v1')
@@ -77,6 +79,10 @@ describe('read-through cache with a hung Redis', () => {
       return a.stats().circuit === 'closed'
     })
     expect(a.stats().pendingInvalidations).toBe(0)
+    // The metrics hook saw the circuit open, probe and close.
+    expect(transitions).toContain('open')
+    expect(transitions).toContain('half-open')
+    expect(transitions.at(-1)).toBe('closed')
     expect(await raw.get(new KeyLayout(prefix).entry('k').value)).toBeNull()
     expect(await raw.get(new KeyLayout(prefix).entry('t').value)).toBeNull() // the tag was replayed too
     // The replay was published too: the other instance's local copy is gone.
