@@ -5,6 +5,7 @@ import {
   checkPrefix,
   commandClient,
   DEFAULT_PREFIX,
+  queueKey,
   type RedisConnection,
 } from './connection.js'
 import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
@@ -72,9 +73,10 @@ export interface DeadLetterQueue {
   /** One entry; throws `DeadLetterNotFoundError`. */
   inspect(id: string): Promise<DeadLetterEntry>
   /**
-   * Enqueues matching entries again as new jobs with a fresh retry budget, then removes them from
-   * the dead-letter queue. The new job's ID is derived from the entry's (`<id>-r1`, `-r2`...), so a
-   * redrive interrupted between the two steps and run again does not make a second job.
+   * Enqueues matching entries again as new jobs with a fresh retry budget and the job's retention,
+   * then removes them from the dead-letter queue. The new job's ID is derived from the entry
+   * (`<id>-r<failedAt>`), so a redrive interrupted between the two steps and run again does not
+   * make a second job. Throws `InvalidOptionsError` for a `ratePerSecond` that is not above 0.
    */
   redrive(options?: RedriveOptions): Promise<RedriveResult>
   /** Deletes one entry; returns whether it existed. */
@@ -132,11 +134,22 @@ function matches(entry: DeadLetterEntry, filter: DeadLetterFilter | undefined): 
   return true
 }
 
-/** `abc` → `abc-r1`, `abc-r1` → `abc-r2`: the redriven job's ID, stable for one entry. */
-function redriveJobId(id: string): string {
-  const match = /^(.*)-r(\d+)$/.exec(id)
-  return match ? `${match[1]}-r${Number(match[2]) + 1}` : `${id}-r1`
+/**
+ * `abc` failed at T → `abc-rT`; `abc-rT` failed at U → `abc-rU`: the redriven job's ID. Stable for
+ * one entry, so a redrive interrupted and run again does not make a second job; distinct for two
+ * failures of one reused job ID (an idempotency key enqueued again after its first job was
+ * removed), so the second redrive is not swallowed by the first one's retained job.
+ */
+function redriveJobId(entry: DeadLetterEntry): string {
+  const base = /^(.*)-r\d+$/.exec(entry.id)?.[1] ?? entry.id
+  return `${base}-r${entry.failedAt}`
 }
+
+/** Matches defineJob's default, for entries written before retention was recorded. */
+const DEFAULT_RETENTION = { count: 10_000 }
+
+/** A redriven job's BullMQ dedup marker outlives its removal (only if a redrive dies mid-way). */
+const REDRIVE_DEDUP_TTL_MS = 86_400_000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -228,7 +241,11 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
 
   async redrive(options: RedriveOptions = {}): Promise<RedriveResult> {
     const limit = options.limit ?? Number.POSITIVE_INFINITY
-    const interval = 1000 / (options.ratePerSecond ?? 50)
+    const ratePerSecond = options.ratePerSecond ?? 50
+    if (!(ratePerSecond > 0)) {
+      throw new InvalidOptionsError(`redrive ratePerSecond must be a number above 0, got ${ratePerSecond}`)
+    }
+    const interval = 1000 / ratePerSecond
     // Collected first: removing entries while paging through the index would skip some.
     const entries: DeadLetterEntry[] = []
     for await (const entry of this.#scan(options.filter)) {
@@ -241,15 +258,26 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       const wait = next - Date.now()
       if (wait > 0) await sleep(wait)
       next = Math.max(Date.now(), next) + interval
-      const jobId = redriveJobId(entry.id)
+      const jobId = redriveJobId(entry)
       const payload = options.transform ? options.transform(entry) : entry.payload
+      // Added, then the entry deleted: a redrive that dies between the two and is run again adds
+      // under the same ID, which BullMQ ignores, even once the first add has run and been removed
+      // (the dedup marker, deleted with the entry, outlives the job).
       await this.#queue().add(versionedJobName(entry.name, entry.version), payload, {
         jobId,
+        deduplication: { id: jobId, ttl: REDRIVE_DEDUP_TTL_MS },
         attempts: entry.attempts,
         backoff: { type: BACKOFF_TYPE },
+        removeOnComplete: entry.removeOnComplete ?? DEFAULT_RETENTION,
+        removeOnFail: entry.removeOnFail ?? DEFAULT_RETENTION,
         ...(entry.priority !== undefined && entry.priority > 0 && { priority: entry.priority }),
       })
-      await this.#client.multi().zrem(this.#indexKey, entry.id).hdel(this.#dataKey, entry.id).exec()
+      await this.#client
+        .multi()
+        .zrem(this.#indexKey, entry.id)
+        .hdel(this.#dataKey, entry.id)
+        .del(queueKey(this.#prefix, this.queue, `de:${jobId}`))
+        .exec()
       redriven.push({ entryId: entry.id, jobId })
     }
     return { redriven }

@@ -1,3 +1,4 @@
+import type { KeepJobs } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { queueKey } from './connection.js'
 
@@ -26,6 +27,9 @@ export interface DeadLetterEntry {
   /** Attempts the job was allowed; a redrive gets as many again. */
   readonly attempts: number
   readonly priority: number | undefined
+  /** The job's BullMQ retention, given to its redriven job (absent in entries of older versions). */
+  readonly removeOnComplete?: boolean | number | KeepJobs | undefined
+  readonly removeOnFail?: boolean | number | KeepJobs | undefined
   /** When the job was first enqueued (ms since epoch). */
   readonly enqueuedAt: number
   /** When it was dead-lettered (ms since epoch). */

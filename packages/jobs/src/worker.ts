@@ -480,6 +480,8 @@ class TypedWorker implements JobWorker {
       attemptsMade: job.attemptsMade + 1,
       attempts: job.opts.attempts ?? 1,
       priority: job.opts.priority,
+      removeOnComplete: job.opts.removeOnComplete,
+      removeOnFail: job.opts.removeOnFail,
       enqueuedAt: job.timestamp,
       failedAt: Date.now(),
     }

@@ -8,6 +8,7 @@ import {
   createWorker,
   DeadLetterNotFoundError,
   defineJob,
+  InvalidOptionsError,
   PermanentError,
   retryDelayMs,
   type WorkerEvent,
@@ -147,6 +148,8 @@ describe('retries, dead letters and redrive', () => {
     await waitFor('b ran again', async () => runsById.get('b') === 4, { timeoutMs: 30_000 })
     expect(runsById.get('a')).toBe(3)
     expect(await dlq.count()).toBe(2)
+    await expect(dlq.redrive({ ratePerSecond: 0 })).rejects.toBeInstanceOf(InvalidOptionsError)
+    const restEntries = await dlq.list()
     const started = Date.now()
     const rest = await dlq.redrive({ ratePerSecond: 10 })
     expect(rest.redriven).toHaveLength(2)
@@ -164,6 +167,23 @@ describe('retries, dead letters and redrive', () => {
     expect(redrivenJob?.returnvalue).toEqual({
       charged: (redrivenJob?.data as { orderId: string } | undefined)?.orderId,
     })
+    // The redriven job keeps the definition's retention (not BullMQ's keep-forever default).
+    expect(redrivenJob?.opts.removeOnComplete).toEqual({ count: 10_000 })
+    // A redrive that died after its add and before deleting the entry, run again: no second job.
+    const interrupted = restEntries[0]
+    if (!interrupted) throw new Error('no entry')
+    await redis
+      .multi()
+      .hset(`{jobs}:${queue}:dlq-data`, interrupted.id, JSON.stringify(interrupted))
+      .zadd(`{jobs}:${queue}:dlq`, interrupted.failedAt, interrupted.id)
+      .exec()
+    const again = await dlq.redrive()
+    expect(again.redriven.map((r) => r.jobId)).toEqual([
+      rest.redriven.find((r) => r.entryId === interrupted.id)?.jobId,
+    ])
+    expect(await producer.queue(queue).count()).toBe(0)
+    expect(await producer.queue(queue).getCompletedCount()).toBe(3)
+    expect([...runsById.values()].sort()).toEqual([4, 4, 4])
     await worker.close()
     await dlq.close()
     await producer.queue(queue).obliterate({ force: true })
