@@ -1098,7 +1098,9 @@ export class ReadThroughCache {
             await this.#tier.publishRaw(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
           }
         }
-        for (const [id] of items) this.#pending.delete(id)
+        // Only what was replayed: the same key queued again meanwhile (a delete that failed while
+        // this replay ran) replaced its entry, and that newer invalidation must still go out.
+        for (const [id, item] of items) if (this.#pending.get(id) === item) this.#pending.delete(id)
       } finally {
         this.#replay = undefined
       }
