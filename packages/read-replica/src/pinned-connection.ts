@@ -26,14 +26,7 @@ export class PinnedConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const { write, reason } = classifyQuery(compiledQuery.query, false)
-    const mayWrite = write && reason !== 'locking'
-    if (mayWrite) {
-      // Marked before running: a statement that fails midway may still have written
-      // (e.g. a raw multi-statement), and a spare position read costs nothing in correctness.
-      if (this.inTransaction) this.transactionWrote = true
-      else this.autocommitWrote = true
-    }
+    this.#markWrite(compiledQuery)
     const startedAt = performance.now()
     let ok = false
     try {
@@ -45,12 +38,30 @@ export class PinnedConnection implements DatabaseConnection {
     }
   }
 
-  streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    const { write, reason } = classifyQuery(compiledQuery.query, false)
-    if (write && reason !== 'locking') {
-      if (this.inTransaction) this.transactionWrote = true
-      else this.autocommitWrote = true
+  async *streamQuery<R>(
+    compiledQuery: CompiledQuery,
+    chunkSize?: number,
+  ): AsyncIterableIterator<QueryResult<R>> {
+    this.#markWrite(compiledQuery)
+    const startedAt = performance.now()
+    // Reported when the stream ends; a consumer that stops early is not a failure.
+    let ok = true
+    try {
+      yield* this.inner.streamQuery<R>(compiledQuery, chunkSize)
+    } catch (error) {
+      ok = false
+      throw error
+    } finally {
+      this.#onQuery(this, compiledQuery, startedAt, ok)
     }
-    return this.inner.streamQuery<R>(compiledQuery, chunkSize)
+  }
+
+  // Marked before running: a statement that fails midway may still have written (e.g. a raw
+  // multi-statement), and a spare position read costs nothing in correctness.
+  #markWrite(compiledQuery: CompiledQuery): void {
+    const { write, reason } = classifyQuery(compiledQuery.query, false)
+    if (!write || reason === 'locking') return
+    if (this.inTransaction) this.transactionWrote = true
+    else this.autocommitWrote = true
   }
 }

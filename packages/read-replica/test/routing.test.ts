@@ -1,5 +1,6 @@
 import { type PostgresCluster, startPostgres } from '@scale/testkit'
 import { CamelCasePlugin, type Kysely, Migrator, sql } from 'kysely'
+import Cursor from 'pg-cursor'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
@@ -201,6 +202,25 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     })
     expect(where(first as number)).toBe('primary')
     expect(second).toBe('pinned-proof')
+  })
+
+  it('.stream() → the primary (one pinned connection), reported as a connection query', async () => {
+    const streaming = replicatedDb(cluster, { outsideContext: 'none', cursor: Cursor })
+    const streamEvents: RouteEvent[] = []
+    streaming.router.on('route', (event) => streamEvents.push(event))
+    try {
+      const servers = new Set<string | undefined>()
+      let rows = 0
+      for await (const row of streaming.selectFrom('item').select(port.as('server')).stream(5)) {
+        servers.add(where(row.server))
+        rows++
+      }
+      expect(rows).toBeGreaterThan(5) // more than one chunk
+      expect(servers).toEqual(new Set(['primary']))
+      expect(streamEvents.map((e) => `${e.node}:${e.reason}:${e.ok}`)).toEqual(['primary:connection:true'])
+    } finally {
+      await streaming.destroy()
+    }
   })
 
   it('raw sql → the primary unless marked read-only with db.replica()', async () => {
