@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { JobsOptions } from 'bullmq'
 import type { AnyJobDefinition } from './define-job.js'
+import { InvalidOptionsError } from './errors.js'
 
 /** BullMQ backoff type whose delays the worker computes from the definition's retry policy. */
 export const BACKOFF_TYPE = 'scale-jobs'
@@ -37,12 +38,38 @@ export function idempotentJobId(name: string, key: string): string {
   return `k-${name}-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`
 }
 
-/** @internal BullMQ add options for a job of `job` with the caller's options. */
+/** BullMQ's highest priority number (it refuses larger ones). */
+const PRIORITY_LIMIT = 2 ** 21 - 1
+
+/**
+ * @internal Refuses options BullMQ would refuse at add time. The outbox needs this most: a row it
+ * cannot add would fail every relay batch it is in, and stall the whole outbox behind it.
+ */
+function checkEnqueueOptions(job: AnyJobDefinition, options: EnqueueOptions): void {
+  const { priority, delayMs } = options
+  if (
+    priority !== undefined &&
+    !(Number.isInteger(priority) && priority >= 0 && priority <= PRIORITY_LIMIT)
+  ) {
+    throw new InvalidOptionsError(
+      `job "${job.name}": priority must be an integer from 0 to ${PRIORITY_LIMIT}, got ${priority}`,
+    )
+  }
+  if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) {
+    throw new InvalidOptionsError(`job "${job.name}": delayMs must be a finite number >= 0, got ${delayMs}`)
+  }
+}
+
+/**
+ * @internal BullMQ add options for a job of `job` with the caller's options; throws
+ * `InvalidOptionsError` for options BullMQ would refuse.
+ */
 export function bullJobOptions(
   job: AnyJobDefinition,
   options: EnqueueOptions = {},
   jobId?: string,
 ): JobsOptions {
+  checkEnqueueOptions(job, options)
   const opts: JobsOptions = {
     attempts: job.retry.attempts,
     backoff: { type: BACKOFF_TYPE },

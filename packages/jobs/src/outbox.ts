@@ -100,9 +100,11 @@ export function createOutbox(options: CreateOutboxOptions = {}): Outbox {
 }
 
 function storedOptions(job: AnyJobDefinition, options: EnqueueOptions | undefined): StoredOptions {
-  const { delayMs, ...rest } = options ?? {}
-  const stored: StoredOptions = { bull: bullJobOptions(job, rest) }
-  if (delayMs !== undefined && delayMs > 0) stored.delayMs = delayMs
+  const bull = bullJobOptions(job, options)
+  // The relay sets the delay, counted from the enqueue (see StoredOptions).
+  const { delay: delayMs, ...rest } = bull
+  const stored: StoredOptions = { bull: rest }
+  if (delayMs !== undefined) stored.delayMs = delayMs
   return stored
 }
 

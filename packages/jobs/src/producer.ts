@@ -111,12 +111,9 @@ class BullProducer implements Producer {
   ): Promise<EnqueuedJob> {
     const checked = validatePayload(job, payload, 'enqueue')
     if (checked instanceof Promise) await checked
+    const opts = bullJobOptions(job, options)
     try {
-      const added = await this.queue(job.queue).add(
-        versionedJobName(job.name, job.version),
-        payload,
-        bullJobOptions(job, options),
-      )
+      const added = await this.queue(job.queue).add(versionedJobName(job.name, job.version), payload, opts)
       return { id: String(added.id), name: job.name, queue: job.queue }
     } catch (error) {
       throw new EnqueueError(job.name, job.queue, error)
@@ -133,15 +130,14 @@ class BullProducer implements Producer {
     }
     const name = versionedJobName(job.name, job.version)
     const shared = bullJobOptions(job)
+    const jobs = items.map((item) => ({
+      name,
+      data: item.payload,
+      // Items without options share one options object, as a hand-written addBulk would.
+      opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
+    }))
     try {
-      const added = await this.queue(job.queue).addBulk(
-        items.map((item) => ({
-          name,
-          data: item.payload,
-          // Items without options share one options object, as a hand-written addBulk would.
-          opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
-        })),
-      )
+      const added = await this.queue(job.queue).addBulk(jobs)
       return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
     } catch (error) {
       throw new EnqueueError(job.name, job.queue, error)

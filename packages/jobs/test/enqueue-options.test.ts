@@ -2,7 +2,7 @@ import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createProducer, createWorker, defineJob } from '../src/index.js'
+import { createProducer, createWorker, defineJob, InvalidOptionsError } from '../src/index.js'
 import { connect, uniqueQueue } from './helpers.js'
 
 let server: RedisServer
@@ -61,6 +61,14 @@ describe('enqueue options', () => {
       },
     })
     const producer = createProducer({ connection: redis })
+    // What BullMQ would refuse is a typed error before anything is written.
+    await expect(producer.enqueue(job, { label: 'x' }, { priority: 1.5 })).rejects.toBeInstanceOf(
+      InvalidOptionsError,
+    )
+    await expect(producer.enqueue(job, { label: 'x' }, { delayMs: -1 })).rejects.toBeInstanceOf(
+      InvalidOptionsError,
+    )
+    expect(await producer.queue(queue).count()).toBe(0)
     const delayed = await producer.enqueue(job, { label: 'delayed' }, { delayMs: 60_000 })
     expect(await producer.queue(queue).getJobState(delayed.id)).toBe('delayed')
     await producer.enqueue(job, { label: 'low' }, { priority: 10 })

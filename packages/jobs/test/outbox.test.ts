@@ -12,6 +12,7 @@ import {
   createOutboxRelay,
   createWorker,
   defineJob,
+  InvalidOptionsError,
   InvalidPayloadError,
 } from '../src/index.js'
 import { connect, sleep, uniqueQueue } from './helpers.js'
@@ -112,6 +113,12 @@ describe('transactional outbox', () => {
       .execute((trx) => outbox.enqueue(trx, job, { orderId: 'x' as unknown as number }))
       .catch((e: unknown) => e)
     expect(bad).toBeInstanceOf(InvalidPayloadError)
+    // Options BullMQ would refuse are refused here: a row the relay cannot add would stall it.
+    const badOptions = await db
+      .transaction()
+      .execute((trx) => outbox.enqueue(trx, job, { orderId: 3 }, { priority: 2 ** 22 }))
+      .catch((e: unknown) => e)
+    expect(badOptions).toBeInstanceOf(InvalidOptionsError)
     const committed = await db.transaction().execute(async (trx) => {
       await trx.insertInto('orders').values({ id: 2, total: 20 }).execute()
       return outbox.enqueue(trx, job, { orderId: 2 }, { delayMs: 60_000 })
