@@ -60,8 +60,8 @@ export interface ReplicatedKyselyOptions {
   whenNoReplica?: 'primary' | 'error'
   /**
    * A read on a replica that has not answered after this many milliseconds is abandoned (its
-   * connection is released whenever the server answers), the replica is excluded, and the read
-   * runs on another node. 0 disables it: only use it when your slowest replica read is shorter.
+   * connection is destroyed), the replica is excluded, and the read runs on another node.
+   * 0 disables it: only use it when your slowest replica read is shorter.
    * @default 0
    */
   replicaReadTimeoutMs?: number

@@ -297,9 +297,11 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     if (!dead || !alive) throw new Error('two replicas expected')
     // No idle clients (so no pool error event warns the router) and no monitor tick during the
     // test: the read itself is the first to meet the dead server.
+    const pools: pg.Pool[] = []
     const idlePool = (node: typeof dead) => {
       const p = new pg.Pool({ ...node.connection, idleTimeoutMillis: 1 })
       p.on('error', () => {})
+      pools.push(p)
       return p
     }
     const firstCandidate: Balancer = { pick: (candidates) => candidates[0] as (typeof candidates)[number] }
@@ -317,7 +319,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     const events: RouteEvent[] = []
     db.router.on('route', (event) => events.push(event))
     await db.router.ready()
-    await new Promise((resolve) => setTimeout(resolve, 50)) // let the idle clients close
+    await waitFor('the idle clients to close', async () => pools.every((p) => p.totalCount === 0))
     await dead.kill()
     expect(await readServer(db, names)).toBe('replica-2')
     expect(events.map((e) => `${e.node}:${e.reason}:${e.attempt}:${e.ok}`)).toEqual([
