@@ -13,17 +13,29 @@ const SESSIONS = 64
 // from other processes drifts, and interleaving spreads that drift evenly over both sides.
 const WARMUP_S = 2
 const MEASURE_S = 2
-const ROUNDS = 4
+const ROUNDS = 3
 const SESSION_LIBS = ['scale', 'express-session'] as const
 const FRAMEWORKS = ['express', 'node'] as const
-type SessionLib = (typeof SESSION_LIBS)[number]
+/** The same server and route with no session layer: the floor the session layer's cost adds to. */
+const FLOOR = 'none'
+type SessionLib = (typeof SESSION_LIBS)[number] | typeof FLOOR
 type Framework = (typeof FRAMEWORKS)[number]
-/** The issue's route (read + write per request) on both servers, plus a read-only route on Express. */
+/**
+ * The issue's route (read + write per request) on both servers, plus a read-only route on Express.
+ * `floor` scenarios also run the server without sessions, to split each request's CPU into the
+ * server's own share and the session layer's.
+ */
 const SCENARIOS = [
-  { framework: 'express', path: '/bench', pool: 'small', label: 'express, read+write' },
-  { framework: 'node', path: '/bench', pool: 'small', label: 'node:http, read+write' },
-  { framework: 'express', path: '/bench', pool: 'large', label: 'express, read+write, 4 KB session' },
-  { framework: 'express', path: '/read', pool: 'small', label: 'express, read-only' },
+  { framework: 'express', path: '/bench', pool: 'small', label: 'express, read+write', floor: true },
+  { framework: 'node', path: '/bench', pool: 'small', label: 'node:http, read+write', floor: true },
+  {
+    framework: 'express',
+    path: '/bench',
+    pool: 'large',
+    label: 'express, read+write, 4 KB session',
+    floor: false,
+  },
+  { framework: 'express', path: '/read', pool: 'small', label: 'express, read-only', floor: false },
 ] as const
 
 const serverFile = fileURLToPath(new URL('./server.ts', import.meta.url))
@@ -153,11 +165,13 @@ async function main(): Promise<void> {
   const totals = new Map<string, Totals>()
   try {
     for (const framework of FRAMEWORKS) {
-      for (const lib of SESSION_LIBS) {
+      for (const lib of [...SESSION_LIBS, FLOOR] as const) {
         const server = await startServer(lib, framework, redis.port)
         for (let i = 0; i < SESSIONS; i++) {
-          server.cookies.small.push(await newSessionCookie(server.port, '/bench'))
-          server.cookies.large.push(await newSessionCookie(server.port, '/seed'))
+          // The floor server has no sessions: its requests carry a cookie of the same size, unread.
+          const noSession = `unused=${'x'.repeat(96)}`
+          server.cookies.small.push(lib === FLOOR ? noSession : await newSessionCookie(server.port, '/bench'))
+          server.cookies.large.push(lib === FLOOR ? noSession : await newSessionCookie(server.port, '/seed'))
         }
         await load(server, WARMUP_S, '/bench', 'small')
         servers.set(`${lib}/${framework}`, server)
@@ -166,7 +180,9 @@ async function main(): Promise<void> {
     // Alternate the order each round so neither side always runs on a warmer (or busier) machine.
     for (let round = 0; round < ROUNDS; round++) {
       for (const [index, scenario] of SCENARIOS.entries()) {
-        const libs = (round + index) % 2 === 0 ? SESSION_LIBS : [...SESSION_LIBS].reverse()
+        const ordered: SessionLib[] =
+          (round + index) % 2 === 0 ? [...SESSION_LIBS] : [...SESSION_LIBS].reverse()
+        const libs = scenario.floor ? [...ordered, FLOOR] : ordered
         for (const lib of libs) {
           const server = servers.get(`${lib}/${scenario.framework}`) as Running
           await redis.command('config', 'resetstat')
@@ -208,7 +224,16 @@ async function main(): Promise<void> {
 
   const results: Record<
     string,
-    { scale: Figures; expressSession: Figures; throughputRatio: number; p99Ratio: number }
+    {
+      scale: Figures
+      expressSession: Figures
+      /** The same server and route without sessions (floor scenarios only). */
+      noSessions?: Figures
+      /** Server CPU per request minus the floor's: what the session layer itself costs. */
+      sessionLayerCpuUsPerRequest?: { scale: number; expressSession: number }
+      throughputRatio: number
+      p99Ratio: number
+    }
   > = {}
   console.log('')
   console.log(
@@ -221,11 +246,27 @@ async function main(): Promise<void> {
     const throughputRatio = Number((ours.rps / anchor.rps).toFixed(2))
     const p99Ratio = Number((ours.p99Ms / anchor.p99Ms).toFixed(2))
     const cpuRatio = Number((ours.serverCpuUsPerRequest / anchor.serverCpuUsPerRequest).toFixed(2))
-    results[scenario.label] = { scale: ours, expressSession: anchor, throughputRatio, p99Ratio }
-    for (const [label, f] of [
+    const floorTotals = totals.get(`${FLOOR} | ${scenario.label}`)
+    const floor = floorTotals && figuresOf(floorTotals)
+    results[scenario.label] = {
+      scale: ours,
+      expressSession: anchor,
+      ...(floor && {
+        noSessions: floor,
+        sessionLayerCpuUsPerRequest: {
+          scale: ours.serverCpuUsPerRequest - floor.serverCpuUsPerRequest,
+          expressSession: anchor.serverCpuUsPerRequest - floor.serverCpuUsPerRequest,
+        },
+      }),
+      throughputRatio,
+      p99Ratio,
+    }
+    const rows: [string, Figures][] = [
       ['@scale/sessions', ours],
       ['express-session + connect-redis', anchor],
-    ] as const) {
+    ]
+    if (floor) rows.push(['(no sessions: the floor)', floor])
+    for (const [label, f] of rows) {
       const row = [
         scenario.label,
         label,
@@ -248,6 +289,15 @@ async function main(): Promise<void> {
       `then ${ROUNDS} interleaved rounds of ${MEASURE_S} s per side and scenario. Redis commands are counted ` +
       'server-side and include those run inside scripts (our write = EVALSHA + EXISTS + HSET, one round trip).',
   )
+  for (const [label, result] of Object.entries(results)) {
+    const layer = result.sessionLayerCpuUsPerRequest
+    if (layer) {
+      console.log(
+        `${label}: session layer CPU per request (server CPU minus the floor's): @scale/sessions ${layer.scale} µs, ` +
+          `express-session + connect-redis ${layer.expressSession} µs`,
+      )
+    }
+  }
   const headline = results['express, read+write'] as (typeof results)[string]
   console.log(
     `BENCH ${JSON.stringify({
