@@ -23,6 +23,16 @@ export function isConnectionError(error: unknown): boolean {
   return typeof message === 'string' && CONNECTION_ERROR_MESSAGES.test(message)
 }
 
+/**
+ * pg's pool gave up waiting for a connection (`connectionTimeoutMillis`): the pool is saturated or
+ * the server slow to accept. Says nothing certain about the server's health.
+ */
+export function isPoolTimeout(error: unknown): boolean {
+  const message =
+    error !== null && typeof error === 'object' ? (error as { message?: unknown }).message : undefined
+  return typeof message === 'string' && /timeout exceeded when trying to connect/i.test(message)
+}
+
 /** SQLSTATE 25006: the server is read-only (in recovery) and rejected the statement. */
 export function isReadOnlyError(error: unknown): boolean {
   return error !== null && typeof error === 'object' && (error as { code?: unknown }).code === '25006'

@@ -7,7 +7,7 @@ import {
 } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
 import { classifyQuery, type RouteReason } from './classify-query.js'
-import { isConnectionError, isReadOnlyError } from './connection-errors.js'
+import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type DriverConnection } from './database-node.js'
@@ -303,7 +303,10 @@ export class ReplicaRouter {
         // retried: nothing was returned to the caller, so running it elsewhere is safe. SQL
         // errors are the caller's and are rethrown.
         if (!isConnectionError(error)) throw error
-        this.#monitor.reportFailure(replica, error)
+        // A pool that could not hand out a connection in time is busy, maybe not broken: excluding
+        // it would move its whole load onto the primary. The read moves on; the monitor's checks
+        // judge the replica's health.
+        if (!isPoolTimeout(error)) this.#monitor.reportFailure(replica, error)
         failed.add(replica)
       } finally {
         this.#record(replica.node, 'replica', reason, compiledQuery, startedAt, target.waitedMs, attempt, ok)

@@ -10,7 +10,7 @@ import {
   type ReplicatedKysely,
   type RouteEvent,
 } from '../src/index.js'
-import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
+import { type Database, pool, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
@@ -290,6 +290,40 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       'replica-1:retry:true',
     ])
     expect(db.router.metrics().replicas[1]).toMatchObject({ status: 'excluded', excludedFor: 'error' })
+  })
+
+  it('a read that gets no connection from a saturated replica pool is served elsewhere; the replica stays in', async () => {
+    const [busy, other] = cluster.replicas
+    if (!busy || !other) throw new Error('two replicas expected')
+    const busyPool = new pg.Pool({ ...busy.connection, max: 1, connectionTimeoutMillis: 100 })
+    busyPool.on('error', () => {})
+    const firstCandidate: Balancer = { pick: (candidates) => candidates[0] as (typeof candidates)[number] }
+    const db = createReplicatedKysely<Database>({
+      primary: pool(cluster.primary),
+      replicas: [
+        { pool: busyPool, name: 'replica-1' },
+        { pool: pool(other), name: 'replica-2' },
+      ],
+      balance: firstCandidate,
+      monitorIntervalMs: 600_000,
+      outsideContext: 'none',
+    })
+    dbs.push(db)
+    const events: RouteEvent[] = []
+    db.router.on('route', (event) => events.push(event))
+    await db.router.ready()
+    const held = await busyPool.connect() // the pool's only connection, taken by someone else
+    try {
+      expect(await readServer(db, names)).toBe('replica-2')
+    } finally {
+      held.release()
+    }
+    expect(events.map((e) => `${e.node}:${e.reason}:${e.ok}`)).toEqual([
+      'replica-1:read:false',
+      'replica-2:retry:true',
+    ])
+    expect(db.router.metrics().replicas[0]).toMatchObject({ status: 'healthy', errors: 0 })
+    expect(await readServer(db, names)).toBe('replica-1')
   })
 
   it('a read whose replica is dead before any result is retried on another replica (deterministic)', async () => {
