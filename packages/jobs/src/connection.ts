@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq'
 import { type Cluster, Redis, type RedisOptions } from 'ioredis'
 import { InvalidOptionsError } from './errors.js'
 
@@ -43,6 +44,16 @@ export function bullConnection(
 ): Redis | Cluster | RedisOptions {
   if (isRedisInstance(connection)) return connection
   return blocking ? { ...connection, maxRetriesPerRequest: null } : connection
+}
+
+/**
+ * @internal A BullMQ `Queue` for adds and reads. Its 'error' event is swallowed: connection errors
+ * reach callers through the commands that fail, and an unhandled 'error' event would crash the process.
+ */
+export function openQueue(name: string, connection: RedisConnection, prefix: string): Queue {
+  const queue = new Queue(name, { connection: bullConnection(connection, false), prefix })
+  queue.on('error', () => {})
+  return queue
 }
 
 /**

@@ -1,10 +1,10 @@
-import { Queue } from 'bullmq'
+import type { Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import {
-  bullConnection,
   checkPrefix,
   commandClient,
   DEFAULT_PREFIX,
+  openQueue,
   queueKey,
   type RedisConnection,
 } from './connection.js'
@@ -229,13 +229,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   #queue(): Queue {
-    if (!this.#bullQueue) {
-      this.#bullQueue = new Queue(this.queue, {
-        connection: bullConnection(this.#connection, false),
-        prefix: this.#prefix,
-      })
-      this.#bullQueue.on('error', () => {})
-    }
+    this.#bullQueue ??= openQueue(this.queue, this.#connection, this.#prefix)
     return this.#bullQueue
   }
 

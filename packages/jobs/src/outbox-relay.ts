@@ -1,11 +1,11 @@
-import { type JobsOptions, Queue } from 'bullmq'
+import type { JobsOptions, Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import {
-  bullConnection,
   checkPrefix,
   commandClient,
   DEFAULT_PREFIX,
+  openQueue,
   queueKey,
   type RedisConnection,
 } from './connection.js'
@@ -124,8 +124,7 @@ class PollingOutboxRelay implements OutboxRelay {
   #queue(name: string): Queue {
     let queue = this.#queues.get(name)
     if (!queue) {
-      queue = new Queue(name, { connection: bullConnection(this.#connection, false), prefix: this.#prefix })
-      queue.on('error', () => {})
+      queue = openQueue(name, this.#connection, this.#prefix)
       this.#queues.set(name, queue)
     }
     return queue

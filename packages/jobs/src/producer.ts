@@ -1,5 +1,5 @@
-import { Queue } from 'bullmq'
-import { bullConnection, checkPrefix, DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+import type { Queue } from 'bullmq'
+import { checkPrefix, DEFAULT_PREFIX, openQueue, type RedisConnection } from './connection.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
 import { EnqueueError, InvalidOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
@@ -96,9 +96,7 @@ class BullProducer implements Producer {
     if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
     let queue = this.#queues.get(name)
     if (!queue) {
-      queue = new Queue(name, { connection: bullConnection(this.#connection, false), prefix: this.#prefix })
-      // Connection errors reach callers through the failed commands; the event must not crash the process.
-      queue.on('error', () => {})
+      queue = openQueue(name, this.#connection, this.#prefix)
       this.#queues.set(name, queue)
     }
     return queue

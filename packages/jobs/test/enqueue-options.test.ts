@@ -1,22 +1,10 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createProducer, createWorker, defineJob, InvalidOptionsError } from '../src/index.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { uniqueQueue, useRedis } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis()
-  redis = connect(server.port)
-})
-
-afterAll(async () => {
-  redis?.disconnect()
-  await server?.dispose()
-})
+const env = useRedis()
 
 describe('enqueue options', () => {
   it('idempotency key: enqueueing twice makes one job; another key makes another', async () => {
@@ -27,7 +15,7 @@ describe('enqueue options', () => {
       schema: z.object({ userId: z.string() }),
       handler: () => {},
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const first = await producer.enqueue(job, { userId: 'u1' }, { idempotencyKey: 'signup-u1' })
     const second = await producer.enqueue(job, { userId: 'u1' }, { idempotencyKey: 'signup-u1' })
     const keyWithColon = await producer.enqueue(job, { userId: 'u1' }, { idempotencyKey: 'order:42 / 7' })
@@ -60,7 +48,7 @@ describe('enqueue options', () => {
         order.push(label)
       },
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     // What BullMQ would refuse is a typed error before anything is written.
     await expect(producer.enqueue(job, { label: 'x' }, { priority: 1.5 })).rejects.toBeInstanceOf(
       InvalidOptionsError,
@@ -74,7 +62,12 @@ describe('enqueue options', () => {
     await producer.enqueue(job, { label: 'low' }, { priority: 10 })
     await producer.enqueue(job, { label: 'high' }, { priority: 1 })
     await producer.enqueue(job, { label: 'mid' }, { priority: 5 })
-    const worker = createWorker({ connection: redis, jobs: [job], concurrency: 1, shutdown: { signals: [] } })
+    const worker = createWorker({
+      connection: env.redis,
+      jobs: [job],
+      concurrency: 1,
+      shutdown: { signals: [] },
+    })
     await waitFor('three ran', async () => order.length === 3, { timeoutMs: 30_000 })
     expect(order).toEqual(['high', 'mid', 'low'])
     expect(await producer.queue(queue).getJobState(delayed.id)).toBe('delayed')
@@ -94,12 +87,12 @@ describe('enqueue options', () => {
         runs++
       },
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     await expect(
       producer.schedule(job, 'bad', { everyMs: 100 }, { n: 'x' as unknown as number }),
     ).rejects.toThrow(/invalid payload/)
     await producer.schedule(job, 'every-200ms', { everyMs: 200 }, { n: 1 })
-    const worker = createWorker({ connection: redis, jobs: [job], shutdown: { signals: [] } })
+    const worker = createWorker({ connection: env.redis, jobs: [job], shutdown: { signals: [] } })
     await waitFor('three ticks', async () => runs >= 3, { timeoutMs: 30_000 })
     expect(await producer.unschedule(job, 'every-200ms')).toBe(true)
     await worker.close()

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { type RedisServer, startRedis } from '@scale/testkit'
 import { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
 
 /** A queue name no other test (or engineer running tests at the same time) uses. */
 export function uniqueQueue(base: string): string {
@@ -14,3 +16,20 @@ export function connect(port: number): Redis {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A Redis server from the test kit for the calling file's tests: started before them, disposed of
+ * after them, with a client from {@link connect}. Read `env.redis` / `env.server` inside tests.
+ */
+export function useRedis(): { readonly server: RedisServer; readonly redis: Redis } {
+  const env = {} as { server: RedisServer; redis: Redis }
+  beforeAll(async () => {
+    env.server = await startRedis()
+    env.redis = connect(env.server.port)
+  })
+  afterAll(async () => {
+    env.redis?.disconnect()
+    await env.server?.dispose()
+  })
+  return env
+}

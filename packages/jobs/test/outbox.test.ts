@@ -91,15 +91,19 @@ function startRelayProcess(): RelayChild {
   return relay
 }
 
+/** The job every outbox test enqueues: ship an order. */
+function shipJob(
+  queue: string,
+  handler: () => void = () => {},
+  options: { removeOnComplete?: boolean } = {},
+) {
+  return defineJob({ name: 'ship', queue, schema: z.object({ orderId: z.number() }), handler, ...options })
+}
+
 describe('transactional outbox', () => {
   it('writes nothing when the transaction rolls back, and refuses invalid payloads inside it', async () => {
     const queue = uniqueQueue('outbox-small')
-    const job = defineJob({
-      name: 'ship',
-      queue,
-      schema: z.object({ orderId: z.number() }),
-      handler: () => {},
-    })
+    const job = shipJob(queue)
     const outbox = createOutbox()
     await expect(
       db.transaction().execute(async (trx) => {
@@ -140,14 +144,8 @@ describe('transactional outbox', () => {
   it('a batch added to BullMQ whose transaction then fails is added again without duplicates, even after its jobs ran and were removed', async () => {
     const queue = uniqueQueue('outbox-commit-fault')
     let runs = 0
-    const job = defineJob({
-      name: 'ship',
-      queue,
-      schema: z.object({ orderId: z.number() }),
-      // The harshest retention: a finished job is gone at once, so its ID no longer deduplicates.
-      removeOnComplete: true,
-      handler: () => void runs++,
-    })
+    // The harshest retention: a finished job is gone at once, so its ID no longer deduplicates.
+    const job = shipJob(queue, () => void runs++, { removeOnComplete: true })
     const outbox = createOutbox()
     await db.transaction().execute((trx) =>
       outbox.enqueueMany(
@@ -209,12 +207,7 @@ describe('transactional outbox', () => {
 
   it('10,000 enqueues, a random third rolled back, relays SIGKILLed along the way: exactly the committed jobs, 0 missing, 0 extra', async () => {
     const queue = uniqueQueue('outbox-big')
-    const job = defineJob({
-      name: 'ship',
-      queue,
-      schema: z.object({ orderId: z.number() }),
-      handler: () => {},
-    })
+    const job = shipJob(queue)
     const outbox = createOutbox()
     const total = 10_000
     const perTransaction = 50
@@ -342,14 +335,7 @@ describe('transactional outbox', () => {
     let ran = 0
     const worker = createWorker({
       connection: redis,
-      jobs: [
-        defineJob({
-          name: 'ship',
-          queue,
-          schema: z.object({ orderId: z.number() }),
-          handler: () => void ran++,
-        }),
-      ],
+      jobs: [shipJob(queue, () => void ran++)],
       concurrency: 50,
       shutdown: { signals: [] },
     })

@@ -1,6 +1,5 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createDeadLetterQueue,
@@ -13,20 +12,9 @@ import {
   retryDelayMs,
   type WorkerEvent,
 } from '../src/index.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { uniqueQueue, useRedis } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis()
-  redis = connect(server.port)
-})
-
-afterAll(async () => {
-  redis?.disconnect()
-  await server?.dispose()
-})
+const env = useRedis()
 
 describe('retries, dead letters and redrive', () => {
   it('computes exponential delays with jitter that never shrink from one retry to the next', () => {
@@ -65,14 +53,14 @@ describe('retries, dead letters and redrive', () => {
     })
     const delays: number[] = []
     const worker = createWorker({
-      connection: redis,
+      connection: env.redis,
       jobs: [flaky],
       shutdown: { signals: [] },
       onEvent: (event: WorkerEvent) => {
         if (event.type === 'retry-scheduled') delays.push(event.delayMs)
       },
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const { id } = await producer.enqueue(flaky, { id: 'x' })
     await waitFor(
       'flaky job completed',
@@ -92,7 +80,7 @@ describe('retries, dead letters and redrive', () => {
     }
     const job = await producer.queue(queue).getJob(id)
     expect(job?.returnvalue).toBe('done')
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     expect(await dlq.count()).toBe(0)
     await worker.close()
     await dlq.close()
@@ -116,13 +104,13 @@ describe('retries, dead letters and redrive', () => {
       },
     })
     const worker = createWorker({
-      connection: redis,
+      connection: env.redis,
       jobs: [charge],
       concurrency: 5,
       shutdown: { signals: [] },
     })
-    const producer = createProducer({ connection: redis })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const producer = createProducer({ connection: env.redis })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     for (const orderId of ['a', 'b', 'c']) await producer.enqueue(charge, { orderId })
     await waitFor('three dead letters', async () => (await dlq.count()) === 3, { timeoutMs: 60_000 })
     expect([...runsById.values()]).toEqual([3, 3, 3])
@@ -172,7 +160,7 @@ describe('retries, dead letters and redrive', () => {
     // A redrive that died after its add and before deleting the entry, run again: no second job.
     const interrupted = restEntries[0]
     if (!interrupted) throw new Error('no entry')
-    await redis
+    await env.redis
       .multi()
       .hset(`{jobs}:${queue}:dlq-data`, interrupted.id, JSON.stringify(interrupted))
       .zadd(`{jobs}:${queue}:dlq`, interrupted.failedAt, interrupted.id)
@@ -204,10 +192,15 @@ describe('retries, dead letters and redrive', () => {
         throw new Error(last ? 'fails on its last attempt' : 'fails on its first attempt')
       },
     })
-    const producer = createProducer({ connection: redis })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const producer = createProducer({ connection: env.redis })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     const first = await producer.enqueue(job, { last: false })
-    const worker = createWorker({ connection: redis, jobs: [job], concurrency: 2, shutdown: { signals: [] } })
+    const worker = createWorker({
+      connection: env.redis,
+      jobs: [job],
+      concurrency: 2,
+      shutdown: { signals: [] },
+    })
     await waitFor('the job started', async () => started === 1, { timeoutMs: 30_000 })
     const report = await worker.close({ deadlineMs: 10_000 })
     expect(report.returned).toEqual([])
@@ -217,7 +210,7 @@ describe('retries, dead letters and redrive', () => {
     await producer.queue(queue).obliterate({ force: true })
 
     const last = await producer.enqueue(defineJob({ ...job, retry: { attempts: 1 } }), { last: true })
-    const worker2 = createWorker({ connection: redis, jobs: [job], shutdown: { signals: [] } })
+    const worker2 = createWorker({ connection: env.redis, jobs: [job], shutdown: { signals: [] } })
     await waitFor('the job started', async () => started === 2, { timeoutMs: 30_000 })
     await worker2.close({ deadlineMs: 10_000 })
     expect(await producer.queue(queue).getJobState(last.id)).toBe('failed')
@@ -240,9 +233,9 @@ describe('retries, dead letters and redrive', () => {
         throw new PermanentError('card closed')
       },
     })
-    const worker = createWorker({ connection: redis, jobs: [job], shutdown: { signals: [] } })
-    const producer = createProducer({ connection: redis })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const worker = createWorker({ connection: env.redis, jobs: [job], shutdown: { signals: [] } })
+    const producer = createProducer({ connection: env.redis })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     await producer.enqueue(job, { id: 1 })
     await waitFor('dead-lettered', async () => (await dlq.count()) === 1, { timeoutMs: 30_000 })
     const [entry] = await dlq.list()
@@ -263,10 +256,10 @@ describe('retries, dead letters and redrive', () => {
     const queue = uniqueQueue('unknown')
     const known = defineJob({ name: 'known', queue, schema: z.object({}), handler: () => {} })
     const other = defineJob({ name: 'other', queue, schema: z.object({}), handler: () => {} })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     await producer.enqueue(other, {})
-    const worker = createWorker({ connection: redis, jobs: [known], shutdown: { signals: [] } })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const worker = createWorker({ connection: env.redis, jobs: [known], shutdown: { signals: [] } })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     await waitFor('dead-lettered', async () => (await dlq.count()) === 1, { timeoutMs: 30_000 })
     expect((await dlq.list())[0]?.errorCode).toBe('E_JOBS_UNKNOWN_JOB')
     await worker.close()

@@ -1,7 +1,6 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
+import { waitFor } from '@scale/testkit'
 import * as promClient from 'prom-client'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createProducer,
@@ -12,20 +11,9 @@ import {
   type ScalingSignal,
   suggestWorkers,
 } from '../src/index.js'
-import { connect, sleep, uniqueQueue } from './helpers.js'
+import { sleep, uniqueQueue, useRedis } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis()
-  redis = connect(server.port)
-})
-
-afterAll(async () => {
-  redis?.disconnect()
-  await server?.dispose()
-})
+const env = useRedis()
 
 describe('autoscaling signal', () => {
   it('suggestWorkers follows arrivals, work in flight and backlog', () => {
@@ -56,9 +44,9 @@ describe('autoscaling signal', () => {
       schema: z.object({ n: z.number() }),
       handler: async () => sleep(2),
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const signal = createScalingSignal({
-      connection: redis,
+      connection: env.redis,
       queue,
       concurrencyPerWorker: 10,
       targetDrainSeconds: 10,
@@ -100,7 +88,7 @@ describe('autoscaling signal', () => {
       promClient,
       signals: [
         createScalingSignal({
-          connection: redis,
+          connection: env.redis,
           queue,
           concurrencyPerWorker: 10,
           targetDrainSeconds: 10,
@@ -116,7 +104,7 @@ describe('autoscaling signal', () => {
     // One worker with BullMQ metrics on (exact counts), one with the default flushed counters.
     const workers = [true, false].map((metrics) =>
       createWorker({
-        connection: redis,
+        connection: env.redis,
         jobs: [job],
         concurrency: 10,
         statsIntervalMs: 100,

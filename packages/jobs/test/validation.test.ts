@@ -1,7 +1,6 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
+import { waitFor } from '@scale/testkit'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createDeadLetterQueue,
@@ -12,20 +11,9 @@ import {
   InvalidPayloadError,
   type StandardSchemaV1,
 } from '../src/index.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { uniqueQueue, useRedis } from './helpers.js'
 
-let server: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  server = await startRedis()
-  redis = connect(server.port)
-})
-
-afterAll(async () => {
-  redis?.disconnect()
-  await server?.dispose()
-})
+const env = useRedis()
 
 describe('payload validation', () => {
   it('refuses an invalid payload at enqueue with a typed error naming the bad field, and enqueues nothing', async () => {
@@ -36,7 +24,7 @@ describe('payload validation', () => {
       schema: z.object({ photoId: z.string(), size: z.object({ width: z.number().int().positive() }) }),
       handler: () => {},
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const error = await producer.enqueue(resize, { photoId: 'p1', size: { width: -5 } }).then(
       () => undefined,
       (e: unknown) => e,
@@ -83,7 +71,7 @@ describe('payload validation', () => {
       },
     }
     const job = defineJob({ name: 'n', queue, schema, handler: () => {} })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const error = await producer.enqueue(job, { n: 'x' as unknown as number }).catch((e: unknown) => e)
     expect((error as InvalidPayloadError).fields).toEqual(['n'])
     await producer.enqueue(job, { n: 1 })
@@ -105,19 +93,19 @@ describe('payload validation', () => {
       },
     })
     // The older producer: plain BullMQ, an old shape (no subject, `address` instead of `to`).
-    const raw = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    const raw = new Queue(queue, { connection: env.redis, prefix: '{jobs}' })
     await raw.add(
       'send-email',
       { address: 'a@example.com' },
       { attempts: 5, backoff: { type: 'scale-jobs' } },
     )
     // Control: a good job in the same queue runs.
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     await producer.enqueue(email, { to: 'b@example.com', subject: 'hi' })
 
     const attemptsSeen: number[] = []
     const worker = createWorker({
-      connection: redis,
+      connection: env.redis,
       jobs: [email],
       concurrency: 2,
       shutdown: { signals: [] },
@@ -125,7 +113,7 @@ describe('payload validation', () => {
         if (event.type === 'retry-scheduled') attemptsSeen.push(event.attempt)
       },
     })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     await waitFor('stale job dead-lettered', async () => (await dlq.count()) === 1 && handled === 1, {
       timeoutMs: 30_000,
     })
@@ -158,19 +146,19 @@ describe('payload validation', () => {
       retry: { attempts: 5, baseDelayMs: 50 },
       handler: ({ n }) => void handled.push(n),
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const corrupt = await producer.enqueue(job, { n: 1 })
     // Written by another client, or corrupted: BullMQ itself throws while reading this job.
-    await redis.hset(`{jobs}:${queue}:${corrupt.id}`, 'data', '{"n": 1,')
+    await env.redis.hset(`{jobs}:${queue}:${corrupt.id}`, 'data', '{"n": 1,')
     await producer.enqueue(job, { n: 2 })
     const errors: unknown[] = []
     const worker = createWorker({
-      connection: redis,
+      connection: env.redis,
       jobs: [job],
       shutdown: { signals: [] },
       logger: { info() {}, warn() {}, error: (object) => errors.push(object.err) },
     })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     await waitFor(
       'corrupt job dead-lettered, good job run',
       async () => (await dlq.count()) === 1 && handled.length === 1,
@@ -214,10 +202,10 @@ describe('payload validation', () => {
         seen.push(payload)
       },
     })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     await producer.enqueue(v1, { name: 'Ada Lovelace' }) // an old producer still deployed
     await producer.enqueue(v2, { first: 'Grace', last: 'Hopper' })
-    const worker = createWorker({ connection: redis, jobs: [v2], shutdown: { signals: [] } })
+    const worker = createWorker({ connection: env.redis, jobs: [v2], shutdown: { signals: [] } })
     await waitFor('both versions handled', async () => seen.length === 2, { timeoutMs: 30_000 })
     expect(seen).toContainEqual({ first: 'Ada', last: 'Lovelace' })
     expect(seen).toContainEqual({ first: 'Grace', last: 'Hopper' })
@@ -238,19 +226,19 @@ describe('payload validation', () => {
       handler: () => {},
     })
     const other = defineJob({ name: 'other', queue, version: 2, schema: z.number(), handler: () => {} })
-    const producer = createProducer({ connection: redis })
+    const producer = createProducer({ connection: env.redis })
     const retried: string[] = []
     // A worker still on version 1 meets a version-3 job: it cannot understand it, so it retries
     // (newer workers may be rolling out) and only dead-letters after the attempts.
     const oldWorker = createWorker({
-      connection: redis,
+      connection: env.redis,
       jobs: [v1],
       shutdown: { signals: [] },
       onEvent: (event) => {
         if (event.type === 'retry-scheduled') retried.push(event.jobId)
       },
     })
-    const dlq = createDeadLetterQueue({ connection: redis, queue })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     const newer = await producer.enqueue(v3, { name: 'x' })
     await waitFor('newer job dead-lettered', async () => (await dlq.count()) === 1, { timeoutMs: 30_000 })
     expect(retried).toEqual([newer.id])
@@ -258,7 +246,7 @@ describe('payload validation', () => {
     await oldWorker.close()
     // A version-3 worker (with a job of another payload type beside it) meets a version-1 job
     // and has no migration from 1: dead-lettered at once.
-    const newWorker = createWorker({ connection: redis, jobs: [v3, other], shutdown: { signals: [] } })
+    const newWorker = createWorker({ connection: env.redis, jobs: [v3, other], shutdown: { signals: [] } })
     const old = await producer.enqueue(v1, { name: 'y' })
     await waitFor('old job dead-lettered', async () => (await dlq.count()) === 2, { timeoutMs: 30_000 })
     const entry = await dlq.inspect(old.id)
@@ -277,6 +265,6 @@ describe('payload validation', () => {
     expect(() =>
       defineJob({ name: 'a', schema: z.object({}), retry: { attempts: 0 }, handler: () => {} }),
     ).toThrow(/attempts/)
-    expect(() => createProducer({ connection: redis, prefix: 'a:b' })).toThrow(InvalidOptionsError)
+    expect(() => createProducer({ connection: env.redis, prefix: 'a:b' })).toThrow(InvalidOptionsError)
   })
 })

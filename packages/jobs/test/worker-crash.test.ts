@@ -1,27 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createProducer, createWorker } from '../src/index.js'
 import { recordingJob } from './fixtures/recording-job.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { uniqueQueue, useRedis } from './helpers.js'
 
 const workerFile = fileURLToPath(new URL('./fixtures/worker-process.ts', import.meta.url))
 
-let server: RedisServer
-let redis: Redis
+const env = useRedis()
 const children: ChildProcess[] = []
 
-beforeAll(async () => {
-  server = await startRedis()
-  redis = connect(server.port)
-})
-
-afterAll(async () => {
+afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  redis?.disconnect()
-  await server?.dispose()
 })
 
 interface Child {
@@ -52,21 +43,21 @@ function startWorkerProcess(env: Record<string, string>): Child {
 }
 
 async function runCounts(queue: string): Promise<number[]> {
-  return Object.values(await redis.hgetall(`test:${queue}:runs`)).map(Number)
+  return Object.values(await env.redis.hgetall(`test:${queue}:runs`)).map(Number)
 }
 
 describe('worker processes that die', () => {
   it('SIGKILL in the middle of 1,000 jobs: every job completes, none is lost', async () => {
     const queue = uniqueQueue('sigkill')
-    const job = recordingJob(queue, redis, 20, 60)
-    const producer = createProducer({ connection: redis })
+    const job = recordingJob(queue, env.redis, 20, 60)
+    const producer = createProducer({ connection: env.redis })
     const total = 1_000
     await producer.enqueueMany(
       job,
       Array.from({ length: total }, (_, n) => ({ payload: { n } })),
     )
     const child = startWorkerProcess({
-      REDIS_PORT: String(server.port),
+      REDIS_PORT: String(env.server.port),
       QUEUE: queue,
       CONCURRENCY: '20',
       MIN_MS: '20',
@@ -76,7 +67,7 @@ describe('worker processes that die', () => {
     })
     await waitFor(
       'the worker process is a third through',
-      async () => (await redis.scard(`test:${queue}:done`)) >= 300,
+      async () => (await env.redis.scard(`test:${queue}:done`)) >= 300,
       {
         timeoutMs: 90_000,
         intervalMs: 20,
@@ -86,13 +77,13 @@ describe('worker processes that die', () => {
     child.process.kill('SIGKILL')
     const exit = await child.exited
     expect(exit.signal).toBe('SIGKILL')
-    const doneAtKill = await redis.scard(`test:${queue}:done`)
+    const doneAtKill = await env.redis.scard(`test:${queue}:done`)
     expect(doneAtKill).toBeLessThan(total)
 
     // A surviving worker: its stalled checker finds the dead worker's jobs once their locks expire.
     const survivor = createWorker({
-      connection: redis,
-      jobs: [recordingJob(queue, redis, 1, 5)],
+      connection: env.redis,
+      jobs: [recordingJob(queue, env.redis, 1, 5)],
       concurrency: 20,
       lockDurationMs: 3_000,
       stalledIntervalMs: 1_000,
@@ -105,7 +96,7 @@ describe('worker processes that die', () => {
         timeoutMs: 90_000,
       },
     )
-    const done = await redis.scard(`test:${queue}:done`)
+    const done = await env.redis.scard(`test:${queue}:done`)
     const runs = await runCounts(queue)
     const ranTwice = runs.filter((count) => count > 1).length
     console.log(
@@ -125,8 +116,8 @@ describe('worker processes that die', () => {
 
   it('SIGTERM during 200 in-flight jobs: exits by the deadline and loses 0 jobs', async () => {
     const queue = uniqueQueue('sigterm')
-    const job = recordingJob(queue, redis, 0, 0)
-    const producer = createProducer({ connection: redis })
+    const job = recordingJob(queue, env.redis, 0, 0)
+    const producer = createProducer({ connection: env.redis })
     const total = 200
     await producer.enqueueMany(
       job,
@@ -134,7 +125,7 @@ describe('worker processes that die', () => {
     )
     const deadlineMs = 5_000
     const child = startWorkerProcess({
-      REDIS_PORT: String(server.port),
+      REDIS_PORT: String(env.server.port),
       QUEUE: queue,
       CONCURRENCY: String(total),
       // Handler times from 0.5 s to a minute: a few finish before the deadline, most run far past
@@ -147,24 +138,24 @@ describe('worker processes that die', () => {
     })
     await waitFor(
       'all 200 jobs in flight',
-      async () => Number(await redis.hlen(`test:${queue}:runs`)) === total,
+      async () => Number(await env.redis.hlen(`test:${queue}:runs`)) === total,
       {
         timeoutMs: 90_000,
         intervalMs: 20,
       },
     )
     const goAt = Date.now()
-    await redis.set(`test:${queue}:go`, '1')
+    await env.redis.set(`test:${queue}:go`, '1')
     await waitFor(
       'every handler started its clock',
-      async () => Number(await redis.hlen(`test:${queue}:planned`)) === total,
+      async () => Number(await env.redis.hlen(`test:${queue}:planned`)) === total,
       { timeoutMs: 30_000, intervalMs: 5 },
     )
     child.process.kill('SIGTERM')
     const exit = await child.exited
     const exitedAfterGoMs = Date.now() - goAt
     const slowestHandlerMs = Math.max(
-      ...Object.values(await redis.hgetall(`test:${queue}:planned`)).map(Number),
+      ...Object.values(await env.redis.hgetall(`test:${queue}:planned`)).map(Number),
     )
     expect(exit).toEqual({ code: 0, signal: null })
     // No clock threshold: the process is gone before its slowest handler could have finished
@@ -180,7 +171,7 @@ describe('worker processes that die', () => {
     expect(shutdown.finished + shutdown.returned).toBe(total)
     // Jobs were given until the hand-back point (the deadline less a fifth, at most 1 s).
     expect(shutdown.elapsedMs).toBeGreaterThanOrEqual(deadlineMs - Math.min(1_000, deadlineMs / 5) - 50)
-    const doneBySigterm = await redis.scard(`test:${queue}:done`)
+    const doneBySigterm = await env.redis.scard(`test:${queue}:done`)
     // A handler whose last step was already under way when the deadline hit may still land its
     // side effect after its job was handed back (at-least-once): never fewer than `finished`.
     expect(doneBySigterm).toBeGreaterThanOrEqual(shutdown.finished)
@@ -189,8 +180,8 @@ describe('worker processes that die', () => {
     expect(await producer.queue(queue).getWaitingCount()).toBe(shutdown.returned)
 
     const survivor = createWorker({
-      connection: redis,
-      jobs: [recordingJob(queue, redis, 0, 0)],
+      connection: env.redis,
+      jobs: [recordingJob(queue, env.redis, 0, 0)],
       concurrency: 50,
       shutdown: { signals: [] },
     })
@@ -201,7 +192,7 @@ describe('worker processes that die', () => {
         timeoutMs: 60_000,
       },
     )
-    const done = await redis.scard(`test:${queue}:done`)
+    const done = await env.redis.scard(`test:${queue}:done`)
     console.log(
       `[sigterm] jobs=${total} deadlineMs=${deadlineMs} slowestHandlerMs=${slowestHandlerMs} workerClosedAfterMs=${shutdown.elapsedMs} processExitedAfterGoMs=${exitedAfterGoMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} returnedAfterSideEffect=${doneBySigterm - shutdown.finished} lost=${total - done}`,
     )
