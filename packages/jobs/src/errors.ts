@@ -124,7 +124,7 @@ export class EnqueueError extends JobsError {
   }
 }
 
-/** `inspect`, `redrive` or `remove` named a dead-letter entry that does not exist (or was already redriven). */
+/** `inspect` named a dead-letter entry that does not exist (or was already redriven or removed). */
 export class DeadLetterNotFoundError extends JobsError {
   readonly queue: string
   readonly id: string

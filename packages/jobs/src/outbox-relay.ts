@@ -9,7 +9,7 @@ import {
   queueKey,
   type RedisConnection,
 } from './connection.js'
-import { OutboxRelayError } from './errors.js'
+import { InvalidOptionsError, OutboxRelayError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
 
@@ -51,13 +51,13 @@ export interface CreateOutboxRelayOptions<DB> {
 
 /** Moves committed outbox rows to BullMQ. Run one or several per deployment. */
 export interface OutboxRelay {
-  /** Starts the polling loop. */
+  /** Starts the polling loop. Throws `InvalidOptionsError` once stopped. */
   start(): void
-  /** Moves one batch; returns how many rows it moved. */
+  /** Moves one batch; returns how many rows it moved. Throws `InvalidOptionsError` once stopped. */
   relayOnce(): Promise<number>
   /** Rows moved since start. */
   relayed(): number
-  /** Stops polling after the current batch and closes the BullMQ queues. */
+  /** Stops polling after the current batch and closes the BullMQ queues (and the Redis client it created, if any). */
   stop(): Promise<void>
 }
 
@@ -97,6 +97,7 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
   #running = false
+  #stopped = false
   #loop: Promise<void> | undefined
   #wake: (() => void) | undefined
   #relayed = 0
@@ -131,6 +132,8 @@ class PollingOutboxRelay implements OutboxRelay {
   }
 
   async relayOnce(): Promise<number> {
+    // Its queues are closed: a batch now would open new ones that nothing closes.
+    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
     try {
       const moved = await this.#db.transaction().execute(async (trx) => {
         const rows = await trx
@@ -217,6 +220,7 @@ class PollingOutboxRelay implements OutboxRelay {
   }
 
   start(): void {
+    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
     if (this.#running) return
     this.#running = true
     this.#loop = this.#run()
@@ -245,6 +249,7 @@ class PollingOutboxRelay implements OutboxRelay {
 
   async stop(): Promise<void> {
     this.#running = false
+    this.#stopped = true
     this.#wake?.()
     await this.#loop
     const queues = [...this.#queues.values()]

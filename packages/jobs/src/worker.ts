@@ -151,7 +151,8 @@ interface Flight {
   controller: AbortController | undefined
   /** Set when the handler returned a promise: settles it early with RETURNED at the deadline. */
   handBack: (() => void) | undefined
-  handedBack: boolean
+  /** Set when the shutdown deadline hands the job back: the reason its `signal` is aborted with. */
+  handedBack: ShutdownDeadlineError | undefined
   /** `finishing` once the handler has settled (completing, failing or dead-lettering). */
   stage: 'preparing' | 'running' | 'finishing'
 }
@@ -185,7 +186,7 @@ class HandlerContext implements JobContext {
   get signal(): AbortSignal {
     const flight = this.#flight
     flight.controller ??= new AbortController()
-    if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort()
+    if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort(flight.handedBack)
     return flight.controller.signal
   }
 }
@@ -358,7 +359,7 @@ class TypedWorker implements JobWorker {
       job,
       controller: undefined,
       handBack: undefined,
-      handedBack: false,
+      handedBack: undefined,
       stage: 'preparing',
     }
     this.#flights.add(flight)
@@ -541,8 +542,8 @@ class TypedWorker implements JobWorker {
           // A job already settling (completing, failing) is left to finish: it is moments away.
           if (flight.stage === 'finishing') continue
           returned.push(String(flight.job.id))
-          flight.handedBack = true
-          flight.controller?.abort(new ShutdownDeadlineError(String(flight.job.id), deadlineMs))
+          flight.handedBack = new ShutdownDeadlineError(String(flight.job.id), deadlineMs)
+          flight.controller?.abort(flight.handedBack)
           flight.handBack?.()
         }
       }, handBackAt)

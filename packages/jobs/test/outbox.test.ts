@@ -137,6 +137,8 @@ describe('transactional outbox', () => {
     expect(await found?.getState()).toBe('delayed')
     expect(await bull.count()).toBe(1)
     await relay.stop()
+    // Stopped means stopped: its queues are closed, nothing reopens them.
+    await expect(relay.relayOnce()).rejects.toBeInstanceOf(InvalidOptionsError)
     await bull.obliterate({ force: true })
     await bull.close()
   })

@@ -10,6 +10,7 @@ import {
   InvalidOptionsError,
   PermanentError,
   retryDelayMs,
+  ShutdownDeadlineError,
   type WorkerEvent,
 } from '../src/index.js'
 import { uniqueQueue, useRedis } from './helpers.js'
@@ -216,6 +217,51 @@ describe('retries, dead letters and redrive', () => {
     expect(await producer.queue(queue).getJobState(last.id)).toBe('failed')
     expect((await dlq.inspect(last.id)).reason).toContain('fails on its last attempt')
     await dlq.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
+  it('close() hands back jobs still running at the deadline, aborting their signal with ShutdownDeadlineError', async () => {
+    const queue = uniqueQueue('hand-back')
+    const reasons: unknown[] = []
+    const job = defineJob({
+      name: 'slow',
+      queue,
+      schema: z.object({ lazy: z.boolean() }),
+      handler: async ({ lazy }, context) => {
+        if (!lazy) {
+          // Listens from the start.
+          await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve()))
+          reasons.push(context.signal.reason)
+          return
+        }
+        // Reads its signal only after the hand-back: it must already be aborted, with the same reason.
+        while (reasons.length === 0) await new Promise((resolve) => setTimeout(resolve, 20))
+        reasons.push(context.signal.reason)
+      },
+    })
+    const producer = createProducer({ connection: env.redis })
+    const eager = await producer.enqueue(job, { lazy: false })
+    const lazy = await producer.enqueue(job, { lazy: true })
+    const worker = createWorker({
+      connection: env.redis,
+      jobs: [job],
+      concurrency: 2,
+      shutdown: { signals: [] },
+    })
+    await waitFor('both running', async () => (await producer.queue(queue).getActiveCount()) === 2, {
+      timeoutMs: 30_000,
+    })
+    const report = await worker.close({ deadlineMs: 1_000 })
+    expect([...report.returned].sort()).toEqual([eager.id, lazy.id].sort())
+    await waitFor('both handlers saw the abort', async () => reasons.length === 2, { timeoutMs: 30_000 })
+    for (const reason of reasons) {
+      expect(reason).toBeInstanceOf(ShutdownDeadlineError)
+      expect((reason as ShutdownDeadlineError).code).toBe('E_JOBS_SHUTDOWN_DEADLINE')
+    }
+    // Back in the queue, runnable at once, not counted as a failed attempt.
+    expect(await producer.queue(queue).getWaitingCount()).toBe(2)
+    expect((await producer.queue(queue).getJob(eager.id))?.attemptsMade).toBe(0)
     await producer.queue(queue).obliterate({ force: true })
     await producer.close()
   })
