@@ -111,6 +111,13 @@ class PollingOutboxRelay implements OutboxRelay {
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
     this.#dedupWindowMs = options.dedupWindowMs ?? 86_400_000
+    // A batch size of 0 would make every batch look full and the loop poll without pause.
+    if (!(Number.isInteger(this.#batchSize) && this.#batchSize >= 1)) {
+      throw new InvalidOptionsError(`outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`)
+    }
+    if (!(this.#pollIntervalMs >= 0) || !(this.#dedupWindowMs >= 1)) {
+      throw new InvalidOptionsError('outbox relay pollIntervalMs must be >= 0 and dedupWindowMs >= 1')
+    }
     this.#logger = options.logger ?? silentLogger
     this.#onBatchAdded = options.onBatchAdded
     const { client, owned } = commandClient(options.connection)

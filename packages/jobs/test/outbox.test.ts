@@ -139,6 +139,7 @@ describe('transactional outbox', () => {
     await relay.stop()
     // Stopped means stopped: its queues are closed, nothing reopens them.
     await expect(relay.relayOnce()).rejects.toBeInstanceOf(InvalidOptionsError)
+    expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(InvalidOptionsError)
     await bull.obliterate({ force: true })
     await bull.close()
   })
