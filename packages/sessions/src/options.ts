@@ -71,6 +71,14 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * @default 10_000
    */
   verifiedCookieCacheSize?: number
+  /**
+   * Send the session commands of one event-loop turn in one socket write (the client's socket is
+   * corked until `setImmediate`), as node-redis does by default. Cuts the Redis client's CPU per
+   * request substantially; commands of other code on the same client in that turn are batched
+   * too, none is delayed beyond the turn. Ignored for a `Cluster`.
+   * @default true
+   */
+  coalesceWrites?: boolean
   /** Called with errors that are handled (dropped invalid stored fields, Redis outages). @default undefined */
   onError?: (error: Error) => void
 }
@@ -90,6 +98,7 @@ export interface ResolvedOptions {
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
   readonly verifiedCookieCacheSize: number
+  readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
 }
 
@@ -181,6 +190,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
       'verifiedCookieCacheSize',
       options.verifiedCookieCacheSize ?? 10_000,
     ),
+    coalesceWrites: options.coalesceWrites ?? true,
     onError: options.onError,
   }
 }

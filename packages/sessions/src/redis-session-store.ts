@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { CoalescedWrites } from './coalesced-writes.js'
 import { META, sessionKey, userIndexKey } from './redis-keys.js'
 import { createScript, destroyManyScript, destroyScript, updateScript } from './redis-scripts.js'
 import { tagForUser } from './session-id.js'
@@ -26,15 +27,18 @@ export class RedisSessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
   readonly #timeoutMs: number
+  readonly #writes: CoalescedWrites
 
-  constructor(redis: Redis | Cluster, prefix: string, timeoutMs: number) {
+  constructor(redis: Redis | Cluster, prefix: string, timeoutMs: number, coalesceWrites: boolean) {
     this.#redis = redis
+    this.#writes = new CoalescedWrites(redis, coalesceWrites)
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
   read(at: SessionLocation): Promise<Record<string, string>> {
+    this.#writes.hold()
     return withRedisDeadline('load', this.#timeoutMs, () =>
       this.#redis.hgetall(sessionKey(this.#prefix, at.tag, at.storageId)),
     )
@@ -49,6 +53,7 @@ export class RedisSessionStore {
   ): Promise<boolean> {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
+    this.#writes.hold()
     const created = await withRedisDeadline('create', this.#timeoutMs, () =>
       // The index lives as long as the longest session in it can: its absolute lifetime.
       createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
@@ -64,6 +69,7 @@ export class RedisSessionStore {
     deleted: readonly string[],
   ): Promise<boolean> {
     const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    this.#writes.hold()
     const applied = await withRedisDeadline('save', this.#timeoutMs, () =>
       updateScript.run(this.#redis, [key], [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
     )
@@ -73,6 +79,7 @@ export class RedisSessionStore {
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
+    this.#writes.hold()
     const existed = await withRedisDeadline('destroy', this.#timeoutMs, () =>
       destroyScript.run(this.#redis, keys, [at.storageId]),
     )

@@ -45,7 +45,12 @@ export class Sessions<Data extends SessionData = SessionData> {
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
-    this.#store = new RedisSessionStore(options.redis, options.keyPrefix, options.redisTimeoutMs)
+    this.#store = new RedisSessionStore(
+      options.redis,
+      options.keyPrefix,
+      options.redisTimeoutMs,
+      options.coalesceWrites,
+    )
     this.#engine = {
       fields: options.fields,
       absoluteTimeoutMs: options.absoluteTimeoutMs,
