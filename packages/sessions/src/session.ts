@@ -211,21 +211,12 @@ export class Session<Data extends SessionData = SessionData> {
     }
     if (!state.isNew) await this.#engine.destroyStored(state)
     const userId = 'userId' in options ? options.userId : state.userId
-    const identity = this.#engine.freshIdentity(userId)
     const now = Date.now()
     if (userId !== state.userId) {
       state.createdAt = now
       state.expiresAt = now + this.#engine.absoluteTimeoutMs
     }
-    state.sessionId = identity.sessionId
-    state.location = identity.location
-    state.isNew = true
-    state.userId = userId
-    state.touchedAt = now
-    state.needsResign = false
-    state.stored.clear()
-    state.changes.clear()
-    state.parsed.clear()
+    this.#startOver(state, userId, now)
     for (const [key, raw] of kept) state.changes.set(key, raw)
   }
 
@@ -241,17 +232,22 @@ export class Session<Data extends SessionData = SessionData> {
   async destroy(): Promise<void> {
     const state = this.#writable('destroy')
     if (!state.isNew) await this.#engine.destroyStored(state)
-    const identity = this.#engine.freshIdentity(undefined)
     const now = Date.now()
+    state.createdAt = now
+    state.expiresAt = now + this.#engine.absoluteTimeoutMs
+    state.clearCookie = true
+    this.#startOver(state, undefined, now)
+  }
+
+  /** A new ID (the old one is already deleted) and no data: stored on commit. */
+  #startOver(state: SessionState, userId: string | undefined, now: number): void {
+    const identity = this.#engine.freshIdentity(userId)
     state.sessionId = identity.sessionId
     state.location = identity.location
     state.isNew = true
-    state.userId = undefined
-    state.createdAt = now
-    state.expiresAt = now + this.#engine.absoluteTimeoutMs
+    state.userId = userId
     state.touchedAt = now
     state.needsResign = false
-    state.clearCookie = true
     state.stored.clear()
     state.changes.clear()
     state.parsed.clear()
