@@ -140,8 +140,9 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    */
   maxConcurrentLoads?: number
   /**
-   * On a single `Redis`, cork its socket for the rest of the tick in which the cache sends a
-   * command, so the commands of many concurrent calls leave in one write. This reaches into
+   * On a single `Redis`, cork its socket for the rest of the event-loop turn in which the cache
+   * sends a command (until `setImmediate`, via @scale/ioredis-coalesce), so the commands of many
+   * concurrent calls leave in one write. This reaches into
    * ioredis' connection (`redis.stream`, not part of its documented API): if a future ioredis
    * has no such stream, or the client is not `ready`, the cache simply does not cork. Set `false`
    * to never touch your client's socket (or when it already uses `enableAutoPipelining`).

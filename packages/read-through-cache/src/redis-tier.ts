@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
@@ -46,7 +47,7 @@ export interface RedisTierOptions {
   client: RedisClient
   breaker: CircuitBreaker
   commandTimeoutMs: number
-  /** Cork a single client's socket per tick (see `#coalesceWrites`). */
+  /** Cork a single client's socket per event-loop turn (@scale/ioredis-coalesce). */
   coalesceWrites: boolean
   /** Runs before the first command after an outage (the half-open probe): replays queued invalidations. */
   onProbe: () => Promise<void>
@@ -75,8 +76,11 @@ export class RedisTier {
   readonly #hasPending: () => boolean
   readonly #onError: (error: unknown) => void
   readonly isCluster: boolean
-  readonly #coalesce: boolean
-  #corked = false
+  /**
+   * Corks a single client's socket for the rest of the event-loop turn, so the commands that many
+   * concurrent calls issue together leave in one `writev` instead of one syscall each.
+   */
+  readonly #writes: WriteCoalescer
 
   constructor(options: RedisTierOptions) {
     this.#client = options.client
@@ -86,8 +90,7 @@ export class RedisTier {
     this.#hasPending = options.hasPending
     this.#onError = options.onError
     this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true
-    // A `Cluster` has one socket per node: nothing to cork.
-    this.#coalesce = options.coalesceWrites && !this.isCluster
+    this.#writes = createWriteCoalescer(options.client, { enabled: options.coalesceWrites })
   }
 
   /** `true` when a command would be attempted now (circuit closed, or due for a probe). */
@@ -100,7 +103,7 @@ export class RedisTier {
    * one `then` on the command. The breaker and error mapping happen in the settle callbacks.
    */
   #exec<T>(name: string, command: () => Promise<T>): Promise<T> {
-    this.#coalesceWrites()
+    this.#writes.hold()
     const permit = this.#breaker.permit(Date.now())
     if (permit === 'reject') {
       return Promise.reject(new CacheUnavailableError(name, { reason: 'circuit-open' }))
@@ -113,33 +116,6 @@ export class RedisTier {
   async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
     await this.#guard('replay', this.#onProbe(), probe, true)
     return this.#guard(name, command(), probe)
-  }
-
-  /**
-   * Corks the connection's socket until the current tick's microtasks have run, so the commands
-   * that many concurrent calls issue in one tick leave in one `writev` instead of one syscall
-   * each (the same effect as ioredis' `enableAutoPipelining`, without changing the user's client).
-   * `stream` is ioredis' internal socket, so every assumption is checked and a mismatch means no
-   * corking, never an error: the client must be `ready` (before that, commands wait in ioredis'
-   * offline queue, not on the socket) and the stream a writable one with `cork`/`uncork`. The
-   * stream is captured, so a reconnect in between uncorks the socket that was corked.
-   */
-  #coalesceWrites(): void {
-    if (this.#corked || !this.#coalesce) return
-    const client = this.#client as {
-      status?: string
-      stream?: { cork?: () => void; uncork?: () => void; writable?: boolean }
-    }
-    if (client.status !== 'ready') return
-    const stream = client.stream
-    if (typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function' || stream.writable !== true)
-      return
-    stream.cork()
-    this.#corked = true
-    process.nextTick(() => {
-      this.#corked = false
-      stream.uncork?.()
-    })
   }
 
   /** Applies the timeout to `promise` and reports its outcome to the breaker. */

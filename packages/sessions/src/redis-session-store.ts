@@ -1,5 +1,5 @@
+import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
-import { CoalescedWrites } from './coalesced-writes.js'
 import { META, sessionKey, userIndexKey } from './redis-keys.js'
 import { createScript, destroyManyScript, destroyScript, updateScript } from './redis-scripts.js'
 import { tagForUser } from './session-id.js'
@@ -27,11 +27,11 @@ export class RedisSessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
   readonly #timeoutMs: number
-  readonly #writes: CoalescedWrites
+  readonly #writes: WriteCoalescer
 
   constructor(redis: Redis | Cluster, prefix: string, timeoutMs: number, coalesceWrites: boolean) {
     this.#redis = redis
-    this.#writes = new CoalescedWrites(redis, coalesceWrites)
+    this.#writes = createWriteCoalescer(redis, { enabled: coalesceWrites })
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
   }

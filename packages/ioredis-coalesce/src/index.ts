@@ -1,0 +1,1 @@
+export { createWriteCoalescer, type WriteCoalescer, type WriteCoalescerOptions } from './write-coalescer.js'
