@@ -1,10 +1,22 @@
-import { existsSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { defineConfig } from 'tsup'
 
-// One build for every published package: ESM + .d.ts from src/index.ts, plus src/testing.ts
-// (the conformance-suite subpath) where a package has one. Run from the package's directory.
+type ExportTarget = string | { import?: string }
+
+// One build for every published package, run from the package's directory: ESM + .d.ts for each
+// entry the package publishes. The entries are derived from `publishConfig.exports`
+// (`./dist/express.js` is built from `src/express.ts`), so adding a subpath is one line in package.json.
+const { publishConfig } = JSON.parse(readFileSync('package.json', 'utf8')) as {
+  publishConfig?: { exports?: Record<string, ExportTarget> }
+}
+const entry = Object.values(publishConfig?.exports ?? { '.': './dist/index.js' }).map((target) => {
+  const file = typeof target === 'string' ? target : target.import
+  if (!file?.startsWith('./dist/')) throw new Error(`publishConfig.exports target ${file} is not in ./dist`)
+  return file.replace('./dist/', 'src/').replace(/\.js$/, '.ts')
+})
+
 export default defineConfig({
-  entry: ['src/index.ts', 'src/testing.ts'].filter((entry) => existsSync(entry)),
+  entry,
   format: ['esm'],
   dts: true,
   clean: true,
