@@ -19,7 +19,9 @@ export function createReadThroughCache(options: ReadThroughCacheOptions): ReadTh
   return new ReadThroughCache(options)
 }
 
+export type { CacheStats } from './cache-counters.js'
 export type { CircuitState } from './circuit-breaker.js'
+export type { EntryOptions } from './entry-policy.js'
 export {
   CacheBatchResultError,
   CacheClosedError,
@@ -31,6 +33,7 @@ export {
   CacheUnavailableError,
   ReadThroughCacheError,
 } from './errors.js'
+export type { BatchLoader, Loader, LoaderContext } from './loader.js'
 export type {
   CacheCounter,
   CacheLogger,
@@ -39,13 +42,6 @@ export type {
   LocalTierOptions,
   ReadThroughCacheOptions,
 } from './options.js'
-export {
-  type BatchLoader,
-  type CacheStats,
-  type EntryOptions,
-  type Loader,
-  type LoaderContext,
-  ReadThroughCache,
-} from './read-through-cache.js'
+export { ReadThroughCache } from './read-through-cache.js'
 export type { RedisClient } from './redis-tier.js'
 export { jsonSerializer, type Serializer } from './serializer.js'

@@ -54,7 +54,7 @@ if redis.call('PTTL', KEYS[1]) < px then redis.call('PEXPIRE', KEYS[1], px) end
 return redis.call('GET', KEYS[2])
 `
 
-/** KEYS: members, epoch. Bumps the epoch first, then takes the members: see the ordering argument in read-through-cache.ts. */
+/** KEYS: members, epoch. Bumps the epoch first, then takes the members: see the ordering argument in tag-bookkeeping.ts. */
 export const TAKE_TAG_MEMBERS = `
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)

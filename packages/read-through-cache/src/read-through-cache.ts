@@ -1,112 +1,30 @@
 import { randomBytes } from 'node:crypto'
-import { CircuitBreaker, type CircuitState } from './circuit-breaker.js'
-import { decodeEnvelope, encodeEnvelope } from './envelope.js'
-import {
-  CacheBatchResultError,
-  CacheClosedError,
-  CacheKeyError,
-  CacheSerializationError,
-  CacheUnavailableError,
-} from './errors.js'
+import { createBatchedLoad } from './batched-load.js'
+import { CacheCounters, type CacheStats } from './cache-counters.js'
+import { CircuitBreaker } from './circuit-breaker.js'
+import { type CachedEntry, EntryCodec } from './entry-codec.js'
+import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
+import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
+import { createFlight, type Flight, type FlightHooks } from './flight.js'
 import { InvalidationBus } from './invalidation-bus.js'
-import { type EntryKeys, KeyLayout, type TagKeys } from './key-layout.js'
+import { type EntryKeys, KeyLayout } from './key-layout.js'
+import type { BatchLoader, Loader } from './loader.js'
 import { type LocalEntry, LocalTier } from './local-tier.js'
 import {
   type CacheCounter,
-  type FreshnessOptions,
   type ReadThroughCacheOptions,
-  type ResolvedFreshness,
   type ResolvedOptions,
-  resolveFreshness,
   resolveOptions,
 } from './options.js'
+import { PendingInvalidations } from './pending-invalidations.js'
 import { type LeaseRead, RedisTier } from './redis-tier.js'
 import { Semaphore } from './semaphore.js'
+import { TagBookkeeping } from './tag-bookkeeping.js'
 
-/** What a loader is told about the call it serves. */
-export interface LoaderContext<T> {
-  key: string
-  /** The stale value being refreshed, if any. */
-  stale: T | undefined
-}
-
-/** Loads a value from the source of truth. Return `undefined` for "not found" (cached only with `negativeTtlMs`). */
-export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>
-
-/** Loads many keys at once: a `Map` keyed by the requested keys, or an array in the same order. Missing keys: not found. */
-export type BatchLoader<T> = (keys: string[]) => Promise<Map<string, T> | readonly (T | undefined)[]>
-
-/** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
-export interface EntryOptions extends FreshnessOptions {
-  /**
-   * Tags of the entry, for `deleteByTag`.
-   * @default []
-   */
-  tags?: readonly string[]
-  /**
-   * Use the in-process tier for this call.
-   * @default true (when the cache has one)
-   */
-  local?: boolean
-}
-
-/** Snapshot of the counters and state, from `stats()`. */
-export interface CacheStats extends Record<CacheCounter, number> {
-  circuit: CircuitState
-  timesCircuitOpened: number
-  localEntries: number
-  localBytes: number
-  localEvictions: number
-  /** Loader calls running now, and the most seen at once (process-wide cap: `maxConcurrentLoads`). */
-  activeLoads: number
-  peakConcurrentLoads: number
-  /** Invalidations waiting for Redis to come back. */
-  pendingInvalidations: number
-}
-
-interface Policy extends ResolvedFreshness {
-  tags: readonly string[]
-  local: boolean
-}
-
-interface Flight {
-  key: string
-  hooks: FlightHooks | undefined
-  /** The lease token this flight asks for or holds. */
-  token: string | undefined
-  /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
-  invalidated: boolean
-  promise: Promise<unknown>
-  resolve: (value: unknown) => void
-  reject: (error: unknown) => void
-  /** Resolves the callers' promise but keeps the flight joinable (a write is still under way). */
-  answer: (value: unknown) => void
-  /** Settles when the flight's work (including a background refresh or a write) is over; never rejects. */
-  done: Promise<void>
-}
-
-/** How `getOrLoadMany` follows its per-key flights. */
-interface FlightHooks {
-  /** The loader is a batch member: call it without taking a slot of the loader cap (the batch takes one). */
-  batched: boolean
-  /** The flight starts or stops waiting for another caller's load. */
-  waiting: (key: string, on: boolean) => void
-}
-
-/** An entry about to be written: the local form plus its serialized payload. */
-type CachedEntry = LocalEntry & { payload: string }
-
-type PendingInvalidation = { kind: 'key'; key: string } | { kind: 'tag'; tag: string }
-
-const MAX_PENDING_INVALIDATIONS = 100_000
 /** Weight of the past in the miss-rate average: about the last 100 Redis reads count. */
 const MISS_RATE_DECAY = 0.99
 const noop = () => {}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0) throw new CacheKeyError(what, value)
-}
 
 /**
  * A read-through cache over Redis with an optional in-process tier. Create it with
@@ -126,24 +44,14 @@ export class ReadThroughCache {
   readonly #running = new Set<Flight>()
   /** Lease tokens of the flights still running, to tell this process's orphaned leases from live ones. */
   readonly #activeTokens = new Set<string>()
-  readonly #pending = new Map<string, PendingInvalidation>()
+  readonly #pending: PendingInvalidations
+  readonly #tags: TagBookkeeping
+  readonly #codec: EntryCodec
   /** Rejecters of `ready()` calls still waiting, so `close()` ends them (and their timers) at once. */
   readonly #readyWaiters = new Set<(error: Error) => void>()
   readonly #defaultPolicy: Policy
   readonly #origin = randomBytes(6).toString('base64url')
-  readonly #counters: Record<CacheCounter, number> = {
-    hitsLocal: 0,
-    hitsRedis: 0,
-    misses: 0,
-    loads: 0,
-    loadErrors: 0,
-    coalescedWaits: 0,
-    staleServed: 0,
-    staleSetsPrevented: 0,
-    redisErrors: 0,
-    invalidationsQueued: 0,
-  }
-  #replay: Promise<void> | undefined
+  readonly #counters: CacheCounters
   #tokens = 0
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
@@ -157,8 +65,10 @@ export class ReadThroughCache {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#keys = new KeyLayout(o.prefix)
+    this.#counters = new CacheCounters(o.metrics)
+    this.#codec = new EntryCodec(o.serializer, o.logger)
     this.#localTtlMs = o.local === false ? undefined : o.local.ttlMs
-    this.#defaultPolicy = { ...o.freshness, tags: [], local: true }
+    this.#defaultPolicy = defaultPolicy(o.freshness)
     this.#breaker = new CircuitBreaker({
       failureThreshold: o.failureThreshold,
       openDurationMs: o.openDurationMs,
@@ -173,9 +83,22 @@ export class ReadThroughCache {
       breaker: this.#breaker,
       commandTimeoutMs: o.commandTimeoutMs,
       coalesceWrites: o.coalesceWrites,
-      onProbe: () => this.#replayPending(),
+      onProbe: () => this.#pending.replay(),
       hasPending: () => this.#pending.size > 0,
       onError: () => this.#count('redisErrors'),
+    })
+    this.#pending = new PendingInvalidations({
+      tier: this.#tier,
+      keys: this.#keys,
+      logger: o.logger,
+      busMessage: o.local === false ? undefined : (keys) => InvalidationBus.encode(this.#origin, keys),
+      onQueued: () => this.#count('invalidationsQueued'),
+    })
+    this.#tags = new TagBookkeeping({
+      tier: this.#tier,
+      keys: this.#keys,
+      publish: (keys) => this.#publish(keys),
+      onStaleSetPrevented: () => this.#count('staleSetsPrevented'),
     })
     this.#loads = new Semaphore(o.maxConcurrentLoads)
     if (o.local !== false) {
@@ -256,7 +179,8 @@ export class ReadThroughCache {
   async getOrLoad<T>(key: string, loader: Loader<T>, options?: EntryOptions): Promise<T> {
     if (this.#closed) throw new CacheClosedError('getOrLoad')
     assertKey('key', key)
-    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
+    const policy =
+      options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#options.freshness)
     const now = Date.now()
     let stale: LocalEntry | undefined
     if (this.#local !== undefined && policy.local) {
@@ -310,7 +234,7 @@ export class ReadThroughCache {
       return this.#join(key) ?? this.#startFlight(key, loader, policy, stale, true).promise
     }
     if (text !== null) {
-      const found = this.#decode(key, text)
+      const found = this.#codec.decode(key, text)
       if (found !== undefined && found.freshUntil > Date.now()) {
         this.#count('hitsRedis')
         this.#missRate *= MISS_RATE_DECAY
@@ -359,7 +283,8 @@ export class ReadThroughCache {
     if (this.#closed) throw new CacheClosedError('getOrLoadMany')
     if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
     for (const key of keys) assertKey('key', key)
-    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
+    const policy =
+      options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#options.freshness)
     const results = new Map<string, T | undefined>()
     const staleLocal = new Map<string, LocalEntry>()
     const now = Date.now()
@@ -384,7 +309,7 @@ export class ReadThroughCache {
         const at = Date.now()
         remaining = remaining.filter((key, i) => {
           const text = texts[i]
-          const found = text == null ? undefined : this.#decode(key, text)
+          const found = text == null ? undefined : this.#codec.decode(key, text)
           if (found === undefined || found.freshUntil <= at) return true
           this.#count('hitsRedis')
           if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
@@ -396,7 +321,7 @@ export class ReadThroughCache {
       }
     }
     if (remaining.length > 0) {
-      const batching = this.#batching(batchLoader, new Set(remaining))
+      const batching = createBatchedLoad(batchLoader, new Set(remaining), this.#runLoad)
       await Promise.all(
         remaining.map(async (key) => {
           try {
@@ -428,79 +353,6 @@ export class ReadThroughCache {
   }
 
   /**
-   * Collects the per-key loader calls of one `getOrLoadMany` into one `batchLoader` call. The batch
-   * goes out once every key still outstanding has either asked for its value or is waiting for
-   * another caller's load (which it will get without asking) — no timer, so a slow machine cannot
-   * split the batch. The batch call takes one slot of the loader cap, not one per key: per-key
-   * slots would deadlock a batch larger than the cap.
-   */
-  #batching<T>(
-    batchLoader: BatchLoader<T>,
-    outstanding: Set<string>,
-  ): {
-    load: (key: string) => Promise<T | undefined>
-    finished: (key: string) => void
-    hooks: FlightHooks
-  } {
-    const waiting = new Set<string>()
-    let open: { keys: string[]; done: Promise<Map<string, T | undefined>>; fire: () => void } | undefined
-    const check = () => {
-      if (open !== undefined && open.keys.length + waiting.size >= outstanding.size) open.fire()
-    }
-    const start = () => {
-      const keys: string[] = []
-      let fire: () => void = noop
-      const done = new Promise<Map<string, T | undefined>>((resolve, reject) => {
-        fire = () => {
-          if (open === current) open = undefined
-          this.#loads
-            .run(() => {
-              this.#count('loads')
-              return batchLoader([...keys])
-            })
-            .then((result) => this.#batchResult<T>(keys, result))
-            .then(resolve, reject)
-        }
-      })
-      const current = { keys, done, fire }
-      return current
-    }
-    return {
-      load: async (key) => {
-        open ??= start()
-        const current = open
-        current.keys.push(key)
-        check()
-        return (await current.done).get(key)
-      },
-      finished: (key) => {
-        outstanding.delete(key)
-        waiting.delete(key)
-        check()
-      },
-      hooks: {
-        batched: true,
-        waiting: (key, on) => {
-          if (on) waiting.add(key)
-          else waiting.delete(key)
-          check()
-        },
-      },
-    }
-  }
-
-  #batchResult<T>(keys: string[], result: unknown): Map<string, T | undefined> {
-    if (result instanceof Map) return result as Map<string, T | undefined>
-    if (Array.isArray(result) && result.length === keys.length) {
-      return new Map(keys.map((key, i) => [key, result[i] as T | undefined]))
-    }
-    throw new CacheBatchResultError(
-      keys.length,
-      Array.isArray(result) ? `an array of ${result.length}` : typeof result,
-    )
-  }
-
-  /**
    * Reads `key` without loading: the fresh value, or `undefined` (also when Redis is unreachable).
    *
    * @example
@@ -528,7 +380,7 @@ export class ReadThroughCache {
       this.#count('misses')
       return undefined
     }
-    const found = text === null ? undefined : this.#decode(key, text)
+    const found = text === null ? undefined : this.#codec.decode(key, text)
     if (found === undefined || found.freshUntil <= Date.now()) {
       this.#count('misses')
       return undefined
@@ -551,23 +403,21 @@ export class ReadThroughCache {
   async set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
     if (this.#closed) throw new CacheClosedError('set')
     assertKey('key', key)
-    const policy = options === undefined ? this.#defaultPolicy : this.#policy(options)
-    const entry = this.#entry(key, value, policy)
+    const policy =
+      options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#options.freshness)
+    const entry = this.#codec.build(key, value, policy)
     if (entry === undefined) return this.delete(key)
     const keys = this.#keys.entry(key)
     this.#invalidateLocally(key)
     this.#putLocal(key, entry, policy)
     try {
-      await this.#tier.set(keys, this.#text(entry), Math.max(1, entry.staleUntil - Date.now()))
-      if (policy.tags.length > 0) {
-        const tags = policy.tags.map((t) => this.#keys.tag(t))
-        await this.#tier.addTagMembers(tags, key, this.#physicalTtl(policy))
-      }
+      await this.#tier.set(keys, this.#codec.text(entry), Math.max(1, entry.staleUntil - Date.now()))
+      if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
       await this.#publish([key])
     } catch (error) {
       // Redis may still hold the previous value and other processes their old copies: queue an
       // invalidation so that, once Redis answers, everyone reloads instead of serving the old value.
-      this.#queue({ kind: 'key', key })
+      this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('set', { key, queuedForReplay: true }, error)
     }
   }
@@ -592,7 +442,7 @@ export class ReadThroughCache {
       await this.#tier.invalidate([this.#keys.entry(key)])
       await this.#publish([key])
     } catch (error) {
-      this.#queue({ kind: 'key', key })
+      this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('delete', { key, queuedForReplay: true }, error)
     }
   }
@@ -610,14 +460,14 @@ export class ReadThroughCache {
     if (this.#closed) throw new CacheClosedError('deleteByTag')
     assertKey('tag', tag)
     try {
-      const members = await this.#tier.takeTagMembers(this.#keys.tag(tag))
+      const members = await this.#tags.takeMembers(tag)
       for (const key of members) this.#invalidateLocally(key)
       if (members.length > 0) {
         await this.#tier.invalidate(members.map((key) => this.#keys.entry(key)))
         await this.#publish(members)
       }
     } catch (error) {
-      this.#queue({ kind: 'tag', tag })
+      this.#pending.queue({ kind: 'tag', tag })
       throw new CacheUnavailableError('deleteByTag', { tag, queuedForReplay: true }, error)
     }
   }
@@ -625,7 +475,7 @@ export class ReadThroughCache {
   /** Counters and state since creation. */
   stats(): CacheStats {
     return {
-      ...this.#counters,
+      ...this.#counters.snapshot(),
       circuit: this.#breaker.state,
       timesCircuitOpened: this.#breaker.timesOpened,
       localEntries: this.#local?.size ?? 0,
@@ -672,34 +522,10 @@ export class ReadThroughCache {
     skipRedis: boolean,
     hooks?: FlightHooks,
   ): Flight {
-    let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
-    const promise = new Promise<unknown>((resolve, reject) => {
-      settle = { resolve, reject }
-    })
-    // A flight may be rejected with no caller left waiting (all were served stale): never unhandled.
-    promise.catch(noop)
-    // Once answered, a flight is no longer joinable: a call made after an answer must not get an
-    // answer that predates it (and may predate an invalidation).
-    const detach = () => {
+    const detach = (flight: Flight) => {
       if (this.#flights.get(key) === flight) this.#flights.delete(key)
     }
-    const flight: Flight = {
-      key,
-      hooks,
-      token: undefined,
-      invalidated: false,
-      promise,
-      resolve: (value) => {
-        detach()
-        settle?.resolve(value)
-      },
-      reject: (error) => {
-        detach()
-        settle?.reject(error)
-      },
-      answer: (value) => settle?.resolve(value),
-      done: Promise.resolve(),
-    }
+    const flight = createFlight(key, hooks, detach)
     this.#flights.set(key, flight)
     this.#running.add(flight)
     flight.done = this.#runFlight(flight, loader, policy, localStale, skipRedis, detach)
@@ -712,7 +538,7 @@ export class ReadThroughCache {
     policy: Policy,
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
-    detach: () => void,
+    detach: (flight: Flight) => void,
   ): Promise<void> {
     try {
       if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
@@ -720,7 +546,7 @@ export class ReadThroughCache {
     } catch (error) {
       flight.reject(error)
     } finally {
-      detach()
+      detach(flight)
       this.#running.delete(flight)
       if (flight.token !== undefined) this.#activeTokens.delete(flight.token)
     }
@@ -751,7 +577,7 @@ export class ReadThroughCache {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
       }
       const now = Date.now()
-      const found = read.text === undefined ? undefined : this.#decode(key, read.text)
+      const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
       if (read.status === 0) {
         if (found === undefined) {
           // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
@@ -817,12 +643,12 @@ export class ReadThroughCache {
     stale: LocalEntry | undefined,
     flight: Flight,
   ): Promise<void> {
-    const tags = policy.tags.map((tag) => this.#keys.tag(tag))
+    const tags = this.#tags.keysOf(policy)
     let epochsBefore: (string | null)[] = []
     let value: unknown
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
-      if (tags.length > 0) epochsBefore = await this.#tier.tagEpochs(tags)
+      if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
       value = await this.#callLoader(flight, loader, stale)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
@@ -831,7 +657,7 @@ export class ReadThroughCache {
     }
     let cached: CachedEntry | undefined
     try {
-      cached = this.#entry(entry.key, value, policy)
+      cached = this.#codec.build(entry.key, value, policy)
     } catch (error) {
       flight.reject(error)
       return this.#tier.releaseLease(entry, token).catch(noop)
@@ -849,27 +675,20 @@ export class ReadThroughCache {
       stored = await this.#tier.setIfLease(
         entry,
         token,
-        this.#text(cached),
+        this.#codec.text(cached),
         Math.max(1, cached.staleUntil - Date.now()),
       )
       if (!stored) this.#count('staleSetsPrevented')
+      // Undone (and not stored) if a deleteByTag ran during the load.
       if (stored && tags.length > 0) {
-        const epochsAfter = await this.#tier.addTagMembers(tags, entry.key, this.#physicalTtl(policy))
-        if (epochsAfter.some((epoch, i) => epoch !== epochsBefore[i])) {
-          // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
-          // either it saw our member and deleted the value, or we see its bump now: undo the write.
-          stored = false
-          this.#count('staleSetsPrevented')
-          await this.#tier.invalidate([entry])
-          await this.#publish([entry.key])
-        }
+        stored = await this.#tags.addMembersAfterLoad(tags, entry, policy, epochsBefore)
       }
     } catch {
       stored = false
       // With tags the write may have landed (a timed-out command can still run) without its tag
       // membership, or a deleteByTag may have raced it and the undo failed: either way no later
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0) this.#queue({ kind: 'key', key: entry.key })
+      if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
     if (stored) this.#putLocal(entry.key, cached, policy, flight)
     flight.resolve(value)
@@ -889,7 +708,7 @@ export class ReadThroughCache {
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
-    const cached = this.#entry(key, value, policy)
+    const cached = this.#codec.build(key, value, policy)
     if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
     flight.resolve(value)
   }
@@ -908,7 +727,7 @@ export class ReadThroughCache {
     } catch {
       return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
     }
-    const found = text === null ? undefined : this.#decode(entry.key, text)
+    const found = text === null ? undefined : this.#codec.decode(entry.key, text)
     if (found !== undefined && found.freshUntil > Date.now()) {
       this.#count('hitsRedis')
       this.#putLocal(entry.key, found, policy, flight)
@@ -922,10 +741,14 @@ export class ReadThroughCache {
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
-    const cached = this.#entry(entry.key, value, policy)
+    const cached = this.#codec.build(entry.key, value, policy)
     if (cached !== undefined) {
       try {
-        await this.#tier.setUnguarded(entry, this.#text(cached), Math.max(1, cached.staleUntil - Date.now()))
+        await this.#tier.setUnguarded(
+          entry,
+          this.#codec.text(cached),
+          Math.max(1, cached.staleUntil - Date.now()),
+        )
         this.#putLocal(entry.key, cached, policy, flight)
       } catch {}
     }
@@ -947,83 +770,17 @@ export class ReadThroughCache {
     const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
     // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
     if (flight.hooks?.batched) return Promise.resolve(loader(context))
-    return this.#loads.run(() => {
-      this.#count('loads')
-      return loader(context)
-    })
+    return this.#runLoad(() => loader(context))
   }
+
+  /** Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it. */
+  readonly #runLoad = <R>(load: () => R | Promise<R>): Promise<R> =>
+    this.#loads.run(() => {
+      this.#count('loads')
+      return load()
+    })
 
   // ---- entries ------------------------------------------------------------------------------
-
-  #policy(options: EntryOptions): Policy {
-    const tags = options.tags ?? []
-    for (const tag of tags) assertKey('tag', tag)
-    return { ...resolveFreshness(options, this.#options.freshness), tags, local: options.local ?? true }
-  }
-
-  /** Builds the entry for a loaded value, or `undefined` when it must not be cached (negative caching off). */
-  #entry(key: string, value: unknown, policy: Policy): CachedEntry | undefined {
-    const negative = value === undefined
-    if (negative && policy.negativeTtlMs <= 0) return undefined
-    let payload = ''
-    if (!negative) {
-      try {
-        payload = this.#options.serializer.serialize(value)
-      } catch (error) {
-        throw new CacheSerializationError(key, error)
-      }
-      if (typeof payload !== 'string')
-        throw new CacheSerializationError(key, new TypeError('serialize() must return a string'))
-    }
-    const now = Date.now()
-    const ttl = negative ? policy.negativeTtlMs : policy.ttlMs * (1 - policy.jitter * Math.random())
-    const freshUntil = Math.round(now + ttl)
-    const staleUntil =
-      freshUntil + (negative ? 0 : Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs))
-    return { value, negative, freshUntil, staleUntil, size: payload.length, payload }
-  }
-
-  #text(entry: CachedEntry): string {
-    return encodeEnvelope({
-      freshUntil: entry.freshUntil,
-      staleUntil: entry.staleUntil,
-      negative: entry.negative,
-      payload: entry.payload,
-    })
-  }
-
-  #physicalTtl(policy: Policy): number {
-    return (
-      Math.ceil(
-        policy.ttlMs + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs, policy.negativeTtlMs),
-      ) + 1_000
-    )
-  }
-
-  #decode(key: string, text: string): LocalEntry | undefined {
-    const envelope = decodeEnvelope(text)
-    if (envelope === undefined) return undefined
-    let value: unknown
-    if (!envelope.negative) {
-      try {
-        value = this.#options.serializer.deserialize(envelope.payload)
-      } catch (error) {
-        // A value this serializer cannot read (another app, an old format) is a miss, not an outage.
-        this.#options.logger?.warn(
-          { key, err: error },
-          '[@scale/read-through-cache] could not deserialize a cached value; treating it as a miss',
-        )
-        return undefined
-      }
-    }
-    return {
-      value,
-      negative: envelope.negative,
-      freshUntil: envelope.freshUntil,
-      staleUntil: envelope.staleUntil,
-      size: envelope.payload.length,
-    }
-  }
 
   #putLocal(key: string, entry: LocalEntry, policy: Policy, flight?: Flight): void {
     if (this.#local === undefined || !policy.local || !this.#localUsable) return
@@ -1063,53 +820,7 @@ export class ReadThroughCache {
     await this.#tier.publish(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
   }
 
-  #queue(item: PendingInvalidation): void {
-    if (this.#pending.size >= MAX_PENDING_INVALIDATIONS) {
-      this.#options.logger?.warn(
-        { pending: this.#pending.size },
-        '[@scale/read-through-cache] too many invalidations queued during a Redis outage; dropping the oldest',
-      )
-      const oldest = this.#pending.keys().next()
-      if (!oldest.done) this.#pending.delete(oldest.value)
-    }
-    this.#pending.set(`${item.kind}:${item.kind === 'key' ? item.key : item.tag}`, item)
-    this.#count('invalidationsQueued')
-  }
-
-  /**
-   * Replays the invalidations queued during an outage before any other command reaches Redis, so
-   * no process reads a value that was invalidated while Redis was down. Runs as the breaker's probe.
-   */
-  #replayPending(): Promise<void> {
-    if (this.#pending.size === 0) return Promise.resolve()
-    this.#replay ??= (async () => {
-      try {
-        const items = [...this.#pending.entries()]
-        const keys: string[] = []
-        const tags: TagKeys[] = []
-        for (const [, item] of items) {
-          if (item.kind === 'key') keys.push(item.key)
-          else tags.push(this.#keys.tag(item.tag))
-        }
-        for (const tag of tags) keys.push(...(await this.#tier.takeTagMembersRaw(tag)))
-        if (keys.length > 0) {
-          await this.#tier.invalidateRaw(keys.map((key) => this.#keys.entry(key)))
-          if (this.#bus !== undefined) {
-            await this.#tier.publishRaw(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
-          }
-        }
-        // Only what was replayed: the same key queued again meanwhile (a delete that failed while
-        // this replay ran) replaced its entry, and that newer invalidation must still go out.
-        for (const [id, item] of items) if (this.#pending.get(id) === item) this.#pending.delete(id)
-      } finally {
-        this.#replay = undefined
-      }
-    })()
-    return this.#replay
-  }
-
   #count(counter: CacheCounter): void {
-    this.#counters[counter]++
-    this.#options.metrics?.increment(counter, 1)
+    this.#counters.count(counter)
   }
 }

@@ -1,0 +1,36 @@
+import { CacheKeyError } from './errors.js'
+import { type FreshnessOptions, type ResolvedFreshness, resolveFreshness } from './options.js'
+
+/** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
+export interface EntryOptions extends FreshnessOptions {
+  /**
+   * Tags of the entry, for `deleteByTag`.
+   * @default []
+   */
+  tags?: readonly string[]
+  /**
+   * Use the in-process tier for this call.
+   * @default true (when the cache has one)
+   */
+  local?: boolean
+}
+
+/** The per-call options with every default filled in. */
+export interface Policy extends ResolvedFreshness {
+  tags: readonly string[]
+  local: boolean
+}
+
+export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0) throw new CacheKeyError(what, value)
+}
+
+export function defaultPolicy(freshness: ResolvedFreshness): Policy {
+  return { ...freshness, tags: [], local: true }
+}
+
+export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshness): Policy {
+  const tags = options.tags ?? []
+  for (const tag of tags) assertKey('tag', tag)
+  return { ...resolveFreshness(options, freshness), tags, local: options.local ?? true }
+}

@@ -1,0 +1,12 @@
+/** What a loader is told about the call it serves. */
+export interface LoaderContext<T> {
+  key: string
+  /** The stale value being refreshed, if any. */
+  stale: T | undefined
+}
+
+/** Loads a value from the source of truth. Return `undefined` for "not found" (cached only with `negativeTtlMs`). */
+export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>
+
+/** Loads many keys at once: a `Map` keyed by the requested keys, or an array in the same order. Missing keys: not found. */
+export type BatchLoader<T> = (keys: string[]) => Promise<Map<string, T> | readonly (T | undefined)[]>

@@ -1,0 +1,76 @@
+import type { Policy } from './entry-policy.js'
+import type { EntryKeys, KeyLayout, TagKeys } from './key-layout.js'
+import type { RedisTier } from './redis-tier.js'
+
+export interface TagBookkeepingOptions {
+  tier: RedisTier
+  keys: KeyLayout
+  /** Tells the other processes' local tiers to drop keys (the undo of a racing write). */
+  publish: (keys: string[]) => Promise<void>
+  /** Called when a racing `deleteByTag` is caught, before the write is undone. */
+  onStaleSetPrevented: () => void
+}
+
+/**
+ * Tag membership of entries and the tag epochs that let a tagged load notice a `deleteByTag` that
+ * ran while it loaded.
+ */
+export class TagBookkeeping {
+  readonly #tier: RedisTier
+  readonly #keys: KeyLayout
+  readonly #options: TagBookkeepingOptions
+
+  constructor(options: TagBookkeepingOptions) {
+    this.#tier = options.tier
+    this.#keys = options.keys
+    this.#options = options
+  }
+
+  keysOf(policy: Policy): TagKeys[] {
+    return policy.tags.map((tag) => this.#keys.tag(tag))
+  }
+
+  /** Read before loading: a `deleteByTag` that bumps an epoch after this point is detected by `addMembersAfterLoad`. */
+  epochsBeforeLoad(tags: TagKeys[]): Promise<(string | null)[]> {
+    return this.#tier.tagEpochs(tags)
+  }
+
+  /** Records `key` as a member of its tags (a `set`: no load to race with). */
+  async addMembers(policy: Policy, key: string): Promise<void> {
+    await this.#tier.addTagMembers(this.keysOf(policy), key, membershipTtlMs(policy))
+  }
+
+  /**
+   * Records the entry as a member of its tags after its loaded value was written, and undoes that
+   * write if a `deleteByTag` ran during the load. Returns whether the value is still stored.
+   */
+  async addMembersAfterLoad(
+    tags: TagKeys[],
+    entry: EntryKeys,
+    policy: Policy,
+    epochsBefore: readonly (string | null)[],
+  ): Promise<boolean> {
+    const epochsAfter = await this.#tier.addTagMembers(tags, entry.key, membershipTtlMs(policy))
+    if (epochsAfter.every((epoch, i) => epoch === epochsBefore[i])) return true
+    // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
+    // either it saw our member and deleted the value, or we see its bump now: undo the write.
+    this.#options.onStaleSetPrevented()
+    await this.#tier.invalidate([entry])
+    await this.#options.publish([entry.key])
+    return false
+  }
+
+  /** Takes (and empties) the member set of `tag`, bumping its epoch first. */
+  takeMembers(tag: string): Promise<string[]> {
+    return this.#tier.takeTagMembers(this.#keys.tag(tag))
+  }
+}
+
+/** How long a tag's member set lives: as long as the longest-lived entry that may be in it, plus a margin. */
+function membershipTtlMs(policy: Policy): number {
+  return (
+    Math.ceil(
+      policy.ttlMs + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs, policy.negativeTtlMs),
+    ) + 1_000
+  )
+}
