@@ -2,14 +2,17 @@ import { randomBytes } from 'node:crypto'
 import { createBatchedLoad } from './batched-load.js'
 import { CacheCounters, type CacheStats } from './cache-counters.js'
 import { CircuitBreaker } from './circuit-breaker.js'
-import { type CachedEntry, EntryCodec } from './entry-codec.js'
+import { EntryCodec } from './entry-codec.js'
 import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
 import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
 import { createFlight, type Flight, type FlightHooks } from './flight.js'
+import { FlightLoader } from './flight-loader.js'
 import { InvalidationBus } from './invalidation-bus.js'
-import { type EntryKeys, KeyLayout } from './key-layout.js'
+import { KeyLayout } from './key-layout.js'
+import { LeaseTokens } from './lease-tokens.js'
 import type { BatchLoader, Loader } from './loader.js'
 import { type LocalEntry, LocalTier } from './local-tier.js'
+import { MissRate } from './miss-rate.js'
 import {
   type CacheCounter,
   type ReadThroughCacheOptions,
@@ -17,14 +20,9 @@ import {
   resolveOptions,
 } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
-import { type LeaseRead, RedisTier } from './redis-tier.js'
+import { RedisTier } from './redis-tier.js'
 import { Semaphore } from './semaphore.js'
 import { TagBookkeeping } from './tag-bookkeeping.js'
-
-/** Weight of the past in the miss-rate average: about the last 100 Redis reads count. */
-const MISS_RATE_DECAY = 0.99
-const noop = () => {}
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * A read-through cache over Redis with an optional in-process tier. Create it with
@@ -42,8 +40,8 @@ export class ReadThroughCache {
   readonly #flights = new Map<string, Flight>()
   /** Every flight still running (including refreshes whose callers were already answered), to mark on invalidation. */
   readonly #running = new Set<Flight>()
-  /** Lease tokens of the flights still running, to tell this process's orphaned leases from live ones. */
-  readonly #activeTokens = new Set<string>()
+  readonly #tokens: LeaseTokens
+  readonly #flightLoader: FlightLoader
   readonly #pending: PendingInvalidations
   readonly #tags: TagBookkeeping
   readonly #codec: EntryCodec
@@ -52,12 +50,10 @@ export class ReadThroughCache {
   readonly #defaultPolicy: Policy
   readonly #origin = randomBytes(6).toString('base64url')
   readonly #counters: CacheCounters
-  #tokens = 0
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
   #localUsable = false
-  /** Moving average of the share of Redis reads that miss (decides whether to skip the plain GET). */
-  #missRate = 0
+  readonly #missRate = new MissRate()
   readonly #localTtlMs: number | undefined
   #closed = false
 
@@ -101,6 +97,21 @@ export class ReadThroughCache {
       onStaleSetPrevented: () => this.#count('staleSetsPrevented'),
     })
     this.#loads = new Semaphore(o.maxConcurrentLoads)
+    this.#tokens = new LeaseTokens(this.#origin)
+    this.#flightLoader = new FlightLoader({
+      options: o,
+      tier: this.#tier,
+      keys: this.#keys,
+      codec: this.#codec,
+      tags: this.#tags,
+      tokens: this.#tokens,
+      pending: this.#pending,
+      missRate: this.#missRate,
+      count: (counter) => this.#count(counter),
+      runLoad: this.#runLoad,
+      putLocal: (key, entry, policy, flight) => this.#putLocal(key, entry, policy, flight),
+      isClosed: () => this.#closed,
+    })
     if (o.local !== false) {
       this.#local = new LocalTier(o.local)
       this.#bus = new InvalidationBus({
@@ -205,7 +216,7 @@ export class ReadThroughCache {
     const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
     // While most Redis reads miss (a cold cache, a stream of new keys), skip the plain GET: the
     // get-or-lease script reads too, so a miss costs two round trips instead of three.
-    if (serveStale || !this.#options.leases || !this.#tier.available || this.#missRate > 0.5) {
+    if (serveStale || !this.#options.leases || !this.#tier.available || this.#missRate.high) {
       const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale, false)
       if (!serveStale) return flight.promise as Promise<T>
       this.#count('staleServed')
@@ -237,7 +248,7 @@ export class ReadThroughCache {
       const found = this.#codec.decode(key, text)
       if (found !== undefined && found.freshUntil > Date.now()) {
         this.#count('hitsRedis')
-        this.#missRate *= MISS_RATE_DECAY
+        this.#missRate.recordHit()
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
         if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
         return found.value
@@ -251,15 +262,6 @@ export class ReadThroughCache {
     if (running === undefined) return undefined
     this.#count('coalescedWaits')
     return running.promise
-  }
-
-  #token(): string {
-    return `${this.#origin}:${++this.#tokens}`
-  }
-
-  /** A token this process issued whose flight has ended (only possible after a failed write or release). */
-  #isOrphan(holder: string): boolean {
-    return holder.startsWith(`${this.#origin}:`) && !this.#activeTokens.has(holder)
   }
 
   /**
@@ -541,236 +543,14 @@ export class ReadThroughCache {
     detach: (flight: Flight) => void,
   ): Promise<void> {
     try {
-      if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
-      else await this.#fly(flight.key, loader, policy, localStale, flight)
+      await this.#flightLoader.load(flight, loader, policy, localStale, skipRedis)
     } catch (error) {
       flight.reject(error)
     } finally {
       detach(flight)
       this.#running.delete(flight)
-      if (flight.token !== undefined) this.#activeTokens.delete(flight.token)
+      if (flight.token !== undefined) this.#tokens.retire(flight.token)
     }
-  }
-
-  async #fly(
-    key: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    localStale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    const entry = this.#keys.entry(key)
-    if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
-    const token = this.#token()
-    this.#activeTokens.add(token)
-    flight.token = token
-    const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
-    let delay = 2
-    let waited = false
-    for (;;) {
-      // One script both reads and, on a miss or a stale value, takes the lease; polling it while
-      // another process loads also takes over the lease if that process gives it up.
-      let read: LeaseRead
-      try {
-        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
-      } catch {
-        return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
-      }
-      const now = Date.now()
-      const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
-      if (read.status === 0) {
-        if (found === undefined) {
-          // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
-          // take the lease before it expires, so load without writing rather than wait for nothing.
-          return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
-        }
-        this.#count('hitsRedis')
-        this.#missRate *= MISS_RATE_DECAY
-        this.#putLocal(key, found, policy, flight)
-        return flight.resolve(found.value)
-      }
-      const stale = found ?? localStale
-      if (read.status === 1) {
-        if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
-          // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
-          // during the refresh get the same stale value instead of each starting a flight.
-          this.#count('staleServed')
-          flight.answer(stale.value)
-        } else if (!waited) {
-          this.#count('misses')
-          this.#missRate = this.#missRate * MISS_RATE_DECAY + (1 - MISS_RATE_DECAY)
-        }
-        if (waited) flight.hooks?.waiting(key, false)
-        return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
-      }
-      // Another caller holds the lease and is loading.
-      if (read.holder !== undefined && this.#isOrphan(read.holder)) {
-        // It is a lease of this very process whose flight is over: its write or release never got
-        // through (Redis failed at that moment). Nobody will fill the key, so free it and go again
-        // instead of waiting for it to expire.
-        await this.#tier.releaseLease(entry, read.holder).catch(noop)
-        continue
-      }
-      if (
-        stale !== undefined &&
-        now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
-      ) {
-        this.#count('staleServed')
-        return flight.resolve(stale.value)
-      }
-      if (!waited) {
-        waited = true
-        flight.hooks?.waiting(key, true)
-        this.#count('coalescedWaits')
-      }
-      if (now >= deadline || this.#closed) {
-        // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
-        // do not write, since only the lease holder may.
-        flight.hooks?.waiting(key, false)
-        return this.#loadWithoutRedis(key, loader, policy, stale, flight)
-      }
-      // Polling the same script both watches for the value and takes the lease if the holder gives up.
-      await sleep(Math.min(delay, deadline - now))
-      delay = Math.min(delay * 2, 50)
-    }
-  }
-
-  async #loadUnderLease(
-    entry: EntryKeys,
-    token: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    const tags = this.#tags.keysOf(policy)
-    let epochsBefore: (string | null)[] = []
-    let value: unknown
-    try {
-      // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
-      if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#callLoader(flight, loader, stale)
-    } catch (error) {
-      // Answer first; the release is part of the flight (settled() and close() wait for it).
-      this.#failLoad(error, policy, stale, flight)
-      return this.#tier.releaseLease(entry, token).catch(noop)
-    }
-    let cached: CachedEntry | undefined
-    try {
-      cached = this.#codec.build(entry.key, value, policy)
-    } catch (error) {
-      flight.reject(error)
-      return this.#tier.releaseLease(entry, token).catch(noop)
-    }
-    if (cached === undefined) {
-      flight.resolve(value)
-      return this.#tier.releaseLease(entry, token).catch(noop)
-    }
-    // Answer the callers now and write afterwards: the write cannot change what they get, and a
-    // miss then costs them the two reads, not the write too. The flight stays joinable until the
-    // write is done (unless invalidated), so a call in between gets this value instead of a miss.
-    flight.answer(value)
-    let stored = false
-    try {
-      stored = await this.#tier.setIfLease(
-        entry,
-        token,
-        this.#codec.text(cached),
-        Math.max(1, cached.staleUntil - Date.now()),
-      )
-      if (!stored) this.#count('staleSetsPrevented')
-      // Undone (and not stored) if a deleteByTag ran during the load.
-      if (stored && tags.length > 0) {
-        stored = await this.#tags.addMembersAfterLoad(tags, entry, policy, epochsBefore)
-      }
-    } catch {
-      stored = false
-      // With tags the write may have landed (a timed-out command can still run) without its tag
-      // membership, or a deleteByTag may have raced it and the undo failed: either way no later
-      // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
-    }
-    if (stored) this.#putLocal(entry.key, cached, policy, flight)
-    flight.resolve(value)
-  }
-
-  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
-  async #loadWithoutRedis(
-    key: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale)
-    } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
-    }
-    const cached = this.#codec.build(key, value, policy)
-    if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
-    flight.resolve(value)
-  }
-
-  /** The control mode (`leases: false`): GET, load, SET, as a cache without leases does it. */
-  async #flyWithoutLeases(
-    entry: EntryKeys,
-    loader: Loader<unknown>,
-    policy: Policy,
-    localStale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let text: string | null
-    try {
-      text = await this.#tier.get(entry)
-    } catch {
-      return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
-    }
-    const found = text === null ? undefined : this.#codec.decode(entry.key, text)
-    if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#count('hitsRedis')
-      this.#putLocal(entry.key, found, policy, flight)
-      return flight.resolve(found.value)
-    }
-    this.#count('misses')
-    const stale = found ?? localStale
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale)
-    } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
-    }
-    const cached = this.#codec.build(entry.key, value, policy)
-    if (cached !== undefined) {
-      try {
-        await this.#tier.setUnguarded(
-          entry,
-          this.#codec.text(cached),
-          Math.max(1, cached.staleUntil - Date.now()),
-        )
-        this.#putLocal(entry.key, cached, policy, flight)
-      } catch {}
-    }
-    flight.resolve(value)
-  }
-
-  #failLoad(error: unknown, policy: Policy, stale: LocalEntry | undefined, flight: Flight): void {
-    this.#count('loadErrors')
-    if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
-      // Fail-safe: a stale value within the grace period beats an error.
-      this.#count('staleServed')
-      flight.resolve(stale.value)
-      return
-    }
-    flight.reject(error)
-  }
-
-  #callLoader(flight: Flight, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
-    const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
-    // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
-    if (flight.hooks?.batched) return Promise.resolve(loader(context))
-    return this.#runLoad(() => loader(context))
   }
 
   /** Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it. */

@@ -1,0 +1,299 @@
+import type { CachedEntry, EntryCodec } from './entry-codec.js'
+import type { Policy } from './entry-policy.js'
+import type { Flight } from './flight.js'
+import type { EntryKeys, KeyLayout } from './key-layout.js'
+import type { LeaseTokens } from './lease-tokens.js'
+import type { Loader } from './loader.js'
+import type { LocalEntry } from './local-tier.js'
+import type { MissRate } from './miss-rate.js'
+import type { CacheCounter, ResolvedOptions } from './options.js'
+import type { PendingInvalidations } from './pending-invalidations.js'
+import type { LeaseRead, RedisTier } from './redis-tier.js'
+import type { TagBookkeeping } from './tag-bookkeeping.js'
+
+const noop = () => {}
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+export interface FlightLoaderOptions {
+  options: Pick<ResolvedOptions, 'leases' | 'leaseTtlMs' | 'leaseWaitTimeoutMs'>
+  tier: RedisTier
+  keys: KeyLayout
+  codec: EntryCodec
+  tags: TagBookkeeping
+  tokens: LeaseTokens
+  pending: PendingInvalidations
+  missRate: MissRate
+  count: (counter: CacheCounter) => void
+  /** Runs a loader call under the process-wide cap (and counts it). */
+  runLoad: <R>(load: () => R | Promise<R>) => Promise<R>
+  /** Fills the local tier, unless the flight was invalidated meanwhile. */
+  putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
+  isClosed: () => boolean
+}
+
+/**
+ * What a flight does: read or take the key's lease in Redis, load under it (or wait for the
+ * holder's value), write, and answer the flight's callers; without Redis, load and keep the value
+ * only locally.
+ */
+export class FlightLoader {
+  readonly #options: FlightLoaderOptions['options']
+  readonly #tier: RedisTier
+  readonly #keys: KeyLayout
+  readonly #codec: EntryCodec
+  readonly #tags: TagBookkeeping
+  readonly #tokens: LeaseTokens
+  readonly #pending: PendingInvalidations
+  readonly #missRate: MissRate
+  readonly #count: (counter: CacheCounter) => void
+  readonly #runLoad: FlightLoaderOptions['runLoad']
+  readonly #putLocal: FlightLoaderOptions['putLocal']
+  readonly #isClosed: () => boolean
+
+  constructor(options: FlightLoaderOptions) {
+    this.#options = options.options
+    this.#tier = options.tier
+    this.#keys = options.keys
+    this.#codec = options.codec
+    this.#tags = options.tags
+    this.#tokens = options.tokens
+    this.#pending = options.pending
+    this.#missRate = options.missRate
+    this.#count = options.count
+    this.#runLoad = options.runLoad
+    this.#putLocal = options.putLocal
+    this.#isClosed = options.isClosed
+  }
+
+  /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
+  async load(
+    flight: Flight,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    skipRedis: boolean,
+  ): Promise<void> {
+    if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    else await this.#fly(flight.key, loader, policy, localStale, flight)
+  }
+
+  async #fly(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    const entry = this.#keys.entry(key)
+    if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
+    const token = this.#tokens.issue()
+    flight.token = token
+    const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
+    let delay = 2
+    let waited = false
+    for (;;) {
+      // One script both reads and, on a miss or a stale value, takes the lease; polling it while
+      // another process loads also takes over the lease if that process gives it up.
+      let read: LeaseRead
+      try {
+        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
+      } catch {
+        return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+      }
+      const now = Date.now()
+      const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
+      if (read.status === 0) {
+        if (found === undefined) {
+          // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
+          // take the lease before it expires, so load without writing rather than wait for nothing.
+          return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+        }
+        this.#count('hitsRedis')
+        this.#missRate.recordHit()
+        this.#putLocal(key, found, policy, flight)
+        return flight.resolve(found.value)
+      }
+      const stale = found ?? localStale
+      if (read.status === 1) {
+        if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+          // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
+          // during the refresh get the same stale value instead of each starting a flight.
+          this.#count('staleServed')
+          flight.answer(stale.value)
+        } else if (!waited) {
+          this.#count('misses')
+          this.#missRate.recordMiss()
+        }
+        if (waited) flight.hooks?.waiting(key, false)
+        return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
+      }
+      // Another caller holds the lease and is loading.
+      if (read.holder !== undefined && this.#tokens.isOrphan(read.holder)) {
+        // It is a lease of this very process whose flight is over: its write or release never got
+        // through (Redis failed at that moment). Nobody will fill the key, so free it and go again
+        // instead of waiting for it to expire.
+        await this.#tier.releaseLease(entry, read.holder).catch(noop)
+        continue
+      }
+      if (
+        stale !== undefined &&
+        now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
+      ) {
+        this.#count('staleServed')
+        return flight.resolve(stale.value)
+      }
+      if (!waited) {
+        waited = true
+        flight.hooks?.waiting(key, true)
+        this.#count('coalescedWaits')
+      }
+      if (now >= deadline || this.#isClosed()) {
+        // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
+        // do not write, since only the lease holder may.
+        flight.hooks?.waiting(key, false)
+        return this.#loadWithoutRedis(key, loader, policy, stale, flight)
+      }
+      // Polling the same script both watches for the value and takes the lease if the holder gives up.
+      await sleep(Math.min(delay, deadline - now))
+      delay = Math.min(delay * 2, 50)
+    }
+  }
+
+  async #loadUnderLease(
+    entry: EntryKeys,
+    token: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    const tags = this.#tags.keysOf(policy)
+    let epochsBefore: (string | null)[] = []
+    let value: unknown
+    try {
+      // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
+      if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
+      value = await this.#callLoader(flight, loader, stale)
+    } catch (error) {
+      // Answer first; the release is part of the flight (settled() and close() wait for it).
+      this.#failLoad(error, policy, stale, flight)
+      return this.#tier.releaseLease(entry, token).catch(noop)
+    }
+    let cached: CachedEntry | undefined
+    try {
+      cached = this.#codec.build(entry.key, value, policy)
+    } catch (error) {
+      flight.reject(error)
+      return this.#tier.releaseLease(entry, token).catch(noop)
+    }
+    if (cached === undefined) {
+      flight.resolve(value)
+      return this.#tier.releaseLease(entry, token).catch(noop)
+    }
+    // Answer the callers now and write afterwards: the write cannot change what they get, and a
+    // miss then costs them the two reads, not the write too. The flight stays joinable until the
+    // write is done (unless invalidated), so a call in between gets this value instead of a miss.
+    flight.answer(value)
+    let stored = false
+    try {
+      stored = await this.#tier.setIfLease(
+        entry,
+        token,
+        this.#codec.text(cached),
+        Math.max(1, cached.staleUntil - Date.now()),
+      )
+      if (!stored) this.#count('staleSetsPrevented')
+      // Undone (and not stored) if a deleteByTag ran during the load.
+      if (stored && tags.length > 0) {
+        stored = await this.#tags.addMembersAfterLoad(tags, entry, policy, epochsBefore)
+      }
+    } catch {
+      stored = false
+      // With tags the write may have landed (a timed-out command can still run) without its tag
+      // membership, or a deleteByTag may have raced it and the undo failed: either way no later
+      // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
+      if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
+    }
+    if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    flight.resolve(value)
+  }
+
+  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
+  async #loadWithoutRedis(
+    key: string,
+    loader: Loader<unknown>,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    let value: unknown
+    try {
+      value = await this.#callLoader(flight, loader, stale)
+    } catch (error) {
+      return this.#failLoad(error, policy, stale, flight)
+    }
+    const cached = this.#codec.build(key, value, policy)
+    if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
+    flight.resolve(value)
+  }
+
+  /** The control mode (`leases: false`): GET, load, SET, as a cache without leases does it. */
+  async #flyWithoutLeases(
+    entry: EntryKeys,
+    loader: Loader<unknown>,
+    policy: Policy,
+    localStale: LocalEntry | undefined,
+    flight: Flight,
+  ): Promise<void> {
+    let text: string | null
+    try {
+      text = await this.#tier.get(entry)
+    } catch {
+      return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
+    }
+    const found = text === null ? undefined : this.#codec.decode(entry.key, text)
+    if (found !== undefined && found.freshUntil > Date.now()) {
+      this.#count('hitsRedis')
+      this.#putLocal(entry.key, found, policy, flight)
+      return flight.resolve(found.value)
+    }
+    this.#count('misses')
+    const stale = found ?? localStale
+    let value: unknown
+    try {
+      value = await this.#callLoader(flight, loader, stale)
+    } catch (error) {
+      return this.#failLoad(error, policy, stale, flight)
+    }
+    const cached = this.#codec.build(entry.key, value, policy)
+    if (cached !== undefined) {
+      try {
+        await this.#tier.setUnguarded(
+          entry,
+          this.#codec.text(cached),
+          Math.max(1, cached.staleUntil - Date.now()),
+        )
+        this.#putLocal(entry.key, cached, policy, flight)
+      } catch {}
+    }
+    flight.resolve(value)
+  }
+
+  #failLoad(error: unknown, policy: Policy, stale: LocalEntry | undefined, flight: Flight): void {
+    this.#count('loadErrors')
+    if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
+      // Fail-safe: a stale value within the grace period beats an error.
+      this.#count('staleServed')
+      flight.resolve(stale.value)
+      return
+    }
+    flight.reject(error)
+  }
+
+  #callLoader(flight: Flight, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
+    const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
+    // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
+    if (flight.hooks?.batched) return Promise.resolve(loader(context))
+    return this.#runLoad(() => loader(context))
+  }
+}
