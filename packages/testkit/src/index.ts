@@ -1,6 +1,13 @@
-export { postgresBindir, redisBinary } from './binaries.js'
+export { haproxyBinary, postgresBindir, redisBinary } from './binaries.js'
 export { BinaryMissingError, CommandFailedError, ServerTimeoutError, TestkitError } from './errors.js'
 export { freePort } from './free-port.js'
+export {
+  type HaproxyBackend,
+  HaproxyServer,
+  type HaproxyServerState,
+  type StartHaproxyOptions,
+  startHaproxy,
+} from './haproxy.js'
 export {
   PostgresCluster,
   PostgresNode,
