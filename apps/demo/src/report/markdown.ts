@@ -1,0 +1,69 @@
+import { type DemoResults, isFailed } from '../runner/results.js'
+import { percent, plain, stageRows } from './figures.js'
+
+/** The report's main table as Markdown (the README quotes it). */
+export function markdownTable(results: DemoResults): string {
+  const lines = [
+    '| stage | req/s | p50 ms | p99 ms | primary queries / 1k req | reads off primary | cache hits | edge hits | stale reads | drill | drill errors | recovery ms |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|',
+  ]
+  for (const row of stageRows(results)) {
+    if (row.error) {
+      lines.push(`| ${row.stage} | failed: ${row.error.replaceAll('|', '/')} |||||||||||`)
+      continue
+    }
+    lines.push(
+      `| ${row.stage} | ${plain(row.throughputRps)} | ${plain(row.p50Ms)} | ${plain(row.p99Ms)} | ${plain(row.primaryQueriesPer1k)} | ${percent(row.readsOffPrimary)} | ${percent(row.cacheHitRatio)} | ${percent(row.edgeHitRatio)} | ${plain(row.staleReads)} | ${row.drill || '—'} | ${plain(row.drillErrors)} | ${plain(row.recoveryMs)} |`,
+    )
+  }
+  return lines.join('\n')
+}
+
+export function renderMarkdown(results: DemoResults): string {
+  const m = results.machine
+  const out = [
+    '# @scale demo report',
+    '',
+    `Run ${results.startedAt} (${results.durationS} s${results.quick ? ', --quick' : ''}) on ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}.`,
+    `Load: ${results.settings.connections} connections; ${results.settings.users.toLocaleString('en')} seeded users; ` +
+      `phases of ${results.settings.durations.steadyMs / 1000} s steady and ${results.settings.durations.drillMs / 1000} s drill. ` +
+      'Every figure below was measured in this run; the servers and the load generator share the machine.',
+    '',
+    markdownTable(results),
+    '',
+  ]
+  for (const stage of results.stages) {
+    out.push(`## Stage ${stage.number}: ${stage.title}`, '', `What appears: ${stage.whatAppears}.`, '')
+    if (isFailed(stage)) {
+      out.push('```', stage.error, '```', '')
+      continue
+    }
+    out.push(...stage.notes.map((n) => `- ${n}`), '')
+    out.push(`Servers: ${stage.topology.join(', ')}.`, '')
+    const measures = Object.entries(stage.measures).map(([k, v]) => `\`${k}\` ${v}`)
+    out.push(
+      `Steady load (${stage.load.mix} mix): ${stage.load.requests.toLocaleString('en')} requests in ${(stage.load.durationMs / 1000).toFixed(1)} s, ` +
+        `p50 ${stage.load.latencyMs.p50} ms, p90 ${stage.load.latencyMs.p90} ms, p99 ${stage.load.latencyMs.p99} ms; ` +
+        `${stage.load.non2xx} non-2xx, ${stage.load.connectionErrors} connection errors. ${measures.join(', ')}.`,
+      '',
+    )
+    const counts = Object.entries(stage.load.counts).map(([k, v]) => `\`${k}\` ${v}`)
+    if (counts.length) out.push(`Counted by the load side: ${counts.join(', ')}.`, '')
+    if (stage.drill) {
+      const d = stage.drill
+      out.push(
+        `Drill "${d.name}": ${d.events.map((e) => `at ${(e.atMs / 1000).toFixed(1)} s ${e.what}`).join('; ')}. ` +
+          `${d.errors} failed requests of ${d.load.requests.toLocaleString('en')}, recovery ${d.recoveryMs} ms` +
+          `${
+            Object.keys(d.measures).length
+              ? `; ${Object.entries(d.measures)
+                  .map(([k, v]) => `\`${k}\` ${v}`)
+                  .join(', ')}`
+              : ''
+          }.`,
+        '',
+      )
+    }
+  }
+  return `${out.join('\n')}\n`
+}
