@@ -31,6 +31,14 @@ export interface StartHaproxyOptions {
   balance?: 'roundrobin' | 'leastconn'
   /** Cap on one request's wait for a server's answer. @default 10_000 */
   serverTimeoutMs?: number
+  /**
+   * When a request is tried again on another server (HAProxy's `retry-on`), up to `retries` times.
+   * `'conn-failure empty-response'` also re-sends a request whose server died before answering.
+   * @default 'conn-failure'
+   */
+  retryOn?: string
+  /** @default 1 */
+  retries?: number
 }
 
 /** What HAProxy reports for one server (`show stat`). */
@@ -202,6 +210,12 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   const dir = await makeTempDir('haproxy')
   const port = await freePort()
   const inter = options.checkIntervalMs ?? 500
+  if (options.retryOn !== undefined && !/^[a-z0-9 -]+$/.test(options.retryOn)) {
+    throw new TestkitError(
+      'E_TESTKIT_INVALID_OPTIONS',
+      `retryOn ${JSON.stringify(options.retryOn)} is not valid`,
+    )
+  }
   const config = `global
   stats socket ${join(dir, 'admin.sock')} mode 600 level admin
   maxconn 4096
@@ -212,9 +226,10 @@ defaults
   timeout client 30s
   timeout server ${options.serverTimeoutMs ?? 10_000}ms
   timeout http-keep-alive 10s
-  # A request whose connection to a server fails is retried once on another server.
-  retries 1
-  option redispatch
+  # A failed request (see retryOn) is tried again, on another server.
+  retries ${options.retries ?? 1}
+  retry-on ${options.retryOn ?? 'conn-failure'}
+  option redispatch 1
 
 frontend public
   bind 127.0.0.1:${port}

@@ -113,6 +113,12 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
   fastify.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'E_NOT_FOUND', `no route for ${request.method} ${request.url}`),
   )
+  // API answers are per user and change on write: no shared cache (the stage 6 edge) may keep
+  // them. Assets set their own long-lived Cache-Control.
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store')
+    return payload
+  })
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.requests.inc({ method: request.method, route, status: reply.statusCode })

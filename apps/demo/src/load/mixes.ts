@@ -20,8 +20,25 @@ const header = (headers: Record<string, unknown> | undefined, name: string): str
   return Array.isArray(value) ? String(value[0]) : value === undefined ? undefined : String(value)
 }
 
-function randomUser(users: number): number {
-  return 1 + Math.floor(Math.random() * users)
+/**
+ * A user to read, with the skew of real traffic: log-uniform (Zipf with s = 1), so user k is read
+ * about 1/k as often as user 1 and a few thousand popular profiles take most reads.
+ */
+export function popularUser(users: number): number {
+  return Math.max(1, Math.min(users, Math.floor(users ** Math.random())))
+}
+
+/**
+ * autocannon can pair a response with the wrong request after a connection dies mid-request (a
+ * killed server): a check first makes sure the body is the answer it expects, else it is skipped.
+ */
+function parse(body: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(body)
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 const READS_PER_VISIT = 8
@@ -52,9 +69,9 @@ export function profileMix(users: number): Mix {
           body: JSON.stringify({ firstName: `Visitor${nextVisitor % 1000}` }),
         }
       },
-      onResponse(status, _body, context, headers) {
+      onResponse(status, body, context, headers) {
         counts.writes++
-        if (status !== 200) return
+        if (status !== 200 || parse(body)?.id !== visit(context).userId) return
         visit(context).wroteVersion = Number(header(headers, 'x-user-version'))
         visit(context).token = header(headers, 'x-consistency')
       },
@@ -70,9 +87,9 @@ export function profileMix(users: number): Mix {
           headers: token ? { 'x-consistency': token } : {},
         }
       },
-      onResponse(status, _body, context, headers) {
-        const { wroteVersion } = visit(context)
-        if (status !== 200 || wroteVersion === undefined) return
+      onResponse(status, body, context, headers) {
+        const { wroteVersion, userId } = visit(context)
+        if (status !== 200 || wroteVersion === undefined || parse(body)?.id !== userId) return
         counts.readBacks++
         if (Number(header(headers, 'x-user-version')) < wroteVersion) counts.staleReads++
       },
@@ -82,7 +99,7 @@ export function profileMix(users: number): Mix {
       (): Request => ({
         method: 'GET',
         path: '/users/1',
-        setupRequest: (request) => ({ ...request, path: `/users/${randomUser(users)}`, headers: {} }),
+        setupRequest: (request) => ({ ...request, path: `/users/${popularUser(users)}`, headers: {} }),
         onResponse(status) {
           if (status === 200) counts.reads++
         },
@@ -128,8 +145,9 @@ export function loggedInMix(vus: LoggedInUser[], users: number): Mix {
       },
       onResponse(status, body, context) {
         if (status !== 200) return // 5xx during a drill: an error, counted as such, not a logout
+        const me = parse(body)
+        if (!me || !('userId' in me)) return // not the /me answer (see parse())
         counts.identityChecks++
-        const me = JSON.parse(body) as { userId: number | null }
         if (me.userId !== visit(context).vu?.userId) {
           counts.wrongIdentity++
           markLoggedOut(context)
@@ -160,7 +178,7 @@ export function loggedInMix(vus: LoggedInUser[], users: number): Mix {
         path: '/users/1',
         setupRequest: (request, context) => ({
           ...request,
-          path: `/users/${randomUser(users)}`,
+          path: `/users/${popularUser(users)}`,
           headers: withCookie(context),
         }),
         onResponse(status) {
@@ -182,8 +200,6 @@ export function loggedInMix(vus: LoggedInUser[], users: number): Mix {
  */
 export function assetMix(cssUrl: string, photos: number): Mix {
   const counts = { assetRequests: 0, edgeHits: 0 }
-  // Popularity falls off like 1/rank (Zipf-ish): photo 1 is the most requested.
-  const popularPhoto = () => Math.min(photos, Math.floor(1 / (Math.random() + 1 / photos)))
   const onResponse = (
     status: number,
     _body: string,
@@ -201,7 +217,7 @@ export function assetMix(cssUrl: string, photos: number): Mix {
       (): Request => ({
         method: 'GET',
         path: '/photos/1.svg',
-        setupRequest: (request) => ({ ...request, path: `/photos/${popularPhoto()}.svg` }),
+        setupRequest: (request) => ({ ...request, path: `/photos/${popularUser(photos)}.svg` }),
         onResponse,
       }),
     ),

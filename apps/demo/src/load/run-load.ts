@@ -28,6 +28,8 @@ export interface LoadResult {
   serverErrors: number
   /** Any non-2xx answer (includes 5xx). */
   non2xx: number
+  /** Answers per HTTP status. */
+  statuses: Record<string, number>
   /** Per 250 ms: answered, failed (5xx or no answer), mean latency. */
   timeline: TimelineBucket[]
   /** Times (ms since the start) of every failed request, for recovery times. */
@@ -42,6 +44,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const timeline = new Timeline(start)
   let answered = 0
   let serverErrors = 0
+  const statuses: Record<string, number> = {}
   let instance!: autocannon.Instance
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
@@ -57,6 +60,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   })
   instance.on('response', (_client, status, _bytes, latencyMs) => {
     answered++
+    statuses[status] = (statuses[status] ?? 0) + 1
     if (status >= 500) {
       serverErrors++
       timeline.failed()
@@ -91,6 +95,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       connectionErrors: result.errors,
       serverErrors,
       non2xx: result.non2xx,
+      statuses,
       timeline: timeline.buckets(),
       failureTimes: timeline.failures,
       counts: options.mix.counts(),

@@ -60,7 +60,14 @@ export class Topology {
       if (spec.loadBalancer) {
         onStep('haproxy')
         // Started empty: each web server joins at runtime, as a new server would in production.
-        topology.loadBalancer = await startHaproxy({ backends: [], checkIntervalMs: 250 })
+        // A request whose server dies before answering is re-sent to another one (what a
+        // production HAProxy config does); requests still lost show up in the drills.
+        topology.loadBalancer = await startHaproxy({
+          backends: [],
+          checkIntervalMs: 250,
+          retryOn: 'conn-failure empty-response',
+          retries: 2,
+        })
       }
       if (spec.edge) {
         onStep('varnish edge')
