@@ -2,9 +2,11 @@ import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
 import { postgresBinary } from './binaries.js'
+import { ServerStartError } from './errors.js'
 import { freePort } from './free-port.js'
 import { runCommand } from './run-command.js'
 import { ServerProcess } from './server-process.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { postgresRunAs, type RunAs } from './unprivileged-user.js'
 import { waitFor } from './wait.js'
@@ -92,13 +94,15 @@ export class PostgresNode {
   }
 
   async waitReady(timeoutMs = 60_000): Promise<void> {
-    await waitFor(
-      `${this.name} on port ${this.port} to accept queries`,
-      () => this.query('select 1').then(() => true),
-      {
+    const what = `${this.name} on port ${this.port}`
+    try {
+      await waitFor(`${what} to accept queries`, () => this.query('select 1').then(() => true), {
         timeoutMs,
-      },
-    )
+        giveUpIf: () => !this.#process.running,
+      })
+    } catch (error) {
+      throw new ServerStartError(what, this.#process.logTail(), { cause: error })
+    }
   }
 
   /** Fast shutdown (SIGINT): disconnects clients, then exits cleanly. */
@@ -298,7 +302,11 @@ async function createReplica(
  * await cluster.stop()
  * ```
  */
-export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
+export function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
+  return startWithOneRetry(() => startPostgresOnce(options))
+}
+
+async function startPostgresOnce(options: StartPostgresOptions): Promise<PostgresCluster> {
   const runAs = postgresRunAs()
   const dir = await makeTempDir('pg', runAs)
   const settings = options.settings ?? {}

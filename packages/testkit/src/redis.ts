@@ -1,8 +1,10 @@
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { redisBinary } from './binaries.js'
+import { ServerStartError } from './errors.js'
 import { freePort } from './free-port.js'
 import { ServerProcess } from './server-process.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { waitFor } from './wait.js'
 
@@ -52,10 +54,14 @@ export class RedisServer {
   /** Starts the server and waits until it answers PING. */
   async start(): Promise<void> {
     this.#process.start()
-    await waitFor(`redis-server on port ${this.port} to answer PING`, async () => {
-      const reply = await this.command('ping')
-      return reply === 'PONG'
-    })
+    const what = `redis-server on port ${this.port}`
+    try {
+      await waitFor(`${what} to answer PING`, async () => (await this.command('ping')) === 'PONG', {
+        giveUpIf: () => !this.#process.running,
+      })
+    } catch (error) {
+      throw new ServerStartError(what, this.#process.logTail(), { cause: error })
+    }
   }
 
   /** SHUTDOWN-like stop (SIGTERM). */
@@ -135,7 +141,11 @@ export class RedisServer {
  * await redis.dispose()
  * ```
  */
-export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+export function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  return startWithOneRetry(() => startRedisOnce(options))
+}
+
+async function startRedisOnce(options: StartRedisOptions): Promise<RedisServer> {
   const dir = await makeTempDir('redis')
   const server = new RedisServer(await freePort(), dir, options.args ?? [], true)
   try {
