@@ -2,7 +2,6 @@ import { appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
 import { postgresBinary } from './binaries.js'
-import { ServerStartError } from './errors.js'
 import { freePort } from './free-port.js'
 import { runCommand } from './run-command.js'
 import { ServerProcess } from './server-process.js'
@@ -94,15 +93,11 @@ export class PostgresNode {
   }
 
   async waitReady(timeoutMs = 60_000): Promise<void> {
-    const what = `${this.name} on port ${this.port}`
-    try {
-      await waitFor(`${what} to accept queries`, () => this.query('select 1').then(() => true), {
-        timeoutMs,
-        giveUpIf: () => !this.#process.running,
-      })
-    } catch (error) {
-      throw new ServerStartError(what, this.#process.logTail(), { cause: error })
-    }
+    await this.#process.waitUntilAnswering(
+      `${this.name} on port ${this.port}`,
+      () => this.query('select 1').then(() => true),
+      timeoutMs,
+    )
   }
 
   /** Fast shutdown (SIGINT): disconnects clients, then exits cleanly. */

@@ -1,12 +1,10 @@
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { redisBinary } from './binaries.js'
-import { ServerStartError } from './errors.js'
 import { freePort } from './free-port.js'
 import { ServerProcess } from './server-process.js'
 import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
-import { waitFor } from './wait.js'
 
 export interface StartRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
@@ -54,14 +52,10 @@ export class RedisServer {
   /** Starts the server and waits until it answers PING. */
   async start(): Promise<void> {
     this.#process.start()
-    const what = `redis-server on port ${this.port}`
-    try {
-      await waitFor(`${what} to answer PING`, async () => (await this.command('ping')) === 'PONG', {
-        giveUpIf: () => !this.#process.running,
-      })
-    } catch (error) {
-      throw new ServerStartError(what, this.#process.logTail(), { cause: error })
-    }
+    await this.#process.waitUntilAnswering(
+      `redis-server on port ${this.port}`,
+      async () => (await this.command('ping')) === 'PONG',
+    )
   }
 
   /** SHUTDOWN-like stop (SIGTERM). */

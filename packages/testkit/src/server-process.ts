@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
-import { TestkitError } from './errors.js'
+import { ServerStartError, TestkitError } from './errors.js'
 import { forgetProcessGroup, watchProcessGroup } from './reaper.js'
 import { waitFor } from './wait.js'
 
@@ -52,6 +52,18 @@ export class ServerProcess {
       return buffer.toString('utf8')
     } catch {
       return '(no log)'
+    }
+  }
+
+  /**
+   * Polls `check` until the server answers; gives up at once if the process exits meanwhile, and
+   * fails with the tail of the server's log either way.
+   */
+  async waitUntilAnswering(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+    try {
+      await waitFor(`${what} to answer`, check, { timeoutMs, giveUpIf: () => !this.running })
+    } catch (error) {
+      throw new ServerStartError(what, this.logTail(), { cause: error })
     }
   }
 
