@@ -1,3 +1,5 @@
+export { type Cdn, createCdn, type UrlOptions } from './cdn.js'
+export type { CdnOptions } from './cdn-options.js'
 export {
   AssetNotFoundError,
   CdnClosedError,
@@ -15,5 +17,9 @@ export {
   SignatureMissingError,
   SigningKeyUnknownError,
 } from './errors.js'
+export type { HealthCheckOptions, ServingFrom } from './health-switch.js'
+export type { ImageProvider, ImageTransform } from './image-transform.js'
 export { type AssetManifest, type ManifestEntry, parseManifest, readManifest } from './manifest.js'
 export type { Logger, MetricsHook } from './observability.js'
+export type { QueryPair } from './path-encoding.js'
+export type { SigningKey, VerifiedUrl } from './url-signing.js'
