@@ -1,5 +1,6 @@
 export { type Cdn, createCdn, type UrlOptions } from './cdn.js'
 export type { CdnOptions } from './cdn-options.js'
+export { type CloudFrontSignOptions, signCloudFrontUrl } from './cloudfront-signer.js'
 export {
   AssetNotFoundError,
   CdnClosedError,
