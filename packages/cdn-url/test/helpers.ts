@@ -30,5 +30,5 @@ export async function startServer(
   }
 }
 
-export const SECRET_A = 'a'.repeat(16) + 'secret-key-number-one-32+'
-export const SECRET_B = 'b'.repeat(16) + 'secret-key-number-two-32+'
+export const SECRET_A = 'secret-key-number-one-0123456789abcdef'
+export const SECRET_B = 'secret-key-number-two-0123456789abcdef'
