@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { createCdn } from '@scale/cdn-url'
 
 /** The stylesheet of every page; served by the origin, cached by the edge. */
 export const APP_CSS = `body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:48rem;color:#222}
@@ -8,15 +9,23 @@ h1{margin-bottom:.2rem}.address{color:#555}.photos{display:flex;flex-wrap:wrap;g
 const CSS_VERSION = createHash('sha256').update(APP_CSS).digest('hex').slice(0, 10)
 
 /**
- * Builds the URL of an image or stylesheet. The one place that knows where assets come from: the
- * CDN edge when `baseUrl` is set (stage 6), else the origin. Versioned with `?v=<content hash>` so
- * the edge may cache them for a year and a new file gets a new URL.
+ * Builds the URL of an image or stylesheet: the one place that knows where assets come from. From
+ * stage 6 on, `baseUrl` is the CDN edge and @scale/cdn-url builds the URL on it; before, assets are
+ * served by the origin itself. The stylesheet carries `?v=<content hash>`, so the edge may keep it
+ * for a year and a changed file gets a new URL; a photo's ID never changes its content.
  */
 export function createAssetUrls(baseUrl: string): (path: string) => string {
-  const base = baseUrl.replace(/\/$/, '')
+  const versionOf = (path: string) => (path === '/assets/app.css' ? CSS_VERSION : undefined)
+  if (!baseUrl) {
+    return (path) => {
+      const version = versionOf(path)
+      return version ? `${path}?v=${version}` : path
+    }
+  }
+  const cdn = createCdn({ baseUrl, onMissingAsset: 'passthrough' })
   return (path) => {
-    const version = path === '/assets/app.css' ? `?v=${CSS_VERSION}` : ''
-    return `${base}${path}${version}`
+    const version = versionOf(path)
+    return cdn.url(path, version ? { version } : {})
   }
 }
 

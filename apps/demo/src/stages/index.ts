@@ -4,6 +4,7 @@ import { databaseTier } from './stage-2-database-tier.js'
 import { loadBalancer } from './stage-3-load-balancer.js'
 import { replication } from './stage-4-replication.js'
 import { cache } from './stage-5-cache.js'
+import { cdn } from './stage-6-cdn.js'
 import { statelessWeb } from './stage-7-stateless-web.js'
 
 /** The progression, in order. */
@@ -13,5 +14,6 @@ export const STAGES: readonly Stage[] = [
   loadBalancer,
   replication,
   cache,
+  cdn,
   statelessWeb,
 ]

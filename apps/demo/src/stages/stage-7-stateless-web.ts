@@ -14,7 +14,7 @@ export const statelessWeb: Stage = {
     webServers: 3,
     loadBalancer: true,
     redis: true,
-    edge: false,
+    edge: true,
     unixSocket: false,
     app: { cache: true, sessions: true },
   }),

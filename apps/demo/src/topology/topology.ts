@@ -140,7 +140,7 @@ export class Topology {
 
   /** Stops everything, the entry side first; safe to call twice and after a partial start. */
   async stop(): Promise<void> {
-    await this.edge?.stop().catch(() => {})
+    await this.edge?.dispose().catch(() => {})
     await this.loadBalancer?.dispose().catch(() => {})
     await Promise.all(this.web.map((w) => w.stop().catch(() => {})))
     await this.redis?.dispose().catch(() => {})
