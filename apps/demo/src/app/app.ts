@@ -99,7 +99,7 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
   const metrics = createAppMetrics(config.name, {
     dbQueries: () =>
       Object.fromEntries(Object.entries(db.router.metrics().byNode).map(([node, c]) => [node, c.queries])),
-    cache: () => cache?.stats() as Record<string, number> | undefined,
+    cache: () => cache?.stats() as Record<string, unknown> | undefined,
   })
 
   const fastify = Fastify({
@@ -109,6 +109,8 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
   })
+  // JSON only: a body of another type is refused with 415 rather than parsed as a string.
+  fastify.removeContentTypeParser(['text/plain'])
   fastify.setErrorHandler(handleError)
   fastify.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'E_NOT_FOUND', `no route for ${request.method} ${request.url}`),

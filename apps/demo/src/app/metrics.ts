@@ -9,7 +9,7 @@ export interface AppMetrics {
 
 export function createAppMetrics(
   name: string,
-  sources: { dbQueries(): Record<string, number>; cache(): Record<string, number> | undefined },
+  sources: { dbQueries(): Record<string, number>; cache(): Record<string, unknown> | undefined },
 ): AppMetrics {
   const registry = new Registry()
   registry.setDefaultLabels({ server: name })
@@ -42,7 +42,9 @@ export function createAppMetrics(
     labelNames: ['event'] as const,
     registers: [registry],
     collect() {
-      for (const [event, count] of Object.entries(sources.cache() ?? {})) this.set({ event }, count)
+      for (const [event, count] of Object.entries(sources.cache() ?? {})) {
+        if (typeof count === 'number') this.set({ event }, count) // skips the circuit's state name
+      }
     },
   })
   return { registry, requests, duration }

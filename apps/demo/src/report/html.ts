@@ -104,7 +104,7 @@ const CHART_SCRIPT = `
   var stageAxis = {
     scales: { x: { time: false, range: [Math.min.apply(null, xs) - 0.5, Math.max.apply(null, xs) + 0.5] } },
     axes: [{ values: function (u, ticks) { return ticks.map(function (t) {
-      var s = stages.find(function (s) { return s.number === t; }); return s ? t + ' ' + s.title : ''; }); },
+      var s = stages.find(function (s) { return s.number === t; }); return s ? 'stage ' + t : ''; }); },
       splits: function () { return xs; } }, {}],
   };
   function measure(name) { return stages.map(function (s) {
@@ -124,7 +124,8 @@ const CHART_SCRIPT = `
   ], [xs, pct(measure('readsOffPrimaryShare')), measure('primaryQueriesPer1kRequests')],
     Object.assign({}, stageAxis, { axes: [stageAxis.axes[0], { scale: '%' }, { scale: 'q', side: 1 }] }));
   chart('stage-charts', 'hit-ratios', 'Hit ratios (%)', [{ label: 'cache (Redis)' }, { label: 'edge (Varnish)' }],
-    [xs, pct(measure('cacheHitRatio')), pct(measure('edgeHitRatio'))], stageAxis);
+    [xs, pct(measure('cacheHitRatio')), pct(measure('edgeHitRatio'))],
+    Object.assign({}, stageAxis, { scales: { x: stageAxis.scales.x, y: { range: [0, 100] } } }));
   var drills = stages.filter(function (s) { return s.drill; });
   chart('stage-charts', 'drill-summary', 'Fault drills: failed requests and recovery time', [
     { label: 'failed requests', scale: 'n', paths: bars, fill: '#dc262655' },

@@ -30,6 +30,7 @@ const REQUIREMENTS: Requirement[] = [
   { what: 'redis-cli', aptPackage: 'redis-tools', present: () => onPath('redis-cli') },
   { what: 'haproxy', aptPackage: 'haproxy', present: () => onPath('haproxy') },
   { what: 'varnishd', aptPackage: 'varnish', present: () => onPath('varnishd') },
+  { what: 'cc (Varnish compiles its VCL with it)', aptPackage: 'gcc', present: () => onPath('cc') },
 ]
 
 function canInstall(): 'root' | 'sudo' | undefined {

@@ -65,7 +65,9 @@ export const ratio = (part: number, whole: number) =>
 /** Database figures of a load phase, per 1,000 requests so stages can be set side by side. */
 export function databaseMeasures(d: TierDelta, requests: number): Record<string, number> {
   const reads = d.primaryQueries + d.replicaQueries - d.writeQueries
+  const cached = d.cacheHits + d.cacheMisses
   return {
+    ...(cached > 0 && { cacheHitRatio: ratio(d.cacheHits, cached) }),
     primaryQueriesPer1kRequests: Math.round((d.primaryQueries / Math.max(1, requests)) * 1000),
     dbQueriesPer1kRequests: Math.round(
       ((d.primaryQueries + d.replicaQueries) / Math.max(1, requests)) * 1000,

@@ -34,7 +34,7 @@ export const loadBalancer: Stage = {
       },
     ])
     drill.measures = {
-      markedDownAfterMs: markedDownMs,
+      haproxySawItDownAfterMs: markedDownMs,
       webServersLeft: topology.web.filter((w) => w.running).length,
     }
     return {

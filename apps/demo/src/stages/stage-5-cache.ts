@@ -30,7 +30,6 @@ export const cache: Stage = {
       load,
       measures: {
         ...measures,
-        cacheHitRatio: hitRatio,
         userLoadsFromDb: tier.userLoads,
         staleReads: load.counts.staleReads ?? 0,
       },
