@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import {
   type HaproxyServer,
   type PostgresCluster,
@@ -46,6 +46,8 @@ export class Topology {
 
   /** Starts everything in dependency order; on a failure stops what had started and rethrows. */
   static async start(spec: TopologySpec, onStep: (step: string) => void = () => {}): Promise<Topology> {
+    // This run's logs only.
+    rmSync(spec.logDir, { recursive: true, force: true })
     mkdirSync(spec.logDir, { recursive: true })
     const topology = new Topology(spec)
     try {
