@@ -15,6 +15,11 @@ afterEach(async () => {
   server = undefined
 })
 
+async function listen(created: Server): Promise<string> {
+  await new Promise<void>((resolve) => created.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(created.address() as AddressInfo).port}`
+}
+
 /** A tiny profile API: PATCH bumps a user's version; GET answers it, or one behind when `stale`. */
 async function profileServer(stale: boolean): Promise<string> {
   const versions = new Map<number, number>()
@@ -30,8 +35,7 @@ async function profileServer(stale: boolean): Promise<string> {
       res.end(JSON.stringify({ id }))
     })
   })
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server?.address() as AddressInfo).port}`
+  return listen(server)
 }
 
 /** A tiny /me: answers the user of the cookie, or, when `forgetful`, nobody for user 2. */
@@ -45,8 +49,7 @@ async function sessionServer(forgetful: boolean): Promise<string> {
       else res.end(JSON.stringify({ id: userId }))
     })
   })
-  await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server?.address() as AddressInfo).port}`
+  return listen(server)
 }
 
 describe('profile mix', () => {
