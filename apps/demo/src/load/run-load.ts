@@ -28,6 +28,8 @@ export interface LoadResult {
   serverErrors: number
   /** Any non-2xx answer (includes 5xx). */
   non2xx: number
+  /** The first few 5xx answers (status and the start of the body): who failed, and how. */
+  failureSamples: string[]
   /** Answers per HTTP status. */
   statuses: Record<string, number>
   /** Per 250 ms: answered, failed (5xx or no answer), mean latency. */
@@ -45,6 +47,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let answered = 0
   let serverErrors = 0
   const statuses: Record<string, number> = {}
+  const failureSamples: string[] = []
+  // Each request's own check runs as before; 5xx bodies are sampled on the way.
+  const requests = options.mix.requests.map((request) => ({
+    ...request,
+    onResponse(status: number, body: string, context: object, headers?: Record<string, unknown>) {
+      if (status >= 500 && failureSamples.length < 3) failureSamples.push(`${status} ${body.slice(0, 160)}`)
+      if (typeof request.onResponse === 'function')
+        request.onResponse(status, body, context, headers as never)
+    },
+  }))
   let instance!: autocannon.Instance
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(
@@ -53,7 +65,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         connections: options.connections,
         duration: options.durationMs / 1000,
         timeout: 10,
-        requests: options.mix.requests,
+        requests,
       },
       (error, result) => (error ? reject(error) : resolve(result)),
     )
@@ -96,6 +108,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       serverErrors,
       non2xx: result.non2xx,
       statuses,
+      failureSamples,
       timeline: timeline.buckets(),
       failureTimes: timeline.failures,
       counts: options.mix.counts(),

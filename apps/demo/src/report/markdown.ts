@@ -63,6 +63,11 @@ export function renderMarkdown(results: DemoResults): string {
           }.`,
         '',
       )
+      const samples = d.load.failureSamples ?? []
+      if (samples.length > 0) {
+        const quoted = samples.map((x) => `\`${x.replaceAll('`', "'").replaceAll('\n', ' ')}\``)
+        out.push(`First failed answers: ${quoted.join('; ')}.`, '')
+      }
     }
   }
   return `${out.join('\n')}\n`
