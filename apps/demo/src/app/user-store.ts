@@ -3,7 +3,7 @@ import type { ReadThroughCache } from '@scale/read-through-cache'
 import { type Selectable, sql } from 'kysely'
 import type { Logger } from 'pino'
 import type { Database, UserJson, UsersTable } from './schema.js'
-import type { ProfileInput, ProfilePatch } from './validation.js'
+import type { ProfilePatch } from './validation.js'
 
 /** A user and the version of its row (bumped by every update; the load side checks it). */
 export interface VersionedUser {
@@ -69,10 +69,6 @@ export class UserStore {
     this.loads++
     const row = await this.#db.selectFrom('users').select(COLUMNS).where('id', '=', id).executeTakeFirst()
     return row ? toJson(row) : undefined
-  }
-
-  async replace(id: number, profile: ProfileInput): Promise<VersionedUser | undefined> {
-    return this.update(id, profile)
   }
 
   async update(id: number, patch: ProfilePatch): Promise<VersionedUser | undefined> {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { escapeHtml } from '../app/escape-html.js'
 import type { DemoResults } from '../runner/results.js'
 import { markdownTable } from './markdown.js'
 
@@ -14,8 +15,6 @@ function uplotAssets(): { script: string; css: string } {
 
 /** JSON for a <script> block: `</script>` inside a string must not end the block. */
 const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll('<', '\\u003c')
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** The table as HTML (the same rows as REPORT.md). */
 function htmlTable(results: DemoResults): string {

@@ -29,7 +29,7 @@ export class Progress {
   note(text: string): void {
     if (this.#tty) process.stdout.write('\r\x1b[K')
     process.stdout.write(`${text}\n`)
-    this.#line(true)
+    if (this.#tty) this.#line(true)
   }
 
   done(): void {

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import type { AppContext } from '../app.js'
+import { escapeHtml } from '../escape-html.js'
 import { HttpError, idParam, parseInput } from '../validation.js'
 import { consistent } from './consistency.js'
 
-const html = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+const html = escapeHtml
 
 export function registerPageRoutes(fastify: FastifyInstance, context: AppContext): void {
   /** The profile page: its stylesheet and photos come through the asset URLs (the CDN from stage 6). */
