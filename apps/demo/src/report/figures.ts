@@ -8,6 +8,7 @@ export interface StageRow {
   p50Ms: number | undefined
   p99Ms: number | undefined
   primaryQueriesPer1k: number | undefined
+  dbQueriesPer1k: number | undefined
   readsOffPrimary: number | undefined
   cacheHitRatio: number | undefined
   edgeHitRatio: number | undefined
@@ -30,6 +31,7 @@ export function stageRows(results: DemoResults): StageRow[] {
         p50Ms: undefined,
         p99Ms: undefined,
         primaryQueriesPer1k: undefined,
+        dbQueriesPer1k: undefined,
         readsOffPrimary: undefined,
         cacheHitRatio: undefined,
         edgeHitRatio: undefined,
@@ -47,6 +49,7 @@ export function stageRows(results: DemoResults): StageRow[] {
       p50Ms: s.load.latencyMs.p50,
       p99Ms: s.load.latencyMs.p99,
       primaryQueriesPer1k: num(s.measures.primaryQueriesPer1kRequests),
+      dbQueriesPer1k: num(s.measures.dbQueriesPer1kRequests),
       readsOffPrimary: num(s.measures.readsOffPrimaryShare),
       cacheHitRatio: num(s.measures.cacheHitRatio),
       edgeHitRatio: num(s.measures.edgeHitRatio),
@@ -62,3 +65,10 @@ export function stageRows(results: DemoResults): StageRow[] {
 export const percent = (value: number | undefined) =>
   value === undefined ? '—' : `${Math.round(value * 100)}%`
 export const plain = (value: number | undefined) => (value === undefined ? '—' : value.toLocaleString('en'))
+
+/** "+12%" / "-44%": how `now` compares with `before`. */
+export function change(now: number | undefined, before: number | undefined): string | undefined {
+  if (now === undefined || before === undefined || before === 0) return undefined
+  const diff = Math.round(((now - before) / before) * 100)
+  return `${diff > 0 ? '+' : ''}${diff}%`
+}

@@ -120,7 +120,8 @@ const CHART_SCRIPT = `
   chart('stage-charts', 'primary', 'Load on the primary', [
     { label: 'reads off the primary (%)', scale: '%' },
     { label: 'primary queries per 1k requests', scale: 'q' },
-  ], [xs, pct(measure('readsOffPrimaryShare')), measure('primaryQueriesPer1kRequests')],
+    { label: 'all database queries per 1k requests', scale: 'q' },
+  ], [xs, pct(measure('readsOffPrimaryShare')), measure('primaryQueriesPer1kRequests'), measure('dbQueriesPer1kRequests')],
     Object.assign({}, stageAxis, { axes: [stageAxis.axes[0], { scale: '%' }, { scale: 'q', side: 1 }] }));
   chart('stage-charts', 'hit-ratios', 'Hit ratios (%)', [{ label: 'cache (Redis)' }, { label: 'edge (Varnish)' }],
     [xs, pct(measure('cacheHitRatio')), pct(measure('edgeHitRatio'))],

@@ -1,19 +1,19 @@
 import { type DemoResults, isFailed } from '../runner/results.js'
-import { percent, plain, stageRows } from './figures.js'
+import { change, percent, plain, stageRows } from './figures.js'
 
 /** The report's main table as Markdown (the README quotes it). */
 export function markdownTable(results: DemoResults): string {
   const lines = [
-    '| stage | req/s | p50 ms | p99 ms | primary queries / 1k req | reads off primary | cache hits | edge hits | stale reads | drill | drill errors | recovery ms |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|',
+    '| stage | req/s | p50 ms | p99 ms | db queries / 1k req | primary queries / 1k req | reads off primary | cache hits | edge hits | stale reads | drill | drill errors | recovery ms |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|',
   ]
   for (const row of stageRows(results)) {
     if (row.error) {
-      lines.push(`| ${row.stage} | failed: ${row.error.replaceAll('|', '/')} |||||||||||`)
+      lines.push(`| ${row.stage} | failed: ${row.error.replaceAll('|', '/')} ||||||||||||`)
       continue
     }
     lines.push(
-      `| ${row.stage} | ${plain(row.throughputRps)} | ${plain(row.p50Ms)} | ${plain(row.p99Ms)} | ${plain(row.primaryQueriesPer1k)} | ${percent(row.readsOffPrimary)} | ${percent(row.cacheHitRatio)} | ${percent(row.edgeHitRatio)} | ${plain(row.staleReads)} | ${row.drill || '—'} | ${plain(row.drillErrors)} | ${plain(row.recoveryMs)} |`,
+      `| ${row.stage} | ${plain(row.throughputRps)} | ${plain(row.p50Ms)} | ${plain(row.p99Ms)} | ${plain(row.dbQueriesPer1k)} | ${plain(row.primaryQueriesPer1k)} | ${percent(row.readsOffPrimary)} | ${percent(row.cacheHitRatio)} | ${percent(row.edgeHitRatio)} | ${plain(row.staleReads)} | ${row.drill || '—'} | ${plain(row.drillErrors)} | ${plain(row.recoveryMs)} |`,
     )
   }
   return lines.join('\n')
@@ -32,13 +32,26 @@ export function renderMarkdown(results: DemoResults): string {
     markdownTable(results),
     '',
   ]
+  const rows = stageRows(results)
   for (const stage of results.stages) {
     out.push(`## Stage ${stage.number}: ${stage.title}`, '', `What appears: ${stage.whatAppears}.`, '')
     if (isFailed(stage)) {
       out.push('```', stage.error, '```', '')
       continue
     }
-    out.push(...stage.notes.map((n) => `- ${n}`), '')
+    out.push(...stage.notes.map((n) => `- ${n}`))
+    const row = rows.find((r) => r.stage.startsWith(`${stage.number} `))
+    const before = rows[rows.indexOf(row!) - 1]
+    if (row && before && !before.error) {
+      const parts = [
+        ['throughput', change(row.throughputRps, before.throughputRps)],
+        ['p99', change(row.p99Ms, before.p99Ms)],
+        ['database queries per request', change(row.dbQueriesPer1k, before.dbQueriesPer1k)],
+        ['primary queries per request', change(row.primaryQueriesPer1k, before.primaryQueriesPer1k)],
+      ].filter(([, v]) => v !== undefined)
+      out.push(`- Against stage ${before.stage}: ${parts.map(([k, v]) => `${k} ${v}`).join(', ')}.`)
+    }
+    out.push('')
     out.push(`Servers: ${stage.topology.join(', ')}.`, '')
     const measures = Object.entries(stage.measures).map(([k, v]) => `\`${k}\` ${v}`)
     out.push(
