@@ -4,8 +4,9 @@
  *   --stage N    start stage N's servers, print their URLs, keep them up until Ctrl-C
  *   --users N    size of the seeded data set (default 100,000)
  *   --only 1,3   run only these stages (for trying one out; the report then has only them)
+ *   --report     render REPORT.md and index.html again from demo-report/results.json
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { writeReports } from '../report/write-reports.js'
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     users: { type: 'string', default: '100000' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
+    report: { type: 'boolean', default: false },
   },
 })
 
@@ -86,6 +88,11 @@ async function main(): Promise<void> {
   }
   const dir = reportDir()
   mkdirSync(dir, { recursive: true })
+  if (values.report) {
+    const saved = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as DemoResults
+    for (const file of writeReports(dir, saved)) console.log(`  ${join(dir, file)}`)
+    return
+  }
   ensureServerBinaries((line) => console.log(line))
 
   if (values.stage !== undefined) {
