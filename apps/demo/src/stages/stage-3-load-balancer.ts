@@ -42,7 +42,9 @@ export const loadBalancer: Stage = {
       measures: { ...measures, staleReads: load.counts.staleReads ?? 0 },
       drill,
       notes: [
-        `Killing ${victim.name} cost ${drill.errors} failed requests; HAProxy's checks took it out after ` +
+        'On one machine the 3 web servers share the same CPUs, so they add no capacity; HAProxy adds a hop ' +
+          'and 3 processes compete for the cores. On separate machines each web server brings its own CPUs.',
+        `Killing ${victim.name} cost ${drill.errors} failed requests; the runner saw HAProxy's checks take it out after ` +
           `${markedDownMs} ms and the last error came ${drill.recoveryMs} ms after the kill.`,
       ],
     }
