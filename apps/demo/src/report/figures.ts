@@ -13,6 +13,7 @@ export interface StageRow {
   cacheHitRatio: number | undefined
   edgeHitRatio: number | undefined
   staleReads: number | undefined
+  loggedOutUsers: number | undefined
   drill: string
   drillErrors: number | undefined
   recoveryMs: number | undefined
@@ -20,6 +21,8 @@ export interface StageRow {
 }
 
 const num = (value: unknown) => (typeof value === 'number' ? value : undefined)
+const sum = (a: number | undefined, b: number | undefined) =>
+  a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0)
 
 export function stageRows(results: DemoResults): StageRow[] {
   return results.stages.map((stage) => {
@@ -36,6 +39,7 @@ export function stageRows(results: DemoResults): StageRow[] {
         cacheHitRatio: undefined,
         edgeHitRatio: undefined,
         staleReads: undefined,
+        loggedOutUsers: undefined,
         drill: 'failed',
         drillErrors: undefined,
         recoveryMs: undefined,
@@ -53,7 +57,10 @@ export function stageRows(results: DemoResults): StageRow[] {
       readsOffPrimary: num(s.measures.readsOffPrimaryShare),
       cacheHitRatio: num(s.measures.cacheHitRatio),
       edgeHitRatio: num(s.measures.edgeHitRatio),
-      staleReads: num(s.measures.staleReads),
+      // Steady phase and drill together: a stale read is as wrong during a fault as without one.
+      staleReads: sum(num(s.measures.staleReads), num(s.drill?.measures.staleReads)),
+      // Over the whole stage: the drill's count includes the steady phase's users.
+      loggedOutUsers: num(s.drill?.measures.loggedOutUsers) ?? num(s.measures.loggedOutUsers),
       drill: s.drill?.name ?? '',
       drillErrors: s.drill?.errors,
       recoveryMs: s.drill?.recoveryMs,
