@@ -31,6 +31,9 @@ const REQUIREMENTS: Requirement[] = [
   { what: 'haproxy', aptPackage: 'haproxy', present: () => onPath('haproxy') },
   { what: 'varnishd', aptPackage: 'varnish', present: () => onPath('varnishd') },
   { what: 'cc (Varnish compiles its VCL with it)', aptPackage: 'gcc', present: () => onPath('cc') },
+  // Not used by the run itself: the report's browser test needs it, and after `pnpm demo` the
+  // README's second command (the tests) should find everything in place.
+  { what: 'chromium (the report test)', aptPackage: 'chromium', present: () => existsSync('/usr/bin/chromium') },
 ]
 
 function canInstall(): 'root' | 'sudo' | undefined {
@@ -39,7 +42,8 @@ function canInstall(): 'root' | 'sudo' | undefined {
 }
 
 /**
- * The demo runs real servers from the machine's binaries. Installs the missing ones with apt-get
+ * The demo runs real servers from the machine's binaries (and the tests need the same, plus
+ * Chromium). Installs the missing ones with apt-get
  * when it may (root or passwordless sudo), saying what; otherwise throws the one command to run.
  */
 export function ensureServerBinaries(log: (line: string) => void): void {
