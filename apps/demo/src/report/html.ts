@@ -151,10 +151,11 @@ const CHART_SCRIPT = `
         // A vertical line and label at each fault.
         var ctx = u.ctx; ctx.save(); ctx.strokeStyle = '#111'; ctx.fillStyle = '#111'; ctx.setLineDash([4, 4]);
         ctx.font = (11 * devicePixelRatio) + 'px sans-serif';
-        events.forEach(function (e) {
+        events.forEach(function (e, i) {
           var x = u.valToPos(e.atMs / 1000, 'x', true);
           ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-          ctx.fillText(e.what, x + 4, u.bbox.top + 12 * devicePixelRatio);
+          // One line per fault, so the labels of faults close in time do not overlap.
+          ctx.fillText(e.what, x + 4, u.bbox.top + (12 + 13 * i) * devicePixelRatio);
         });
         ctx.restore();
       }] },

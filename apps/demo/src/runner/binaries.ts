@@ -33,7 +33,11 @@ const REQUIREMENTS: Requirement[] = [
   { what: 'cc (Varnish compiles its VCL with it)', aptPackage: 'gcc', present: () => onPath('cc') },
   // Not used by the run itself: the report's browser test needs it, and after `pnpm demo` the
   // README's second command (the tests) should find everything in place.
-  { what: 'chromium (the report test)', aptPackage: 'chromium', present: () => existsSync('/usr/bin/chromium') },
+  {
+    what: 'chromium (the report test)',
+    aptPackage: 'chromium',
+    present: () => existsSync('/usr/bin/chromium'),
+  },
 ]
 
 function canInstall(): 'root' | 'sudo' | undefined {
