@@ -63,6 +63,12 @@ describe('startHaproxy', () => {
     const seen = await answers(lb, 10)
     expect(seen.get('web-3')).toBe(5)
     expect(seen.get('web-2')).toBe(5)
+    // It keeps idle connections for reuse as a server from the config does (HAProxy's runtime
+    // default is none, which made every request open a new connection to it).
+    const pools = (await lb.command('show servers conn web')).split('\n')
+    const purgeDelay = (name: string) => pools.find((line) => line.startsWith(`web/${name} `))?.split(' ')[5]
+    expect(purgeDelay('web-3')).toBe(purgeDelay('web-2'))
+    expect(Number(purgeDelay('web-3'))).toBeGreaterThan(0)
   })
 
   it('removes a server at runtime', async () => {
