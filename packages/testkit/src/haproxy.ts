@@ -23,6 +23,12 @@ export interface StartHaproxyOptions {
   healthCheckPath?: string
   /** Time between checks of each server. @default 500 */
   checkIntervalMs?: number
+  /**
+   * How long one check may take. Without it HAProxy allows only `checkIntervalMs`, and a busy
+   * server that answers slowly is taken out though it serves.
+   * @default 2_000
+   */
+  checkTimeoutMs?: number
   /** Failed checks before a server is taken out. @default 2 */
   fall?: number
   /** Passed checks before a server is put back. @default 2 */
@@ -232,6 +238,7 @@ defaults
   timeout client 30s
   timeout server ${options.serverTimeoutMs ?? 10_000}ms
   timeout http-keep-alive 10s
+  timeout check ${options.checkTimeoutMs ?? 2_000}ms
   # A failed request (see retryOn) is tried again, on another server.
   retries ${options.retries ?? 1}
   retry-on ${options.retryOn ?? 'conn-failure'}

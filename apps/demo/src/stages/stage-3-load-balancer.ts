@@ -6,7 +6,7 @@ import type { Stage } from './stage.js'
 export const loadBalancer: Stage = {
   number: 3,
   title: 'load balancer',
-  whatAppears: 'HAProxy (health check every 250 ms) in front of 3 web servers',
+  whatAppears: 'HAProxy (health check every 500 ms) in front of 3 web servers',
   topology: () => ({
     replicas: 0,
     webServers: 3,

@@ -66,7 +66,7 @@ export class Topology {
         // production HAProxy config does); requests still lost show up in the drills.
         topology.loadBalancer = await startHaproxy({
           backends: [],
-          checkIntervalMs: 250,
+          checkIntervalMs: 500,
           retryOn: 'conn-failure empty-response',
           retries: 2,
         })
