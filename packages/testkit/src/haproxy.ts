@@ -76,10 +76,12 @@ export class HaproxyServer {
   readonly dir: string
   readonly #socket: string
   readonly #process: ServerProcess
+  readonly #serverSettings: string
 
-  constructor(port: number, dir: string, configFile: string) {
+  constructor(port: number, dir: string, configFile: string, serverSettings: string) {
     this.port = port
     this.dir = dir
+    this.#serverSettings = serverSettings
     this.#socket = join(dir, 'admin.sock')
     this.#process = new ServerProcess({
       command: haproxyBinary(),
@@ -162,11 +164,11 @@ export class HaproxyServer {
    * check; it takes traffic once its checks pass (`waitForServer(name, 'UP')`).
    */
   async addBackend(backend: HaproxyBackend): Promise<void> {
-    // A server added at runtime keeps no idle connections by default (HAProxy 2.6: pool-max-conn
-    // and pool-purge-delay 0), so every request opens a new one: measured 5-8x fewer requests/s.
-    // These are a static server's defaults.
+    // A server added at runtime ignores `default-server` (HAProxy 2.6): it gets the same settings
+    // spelled out, or its checks run every 2 s with 3 falls and it keeps no idle connections (every
+    // request would open a new one: measured 5-8x fewer requests/s).
     await this.#expect(
-      `add server ${POOL}/${serverLine(backend)} check pool-max-conn -1 pool-purge-delay 5s`,
+      `add server ${POOL}/${serverLine(backend)} ${this.#serverSettings}`,
       /New server registered/,
     )
     // A server added at runtime starts in maintenance with its checks off.
@@ -222,6 +224,11 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   const dir = await makeTempDir('haproxy')
   const port = await freePort()
   const inter = options.checkIntervalMs ?? 500
+  // Every server's settings: in `default-server` for the configured ones, spelled out for those
+  // added at runtime. Idle connections are kept 5 s for reuse (a configured server's default).
+  const serverSettings =
+    `check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall ${options.fall ?? 2} ` +
+    `rise ${options.rise ?? 2} pool-max-conn -1 pool-purge-delay 5s`
   if (options.retryOn !== undefined && !/^[a-z0-9 -]+$/.test(options.retryOn)) {
     throw new TestkitError(
       'E_TESTKIT_INVALID_OPTIONS',
@@ -252,12 +259,12 @@ backend ${POOL}
   balance ${options.balance ?? 'roundrobin'}
   option httpchk GET ${options.healthCheckPath ?? '/healthz'}
   http-check expect status 200-399
-  default-server check inter ${inter}ms fastinter ${inter}ms downinter ${inter}ms fall ${options.fall ?? 2} rise ${options.rise ?? 2}
+  default-server ${serverSettings}
 ${options.backends.map((backend) => `  server ${serverLine(backend)}`).join('\n')}
 `
   const configFile = join(dir, 'haproxy.cfg')
   await writeFile(configFile, config)
-  const server = new HaproxyServer(port, dir, configFile)
+  const server = new HaproxyServer(port, dir, configFile, serverSettings)
   try {
     await server.start()
   } catch (error) {
