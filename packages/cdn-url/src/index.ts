@@ -18,6 +18,7 @@ export {
   SignatureMissingError,
   SigningKeyUnknownError,
 } from './errors.js'
+export { fallbackScript } from './fallback-script.js'
 export type { HealthCheckOptions, ServingFrom } from './health-switch.js'
 export type { ImageProvider, ImageTransform } from './image-transform.js'
 export { type AssetManifest, type ManifestEntry, parseManifest, readManifest } from './manifest.js'
