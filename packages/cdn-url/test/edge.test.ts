@@ -8,6 +8,7 @@ import { type AssetManifest, createCdn } from '../src/index.js'
 import { buildManifest } from '../src/manifest-entry.js'
 import { createOriginHandler } from '../src/origin-entry.js'
 import { createPurger, varnishPurge } from '../src/purge-entry.js'
+import { checkPurgeAdapter } from '../src/testing.js'
 import { startServer, type TestServer } from './helpers.js'
 
 // The whole path a browser's asset request takes: cdn.url() -> a real Varnish edge -> the origin
@@ -28,7 +29,13 @@ async function startOrigin(port = 0): Promise<TestServer> {
     createOriginHandler({
       root: assets,
       manifest,
-      cacheControl: { other: 'public, max-age=1, stale-if-error=300' },
+      cacheControl: { other: 'public, max-age=2, stale-if-error=300' },
+      // conformance/<key>~<n>.txt also carries <key> (see the conformance test).
+      surrogateKeys: (logical) => [
+        'assets',
+        logical,
+        ...(/^conformance\/(.+)~\d+\.0123abcd\.txt$/.exec(logical)?.slice(1) ?? []),
+      ],
     })(req, res)
   }, port)
 }
@@ -137,10 +144,26 @@ describe('through a real Varnish edge', () => {
     await get(data)
     await get(app)
     expect((await get(data)).cache).toBe('HIT')
-    await sleep(2_100) // feed.json: max-age=1 (Age counts whole seconds)
+    await sleep(3_100) // feed.json: max-age=2 (Age counts whole seconds)
     const expired = await get(data)
     expect(expired.cache).toBe('MISS')
     expect((await get(app)).cache).toBe('HIT')
+  })
+
+  it('the Varnish adapter passes the purge-adapter conformance suite', async () => {
+    let n = 0
+    await checkPurgeAdapter({
+      adapter: varnishPurge({ url: edge.url }),
+      // The origin tags every asset with its logical path: a fresh file per call, named after its key.
+      newAsset: async (key) => {
+        // A hex fingerprint in the name: immutable, so nothing expires while the suite runs.
+        const name = `conformance/${key}~${n++}.0123abcd.txt`
+        await mkdir(join(assets, 'conformance'), { recursive: true })
+        await writeFile(join(assets, name), name)
+        return `${edge.url}/${name}`
+      },
+      isCached: async (url) => (await get(url)).cache === 'HIT',
+    })
   })
 
   it('stale-if-error: while the origin is down the edge serves its last copy; back up, it refetches', async () => {
@@ -148,7 +171,7 @@ describe('through a real Varnish edge', () => {
     await get(data)
     const port = origin.port
     await origin.close()
-    await sleep(2_100) // past max-age=1: only stale-if-error=300 keeps the copy
+    await sleep(3_100) // past max-age=2: only stale-if-error=300 keeps the copy
     const whileDown = await get(data)
     expect(whileDown).toMatchObject({ status: 200, cache: 'HIT', stale: '1', body: '{"v":1}' })
     // Nothing the edge never saw can be served while the origin is down.
