@@ -11,6 +11,7 @@ export {
   ManifestBuildError,
   ManifestInvalidError,
   PathTraversalError,
+  PurgeAdapterNonConformantError,
   PurgeFailedError,
   PurgeUnsupportedError,
   SignatureExpiredError,

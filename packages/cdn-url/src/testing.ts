@@ -1,3 +1,4 @@
+import { PurgeAdapterNonConformantError } from './errors.js'
 import type { PurgeAdapter } from './purge.js'
 
 /** What the conformance suite needs from your edge to watch purges take effect. */
@@ -16,8 +17,9 @@ export interface PurgeConformanceOptions {
 async function expectCached(options: PurgeConformanceOptions, url: string, cached: boolean, step: string) {
   const actual = await options.isCached(url)
   if (actual !== cached) {
-    throw new Error(
-      `[@scale/cdn-url/testing] ${options.adapter.name}: ${step}: expected ${url} to be ${cached ? 'cached' : 'purged'}`,
+    throw new PurgeAdapterNonConformantError(
+      options.adapter.name,
+      `${step}: expected ${url} to be ${cached ? 'cached' : 'purged'}`,
     )
   }
 }
@@ -40,11 +42,11 @@ export async function checkPurgeAdapter(options: PurgeConformanceOptions): Promi
   const { adapter } = options
   const run = `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
   if (typeof adapter.name !== 'string' || adapter.name === '')
-    throw new Error('[@scale/cdn-url/testing] adapter.name must be a non-empty string')
+    throw new PurgeAdapterNonConformantError(String(adapter.name), 'name must be a non-empty string')
   if (!Number.isInteger(adapter.maxBatch?.urls) || adapter.maxBatch.urls < 1) {
-    throw new Error(`[@scale/cdn-url/testing] ${adapter.name}: maxBatch.urls must be an integer ≥ 1`)
+    throw new PurgeAdapterNonConformantError(adapter.name, 'maxBatch.urls must be an integer ≥ 1')
   }
-  if (!adapter.purgeUrls) throw new Error(`[@scale/cdn-url/testing] ${adapter.name}: purgeUrls is required`)
+  if (!adapter.purgeUrls) throw new PurgeAdapterNonConformantError(adapter.name, 'purgeUrls is required')
 
   // Warm two assets; purge one: only that one misses.
   const [a, b] = [await options.newAsset(`${run}-a`), await options.newAsset(`${run}-b`)]
@@ -67,8 +69,9 @@ export async function checkPurgeAdapter(options: PurgeConformanceOptions): Promi
   // By key, when supported.
   if (adapter.purgeKeys) {
     if (!Number.isInteger(adapter.maxBatch.keys) || adapter.maxBatch.keys < 1) {
-      throw new Error(
-        `[@scale/cdn-url/testing] ${adapter.name}: maxBatch.keys must be ≥ 1 when purgeKeys exists`,
+      throw new PurgeAdapterNonConformantError(
+        adapter.name,
+        'maxBatch.keys must be ≥ 1 when purgeKeys exists',
       )
     }
     const [tagged, other] = [await options.newAsset(`${run}-k1`), await options.newAsset(`${run}-k2`)]
@@ -85,5 +88,5 @@ export async function checkPurgeAdapter(options: PurgeConformanceOptions): Promi
     () => 'rejected',
   )
   if (outcome !== 'rejected')
-    throw new Error(`[@scale/cdn-url/testing] ${adapter.name}: purgeUrls must reject on an aborted signal`)
+    throw new PurgeAdapterNonConformantError(adapter.name, 'purgeUrls must reject on an aborted signal')
 }

@@ -150,19 +150,22 @@ describe('through a real Varnish edge', () => {
     expect((await get(app)).cache).toBe('HIT')
   })
 
-  it('the Varnish adapter passes the purge-adapter conformance suite', async () => {
+  it('the Varnish adapter passes the purge-adapter conformance suite, and an adapter that purges nothing fails it', async () => {
     let n = 0
-    await checkPurgeAdapter({
-      adapter: varnishPurge({ url: edge.url }),
-      // The origin tags every asset with its logical path: a fresh file per call, named after its key.
-      newAsset: async (key) => {
-        // A hex fingerprint in the name: immutable, so nothing expires while the suite runs.
-        const name = `conformance/${key}~${n++}.0123abcd.txt`
-        await mkdir(join(assets, 'conformance'), { recursive: true })
-        await writeFile(join(assets, name), name)
-        return `${edge.url}/${name}`
-      },
-      isCached: async (url) => (await get(url)).cache === 'HIT',
+    // The origin tags every asset with its logical path: a fresh file per call, named after its key.
+    const newAsset = async (key: string) => {
+      // A hex fingerprint in the name: immutable, so nothing expires while the suite runs.
+      const name = `conformance/${key}~${n++}.0123abcd.txt`
+      await mkdir(join(assets, 'conformance'), { recursive: true })
+      await writeFile(join(assets, name), name)
+      return `${edge.url}/${name}`
+    }
+    const isCached = async (url: string) => (await get(url)).cache === 'HIT'
+    await checkPurgeAdapter({ adapter: varnishPurge({ url: edge.url }), newAsset, isCached })
+    const noop = { name: 'noop', maxBatch: { urls: 5, keys: 5 }, purgeUrls: async () => {} }
+    await expect(checkPurgeAdapter({ adapter: noop, newAsset, isCached })).rejects.toMatchObject({
+      code: 'E_CDN_PURGE_ADAPTER_NONCONFORMANT',
+      context: { adapter: 'noop' },
     })
   })
 
