@@ -1,5 +1,11 @@
 export { postgresBindir, redisBinary } from './binaries.js'
-export { BinaryMissingError, CommandFailedError, ServerTimeoutError, TestkitError } from './errors.js'
+export {
+  BinaryMissingError,
+  CommandFailedError,
+  ServerStartError,
+  ServerTimeoutError,
+  TestkitError,
+} from './errors.js'
 export { freePort } from './free-port.js'
 export {
   PostgresCluster,
