@@ -25,9 +25,12 @@ export {
 export {
   DeadLetterNotFoundError,
   EnqueueError,
+  EnqueueTimeoutError,
   InvalidOptionsError,
   InvalidPayloadError,
+  JobCancelledError,
   JobsError,
+  JobTimeoutError,
   MissingMigrationError,
   OutboxRelayError,
   type PayloadIssue,

@@ -3,7 +3,7 @@ import type { Generated, Kysely, Transaction } from 'kysely'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
 import { InvalidOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
-import { validatePayload } from './validate-payload.js'
+import { validateForEnqueue } from './validate-payload.js'
 
 /** The default outbox table name. */
 export const DEFAULT_OUTBOX_TABLE = 'scale_jobs_outbox'
@@ -133,9 +133,11 @@ class KyselyOutbox implements Outbox {
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]> {
     if (items.length === 0) return []
+    const payloads: unknown[] = []
     for (const item of items) {
-      const checked = validatePayload(job, item.payload, 'enqueue')
-      if (checked instanceof Promise) await checked
+      let decoded = validateForEnqueue(job, item.payload)
+      if (decoded instanceof Promise) decoded = await decoded
+      payloads.push(decoded)
     }
     const now = new Date()
     const name = versionedJobName(job.name, job.version)
@@ -144,10 +146,10 @@ class KyselyOutbox implements Outbox {
     const rows = await outboxDb
       .insertInto(this.table)
       .values(
-        items.map((item) => ({
+        items.map((item, i) => ({
           queue: job.queue,
           name,
-          payload: JSON.stringify(item.payload ?? null),
+          payload: JSON.stringify(payloads[i]),
           options: JSON.stringify(storedOptions(job, item.options)),
           created_at: now,
         })),

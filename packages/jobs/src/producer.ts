@@ -1,9 +1,10 @@
-import type { Queue } from 'bullmq'
+import { getNextMillis, type Queue } from 'bullmq'
 import { checkPrefix, DEFAULT_PREFIX, openQueue, type RedisConnection } from './connection.js'
+import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { EnqueueError, InvalidOptionsError } from './errors.js'
+import { EnqueueError, EnqueueTimeoutError, InvalidOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
-import { validatePayload } from './validate-payload.js'
+import { validateForEnqueue } from './validate-payload.js'
 
 /** What `enqueue` returns. */
 export interface EnqueuedJob {
@@ -33,6 +34,14 @@ export interface CreateProducerOptions {
    * @default '{jobs}'
    */
   prefix?: string
+  /**
+   * Longest an `enqueue`, `enqueueMany`, `schedule`, `unschedule` or `cancel` waits for Redis
+   * before it rejects with `EnqueueTimeoutError`. On by default so that a web request never hangs
+   * on a Redis that is down or frozen (with `maxRetriesPerRequest: null` ioredis queues commands
+   * forever). `Infinity` turns it off.
+   * @default 5_000
+   */
+  enqueueTimeoutMs?: number
 }
 
 /** Enqueues typed jobs. One per process is enough; it keeps one BullMQ `Queue` per queue name. */
@@ -78,18 +87,75 @@ export interface Producer {
 export function createProducer(options: CreateProducerOptions): Producer {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   checkPrefix(options.connection, prefix)
-  return new BullProducer(options.connection, prefix)
+  const timeoutMs = options.enqueueTimeoutMs ?? 5_000
+  if (!(timeoutMs > 0)) {
+    throw new InvalidOptionsError(`enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`)
+  }
+  return new BullProducer(options.connection, prefix, timeoutMs)
+}
+
+/** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
+function checkRepeat(schedulerId: string, repeat: ScheduleOptions): void {
+  if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
+    throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
+  }
+  if (repeat.everyMs !== undefined && !(Number.isInteger(repeat.everyMs) && repeat.everyMs > 0)) {
+    throw new InvalidOptionsError(
+      `schedule "${schedulerId}": everyMs must be a positive integer, got ${repeat.everyMs}`,
+    )
+  }
+  if (repeat.limit !== undefined && !(Number.isInteger(repeat.limit) && repeat.limit > 0)) {
+    throw new InvalidOptionsError(
+      `schedule "${schedulerId}": limit must be a positive integer, got ${repeat.limit}`,
+    )
+  }
+  if (repeat.pattern !== undefined) {
+    try {
+      // BullMQ's own parser: what it accepts here it accepts when the scheduler fires.
+      getNextMillis(Date.now(), {
+        pattern: repeat.pattern,
+        ...(repeat.tz !== undefined && { tz: repeat.tz }),
+      })
+    } catch (error) {
+      throw new InvalidOptionsError(
+        `schedule "${schedulerId}": invalid cron pattern "${repeat.pattern}"${repeat.tz ? ` (tz ${repeat.tz})` : ''}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      )
+    }
+  }
 }
 
 class BullProducer implements Producer {
   readonly #connection: RedisConnection
   readonly #prefix: string
   readonly #queues = new Map<string, Queue>()
+  readonly #timeoutMs: number
   #closed = false
 
-  constructor(connection: RedisConnection, prefix: string) {
+  constructor(connection: RedisConnection, prefix: string, timeoutMs: number) {
     this.#connection = connection
     this.#prefix = prefix
+    this.#timeoutMs = timeoutMs
+  }
+
+  /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
+  async #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
+    let pending: Promise<T>
+    try {
+      pending = work()
+    } catch (error) {
+      throw new EnqueueError(job.name, job.queue, error)
+    }
+    try {
+      return await withDeadline(
+        pending,
+        this.#timeoutMs,
+        () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
+      )
+    } catch (error) {
+      if (error instanceof EnqueueTimeoutError) throw error
+      throw new EnqueueError(job.name, job.queue, error)
+    }
   }
 
   queue(name: string): Queue {
@@ -107,39 +173,35 @@ class BullProducer implements Producer {
     payload: Input,
     options?: EnqueueOptions,
   ): Promise<EnqueuedJob> {
-    const checked = validatePayload(job, payload, 'enqueue')
-    if (checked instanceof Promise) await checked
+    let data = validateForEnqueue(job, payload)
+    if (data instanceof Promise) data = await data
     const opts = bullJobOptions(job, options)
-    try {
-      const added = await this.queue(job.queue).add(versionedJobName(job.name, job.version), payload, opts)
-      return { id: String(added.id), name: job.name, queue: job.queue }
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+    const queue = this.queue(job.queue)
+    const added = await this.#redis(job, () => queue.add(versionedJobName(job.name, job.version), data, opts))
+    return { id: String(added.id), name: job.name, queue: job.queue }
   }
 
   async enqueueMany<Input, Output, Result>(
     job: JobDefinition<Input, Output, Result>,
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<EnqueuedJob[]> {
+    const payloads: unknown[] = []
     for (const item of items) {
-      const checked = validatePayload(job, item.payload, 'enqueue')
-      if (checked instanceof Promise) await checked
+      let data = validateForEnqueue(job, item.payload)
+      if (data instanceof Promise) data = await data
+      payloads.push(data)
     }
     const name = versionedJobName(job.name, job.version)
     const shared = bullJobOptions(job)
-    const jobs = items.map((item) => ({
+    const jobs = items.map((item, i) => ({
       name,
-      data: item.payload,
+      data: payloads[i],
       // Items without options share one options object, as a hand-written addBulk would.
       opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
     }))
-    try {
-      const added = await this.queue(job.queue).addBulk(jobs)
-      return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+    const queue = this.queue(job.queue)
+    const added = await this.#redis(job, () => queue.addBulk(jobs))
+    return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
   }
 
   async schedule<Input, Output, Result>(
@@ -148,41 +210,44 @@ class BullProducer implements Producer {
     repeat: ScheduleOptions,
     payload: Input,
   ): Promise<void> {
-    if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
-      throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
-    }
-    const checked = validatePayload(job, payload, 'enqueue')
-    if (checked instanceof Promise) await checked
+    checkRepeat(schedulerId, repeat)
+    let data = validateForEnqueue(job, payload)
+    if (data instanceof Promise) data = await data
     const { attempts, backoff, removeOnComplete, removeOnFail } = bullJobOptions(job)
     const rule: { every?: number; pattern?: string; tz?: string; limit?: number } = {}
     if (repeat.everyMs !== undefined) rule.every = repeat.everyMs
     if (repeat.pattern !== undefined) rule.pattern = repeat.pattern
     if (repeat.tz !== undefined) rule.tz = repeat.tz
     if (repeat.limit !== undefined) rule.limit = repeat.limit
-    try {
-      await this.queue(job.queue).upsertJobScheduler(schedulerId, rule, {
+    const queue = this.queue(job.queue)
+    await this.#redis(job, () =>
+      queue.upsertJobScheduler(schedulerId, rule, {
         name: versionedJobName(job.name, job.version),
-        data: payload,
+        data,
         opts: {
           ...(attempts !== undefined && { attempts }),
           ...(backoff !== undefined && { backoff }),
           ...(removeOnComplete !== undefined && { removeOnComplete }),
           ...(removeOnFail !== undefined && { removeOnFail }),
         },
-      })
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+      }),
+    )
   }
 
   async unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean> {
-    return this.queue(job.queue).removeJobScheduler(schedulerId)
+    const queue = this.queue(job.queue)
+    return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
   }
 
   async close(): Promise<void> {
     this.#closed = true
     const queues = [...this.#queues.values()]
     this.#queues.clear()
-    await Promise.all(queues.map((q) => q.close()))
+    // Bounded like an enqueue: closing waits on Redis, which may be the thing that is down.
+    await withDeadline(
+      Promise.all(queues.map((q) => q.close())),
+      this.#timeoutMs,
+      () => new Error('close timed out'),
+    ).catch(() => {})
   }
 }
