@@ -55,7 +55,7 @@ function decodedPayload(job: AnyJobDefinition, payload: unknown): unknown {
   }
   if (text === undefined) {
     throw new InvalidPayloadError(job.name, 'enqueue', [
-      { path: '', message: `a ${typeof payload} cannot be stored as JSON` },
+      { path: '', message: `a payload of type ${typeof payload} cannot be stored as JSON` },
     ])
   }
   return JSON.parse(text)
