@@ -94,7 +94,7 @@ function schemaOf(shape: Shape): z.ZodType {
 }
 
 /** Values that mostly pass the schema as given, including the ones JSON cannot carry faithfully. */
-function valueOf(shape: Shape): fc.Arbitrary<unknown> {
+function valuesFor(shape: Shape): fc.Arbitrary<unknown> {
   switch (shape.kind) {
     case 'string':
       return fc.string({ maxLength: 5 })
@@ -120,17 +120,17 @@ function valueOf(shape: Shape): fc.Arbitrary<unknown> {
     case 'undefined':
       return fc.constant(undefined)
     case 'optional':
-      return fc.oneof(fc.constant(undefined), valueOf(shape.of))
+      return fc.oneof(fc.constant(undefined), valuesFor(shape.of))
     case 'nullable':
-      return fc.oneof(fc.constant(null), valueOf(shape.of))
+      return fc.oneof(fc.constant(null), valuesFor(shape.of))
     case 'array':
-      return fc.array(valueOf(shape.of), { maxLength: 3 })
+      return fc.array(valuesFor(shape.of), { maxLength: 3 })
     case 'object':
-      return fc.record(Object.fromEntries(Object.entries(shape.fields).map(([k, v]) => [k, valueOf(v)])))
+      return fc.record(Object.fromEntries(Object.entries(shape.fields).map(([k, v]) => [k, valuesFor(v)])))
   }
 }
 
-const caseArbitrary = shapeArbitrary.chain((shape) => fc.tuple(fc.constant(shape), valueOf(shape)))
+const caseArbitrary = shapeArbitrary.chain((shape) => fc.tuple(fc.constant(shape), valuesFor(shape)))
 
 describe('what the handler receives is what was validated', () => {
   it('property: whatever enqueue accepts, the handler receives a value that passes the same schema (real Redis and BullMQ)', async () => {
