@@ -68,6 +68,7 @@ export {
   type ScalingSignal,
   type ScalingSignalReader,
 } from './scaling-signal.js'
+export { type Closable, type ShutdownOnSignalOptions, shutdownOnSignal } from './shutdown-on-signal.js'
 export type { StandardSchemaV1 } from './standard-schema.js'
 export { type SuggestWorkersInput, suggestWorkers } from './suggest-workers.js'
 export {

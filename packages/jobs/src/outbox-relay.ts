@@ -59,6 +59,8 @@ export interface OutboxRelay {
   relayed(): number
   /** Stops polling after the current batch and closes the BullMQ queues (and the Redis client it created, if any). */
   stop(): Promise<void>
+  /** The same as `stop()`, under the name every closable of @scale has (see `shutdownOnSignal`). */
+  close(): Promise<void>
 }
 
 /**
@@ -76,7 +78,7 @@ export interface OutboxRelay {
  * ```ts
  * const relay = createOutboxRelay({ db, connection: redis })
  * relay.start()
- * process.on('SIGTERM', () => relay.stop())
+ * shutdownOnSignal([relay]) // or call relay.close() from your own shutdown
  * ```
  */
 export function createOutboxRelay<DB>(options: CreateOutboxRelayOptions<DB>): OutboxRelay {
@@ -252,6 +254,10 @@ class PollingOutboxRelay implements OutboxRelay {
         this.#wake = undefined
       }
     }
+  }
+
+  close(): Promise<void> {
+    return this.stop()
   }
 
   async stop(): Promise<void> {

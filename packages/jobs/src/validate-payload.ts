@@ -44,7 +44,7 @@ export function validatePayload(job: AnyJobDefinition, payload: unknown, phase: 
  * Throws {@link InvalidPayloadError} for what JSON cannot carry at all (BigInt, circular
  * references, a throwing `toJSON`, a top-level `undefined` or function): retrying cannot fix those.
  */
-function decodedPayload(job: AnyJobDefinition, payload: unknown): unknown {
+export function decodedPayload(job: AnyJobDefinition, payload: unknown): unknown {
   let text: string | undefined
   try {
     text = JSON.stringify(payload)

@@ -13,7 +13,6 @@ import { type AnyJobDefinition, type JobContext, parseJobName } from './define-j
 import {
   InvalidOptionsError,
   InvalidPayloadError,
-  JobsError,
   MissingMigrationError,
   PermanentError,
   ShutdownDeadlineError,
@@ -21,6 +20,7 @@ import {
 } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { type Logger, silentLogger } from './logger.js'
+import { shutdownOnSignal } from './shutdown-on-signal.js'
 import { TolerantWorker } from './tolerant-worker.js'
 import { migratePayload, validatePayload } from './validate-payload.js'
 import { WorkerStats } from './worker-stats.js'
@@ -35,8 +35,10 @@ export type WorkerEvent =
 
 export interface ShutdownOptions {
   /**
-   * Signals that start a graceful shutdown. `[]` installs no handler (call `close()` yourself).
-   * @default ['SIGTERM', 'SIGINT']
+   * Signals that start a graceful shutdown, e.g. `['SIGTERM', 'SIGINT']`. None by default: the
+   * worker installs no handler and never exits your process unless asked. Or call
+   * `shutdownOnSignal([worker, relay])` once for all of a process's workers and relays.
+   * @default []
    */
   signals?: readonly NodeJS.Signals[]
   /**
@@ -48,8 +50,8 @@ export interface ShutdownOptions {
    */
   deadlineMs?: number
   /**
-   * After a signal-initiated shutdown, end the process (`process.exit(0)`, or `1` if the shutdown
-   * itself failed or had not finished by `deadlineMs`). `false` leaves that to you.
+   * With `signals`: after a signal-initiated shutdown, end the process (`process.exit(0)`, or `1`
+   * if the shutdown itself failed or had not finished by `deadlineMs`). `false` leaves that to you.
    * @default true
    */
   exitProcess?: boolean
@@ -191,6 +193,12 @@ class HandlerContext implements JobContext {
   }
 }
 
+/** Any string `code` (ours, Node's `ETIMEDOUT`, a driver's), so dead letters can be filtered by it. */
+function errorCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
+  return typeof code === 'string' ? code : undefined
+}
+
 function isPermanent(error: unknown): boolean {
   return (
     error instanceof PermanentError ||
@@ -205,7 +213,8 @@ function isPermanent(error: unknown): boolean {
 /**
  * Starts a worker for typed jobs: validates each payload before its handler runs, retries with
  * exponential backoff and jitter, dead-letters jobs that fail for good, recovers jobs of crashed
- * workers (BullMQ stalled checks), and shuts down gracefully on SIGTERM/SIGINT.
+ * workers (BullMQ stalled checks), and shuts down gracefully on `close()` (or on the signals you
+ * name in `shutdown.signals`).
  *
  * @example
  * ```ts
@@ -216,7 +225,7 @@ function isPermanent(error: unknown): boolean {
  *   connection: new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }),
  *   jobs: [resizeImage],
  *   concurrency: 20,
- *   shutdown: { deadlineMs: 20_000 },
+ *   shutdown: { deadlineMs: 20_000, signals: ['SIGTERM', 'SIGINT'] },
  * })
  * ```
  */
@@ -238,9 +247,9 @@ class TypedWorker implements JobWorker {
   readonly #onEvent: (event: WorkerEvent) => void
   readonly #hasOnEvent: boolean
   readonly #deadlineMs: number
-  readonly #signals: readonly NodeJS.Signals[]
-  readonly #exitProcess: boolean
-  readonly #signalHandler: (signal: NodeJS.Signals) => void
+  /** Removes the handlers installed for `shutdown.signals`, if any were asked for. */
+  readonly #removeSignalHandlers: () => void
+  #signal: NodeJS.Signals | undefined
   /** BullMQ job name (`<queue>` + `name@vN`) → its definition and version, resolved once. */
   readonly #resolved = new Map<string, Resolved>()
   #closing: Promise<ShutdownReport> | undefined
@@ -271,8 +280,6 @@ class TypedWorker implements JobWorker {
         }
       : () => {}
     this.#deadlineMs = options.shutdown?.deadlineMs ?? 25_000
-    this.#signals = options.shutdown?.signals ?? ['SIGTERM', 'SIGINT']
-    this.#exitProcess = options.shutdown?.exitProcess ?? true
     const { client, owned } = commandClient(options.connection)
     this.#client = client
     this.#ownsClient = owned
@@ -302,18 +309,29 @@ class TypedWorker implements JobWorker {
         },
       )
       worker.on('error', (error) => this.#logger.error({ err: error, queue }, '[@scale/jobs] worker error'))
-      // A job that stalled more than maxStalledCount times is failed by BullMQ's stalled checker,
-      // not by our processor, so it is dead-lettered here.
+      // A job that stalled more than maxStalledCount times gets a deferred failure from BullMQ's
+      // stalled checker; the next worker to take it fails it without calling our processor, so
+      // it is dead-lettered here. The structural mark is `deferredFailure`, not the message text.
       worker.on('failed', (job, error) => {
-        if (job && /stalled more than allowable limit/.test(error.message)) {
-          void this.#toDeadLetter(queue, job, error, true).catch(() => {})
-        }
+        if (job?.deferredFailure) void this.#toDeadLetter(queue, job, error, true).catch(() => {})
       })
       return worker
     })
 
-    this.#signalHandler = (signal) => this.#onSignal(signal)
-    for (const signal of this.#signals) process.on(signal, this.#signalHandler)
+    // Opt-in only: a library must not decide when its host process ends.
+    const signals = options.shutdown?.signals ?? []
+    this.#removeSignalHandlers =
+      signals.length === 0
+        ? () => {}
+        : shutdownOnSignal([{ close: () => this.#shutdown(this.#signal, this.#deadlineMs) }], {
+            signals,
+            deadlineMs: this.#deadlineMs,
+            exitProcess: options.shutdown?.exitProcess ?? true,
+            logger: this.#logger,
+            onSignal: (signal) => {
+              this.#signal = signal
+            },
+          })
   }
 
   inFlight(): number {
@@ -475,7 +493,7 @@ class TypedWorker implements JobWorker {
       payload: rawData ?? job.data,
       reason,
       errorName: error instanceof Error ? error.name : typeof error,
-      errorCode: error instanceof JobsError ? error.code : undefined,
+      errorCode: errorCode(error),
       stack: error instanceof Error ? error.stack : undefined,
       permanent,
       attemptsMade: job.attemptsMade + 1,
@@ -495,32 +513,6 @@ class TypedWorker implements JobWorker {
         '[@scale/jobs] could not write dead letter; job is in the failed set',
       )
     }
-  }
-
-  #onSignal(signal: NodeJS.Signals): void {
-    if (this.#closing) {
-      // A second signal while shutting down: the operator wants out now. Jobs still running are
-      // recovered by the stalled checker of another worker.
-      if (this.#exitProcess) process.exit(1)
-      return
-    }
-    this.#logger.info({ signal, deadlineMs: this.#deadlineMs }, '[@scale/jobs] shutting down')
-    if (this.#exitProcess) {
-      // The deadline is a promise to the orchestrator: if handing jobs back and closing have not
-      // finished by then (Redis slow or unreachable), leave anyway; the jobs still marked active
-      // are recovered by other workers' stalled checks, as after a SIGKILL. Unref'd so it never
-      // holds a process that is done sooner.
-      setTimeout(() => process.exit(1), this.#deadlineMs).unref()
-    }
-    void this.#shutdown(signal, this.#deadlineMs).then(
-      () => {
-        if (this.#exitProcess) process.exit(0)
-      },
-      (error) => {
-        this.#logger.error({ err: error }, '[@scale/jobs] shutdown failed')
-        if (this.#exitProcess) process.exit(1)
-      },
-    )
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<ShutdownReport> {
@@ -551,7 +543,7 @@ class TypedWorker implements JobWorker {
         await Promise.all(this.bullWorkers.map((worker) => worker.close()))
       } finally {
         clearTimeout(deadline)
-        for (const sig of this.#signals) process.off(sig, this.#signalHandler)
+        this.#removeSignalHandlers()
         await this.#stats.close()
         if (this.#ownsClient) this.#client.disconnect()
       }
