@@ -39,6 +39,7 @@ export {
   UnknownJobError,
   UnsupportedVersionError,
 } from './errors.js'
+export { type EnqueuedFlow, type FlowNode, flowJob } from './flows.js'
 export type { EnqueueOptions } from './job-options.js'
 export type { Logger } from './logger.js'
 export {
@@ -50,6 +51,7 @@ export {
 } from './outbox.js'
 export { type CreateOutboxRelayOptions, createOutboxRelay, type OutboxRelay } from './outbox-relay.js'
 export {
+  type CancelOutcome,
   type CreateProducerOptions,
   createProducer,
   type EnqueuedJob,

@@ -1,8 +1,18 @@
-import { getNextMillis, type Queue } from 'bullmq'
-import { checkPrefix, DEFAULT_PREFIX, openQueue, type RedisConnection } from './connection.js'
+import { FlowProducer, getNextMillis, type Queue } from 'bullmq'
+import type { Cluster, Redis } from 'ioredis'
+import {
+  bullConnection,
+  checkPrefix,
+  commandClient,
+  DEFAULT_PREFIX,
+  openQueue,
+  queueKey,
+  type RedisConnection,
+} from './connection.js'
 import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
 import { EnqueueError, EnqueueTimeoutError, InvalidOptionsError } from './errors.js'
+import { bullFlow, type EnqueuedFlow, enqueuedFlow, type FlowNode } from './flows.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
 import { validateForEnqueue } from './validate-payload.js'
 
@@ -12,6 +22,19 @@ export interface EnqueuedJob {
   readonly id: string
   readonly name: string
   readonly queue: string
+}
+
+/**
+ * What `cancel` did: `removed` (it was waiting or delayed and will not run), `signalled` (it was
+ * running; its worker aborts it, the attempt fails with `JobCancelledError`, no retries),
+ * `not-listening` (running, but no worker of this package with `cancellation` listens),
+ * `finished` (already completed or failed) or `not-found`.
+ */
+export type CancelOutcome = 'removed' | 'signalled' | 'not-listening' | 'finished' | 'not-found'
+
+/** @internal The pub/sub channel on which workers of a queue hear cancels. */
+export function cancelChannel(prefix: string, queue: string): string {
+  return queueKey(prefix, queue, 'scale-cancel')
 }
 
 /** A repeat rule for `schedule`, passed to BullMQ's job schedulers. */
@@ -64,6 +87,13 @@ export interface Producer {
     repeat: ScheduleOptions,
     payload: Input,
   ): Promise<void>
+  /**
+   * Enqueues a flow (BullMQ `FlowProducer`): every payload is validated first (all or nothing),
+   * then the whole tree is added atomically. A parent runs once all its children have completed.
+   */
+  enqueueFlow(root: FlowNode): Promise<EnqueuedFlow>
+  /** Cancels a job by ID: removes it if it waits, signals its worker if it runs. See {@link CancelOutcome}. */
+  cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome>
   /** Removes a repeatable job; returns whether it existed. */
   unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean>
   /** The BullMQ `Queue` for a queue name (escape hatch: counts, pause, clean). */
@@ -130,6 +160,8 @@ class BullProducer implements Producer {
   readonly #prefix: string
   readonly #queues = new Map<string, Queue>()
   readonly #timeoutMs: number
+  #flowProducer: FlowProducer | undefined
+  #commands: { client: Redis | Cluster; owned: boolean } | undefined
   #closed = false
 
   constructor(connection: RedisConnection, prefix: string, timeoutMs: number) {
@@ -234,6 +266,50 @@ class BullProducer implements Producer {
     )
   }
 
+  async enqueueFlow(root: FlowNode): Promise<EnqueuedFlow> {
+    const flow = await bullFlow(root, this.#prefix)
+    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    if (!this.#flowProducer) {
+      this.#flowProducer = new FlowProducer({
+        connection: bullConnection(this.#connection, false),
+        prefix: this.#prefix,
+      })
+      this.#flowProducer.on('error', () => {})
+    }
+    const producer = this.#flowProducer
+    const added = await this.#redis(root.job, () => producer.add(flow))
+    return enqueuedFlow(added, root)
+  }
+
+  /** The user's instance, or (given options) one client of ours, opened on the first cancel. */
+  #publisher(): Redis | Cluster {
+    this.#commands ??= commandClient(this.#connection)
+    return this.#commands.client
+  }
+
+  async cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome> {
+    const queue = this.queue(job.queue)
+    return this.#redis(job, async () => {
+      const found = await queue.getJob(id)
+      if (!found) return 'not-found'
+      const state = await found.getState()
+      if (state === 'completed' || state === 'failed') return 'finished'
+      if (state !== 'active') {
+        try {
+          await found.remove()
+          return 'removed'
+        } catch {
+          // Taken by a worker (locked) between the read and the remove: signal it instead.
+        }
+      }
+      const receivers = await this.#publisher().publish(
+        cancelChannel(this.#prefix, job.queue),
+        JSON.stringify({ id, reason: reason ?? null }),
+      )
+      return receivers > 0 ? 'signalled' : 'not-listening'
+    })
+  }
+
   async unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean> {
     const queue = this.queue(job.queue)
     return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
@@ -241,8 +317,11 @@ class BullProducer implements Producer {
 
   async close(): Promise<void> {
     this.#closed = true
-    const queues = [...this.#queues.values()]
+    const queues: Array<{ close(): Promise<void> }> = [...this.#queues.values()]
+    if (this.#flowProducer) queues.push(this.#flowProducer)
+    this.#flowProducer = undefined
     this.#queues.clear()
+    if (this.#commands?.owned) this.#commands.client.disconnect()
     // Bounded like an enqueue: closing waits on Redis, which may be the thing that is down.
     await withDeadline(
       Promise.all(queues.map((q) => q.close())),

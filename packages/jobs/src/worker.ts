@@ -9,17 +9,21 @@ import {
   type RedisConnection,
 } from './connection.js'
 import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
-import { type AnyJobDefinition, type JobContext, parseJobName } from './define-job.js'
+import { type AnyJobDefinition, parseJobName } from './define-job.js'
 import {
   InvalidOptionsError,
   InvalidPayloadError,
+  JobCancelledError,
+  JobTimeoutError,
   MissingMigrationError,
   PermanentError,
   ShutdownDeadlineError,
   UnknownJobError,
 } from './errors.js'
+import { abortFlight, type Flight, HandlerContext, newFlight, type Resolved } from './handler-context.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { type Logger, silentLogger } from './logger.js'
+import { cancelChannel } from './producer.js'
 import { shutdownOnSignal } from './shutdown-on-signal.js'
 import { TolerantWorker } from './tolerant-worker.js'
 import { migratePayload, validatePayload } from './validate-payload.js'
@@ -31,6 +35,7 @@ export type WorkerEvent =
   | { type: 'retry-scheduled'; queue: string; jobId: string; name: string; attempt: number; delayMs: number }
   | { type: 'dead-lettered'; queue: string; jobId: string; name: string; reason: string; permanent: boolean }
   | { type: 'returned'; queue: string; jobId: string; name: string }
+  | { type: 'cancelled'; queue: string; jobId: string; name: string }
   | { type: 'shutdown'; signal: string | undefined; finished: number; returned: number; elapsedMs: number }
 
 export interface ShutdownOptions {
@@ -115,6 +120,19 @@ export interface CreateWorkerOptions {
    * @default 1_000
    */
   statsIntervalMs?: number
+  /**
+   * Rate limit of each of this worker's queues: at most `max` jobs start per `durationMs`. It is
+   * BullMQ's limiter, kept in Redis, so it holds across all workers of a queue (give them all the
+   * same limit). Per-group limits (a key per tenant) are a BullMQ Pro feature, not offered here.
+   * @default none
+   */
+  limiter?: { max: number; durationMs: number }
+  /**
+   * Listen for `producer.cancel(job, id)` of jobs running here (one more Redis connection, in
+   * subscriber mode). `false` saves the connection; cancels then only remove waiting jobs.
+   * @default true
+   */
+  cancellation?: boolean
   /** pino-compatible logger. @default silent */
   logger?: Logger
   /** Called for every {@link WorkerEvent}; must not throw. @default none */
@@ -141,57 +159,19 @@ export interface JobWorker {
   /** Starts taking jobs (when created with `autorun: false`). */
   run(): void
   /**
+   * Cancels a job running in this worker: its `signal` is aborted with `JobCancelledError` and the
+   * attempt fails without retries. Returns whether it was running here. (`producer.cancel` reaches
+   * every worker.)
+   */
+  cancel(jobId: string, reason?: string): boolean
+  /**
    * Stops taking jobs, lets in-flight jobs finish until the deadline, hands back those still
    * running, then closes. Safe to call more than once (returns the same promise).
    */
   close(options?: { deadlineMs?: number }): Promise<ShutdownReport>
 }
 
-interface Flight {
-  readonly job: Job
-  /** Created on first use of the handler's `signal`: most handlers never read it. */
-  controller: AbortController | undefined
-  /** Set when the handler returned a promise: settles it early with RETURNED at the deadline. */
-  handBack: (() => void) | undefined
-  /** Set when the shutdown deadline hands the job back: the reason its `signal` is aborted with. */
-  handedBack: ShutdownDeadlineError | undefined
-  /** `finishing` once the handler has settled (completing, failing or dead-lettering). */
-  stage: 'preparing' | 'running' | 'finishing'
-}
-
 const RETURNED = Symbol('returned')
-
-interface Resolved {
-  readonly name: string
-  readonly version: number
-  readonly definition: AnyJobDefinition | undefined
-}
-
-/** The handler's context; a class so the lazy `signal` getter lives on the prototype. */
-class HandlerContext implements JobContext {
-  readonly id: string
-  readonly name: string
-  readonly queue: string
-  readonly attempt: number
-  readonly version: number
-  readonly #flight: Flight
-
-  constructor(flight: Flight, queue: string, resolved: Resolved) {
-    this.#flight = flight
-    this.id = String(flight.job.id)
-    this.name = resolved.name
-    this.queue = queue
-    this.attempt = flight.job.attemptsMade + 1
-    this.version = resolved.version
-  }
-
-  get signal(): AbortSignal {
-    const flight = this.#flight
-    flight.controller ??= new AbortController()
-    if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort(flight.handedBack)
-    return flight.controller.signal
-  }
-}
 
 /** Any string `code` (ours, Node's `ETIMEDOUT`, a driver's), so dead letters can be filtered by it. */
 function errorCode(error: unknown): string | undefined {
@@ -205,6 +185,7 @@ function isPermanent(error: unknown): boolean {
     error instanceof InvalidPayloadError ||
     error instanceof UnknownJobError ||
     error instanceof MissingMigrationError ||
+    error instanceof JobCancelledError ||
     error instanceof UnrecoverableError ||
     (error instanceof Error && error.name === 'UnrecoverableError')
   )
@@ -250,6 +231,8 @@ class TypedWorker implements JobWorker {
   /** Removes the handlers installed for `shutdown.signals`, if any were asked for. */
   readonly #removeSignalHandlers: () => void
   #signal: NodeJS.Signals | undefined
+  /** Subscribed to the queues' cancel channels (see `producer.cancel`). */
+  readonly #subscriber: Redis | Cluster | undefined
   /** BullMQ job name (`<queue>` + `name@vN`) → its definition and version, resolved once. */
   readonly #resolved = new Map<string, Resolved>()
   #closing: Promise<ShutdownReport> | undefined
@@ -267,6 +250,10 @@ class TypedWorker implements JobWorker {
         throw new InvalidOptionsError(`job "${job.name}" is defined twice for queue "${job.queue}"`)
       }
       this.#definitions.set(key, job)
+    }
+    const limiter = options.limiter
+    if (limiter && !(Number.isInteger(limiter.max) && limiter.max > 0 && limiter.durationMs > 0)) {
+      throw new InvalidOptionsError('limiter needs an integer max > 0 and a durationMs > 0')
     }
     this.#deadLetter = options.deadLetter ?? true
     this.#logger = options.logger ?? silentLogger
@@ -302,6 +289,9 @@ class TypedWorker implements JobWorker {
           // script that takes it out of `active`, so the scaling signal's rates agree exactly with
           // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
           ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
+          ...(options.limiter && {
+            limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
+          }),
           settings: {
             backoffStrategy: (attemptsMade, type, _error, job) =>
               this.#backoff(queue, attemptsMade, type, job),
@@ -318,6 +308,8 @@ class TypedWorker implements JobWorker {
       return worker
     })
 
+    if (options.cancellation ?? true) this.#subscriber = this.#listenForCancels()
+
     // Opt-in only: a library must not decide when its host process ends.
     const signals = options.shutdown?.signals ?? []
     this.#removeSignalHandlers =
@@ -332,6 +324,24 @@ class TypedWorker implements JobWorker {
               this.#signal = signal
             },
           })
+  }
+
+  /** A connection of its own (a subscribed one can do nothing else) on every queue's cancel channel. */
+  #listenForCancels(): Redis | Cluster {
+    const subscriber = this.#client.duplicate()
+    subscriber.on('error', (error: Error) =>
+      this.#logger.warn({ err: error }, '[@scale/jobs] cancel subscriber error'),
+    )
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const { id, reason } = JSON.parse(message) as { id: string; reason: string | null }
+        this.cancel(String(id), reason ?? undefined)
+      } catch {}
+    })
+    void subscriber
+      .subscribe(...this.queues.map((queue) => cancelChannel(this.#prefix, queue)))
+      .catch((error: unknown) => this.#logger.warn({ err: error }, '[@scale/jobs] cancel subscribe failed'))
+    return subscriber
   }
 
   inFlight(): number {
@@ -373,13 +383,8 @@ class TypedWorker implements JobWorker {
     token: string | undefined,
   ): Promise<unknown> {
     const started = performance.now()
-    const flight: Flight = {
-      job,
-      controller: undefined,
-      handBack: undefined,
-      handedBack: undefined,
-      stage: 'preparing',
-    }
+    const flight = newFlight(job)
+    let timeout: NodeJS.Timeout | undefined
     this.#flights.add(flight)
     const resolved = this.#resolve(queue, job.name)
     const { name, version, definition } = resolved
@@ -394,16 +399,19 @@ class TypedWorker implements JobWorker {
       const context = new HandlerContext(flight, queue, resolved)
       let outcome: unknown = RETURNED
       // Handed back while an async validator ran: do not start the handler at all.
+      if (flight.abortReason instanceof JobCancelledError) throw flight.abortReason
       if (!flight.handedBack) {
         flight.stage = 'running'
+        if (definition.timeoutMs !== undefined) timeout = this.#startTimeout(flight, definition.timeoutMs)
         outcome = definition.handler(payload, context)
         if (outcome instanceof Promise) {
-          // One promise that settles with the handler, or with RETURNED when the shutdown deadline
-          // hands the job back (cheaper per job than a race against a shared promise, which would
-          // also keep one reaction per job alive until shutdown).
+          // One promise that settles with the handler, with RETURNED when the shutdown deadline
+          // hands the job back, or with the timeout's or a cancel's error (cheaper per job than a
+          // race against a shared promise, which would also keep one reaction per job alive).
           const running = outcome
           outcome = await new Promise((resolve, reject) => {
             flight.handBack = () => resolve(RETURNED)
+            flight.interrupt = reject
             running.then(resolve, reject)
           })
         }
@@ -440,7 +448,11 @@ class TypedWorker implements JobWorker {
       flight.stage = 'finishing'
       const permanent = isPermanent(error)
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
-      if (final) {
+      if (error instanceof JobCancelledError) {
+        // Asked for: failed without retries, not a dead letter to look into.
+        this.#finished(queue, started)
+        this.#onEvent({ type: 'cancelled', queue, jobId: String(job.id), name })
+      } else if (final) {
         this.#finished(queue, started)
         await this.#toDeadLetter(queue, job, error, permanent, worker.unparsableData(job))
       }
@@ -452,8 +464,34 @@ class TypedWorker implements JobWorker {
       }
       throw error
     } finally {
+      if (timeout) clearTimeout(timeout)
       this.#flights.delete(flight)
     }
+  }
+
+  /** Fails the attempt with `JobTimeoutError` (and aborts the handler's signal) after `timeoutMs`. */
+  #startTimeout(flight: Flight, timeoutMs: number): NodeJS.Timeout {
+    return setTimeout(() => {
+      if (flight.stage !== 'running') return
+      const error = new JobTimeoutError(String(flight.job.id), timeoutMs)
+      abortFlight(flight, error)
+      flight.interrupt?.(error)
+    }, timeoutMs)
+  }
+
+  /**
+   * Cancels a job this worker runs now (from `producer.cancel`): its signal is aborted with
+   * `JobCancelledError` and the attempt fails without retries. Returns whether it was running here.
+   */
+  cancel(jobId: string, reason?: string): boolean {
+    for (const flight of this.#flights) {
+      if (String(flight.job.id) !== jobId || flight.stage === 'finishing') continue
+      const error = new JobCancelledError(jobId, reason)
+      abortFlight(flight, error)
+      flight.interrupt?.(error)
+      return true
+    }
+    return false
   }
 
   #resolve(queue: string, jobName: string): Resolved {
@@ -535,7 +573,7 @@ class TypedWorker implements JobWorker {
           if (flight.stage === 'finishing') continue
           returned.push(String(flight.job.id))
           flight.handedBack = new ShutdownDeadlineError(String(flight.job.id), deadlineMs)
-          flight.controller?.abort(flight.handedBack)
+          abortFlight(flight, flight.handedBack)
           flight.handBack?.()
         }
       }, handBackAt)
@@ -544,6 +582,7 @@ class TypedWorker implements JobWorker {
       } finally {
         clearTimeout(deadline)
         this.#removeSignalHandlers()
+        this.#subscriber?.disconnect()
         await this.#stats.close()
         if (this.#ownsClient) this.#client.disconnect()
       }
