@@ -2,8 +2,9 @@
 //   e2e    jobs/s from the first enqueue to the last completion, concurrency 50, trivial handler
 //   add    single-job enqueues per second (50 in flight)
 //   relay  outbox rows moved to BullMQ per second by one relay
-// Both sides run in many short alternating slices and each side's time is summed, so drift in
-// the load of a shared machine falls on both alike.
+// @scale/jobs runs twice: validate off (like for like: raw BullMQ checks nothing) and on (its cost).
+// All sides run in many short rotating slices and each side's time is summed, so drift in
+// the load of a shared machine falls on all alike.
 import { randomBytes } from 'node:crypto'
 import { type PostgresCluster, type RedisServer, startPostgres, startRedis } from '@scale/testkit'
 import { Queue, Worker } from 'bullmq'
@@ -115,19 +116,27 @@ async function rawSide(redis: Redis): Promise<Side> {
   }
 }
 
-async function scaleSide(redis: Redis): Promise<Side> {
+/** `validate: false` is the like-for-like comparison with raw BullMQ (which checks nothing). */
+async function scaleSide(redis: Redis, validate: boolean): Promise<Side> {
   const queue = name('bench-scale')
   let tick: () => void = () => {}
   const job = defineJob({
     name: 'work',
     queue,
     schema,
+    validate,
     handler: ({ n }) => {
       tick()
       return n
     },
   })
-  const addJob = defineJob({ name: 'work', queue: name('bench-add-scale'), schema, handler: () => {} })
+  const addJob = defineJob({
+    name: 'work',
+    queue: name('bench-add-scale'),
+    schema,
+    validate,
+    handler: () => {},
+  })
   const producer = createProducer({ connection: redis })
   const worker = createWorker({
     connection: redis,
@@ -163,22 +172,28 @@ async function scaleSide(redis: Redis): Promise<Side> {
   }
 }
 
+type SideName = 'raw' | 'scale' | 'validated'
+type Sides = Record<SideName, Side>
+
 /**
- * Runs `task` on both sides in many short slices, alternating which goes first. Rates are each
- * side's total over its summed time; the ratio is the median of the per-round ratios, so a burst
- * of load from other processes on a shared machine, which hits one slice, does not decide it.
+ * Runs `task` on every side in many short slices, rotating which goes first. Rates are each
+ * side's total over its summed time; each ratio (to raw BullMQ) is the median of the per-round
+ * ratios, so a burst of load from other processes on a shared machine, which hits one slice, does
+ * not decide it.
  */
 async function interleaved(
-  sides: { raw: Side; scale: Side },
+  sides: Sides,
   total: number,
   slice: number,
   task: (side: Side, count: number) => Promise<void>,
-): Promise<{ raw: number; scale: number; ratio: number }> {
-  const elapsed = { raw: 0, scale: 0 }
+): Promise<Record<SideName, number> & { ratio: number; validatedRatio: number }> {
+  const names: SideName[] = ['raw', 'scale', 'validated']
+  const elapsed = { raw: 0, scale: 0, validated: 0 }
   const ratios: number[] = []
+  const validatedRatios: number[] = []
   for (let done = 0, round = 0; done < total; done += slice, round++) {
-    const order = round % 2 === 0 ? (['raw', 'scale'] as const) : (['scale', 'raw'] as const)
-    const took = { raw: 0, scale: 0 }
+    const order = names.map((_, i) => names[(i + round) % names.length] as SideName)
+    const took = { raw: 0, scale: 0, validated: 0 }
     for (const key of order) {
       const started = performance.now()
       await task(sides[key], Math.min(slice, total - done))
@@ -186,12 +201,15 @@ async function interleaved(
       elapsed[key] += took[key]
     }
     ratios.push(took.raw / took.scale)
+    validatedRatios.push(took.raw / took.validated)
   }
-  ratios.sort((x, y) => x - y)
+  const median = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)] as number
   return {
     raw: total / (elapsed.raw / 1000),
     scale: total / (elapsed.scale / 1000),
-    ratio: ratios[Math.floor(ratios.length / 2)] as number,
+    validated: total / (elapsed.validated / 1000),
+    ratio: median(ratios),
+    validatedRatio: median(validatedRatios),
   }
 }
 
@@ -231,20 +249,33 @@ async function main(): Promise<void> {
   const [server, postgres] = await Promise.all([startRedis(), startPostgres()])
   const redis = connect(server)
   try {
-    const sides = { raw: await rawSide(redis), scale: await scaleSide(redis) }
+    const sides: Sides = {
+      raw: await rawSide(redis),
+      scale: await scaleSide(redis, false),
+      validated: await scaleSide(redis, true),
+    }
     // Warm-up: script loading, JIT, connections.
     await interleaved(sides, 2_000, 1_000, (side, count) => side.e2e(count))
     await interleaved(sides, 2_000, 1_000, (side, count) => side.add(count))
     const e2eRates = await interleaved(sides, E2E_JOBS, E2E_SLICE, (side, count) => side.e2e(count))
     const addRates = await interleaved(sides, ADD_JOBS, ADD_SLICE, (side, count) => side.add(count))
-    await sides.raw.close()
-    await sides.scale.close()
+    for (const side of Object.values(sides)) await side.close()
     const relay = await relayRate(redis, postgres)
     const result = {
-      e2eJobsPerSec: { scale: Math.round(e2eRates.scale), bullmq: Math.round(e2eRates.raw) },
+      e2eJobsPerSec: {
+        scale: Math.round(e2eRates.scale),
+        scaleValidated: Math.round(e2eRates.validated),
+        bullmq: Math.round(e2eRates.raw),
+      },
       e2eRatio: Number(e2eRates.ratio.toFixed(3)),
-      addOpsPerSec: { scale: Math.round(addRates.scale), bullmq: Math.round(addRates.raw) },
+      e2eValidatedRatio: Number(e2eRates.validatedRatio.toFixed(3)),
+      addOpsPerSec: {
+        scale: Math.round(addRates.scale),
+        scaleValidated: Math.round(addRates.validated),
+        bullmq: Math.round(addRates.raw),
+      },
       addRatio: Number(addRates.ratio.toFixed(3)),
+      addValidatedRatio: Number(addRates.validatedRatio.toFixed(3)),
       outboxRelayJobsPerSec: Math.round(relay),
       e2eJobs: E2E_JOBS,
       addJobs: ADD_JOBS,
@@ -252,12 +283,28 @@ async function main(): Promise<void> {
       durationSec: Math.round((Date.now() - benchStarted) / 1000),
     }
     const rows = [
-      ['metric', '@scale/jobs', 'raw BullMQ', 'ratio'],
-      ['e2e jobs/s (c=50)', result.e2eJobsPerSec.scale, result.e2eJobsPerSec.bullmq, result.e2eRatio],
-      ['add ops/s', result.addOpsPerSec.scale, result.addOpsPerSec.bullmq, result.addRatio],
-      ['outbox relay jobs/s', result.outboxRelayJobsPerSec, '-', '-'],
+      ['metric', 'raw BullMQ', 'validate off', 'ratio', 'validate on', 'ratio'],
+      [
+        'e2e jobs/s (c=50)',
+        result.e2eJobsPerSec.bullmq,
+        result.e2eJobsPerSec.scale,
+        result.e2eRatio,
+        result.e2eJobsPerSec.scaleValidated,
+        result.e2eValidatedRatio,
+      ],
+      [
+        'add ops/s',
+        result.addOpsPerSec.bullmq,
+        result.addOpsPerSec.scale,
+        result.addRatio,
+        result.addOpsPerSec.scaleValidated,
+        result.addValidatedRatio,
+      ],
+      ['outbox relay jobs/s', '-', result.outboxRelayJobsPerSec, '-', '-', '-'],
     ]
-    for (const row of rows) console.log(row.map((cell) => String(cell).padEnd(20)).join(''))
+    for (const row of rows) {
+      console.log(row.map((cell, i) => String(cell).padEnd(i === 0 ? 22 : 14)).join(''))
+    }
     console.log(`BENCH ${JSON.stringify(result)}`)
   } finally {
     redis.disconnect()

@@ -101,6 +101,13 @@ export interface DefineJobOptions<Schema extends StandardSchemaV1, Result> {
    * @default none
    */
   timeoutMs?: number | undefined
+  /**
+   * Check payloads against the schema (at enqueue, as JSON will carry them, and before the
+   * handler runs). `false` keeps the schema for types only: no check, no JSON round trip, the
+   * handler gets whatever JSON made of the payload. For hot paths whose producers you trust.
+   * @default true
+   */
+  validate?: boolean | undefined
 }
 
 /** A job type: its name, schema, handler and policies. Pass it to a producer to enqueue and to a worker to run. */
@@ -118,6 +125,7 @@ export interface JobDefinition<Input = unknown, Output = Input, Result = unknown
   readonly removeOnComplete: boolean | number | KeepJobs
   readonly removeOnFail: boolean | number | KeepJobs
   readonly timeoutMs: number | undefined
+  readonly validate: boolean
 }
 
 /** Any job definition, whatever its payload type. */
@@ -193,6 +201,7 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
     removeOnComplete: options.removeOnComplete ?? { count: 10_000 },
     removeOnFail: options.removeOnFail ?? { count: 10_000 },
     timeoutMs: options.timeoutMs,
+    validate: options.validate ?? true,
   })
 }
 

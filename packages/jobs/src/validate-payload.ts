@@ -90,6 +90,7 @@ function explain(job: AnyJobDefinition, payload: unknown, error: unknown): never
  * Returns the decoded value, the one to store. Synchronous when the validator is.
  */
 export function validateForEnqueue(job: AnyJobDefinition, payload: unknown): unknown {
+  if (!job.validate) return payload
   const decoded = decodedPayload(job, payload)
   let checked: unknown
   try {

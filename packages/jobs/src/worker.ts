@@ -394,7 +394,9 @@ class TypedWorker implements JobWorker {
       if (unparsable !== undefined) {
         throw new InvalidPayloadError(name, 'run', [{ path: '', message: 'stored data is not valid JSON' }])
       }
-      let payload = validatePayload(definition, migratePayload(definition, version, job.data), 'run')
+      const migrated =
+        version === definition.version ? job.data : migratePayload(definition, version, job.data)
+      let payload = definition.validate ? validatePayload(definition, migrated, 'run') : migrated
       if (payload instanceof Promise) payload = await payload
       const context = new HandlerContext(flight, queue, resolved)
       let outcome: unknown = RETURNED

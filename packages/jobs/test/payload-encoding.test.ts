@@ -247,6 +247,28 @@ describe('what the handler receives is what was validated', () => {
     await producer.close()
   })
 
+  it('validate: false keeps the schema for types only: no check at enqueue or run', async () => {
+    const queue = uniqueQueue('novalidate')
+    const got: unknown[] = []
+    const job = defineJob({
+      name: 'trusted',
+      queue,
+      schema: z.object({ n: z.number() }),
+      validate: false,
+      handler: (payload) => {
+        got.push(payload)
+      },
+    })
+    const producer = createProducer({ connection: env.redis })
+    await producer.enqueue(job, { n: 'not a number' as unknown as number })
+    const worker = createWorker({ connection: env.redis, jobs: [job] })
+    await waitFor('ran', () => got.length === 1)
+    expect(got).toEqual([{ n: 'not a number' }])
+    await worker.close()
+    await producer.queue(queue).obliterate({ force: true })
+    await producer.close()
+  })
+
   it('BigInt and circular payloads are InvalidPayloadError, not a retryable EnqueueError; nothing is enqueued', async () => {
     const queue = uniqueQueue('bigint')
     const job = defineJob({ name: 'j', queue, schema: z.any(), handler: () => {} })
