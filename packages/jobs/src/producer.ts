@@ -1,4 +1,4 @@
-import { FlowProducer, getNextMillis, type Queue } from 'bullmq'
+import { FlowProducer, getNextMillis, type Queue, type Telemetry } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import {
   bullConnection,
@@ -65,6 +65,13 @@ export interface CreateProducerOptions {
    * @default 5_000
    */
   enqueueTimeoutMs?: number
+  /**
+   * OpenTelemetry through BullMQ's telemetry interface, e.g. `new BullMQOtel('web')` from
+   * `bullmq-otel`: a span per enqueue, and the active trace context stored in the job so that the
+   * worker's span of its run joins the same trace.
+   * @default none
+   */
+  telemetry?: Telemetry
 }
 
 /** Enqueues typed jobs. One per process is enough; it keeps one BullMQ `Queue` per queue name. */
@@ -121,7 +128,7 @@ export function createProducer(options: CreateProducerOptions): Producer {
   if (!(timeoutMs > 0)) {
     throw new InvalidOptionsError(`enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`)
   }
-  return new BullProducer(options.connection, prefix, timeoutMs)
+  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry)
 }
 
 /** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
@@ -164,10 +171,18 @@ class BullProducer implements Producer {
   #commands: { client: Redis | Cluster; owned: boolean } | undefined
   #closed = false
 
-  constructor(connection: RedisConnection, prefix: string, timeoutMs: number) {
+  readonly #telemetry: Telemetry | undefined
+
+  constructor(
+    connection: RedisConnection,
+    prefix: string,
+    timeoutMs: number,
+    telemetry: Telemetry | undefined,
+  ) {
     this.#connection = connection
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
+    this.#telemetry = telemetry
   }
 
   /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
@@ -194,7 +209,7 @@ class BullProducer implements Producer {
     if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
     let queue = this.#queues.get(name)
     if (!queue) {
-      queue = openQueue(name, this.#connection, this.#prefix)
+      queue = openQueue(name, this.#connection, this.#prefix, this.#telemetry)
       this.#queues.set(name, queue)
     }
     return queue
@@ -273,6 +288,7 @@ class BullProducer implements Producer {
       this.#flowProducer = new FlowProducer({
         connection: bullConnection(this.#connection, false),
         prefix: this.#prefix,
+        ...(this.#telemetry && { telemetry: this.#telemetry }),
       })
       this.#flowProducer.on('error', () => {})
     }

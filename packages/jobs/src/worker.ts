@@ -1,4 +1,4 @@
-import { type Job, UnrecoverableError, WaitingError, type Worker } from 'bullmq'
+import { type Job, type Telemetry, UnrecoverableError, WaitingError, type Worker } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { retryDelayMs } from './backoff.js'
 import {
@@ -133,6 +133,13 @@ export interface CreateWorkerOptions {
    * @default true
    */
   cancellation?: boolean
+  /**
+   * OpenTelemetry through BullMQ's telemetry interface (e.g. `new BullMQOtel('worker')` from
+   * `bullmq-otel`): a span per run, child of the trace the job was enqueued in; the handler runs
+   * inside it, so its own spans (HTTP, SQL) join that trace.
+   * @default none
+   */
+  telemetry?: Telemetry
   /** pino-compatible logger. @default silent */
   logger?: Logger
   /** Called for every {@link WorkerEvent}; must not throw. @default none */
@@ -289,6 +296,7 @@ class TypedWorker implements JobWorker {
           // script that takes it out of `active`, so the scaling signal's rates agree exactly with
           // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
           ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
+          ...(options.telemetry && { telemetry: options.telemetry }),
           ...(options.limiter && {
             limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
           }),
