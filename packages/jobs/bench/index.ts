@@ -2,12 +2,18 @@
 //   e2e    jobs/s from the first enqueue to the last completion, concurrency 50, trivial handler
 //   add    single-job enqueues per second (50 in flight)
 //   relay  outbox rows moved to BullMQ per second by one relay
-// @scale/jobs runs twice: validate off (like for like: raw BullMQ checks nothing) and on (its cost).
+// @scale/jobs runs three times: validate off (like for like: raw BullMQ checks nothing), validate
+// on, and validate on with OpenTelemetry spans (bullmq-otel): the cost of each.
 // All sides run in many short rotating slices and each side's time is summed, so drift in
 // the load of a shared machine falls on all alike.
 import { randomBytes } from 'node:crypto'
+import { context, propagation, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base'
 import { type PostgresCluster, type RedisServer, startPostgres, startRedis } from '@scale/testkit'
 import { Queue, Worker } from 'bullmq'
+import { BullMQOtel } from 'bullmq-otel'
 import { Redis } from 'ioredis'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -117,7 +123,7 @@ async function rawSide(redis: Redis): Promise<Side> {
 }
 
 /** `validate: false` is the like-for-like comparison with raw BullMQ (which checks nothing). */
-async function scaleSide(redis: Redis, validate: boolean): Promise<Side> {
+async function scaleSide(redis: Redis, validate: boolean, telemetry?: BullMQOtel): Promise<Side> {
   const queue = name('bench-scale')
   let tick: () => void = () => {}
   const job = defineJob({
@@ -137,12 +143,12 @@ async function scaleSide(redis: Redis, validate: boolean): Promise<Side> {
     validate,
     handler: () => {},
   })
-  const producer = createProducer({ connection: redis })
+  const producer = createProducer({ connection: redis, ...(telemetry && { telemetry }) })
   const worker = createWorker({
     connection: redis,
     jobs: [job],
     concurrency: CONCURRENCY,
-    shutdown: { signals: [] },
+    ...(telemetry && { telemetry }),
   })
   await Promise.all([
     ...worker.bullWorkers.map((w) => w.waitUntilReady()),
@@ -172,7 +178,9 @@ async function scaleSide(redis: Redis, validate: boolean): Promise<Side> {
   }
 }
 
-type SideName = 'raw' | 'scale' | 'validated'
+/** raw BullMQ; @scale/jobs with validation off, on, and on with OpenTelemetry spans. */
+const SIDE_NAMES = ['raw', 'scale', 'validated', 'traced'] as const
+type SideName = (typeof SIDE_NAMES)[number]
 type Sides = Record<SideName, Side>
 
 /**
@@ -186,31 +194,45 @@ async function interleaved(
   total: number,
   slice: number,
   task: (side: Side, count: number) => Promise<void>,
-): Promise<Record<SideName, number> & { ratio: number; validatedRatio: number }> {
-  const names: SideName[] = ['raw', 'scale', 'validated']
-  const elapsed = { raw: 0, scale: 0, validated: 0 }
-  const ratios: number[] = []
-  const validatedRatios: number[] = []
+): Promise<{ rates: Record<SideName, number>; ratios: Record<SideName, number> }> {
+  const elapsed = Object.fromEntries(SIDE_NAMES.map((n) => [n, 0])) as Record<SideName, number>
+  const perRound = Object.fromEntries(SIDE_NAMES.map((n) => [n, [] as number[]])) as Record<
+    SideName,
+    number[]
+  >
   for (let done = 0, round = 0; done < total; done += slice, round++) {
-    const order = names.map((_, i) => names[(i + round) % names.length] as SideName)
-    const took = { raw: 0, scale: 0, validated: 0 }
+    const order = SIDE_NAMES.map((_, i) => SIDE_NAMES[(i + round) % SIDE_NAMES.length] as SideName)
+    const took = { ...elapsed }
     for (const key of order) {
       const started = performance.now()
       await task(sides[key], Math.min(slice, total - done))
       took[key] = performance.now() - started
       elapsed[key] += took[key]
     }
-    ratios.push(took.raw / took.scale)
-    validatedRatios.push(took.raw / took.validated)
+    for (const key of SIDE_NAMES) perRound[key].push(took.raw / took[key])
   }
   const median = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)] as number
-  return {
-    raw: total / (elapsed.raw / 1000),
-    scale: total / (elapsed.scale / 1000),
-    validated: total / (elapsed.validated / 1000),
-    ratio: median(ratios),
-    validatedRatio: median(validatedRatios),
+  const rates = Object.fromEntries(SIDE_NAMES.map((n) => [n, total / (elapsed[n] / 1000)]))
+  const ratios = Object.fromEntries(SIDE_NAMES.map((n) => [n, median(perRound[n])]))
+  return { rates: rates as Record<SideName, number>, ratios: ratios as Record<SideName, number> }
+}
+
+/**
+ * What an app with the OpenTelemetry SDK has: a tracer provider whose spans go to an exporter
+ * (here one that drops them, so the figure is the cost of making and propagating spans), a
+ * context manager and the W3C propagator.
+ */
+function startTracing(): BullMQOtel {
+  const dropping: SpanExporter = {
+    export: (_spans, done) => done({ code: 0 }),
+    shutdown: async () => {},
   }
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropping)] }),
+  )
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+  return new BullMQOtel({ tracerName: 'bench' })
 }
 
 async function relayRate(redis: Redis, postgres: PostgresCluster): Promise<number> {
@@ -253,6 +275,7 @@ async function main(): Promise<void> {
       raw: await rawSide(redis),
       scale: await scaleSide(redis, false),
       validated: await scaleSide(redis, true),
+      traced: await scaleSide(redis, true, startTracing()),
     }
     // Warm-up: script loading, JIT, connections.
     await interleaved(sides, 2_000, 1_000, (side, count) => side.e2e(count))
@@ -261,46 +284,33 @@ async function main(): Promise<void> {
     const addRates = await interleaved(sides, ADD_JOBS, ADD_SLICE, (side, count) => side.add(count))
     for (const side of Object.values(sides)) await side.close()
     const relay = await relayRate(redis, postgres)
+    const round = (rates: Record<SideName, number>) =>
+      Object.fromEntries(SIDE_NAMES.map((n) => [n === 'raw' ? 'bullmq' : n, Math.round(rates[n])]))
+    const fixed = (ratios: Record<SideName, number>) =>
+      Object.fromEntries(SIDE_NAMES.filter((n) => n !== 'raw').map((n) => [n, Number(ratios[n].toFixed(3))]))
     const result = {
-      e2eJobsPerSec: {
-        scale: Math.round(e2eRates.scale),
-        scaleValidated: Math.round(e2eRates.validated),
-        bullmq: Math.round(e2eRates.raw),
-      },
-      e2eRatio: Number(e2eRates.ratio.toFixed(3)),
-      e2eValidatedRatio: Number(e2eRates.validatedRatio.toFixed(3)),
-      addOpsPerSec: {
-        scale: Math.round(addRates.scale),
-        scaleValidated: Math.round(addRates.validated),
-        bullmq: Math.round(addRates.raw),
-      },
-      addRatio: Number(addRates.ratio.toFixed(3)),
-      addValidatedRatio: Number(addRates.validatedRatio.toFixed(3)),
+      // `scale` is validation off and no OpenTelemetry: like for like with raw BullMQ.
+      e2eJobsPerSec: round(e2eRates.rates),
+      e2eRatio: Number(e2eRates.ratios.scale.toFixed(3)),
+      e2eRatios: fixed(e2eRates.ratios),
+      addOpsPerSec: round(addRates.rates),
+      addRatio: Number(addRates.ratios.scale.toFixed(3)),
+      addRatios: fixed(addRates.ratios),
       outboxRelayJobsPerSec: Math.round(relay),
       e2eJobs: E2E_JOBS,
       addJobs: ADD_JOBS,
       concurrency: CONCURRENCY,
       durationSec: Math.round((Date.now() - benchStarted) / 1000),
     }
+    const cells = (rates: Record<SideName, number>, ratios: Record<SideName, number>) =>
+      SIDE_NAMES.flatMap((n) =>
+        n === 'raw' ? [Math.round(rates[n])] : [Math.round(rates[n]), ratios[n].toFixed(3)],
+      )
     const rows = [
-      ['metric', 'raw BullMQ', 'validate off', 'ratio', 'validate on', 'ratio'],
-      [
-        'e2e jobs/s (c=50)',
-        result.e2eJobsPerSec.bullmq,
-        result.e2eJobsPerSec.scale,
-        result.e2eRatio,
-        result.e2eJobsPerSec.scaleValidated,
-        result.e2eValidatedRatio,
-      ],
-      [
-        'add ops/s',
-        result.addOpsPerSec.bullmq,
-        result.addOpsPerSec.scale,
-        result.addRatio,
-        result.addOpsPerSec.scaleValidated,
-        result.addValidatedRatio,
-      ],
-      ['outbox relay jobs/s', '-', result.outboxRelayJobsPerSec, '-', '-', '-'],
+      ['metric', 'raw BullMQ', 'validate off', 'ratio', 'validate on', 'ratio', '+ OTel spans', 'ratio'],
+      ['e2e jobs/s (c=50)', ...cells(e2eRates.rates, e2eRates.ratios)],
+      ['add ops/s', ...cells(addRates.rates, addRates.ratios)],
+      ['outbox relay jobs/s', '-', result.outboxRelayJobsPerSec],
     ]
     for (const row of rows) {
       console.log(row.map((cell, i) => String(cell).padEnd(i === 0 ? 22 : 14)).join(''))
