@@ -5,11 +5,13 @@ import { context, propagation, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
-import { waitFor } from '@scale/testkit'
+import { startPostgres, waitFor } from '@scale/testkit'
 import { BullMQOtel } from 'bullmq-otel'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createProducer, createWorker, defineJob } from '../src/index.js'
+import { createOutbox, createOutboxRelay, createProducer, createWorker, defineJob } from '../src/index.js'
 import { uniqueQueue, useRedis } from './helpers.js'
 
 const env = useRedis()
@@ -90,5 +92,45 @@ describe('OpenTelemetry (bullmq-otel)', () => {
     await worker.close()
     await producer.queue(queue).obliterate({ force: true })
     await producer.close()
+  })
+
+  it('through the outbox too: the trace context is stored in the row, and the run joins the request trace after the relay', async () => {
+    const postgres = await startPostgres()
+    const pool = new pg.Pool({ ...postgres.primary.connection, max: 2 })
+    pool.on('error', () => {})
+    const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) })
+    try {
+      const queue = uniqueQueue('otel-outbox')
+      const handlerTraces: string[] = []
+      const job = defineJob({
+        name: 'receipt',
+        queue,
+        schema: z.object({ orderId: z.string() }),
+        handler: () => {
+          handlerTraces.push(trace.getActiveSpan()?.spanContext().traceId ?? 'none')
+        },
+      })
+      const outbox = createOutbox({ table: `otel_${queue.replace(/-/g, '_')}`, telemetry: new BullMQOtel() })
+      await outbox.createTable(db)
+      const requestTrace = await trace.getTracer('http').startActiveSpan('POST /orders', async (span) => {
+        await db.transaction().execute((trx) => outbox.enqueue(trx, job, { orderId: 'o1' }))
+        span.end()
+        return span.spanContext().traceId
+      })
+      // The relay runs outside any trace (as its own process would).
+      const relay = createOutboxRelay({ db, connection: env.redis, table: outbox.table })
+      expect(await relay.relayOnce()).toBe(1)
+      await relay.close()
+      const worker = createWorker({ connection: env.redis, jobs: [job], telemetry: new BullMQOtel() })
+      await waitFor('the job ran', () => handlerTraces.length === 1)
+      expect(handlerTraces).toEqual([requestTrace])
+      await worker.close()
+      const producer = createProducer({ connection: env.redis })
+      await producer.queue(queue).obliterate({ force: true })
+      await producer.close()
+    } finally {
+      await db.destroy()
+      await postgres.stop()
+    }
   })
 })
