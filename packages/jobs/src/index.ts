@@ -73,11 +73,11 @@ export {
 export { type Closable, type ShutdownOnSignalOptions, shutdownOnSignal } from './shutdown-on-signal.js'
 export type { StandardSchemaV1 } from './standard-schema.js'
 export { type SuggestWorkersInput, suggestWorkers } from './suggest-workers.js'
-export {
-  type CreateWorkerOptions,
-  createWorker,
-  type JobWorker,
-  type ShutdownOptions,
-  type ShutdownReport,
-  type WorkerEvent,
-} from './worker.js'
+export { createWorker } from './worker.js'
+export type {
+  CreateWorkerOptions,
+  JobWorker,
+  ShutdownOptions,
+  ShutdownReport,
+  WorkerEvent,
+} from './worker-options.js'
