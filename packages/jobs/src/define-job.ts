@@ -39,8 +39,10 @@ export interface JobContext {
   /** The payload version the producer wrote (before migrations ran). */
   readonly version: number
   /**
-   * Aborted when the worker's shutdown deadline passes while this job runs: stop, and let the job
-   * run again elsewhere. Pass it to fetch/pg/etc. so the work really stops.
+   * Aborted (its `reason` says why) when the worker's shutdown deadline passes while this job runs
+   * (`ShutdownDeadlineError`: the job runs again elsewhere), when the run exceeds the job's
+   * `timeoutMs` (`JobTimeoutError`) or when the job is cancelled (`JobCancelledError`). Pass it to
+   * fetch/pg/etc. so the work really stops.
    */
   readonly signal: AbortSignal
   /**
