@@ -199,8 +199,8 @@ describe('worker features on real Redis', () => {
       queue,
       schema: z.object({ albumId: z.string() }),
       async handler(_payload, context) {
-        order.push('parent')
         parentSaw = await context.childrenValues()
+        order.push('parent')
       },
     })
     const producer = createProducer({ connection: env.redis })
