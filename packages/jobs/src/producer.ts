@@ -186,23 +186,19 @@ class BullProducer implements Producer {
   }
 
   /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
-  async #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
+  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
     let pending: Promise<T>
     try {
       pending = work()
     } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
+      return Promise.reject(new EnqueueError(job.name, job.queue, error))
     }
-    try {
-      return await withDeadline(
-        pending,
-        this.#timeoutMs,
-        () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
-      )
-    } catch (error) {
-      if (error instanceof EnqueueTimeoutError) throw error
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+    return withDeadline(
+      pending,
+      this.#timeoutMs,
+      () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
+      (error) => new EnqueueError(job.name, job.queue, error),
+    )
   }
 
   queue(name: string): Queue {
