@@ -101,6 +101,20 @@ export interface ReplicatedKyselyOptions {
    */
   cursor?: PostgresCursorConstructor
   /**
+   * Functions you declare read-only although `pg_proc` marks them volatile (a report function
+   * that only reads): a select calling them may run on a replica. Names as called (`my_report`
+   * or `app.my_report`). Built in: `random`, `clock_timestamp`, `gen_random_uuid`, `pg_sleep`, ….
+   * @default []
+   */
+  readOnlyFunctions?: readonly string[]
+  /**
+   * Functions you declare writing (or changing session state) whatever `pg_proc` says, e.g. a
+   * function marked `stable` that is not. A query calling one runs on the primary and advances
+   * the context's read-your-writes position.
+   * @default []
+   */
+  writingFunctions?: readonly string[]
+  /**
    * A pino-compatible logger: replica exclusions and rejoins, and primary changes, are logged
    * (warn / info). Per-query events are on `db.router.on('route', …)` instead.
    * @default undefined
@@ -133,6 +147,8 @@ export interface ResolvedOptions {
   readonly rejoinAfterChecks: number
   readonly cursor: PostgresCursorConstructor | undefined
   readonly logger: RouterLogger | undefined
+  readonly readOnlyFunctions: readonly string[]
+  readonly writingFunctions: readonly string[]
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -181,5 +197,7 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
     rejoinAfterChecks: nonNegative('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
     cursor: options.cursor,
     logger: options.logger,
+    readOnlyFunctions: options.readOnlyFunctions ?? [],
+    writingFunctions: options.writingFunctions ?? [],
   }
 }

@@ -6,12 +6,13 @@ import {
   type TransactionSettings,
 } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
-import { classifyQuery, type RouteReason } from './classify-query.js'
+import { QueryClassifier, type RouteReason } from './classify-query.js'
 import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type DriverConnection } from './database-node.js'
 import { PrimaryReadOnlyError, PrimaryUnreachableError, RouterClosedError } from './errors.js'
+import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
 import { formatLsn, type Lsn, parseLsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
 import { PinnedConnection } from './pinned-connection.js'
@@ -62,6 +63,10 @@ export class ReplicaRouter {
   readonly #context: ConsistencyContext
   readonly #codec: ConsistencyTokenCodec
   readonly #readTargets: ReadTargetPicker
+  readonly #catalog: FunctionCatalog
+  readonly #classifier: QueryClassifier
+  #catalogRetryAt = 0
+  #catalogLoad: Promise<void> | undefined
   #closed = false
 
   constructor(options: ResolvedOptions) {
@@ -89,6 +94,8 @@ export class ReplicaRouter {
       this.#events,
       this.#balancer,
     )
+    this.#catalog = new FunctionCatalog(options)
+    this.#classifier = new QueryClassifier(this.#catalog)
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
     if (options.logger) logRouterEvents(this.#events, options.logger)
     this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
@@ -102,8 +109,50 @@ export class ReplicaRouter {
    * Starts the monitor (it also starts on the first query) and resolves after its first check
    * of every node, so routing decisions start from known health and positions.
    */
-  ready(): Promise<void> {
-    return this.#monitor.start()
+  async ready(): Promise<void> {
+    await Promise.all([this.#monitor.start(), this.#loadCatalog()])
+  }
+
+  /**
+   * Reloads which functions are read-only from the primary's `pg_proc`. The router does this by
+   * itself after function DDL it runs; call it after functions changed elsewhere (a migration
+   * run by another process).
+   */
+  async reloadFunctions(): Promise<void> {
+    this.#catalog.invalidate()
+    await this.#loadCatalog()
+  }
+
+  async #loadCatalog(): Promise<void> {
+    if (this.#closed) return
+    const primary = await this.#monitor.currentPrimary()
+    await this.#catalog.load(primary, this.#options.checkTimeoutMs)
+  }
+
+  // Every query: the monitor runs and the catalog is loaded (until then, function calls go to the
+  // primary). A failed load is retried at most once per monitor interval.
+  #ensureStarted(): void {
+    this.#monitor.ensureStarted()
+    if (this.#catalog.loaded) return
+    const now = performance.now()
+    if (now < this.#catalogRetryAt) return
+    this.#catalogRetryAt = now + this.#options.monitorIntervalMs
+    const load = this.#loadCatalog().finally(() => {
+      if (this.#catalogLoad === load) this.#catalogLoad = undefined
+    })
+    this.#catalogLoad = load
+    load.catch(() => {})
+  }
+
+  #afterPrimaryStatement(sql: string): void {
+    if (mayChangeFunctions(sql)) this.#functionsChanged()
+  }
+
+  // Function DDL ran: until the catalog is reloaded no function counts as read-only.
+  #functionsChanged(): void {
+    this.#catalog.invalidate()
+    this.#catalogRetryAt = 0
+    this.#ensureStarted()
   }
 
   /**
@@ -181,11 +230,20 @@ export class ReplicaRouter {
   /** Runs one query, routed by what it is (or by the forced mode). */
   async executeQuery<R>(compiledQuery: CompiledQuery, mode: RoutingMode): Promise<QueryResult<R>> {
     if (this.#closed) throw new RouterClosedError()
-    this.#monitor.ensureStarted()
-    const kind = classifyQuery(compiledQuery.query, mode === 'replica')
+    this.#ensureStarted()
+    let kind = this.#classifier.classify(compiledQuery, mode === 'replica')
+    if (kind.reason === 'volatile-function' && !this.#catalog.loaded && mode !== 'primary') {
+      // Right after construction the catalog may still be loading: wait for it (bounded by
+      // checkTimeoutMs) rather than send every function call to the primary. A failed load leaves
+      // the function unknown, and the query on the primary.
+      await this.#catalogLoad?.catch(() => {})
+      kind = this.#classifier.classify(compiledQuery, mode === 'replica')
+    }
     if (mode === 'primary' || kind.write) {
       const reason = mode === 'primary' ? 'forced-primary' : kind.reason
-      const recordPosition = kind.write && kind.reason !== 'locking' && this.#options.readYourWrites
+      // Anything not provably read-only may have written: its position is read after it, so the
+      // context's next read sees it (a function that writes, a locking select, raw SQL, …).
+      const recordPosition = kind.write && this.#options.readYourWrites
       return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, 0)
     }
     return this.#executeRead<R>(compiledQuery)
@@ -194,20 +252,30 @@ export class ReplicaRouter {
   /** A primary connection for a transaction, `db.connection()` or a stream. */
   async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
     if (this.#closed) throw new RouterClosedError()
-    this.#monitor.ensureStarted()
+    this.#ensureStarted()
     const { node, connection } = await this.#acquirePrimary()
-    const pinned = new PinnedConnection(connection, node, (self, query, startedAt, ok) =>
-      this.#record(
-        self.node,
-        'primary',
-        self.inTransaction ? 'transaction' : 'connection',
-        query,
-        startedAt,
-        0,
-        1,
-        ok,
-      ),
-    )
+    const pinned = new PinnedConnection(connection, node, {
+      classify: (query) => this.#classifier.classify(query, false),
+      onQuery: (self, query, startedAt, ok) => {
+        if (ok && mayChangeFunctions(query.sql)) {
+          this.#afterPrimaryStatement(query.sql)
+          if (self.inTransaction) self.functionsChanged = true
+        }
+        this.#record(
+          self.node,
+          'primary',
+          self.inTransaction ? 'transaction' : 'connection',
+          query,
+          startedAt,
+          0,
+          1,
+          ok,
+        )
+      },
+      afterAutocommitWrite: async (self) => {
+        if (this.#options.readYourWrites) await this.#recordPosition(self.inner)
+      },
+    })
     try {
       return await consumer(pinned)
     } finally {
@@ -239,6 +307,10 @@ export class ReplicaRouter {
       throw error
     } finally {
       pinned.inTransaction = false
+    }
+    if (pinned.functionsChanged) {
+      pinned.functionsChanged = false
+      this.#functionsChanged() // committed now: reload what the catalog says
     }
     // Only after COMMIT succeeded, in its own statement: see CURRENT_LSN.
     if (wrote) await this.#recordPosition(pinned.inner)
@@ -391,6 +463,8 @@ export class ReplicaRouter {
       }
       ok = true
       if (recordPosition) await this.#recordPosition(connection)
+      if (reason === 'ddl' || reason === 'raw-sql' || reason === 'forced-primary')
+        this.#afterPrimaryStatement(compiledQuery.sql)
       return result
     } finally {
       this.#record(node, 'primary', reason, compiledQuery, startedAt, waitedMs, 1, ok)
