@@ -225,15 +225,6 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     } finally {
       await load.stop()
     }
-    console.log(
-      'kill drill: reads served',
-      Object.fromEntries(load.servedBy),
-      'failures',
-      load.failures.length,
-      {
-        retries: db.router.metrics().retries,
-      },
-    )
     expect(load.failures).toEqual([])
   })
 
