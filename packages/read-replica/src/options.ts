@@ -2,6 +2,17 @@ import type { PostgresCursorConstructor } from 'kysely'
 import type { Balancer, BalanceStrategy } from './balancer.js'
 import type { NodeInput } from './database-node.js'
 import { InvalidOptionsError } from './errors.js'
+import {
+  checkBoolean,
+  checkFunctionOption,
+  checkLogger,
+  checkNames,
+  checkNumber,
+  checkOneOf,
+  checkPrimaries,
+  checkReplicas,
+  checkSecret,
+} from './option-checks.js'
 
 /** Options of {@link createReplicatedKysely}. */
 export interface ReplicatedKyselyOptions {
@@ -151,53 +162,47 @@ export interface ResolvedOptions {
   readonly writingFunctions: readonly string[]
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number, min = 0): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new InvalidOptionsError(`option ${name} must be a finite number >= ${min}, got ${String(value)}`, {
-      option: name,
-    })
-  }
-  return value
-}
+const STRATEGIES: readonly BalanceStrategy[] = [
+  'round-robin',
+  'random',
+  'weighted',
+  'least-outstanding',
+  'p2c',
+]
 
 export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object')
-    throw new InvalidOptionsError('options object is required')
-  const primaries = Array.isArray(options.primary)
-    ? options.primary
-    : options.primary
-      ? [options.primary]
-      : []
-  if (primaries.length === 0)
-    throw new InvalidOptionsError('option primary is required: a pg.Pool or { pool }')
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidOptionsError('an options object is required: { primary: new pg.Pool(…), replicas: […] }')
   const balance = options.balance ?? 'least-outstanding'
-  const strategies = ['round-robin', 'random', 'weighted', 'least-outstanding', 'p2c']
-  if (typeof balance === 'string' ? !strategies.includes(balance) : typeof balance?.pick !== 'function') {
-    throw new InvalidOptionsError(`option balance must be one of ${strategies.join(', ')} or a Balancer`, {
+  if (typeof balance === 'string' ? !STRATEGIES.includes(balance) : typeof balance?.pick !== 'function') {
+    throw new InvalidOptionsError(`option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`, {
       option: 'balance',
     })
   }
   return {
-    primaries: primaries as readonly NodeInput[],
-    replicas: options.replicas ?? [],
+    primaries: checkPrimaries(options.primary),
+    replicas: checkReplicas(options.replicas),
     balance,
-    readYourWrites: options.readYourWrites ?? true,
-    rywWaitMs: nonNegative('rywWaitMs', options.rywWaitMs, 50),
-    rywPollIntervalMs: nonNegative('rywPollIntervalMs', options.rywPollIntervalMs, 10, 1),
-    outsideContext: options.outsideContext ?? 'process',
-    tokenSecret: options.tokenSecret,
-    whenNoReplica: options.whenNoReplica ?? 'primary',
-    replicaReadTimeoutMs: nonNegative('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 0),
-    maxLagSeconds: nonNegative('maxLagSeconds', options.maxLagSeconds, 10),
-    maxLagBytes: nonNegative('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
-    monitorIntervalMs: nonNegative('monitorIntervalMs', options.monitorIntervalMs, 500, 10),
-    checkTimeoutMs: nonNegative('checkTimeoutMs', options.checkTimeoutMs, 2_000, 10),
-    excludeAfterChecks: nonNegative('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
-    rejoinAfterChecks: nonNegative('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
-    cursor: options.cursor,
-    logger: options.logger,
-    readOnlyFunctions: options.readOnlyFunctions ?? [],
-    writingFunctions: options.writingFunctions ?? [],
+    readYourWrites: checkBoolean('readYourWrites', options.readYourWrites, true),
+    rywWaitMs: checkNumber('rywWaitMs', options.rywWaitMs, 50),
+    rywPollIntervalMs: checkNumber('rywPollIntervalMs', options.rywPollIntervalMs, 10, 1),
+    outsideContext: checkOneOf('outsideContext', options.outsideContext, ['process', 'none'], 'process'),
+    tokenSecret: checkSecret(options.tokenSecret),
+    whenNoReplica: checkOneOf('whenNoReplica', options.whenNoReplica, ['primary', 'error'], 'primary'),
+    replicaReadTimeoutMs: checkNumber('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 0),
+    maxLagSeconds: checkNumber('maxLagSeconds', options.maxLagSeconds, 10),
+    maxLagBytes: checkNumber('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
+    monitorIntervalMs: checkNumber('monitorIntervalMs', options.monitorIntervalMs, 500, 10),
+    checkTimeoutMs: checkNumber('checkTimeoutMs', options.checkTimeoutMs, 2_000, 10),
+    excludeAfterChecks: checkNumber('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
+    rejoinAfterChecks: checkNumber('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
+    cursor: checkFunctionOption<PostgresCursorConstructor>(
+      'cursor',
+      options.cursor,
+      "pg-cursor's Cursor class",
+    ),
+    logger: checkLogger<RouterLogger>(options.logger),
+    readOnlyFunctions: checkNames('readOnlyFunctions', options.readOnlyFunctions),
+    writingFunctions: checkNames('writingFunctions', options.writingFunctions),
   }
 }
