@@ -12,11 +12,14 @@ export {
   InvalidOptionsError,
   MalformedTokenError,
   NoReplicaAvailableError,
+  PrimaryConnectionLostError,
   PrimaryReadOnlyError,
   PrimaryUnreachableError,
+  QueryTimeoutError,
   ReadReplicaError,
   type ReadReplicaErrorContext,
   RouterClosedError,
+  TransactionRolledBackError,
 } from './errors.js'
 export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'

@@ -71,11 +71,25 @@ export interface ReplicatedKyselyOptions {
   whenNoReplica?: 'primary' | 'error'
   /**
    * A read on a replica that has not answered after this many milliseconds is abandoned (its
-   * connection is destroyed), the replica is excluded, and the read runs on another node.
-   * 0 disables it: only use it when your slowest replica read is shorter.
-   * @default 0
+   * connection is destroyed), the replica gets an immediate health check, and the read runs on
+   * another node. Independently, reads running on a replica that gets excluded (a failed check)
+   * are moved at once. 0: no per-read limit.
+   * @default 30000
    */
   replicaReadTimeoutMs?: number
+  /**
+   * Each statement on the primary (single queries, and each statement of a transaction or
+   * `connection()`) that takes longer is cut off (its connection closed) with
+   * `QueryTimeoutError`. 0: no limit (then a hung primary hangs writes).
+   * @default 30000
+   */
+  queryTimeoutMs?: number
+  /**
+   * Getting a connection from any node's pool (connecting included) takes at most this long.
+   * Applied as pg's `connectionTimeoutMillis` on pools that have none set.
+   * @default 5000
+   */
+  connectTimeoutMs?: number
   /**
    * A replica whose replay is more than this many seconds behind is excluded.
    * @default 10
@@ -150,6 +164,8 @@ export interface ResolvedOptions {
   readonly tokenSecret: string | undefined
   readonly whenNoReplica: 'primary' | 'error'
   readonly replicaReadTimeoutMs: number
+  readonly queryTimeoutMs: number
+  readonly connectTimeoutMs: number
   readonly maxLagSeconds: number
   readonly maxLagBytes: number
   readonly monitorIntervalMs: number
@@ -189,7 +205,9 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
     outsideContext: checkOneOf('outsideContext', options.outsideContext, ['process', 'none'], 'process'),
     tokenSecret: checkSecret(options.tokenSecret),
     whenNoReplica: checkOneOf('whenNoReplica', options.whenNoReplica, ['primary', 'error'], 'primary'),
-    replicaReadTimeoutMs: checkNumber('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 0),
+    replicaReadTimeoutMs: checkNumber('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 30_000),
+    queryTimeoutMs: checkNumber('queryTimeoutMs', options.queryTimeoutMs, 30_000),
+    connectTimeoutMs: checkNumber('connectTimeoutMs', options.connectTimeoutMs, 5_000),
     maxLagSeconds: checkNumber('maxLagSeconds', options.maxLagSeconds, 10),
     maxLagBytes: checkNumber('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
     monitorIntervalMs: checkNumber('monitorIntervalMs', options.monitorIntervalMs, 500, 10),

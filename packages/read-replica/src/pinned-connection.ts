@@ -1,6 +1,7 @@
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely'
 import type { QueryClass } from './classify-query.js'
 import type { DatabaseNode } from './database-node.js'
+import type { PgConnection } from './pg-connection.js'
 
 /** What a pinned connection reports to the router. */
 export interface PinnedConnectionHooks {
@@ -14,6 +15,8 @@ export interface PinnedConnectionHooks {
    * connection is released, sees it.
    */
   afterAutocommitWrite(pinned: PinnedConnection, query: CompiledQuery): Promise<void>
+  /** the error to throw for a failed statement (typed when the node, not the SQL, failed) */
+  failed(pinned: PinnedConnection, error: unknown, wrote: boolean): unknown
 }
 
 /**
@@ -22,7 +25,7 @@ export interface PinnedConnectionHooks {
  * a transaction, right after the statement otherwise (at the end for a stream).
  */
 export class PinnedConnection implements DatabaseConnection {
-  readonly inner: DatabaseConnection
+  readonly inner: PgConnection
   readonly node: DatabaseNode
   readonly #hooks: PinnedConnectionHooks
   inTransaction = false
@@ -32,7 +35,7 @@ export class PinnedConnection implements DatabaseConnection {
   /** the open transaction ran function DDL: the catalog is reloaded again after COMMIT */
   functionsChanged = false
 
-  constructor(inner: DatabaseConnection, node: DatabaseNode, hooks: PinnedConnectionHooks) {
+  constructor(inner: PgConnection, node: DatabaseNode, hooks: PinnedConnectionHooks) {
     this.inner = inner
     this.node = node
     this.#hooks = hooks
@@ -47,6 +50,8 @@ export class PinnedConnection implements DatabaseConnection {
       const result = await this.inner.executeQuery<R>(compiledQuery)
       ok = true
       return result
+    } catch (error) {
+      throw this.#hooks.failed(this, error, wrote && !this.inTransaction)
     } finally {
       this.#hooks.onQuery(this, compiledQuery, startedAt, ok)
       // Also after a failure: a raw multi-statement may have committed part of its work.

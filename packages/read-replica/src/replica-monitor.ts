@@ -228,6 +228,11 @@ export class ReplicaMonitor {
     this.#exclude(replica, 'error', error)
   }
 
+  /** Something looked wrong on this replica (a read timed out): check it now rather than wait. */
+  checkSoon(replica: ReplicaState): void {
+    this.#checkSoon(replica)
+  }
+
   /**
    * Resolves with a healthy replica whose replay position reached `lsn`, polling replay positions
    * quickly while anyone waits, or undefined after `budgetMs`.
@@ -415,6 +420,9 @@ export class ReplicaMonitor {
     replica.status = 'excluded'
     this.#healthy = undefined
     replica.excludedFor = reason
+    // A replica that failed (a check timed out, its server is gone) will not answer the reads
+    // still running on it either: cut them off so they retry elsewhere now, whatever their deadline.
+    if (reason === 'error') replica.node.abandonRunning()
     if (wasHealthy) {
       this.#events.emit('replica-excluded', {
         node: replica.name,

@@ -10,16 +10,32 @@ import { QueryClassifier, type RouteReason } from './classify-query.js'
 import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
-import { DatabaseNode, type DriverConnection } from './database-node.js'
-import { PrimaryReadOnlyError, PrimaryUnreachableError, RouterClosedError } from './errors.js'
+import { ConnectFailure, DatabaseNode } from './database-node.js'
+import {
+  PrimaryConnectionLostError,
+  PrimaryReadOnlyError,
+  PrimaryUnreachableError,
+  QueryTimeoutError,
+  ReadReplicaError,
+  RouterClosedError,
+  TransactionRolledBackError,
+} from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
 import { formatLsn, type Lsn, parseLsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
+import { isAbandoned, type PgConnection } from './pg-connection.js'
 import { PinnedConnection } from './pinned-connection.js'
 import { ReadTargetPicker } from './read-target.js'
 import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
 import { logRouterEvents, RouterEventEmitter, type RouterEvents } from './router-events.js'
 import { type RouterCounters, RouterMetrics } from './router-metrics.js'
+import {
+  beginStatement,
+  COMMIT,
+  ROLLBACK,
+  type SavepointAction,
+  savepointStatement,
+} from './transaction-statements.js'
 
 /** How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`. */
 export type RoutingMode = 'auto' | 'primary' | 'replica'
@@ -73,10 +89,16 @@ export class ReplicaRouter {
     this.#options = options
     this.#primaries = options.primaries.map(
       (input, index) =>
-        new DatabaseNode(input, index === 0 ? 'primary' : `primary-${index + 1}`, options.cursor),
+        new DatabaseNode(
+          input,
+          index === 0 ? 'primary' : `primary-${index + 1}`,
+          options.cursor,
+          options.connectTimeoutMs,
+        ),
     )
     this.#replicaNodes = options.replicas.map(
-      (input, index) => new DatabaseNode(input, `replica-${index + 1}`, options.cursor),
+      (input, index) =>
+        new DatabaseNode(input, `replica-${index + 1}`, options.cursor, options.connectTimeoutMs),
     )
     this.#balancer = createBalancer(options.balance)
     this.#monitor = new ReplicaMonitor(
@@ -272,6 +294,7 @@ export class ReplicaRouter {
           ok,
         )
       },
+      failed: (self, error, wrote) => this.#primaryError(error, self.node, wrote),
       afterAutocommitWrite: async (self) => {
         if (this.#options.readYourWrites) await this.#recordPosition(self.inner)
       },
@@ -282,14 +305,14 @@ export class ReplicaRouter {
       try {
         if (pinned.autocommitWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
       } finally {
-        await node.release(connection)
+        connection.release()
       }
     }
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const pinned = asPinned(connection)
-    await pinned.node.driver.beginTransaction(pinned.inner, settings)
+    await pinned.inner.executeQuery(beginStatement(settings))
     pinned.inTransaction = true
     pinned.transactionWrote = false
   }
@@ -299,12 +322,14 @@ export class ReplicaRouter {
     const wrote = pinned.transactionWrote && this.#options.readYourWrites
     pinned.transactionWrote = false
     try {
-      await pinned.node.driver.commitTransaction(pinned.inner)
+      const { rows } = await pinned.inner.executeQuery<{ command?: string }>(COMMIT)
+      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error aborted the transaction.
+      if (rows[0]?.command === 'ROLLBACK') throw new TransactionRolledBackError({ node: pinned.node.name })
     } catch (error) {
       // A COMMIT whose connection died may have committed: its position is unknown, so the
       // context's reads go to the primary (a SQL error at COMMIT, by contrast, rolled back).
-      if (wrote && isConnectionError(error)) this.#context.recordUnknownWrite()
-      throw error
+      if (wrote && (isConnectionError(error) || isAbandoned(error))) this.#context.recordUnknownWrite()
+      throw this.#primaryError(error, pinned.node, wrote)
     } finally {
       pinned.inTransaction = false
     }
@@ -320,17 +345,18 @@ export class ReplicaRouter {
     const pinned = asPinned(connection)
     pinned.inTransaction = false
     pinned.transactionWrote = false
-    await pinned.node.driver.rollbackTransaction(pinned.inner as DriverConnection)
+    try {
+      await pinned.inner.executeQuery(ROLLBACK)
+    } catch (error) {
+      // the connection is in an unknown state: it must not go back to the pool
+      pinned.inner.release(true)
+      throw this.#primaryError(error, pinned.node, false)
+    }
   }
 
-  async savepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compile: QueryCompiler['compileQuery'],
-    action: 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint',
-  ): Promise<void> {
+  async savepoint(connection: DatabaseConnection, name: string, action: SavepointAction): Promise<void> {
     const pinned = asPinned(connection)
-    await pinned.node.driver[action](pinned.inner, name, compile)
+    await pinned.inner.executeQuery(savepointStatement(action, name))
   }
 
   /** Stops the monitor and ends every pool (each pool once, even when listed twice). */
@@ -371,14 +397,9 @@ export class ReplicaRouter {
         if (attempt > 1) this.#metrics.counters.retries++
         return result
       } catch (error) {
-        // Only a dead connection, a dead server or a read that outlived replicaReadTimeoutMs is
-        // retried: nothing was returned to the caller, so running it elsewhere is safe. SQL
-        // errors are the caller's and are rethrown.
-        if (!isConnectionError(error)) throw error
-        // A pool that could not hand out a connection in time is busy, maybe not broken: excluding
-        // it would move its whole load onto the primary. The read moves on; the monitor's checks
-        // judge the replica's health.
-        if (!isPoolTimeout(error)) this.#monitor.reportFailure(replica, error)
+        // Nothing was returned to the caller, so running the read elsewhere is safe when the
+        // failure is the node's, not the query's. SQL errors are the caller's and are rethrown.
+        if (!this.#replicaFailed(replica, error)) throw error
         failed.add(replica)
       } finally {
         this.#record(replica.node, 'replica', reason, compiledQuery, startedAt, target.waitedMs, attempt, ok)
@@ -387,23 +408,46 @@ export class ReplicaRouter {
   }
 
   /**
-   * Acquires, runs and releases on one replica. With `replicaReadTimeoutMs`, a read that outlives
-   * it has its connection destroyed, so a frozen replica never keeps pool connections.
+   * Judges a failed replica read: true when the node (not the query) failed, so the read may
+   * run elsewhere. Failing to connect at all (refused, wrong database, bad password) excludes
+   * the replica at once; a pool that could not hand out a connection in time or a read past its
+   * deadline may be load, not death, so the replica only gets an immediate check.
+   */
+  #replicaFailed(replica: ReplicaState, error: unknown): boolean {
+    if (error instanceof ConnectFailure) {
+      if (isPoolTimeout(error.cause) || isAbandoned(error.cause)) this.#monitor.checkSoon(replica)
+      else this.#monitor.reportFailure(replica, error.cause)
+      return true
+    }
+    if (isAbandoned(error)) {
+      if (error.abandoned === 'deadline') {
+        replica.node.markUnresponsive()
+        this.#monitor.checkSoon(replica)
+      }
+      return true
+    }
+    if (!isConnectionError(error)) return false
+    this.#monitor.reportFailure(replica, error)
+    return true
+  }
+
+  /**
+   * Acquires, runs and releases on one replica, within `replicaReadTimeoutMs`. The read can be
+   * cut off when the replica is excluded meanwhile (its connection is destroyed either way, so a
+   * frozen replica never keeps pool connections).
    */
   async #runOnReplica<R>(replica: ReplicaState, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const timeoutMs = this.#options.replicaReadTimeoutMs
-    let connection: DatabaseConnection | undefined
-    replica.node.outstanding++
+    const node = replica.node
+    let connection: PgConnection | undefined
+    node.outstanding++
     try {
-      if (timeoutMs > 0) {
-        const { sql, parameters } = compiledQuery
-        return await replica.node.queryWithin<R>(sql, parameters, timeoutMs, `read on ${replica.name}`)
-      }
-      connection = await replica.node.acquire()
-      return await connection.executeQuery<R>(compiledQuery)
+      const acquired = await node.acquire(true)
+      connection = acquired
+      acquired.deadlineMs = this.#options.replicaReadTimeoutMs
+      return await node.abandonable(acquired, () => acquired.executeQuery<R>(compiledQuery))
     } finally {
-      replica.node.outstanding--
-      if (connection) await replica.node.release(connection).catch(() => {})
+      node.outstanding--
+      connection?.release()
     }
   }
 
@@ -411,21 +455,46 @@ export class ReplicaRouter {
    * Acquires a connection on the primary. A failure to connect means nothing was sent, so after
    * re-detecting the primary (a failover) the connection is tried once on the new one.
    */
-  async #acquirePrimary(): Promise<{ node: DatabaseNode; connection: DatabaseConnection }> {
+  async #acquirePrimary(): Promise<{ node: DatabaseNode; connection: PgConnection }> {
     let node = await this.#monitor.currentPrimary()
     try {
-      return { node, connection: await node.acquire() }
+      return { node, connection: this.#primaryDeadline(await node.acquire()) }
     } catch (error) {
-      if (!isConnectionError(error)) throw error
+      if (!(error instanceof ConnectFailure)) throw error
       const next = await this.#monitor.detectPrimary()
-      if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error)
+      if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error.cause)
       node = next
       try {
-        return { node, connection: await node.acquire() }
+        return { node, connection: this.#primaryDeadline(await node.acquire()) }
       } catch (retryError) {
-        throw new PrimaryUnreachableError({ node: node.name }, retryError)
+        throw new PrimaryUnreachableError(
+          { node: node.name },
+          retryError instanceof ConnectFailure ? retryError.cause : retryError,
+        )
       }
     }
+  }
+
+  #primaryDeadline(connection: PgConnection): PgConnection {
+    connection.deadlineMs = this.#options.queryTimeoutMs
+    return connection
+  }
+
+  /**
+   * A statement on the primary failed: a typed error when the node failed (timed out, connection
+   * lost), the driver's own error when the SQL did. A write whose outcome is unknown sends the
+   * context's reads to the primary; the primary is re-detected in the background.
+   */
+  #primaryError(error: unknown, node: DatabaseNode, write: boolean): unknown {
+    if (error instanceof ReadReplicaError) return error
+    const timedOut = isAbandoned(error)
+    if (!timedOut && !isConnectionError(error)) return error
+    if (write) this.#context.recordUnknownWrite()
+    if (timedOut) node.markUnresponsive()
+    void this.#monitor.detectPrimary().catch(() => {})
+    return timedOut
+      ? new QueryTimeoutError({ node: node.name, timeoutMs: this.#options.queryTimeoutMs, write }, error)
+      : new PrimaryConnectionLostError({ node: node.name, write }, error)
   }
 
   async #executeOnPrimary<R>(
@@ -438,7 +507,6 @@ export class ReplicaRouter {
     const { node, connection } = await this.#acquirePrimary()
     const startedAt = performance.now()
     let ok = false
-    let released = false
     try {
       let result: QueryResult<R>
       try {
@@ -449,17 +517,12 @@ export class ReplicaRouter {
           // nothing was written. Re-detect and, if another host now accepts writes, run it there.
           const next = await this.#monitor.detectPrimary()
           if (next && next !== node && redirects === 0) {
-            await node.release(connection).catch(() => {})
-            released = true
+            connection.release()
             return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, waitedMs, redirects + 1)
           }
           throw new PrimaryReadOnlyError({ node: node.name }, error)
         }
-        if (isConnectionError(error)) {
-          void this.#monitor.detectPrimary().catch(() => {})
-          if (recordPosition) this.#context.recordUnknownWrite()
-        }
-        throw error
+        throw this.#primaryError(error, node, recordPosition)
       }
       ok = true
       if (recordPosition) await this.#recordPosition(connection)
@@ -468,7 +531,7 @@ export class ReplicaRouter {
       return result
     } finally {
       this.#record(node, 'primary', reason, compiledQuery, startedAt, waitedMs, 1, ok)
-      if (!released) await node.release(connection).catch(() => {})
+      connection.release()
     }
   }
 
