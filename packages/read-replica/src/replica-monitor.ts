@@ -1,6 +1,7 @@
 import { type Balancer, safePick } from './balancer.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
+import { PrimaryLsnHistory } from './primary-lsn-history.js'
 import type { RouterEventEmitter } from './router-events.js'
 
 export interface MonitorSettings {
@@ -92,6 +93,7 @@ export class ReplicaMonitor {
   #primaryIndex = 0
   #primaryConfirmed = false
   #primaryLsn: Lsn | undefined
+  readonly #lsnHistory = new PrimaryLsnHistory()
   #detecting: Promise<DatabaseNode | undefined> | undefined
   #timer: NodeJS.Timeout | undefined
   #started = false
@@ -205,8 +207,14 @@ export class ReplicaMonitor {
     }
     chosen = this.#primaryIndex
     this.#primaryConfirmed = true
-    this.#primaryLsn = parseLsn(results[chosen]?.lsn) ?? this.#primaryLsn
+    this.#notePrimaryLsn(parseLsn(results[chosen]?.lsn))
     return this.primary
+  }
+
+  #notePrimaryLsn(lsn: Lsn | undefined): void {
+    if (lsn === undefined) return
+    this.#primaryLsn = lsn
+    this.#lsnHistory.record(lsn, performance.now())
   }
 
   #checkSoon(replica: ReplicaState): void {
@@ -340,7 +348,7 @@ export class ReplicaMonitor {
       )
       if (row?.recovery === false) {
         this.#primaryConfirmed = true
-        this.#primaryLsn = parseLsn(row.lsn) ?? this.#primaryLsn
+        this.#notePrimaryLsn(parseLsn(row.lsn))
         return
       }
     } catch {
@@ -380,8 +388,7 @@ export class ReplicaMonitor {
     } else {
       this.#advance(replica, replay)
     }
-    const sinceReplay = row.since_replay === null ? 0 : Number(row.since_replay)
-    replica.lagSeconds = row.caught_up === true ? 0 : Math.max(0, sinceReplay)
+    replica.lagSeconds = this.#lagSeconds(row, replay)
     replica.lagBytes =
       this.#primaryLsn !== undefined && replay !== undefined
         ? Math.max(0, Number(this.#primaryLsn - replay))
@@ -411,6 +418,16 @@ export class ReplicaMonitor {
         error: undefined,
       })
     }
+  }
+
+  // Seconds during which the primary had WAL this replica has not replayed (see
+  // PrimaryLsnHistory). Before the primary's position is known, the server's own view: time since
+  // the last replayed commit, counted only while received WAL waits to be replayed.
+  #lagSeconds(row: ReplicaRow, replay: Lsn | undefined): number {
+    const known = replay === undefined ? undefined : this.#lsnHistory.secondsBehind(replay, performance.now())
+    if (known !== undefined) return known
+    if (row.caught_up === true || row.since_replay === null) return 0
+    return Math.max(0, Number(row.since_replay))
   }
 
   #exclude(replica: ReplicaState, reason: ExclusionReason, error: unknown): void {

@@ -1,10 +1,4 @@
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type QueryCompiler,
-  type QueryResult,
-  type TransactionSettings,
-} from 'kysely'
+import { CompiledQuery, type DatabaseConnection, type QueryResult, type TransactionSettings } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
 import { QueryClassifier, type RouteReason } from './classify-query.js'
 import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
