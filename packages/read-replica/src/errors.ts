@@ -133,3 +133,19 @@ export class TransactionRolledBackError extends ReadReplicaError {
     )
   }
 }
+
+/**
+ * A query that is not provably read-only ran under `db.replica({ preventWrites: true })` or
+ * `db.router.preventWrites()`; it was refused, nothing was sent. `context.reason` says why it
+ * counts as a write (`write`, `volatile-function`, `raw-sql`, …): declare a read-only function
+ * with the `readOnlyFunctions` option.
+ */
+export class WritesPreventedError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext) {
+    super(
+      'E_REPLICA_WRITES_PREVENTED',
+      `writes are prevented here and this query is not provably read-only (${String(context.reason)}); it was not run`,
+      { context },
+    )
+  }
+}

@@ -32,31 +32,47 @@ export interface FunctionDeclarations {
   readonly writingFunctions: readonly string[]
 }
 
+export interface CatalogSource {
+  /** the node to read `pg_proc` from (the primary) */
+  readonly node: () => Promise<DatabaseNode>
+  readonly timeoutMs: number
+  /** a failed load is retried at most this often */
+  readonly retryMs: number
+}
+
 /**
- * Which functions are known read-only: the primary's `pg_proc` (loaded once, reloaded after DDL),
- * a short list of volatile-but-read-only functions, and the user's declarations. Anything not
- * known read-only, including every function while the catalog is not loaded, is treated as
- * writing: the query goes to the primary.
+ * Which functions are known read-only: the primary's `pg_proc` (loaded at `ready()` or first use,
+ * reloaded after function DDL), a short list of volatile-but-read-only functions, and the user's
+ * declarations. Anything not known read-only, including every function while the catalog is not
+ * loaded, is treated as writing: the query goes to the primary.
  */
 export class FunctionCatalog {
   readonly #declaredReadOnly: ReadonlySet<string>
   readonly #declaredWriting: ReadonlySet<string>
+  readonly #source: CatalogSource
   #serverReadOnly: ReadonlySet<string> | undefined
   #loading: Promise<void> | undefined
   #generation = 0
+  #retryAt = 0
   /** bumped whenever the answer for some name may change; routing caches key on it */
   version = 0
 
-  constructor(declarations: FunctionDeclarations) {
+  constructor(declarations: FunctionDeclarations, source: CatalogSource) {
     this.#declaredReadOnly = new Set([
       ...VOLATILE_BUT_READ_ONLY,
       ...spellings(declarations.readOnlyFunctions),
     ])
     this.#declaredWriting = new Set([...STABLE_BUT_WRITING, ...spellings(declarations.writingFunctions)])
+    this.#source = source
   }
 
   get loaded(): boolean {
     return this.#serverReadOnly !== undefined
+  }
+
+  /** The load in flight, if any (a query calling functions right after construction awaits it). */
+  get pending(): Promise<void> | undefined {
+    return this.#loading
   }
 
   /** True only when a call of `name` (`['f']` or `['schema', 'f']`) provably neither writes nor changes the session. */
@@ -68,18 +84,28 @@ export class FunctionCatalog {
     return this.#serverReadOnly?.has(bare) === true
   }
 
-  /** Loads (or reloads) the catalog from `node`; concurrent callers share one load. */
-  load(node: DatabaseNode, timeoutMs: number): Promise<void> {
+  /** Hot path: starts a load when the catalog is missing (a failed one at most every `retryMs`). */
+  ensureLoading(): void {
+    if (this.#serverReadOnly !== undefined || this.#loading) return
+    const now = performance.now()
+    if (now < this.#retryAt) return
+    this.#retryAt = now + this.#source.retryMs
+    this.load().catch(() => {})
+  }
+
+  /** Loads (or reloads) the catalog; concurrent callers share one load. */
+  load(): Promise<void> {
     this.#loading ??= (async () => {
       const generation = this.#generation
       try {
+        const node = await this.#source.node()
         const { rows } = await node.queryWithin<{ name: string; read_only: boolean }>(
           READ_ONLY_NAMES,
           [],
-          timeoutMs,
+          this.#source.timeoutMs,
           `function catalog of ${node.name}`,
         )
-        // A DDL statement ran while this was loading: its answer may already be old.
+        // Function DDL ran while this was loading: its answer may already be old.
         if (generation !== this.#generation) return
         this.#serverReadOnly = new Set(rows.filter((row) => row.read_only).map((row) => row.name))
         this.version++
@@ -91,13 +117,16 @@ export class FunctionCatalog {
   }
 
   /**
-   * DDL ran through the router: a function may have been created, replaced or dropped. Until the
-   * reload finishes, no catalog function counts as read-only (its volatility may have changed).
+   * Function DDL ran (or committed): a function may have been created, replaced or dropped.
+   * Until the reload finishes, no catalog function counts as read-only.
    */
-  invalidate(): void {
+  changed(): void {
     this.#generation++
     this.#serverReadOnly = undefined
     this.version++
+    this.#retryAt = 0
+    if (this.#loading) this.#loading.finally(() => this.ensureLoading()).catch(() => {})
+    else this.ensureLoading()
   }
 }
 

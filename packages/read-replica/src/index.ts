@@ -20,6 +20,7 @@ export {
   type ReadReplicaErrorContext,
   RouterClosedError,
   TransactionRolledBackError,
+  WritesPreventedError,
 } from './errors.js'
 export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { CompiledQuery, type DatabaseConnection, type QueryResult, type TransactionSettings } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
 import { QueryClassifier, type RouteReason } from './classify-query.js'
@@ -13,6 +14,7 @@ import {
   ReadReplicaError,
   RouterClosedError,
   TransactionRolledBackError,
+  WritesPreventedError,
 } from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
 import { formatLsn, type Lsn, parseLsn } from './lsn.js'
@@ -31,8 +33,12 @@ import {
   savepointStatement,
 } from './transaction-statements.js'
 
-/** How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`. */
-export type RoutingMode = 'auto' | 'primary' | 'replica'
+/**
+ * How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`;
+ * `replica-only` is `db.replica({ preventWrites: true })`: a query that is not provably
+ * read-only throws instead of going to the primary.
+ */
+export type RoutingMode = 'auto' | 'primary' | 'replica' | 'replica-only'
 
 /** Health and position of one replica, as reported by `router.metrics()`. */
 export interface ReplicaSnapshot {
@@ -75,8 +81,8 @@ export class ReplicaRouter {
   readonly #readTargets: ReadTargetPicker
   readonly #catalog: FunctionCatalog
   readonly #classifier: QueryClassifier
-  #catalogRetryAt = 0
-  #catalogLoad: Promise<void> | undefined
+  /** what `usePrimary()` / `preventWrites()` set for the code they run */
+  readonly #scope = new AsyncLocalStorage<'primary' | 'prevent-writes'>()
   #closed = false
 
   constructor(options: ResolvedOptions) {
@@ -110,7 +116,11 @@ export class ReplicaRouter {
       this.#events,
       this.#balancer,
     )
-    this.#catalog = new FunctionCatalog(options)
+    this.#catalog = new FunctionCatalog(options, {
+      node: () => this.#monitor.currentPrimary(),
+      timeoutMs: options.checkTimeoutMs,
+      retryMs: options.monitorIntervalMs,
+    })
     this.#classifier = new QueryClassifier(this.#catalog)
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
     if (options.logger) logRouterEvents(this.#events, options.logger)
@@ -126,7 +136,7 @@ export class ReplicaRouter {
    * of every node, so routing decisions start from known health and positions.
    */
   async ready(): Promise<void> {
-    await Promise.all([this.#monitor.start(), this.#loadCatalog()])
+    await Promise.all([this.#monitor.start(), this.#closed ? undefined : this.#catalog.load()])
   }
 
   /**
@@ -135,40 +145,19 @@ export class ReplicaRouter {
    * run by another process).
    */
   async reloadFunctions(): Promise<void> {
-    this.#catalog.invalidate()
-    await this.#loadCatalog()
-  }
-
-  async #loadCatalog(): Promise<void> {
-    if (this.#closed) return
-    const primary = await this.#monitor.currentPrimary()
-    await this.#catalog.load(primary, this.#options.checkTimeoutMs)
+    this.#catalog.changed()
+    await this.#catalog.load()
   }
 
   // Every query: the monitor runs and the catalog is loaded (until then, function calls go to the
-  // primary). A failed load is retried at most once per monitor interval.
+  // primary, or wait for a load in flight).
   #ensureStarted(): void {
     this.#monitor.ensureStarted()
-    if (this.#catalog.loaded) return
-    const now = performance.now()
-    if (now < this.#catalogRetryAt) return
-    this.#catalogRetryAt = now + this.#options.monitorIntervalMs
-    const load = this.#loadCatalog().finally(() => {
-      if (this.#catalogLoad === load) this.#catalogLoad = undefined
-    })
-    this.#catalogLoad = load
-    load.catch(() => {})
+    this.#catalog.ensureLoading()
   }
 
   #afterPrimaryStatement(sql: string): void {
-    if (mayChangeFunctions(sql)) this.#functionsChanged()
-  }
-
-  // Function DDL ran: until the catalog is reloaded no function counts as read-only.
-  #functionsChanged(): void {
-    this.#catalog.invalidate()
-    this.#catalogRetryAt = 0
-    this.#ensureStarted()
+    if (mayChangeFunctions(sql)) this.#catalog.changed()
   }
 
   /**
@@ -243,17 +232,46 @@ export class ReplicaRouter {
     }
   }
 
+  /**
+   * Runs `fn` with every query on the primary, however deep in the call stack (Rails'
+   * `connected_to(role: :writing)`, GitLab's `use_primary`): for code that must read the latest
+   * data regardless of positions. Nests; writes inside still raise the surrounding context's position.
+   *
+   * @example
+   * ```ts
+   * const invoice = await db.router.usePrimary(() => loadInvoice(id)) // every query of loadInvoice: primary
+   * ```
+   */
+  usePrimary<T>(fn: () => T): T {
+    return this.#scope.run('primary', fn)
+  }
+
+  /**
+   * Runs `fn` with writes refused: any query that is not provably read-only (a write, a call of a
+   * function not known read-only, raw SQL that is not a plain read, …) throws
+   * `WritesPreventedError` instead of running (Rails' `while_preventing_writes`). Reads route as usual.
+   */
+  preventWrites<T>(fn: () => T): T {
+    return this.#scope.run('prevent-writes', fn)
+  }
+
   /** Runs one query, routed by what it is (or by the forced mode). */
-  async executeQuery<R>(compiledQuery: CompiledQuery, mode: RoutingMode): Promise<QueryResult<R>> {
+  async executeQuery<R>(compiledQuery: CompiledQuery, forced: RoutingMode): Promise<QueryResult<R>> {
     if (this.#closed) throw new RouterClosedError()
     this.#ensureStarted()
-    let kind = this.#classifier.classify(compiledQuery, mode === 'replica')
+    const scope = this.#scope.getStore()
+    const mode = forced === 'auto' && scope === 'primary' ? 'primary' : forced
+    const declaredRead = mode === 'replica' || mode === 'replica-only'
+    let kind = this.#classifier.classify(compiledQuery, declaredRead)
     if (kind.reason === 'volatile-function' && !this.#catalog.loaded && mode !== 'primary') {
       // Right after construction the catalog may still be loading: wait for it (bounded by
       // checkTimeoutMs) rather than send every function call to the primary. A failed load leaves
       // the function unknown, and the query on the primary.
-      await this.#catalogLoad?.catch(() => {})
-      kind = this.#classifier.classify(compiledQuery, mode === 'replica')
+      await this.#catalog.pending?.catch(() => {})
+      kind = this.#classifier.classify(compiledQuery, declaredRead)
+    }
+    if (kind.write && (mode === 'replica-only' || scope === 'prevent-writes')) {
+      throw new WritesPreventedError({ reason: kind.reason, queryKind: compiledQuery.query.kind })
     }
     if (mode === 'primary' || kind.write) {
       const reason = mode === 'primary' ? 'forced-primary' : kind.reason
@@ -266,12 +284,23 @@ export class ReplicaRouter {
   }
 
   /** A primary connection for a transaction, `db.connection()` or a stream. */
-  async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+  async provideConnection<T>(
+    consumer: (connection: DatabaseConnection) => Promise<T>,
+    mode: RoutingMode = 'auto',
+  ): Promise<T> {
     if (this.#closed) throw new RouterClosedError()
     this.#ensureStarted()
+    // Writes refused for the whole transaction / connection, as for single queries.
+    const refuseWrites = mode === 'replica-only' || this.#scope.getStore() === 'prevent-writes'
     const { node, connection } = await this.#acquirePrimary()
     const pinned = new PinnedConnection(connection, node, {
-      classify: (query) => this.#classifier.classify(query, false),
+      classify: (query) => {
+        const kind = this.#classifier.classify(query, refuseWrites)
+        if (refuseWrites && kind.write) {
+          throw new WritesPreventedError({ reason: kind.reason, queryKind: query.query.kind })
+        }
+        return kind
+      },
       onQuery: (self, query, startedAt, ok) => {
         if (ok && mayChangeFunctions(query.sql)) {
           this.#afterPrimaryStatement(query.sql)
@@ -329,7 +358,7 @@ export class ReplicaRouter {
     }
     if (pinned.functionsChanged) {
       pinned.functionsChanged = false
-      this.#functionsChanged() // committed now: reload what the catalog says
+      this.#catalog.changed() // committed now: reload what the catalog says
     }
     // Only after COMMIT succeeded, in its own statement: see CURRENT_LSN.
     if (wrote) await this.#recordPosition(pinned.inner)
