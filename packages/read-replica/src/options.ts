@@ -13,6 +13,7 @@ import {
   checkReplicas,
   checkSecret,
 } from './option-checks.js'
+import type { ReplicaDiscovery } from './replica-membership.js'
 
 /** Options of {@link createReplicatedKysely}. */
 export interface ReplicatedKyselyOptions {
@@ -28,6 +29,19 @@ export interface ReplicatedKyselyOptions {
    * @default []
    */
   replicas?: readonly NodeInput[]
+  /**
+   * Where the replica list comes from at run time (DNS, service discovery): called right away
+   * and every `discoverIntervalMs`; replicas are matched by name (or pool), new ones are added
+   * after a good health check, missing ones removed and their pools ended. A failing call keeps
+   * the current set. `db.router.addReplica()`, `removeReplica()` and `setReplicas()` do the same by hand.
+   * @default undefined
+   */
+  discoverReplicas?: ReplicaDiscovery
+  /**
+   * How often `discoverReplicas` is called.
+   * @default 30000
+   */
+  discoverIntervalMs?: number
   /**
    * How reads are spread over the healthy replicas: `'round-robin'`, `'random'`, `'weighted'`
    * (by each replica's `weight`), `'least-outstanding'`, `'p2c'` (power of two choices), or your
@@ -156,6 +170,8 @@ export interface RouterLogger {
 export interface ResolvedOptions {
   readonly primaries: readonly NodeInput[]
   readonly replicas: readonly NodeInput[]
+  readonly discoverReplicas: ReplicaDiscovery | undefined
+  readonly discoverIntervalMs: number
   readonly balance: BalanceStrategy | Balancer
   readonly readYourWrites: boolean
   readonly rywWaitMs: number
@@ -198,6 +214,12 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
   return {
     primaries: checkPrimaries(options.primary),
     replicas: checkReplicas(options.replicas),
+    discoverReplicas: checkFunctionOption<ReplicaDiscovery>(
+      'discoverReplicas',
+      options.discoverReplicas,
+      'a function returning the replica list',
+    ),
+    discoverIntervalMs: checkNumber('discoverIntervalMs', options.discoverIntervalMs, 30_000, 100),
     balance,
     readYourWrites: checkBoolean('readYourWrites', options.readYourWrites, true),
     rywWaitMs: checkNumber('rywWaitMs', options.rywWaitMs, 50),

@@ -85,7 +85,7 @@ const REPLAY_POSITION = 'select pg_last_wal_replay_lsn()::text as replay'
  * a forgotten router never keeps the process alive.
  */
 export class ReplicaMonitor {
-  readonly replicas: readonly ReplicaState[]
+  #replicas: readonly ReplicaState[] = []
   readonly #primaries: readonly DatabaseNode[]
   readonly #settings: MonitorSettings
   readonly #events: RouterEventEmitter
@@ -112,16 +112,50 @@ export class ReplicaMonitor {
     balancer: Balancer,
   ) {
     this.#primaries = primaries
-    this.replicas = replicas.map((node) => new ReplicaState(node))
     this.#settings = settings
     this.#events = events
     this.#balancer = balancer
-    for (const replica of this.replicas) {
-      // An idle client's error may be the server dying or just a killed session: check now
-      // rather than exclude on hearsay. A failed query, by contrast, excludes at once.
-      replica.node.watchPoolErrors(() => this.#checkSoon(replica))
-    }
+    for (const node of replicas) this.#join(new ReplicaState(node))
     for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
+  }
+
+  /** The replicas, in configuration order (a new array whenever one is added or removed). */
+  get replicas(): readonly ReplicaState[] {
+    return this.#replicas
+  }
+
+  #join(replica: ReplicaState): void {
+    // An idle client's error may be the server dying or just a killed session: check now
+    // rather than exclude on hearsay. A failed query, by contrast, excludes at once.
+    replica.node.watchPoolErrors(() => {
+      if (this.#replicas.includes(replica)) this.#checkSoon(replica)
+    })
+    this.#replicas = [...this.#replicas, replica]
+    this.#healthy = undefined
+  }
+
+  /**
+   * Adds a replica at run time. It takes reads only after a first good check (with the monitor
+   * not started yet, right away, like the configured ones).
+   */
+  async addReplica(node: DatabaseNode): Promise<ReplicaState> {
+    const replica = new ReplicaState(node)
+    if (this.#started && !this.#closed) {
+      replica.status = 'excluded'
+      replica.excludedFor = 'error'
+      replica.consecutiveGood = this.#settings.rejoinAfterChecks - 1 // one good check rejoins it
+      this.#join(replica)
+      await this.#checkReplica(replica)
+    } else {
+      this.#join(replica)
+    }
+    return replica
+  }
+
+  /** Removes a replica: no new read goes to it; reads already running there finish. */
+  removeReplica(replica: ReplicaState): void {
+    this.#replicas = this.#replicas.filter((r) => r !== replica)
+    this.#healthy = undefined
   }
 
   get primary(): DatabaseNode {
@@ -159,7 +193,7 @@ export class ReplicaMonitor {
 
   /** The healthy replicas; a cached array rebuilt only when a status changes (hot path). */
   healthyReplicas(): readonly ReplicaState[] {
-    this.#healthy ??= this.replicas.filter((replica) => replica.status === 'healthy')
+    this.#healthy ??= this.#replicas.filter((replica) => replica.status === 'healthy')
     return this.#healthy
   }
 
@@ -321,7 +355,7 @@ export class ReplicaMonitor {
     if (this.#closed) return
     try {
       await this.#checkPrimary()
-      await Promise.all(this.replicas.map((replica) => this.#checkReplica(replica)))
+      await Promise.all(this.#replicas.map((replica) => this.#checkReplica(replica)))
       this.#resolveWaiters()
     } catch {
       // Checks handle their own errors; anything else must not stop monitoring or surface as an

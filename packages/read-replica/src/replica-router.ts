@@ -5,7 +5,7 @@ import { QueryClassifier, type RouteReason } from './classify-query.js'
 import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
 import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
-import { ConnectFailure, DatabaseNode } from './database-node.js'
+import { ConnectFailure, DatabaseNode, type NodeInput, type PoolLike } from './database-node.js'
 import {
   PrimaryConnectionLostError,
   PrimaryReadOnlyError,
@@ -22,6 +22,7 @@ import type { ResolvedOptions } from './options.js'
 import { isAbandoned, type PgConnection } from './pg-connection.js'
 import { PinnedConnection } from './pinned-connection.js'
 import { ReadTargetPicker } from './read-target.js'
+import { ReplicaMembership } from './replica-membership.js'
 import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
 import { logRouterEvents, RouterEventEmitter, type RouterEvents } from './router-events.js'
 import { type RouterCounters, RouterMetrics } from './router-metrics.js'
@@ -71,7 +72,7 @@ const CURRENT_LSN = CompiledQuery.raw('select pg_current_wal_insert_lsn()::text 
 export class ReplicaRouter {
   readonly #options: ResolvedOptions
   readonly #primaries: readonly DatabaseNode[]
-  readonly #replicaNodes: readonly DatabaseNode[]
+  readonly #membership: ReplicaMembership
   readonly #monitor: ReplicaMonitor
   readonly #balancer: Balancer
   readonly #events = new RouterEventEmitter()
@@ -96,14 +97,14 @@ export class ReplicaRouter {
           options.connectTimeoutMs,
         ),
     )
-    this.#replicaNodes = options.replicas.map(
+    const replicaNodes = options.replicas.map(
       (input, index) =>
         new DatabaseNode(input, `replica-${index + 1}`, options.cursor, options.connectTimeoutMs),
     )
     this.#balancer = createBalancer(options.balance)
     this.#monitor = new ReplicaMonitor(
       this.#primaries,
-      this.#replicaNodes,
+      replicaNodes,
       {
         intervalMs: options.monitorIntervalMs,
         checkTimeoutMs: options.checkTimeoutMs,
@@ -116,6 +117,10 @@ export class ReplicaRouter {
       this.#events,
       this.#balancer,
     )
+    this.#membership = new ReplicaMembership(this.#monitor, options)
+    if (options.discoverReplicas) {
+      this.#membership.startDiscovery(options.discoverReplicas, options.discoverIntervalMs)
+    }
     this.#catalog = new FunctionCatalog(options, {
       node: () => this.#monitor.currentPrimary(),
       timeoutMs: options.checkTimeoutMs,
@@ -255,6 +260,30 @@ export class ReplicaRouter {
     return this.#scope.run('prevent-writes', fn)
   }
 
+  /**
+   * Adds a replica at run time (a `pg.Pool` or `{ pool, name, weight }`); it takes reads after
+   * its first good health check. Throws `InvalidOptionsError` for a bad input or a known name.
+   */
+  addReplica(input: NodeInput): Promise<void> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.add(input)
+  }
+
+  /** Removes a replica by name or pool: no new reads go to it, its pool is ended. */
+  removeReplica(nameOrPool: string | PoolLike): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.remove(nameOrPool)
+  }
+
+  /**
+   * Replaces the replica set (matched by name, or by pool when unnamed): new ones are added,
+   * missing ones removed. What the `discoverReplicas` option calls on every refresh.
+   */
+  setReplicas(inputs: readonly NodeInput[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.set(inputs)
+  }
+
   /** Runs one query, routed by what it is (or by the forced mode). */
   async executeQuery<R>(compiledQuery: CompiledQuery, forced: RoutingMode): Promise<QueryResult<R>> {
     if (this.#closed) throw new RouterClosedError()
@@ -386,10 +415,11 @@ export class ReplicaRouter {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#membership.stopDiscovery()
     await this.#monitor.close()
     const seen = new Set<unknown>()
     await Promise.all(
-      [...this.#primaries, ...this.#replicaNodes].map(async (node) => {
+      [...this.#primaries, ...this.#monitor.replicas.map((replica) => replica.node)].map(async (node) => {
         if (seen.has(node.pool)) return
         seen.add(node.pool)
         await node.destroy(this.#options.checkTimeoutMs).catch(() => {})
