@@ -117,6 +117,8 @@ type Strategy =
 interface SessionStats {
   reads: number
   stale: number
+  /** latency of each session's first read (right after the write), ms */
+  firstReadMs: number[]
   replicaReads: number
 }
 
@@ -126,7 +128,7 @@ interface SessionStats {
  */
 async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promise<SessionStats> {
   const primaryPort = cluster.primary.port
-  const stats: SessionStats = { reads: 0, stale: 0, replicaReads: 0 }
+  const stats: SessionStats = { reads: 0, stale: 0, replicaReads: 0, firstReadMs: [] }
   const ours = strategy.startsWith('read-replica')
   const inContext = strategy.includes('-ctx')
   const routed = createReplicatedKysely<Database>({
@@ -156,11 +158,13 @@ async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promis
           .executeTakeFirstOrThrow()
         for (let read = 0; read < READS_PER_SESSION; read++) {
           if (read > 0) await new Promise((resolve) => setTimeout(resolve, READ_SPACING_MS))
+          const startedAt = performance.now()
           const row = await routed
             .selectFrom('item')
             .select(['value', sql<number>`inet_server_port()`.as('port')])
             .where('id', '=', id)
             .executeTakeFirst()
+          if (read === 0) stats.firstReadMs.push(performance.now() - startedAt)
           count(row, value)
         }
       })
@@ -191,6 +195,7 @@ async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promis
           .where('id', '=', id)
           .executeTakeFirst()
       let row: { value: string; port: number } | undefined
+      const startedAt = performance.now()
       if (ours) {
         row = await routed.router.run(cookie.token, () => query(routed))
       } else if (strategy === 'rails-2s-sticky') {
@@ -198,6 +203,7 @@ async function runSessions(strategy: Strategy, cluster: PostgresCluster): Promis
       } else {
         row = await query(anyReplica())
       }
+      if (read === 0) stats.firstReadMs.push(performance.now() - startedAt)
       count(row, value)
     }
   }
@@ -245,10 +251,15 @@ async function main(): Promise<void> {
       'rails-2s-sticky',
       'random',
     ]
-    const sessions: Record<string, SessionStats & { replicaShare: number }> = {}
+    const sessions: Record<string, SessionStats & { replicaShare: number; firstReadP50Ms: number }> = {}
     for (const strategy of strategies) {
       const stats = await runSessions(strategy, cluster)
-      sessions[strategy] = { ...stats, replicaShare: stats.replicaReads / stats.reads }
+      const first = [...stats.firstReadMs].sort((a, b) => a - b)
+      sessions[strategy] = {
+        ...stats,
+        replicaShare: stats.replicaReads / stats.reads,
+        firstReadP50Ms: percentile(first, 50),
+      }
     }
 
     console.log(
@@ -266,11 +277,11 @@ async function main(): Promise<void> {
     console.log(
       `\nWrite, then ${READS_PER_SESSION} reads ${READ_SPACING_MS} ms apart (new request each, cookie carried), apply delay ${APPLY_DELAY_MS} ms, ${SESSIONS} sessions`,
     )
-    console.log('| routing              | reads | stale | replica share |')
-    console.log('|----------------------|-------|-------|---------------|')
+    console.log('| routing              | reads | stale | replica share | first read p50 ms |')
+    console.log('|----------------------|-------|-------|---------------|-------------------|')
     for (const [name, s] of Object.entries(sessions)) {
       console.log(
-        `| ${name.padEnd(20)} | ${String(s.reads).padStart(5)} | ${String(s.stale).padStart(5)} | ${fmt(s.replicaShare * 100, 1).padStart(12)}% |`,
+        `| ${name.padEnd(20)} | ${String(s.reads).padStart(5)} | ${String(s.stale).padStart(5)} | ${fmt(s.replicaShare * 100, 1).padStart(12)}% | ${fmt(s.firstReadP50Ms, 1).padStart(17)} |`,
       )
     }
     console.log('(-ctx: write and reads in one context; -500: rywWaitMs 500 instead of the default 50)')
@@ -288,7 +299,12 @@ async function main(): Promise<void> {
       writeThenRead: Object.fromEntries(
         Object.entries(sessions).map(([name, s]) => [
           name,
-          { reads: s.reads, stale: s.stale, replicaShare: Number(s.replicaShare.toFixed(3)) },
+          {
+            reads: s.reads,
+            stale: s.stale,
+            replicaShare: Number(s.replicaShare.toFixed(3)),
+            firstReadP50Ms: Number(s.firstReadP50Ms.toFixed(1)),
+          },
         ]),
       ),
       applyDelayMs: APPLY_DELAY_MS,
