@@ -135,14 +135,13 @@ export class DatabaseNode {
     ;(connection as PgConnection).release()
   }
 
-  /** Runs `fn` with `connection` registered: excluding the node cuts its statement off. */
-  async abandonable<T>(connection: PgConnection, fn: () => Promise<T>): Promise<T> {
+  /** From now until {@link endAbandonable}, excluding the node cuts `connection`'s statement off. */
+  startAbandonable(connection: PgConnection): void {
     this.#abandonable.add(connection)
-    try {
-      return await fn()
-    } finally {
-      this.#abandonable.delete(connection)
-    }
+  }
+
+  endAbandonable(connection: PgConnection): void {
+    this.#abandonable.delete(connection)
   }
 
   /** Cuts off every abandonable statement running on this node (it was just excluded). */

@@ -1,38 +1,24 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { CompiledQuery, type DatabaseConnection, type QueryResult, type TransactionSettings } from 'kysely'
+import type { CompiledQuery, DatabaseConnection, QueryResult, TransactionSettings } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
-import { QueryClassifier, type RouteReason } from './classify-query.js'
-import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
-import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
+import { QueryClassifier } from './classify-query.js'
+import { ConsistencyContext } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
-import { ConnectFailure, DatabaseNode, type NodeInput, type PoolLike } from './database-node.js'
-import {
-  PrimaryConnectionLostError,
-  PrimaryReadOnlyError,
-  PrimaryUnreachableError,
-  QueryTimeoutError,
-  ReadReplicaError,
-  RouterClosedError,
-  TransactionRolledBackError,
-  WritesPreventedError,
-} from './errors.js'
+import { DatabaseNode, type NodeInput, type PoolLike } from './database-node.js'
+import { RouterClosedError, WritesPreventedError } from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
-import { formatLsn, type Lsn, parseLsn } from './lsn.js'
+import { formatLsn, type Lsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
-import { isAbandoned, type PgConnection } from './pg-connection.js'
-import { PinnedConnection } from './pinned-connection.js'
+import { PinnedSessions } from './pinned-sessions.js'
+import { PrimaryExecutor } from './primary-executor.js'
 import { ReadTargetPicker } from './read-target.js'
 import { ReplicaMembership } from './replica-membership.js'
-import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
+import { ReplicaMonitor } from './replica-monitor.js'
+import { ReplicaReads } from './replica-reads.js'
+import { RouteRecorder } from './route-recorder.js'
 import { logRouterEvents, RouterEventEmitter, type RouterEvents } from './router-events.js'
 import { type RouterCounters, RouterMetrics } from './router-metrics.js'
-import {
-  beginStatement,
-  COMMIT,
-  ROLLBACK,
-  type SavepointAction,
-  savepointStatement,
-} from './transaction-statements.js'
+import type { SavepointAction } from './transaction-statements.js'
 
 /**
  * How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`;
@@ -60,11 +46,6 @@ export interface RouterSnapshot extends RouterCounters {
   readonly replicas: readonly ReplicaSnapshot[]
 }
 
-// Read after COMMIT, in its own statement: inside the writing statement the commit record does
-// not exist yet. The insert position (not the write position) is used because with
-// synchronous_commit = off the write position may still be behind the commit record.
-const CURRENT_LSN = CompiledQuery.raw('select pg_current_wal_insert_lsn()::text as lsn')
-
 /**
  * Routes every query of a replicated Kysely instance, tracks read-your-writes positions and
  * owns the replica monitor. Reach it as `db.router`.
@@ -79,7 +60,9 @@ export class ReplicaRouter {
   readonly #metrics = new RouterMetrics()
   readonly #context: ConsistencyContext
   readonly #codec: ConsistencyTokenCodec
-  readonly #readTargets: ReadTargetPicker
+  readonly #primary: PrimaryExecutor
+  readonly #reads: ReplicaReads
+  readonly #pinned: PinnedSessions
   readonly #catalog: FunctionCatalog
   readonly #classifier: QueryClassifier
   /** what `usePrimary()` / `preventWrites()` set for the code they run */
@@ -130,10 +113,26 @@ export class ReplicaRouter {
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
     if (options.logger) logRouterEvents(this.#events, options.logger)
     this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
-    this.#readTargets = new ReadTargetPicker(this.#monitor, this.#balancer, this.#metrics, {
+    const recorder = new RouteRecorder(this.#metrics, this.#events)
+    this.#primary = new PrimaryExecutor(this.#monitor, this.#context, recorder, {
+      queryTimeoutMs: options.queryTimeoutMs,
+      afterStatement: (sql) => {
+        if (mayChangeFunctions(sql)) this.#catalog.changed()
+      },
+    })
+    const targets = new ReadTargetPicker(this.#monitor, this.#balancer, this.#metrics, {
       whenNoReplica: options.whenNoReplica,
       rywWaitMs: options.rywWaitMs,
     })
+    this.#reads = new ReplicaReads(this.#monitor, targets, this.#primary, this.#context, recorder, options)
+    this.#pinned = new PinnedSessions(
+      this.#primary,
+      this.#classifier,
+      this.#catalog,
+      this.#context,
+      recorder,
+      options.readYourWrites,
+    )
   }
 
   /**
@@ -159,10 +158,6 @@ export class ReplicaRouter {
   #ensureStarted(): void {
     this.#monitor.ensureStarted()
     this.#catalog.ensureLoading()
-  }
-
-  #afterPrimaryStatement(sql: string): void {
-    if (mayChangeFunctions(sql)) this.#catalog.changed()
   }
 
   /**
@@ -307,9 +302,9 @@ export class ReplicaRouter {
       // Anything not provably read-only may have written: its position is read after it, so the
       // context's next read sees it (a function that writes, a locking select, raw SQL, …).
       const recordPosition = kind.write && this.#options.readYourWrites
-      return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, 0)
+      return this.#primary.execute<R>(compiledQuery, reason, recordPosition, 0)
     }
-    return this.#executeRead<R>(compiledQuery)
+    return this.#reads.read<R>(compiledQuery)
   }
 
   /** A primary connection for a transaction, `db.connection()` or a stream. */
@@ -321,94 +316,23 @@ export class ReplicaRouter {
     this.#ensureStarted()
     // Writes refused for the whole transaction / connection, as for single queries.
     const refuseWrites = mode === 'replica-only' || this.#scope.getStore() === 'prevent-writes'
-    const { node, connection } = await this.#acquirePrimary()
-    const pinned = new PinnedConnection(connection, node, {
-      classify: (query) => {
-        const kind = this.#classifier.classify(query, refuseWrites)
-        if (refuseWrites && kind.write) {
-          throw new WritesPreventedError({ reason: kind.reason, queryKind: query.query.kind })
-        }
-        return kind
-      },
-      onQuery: (self, query, startedAt, ok) => {
-        if (ok && mayChangeFunctions(query.sql)) {
-          this.#afterPrimaryStatement(query.sql)
-          if (self.inTransaction) self.functionsChanged = true
-        }
-        this.#record(
-          self.node,
-          'primary',
-          self.inTransaction ? 'transaction' : 'connection',
-          query,
-          startedAt,
-          0,
-          1,
-          ok,
-        )
-      },
-      failed: (self, error, wrote) => this.#primaryError(error, self.node, wrote),
-      afterAutocommitWrite: async (self) => {
-        if (this.#options.readYourWrites) await this.#recordPosition(self.inner)
-      },
-    })
-    try {
-      return await consumer(pinned)
-    } finally {
-      try {
-        if (pinned.autocommitWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
-      } finally {
-        connection.release()
-      }
-    }
+    return this.#pinned.provide(consumer, refuseWrites)
   }
 
-  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    const pinned = asPinned(connection)
-    await pinned.inner.executeQuery(beginStatement(settings))
-    pinned.inTransaction = true
-    pinned.transactionWrote = false
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.#pinned.begin(connection, settings)
   }
 
-  async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    const pinned = asPinned(connection)
-    const wrote = pinned.transactionWrote && this.#options.readYourWrites
-    pinned.transactionWrote = false
-    try {
-      const { rows } = await pinned.inner.executeQuery<{ command?: string }>(COMMIT)
-      // PostgreSQL completes COMMIT with a ROLLBACK tag when an earlier error aborted the transaction.
-      if (rows[0]?.command === 'ROLLBACK') throw new TransactionRolledBackError({ node: pinned.node.name })
-    } catch (error) {
-      // A COMMIT whose connection died may have committed: its position is unknown, so the
-      // context's reads go to the primary (a SQL error at COMMIT, by contrast, rolled back).
-      if (wrote && (isConnectionError(error) || isAbandoned(error))) this.#context.recordUnknownWrite()
-      throw this.#primaryError(error, pinned.node, wrote)
-    } finally {
-      pinned.inTransaction = false
-    }
-    if (pinned.functionsChanged) {
-      pinned.functionsChanged = false
-      this.#catalog.changed() // committed now: reload what the catalog says
-    }
-    // Only after COMMIT succeeded, in its own statement: see CURRENT_LSN.
-    if (wrote) await this.#recordPosition(pinned.inner)
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#pinned.commit(connection)
   }
 
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const pinned = asPinned(connection)
-    pinned.inTransaction = false
-    pinned.transactionWrote = false
-    try {
-      await pinned.inner.executeQuery(ROLLBACK)
-    } catch (error) {
-      // the connection is in an unknown state: it must not go back to the pool
-      pinned.inner.release(true)
-      throw this.#primaryError(error, pinned.node, false)
-    }
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#pinned.rollback(connection)
   }
 
-  async savepoint(connection: DatabaseConnection, name: string, action: SavepointAction): Promise<void> {
-    const pinned = asPinned(connection)
-    await pinned.inner.executeQuery(savepointStatement(action, name))
+  savepoint(connection: DatabaseConnection, name: string, action: SavepointAction): Promise<void> {
+    return this.#pinned.savepoint(connection, name, action)
   }
 
   /** Stops the monitor and ends every pool (each pool once, even when listed twice). */
@@ -426,207 +350,4 @@ export class ReplicaRouter {
       }),
     )
   }
-
-  async #executeRead<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const requirement: ReadRequirement = this.#options.readYourWrites
-      ? this.#context.requirement()
-      : { kind: 'none' }
-    const failed = new Set<ReplicaState>()
-    for (let attempt = 1; ; attempt++) {
-      const picked = this.#readTargets.pick(requirement, failed)
-      // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
-      const target = picked instanceof Promise ? await picked : picked
-      const reason = attempt > 1 ? 'retry' : target.reason
-      if (target.role === 'primary') {
-        if (attempt > 1) this.#metrics.counters.retries++
-        return this.#executeOnPrimary<R>(compiledQuery, reason, false, target.waitedMs)
-      }
-      const replica = target.replica as ReplicaState
-      const startedAt = performance.now()
-      let ok = false
-      try {
-        const result = await this.#runOnReplica<R>(replica, compiledQuery)
-        ok = true
-        if (attempt > 1) this.#metrics.counters.retries++
-        return result
-      } catch (error) {
-        // Nothing was returned to the caller, so running the read elsewhere is safe when the
-        // failure is the node's, not the query's. SQL errors are the caller's and are rethrown.
-        if (!this.#replicaFailed(replica, error)) throw error
-        failed.add(replica)
-      } finally {
-        this.#record(replica.node, 'replica', reason, compiledQuery, startedAt, target.waitedMs, attempt, ok)
-      }
-    }
-  }
-
-  /**
-   * Judges a failed replica read: true when the node (not the query) failed, so the read may
-   * run elsewhere. Failing to connect at all (refused, wrong database, bad password) excludes
-   * the replica at once; a pool that could not hand out a connection in time or a read past its
-   * deadline may be load, not death, so the replica only gets an immediate check.
-   */
-  #replicaFailed(replica: ReplicaState, error: unknown): boolean {
-    if (error instanceof ConnectFailure) {
-      if (isPoolTimeout(error.cause) || isAbandoned(error.cause)) this.#monitor.checkSoon(replica)
-      else this.#monitor.reportFailure(replica, error.cause)
-      return true
-    }
-    if (isAbandoned(error)) {
-      if (error.abandoned === 'deadline') {
-        replica.node.markUnresponsive()
-        this.#monitor.checkSoon(replica)
-      }
-      return true
-    }
-    if (!isConnectionError(error)) return false
-    this.#monitor.reportFailure(replica, error)
-    return true
-  }
-
-  /**
-   * Acquires, runs and releases on one replica, within `replicaReadTimeoutMs`. The read can be
-   * cut off when the replica is excluded meanwhile (its connection is destroyed either way, so a
-   * frozen replica never keeps pool connections).
-   */
-  async #runOnReplica<R>(replica: ReplicaState, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const node = replica.node
-    let connection: PgConnection | undefined
-    node.outstanding++
-    try {
-      const acquired = await node.acquire(true)
-      connection = acquired
-      acquired.deadlineMs = this.#options.replicaReadTimeoutMs
-      return await node.abandonable(acquired, () => acquired.executeQuery<R>(compiledQuery))
-    } finally {
-      node.outstanding--
-      connection?.release()
-    }
-  }
-
-  /**
-   * Acquires a connection on the primary. A failure to connect means nothing was sent, so after
-   * re-detecting the primary (a failover) the connection is tried once on the new one.
-   */
-  async #acquirePrimary(): Promise<{ node: DatabaseNode; connection: PgConnection }> {
-    let node = await this.#monitor.currentPrimary()
-    try {
-      return { node, connection: this.#primaryDeadline(await node.acquire()) }
-    } catch (error) {
-      if (!(error instanceof ConnectFailure)) throw error
-      const next = await this.#monitor.detectPrimary()
-      if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error.cause)
-      node = next
-      try {
-        return { node, connection: this.#primaryDeadline(await node.acquire()) }
-      } catch (retryError) {
-        throw new PrimaryUnreachableError(
-          { node: node.name },
-          retryError instanceof ConnectFailure ? retryError.cause : retryError,
-        )
-      }
-    }
-  }
-
-  #primaryDeadline(connection: PgConnection): PgConnection {
-    connection.deadlineMs = this.#options.queryTimeoutMs
-    return connection
-  }
-
-  /**
-   * A statement on the primary failed: a typed error when the node failed (timed out, connection
-   * lost), the driver's own error when the SQL did. A write whose outcome is unknown sends the
-   * context's reads to the primary; the primary is re-detected in the background.
-   */
-  #primaryError(error: unknown, node: DatabaseNode, write: boolean): unknown {
-    if (error instanceof ReadReplicaError) return error
-    const timedOut = isAbandoned(error)
-    if (!timedOut && !isConnectionError(error)) return error
-    if (write) this.#context.recordUnknownWrite()
-    if (timedOut) node.markUnresponsive()
-    void this.#monitor.detectPrimary().catch(() => {})
-    return timedOut
-      ? new QueryTimeoutError({ node: node.name, timeoutMs: this.#options.queryTimeoutMs, write }, error)
-      : new PrimaryConnectionLostError({ node: node.name, write }, error)
-  }
-
-  async #executeOnPrimary<R>(
-    compiledQuery: CompiledQuery,
-    reason: RouteReason,
-    recordPosition: boolean,
-    waitedMs: number,
-    redirects = 0,
-  ): Promise<QueryResult<R>> {
-    const { node, connection } = await this.#acquirePrimary()
-    const startedAt = performance.now()
-    let ok = false
-    try {
-      let result: QueryResult<R>
-      try {
-        result = await connection.executeQuery<R>(compiledQuery)
-      } catch (error) {
-        if (isReadOnlyError(error)) {
-          // The node we took for the primary is in recovery: the server refused the statement,
-          // nothing was written. Re-detect and, if another host now accepts writes, run it there.
-          const next = await this.#monitor.detectPrimary()
-          if (next && next !== node && redirects === 0) {
-            connection.release()
-            return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, waitedMs, redirects + 1)
-          }
-          throw new PrimaryReadOnlyError({ node: node.name }, error)
-        }
-        throw this.#primaryError(error, node, recordPosition)
-      }
-      ok = true
-      if (recordPosition) await this.#recordPosition(connection)
-      if (reason === 'ddl' || reason === 'raw-sql' || reason === 'forced-primary')
-        this.#afterPrimaryStatement(compiledQuery.sql)
-      return result
-    } finally {
-      this.#record(node, 'primary', reason, compiledQuery, startedAt, waitedMs, 1, ok)
-      connection.release()
-    }
-  }
-
-  async #recordPosition(connection: DatabaseConnection): Promise<void> {
-    try {
-      const { rows } = await connection.executeQuery<{ lsn: string }>(CURRENT_LSN)
-      const lsn = parseLsn(rows[0]?.lsn)
-      if (lsn === undefined) this.#context.recordUnknownWrite()
-      else this.#context.recordWrite(lsn)
-    } catch {
-      // The write committed but its position is unknown: this context reads from the primary.
-      this.#context.recordUnknownWrite()
-    }
-  }
-
-  #record(
-    node: DatabaseNode,
-    role: 'primary' | 'replica',
-    reason: RouteReason,
-    query: CompiledQuery,
-    startedAt: number,
-    waitedMs: number,
-    attempt: number,
-    ok: boolean,
-  ): void {
-    this.#metrics.count(node.name, reason, ok)
-    if (this.#events.has('route')) {
-      this.#events.emit('route', {
-        node: node.name,
-        role,
-        reason,
-        queryKind: query.query.kind,
-        durationMs: performance.now() - startedAt,
-        waitedMs,
-        attempt,
-        ok,
-      })
-    }
-  }
-}
-
-function asPinned(connection: DatabaseConnection): PinnedConnection {
-  if (connection instanceof PinnedConnection) return connection
-  throw new TypeError('[@scale/read-replica] transaction on a connection the router did not provide')
 }
