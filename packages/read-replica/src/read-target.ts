@@ -4,7 +4,8 @@ import type { ReadRequirement } from './consistency-context.js'
 import type { DatabaseNode } from './database-node.js'
 import { NoReplicaAvailableError } from './errors.js'
 import type { Lsn } from './lsn.js'
-import type { ReplicaMonitor, ReplicaState } from './replica-monitor.js'
+import type { ReplicaMonitor } from './replica-monitor.js'
+import type { ReplicaState } from './replica-state.js'
 import type { RouterMetrics } from './router-metrics.js'
 
 /** Where one read goes, and why. */

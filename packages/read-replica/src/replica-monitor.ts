@@ -1,7 +1,9 @@
-import { type Balancer, safePick } from './balancer.js'
+import type { Balancer } from './balancer.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
 import { PrimaryLsnHistory } from './primary-lsn-history.js'
+import { ReplayWaiters } from './replay-waiters.js'
+import { type ExclusionReason, ReplicaState } from './replica-state.js'
 import type { RouterEventEmitter } from './router-events.js'
 
 export interface MonitorSettings {
@@ -12,42 +14,6 @@ export interface MonitorSettings {
   excludeAfterChecks: number
   rejoinAfterChecks: number
   rywPollIntervalMs: number
-}
-
-export type ReplicaStatus = 'healthy' | 'excluded'
-export type ExclusionReason = 'error' | 'lagging' | 'promoted'
-
-/** What the monitor knows about one replica; read by the router and by `metrics()`. */
-export class ReplicaState {
-  readonly node: DatabaseNode
-  status: ReplicaStatus = 'healthy'
-  excludedFor: ExclusionReason | undefined
-  /** lower bound of the replay position: replay only moves forward while the server keeps running */
-  replayLsn: Lsn | undefined
-  lagBytes: number | undefined
-  lagSeconds: number | undefined
-  latencyMs: number | undefined
-  errors = 0
-  lastError: unknown
-  consecutiveBad = 0
-  consecutiveGood = 0
-
-  constructor(node: DatabaseNode) {
-    this.node = node
-  }
-
-  get name(): string {
-    return this.node.name
-  }
-  get weight(): number {
-    return this.node.weight
-  }
-  get outstanding(): number {
-    return this.node.outstanding
-  }
-  get healthy(): boolean {
-    return this.status === 'healthy'
-  }
 }
 
 interface ReplicaRow {
@@ -62,13 +28,6 @@ interface PrimaryRow {
   lsn: string | null
 }
 
-interface Waiter {
-  lsn: Lsn
-  skip: ReadonlySet<ReplicaState>
-  resolve: (replica: ReplicaState | undefined) => void
-  timer: NodeJS.Timeout
-}
-
 // On the replica: replay position, and seconds since the last replayed commit counted only while
 // received WAL is still waiting to be replayed (an idle primary must not look like lag).
 const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
@@ -77,7 +36,6 @@ const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
   extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 as since_replay`
 const PRIMARY_CHECK = `select pg_is_in_recovery() as recovery,
   case when pg_is_in_recovery() then null else pg_current_wal_insert_lsn()::text end as lsn`
-const REPLAY_POSITION = 'select pg_last_wal_replay_lsn()::text as replay'
 
 /**
  * Polls every replica (replay LSN, lag in bytes and seconds, latency, errors) and the primary
@@ -89,7 +47,6 @@ export class ReplicaMonitor {
   readonly #primaries: readonly DatabaseNode[]
   readonly #settings: MonitorSettings
   readonly #events: RouterEventEmitter
-  readonly #balancer: Balancer
   #primaryIndex = 0
   #primaryConfirmed = false
   #primaryLsn: Lsn | undefined
@@ -99,8 +56,7 @@ export class ReplicaMonitor {
   #started = false
   #closed = false
   #tick: Promise<void> | undefined
-  readonly #waiters = new Set<Waiter>()
-  #fastPolling = false
+  readonly #waiters: ReplayWaiters
   #healthy: readonly ReplicaState[] | undefined
   readonly #checking = new Set<ReplicaState>()
 
@@ -114,7 +70,12 @@ export class ReplicaMonitor {
     this.#primaries = primaries
     this.#settings = settings
     this.#events = events
-    this.#balancer = balancer
+    this.#waiters = new ReplayWaiters(balancer, {
+      checkTimeoutMs: settings.checkTimeoutMs,
+      rywPollIntervalMs: settings.rywPollIntervalMs,
+      healthy: () => this.healthyReplicas(),
+      advance: (replica, lsn) => this.#advance(replica, lsn),
+    })
     for (const node of replicas) this.#join(new ReplicaState(node))
     for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
   }
@@ -183,11 +144,7 @@ export class ReplicaMonitor {
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer) clearTimeout(this.#timer)
-    for (const waiter of this.#waiters) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(undefined)
-    }
-    this.#waiters.clear()
+    this.#waiters.close()
     await this.#tick?.catch(() => {})
   }
 
@@ -280,66 +237,7 @@ export class ReplicaMonitor {
    * quickly while anyone waits, or undefined after `budgetMs`.
    */
   waitForLsn(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): Promise<ReplicaState | undefined> {
-    if (this.#closed) return Promise.resolve(undefined)
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        lsn,
-        skip,
-        resolve,
-        timer: setTimeout(() => {
-          this.#waiters.delete(waiter)
-          resolve(undefined)
-        }, budgetMs),
-      }
-      waiter.timer.unref()
-      this.#waiters.add(waiter)
-      if (!this.#fastPolling) void this.#fastPoll().catch(() => {})
-    })
-  }
-
-  #resolveWaiters(): void {
-    if (this.#waiters.size === 0) return
-    const healthy = this.healthyReplicas()
-    for (const waiter of this.#waiters) {
-      const ready = healthy.filter(
-        (replica) =>
-          !waiter.skip.has(replica) && replica.replayLsn !== undefined && replica.replayLsn >= waiter.lsn,
-      )
-      if (ready.length === 0) continue
-      clearTimeout(waiter.timer)
-      this.#waiters.delete(waiter)
-      waiter.resolve(safePick(this.#balancer, ready))
-    }
-  }
-
-  // One loop for all waiting reads: a few cheap position queries per interval, however many wait.
-  async #fastPoll(): Promise<void> {
-    this.#fastPolling = true
-    try {
-      while (this.#waiters.size > 0 && !this.#closed) {
-        await Promise.all(
-          this.healthyReplicas().map(async (replica) => {
-            try {
-              const {
-                rows: [row],
-              } = await replica.node.queryWithin<{ replay: string | null }>(
-                REPLAY_POSITION,
-                [],
-                this.#settings.checkTimeoutMs,
-                `replay position of ${replica.name}`,
-              )
-              this.#advance(replica, parseLsn(row?.replay))
-            } catch {
-              // the regular check decides about health; a waiter just falls back to the primary
-            }
-          }),
-        )
-        this.#resolveWaiters()
-        if (this.#waiters.size > 0) await sleep(this.#settings.rywPollIntervalMs)
-      }
-    } finally {
-      this.#fastPolling = false
-    }
+    return this.#waiters.wait(lsn, budgetMs, skip)
   }
 
   #advance(replica: ReplicaState, lsn: Lsn | undefined): void {
@@ -356,7 +254,7 @@ export class ReplicaMonitor {
     try {
       await this.#checkPrimary()
       await Promise.all(this.#replicas.map((replica) => this.#checkReplica(replica)))
-      this.#resolveWaiters()
+      this.#waiters.resolve()
     } catch {
       // Checks handle their own errors; anything else must not stop monitoring or surface as an
       // unhandled rejection from a timer callback.
@@ -484,8 +382,4 @@ export class ReplicaMonitor {
       })
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }

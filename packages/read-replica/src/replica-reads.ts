@@ -5,7 +5,8 @@ import { ConnectFailure } from './database-node.js'
 import { isAbandoned, type PgConnection } from './pg-connection.js'
 import type { PrimaryExecutor } from './primary-executor.js'
 import type { ReadTargetPicker } from './read-target.js'
-import type { ReplicaMonitor, ReplicaState } from './replica-monitor.js'
+import type { ReplicaMonitor } from './replica-monitor.js'
+import type { ReplicaState } from './replica-state.js'
 import type { RouteRecorder } from './route-recorder.js'
 
 const NO_REQUIREMENT: ReadRequirement = { kind: 'none' }
