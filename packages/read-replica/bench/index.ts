@@ -98,7 +98,13 @@ async function benchPkSelect(cluster: PostgresCluster) {
     (byNode['replica-1']?.queries ?? 0) / Object.values(byNode).reduce((sum, n) => sum + n.queries, 0)
   await raw.destroy()
   await routed.destroy()
-  return { raw: merge(rawRounds), router: merge(routedRounds), routerReplicaShare: replicaShare }
+  // The median of per-round ratios: one noisy round (a neighbour's burst) does not decide it.
+  const ratios = routedRounds
+    .map((r, i) => r.opsPerSec / (rawRounds[i] as SelectResult).opsPerSec)
+    .sort((a, b) => a - b)
+  const medianRatio =
+    ((ratios[(ratios.length - 1) >> 1] as number) + (ratios[ratios.length >> 1] as number)) / 2
+  return { raw: merge(rawRounds), router: merge(routedRounds), routerReplicaShare: replicaShare, medianRatio }
 }
 
 /**
@@ -273,7 +279,9 @@ async function main(): Promise<void> {
     console.log(
       `| @scale/read-replica | ${fmt(select.router.opsPerSec).padStart(7)} | ${fmt(select.router.p50Ms, 2).padStart(6)} | ${fmt(select.router.p99Ms, 2).padStart(6)} |`,
     )
-    console.log(`router / raw throughput: ${fmt(ratio, 3)} (goal >= 0.98)`)
+    console.log(
+      `router / raw throughput: ${fmt(ratio, 3)} overall, ${fmt(select.medianRatio, 3)} median of ${SELECT_ROUNDS} rounds (goal >= 0.98)`,
+    )
     console.log(
       `\nWrite, then ${READS_PER_SESSION} reads ${READ_SPACING_MS} ms apart (new request each, cookie carried), apply delay ${APPLY_DELAY_MS} ms, ${SESSIONS} sessions`,
     )
@@ -290,6 +298,7 @@ async function main(): Promise<void> {
         rawOpsPerSec: Math.round(select.raw.opsPerSec),
         routerOpsPerSec: Math.round(select.router.opsPerSec),
         ratio: Number(ratio.toFixed(3)),
+        medianRoundRatio: Number(select.medianRatio.toFixed(3)),
         rawP50Ms: Number(select.raw.p50Ms.toFixed(3)),
         rawP99Ms: Number(select.raw.p99Ms.toFixed(3)),
         routerP50Ms: Number(select.router.p50Ms.toFixed(3)),

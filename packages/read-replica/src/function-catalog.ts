@@ -33,8 +33,8 @@ export interface FunctionDeclarations {
 }
 
 export interface CatalogSource {
-  /** the node to read `pg_proc` from (the primary) */
-  readonly node: () => Promise<DatabaseNode>
+  /** the nodes to read `pg_proc` from, in order: the primary, then (while it is down) replicas */
+  readonly nodes: () => Promise<readonly DatabaseNode[]>
   readonly timeoutMs: number
   /** a failed load is retried at most this often */
   readonly retryMs: number
@@ -98,13 +98,7 @@ export class FunctionCatalog {
     this.#loading ??= (async () => {
       const generation = this.#generation
       try {
-        const node = await this.#source.node()
-        const { rows } = await node.queryWithin<{ name: string; read_only: boolean }>(
-          READ_ONLY_NAMES,
-          [],
-          this.#source.timeoutMs,
-          `function catalog of ${node.name}`,
-        )
+        const rows = await this.#query(await this.#source.nodes())
         // Function DDL ran while this was loading: its answer may already be old.
         if (generation !== this.#generation) return
         this.#serverReadOnly = new Set(rows.filter((row) => row.read_only).map((row) => row.name))
@@ -114,6 +108,26 @@ export class FunctionCatalog {
       }
     })()
     return this.#loading
+  }
+
+  // The catalog is the same on every node of a physical replication set: the primary first, a
+  // replica when the primary cannot answer (reads keep working while it is down).
+  async #query(nodes: readonly DatabaseNode[]): Promise<{ name: string; read_only: boolean }[]> {
+    let lastError: unknown = new Error('no node to read the function catalog from')
+    for (const node of nodes) {
+      try {
+        const { rows } = await node.queryWithin<{ name: string; read_only: boolean }>(
+          READ_ONLY_NAMES,
+          [],
+          this.#source.timeoutMs,
+          `function catalog of ${node.name}`,
+        )
+        return rows
+      } catch (error) {
+        lastError = error
+      }
+    }
+    throw lastError
   }
 
   /**

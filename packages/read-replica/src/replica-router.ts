@@ -5,7 +5,7 @@ import { QueryClassifier } from './classify-query.js'
 import { ConsistencyContext } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode, type NodeInput, type PoolLike } from './database-node.js'
-import { RouterClosedError, WritesPreventedError } from './errors.js'
+import { PrimaryUnreachableError, RouterClosedError, WritesPreventedError } from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
 import { formatLsn, type Lsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
@@ -105,7 +105,10 @@ export class ReplicaRouter {
       this.#membership.startDiscovery(options.discoverReplicas, options.discoverIntervalMs)
     }
     this.#catalog = new FunctionCatalog(options, {
-      node: () => this.#monitor.currentPrimary(),
+      nodes: async () => [
+        await this.#monitor.currentPrimary(),
+        ...this.#monitor.healthyReplicas().map((replica) => replica.node),
+      ],
       timeoutMs: options.checkTimeoutMs,
       retryMs: options.monitorIntervalMs,
     })
@@ -140,7 +143,12 @@ export class ReplicaRouter {
    * of every node, so routing decisions start from known health and positions.
    */
   async ready(): Promise<void> {
-    await Promise.all([this.#monitor.start(), this.#closed ? undefined : this.#catalog.load()])
+    // A catalog that cannot be loaded yet (primary down) does not fail ready(): until it loads
+    // (retried on later queries), selects calling functions go to the primary.
+    await Promise.all([
+      this.#monitor.start(),
+      this.#closed ? undefined : this.#catalog.load().catch(() => {}),
+    ])
   }
 
   /**
@@ -149,8 +157,13 @@ export class ReplicaRouter {
    * run by another process).
    */
   async reloadFunctions(): Promise<void> {
+    if (this.#closed) throw new RouterClosedError()
     this.#catalog.changed()
-    await this.#catalog.load()
+    try {
+      await this.#catalog.load()
+    } catch (error) {
+      throw new PrimaryUnreachableError({ node: this.#monitor.primary.name }, error)
+    }
   }
 
   // Every query: the monitor runs and the catalog is loaded (until then, function calls go to the

@@ -223,5 +223,20 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
     await expect(db.insertInto('item').values({ value: 'down' }).execute()).rejects.toBeInstanceOf(
       PrimaryUnreachableError,
     )
+    // A router created while the primary is down: ready() resolves (the function catalog comes
+    // from a replica), reads, also those calling functions, are served by replicas; a write is typed.
+    const late = open(
+      createReplicatedKysely<Database>({
+        primary: defaultPool(cluster.primary.connection),
+        replicas: cluster.replicas.map((r) => ({ pool: defaultPool(r.connection), name: r.name })),
+        checkTimeoutMs: 500,
+        connectTimeoutMs: 500,
+      }),
+    )
+    await late.router.ready()
+    expect(await readServer(late)).toMatch(/^replica-/) // calls inet_server_port()
+    await expect(late.insertInto('item').values({ value: 'late' }).execute()).rejects.toBeInstanceOf(
+      PrimaryUnreachableError,
+    )
   })
 })
