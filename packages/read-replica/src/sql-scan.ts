@@ -97,6 +97,8 @@ function calledName(tokens: readonly Token[], open: number): string[] | undefine
   // `x::numeric(10,2)` and `as t(a, b)` / `cast(x as varchar(3))`: a type or a column list
   if (before?.kind === 'punct' && before.text === '::') return undefined
   if (before?.kind === 'word' && before.text === 'as') return undefined
+  // `with c(a, b) as (…)`: the first CTE's column list (later ones, after a comma, stay unknown)
+  if (before?.kind === 'word' && (before.text === 'with' || before.text === 'recursive')) return undefined
   return parts
 }
 

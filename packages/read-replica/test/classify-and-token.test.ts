@@ -39,6 +39,11 @@ describe('scanSql: what a compiled query calls and whether it writes', () => {
       .select(sql<string>`cast(a.value as varchar(10))`.as('v'))
       .select(sql<string>`a.value::numeric(10, 2)`.as('n'))
     expect(scan(joined)).toMatchObject({ functions: [], writes: undefined })
+    const cteColumns = db
+      .with('c(n)', (qb) => qb.selectFrom('item').select('id as n'))
+      .selectFrom('c')
+      .selectAll()
+    expect(scan(cteColumns)).toMatchObject({ functions: [], writes: undefined })
   })
 
   it('finds every function call: builder, raw, sql.raw, quoted, schema-qualified, aggregates', () => {
