@@ -126,7 +126,7 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
         replicas: cluster.replicas.map((r) => ({ pool: defaultPool(r.connection), name: r.name })),
         balance: lastCandidate,
         replicaReadTimeoutMs: 0, // only the exclusion can rescue these reads
-        checkTimeoutMs: 500,
+        checkTimeoutMs: 1_000,
         monitorIntervalMs: 200,
         outsideContext: 'none',
       }),
@@ -138,13 +138,15 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
     frozen.pause()
     try {
       const served = await Promise.all(Array.from({ length: 5 }, () => readServer(db)))
-      expect(served.every((name) => name === 'replica-1')).toBe(true)
+      expect(served.every((name) => name !== 'replica-2')).toBe(true)
     } finally {
       frozen.resume()
     }
     const moved = events.filter((e) => e.node === 'replica-2' && !e.ok)
     expect(moved.length).toBeGreaterThan(0)
-    expect(events.filter((e) => e.reason === 'retry' && e.ok && e.node === 'replica-1').length).toBe(
+    // each read cut off on replica-2 finished elsewhere (replica-1, or the primary if the busy
+    // machine made replica-1 miss a check too)
+    expect(events.filter((e) => e.reason === 'retry' && e.ok && e.node !== 'replica-2').length).toBe(
       moved.length,
     )
   })
@@ -156,7 +158,7 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
         replicas: cluster.replicas.map((r) => ({ pool: defaultPool(r.connection), name: r.name })),
         queryTimeoutMs: 1_000,
         connectTimeoutMs: 1_000,
-        checkTimeoutMs: 500,
+        checkTimeoutMs: 1_000,
         outsideContext: 'none',
       }),
     )
