@@ -139,8 +139,12 @@ export class PrimaryExecutor {
     try {
       const { rows } = await connection.executeQuery<{ lsn: string }>(CURRENT_LSN)
       const lsn = parseLsn(rows[0]?.lsn)
-      if (lsn === undefined) this.#context.recordUnknownWrite()
-      else this.#context.recordWrite(lsn)
+      if (lsn === undefined) {
+        this.#context.recordUnknownWrite()
+      } else {
+        this.#context.recordWrite(lsn)
+        this.#monitor.noteWritePosition(lsn)
+      }
     } catch {
       // The write committed but its position is unknown: this context reads from the primary.
       this.#context.recordUnknownWrite()

@@ -25,6 +25,37 @@ export class PrimaryLsnHistory {
     }
   }
 
+  /** When the oldest recorded position in (`after`, `upTo`] was seen; undefined when none is. */
+  firstSeenBetween(after: Lsn | undefined, upTo: Lsn): number | undefined {
+    const index = after === undefined ? 0 : this.#firstAbove(after)
+    const lsn = this.#lsns[index]
+    return lsn !== undefined && lsn <= upTo ? this.#seenAt[index] : undefined
+  }
+
+  /**
+   * An upper bound of how long ago the primary reached `lsn` (ms): exact for a position the
+   * router recorded after its own write, otherwise since the primary was last seen below it.
+   */
+  ageAtMost(lsn: Lsn, now: number): number | undefined {
+    const above = this.#firstAbove(lsn)
+    const exact = above - 1
+    if (exact >= 0 && this.#lsns[exact] === lsn) return now - (this.#seenAt[exact] as number)
+    const below = this.#lsns[exact] === lsn ? exact - 1 : exact
+    return below >= 0 ? now - (this.#seenAt[below] as number) : undefined
+  }
+
+  // Index of the first recorded position above `lsn` (binary search: positions only grow).
+  #firstAbove(lsn: Lsn): number {
+    let low = 0
+    let high = this.#lsns.length
+    while (low < high) {
+      const mid = (low + high) >> 1
+      if ((this.#lsns[mid] as Lsn) > lsn) high = mid
+      else low = mid + 1
+    }
+    return low
+  }
+
   /**
    * Seconds since the primary first had WAL beyond `replay`; 0 when the replica has replayed
    * everything the primary was seen at; undefined when nothing is known yet.
@@ -33,14 +64,7 @@ export class PrimaryLsnHistory {
     const count = this.#lsns.length
     if (count === 0) return undefined
     if (replay >= (this.#lsns[count - 1] as Lsn)) return 0
-    // The oldest recorded position beyond `replay` (binary search: positions only grow).
-    let low = 0
-    let high = count - 1
-    while (low < high) {
-      const mid = (low + high) >> 1
-      if ((this.#lsns[mid] as Lsn) > replay) high = mid
-      else low = mid + 1
-    }
-    return Math.max(0, (now - (this.#seenAt[low] as number)) / 1000)
+    // the oldest recorded position beyond `replay`
+    return Math.max(0, (now - (this.#seenAt[this.#firstAbove(replay)] as number)) / 1000)
   }
 }

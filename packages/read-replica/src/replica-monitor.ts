@@ -242,7 +242,43 @@ export class ReplicaMonitor {
 
   #advance(replica: ReplicaState, lsn: Lsn | undefined): void {
     if (lsn === undefined) return
-    if (replica.replayLsn === undefined || lsn > replica.replayLsn) replica.replayLsn = lsn
+    const now = performance.now()
+    const before = replica.replayLsn
+    if (before === undefined || lsn > before) {
+      // A primary position replayed since the last observation had not been replayed then: its
+      // delay was at least (last observation - when the primary was seen there).
+      const firstSeen = this.#lsnHistory.firstSeenBetween(before, lsn)
+      if (before !== undefined && firstSeen !== undefined && replica.observedAt !== undefined) {
+        const atLeast = Math.max(0, replica.observedAt - firstSeen)
+        replica.replayDelayMs =
+          replica.replayDelayMs === undefined ? atLeast : replica.replayDelayMs * 0.7 + atLeast * 0.3
+      }
+      replica.replayLsn = lsn
+    }
+    replica.observedAt = now
+  }
+
+  /** The router's own write reached `lsn` just now (a precise point for lag and delay estimates). */
+  noteWritePosition(lsn: Lsn): void {
+    if (this.#primaryLsn === undefined || lsn > this.#primaryLsn) this.#primaryLsn = lsn
+    this.#lsnHistory.record(lsn, performance.now())
+  }
+
+  /**
+   * True when waiting `budgetMs` for `lsn` is known to be futile: every candidate replica's
+   * observed replay delay, minus how long ago the primary reached `lsn`, exceeds the budget. False
+   * whenever something is unknown (then the read waits, as it always could).
+   */
+  futileWait(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): boolean {
+    const age = this.#lsnHistory.ageAtMost(lsn, performance.now())
+    if (age === undefined) return false
+    let soonest = Number.POSITIVE_INFINITY
+    for (const replica of this.healthyReplicas()) {
+      if (skip.has(replica)) continue
+      if (replica.replayDelayMs === undefined) return false
+      soonest = Math.min(soonest, replica.replayDelayMs - age)
+    }
+    return soonest > budgetMs
   }
 
   #requestPrimaryCheck(): void {

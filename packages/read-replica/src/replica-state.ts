@@ -18,6 +18,13 @@ export class ReplicaState {
   lastError: unknown
   consecutiveBad = 0
   consecutiveGood = 0
+  /** when its replay position was last observed (performance.now()) */
+  observedAt: number | undefined
+  /**
+   * Smoothed lower bound of its replay delay (ms from the primary reaching a position to this
+   * replica replaying it), from the primary positions it has been seen to replay.
+   */
+  replayDelayMs: number | undefined
 
   constructor(node: DatabaseNode) {
     this.node = node

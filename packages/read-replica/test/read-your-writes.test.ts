@@ -194,6 +194,27 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
     expect(stale).toEqual({ auto: 0, primary: 0, raw: 0, transaction: 0, connection: 0 })
   })
 
+  it('a wait known to be futile is skipped: reads go to the primary at once, never stale', async () => {
+    const pair = async (db: ReplicatedKysely<Database>, i: number) =>
+      db.router.run(undefined, () => writeThenRead(db, db, `skip-${i}`))
+    const short = open({ rywWaitMs: 50 }) // replicas are 300 ms behind: a 50 ms wait cannot succeed
+    const long = open({ rywWaitMs: 2_000 }) // a 2 s wait can
+    await Promise.all([short.router.ready(), long.router.ready()])
+    for (let i = 0; i < 10; i++) await pair(short, i) // the router observes the replicas' delay
+    for (let i = 0; i < 5; i++) await pair(long, i)
+    const before = [short.router.metrics(), long.router.metrics()]
+    let stale = 0
+    for (let i = 0; i < 20; i++) {
+      if (!(await pair(short, 100 + i))) stale++
+      if (!(await pair(long, 100 + i))) stale++
+    }
+    const [shortAfter, longAfter] = [short.router.metrics(), long.router.metrics()]
+    expect(stale).toBe(0)
+    expect(shortAfter.rywWaitsSkipped - (before[0]?.rywWaitsSkipped ?? 0)).toBeGreaterThan(0)
+    expect(longAfter.rywWaitsSkipped - (before[1]?.rywWaitsSkipped ?? 0)).toBe(0)
+    expect((longAfter.byReason['ryw-wait'] ?? 0) - (before[1]?.byReason['ryw-wait'] ?? 0)).toBeGreaterThan(0)
+  })
+
   it('a COMMIT whose connection dies leaves the context reading from the primary (the commit may have landed)', async () => {
     const db = open({})
     const events: RouteEvent[] = []
