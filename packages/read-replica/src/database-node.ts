@@ -1,10 +1,4 @@
-import type {
-  DatabaseConnection,
-  PostgresCursorConstructor,
-  PostgresPool,
-  PostgresPoolClient,
-  QueryResult,
-} from 'kysely'
+import type { PostgresCursorConstructor, PostgresPool, PostgresPoolClient, QueryResult } from 'kysely'
 import { withTimeout } from './connection-errors.js'
 import { abandonedError, PgConnection, type PoolClientLike } from './pg-connection.js'
 
@@ -129,10 +123,6 @@ export class DatabaseNode {
         resolve(new PgConnection(client as PoolClientLike, this.#cursor))
       }, giveUp)
     })
-  }
-
-  release(connection: DatabaseConnection): void {
-    ;(connection as PgConnection).release()
   }
 
   /** From now until {@link endAbandonable}, excluding the node cuts `connection`'s statement off. */
