@@ -1,0 +1,46 @@
+export {
+  ClockBackwardsError,
+  InvalidGlobalIdError,
+  InvalidShardKeyError,
+  ShardingClosedError,
+  ShardingError,
+  type ShardingErrorCode,
+  type ShardingErrorContext,
+  ShardingOptionsError,
+  ShardKeyMissingError,
+  ShardMapInvalidError,
+  ShardMapStaleError,
+  ShardMoveError,
+  ShardUnreachableError,
+  UnknownShardError,
+  UnmergeableQueryError,
+} from './errors.js'
+export { FENCED_SQLSTATE } from './fence.js'
+export {
+  fileMapStore,
+  type NotificationClient,
+  type PostgresMapStoreOptions,
+  postgresMapStore,
+  type ShardMapStore,
+} from './map-store.js'
+export type { Logger, MetricsHook } from './observability.js'
+export type { ShardedKyselyOptions } from './options.js'
+export { type BucketMove, planRebalance, type RebalancePlan } from './plan.js'
+export type { ScatterOptions, ScatterResult } from './scatter.js'
+export type { ShardKey } from './shard-key.js'
+export {
+  type CreateShardMapOptions,
+  createShardMap,
+  type HotKey,
+  MAX_BUCKETS,
+  ShardMap,
+  type ShardMapData,
+  type ShardStrategy,
+} from './shard-map.js'
+export {
+  type AllShards,
+  createShardedKysely,
+  type KeyBatch,
+  type ShardedKysely,
+  type ShardGroup,
+} from './sharded-kysely.js'
