@@ -16,6 +16,8 @@ export {
   UnmergeableQueryError,
 } from './errors.js'
 export { FENCED_SQLSTATE } from './fence.js'
+export { bucketOfId, DEFAULT_ID_EPOCH_MS, timestampOfId } from './global-id-layout.js'
+export { createGlobalIds, type GlobalIds, type GlobalIdsOptions } from './global-ids.js'
 export {
   fileMapStore,
   type NotificationClient,

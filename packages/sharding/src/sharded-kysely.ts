@@ -1,6 +1,7 @@
 import type { Kysely, QueryExecutor, Transaction } from 'kysely'
 import { ShardingClosedError, ShardMapInvalidError, ShardMapStaleError, UnknownShardError } from './errors.js'
 import { isFencedError } from './fence.js'
+import { bucketOfId } from './global-id-layout.js'
 import { KeyRoutedKysely } from './key-routed-kysely.js'
 import { MapHolder } from './map-holder.js'
 import { Observability } from './observability.js'
@@ -49,6 +50,8 @@ export interface ShardedKysely<DB> {
   forKeys<K extends ShardKey>(keys: readonly K[]): KeyBatch<DB, K>
   /** The Kysely of a bucket's shard (e.g. the bucket read from a global ID). */
   forBucket(bucket: number): Kysely<DB>
+  /** The Kysely of the bucket carried by a global ID: a row found by ID, routed without a lookup. */
+  forId(id: bigint | string): Kysely<DB>
   /** One shard by name, as configured (no routing, no retry). */
   shard(name: string): Kysely<DB>
   /** Queries with no shard key. */
@@ -133,6 +136,10 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
       runFenced: <R>(attempt: (executor: QueryExecutor) => Promise<R>) =>
         this.#runFenced(bucket, () => attempt(this.#shardOfBucket(bucket).getExecutor())),
     })
+  }
+
+  forId(id: bigint | string): Kysely<DB> {
+    return this.forBucket(bucketOfId(id))
   }
 
   #shardOfBucket(bucket: number): Kysely<DB> {
