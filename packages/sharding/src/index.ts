@@ -43,6 +43,7 @@ export {
   type AllShards,
   createShardedKysely,
   type KeyBatch,
+  type SelectLike,
   type ShardedKysely,
   type ShardGroup,
 } from './sharded-kysely.js'
