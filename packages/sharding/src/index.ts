@@ -28,6 +28,15 @@ export {
 export type { Logger, MetricsHook } from './observability.js'
 export type { ShardedKyselyOptions } from './options.js'
 export { type BucketMove, planRebalance, type RebalancePlan } from './plan.js'
+export type { MoveState, MoveStep } from './reshard/move-state.js'
+export {
+  createShardMover,
+  type MoveProgress,
+  type MoveReport,
+  type ShardMover,
+  type ShardMoverOptions,
+  type VerifyReport,
+} from './reshard/mover.js'
 export type { ScatterOptions, ScatterResult } from './scatter.js'
 export type { ShardKey } from './shard-key.js'
 export {
@@ -39,6 +48,7 @@ export {
   type ShardMapData,
   type ShardStrategy,
 } from './shard-map.js'
+export type { ShardedTable } from './shard-sql.js'
 export {
   type AllShards,
   createShardedKysely,
