@@ -3,8 +3,6 @@
 // than taken from a library: the bucket of a stored row must never change with a Node version, a
 // platform or a dependency update. Test vectors in test/hash.test.ts pin it.
 
-const encoder = new TextEncoder()
-
 function fmix32(value: number): number {
   let h = value
   h ^= h >>> 16
@@ -15,10 +13,39 @@ function fmix32(value: number): number {
   return h >>> 0
 }
 
-/** The unsigned 32-bit hash of a canonical key. */
+/**
+ * The unsigned 32-bit hash of a canonical key. UTF-8 is encoded on the fly (no buffer per key);
+ * a lone surrogate counts as U+FFFD, as TextEncoder would encode it.
+ */
 export function hashKey(canonical: string): number {
-  const bytes = encoder.encode(canonical)
   let h = 0x811c9dc5
-  for (const byte of bytes) h = Math.imul(h ^ byte, 0x01000193)
+  const length = canonical.length
+  for (let i = 0; i < length; i++) {
+    let code = canonical.charCodeAt(i)
+    if (code < 0x80) {
+      h = Math.imul(h ^ code, 0x01000193)
+      continue
+    }
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = i + 1 < length ? canonical.charCodeAt(i + 1) : 0
+      if (code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (next - 0xdc00)
+        i++
+      } else {
+        code = 0xfffd
+      }
+    }
+    if (code < 0x800) {
+      h = Math.imul(h ^ (0xc0 | (code >> 6)), 0x01000193)
+    } else if (code < 0x10000) {
+      h = Math.imul(h ^ (0xe0 | (code >> 12)), 0x01000193)
+      h = Math.imul(h ^ (0x80 | ((code >> 6) & 0x3f)), 0x01000193)
+    } else {
+      h = Math.imul(h ^ (0xf0 | (code >> 18)), 0x01000193)
+      h = Math.imul(h ^ (0x80 | ((code >> 12) & 0x3f)), 0x01000193)
+      h = Math.imul(h ^ (0x80 | ((code >> 6) & 0x3f)), 0x01000193)
+    }
+    h = Math.imul(h ^ (0x80 | (code & 0x3f)), 0x01000193)
+  }
   return fmix32(h >>> 0)
 }

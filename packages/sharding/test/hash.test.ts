@@ -62,3 +62,33 @@ describe('key hash and canonical keys', () => {
 })
 
 const PINNED = [2872998923, 444641715, 1428125071, 686566589, 1763983599, 4198468525, 855877642, 2021849038]
+
+describe('hashKey', () => {
+  it('hashes the UTF-8 bytes TextEncoder produces, for every kind of character', async () => {
+    const { hashKey: hash } = await import('../src/hash.js')
+    const reference = (text: string) => {
+      let h = 0x811c9dc5
+      for (const byte of new TextEncoder().encode(text)) h = Math.imul(h ^ byte, 0x01000193)
+      h >>>= 0
+      h ^= h >>> 16
+      h = Math.imul(h, 0x85ebca6b)
+      h ^= h >>> 13
+      h = Math.imul(h, 0xc2b2ae35)
+      h ^= h >>> 16
+      return h >>> 0
+    }
+    for (const text of [
+      'a',
+      'ß',
+      '€',
+      '😀',
+      'a😀b',
+      '\ud800',
+      'x\udc00y',
+      '日本語',
+      '\u007f\u0080\u07ff\u0800\uffff',
+    ]) {
+      expect(hash(text)).toBe(reference(text))
+    }
+  })
+})
