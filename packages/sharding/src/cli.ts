@@ -136,6 +136,11 @@ async function main(): Promise<number> {
   }
 }
 
+// `scale-shard status | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+})
+
 main().then(
   (code) => {
     process.exitCode = code
