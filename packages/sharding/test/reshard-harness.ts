@@ -18,7 +18,7 @@ export interface ItemsDb {
 export const NAMES = ['s1', 's2', 's3', 's4', 's5']
 export const TABLES = [{ name: 'items', shardKey: 'user_id', primaryKey: 'id' }]
 export const BUCKETS = 16
-const MAP_TABLE = 'reshard_test_map'
+export const MAP_TABLE = 'reshard_test_map'
 
 interface Truth {
   user_id: string

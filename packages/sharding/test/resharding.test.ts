@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type PostgresCluster, startPostgresClusters } from '@scale/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createShardMap, planRebalance } from '../src/index.js'
+import { createShardedKysely, createShardMap, planRebalance, postgresMapStore } from '../src/index.js'
 import { createMover } from '../src/reshard/mover.js'
-import { NAMES, ReshardRig, TABLES } from './reshard-harness.js'
+import { type ItemsDb, MAP_TABLE, NAMES, ReshardRig, TABLES } from './reshard-harness.js'
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url))
 
@@ -71,6 +71,21 @@ describe('online resharding from 4 to 5 shards under writes', () => {
     await move.install()
     const plan = await move.plan(NAMES)
     expect(plan.moves.length).toBe(3) // 16 buckets: the fifth shard's share
+    // Routers that never poll and do not listen: they only learn of the moves when a shard refuses them.
+    let fencedRetries = 0
+    const stale = async () =>
+      createShardedKysely<ItemsDb>({
+        shards: rig.shards(),
+        map: postgresMapStore({ db: rig.control, table: MAP_TABLE }),
+        refreshIntervalMs: 0,
+        metrics: {
+          increment: (name) => {
+            if (name === 'sharding_fenced_retries_total') fencedRetries++
+          },
+        },
+      })
+    const staleSingle = await stale()
+    const staleTransaction = await stale()
     rig.startWriters(4)
     const reports = await move.rebalance(NAMES)
     await rig.stopWriters()
@@ -92,6 +107,34 @@ describe('online resharding from 4 to 5 shards under writes', () => {
     }
     expect((await move.status()).every((state) => state.step === 'done')).toBe(true)
     expect(rig.router.map.epoch).toBe(4)
+
+    // Still on epoch 1: the old shard's fence refuses the write, the router reloads and retries on s5.
+    const movedUsers = Array.from({ length: 4000 }, (_, i) => String(i + 1)).filter(
+      (user) => rig.router.shardOf(user) === 's5',
+    )
+    expect(staleSingle.map.epoch).toBe(1)
+    await staleSingle
+      .forKey(movedUsers[0]!)
+      .insertInto('items')
+      .values({ id: '9000001', user_id: movedUsers[0]!, value: 1 })
+      .execute()
+    await staleTransaction.transactionForKey(movedUsers[1]!, (trx) =>
+      trx.insertInto('items').values({ id: '9000002', user_id: movedUsers[1]!, value: 2 }).execute(),
+    )
+    expect(staleSingle.map.epoch).toBe(4)
+    expect(staleTransaction.map.epoch).toBe(4)
+    expect(fencedRetries).toBe(2)
+    const s5 = rig.direct[4]!
+    expect(
+      (await s5.selectFrom('items').select('id').where('id', 'in', ['9000001', '9000002']).execute()).length,
+    ).toBe(2)
+    for (const db of rig.direct.slice(0, 4)) {
+      expect(
+        await db.selectFrom('items').select('id').where('id', 'in', ['9000001', '9000002']).execute(),
+      ).toEqual([])
+    }
+    await staleSingle.close()
+    await staleTransaction.close()
   })
 
   it('control run: without the catch-up, writes made during the copy are lost (the test can fail)', async () => {
