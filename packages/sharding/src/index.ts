@@ -1,3 +1,4 @@
+export type { AllShards, SelectLike } from './all-shards.js'
 export {
   ClockBackwardsError,
   InvalidGlobalIdError,
@@ -18,6 +19,7 @@ export {
 export { FENCED_SQLSTATE } from './fence.js'
 export { bucketOfId, DEFAULT_ID_EPOCH_MS, timestampOfId } from './global-id-layout.js'
 export { createGlobalIds, type GlobalIds, type GlobalIdsOptions } from './global-ids.js'
+export type { KeyBatch, ShardGroup } from './key-batch.js'
 export {
   fileMapStore,
   type NotificationClient,
@@ -29,14 +31,14 @@ export type { Logger, MetricsHook } from './observability.js'
 export type { ShardedKyselyOptions } from './options.js'
 export { type BucketMove, planRebalance, type RebalancePlan } from './plan.js'
 export type { MoveState, MoveStep } from './reshard/move-state.js'
-export {
-  createShardMover,
-  type MoveProgress,
-  type MoveReport,
-  type ShardMover,
-  type ShardMoverOptions,
-  type VerifyReport,
-} from './reshard/mover.js'
+export { createShardMover } from './reshard/mover.js'
+export type {
+  MoveProgress,
+  MoveReport,
+  ShardMover,
+  ShardMoverOptions,
+  VerifyReport,
+} from './reshard/mover-types.js'
 export type { ScatterOptions, ScatterResult } from './scatter.js'
 export type { ShardKey } from './shard-key.js'
 export {
@@ -49,11 +51,4 @@ export {
   type ShardStrategy,
 } from './shard-map.js'
 export type { ShardedTable } from './shard-sql.js'
-export {
-  type AllShards,
-  createShardedKysely,
-  type KeyBatch,
-  type SelectLike,
-  type ShardedKysely,
-  type ShardGroup,
-} from './sharded-kysely.js'
+export { createShardedKysely, type ShardedKysely } from './sharded-kysely.js'

@@ -1,81 +1,16 @@
-import {
-  type CompiledQuery,
-  createQueryId,
-  type Kysely,
-  type OperationNode,
-  type QueryExecutor,
-  type SelectQueryNode,
-  sql,
-  type Transaction,
-} from 'kysely'
-import {
-  ShardingClosedError,
-  ShardMapInvalidError,
-  ShardMapStaleError,
-  UnknownShardError,
-  UnmergeableQueryError,
-} from './errors.js'
+import type { Kysely, QueryExecutor, Transaction } from 'kysely'
+import { type AllShards, createAllShards } from './all-shards.js'
+import { ShardingClosedError, ShardMapInvalidError, ShardMapStaleError, UnknownShardError } from './errors.js'
 import { isFencedError } from './fence.js'
 import { bucketOfId } from './global-id-layout.js'
+import { createKeyBatch, type KeyBatch } from './key-batch.js'
 import { KeyRoutedKysely } from './key-routed-kysely.js'
 import { MapHolder } from './map-holder.js'
-import { type Divide, mergeShardRows } from './merge/merge-rows.js'
-import { planSelect } from './merge/plan-select.js'
 import { Observability } from './observability.js'
 import { type ResolvedOptions, resolveOptions, type ShardedKyselyOptions } from './options.js'
-import { fanOut, type ScatterOptions, type ScatterResult } from './scatter.js'
 import type { ShardKey } from './shard-key.js'
 import { canonicalKey } from './shard-key.js'
 import type { ShardMap } from './shard-map.js'
-
-/** One shard's share of the keys given to `forKeys()`. */
-export interface ShardGroup<DB, K> {
-  readonly shard: string
-  readonly db: Kysely<DB>
-  readonly keys: K[]
-}
-
-/** The keys of `forKeys()` split per shard. */
-export interface KeyBatch<DB, K> {
-  readonly groups: readonly ShardGroup<DB, K>[]
-  /**
-   * Runs `query` once per shard with that shard's keys (e.g. `where('user_id', 'in', keys)`),
-   * all shards at once, and concatenates the rows. A group refused by a fenced shard is split
-   * again on the newer map and retried.
-   */
-  execute<R>(query: (db: Kysely<DB>, keys: K[], shard: string) => Promise<R[]>): Promise<R[]>
-}
-
-/** Keyless queries: they must say so. */
-export interface AllShards<DB> {
-  /** Runs `query` on every shard (in parallel, each under the deadline); rows are concatenated, unordered. */
-  each<R>(
-    query: (db: Kysely<DB>, shard: string) => Promise<R[]>,
-    options?: ScatterOptions,
-  ): Promise<ScatterResult<R>>
-  /**
-   * Runs one SELECT on every shard and merges the rows into what a single database holding all
-   * of them would answer: ORDER BY (also by columns not selected), LIMIT/OFFSET (each shard
-   * returns limit + offset rows, the merge applies both again), COUNT/SUM/MIN/MAX, AVG as
-   * total SUM / total COUNT, GROUP BY with HAVING. A query it cannot merge exactly (DISTINCT,
-   * window functions, COUNT(DISTINCT), expressions over aggregates, UNION, ...) is refused with
-   * `UnmergeableQueryError` before anything runs.
-   *
-   * @example
-   * ```ts
-   * const { rows } = await db.allShards().select((db) =>
-   *   db.selectFrom('photo').select(['user_id', (eb) => eb.fn.countAll().as('n')]).groupBy('user_id').orderBy('n', 'desc').limit(10),
-   * )
-   * ```
-   */
-  select<O>(query: (db: Kysely<DB>) => SelectLike<O>, options?: ScatterOptions): Promise<ScatterResult<O>>
-}
-
-/** A Kysely select query builder (anything that compiles to a SELECT). */
-export interface SelectLike<O> {
-  toOperationNode(): OperationNode
-  compile(): CompiledQuery<O>
-}
 
 /** Kysely over many shards; see {@link createShardedKysely}. */
 export interface ShardedKysely<DB> {
@@ -107,28 +42,6 @@ export interface ShardedKysely<DB> {
   refresh(): Promise<ShardMap>
   /** Stops watching the map and destroys every shard's Kysely (bounded); idempotent. */
   close(): Promise<void>
-}
-
-/**
- * AVG's final division. Floats divide in JavaScript; integers and numerics divide in Postgres so
- * the result has exactly the digits `avg()` would print (numeric division picks its own scale).
- */
-const divideExactly = async <DB>(
-  db: Kysely<DB> | undefined,
-  pairs: Parameters<Divide>[0],
-): Promise<unknown[]> => {
-  const exact = pairs.filter(([sum, count]) => sum !== null && typeof sum !== 'number' && count !== null)
-  const divided: unknown[] = []
-  if (exact.length > 0 && db) {
-    const { rows } = await sql<{ v: unknown }>`select (s::numeric / nullif(c::numeric, 0)) as v
-      from unnest(${exact.map(([sum]) => String(sum))}::text[], ${exact.map(([, count]) => String(count))}::text[])
-      with ordinality as u(s, c, n) order by n`.execute(db)
-    divided.push(...rows.map((row) => row.v))
-  }
-  return pairs.map(([sum, count]) => {
-    if (sum === null || count === null || Number(count) === 0) return null
-    return typeof sum === 'number' ? sum / Number(count) : divided.shift()
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -234,109 +147,25 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
 
   forKeys<K extends ShardKey>(keys: readonly K[]): KeyBatch<DB, K> {
     this.#open('forKeys')
-    if (!Array.isArray(keys)) throw new ShardMapInvalidError('forKeys() takes an array of keys')
-    const buckets = keys.map((key) => this.map.bucketOfCanonical(canonicalKey(key, 'forKeys')))
-    const group = (indexes: number[]) => {
-      const byShard = new Map<string, number[]>()
-      for (const index of indexes) {
-        const shard = this.map.shardOfBucket(buckets[index] as number)
-        const list = byShard.get(shard) ?? []
-        list.push(index)
-        byShard.set(shard, list)
-      }
-      return byShard
-    }
-    const toGroups = (byShard: Map<string, number[]>): ShardGroup<DB, K>[] =>
-      [...byShard].map(([shard, indexes]) => ({
-        shard,
-        db: this.shard(shard),
-        keys: indexes.map((index) => keys[index] as K),
-      }))
-    const initial = group(keys.map((_, index) => index))
-    const runGroup = async (
-      shard: string,
-      indexes: number[],
-      query: (db: Kysely<DB>, keys: K[], shard: string) => Promise<unknown[]>,
-    ): Promise<unknown[]> => {
-      try {
-        return await this.#runFenced(undefined, () => {
-          const regrouped = group(indexes)
-          if (regrouped.size === 1 && regrouped.has(shard))
-            return query(
-              this.shard(shard),
-              indexes.map((index) => keys[index] as K),
-              shard,
-            )
-          throw Object.assign(new Error('regroup'), { regroup: regrouped })
-        })
-      } catch (error) {
-        const regroup = (error as { regroup?: Map<string, number[]> }).regroup
-        if (!regroup) throw error
-        const parts = await Promise.all([...regroup].map(([next, list]) => runGroup(next, list, query)))
-        return parts.flat()
-      }
-    }
-    return {
-      groups: toGroups(initial),
-      execute: async <R>(query: (db: Kysely<DB>, keys: K[], shard: string) => Promise<R[]>) => {
-        const parts = await Promise.all(
-          [...initial].map(([shard, indexes]) => runGroup(shard, indexes, query)),
-        )
-        return parts.flat() as R[]
+    return createKeyBatch<DB, K>(
+      {
+        map: () => this.map,
+        shard: (name) => this.shard(name),
+        runFenced: (attempt) => this.#runFenced(undefined, attempt),
       },
-    }
+      keys,
+    )
   }
 
   allShards(): AllShards<DB> {
     this.#open('allShards')
-    return {
-      each: async <R>(
-        query: (db: Kysely<DB>, shard: string) => Promise<R[]>,
-        options: ScatterOptions = {},
-      ) => {
-        this.#open('allShards')
-        const { answers, missing } = await fanOut(
-          this.#options.shards,
-          query,
-          options.deadlineMs ?? this.#options.scatterDeadlineMs,
-          options.allowPartial ?? false,
-        )
-        return {
-          rows: answers.flatMap((answer) => answer.value),
-          complete: missing.length === 0,
-          missingShards: missing,
-        }
-      },
-      select: async <O>(query: (db: Kysely<DB>) => SelectLike<O>, options: ScatterOptions = {}) => {
-        this.#open('allShards')
-        const started = Date.now()
-        const [first] = this.#options.shards.values()
-        const node = query(first as Kysely<DB>).toOperationNode()
-        if (node.kind !== 'SelectQueryNode')
-          throw new UnmergeableQueryError(`only SELECT is merged, got ${node.kind}`)
-        const plan = planSelect(node as SelectQueryNode)
-        const { answers, missing } = await fanOut(
-          this.#options.shards,
-          async (db) => {
-            const executor = db.getExecutor()
-            const queryId = createQueryId()
-            const compiled = executor.compileQuery(executor.transformQuery(plan.shardNode, queryId), queryId)
-            return (await executor.executeQuery<Record<string, unknown>>(compiled)).rows
-          },
-          options.deadlineMs ?? this.#options.scatterDeadlineMs,
-          options.allowPartial ?? false,
-        )
-        const divider = answers[0] ? this.shard(answers[0].shard) : undefined
-        const rows = await mergeShardRows(
-          plan,
-          answers.map((answer) => answer.value),
-          this.#options.compareText,
-          (pairs) => divideExactly(divider, pairs),
-        )
-        this.#obs.observe('sharding_scatter_ms', Date.now() - started)
-        return { rows: rows as O[], complete: missing.length === 0, missingShards: missing }
-      },
-    }
+    return createAllShards<DB>({
+      shards: this.#options.shards,
+      deadlineMs: this.#options.scatterDeadlineMs,
+      compareText: this.#options.compareText,
+      obs: this.#obs,
+      assertOpen: () => this.#open('allShards'),
+    })
   }
 
   async transactionForKey<R>(key: ShardKey, work: (trx: Transaction<DB>) => Promise<R>): Promise<R> {
