@@ -7,7 +7,14 @@
 import { type PostgresCluster, startPostgresClusters } from '@scale/testkit'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
-import { createShardedKysely, createShardMap, planRebalance, type ShardMap } from '../src/index.js'
+import {
+  createShardedKysely,
+  createShardMap,
+  createShardMover,
+  planRebalance,
+  type ShardMap,
+} from '../src/index.js'
+import { NAMES, ReshardRig, TABLES } from '../test/reshard-harness.js'
 
 const KEYS = 1_000_000
 const SHARDS = ['s1', 's2', 's3', 's4']
@@ -64,10 +71,9 @@ async function timeQuery(run: () => Promise<unknown>): Promise<number> {
   return times[Math.floor(times.length / 2)] as number
 }
 
-async function scatterGather(): Promise<
-  Record<string, { shardedMs: number; singleMs: number; ratio: number }>
-> {
-  const clusters = await startPostgresClusters(5)
+async function scatterGather(
+  clusters: PostgresCluster[],
+): Promise<Record<string, { shardedMs: number; singleMs: number; ratio: number }>> {
   const map = createShardMap({ shards: SHARDS })
   const single = new Kysely<Db>({
     dialect: new PostgresDialect({ pool: pool(clusters[4] as PostgresCluster) }),
@@ -128,7 +134,43 @@ async function scatterGather(): Promise<
   } finally {
     await db.close()
     await single.destroy()
-    await Promise.all(clusters.map((cluster) => cluster.stop()))
+  }
+}
+
+/** A live move of 4 -> 5 shards under 4 writers: how long each bucket's writes paused, and the audit. */
+async function reshardUnderWrites(clusters: PostgresCluster[]) {
+  const rig = new ReshardRig(clusters)
+  try {
+    await rig.reset(20_000)
+    const mover = createShardMover({
+      control: rig.control,
+      store: rig.store,
+      shards: rig.shards(),
+      tables: TABLES,
+      cleanupDelayMs: 500,
+    })
+    await mover.install()
+    rig.startWriters(4)
+    const started = Date.now()
+    const reports = await mover.rebalance(NAMES)
+    const seconds = (Date.now() - started) / 1000
+    await rig.stopWriters()
+    const audit = await rig.audit()
+    const pauses = reports.map((report) => report.pauseMs)
+    return {
+      buckets: reports.length,
+      seconds,
+      rowsCopied: reports.reduce((sum, r) => sum + r.rowsCopied, 0),
+      changesReplayed: reports.reduce((sum, r) => sum + r.changesApplied, 0),
+      longestPauseMs: Math.max(...pauses),
+      meanPauseMs: pauses.reduce((a, b) => a + b, 0) / pauses.length,
+      writerOps: rig.counts.ops,
+      writerFailures: rig.counts.failures,
+      wrongReads: rig.counts.wrongReads,
+      ...audit,
+    }
+  } finally {
+    await rig.close()
   }
 }
 
@@ -180,12 +222,26 @@ console.log(
 )
 console.log(`  % N                    ${(moduloMoved * 100).toFixed(2)}% of keys`)
 
-const scatter = await scatterGather()
+const clusters = await startPostgresClusters(5)
+const scatter = await scatterGather(clusters)
 console.log(`scatter-gather over 4 shards vs one database with all ${ROWS} rows (median of ${QUERY_ROUNDS}):`)
 for (const [name, r] of Object.entries(scatter))
   console.log(
     `  ${name.padEnd(14)} sharded ${r.shardedMs.toFixed(2)} ms  single ${r.singleMs.toFixed(2)} ms  ratio ${r.ratio.toFixed(2)}`,
   )
+
+const reshard = await reshardUnderWrites(clusters)
+await Promise.all(clusters.map((cluster) => cluster.stop()))
+console.log(`live reshard 4 -> 5 shards (16 buckets, 20000 rows) under 4 writers through the router:`)
+console.log(
+  `  ${reshard.buckets} buckets in ${reshard.seconds.toFixed(1)} s, ${reshard.rowsCopied} rows copied, ${reshard.changesReplayed} changes replayed, ${reshard.writerOps} writer ops`,
+)
+console.log(
+  `  write pause per bucket: longest ${reshard.longestPauseMs} ms, mean ${reshard.meanPauseMs.toFixed(0)} ms`,
+)
+console.log(
+  `  lost ${reshard.lost}, duplicated ${reshard.duplicated}, wrong shard ${reshard.wrongShard}, ghosts ${reshard.ghosts}, failed writes ${reshard.writerFailures}, wrong reads ${reshard.wrongReads}`,
+)
 
 console.log(
   `BENCH ${JSON.stringify({
@@ -204,6 +260,7 @@ console.log(
       bucketsMoved: plan.moves.length,
     },
     scatterGather: scatter,
+    reshard,
     sink: sink > 0,
   })}`,
 )

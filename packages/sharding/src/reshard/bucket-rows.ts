@@ -118,6 +118,24 @@ export async function syncKeys(
     )
 }
 
+/** The last key of the next `chunkSize` keys after `last` (an index-only scan), for checksum ranges. */
+export async function nextBoundary(
+  db: AnyKysely,
+  table: ShardedTable,
+  shape: TableShape,
+  last: string | null,
+  chunkSize: number,
+): Promise<{ last: string | null; done: boolean }> {
+  const pk = sql.ref(`t.${table.primaryKey}`)
+  const { rows } = await sql<{ last: string | null; scanned: number }>`
+    select max(k)::text as last, count(*)::int as scanned
+    from (select ${pk} as k from ${sql.table(table.name)} t where ${after(table, shape, last)} order by ${pk} limit ${chunkSize}) s`.execute(
+    db,
+  )
+  const row = rows[0]
+  return { last: row?.last ?? last, done: (row?.scanned ?? 0) < chunkSize }
+}
+
 /** md5 and count of the bucket's rows in a key range, both sides computed the same way. */
 export async function rangeChecksum(
   db: AnyKysely,

@@ -5,6 +5,7 @@ import type { ShardMap } from '../shard-map.js'
 import { BUCKET_LOCK_SPACE, type ShardedTable } from '../shard-sql.js'
 import {
   deleteChunk,
+  nextBoundary,
   rangeChecksum,
   scanChunk,
   syncKeys,
@@ -215,7 +216,9 @@ export class MovePhases {
       const shape = shapes[index] as TableShape
       let last: string | null = null
       for (;;) {
-        const chunk = await scanChunk(source, table, shape, map, bucket, last, this.#c.chunkSize)
+        // Ranges of the source's keys (all buckets), compared for this bucket's rows on both sides;
+        // larger than copy chunks: this runs inside the write pause.
+        const chunk = await nextBoundary(source, table, shape, last, this.#c.chunkSize * 10)
         if (chunk.last !== null && chunk.last !== last) {
           const [left, right] = await Promise.all([
             rangeChecksum(source, table, shape, map, bucket, last, chunk.last),
