@@ -62,7 +62,18 @@ describe('routing over four real clusters', () => {
 
   it('puts every row inserted through the router on the shard the map names', async () => {
     const map = createShardMap({ shards: NAMES })
-    const db = await createShardedKysely<Database>({ shards: shards(), map })
+    const warnings: string[] = []
+    const db = await createShardedKysely<Database>({
+      shards: shards(),
+      map,
+      // A metrics hook that throws must not break a query: logged once, then ignored.
+      metrics: {
+        increment() {
+          throw new Error('metrics backend down')
+        },
+      },
+      logger: { info() {}, error() {}, warn: (_, message) => warnings.push(message) },
+    })
     try {
       for (let id = 1; id <= 400; id++) {
         await db
@@ -86,6 +97,8 @@ describe('routing over four real clusters', () => {
         .where('id', '=', '123')
         .executeTakeFirst()
       expect(row?.name).toBe('user 123')
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/metrics hook threw/)
     } finally {
       await db.close()
       for (const d of direct) await d.deleteFrom('users').execute()
