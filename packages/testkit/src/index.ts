@@ -1,5 +1,11 @@
 export { postgresBindir, redisBinary } from './binaries.js'
-export { BinaryMissingError, CommandFailedError, ServerTimeoutError, TestkitError } from './errors.js'
+export {
+  BinaryMissingError,
+  CommandFailedError,
+  ServerStartError,
+  ServerTimeoutError,
+  TestkitError,
+} from './errors.js'
 export { freePort } from './free-port.js'
 export {
   PostgresCluster,
@@ -11,4 +17,5 @@ export {
 } from './postgres.js'
 export { RedisServer, type StartRedisOptions, startRedis } from './redis.js'
 export { RedisCluster, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.js'
+export { type StartVarnishOptions, startVarnish, type VarnishCounters, VarnishServer } from './varnish.js'
 export { waitFor } from './wait.js'
