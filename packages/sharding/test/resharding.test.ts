@@ -172,12 +172,17 @@ describe('online resharding from 4 to 5 shards under writes', () => {
         spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args, '--config', config], {
           cwd: packageDir,
         })
-      const runUntil = (child: ChildProcess, pattern: RegExp | undefined) =>
+      const runUntil = (
+        child: ChildProcess,
+        pattern: RegExp | undefined,
+        onOutput?: (output: string) => void,
+      ) =>
         new Promise<{ code: number | null; killed: boolean; output: string }>((resolve) => {
           let output = ''
           let killed = false
           child.stdout?.on('data', (data: Buffer) => {
             output += data.toString()
+            onOutput?.(output)
             if (pattern && !killed && pattern.test(output)) {
               killed = true
               child.kill('SIGKILL')
@@ -192,7 +197,23 @@ describe('online resharding from 4 to 5 shards under writes', () => {
       rig.startWriters(4)
       const first = await runUntil(cli(['move', '--shards', NAMES.join(',')]), /copying \d+ rows/)
       expect(first.killed).toBe(true)
-      const second = await runUntil(cli(['move', '--shards', NAMES.join(',')]), /catching-up \d+ changes/)
+      // Writes into the bucket being copied, so its catch-up surely has changes to replay.
+      let nudged: Promise<unknown> | undefined
+      const nudge = (output: string) => {
+        const copying = /bucket (\d+): copying/.exec(output)
+        if (nudged || !copying) return
+        const bucket = Number(copying[1])
+        const users = Array.from({ length: 4000 }, (_, i) => String(i + 1)).filter(
+          (u) => rig.router.bucketOf(u) === bucket,
+        )
+        nudged = Promise.all(users.slice(0, 5).map((user) => rig.insert(user, 3)))
+      }
+      const second = await runUntil(
+        cli(['move', '--shards', NAMES.join(',')]),
+        /catching-up \d+ changes/,
+        nudge,
+      )
+      await nudged
       expect(second.killed).toBe(true)
       const third = await runUntil(cli(['move', '--shards', NAMES.join(',')]), undefined)
       expect(`${third.code} ${third.output.split('\n').slice(-4).join(' | ')}`).toMatch(/^0 /)

@@ -138,8 +138,7 @@ describe('routing over four real clusters', () => {
         .values({ id: String(key), name: 'on s4', bucket_hint: null })
         .execute()
       await replicated.waitForReplication()
-      const ports = new Set<number>()
-      for (let i = 0; i < 10; i++) {
+      const readPort = async () => {
         const row = await db
           .forKey(key)
           .selectFrom('users')
@@ -147,9 +146,16 @@ describe('routing over four real clusters', () => {
           .where('id', '=', String(key))
           .executeTakeFirstOrThrow()
         expect(row.name).toBe('on s4')
-        ports.add(row.port)
+        return row.port
       }
-      expect([...ports]).toEqual([replicated.replicas[0]!.port])
+      // The replica serves reads once its monitor has seen it healthy (the primary until then).
+      await waitUntil(
+        'a read served by the replica of s4',
+        async () => (await readPort()) === replicated.replicas[0]!.port,
+      )
+      const ports = new Set<number>()
+      for (let i = 0; i < 10; i++) ports.add(await readPort())
+      expect(ports.has(replicated.replicas[0]!.port)).toBe(true)
       const written = await db
         .forKey(key)
         .updateTable('users')
