@@ -30,6 +30,13 @@ export {
 export type { Logger, MetricsHook } from './observability.js'
 export type { ShardedKyselyOptions } from './options.js'
 export { type BucketMove, planRebalance, type RebalancePlan } from './plan.js'
+export {
+  type CounterLike,
+  type HistogramLike,
+  type PromClientLike,
+  type PrometheusMetricsOptions,
+  prometheusMetrics,
+} from './prometheus.js'
 export type { MoveState, MoveStep } from './reshard/move-state.js'
 export { createShardMover } from './reshard/mover.js'
 export type {
