@@ -183,9 +183,8 @@ export class MovePhases {
           await sql
             .raw(`set local lock_timeout = ${Math.max(1, Math.floor(this.#c.fenceLockTimeoutMs))}`)
             .execute(trx)
-          await sql`update scale_shard_bucket_state set state = 'fenced' where bucket = ${bucket}`.execute(
-            trx,
-          )
+          await sql`insert into scale_shard_bucket_state (bucket, state) values (${bucket}, 'fenced')
+            on conflict (bucket) do update set state = 'fenced'`.execute(trx)
           await sql`select pg_advisory_xact_lock(${BUCKET_LOCK_SPACE}, ${bucket})`.execute(trx)
         })
         return fencedAt
