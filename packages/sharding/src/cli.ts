@@ -2,7 +2,7 @@
 // scale-shard: plan, run and check bucket moves from a terminal. Reads a JSON config:
 // { "control": "postgres://...", "shards": { "s1": "postgres://...", ... },
 //   "tables": [{ "name": "photo", "shardKey": "user_id", "primaryKey": "id" }],
-//   "mapTable"?: "scale_shard_map", "chunkSize"?: 500, "cleanupDelayMs"?: 2000 }
+//   "mapTable"?: "scale_shard_map", "chunkSize"?: 500, "cleanupDelayMs"?: 5000 }
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { Kysely, PostgresDialect } from 'kysely'

@@ -15,6 +15,8 @@ export class MapHolder {
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => Promise<void>) | undefined
   #inflight: Promise<ShardMap> | undefined
+  // When the last successful load *started*: the map is at least as new as the store was then.
+  #confirmedAt = performance.now()
 
   constructor(
     map: ShardMap,
@@ -50,9 +52,16 @@ export class MapHolder {
     return this.#inflight
   }
 
+  /** Milliseconds since the store last confirmed this map (0 for a fixed map). */
+  get ageMs(): number {
+    return this.#store ? performance.now() - this.#confirmedAt : 0
+  }
+
   async #load(): Promise<ShardMap> {
+    const startedAt = performance.now()
     try {
       const loaded = await this.#store?.load()
+      this.#confirmedAt = Math.max(this.#confirmedAt, startedAt)
       if (loaded && loaded.epoch > this.#map.epoch) {
         this.#accept(loaded)
         this.#obs.logger.info(

@@ -19,6 +19,14 @@ export interface ShardedKyselyOptions<DB> {
    */
   refreshIntervalMs?: number
   /**
+   * A router whose map the store has not confirmed for this long reloads it before it routes a
+   * query by key (polling normally keeps it fresh, so this costs nothing); if the store cannot be
+   * reached the query fails with `ShardMapStaleError` rather than risk the old shard. Keep it
+   * below the mover's `cleanupDelayMs`. 0 turns the check off.
+   * @default 3000
+   */
+  maxMapAgeMs?: number
+  /**
    * How long a write refused by a shard that handed its bucket over waits for the new map
    * (reloaded at once, then with backoff) before it fails with `ShardMapStaleError`.
    * @default 10000
@@ -55,6 +63,7 @@ export interface ResolvedOptions<DB> {
   readonly store: ShardMapStore | undefined
   readonly refreshIntervalMs: number
   readonly staleRetryMs: number
+  readonly maxMapAgeMs: number
   readonly scatterDeadlineMs: number
   readonly compareText: (a: string, b: string) => number
 }
@@ -105,6 +114,7 @@ export function resolveOptions<DB>(options: ShardedKyselyOptions<DB>): ResolvedO
     store,
     refreshIntervalMs: duration('refreshIntervalMs', options.refreshIntervalMs, 1_000),
     staleRetryMs: duration('staleRetryMs', options.staleRetryMs, 10_000),
+    maxMapAgeMs: duration('maxMapAgeMs', options.maxMapAgeMs, 3_000),
     scatterDeadlineMs: duration('scatterDeadlineMs', options.scatterDeadlineMs, 10_000),
     compareText: options.compareText ?? codePointCompare,
   }

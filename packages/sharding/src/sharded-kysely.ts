@@ -122,8 +122,27 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
     return this.shard(name)
   }
 
+  /**
+   * A map the store has not confirmed for `maxMapAgeMs` is reloaded before it routes anything:
+   * after a move, the old shard's copy is deleted `cleanupDelayMs` later, and an UPDATE or
+   * DELETE that finds no rows there would fire no trigger, so no fence could refuse it.
+   */
+  async #ensureFresh(bucket: number | undefined): Promise<void> {
+    const limit = this.#options.maxMapAgeMs
+    if (limit <= 0 || this.#holder.ageMs <= limit) return
+    try {
+      await this.#holder.refresh()
+    } catch (error) {
+      throw new ShardMapStaleError(
+        { bucket, epoch: this.map.epoch, mapAgeMs: Math.round(this.#holder.ageMs) },
+        error,
+      )
+    }
+  }
+
   /** Runs `attempt`; when a shard refuses it as fenced, reloads the map and runs it again. */
   async #runFenced<R>(bucket: number | undefined, attempt: () => Promise<R>): Promise<R> {
+    await this.#ensureFresh(bucket)
     const started = Date.now()
     let pause = 5
     for (;;) {

@@ -78,12 +78,20 @@ describe('online resharding from 4 to 5 shards under writes', () => {
         shards: rig.shards(),
         map: postgresMapStore({ db: rig.control, table: MAP_TABLE }),
         refreshIntervalMs: 0,
+        maxMapAgeMs: 0, // never reloads on its own: only a fence can tell it
         metrics: {
           increment: (name) => {
             if (name === 'sharding_fenced_retries_total') fencedRetries++
           },
         },
       })
+    // No polling either, but it reloads a map older than maxMapAgeMs before routing.
+    const aging = await createShardedKysely<ItemsDb>({
+      shards: rig.shards(),
+      map: postgresMapStore({ db: rig.control, table: MAP_TABLE }),
+      refreshIntervalMs: 0,
+      maxMapAgeMs: 1,
+    })
     const staleSingle = await stale()
     const staleTransaction = await stale()
     rig.startWriters(4)
@@ -133,6 +141,19 @@ describe('online resharding from 4 to 5 shards under writes', () => {
         await db.selectFrom('items').select('id').where('id', 'in', ['9000001', '9000002']).execute(),
       ).toEqual([])
     }
+    // The aging router reloads first, so its UPDATE finds the row on s5 (on the old shard, whose
+    // copy is gone, it would have matched nothing and fired no fence).
+    expect(aging.map.epoch).toBe(1)
+    const updated = await aging
+      .forKey(movedUsers[0]!)
+      .updateTable('items')
+      .set({ value: 5 })
+      .where('id', '=', '9000001')
+      .executeTakeFirstOrThrow()
+    expect(updated.numUpdatedRows).toBe(1n)
+    expect(aging.map.epoch).toBe(4)
+    expect(fencedRetries).toBe(2)
+    await aging.close()
     await staleSingle.close()
     await staleTransaction.close()
   })

@@ -24,9 +24,10 @@ export interface ShardMoverOptions {
    */
   chunkSize?: number
   /**
-   * Wait between publishing the new epoch and deleting the source's copy, so routers that have not
-   * seen the new epoch yet (at most their `refreshIntervalMs`) still read complete rows there.
-   * @default 2000
+   * Wait between publishing the new epoch and deleting the source's copy. Routers reload a map
+   * older than their `maxMapAgeMs` before routing, so keep this above it: no router can then read
+   * or update the source's copy after it is gone.
+   * @default 5000
    */
   cleanupDelayMs?: number
   /**

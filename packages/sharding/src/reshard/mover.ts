@@ -40,7 +40,7 @@ class Mover implements ShardMover {
     this.#o = {
       ...options,
       chunkSize: options.chunkSize ?? 500,
-      cleanupDelayMs: options.cleanupDelayMs ?? 2_000,
+      cleanupDelayMs: options.cleanupDelayMs ?? 5_000,
       fenceLockTimeoutMs: options.fenceLockTimeoutMs ?? 5_000,
     }
     this.#states = new MoveStateStore(options.control)
