@@ -43,6 +43,8 @@ export interface Cdn {
   close(): Promise<void>
 }
 
+const URL_CACHE_SIZE = 10_000
+
 /** FNV-1a: a stable, fast hash so that a path always lands on the same shard, in every process. */
 function shardIndex(path: string, shards: number): number {
   let hash = 0x811c9dc5
@@ -76,6 +78,9 @@ class CdnImpl implements Cdn {
   readonly #health: HealthSwitch | undefined
   readonly #observability: Observability
   #closed = false
+  // Built URLs of plain url(path) calls, for the edge and for the origin; cleared on setBaseUrl.
+  readonly #edgeCache = new Map<string, string>()
+  readonly #originCache = new Map<string, string>()
 
   constructor(options: CdnOptions) {
     validateCdnOptions(options)
@@ -102,12 +107,31 @@ class CdnImpl implements Cdn {
   setBaseUrl(baseUrl: string | readonly string[]): void {
     this.#assertOpen('setBaseUrl')
     this.#bases = normalizeBases(baseUrl, 'baseUrl').map(parseBase)
+    this.#edgeCache.clear()
   }
 
-  url(path: string, options: UrlOptions = {}): string {
+  url(path: string, options?: UrlOptions): string {
     this.#assertOpen('url')
-    if (typeof path !== 'string' || path === '')
+    if (typeof path !== 'string' || path === '') {
       throw new InvalidPathError(String(path), 'must be a non-empty string')
+    }
+    if (options !== undefined) return this.#build(path, options)
+    // A plain url(path) is the hot call of every page render: remember it per base and health state.
+    const toOrigin = this.servingFrom === 'origin'
+    const cache = toOrigin ? this.#originCache : this.#edgeCache
+    let url = cache.get(path)
+    if (url === undefined) {
+      url = this.#build(path, {})
+      if (cache.size >= URL_CACHE_SIZE) cache.clear()
+      cache.set(path, url)
+    } else {
+      this.#observability.increment('cdn_urls_total')
+      if (toOrigin) this.#observability.increment('cdn_url_fallback_total')
+    }
+    return url
+  }
+
+  #build(path: string, options: UrlOptions): string {
     const logical = path.replace(/^\/+/, '')
     const entry = this.#manifest?.assets[logical]
     if (this.#manifest && !entry && this.#onMissing === 'error') throw new AssetNotFoundError(logical)

@@ -13,6 +13,7 @@ export type CdnUrlErrorCode =
   | 'E_CDN_SIGNING_KEY_UNKNOWN'
   | 'E_CDN_PURGE_FAILED'
   | 'E_CDN_PURGE_UNSUPPORTED'
+  | 'E_CDN_PURGE_ADAPTER_NONCONFORMANT'
 
 /** Base class of every error this package throws. */
 export class CdnUrlError extends Error {
@@ -160,5 +161,14 @@ export class PurgeFailedError extends CdnUrlError {
 export class PurgeUnsupportedError extends CdnUrlError {
   constructor(provider: string, what: string) {
     super('E_CDN_PURGE_UNSUPPORTED', `${provider} cannot purge ${what}.`, { context: { provider, what } })
+  }
+}
+
+/** A purge adapter broke a rule of the conformance suite (`@scale/cdn-url/testing`). */
+export class PurgeAdapterNonConformantError extends CdnUrlError {
+  constructor(adapter: string, rule: string) {
+    super('E_CDN_PURGE_ADAPTER_NONCONFORMANT', `purge adapter ${adapter}: ${rule}`, {
+      context: { adapter, rule },
+    })
   }
 }

@@ -1,5 +1,6 @@
-import { createOriginHandler, type OriginHandler } from './node-origin.js'
-import type { Origin, OriginOptions } from './origin.js'
+import type { IncomingMessage } from 'node:http'
+import { type OriginHandler, writeOriginResponse } from './node-origin.js'
+import { createOrigin, type Origin, type OriginOptions } from './origin.js'
 
 export type { OriginOptions } from './origin.js'
 
@@ -17,12 +18,18 @@ export type { OriginOptions } from './origin.js'
  * ```
  */
 export function expressOrigin(options: OriginOptions | Origin): OriginHandler {
-  const handler = createOriginHandler(options)
-  // Express strips the mount path from req.url; the origin wants the full target (the signature
-  // covers it), which Express keeps in req.originalUrl.
+  const origin = 'respond' in options ? options : createOrigin(options)
   return (req, res, next) => {
-    const original = (req as { originalUrl?: string }).originalUrl
-    if (original !== undefined) req.url = original
-    handler(req, res, next)
+    // Express strips the mount path from req.url; the origin wants the full target (the signature
+    // covers it), which Express keeps in req.originalUrl. req.url itself is left alone: the router
+    // restores it when the request moves on.
+    const target = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/'
+    origin
+      .respond({ method: req.method ?? 'GET', url: target, headers: req.headers })
+      .then((response) => {
+        if (response.passThrough && next) return next()
+        return writeOriginResponse(response, res)
+      })
+      .catch((error: unknown) => (next ? next(error) : res.destroy()))
   }
 }

@@ -7,7 +7,10 @@ import { InvalidPathError, PathTraversalError } from './errors.js'
  * leaves alone) and, in a query, the space (never `+`). Decoding is therefore unambiguous, and
  * a decoded path or query re-encodes to the very same bytes.
  */
+const UNRESERVED_ONLY = /^[A-Za-z0-9._~-]*$/
+
 export function encodeComponent(value: string, what = value): string {
+  if (UNRESERVED_ONLY.test(value)) return value // the common case, without the encoder
   try {
     return encodeURIComponent(value).replace(
       /[!'()*]/g,
@@ -34,6 +37,7 @@ function decodeComponent(raw: string, what: string): string {
  * segments, backslashes (a separator on Windows, and WHATWG URLs turn `\` into `/`) and NUL.
  */
 export function assertSafePath(decoded: string, raw = decoded): void {
+  if (!UNSAFE.test(decoded)) return // one regex for the common case; the loop names the reason
   if (decoded.includes('\0')) throw new PathTraversalError(raw, 'contains NUL')
   if (decoded.includes('\\')) throw new PathTraversalError(raw, 'contains a backslash')
   for (const segment of decoded.split('/')) {
@@ -42,9 +46,13 @@ export function assertSafePath(decoded: string, raw = decoded): void {
   }
 }
 
+const UNSAFE = /\0|\\|(^|\/)\.\.?(\/|$)/
+const UNRESERVED_PATH = /^[A-Za-z0-9._~/-]*$/
+
 /** Encodes a decoded absolute path (`/img/a b.png`) segment by segment: `/img/a%20b.png`. */
 export function encodePath(decoded: string): string {
   assertSafePath(decoded)
+  if (UNRESERVED_PATH.test(decoded)) return decoded
   return decoded
     .split('/')
     .map((segment) => encodeComponent(segment, decoded))

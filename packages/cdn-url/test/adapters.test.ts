@@ -56,8 +56,9 @@ const frameworks: Record<string, () => Promise<Running>> = {
   express: async () => {
     const app = express()
     app.use('/assets', expressOrigin({ root: assets, manifest, mountPath: '/assets' }))
-    app.use((_req, res) => {
-      res.status(404).send('app 404')
+    // The app sees the request as it came once the origin lets it pass.
+    app.use((req, res) => {
+      res.status(404).send(`app 404 ${req.url}`)
     })
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s))
@@ -70,14 +71,14 @@ const frameworks: Record<string, () => Promise<Running>> = {
   fastify: async () => {
     const app = Fastify()
     await app.register(fastifyOrigin({ root: assets, manifest, mountPath: '/assets' }))
-    app.setNotFoundHandler((_request, reply) => reply.code(404).send('app 404'))
+    app.setNotFoundHandler((request, reply) => reply.code(404).send(`app 404 ${request.url}`))
     await app.listen({ port: 0, host: '127.0.0.1' })
     return { port: (app.server.address() as AddressInfo).port, close: () => app.close() }
   },
   hono: async () => {
     const app = new Hono()
     app.use('/assets/*', honoOrigin({ root: assets, manifest, mountPath: '/assets' }))
-    app.notFound((c) => c.text('app 404', 404))
+    app.notFound((c) => c.text(`app 404 ${new URL(c.req.url).pathname}`, 404))
     const server = await new Promise<Server>((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as Server))
     })
@@ -128,7 +129,7 @@ for (const [name, start] of Object.entries(frameworks)) {
       expect(attack.text).not.toContain('TOP SECRET')
       const missing = await fetch(`${base}/assets/nope.css`)
       expect(missing.status).toBe(404)
-      expect(await missing.text()).toBe('app 404')
+      expect(await missing.text()).toBe('app 404 /assets/nope.css')
     })
   })
 }

@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createCdn } from '../src/index.js'
 import { buildManifest } from '../src/manifest-entry.js'
@@ -188,6 +189,38 @@ describe('origin: path traversal', () => {
       expect(response.text).not.toContain('TOP SECRET')
     })
   }
+
+  it('property: any mix of dots, slashes, backslashes, NUL and their encodings is never a 5xx nor the secret', async () => {
+    const piece = fc.constantFrom(
+      '..',
+      '.',
+      '%2e',
+      '%2E',
+      '%2e%2e',
+      '/',
+      '%2f',
+      '%2F',
+      '\\',
+      '%5c',
+      '%5C',
+      '%00',
+      '%',
+      '%c0%ae',
+      'js',
+      'secret.txt',
+      'app.js',
+      'a',
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 12 }), async (pieces) => {
+        const response = await raw(`/${pieces.join('')}`)
+        expect(response.status).toBeGreaterThanOrEqual(200)
+        expect(response.status).toBeLessThan(500)
+        expect(response.text).not.toContain('TOP SECRET')
+      }),
+      { numRuns: 300 },
+    )
+  })
 
   it('names the reason in a JSON error body', async () => {
     const response = await raw('/%2e%2e%2fsecret.txt')

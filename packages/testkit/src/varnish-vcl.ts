@@ -1,3 +1,5 @@
+import { TestkitError } from './errors.js'
+
 export interface EdgeVclOptions {
   backend: { host: string; port: number }
   /** ACL entries allowed to send PURGE and BAN (`"127.0.0.1"`, `"10.0.0.0/8"`, `"::1"`). */
@@ -7,7 +9,7 @@ export interface EdgeVclOptions {
 function aclEntry(entry: string): string {
   const [address, bits] = entry.split('/')
   if (!address || !/^[0-9a-fA-F:.]+$/.test(address) || (bits !== undefined && !/^\d+$/.test(bits))) {
-    throw new Error(`[@scale/testkit] not an ACL entry: ${entry}`)
+    throw new TestkitError('E_TESTKIT_OPTIONS', `purgeAllowedFrom: not an ACL entry: ${entry}`)
   }
   return bits === undefined ? `"${address}";` : `"${address}"/${bits};`
 }
@@ -28,7 +30,7 @@ function aclEntry(entry: string): string {
  */
 export function edgeVcl({ backend, purgeAllowedFrom }: EdgeVclOptions): string {
   if (!/^[\w.:-]+$/.test(backend.host))
-    throw new Error(`[@scale/testkit] not a backend host: ${backend.host}`)
+    throw new TestkitError('E_TESTKIT_OPTIONS', `backend.host: not a host name or address: ${backend.host}`)
   return `vcl 4.1;
 import std;
 

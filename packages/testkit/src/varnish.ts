@@ -6,9 +6,9 @@ import { BinaryMissingError } from './errors.js'
 import { freePort } from './free-port.js'
 import { runCommand } from './run-command.js'
 import { ServerProcess } from './server-process.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { edgeVcl } from './varnish-vcl.js'
-import { waitFor } from './wait.js'
 
 export interface StartVarnishOptions {
   /** The origin Varnish forwards misses to. */
@@ -149,7 +149,7 @@ export class VarnishServer {
   /** Starts varnishd (an empty cache) and waits until it answers. */
   async start(): Promise<void> {
     this.#process.start()
-    await waitFor(`varnishd on port ${this.port} to answer`, async () => {
+    await this.#process.waitUntilAnswering(`varnishd on port ${this.port}`, async () => {
       const response = await fetch(`${this.url}/__scale_varnish_ready`, {
         signal: AbortSignal.timeout(2_000),
       })
@@ -238,7 +238,11 @@ export class VarnishServer {
  * await edge.dispose()
  * ```
  */
-export async function startVarnish(options: StartVarnishOptions): Promise<VarnishServer> {
+export function startVarnish(options: StartVarnishOptions): Promise<VarnishServer> {
+  return startWithOneRetry(() => startVarnishOnce(options))
+}
+
+async function startVarnishOnce(options: StartVarnishOptions): Promise<VarnishServer> {
   const dir = await makeTempDir('varnish')
   // Under root, varnishd drops to its own users for compiling the VCL and serving: they must be
   // able to reach the work dir and read the VCL.

@@ -114,10 +114,10 @@ describe('startVarnish', () => {
 
   it('honours s-maxage over max-age and expires at the TTL', async () => {
     const p = path()
-    origin.headers.set(p, { 'cache-control': 'public, max-age=600, s-maxage=1' })
+    origin.headers.set(p, { 'cache-control': 'public, max-age=600, s-maxage=2' })
     await send(`${edge.url}${p}`)
     expect((await send(`${edge.url}${p}`)).headers['x-cache']).toBe('HIT')
-    await sleep(1_500)
+    await sleep(3_000)
     const later = await send(`${edge.url}${p}`)
     expect(later.headers['x-cache']).toBe('MISS')
     expect(later.body).toBe(`${p} #2`)
