@@ -1,6 +1,6 @@
 import { Queue, type Telemetry } from 'bullmq'
 import { type Cluster, Redis, type RedisOptions } from 'ioredis'
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 
 /**
  * Where the queues live: the user's ioredis `Redis` or `Cluster` instance (reused as is), or
@@ -70,9 +70,10 @@ export function openQueue(
  * them must hash to one slot: the prefix must carry a `{hash tag}`.
  */
 export function checkPrefix(connection: RedisConnection, prefix: string): void {
-  if (prefix.includes(':')) throw new InvalidOptionsError(`prefix "${prefix}" must not contain ':'`)
+  if (prefix.includes(':')) throw new JobsOptionsError('keyPrefix', `prefix "${prefix}" must not contain ':'`)
   if (isCluster(connection) && !/\{[^}]+\}/.test(prefix)) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'keyPrefix',
       `prefix "${prefix}" has no hash tag; on Redis Cluster use one like "{jobs}" so each queue's keys share a slot`,
     )
   }

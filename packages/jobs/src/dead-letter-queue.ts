@@ -10,7 +10,7 @@ import {
 } from './connection.js'
 import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
 import { type AnyJobDefinition, versionedJobName } from './define-job.js'
-import { DeadLetterNotFoundError, InvalidOptionsError } from './errors.js'
+import { DeadLetterNotFoundError, JobsOptionsError } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
 
@@ -86,7 +86,7 @@ export interface DeadLetterQueue {
    * Enqueues matching entries again as new jobs with a fresh retry budget and the job's retention,
    * then removes them from the dead-letter queue. The new job's ID is derived from the entry
    * (`<id>-r<failedAt>`), so a redrive interrupted between the two steps and run again does not
-   * make a second job. Throws `InvalidOptionsError` for a `ratePerSecond` that is not above 0.
+   * make a second job. Throws `JobsOptionsError` for a `ratePerSecond` that is not above 0.
    */
   redrive(options?: RedriveOptions): Promise<RedriveResult>
   /** Deletes one entry; returns whether it existed. */
@@ -179,10 +179,13 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   #bullQueue: Queue | undefined
 
   constructor(connection: RedisConnection, queue: string, prefix: string, jobs: readonly AnyJobDefinition[]) {
-    if (queue.includes(':')) throw new InvalidOptionsError(`queue name "${queue}" must not contain ':'`)
+    if (queue.includes(':')) throw new JobsOptionsError('queue', `queue name "${queue}" must not contain ':'`)
     for (const job of jobs) {
       if (job.queue !== queue) {
-        throw new InvalidOptionsError(`job "${job.name}" belongs to queue "${job.queue}", not "${queue}"`)
+        throw new JobsOptionsError(
+          'jobs',
+          `job "${job.name}" belongs to queue "${job.queue}", not "${queue}"`,
+        )
       }
       this.#definitions.set(job.name, job)
     }
@@ -260,7 +263,10 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     const ratePerSecond = options.ratePerSecond ?? 50
     if (!(ratePerSecond > 0)) {
-      throw new InvalidOptionsError(`redrive ratePerSecond must be a number above 0, got ${ratePerSecond}`)
+      throw new JobsOptionsError(
+        'ratePerSecond',
+        `redrive ratePerSecond must be a number above 0, got ${ratePerSecond}`,
+      )
     }
     const interval = 1000 / ratePerSecond
     // Collected first: removing entries while paging through the index would skip some.
@@ -272,7 +278,8 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     if (options.transform) {
       const unknown = entries.find((entry) => !this.#definitions.has(entry.name))
       if (unknown) {
-        throw new InvalidOptionsError(
+        throw new JobsOptionsError(
+          'transform',
           `redrive with a transform needs the definition of job "${unknown.name}" to check its output; pass it in createDeadLetterQueue({ jobs })`,
         )
       }

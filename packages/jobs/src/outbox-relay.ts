@@ -10,7 +10,13 @@ import {
   type RedisConnection,
 } from './connection.js'
 import { withDeadline } from './deadline.js'
-import { EnqueueTimeoutError, InvalidOptionsError, OutboxRelayError } from './errors.js'
+import {
+  EnqueueTimeoutError,
+  JobsClosedError,
+  JobsError,
+  JobsOptionsError,
+  OutboxRelayError,
+} from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
 
@@ -60,9 +66,9 @@ export interface CreateOutboxRelayOptions<DB> {
 
 /** Moves committed outbox rows to BullMQ. Run one or several per deployment. */
 export interface OutboxRelay {
-  /** Starts the polling loop. Throws `InvalidOptionsError` once stopped. */
+  /** Starts the polling loop. Throws `JobsOptionsError` once stopped. */
   start(): void
-  /** Moves one batch; returns how many rows it moved. Throws `InvalidOptionsError` once stopped. */
+  /** Moves one batch; returns how many rows it moved. Throws `JobsOptionsError` once stopped. */
   relayOnce(): Promise<number>
   /** Rows moved since start. */
   relayed(): number
@@ -125,16 +131,23 @@ class PollingOutboxRelay implements OutboxRelay {
     this.#dedupWindowMs = options.dedupWindowMs ?? 86_400_000
     this.#enqueueTimeoutMs = options.enqueueTimeoutMs ?? 10_000
     if (!(this.#enqueueTimeoutMs > 0)) {
-      throw new InvalidOptionsError(
+      throw new JobsOptionsError(
+        'enqueueTimeoutMs',
         `outbox relay enqueueTimeoutMs must be above 0, got ${this.#enqueueTimeoutMs}`,
       )
     }
     // A batch size of 0 would make every batch look full and the loop poll without pause.
     if (!(Number.isInteger(this.#batchSize) && this.#batchSize >= 1)) {
-      throw new InvalidOptionsError(`outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`)
+      throw new JobsOptionsError(
+        'batchSize',
+        `outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`,
+      )
     }
     if (!(this.#pollIntervalMs >= 0) || !(this.#dedupWindowMs >= 1)) {
-      throw new InvalidOptionsError('outbox relay pollIntervalMs must be >= 0 and dedupWindowMs >= 1')
+      throw new JobsOptionsError(
+        'pollIntervalMs',
+        'outbox relay pollIntervalMs must be >= 0 and dedupWindowMs >= 1',
+      )
     }
     this.#logger = options.logger ?? silentLogger
     this.#onBatchAdded = options.onBatchAdded
@@ -158,7 +171,7 @@ class PollingOutboxRelay implements OutboxRelay {
 
   async relayOnce(): Promise<number> {
     // Its queues are closed: a batch now would open new ones that nothing closes.
-    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
+    if (this.#stopped) throw new JobsClosedError('outboxRelay', 'relayOnce')
     try {
       const moved = await this.#db.transaction().execute(async (trx) => {
         const rows = await trx
@@ -253,7 +266,7 @@ class PollingOutboxRelay implements OutboxRelay {
   }
 
   start(): void {
-    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
+    if (this.#stopped) throw new JobsClosedError('outboxRelay', 'start')
     if (this.#running) return
     this.#running = true
     this.#loop = this.#run()
@@ -295,7 +308,10 @@ class PollingOutboxRelay implements OutboxRelay {
     await withDeadline(
       Promise.all(queues.map((queue) => queue.close())),
       this.#enqueueTimeoutMs,
-      () => new Error('close timed out'),
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queues took over ${this.#enqueueTimeoutMs} ms`, {
+          context: { method: 'close' },
+        }),
     ).catch(() => {})
     if (this.#ownsClient) this.#client.disconnect()
   }

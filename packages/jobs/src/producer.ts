@@ -11,7 +11,7 @@ import {
 } from './connection.js'
 import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { EnqueueError, EnqueueTimeoutError, InvalidOptionsError } from './errors.js'
+import { EnqueueError, EnqueueTimeoutError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
 import { bullFlow, type EnqueuedFlow, enqueuedFlow, type FlowNode } from './flows.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
 import { validateForEnqueue } from './validate-payload.js'
@@ -126,7 +126,10 @@ export function createProducer(options: CreateProducerOptions): Producer {
   checkPrefix(options.connection, prefix)
   const timeoutMs = options.enqueueTimeoutMs ?? 5_000
   if (!(timeoutMs > 0)) {
-    throw new InvalidOptionsError(`enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`)
+    throw new JobsOptionsError(
+      'enqueueTimeoutMs',
+      `enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`,
+    )
   }
   return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry)
 }
@@ -134,15 +137,17 @@ export function createProducer(options: CreateProducerOptions): Producer {
 /** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
 function checkRepeat(schedulerId: string, repeat: ScheduleOptions): void {
   if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
-    throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
+    throw new JobsOptionsError('repeat', `schedule "${schedulerId}": give exactly one of everyMs or pattern`)
   }
   if (repeat.everyMs !== undefined && !(Number.isInteger(repeat.everyMs) && repeat.everyMs > 0)) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'repeat.everyMs',
       `schedule "${schedulerId}": everyMs must be a positive integer, got ${repeat.everyMs}`,
     )
   }
   if (repeat.limit !== undefined && !(Number.isInteger(repeat.limit) && repeat.limit > 0)) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'repeat.limit',
       `schedule "${schedulerId}": limit must be a positive integer, got ${repeat.limit}`,
     )
   }
@@ -154,7 +159,8 @@ function checkRepeat(schedulerId: string, repeat: ScheduleOptions): void {
         ...(repeat.tz !== undefined && { tz: repeat.tz }),
       })
     } catch (error) {
-      throw new InvalidOptionsError(
+      throw new JobsOptionsError(
+        'repeat.pattern',
         `schedule "${schedulerId}": invalid cron pattern "${repeat.pattern}"${repeat.tz ? ` (tz ${repeat.tz})` : ''}: ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
       )
@@ -202,7 +208,12 @@ class BullProducer implements Producer {
   }
 
   queue(name: string): Queue {
-    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    return this.#queue(name, 'queue')
+  }
+
+  /** The BullMQ queue `name`, opened on first use; throws `JobsClosedError` (naming `method`) once closed. */
+  #queue(name: string, method: string): Queue {
+    if (this.#closed) throw new JobsClosedError('producer', method)
     let queue = this.#queues.get(name)
     if (!queue) {
       queue = openQueue(name, this.#connection, this.#prefix, this.#telemetry)
@@ -219,7 +230,7 @@ class BullProducer implements Producer {
     let data = validateForEnqueue(job, payload)
     if (data instanceof Promise) data = await data
     const opts = bullJobOptions(job, options)
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'enqueue')
     const added = await this.#redis(job, () => queue.add(versionedJobName(job.name, job.version), data, opts))
     return { id: String(added.id), name: job.name, queue: job.queue }
   }
@@ -242,7 +253,7 @@ class BullProducer implements Producer {
       // Items without options share one options object, as a hand-written addBulk would.
       opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
     }))
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'enqueueMany')
     const added = await this.#redis(job, () => queue.addBulk(jobs))
     return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
   }
@@ -262,7 +273,7 @@ class BullProducer implements Producer {
     if (repeat.pattern !== undefined) rule.pattern = repeat.pattern
     if (repeat.tz !== undefined) rule.tz = repeat.tz
     if (repeat.limit !== undefined) rule.limit = repeat.limit
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'schedule')
     await this.#redis(job, () =>
       queue.upsertJobScheduler(schedulerId, rule, {
         name: versionedJobName(job.name, job.version),
@@ -279,7 +290,7 @@ class BullProducer implements Producer {
 
   async enqueueFlow(root: FlowNode): Promise<EnqueuedFlow> {
     const flow = await bullFlow(root, this.#prefix)
-    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    if (this.#closed) throw new JobsClosedError('producer', 'enqueueFlow')
     if (!this.#flowProducer) {
       this.#flowProducer = new FlowProducer({
         connection: bullConnection(this.#connection, false),
@@ -300,7 +311,7 @@ class BullProducer implements Producer {
   }
 
   async cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome> {
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'cancel')
     return this.#redis(job, async () => {
       const found = await queue.getJob(id)
       if (!found) return 'not-found'
@@ -323,7 +334,7 @@ class BullProducer implements Producer {
   }
 
   async unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean> {
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'unschedule')
     return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
   }
 
@@ -338,7 +349,10 @@ class BullProducer implements Producer {
     await withDeadline(
       Promise.all(queues.map((q) => q.close())),
       this.#timeoutMs,
-      () => new Error('close timed out'),
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queues took over ${this.#timeoutMs} ms`, {
+          context: { method: 'close' },
+        }),
     ).catch(() => {})
   }
 }

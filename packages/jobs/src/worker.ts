@@ -5,9 +5,10 @@ import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX } from './co
 import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
 import { type AnyJobDefinition, parseJobName } from './define-job.js'
 import {
-  InvalidOptionsError,
   InvalidPayloadError,
   JobCancelledError,
+  JobsClosedError,
+  JobsOptionsError,
   JobTimeoutError,
   MissingMigrationError,
   PermanentError,
@@ -96,17 +97,17 @@ class TypedWorker implements JobWorker {
     this.#prefix = options.prefix ?? DEFAULT_PREFIX
     checkPrefix(options.connection, this.#prefix)
     if (options.jobs.length === 0)
-      throw new InvalidOptionsError('createWorker needs at least one job definition')
+      throw new JobsOptionsError('jobs', 'createWorker needs at least one job definition')
     for (const job of options.jobs) {
       const key = `${job.queue}\u0000${job.name}`
       if (this.#definitions.has(key)) {
-        throw new InvalidOptionsError(`job "${job.name}" is defined twice for queue "${job.queue}"`)
+        throw new JobsOptionsError('jobs', `job "${job.name}" is defined twice for queue "${job.queue}"`)
       }
       this.#definitions.set(key, job)
     }
     const limiter = options.limiter
     if (limiter && !(Number.isInteger(limiter.max) && limiter.max > 0 && limiter.durationMs > 0)) {
-      throw new InvalidOptionsError('limiter needs an integer max > 0 and a durationMs > 0')
+      throw new JobsOptionsError('limiter', 'limiter needs an integer max > 0 and a durationMs > 0')
     }
     this.#deadLetter = options.deadLetter ?? true
     this.#logger = options.logger ?? silentLogger
@@ -203,6 +204,7 @@ class TypedWorker implements JobWorker {
   }
 
   run(): void {
+    if (this.#closing) throw new JobsClosedError('worker', 'run')
     for (const worker of this.bullWorkers) {
       if (!worker.isRunning())
         void worker.run().catch((error) => this.#logger.error({ err: error }, '[@scale/jobs] run failed'))

@@ -8,8 +8,8 @@ import {
   createScalingSignal,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsOptionsError,
 } from '../src/index.js'
 import { uniqueQueue } from './helpers.js'
 
@@ -30,7 +30,7 @@ afterAll(async () => {
 
 describe('Redis Cluster', () => {
   it('refuses a prefix without a hash tag', () => {
-    expect(() => createProducer({ connection: client, prefix: 'jobs' })).toThrow(InvalidOptionsError)
+    expect(() => createProducer({ connection: client, prefix: 'jobs' })).toThrow(JobsOptionsError)
     expect(() => createProducer({ connection: client, prefix: 'jobs' })).toThrow(/hash tag/)
   })
 

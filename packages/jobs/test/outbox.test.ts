@@ -12,8 +12,9 @@ import {
   createOutboxRelay,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsClosedError,
+  JobsOptionsError,
 } from '../src/index.js'
 import { connect, sleep, uniqueQueue } from './helpers.js'
 
@@ -122,7 +123,7 @@ describe('transactional outbox', () => {
       .transaction()
       .execute((trx) => outbox.enqueue(trx, job, { orderId: 3 }, { priority: 2 ** 22 }))
       .catch((e: unknown) => e)
-    expect(badOptions).toBeInstanceOf(InvalidOptionsError)
+    expect(badOptions).toBeInstanceOf(JobsOptionsError)
     const committed = await db.transaction().execute(async (trx) => {
       await trx.insertInto('orders').values({ id: 2, total: 20 }).execute()
       return outbox.enqueue(trx, job, { orderId: 2 }, { delayMs: 60_000 })
@@ -138,8 +139,9 @@ describe('transactional outbox', () => {
     expect(await bull.count()).toBe(1)
     await relay.stop()
     // Stopped means stopped: its queues are closed, nothing reopens them.
-    await expect(relay.relayOnce()).rejects.toBeInstanceOf(InvalidOptionsError)
-    expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(InvalidOptionsError)
+    await expect(relay.relayOnce()).rejects.toBeInstanceOf(JobsClosedError)
+    expect(() => relay.start()).toThrow(JobsClosedError)
+    expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(JobsOptionsError)
     await bull.obliterate({ force: true })
     await bull.close()
   })

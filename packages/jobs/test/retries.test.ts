@@ -7,7 +7,7 @@ import {
   createWorker,
   DeadLetterNotFoundError,
   defineJob,
-  InvalidOptionsError,
+  JobsOptionsError,
   PermanentError,
   retryDelayMs,
   ShutdownDeadlineError,
@@ -137,7 +137,7 @@ describe('retries, dead letters and redrive', () => {
     await waitFor('b ran again', async () => runsById.get('b') === 4, { timeoutMs: 30_000 })
     expect(runsById.get('a')).toBe(3)
     expect(await dlq.count()).toBe(2)
-    await expect(dlq.redrive({ ratePerSecond: 0 })).rejects.toBeInstanceOf(InvalidOptionsError)
+    await expect(dlq.redrive({ ratePerSecond: 0 })).rejects.toBeInstanceOf(JobsOptionsError)
     const restEntries = await dlq.list()
     const started = Date.now()
     const rest = await dlq.redrive({ ratePerSecond: 10 })
