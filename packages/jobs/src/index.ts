@@ -46,6 +46,7 @@ export {
 export { type EnqueuedFlow, type FlowNode, flowJob } from './flows.js'
 export type { EnqueueOptions } from './job-options.js'
 export type { Logger } from './logger.js'
+export type { MetricsHook } from './metrics.js'
 export {
   type CreateOutboxOptions,
   createOutbox,
@@ -62,6 +63,13 @@ export {
   type Producer,
   type ScheduleOptions,
 } from './producer.js'
+export {
+  type CounterLike,
+  type HistogramLike,
+  type PromClientCountersLike,
+  type PromClientMetricsOptions,
+  promClientMetrics,
+} from './prom-client-metrics.js'
 export {
   type GaugeLike,
   type PromClientLike,

@@ -18,6 +18,7 @@ import {
   OutboxRelayError,
 } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
+import { Metrics, type MetricsHook } from './metrics.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
 
 export interface CreateOutboxRelayOptions<DB> {
@@ -57,6 +58,12 @@ export interface CreateOutboxRelayOptions<DB> {
   enqueueTimeoutMs?: number
   /** pino-compatible logger. @default silent */
   logger?: Logger
+  /**
+   * Metrics hook: `jobs_outbox_relayed_total` (label `queue`) and `jobs_outbox_batch_errors_total`.
+   * See {@link MetricsHook}.
+   * @default none
+   */
+  metrics?: MetricsHook
   /**
    * Called after a batch is in BullMQ and before its rows are deleted (for metrics; must not throw).
    * @default none
@@ -110,6 +117,7 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #dedupWindowMs: number
   readonly #enqueueTimeoutMs: number
   readonly #logger: Logger
+  readonly #metrics: Metrics
   readonly #onBatchAdded: ((batch: { readonly jobIds: readonly string[] }) => void) | undefined
   readonly #queues = new Map<string, Queue>()
   readonly #client: Redis | Cluster
@@ -150,6 +158,7 @@ class PollingOutboxRelay implements OutboxRelay {
       )
     }
     this.#logger = options.logger ?? silentLogger
+    this.#metrics = new Metrics(options.metrics, this.#logger)
     this.#onBatchAdded = options.onBatchAdded
     const { client, owned } = commandClient(options.connection)
     this.#client = client
@@ -235,11 +244,13 @@ class PollingOutboxRelay implements OutboxRelay {
       let count = 0
       for (const [queue, jobs] of moved) {
         count += jobs.length
+        this.#metrics.increment('jobs_outbox_relayed_total', { queue }, jobs.length)
         await this.#forgetMarkers(queue, jobs)
       }
       this.#relayed += count
       return count
     } catch (error) {
+      this.#metrics.increment('jobs_outbox_batch_errors_total')
       throw new OutboxRelayError(error)
     }
   }

@@ -14,6 +14,8 @@ import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './d
 import { EnqueueError, EnqueueTimeoutError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
 import { bullFlow, type EnqueuedFlow, enqueuedFlow, type FlowNode } from './flows.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
+import { type Logger, silentLogger } from './logger.js'
+import { Metrics, type MetricsHook } from './metrics.js'
 import { validateForEnqueue } from './validate-payload.js'
 
 /** What `enqueue` returns. */
@@ -72,6 +74,14 @@ export interface CreateProducerOptions {
    * @default none
    */
   telemetry?: Telemetry
+  /** pino-compatible logger (only the metrics hook's failure is logged). @default silent */
+  logger?: Logger
+  /**
+   * Metrics hook: `jobs_enqueued_total` and `jobs_enqueue_errors_total` (labels `queue`, `job`,
+   * and `code` for errors). See {@link MetricsHook}.
+   * @default none
+   */
+  metrics?: MetricsHook
 }
 
 /** Enqueues typed jobs. One per process is enough; it keeps one BullMQ `Queue` per queue name. */
@@ -131,7 +141,8 @@ export function createProducer(options: CreateProducerOptions): Producer {
       `enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`,
     )
   }
-  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry)
+  const metrics = new Metrics(options.metrics, options.logger ?? silentLogger)
+  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry, metrics)
 }
 
 /** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
@@ -178,32 +189,49 @@ class BullProducer implements Producer {
   #closed = false
 
   readonly #telemetry: Telemetry | undefined
+  readonly #metrics: Metrics
 
   constructor(
     connection: RedisConnection,
     prefix: string,
     timeoutMs: number,
     telemetry: Telemetry | undefined,
+    metrics: Metrics,
   ) {
     this.#connection = connection
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
     this.#telemetry = telemetry
+    this.#metrics = metrics
   }
 
-  /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
-  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
-    let pending: Promise<T>
+  /**
+   * Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. With a
+   * metrics hook, counts `enqueued` jobs added (or the failure); without one, no extra promise.
+   */
+  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>, enqueued = 0): Promise<T> {
+    let result: Promise<T>
     try {
-      pending = work()
+      result = withDeadline(
+        work(),
+        this.#timeoutMs,
+        () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
+        (error) => new EnqueueError(job.name, job.queue, error),
+      )
     } catch (error) {
-      return Promise.reject(new EnqueueError(job.name, job.queue, error))
+      result = Promise.reject(new EnqueueError(job.name, job.queue, error))
     }
-    return withDeadline(
-      pending,
-      this.#timeoutMs,
-      () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
-      (error) => new EnqueueError(job.name, job.queue, error),
+    if (enqueued === 0 || !this.#metrics.enabled) return result
+    const labels = { queue: job.queue, job: job.name }
+    return result.then(
+      (value) => {
+        this.#metrics.increment('jobs_enqueued_total', labels, enqueued)
+        return value
+      },
+      (error: unknown) => {
+        this.#metrics.increment('jobs_enqueue_errors_total', { ...labels, code: (error as JobsError).code })
+        return Promise.reject(error)
+      },
     )
   }
 
@@ -231,7 +259,11 @@ class BullProducer implements Producer {
     if (data instanceof Promise) data = await data
     const opts = bullJobOptions(job, options)
     const queue = this.#queue(job.queue, 'enqueue')
-    const added = await this.#redis(job, () => queue.add(versionedJobName(job.name, job.version), data, opts))
+    const added = await this.#redis(
+      job,
+      () => queue.add(versionedJobName(job.name, job.version), data, opts),
+      1,
+    )
     return { id: String(added.id), name: job.name, queue: job.queue }
   }
 
@@ -254,7 +286,7 @@ class BullProducer implements Producer {
       opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
     }))
     const queue = this.#queue(job.queue, 'enqueueMany')
-    const added = await this.#redis(job, () => queue.addBulk(jobs))
+    const added = await this.#redis(job, () => queue.addBulk(jobs), jobs.length)
     return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
   }
 
@@ -300,7 +332,7 @@ class BullProducer implements Producer {
       this.#flowProducer.on('error', () => {})
     }
     const producer = this.#flowProducer
-    const added = await this.#redis(root.job, () => producer.add(flow))
+    const added = await this.#redis(root.job, () => producer.add(flow), 1)
     return enqueuedFlow(added, root)
   }
 

@@ -2,6 +2,7 @@ import type { Telemetry, Worker } from 'bullmq'
 import type { RedisConnection } from './connection.js'
 import type { AnyJobDefinition } from './define-job.js'
 import type { Logger } from './logger.js'
+import type { MetricsHook } from './metrics.js'
 
 /** Something that happened in a worker, for logs, metrics and tests. */
 export type WorkerEvent =
@@ -88,7 +89,17 @@ export interface CreateWorkerOptions {
    * Redis work per job.
    * @default false
    */
-  metrics?: boolean
+  bullmqMetrics?: boolean
+  /**
+   * Metrics hook: `jobs_completed_total`, `jobs_retries_total`, `jobs_dead_lettered_total`,
+   * `jobs_cancelled_total`, `jobs_returned_total` (labels `queue`, `job`) and `jobs_run_seconds`
+   * (observed, label `queue`). See {@link MetricsHook}; `promClientMetrics` feeds prom-client.
+   *
+   * A boolean is the old meaning of this option, BullMQ's metrics:
+   * @deprecated as a boolean: use `bullmqMetrics`; a boolean is refused from the next minor
+   * @default none
+   */
+  metrics?: MetricsHook | boolean
   /**
    * How often finished-job counters for the scaling signal are written to Redis.
    * @default 1_000

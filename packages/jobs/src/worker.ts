@@ -18,6 +18,7 @@ import {
 import { abortFlight, type Flight, HandlerContext, newFlight, type Resolved } from './handler-context.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { type Logger, silentLogger } from './logger.js'
+import { countEvent, Metrics } from './metrics.js'
 import { cancelChannel } from './producer.js'
 import { shutdownOnSignal } from './shutdown-on-signal.js'
 import { TolerantWorker } from './tolerant-worker.js'
@@ -79,6 +80,7 @@ class TypedWorker implements JobWorker {
   readonly #stats: WorkerStats
   readonly #deadLetter: boolean
   readonly #logger: Logger
+  readonly #metrics: Metrics
   readonly #onEvent: (event: WorkerEvent) => void
   readonly #hasOnEvent: boolean
   readonly #deadlineMs: number
@@ -111,15 +113,23 @@ class TypedWorker implements JobWorker {
     }
     this.#deadLetter = options.deadLetter ?? true
     this.#logger = options.logger ?? silentLogger
+    this.#metrics = new Metrics(
+      typeof options.metrics === 'object' ? options.metrics : undefined,
+      this.#logger,
+    )
     const onEvent = options.onEvent
-    this.#hasOnEvent = onEvent !== undefined
-    this.#onEvent = onEvent
+    const metrics = this.#metrics
+    this.#hasOnEvent = onEvent !== undefined || metrics.enabled
+    this.#onEvent = this.#hasOnEvent
       ? (event) => {
+          if (metrics.enabled) countEvent(metrics, event)
           try {
-            onEvent(event)
+            onEvent?.(event)
           } catch {}
         }
       : () => {}
+    // `metrics: true` meant BullMQ's metrics before the hook took the name (deprecated).
+    const bullmqMetrics = options.bullmqMetrics ?? options.metrics === true
     this.#deadlineMs = options.shutdown?.deadlineMs ?? 25_000
     const { client, owned } = commandClient(options.connection)
     this.#client = client
@@ -142,7 +152,7 @@ class TypedWorker implements JobWorker {
           // BullMQ's metrics count every completed and finally-failed job inside the same Lua
           // script that takes it out of `active`, so the scaling signal's rates agree exactly with
           // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
-          ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
+          ...(bullmqMetrics && { metrics: { maxDataPoints: 1_440 } }),
           ...(options.telemetry && { telemetry: options.telemetry }),
           ...(options.limiter && {
             limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
@@ -365,7 +375,9 @@ class TypedWorker implements JobWorker {
   }
 
   #finished(queue: string, started: number): void {
-    this.#stats.record(queue, performance.now() - started)
+    const busyMs = performance.now() - started
+    this.#stats.record(queue, busyMs)
+    if (this.#metrics.enabled) this.#metrics.observe('jobs_run_seconds', busyMs / 1000, { queue })
     if (this.#shuttingDown) this.#finishedDuringShutdown += 1
   }
 

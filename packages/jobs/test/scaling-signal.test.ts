@@ -102,13 +102,13 @@ describe('autoscaling signal', () => {
     expect(text).toMatch(new RegExp(`scale_jobs_suggested_workers\\{queue="${queue}"\\} [1-9]`))
 
     // One worker with BullMQ metrics on (exact counts), one with the default flushed counters.
-    const workers = [true, false].map((metrics) =>
+    const workers = [true, false].map((bullmqMetrics) =>
       createWorker({
         connection: env.redis,
         jobs: [job],
         concurrency: 10,
         statsIntervalMs: 100,
-        metrics,
+        bullmqMetrics,
         shutdown: { signals: [] },
       }),
     )
