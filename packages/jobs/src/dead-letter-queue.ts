@@ -1,16 +1,17 @@
 import type { Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import {
-  checkPrefix,
   commandClient,
-  DEFAULT_PREFIX,
+  type KeyPrefixOptions,
+  keyPrefixOf,
   openQueue,
   queueKey,
   type RedisConnection,
 } from './connection.js'
 import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
+import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, versionedJobName } from './define-job.js'
-import { DeadLetterNotFoundError, JobsOptionsError } from './errors.js'
+import { DeadLetterNotFoundError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
 
@@ -93,15 +94,14 @@ export interface DeadLetterQueue {
   remove(id: string): Promise<boolean>
   /** Deletes matching entries (all when no filter); returns how many. */
   purge(filter?: DeadLetterFilter): Promise<number>
+  /** Closes its BullMQ queue and the Redis client it created, if any (bounded, idempotent); later calls throw `JobsClosedError`. */
   close(): Promise<void>
 }
 
-export interface CreateDeadLetterQueueOptions {
+export interface CreateDeadLetterQueueOptions extends KeyPrefixOptions {
   connection: RedisConnection
   /** The BullMQ queue whose dead letters to manage. */
   queue: string
-  /** @default '{jobs}' */
-  prefix?: string
   /**
    * Definitions of the queue's jobs: redrive checks each payload against its job's schema before
    * enqueueing it (required for a `transform`).
@@ -121,12 +121,13 @@ export interface CreateDeadLetterQueueOptions {
  * ```
  */
 export function createDeadLetterQueue(options: CreateDeadLetterQueueOptions): DeadLetterQueue {
-  const prefix = options.prefix ?? DEFAULT_PREFIX
-  checkPrefix(options.connection, prefix)
+  const prefix = keyPrefixOf(options.connection, options)
   return new RedisDeadLetterQueue(options.connection, options.queue, prefix, options.jobs ?? [])
 }
 
 const PAGE = 500
+/** Longest `close()` waits for the BullMQ queue used by redrives to close. */
+const CLOSE_TIMEOUT_MS = 5_000
 
 function toMillis(value: Date | number): number {
   return value instanceof Date ? value.getTime() : value
@@ -177,6 +178,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   readonly #ownsClient: boolean
   readonly #definitions = new Map<string, AnyJobDefinition>()
   #bullQueue: Queue | undefined
+  #closed = false
 
   constructor(connection: RedisConnection, queue: string, prefix: string, jobs: readonly AnyJobDefinition[]) {
     if (queue.includes(':')) throw new JobsOptionsError('queue', `queue name "${queue}" must not contain ':'`)
@@ -206,6 +208,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async count(): Promise<number> {
+    this.#live('count')
     return this.#client.zcard(this.#indexKey)
   }
 
@@ -236,6 +239,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async list(options: ListDeadLettersOptions = {}): Promise<DeadLetterEntry[]> {
+    this.#live('list')
     const offset = options.offset ?? 0
     const limit = options.limit ?? 100
     const out: DeadLetterEntry[] = []
@@ -249,6 +253,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async inspect(id: string): Promise<DeadLetterEntry> {
+    this.#live('inspect')
     const value = await this.#client.hget(this.#dataKey, id)
     if (value === null) throw new DeadLetterNotFoundError(this.queue, id)
     return JSON.parse(value) as DeadLetterEntry
@@ -260,6 +265,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async redrive(options: RedriveOptions = {}): Promise<RedriveResult> {
+    this.#live('redrive')
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     const ratePerSecond = options.ratePerSecond ?? 50
     if (!(ratePerSecond > 0)) {
@@ -344,11 +350,13 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async remove(id: string): Promise<boolean> {
+    this.#live('remove')
     const result = await this.#client.multi().zrem(this.#indexKey, id).hdel(this.#dataKey, id).exec()
     return Number(result?.[0]?.[1] ?? 0) > 0
   }
 
   async purge(filter?: DeadLetterFilter): Promise<number> {
+    this.#live('purge')
     const ids: string[] = []
     for await (const entry of this.#scan(filter)) ids.push(entry.id)
     for (let i = 0; i < ids.length; i += PAGE) {
@@ -362,8 +370,25 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     return ids.length
   }
 
+  /** Throws `JobsClosedError` once closed (its own client is gone; the user's stays open). */
+  #live(method: string): void {
+    if (this.#closed) throw new JobsClosedError('deadLetterQueue', method)
+  }
+
   async close(): Promise<void> {
-    await this.#bullQueue?.close()
+    if (this.#closed) return
+    this.#closed = true
+    const queue = this.#bullQueue
+    this.#bullQueue = undefined
+    // Bounded: closing waits on Redis, which may be what is down.
+    await withDeadline(
+      queue?.close() ?? Promise.resolve(),
+      CLOSE_TIMEOUT_MS,
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queue took over ${CLOSE_TIMEOUT_MS} ms`, {
+          context: { method: 'close' },
+        }),
+    ).catch(() => {})
     if (this.#ownsClient) this.#client.disconnect()
   }
 }

@@ -1,5 +1,5 @@
 export { retryDelayMs } from './backoff.js'
-export { DEFAULT_PREFIX, type RedisConnection } from './connection.js'
+export { DEFAULT_PREFIX, type KeyPrefixOptions, type RedisConnection } from './connection.js'
 export {
   type CreateDeadLetterQueueOptions,
   createDeadLetterQueue,

@@ -2,9 +2,9 @@ import type { JobsOptions, Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
 import {
-  checkPrefix,
   commandClient,
-  DEFAULT_PREFIX,
+  type KeyPrefixOptions,
+  keyPrefixOf,
   openQueue,
   queueKey,
   type RedisConnection,
@@ -21,13 +21,11 @@ import { type Logger, silentLogger } from './logger.js'
 import { Metrics, type MetricsHook } from './metrics.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
 
-export interface CreateOutboxRelayOptions<DB> {
+export interface CreateOutboxRelayOptions<DB> extends KeyPrefixOptions {
   /** Kysely instance on the database that holds the outbox table. */
   db: Kysely<DB>
   /** Redis the jobs go to. */
   connection: RedisConnection
-  /** @default '{jobs}' */
-  prefix?: string
   /** @default 'scale_jobs_outbox' */
   table?: string
   /**
@@ -52,7 +50,7 @@ export interface CreateOutboxRelayOptions<DB> {
    * Longest one batch's add to Redis may take. A Redis that is down or frozen fails the batch
    * with `OutboxRelayError` (its cause an `EnqueueTimeoutError`) instead of holding the batch's
    * row locks forever: the transaction rolls back, the rows stay and are retried, and an add that
-   * lands late is deduplicated by the job IDs. Also bounds `stop()`.
+   * lands late is deduplicated by the job IDs. Also bounds `close()`.
    * @default 10_000
    */
   enqueueTimeoutMs?: number
@@ -73,16 +71,19 @@ export interface CreateOutboxRelayOptions<DB> {
 
 /** Moves committed outbox rows to BullMQ. Run one or several per deployment. */
 export interface OutboxRelay {
-  /** Starts the polling loop. Throws `JobsOptionsError` once stopped. */
+  /** Starts the polling loop. Throws `JobsClosedError` once closed. */
   start(): void
-  /** Moves one batch; returns how many rows it moved. Throws `JobsOptionsError` once stopped. */
+  /** Moves one batch; returns how many rows it moved. Throws `JobsClosedError` once closed. */
   relayOnce(): Promise<number>
   /** Rows moved since start. */
   relayed(): number
-  /** Stops polling after the current batch and closes the BullMQ queues (and the Redis client it created, if any). */
-  stop(): Promise<void>
-  /** The same as `stop()`, under the name every closable of @scale has (see `shutdownOnSignal`). */
+  /**
+   * Stops polling after the current batch and closes the BullMQ queues (and the Redis client it
+   * created, if any). Bounded by `enqueueTimeoutMs`; idempotent (returns the same promise).
+   */
   close(): Promise<void>
+  /** @deprecated use close(); removed in the next minor */
+  stop(): Promise<void>
 }
 
 /**
@@ -123,16 +124,16 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
   #running = false
-  #stopped = false
+  #closed = false
   #loop: Promise<void> | undefined
+  #closing: Promise<void> | undefined
   #wake: (() => void) | undefined
   #relayed = 0
 
   constructor(options: CreateOutboxRelayOptions<OutboxDatabase>) {
     this.#db = options.db
     this.#connection = options.connection
-    this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    checkPrefix(options.connection, this.#prefix)
+    this.#prefix = keyPrefixOf(options.connection, options)
     this.#table = options.table ?? DEFAULT_OUTBOX_TABLE
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
@@ -180,7 +181,7 @@ class PollingOutboxRelay implements OutboxRelay {
 
   async relayOnce(): Promise<number> {
     // Its queues are closed: a batch now would open new ones that nothing closes.
-    if (this.#stopped) throw new JobsClosedError('outboxRelay', 'relayOnce')
+    if (this.#closed) throw new JobsClosedError('outboxRelay', 'relayOnce')
     try {
       const moved = await this.#db.transaction().execute(async (trx) => {
         const rows = await trx
@@ -277,7 +278,7 @@ class PollingOutboxRelay implements OutboxRelay {
   }
 
   start(): void {
-    if (this.#stopped) throw new JobsClosedError('outboxRelay', 'start')
+    if (this.#closed) throw new JobsClosedError('outboxRelay', 'start')
     if (this.#running) return
     this.#running = true
     this.#loop = this.#run()
@@ -304,13 +305,18 @@ class PollingOutboxRelay implements OutboxRelay {
     }
   }
 
-  close(): Promise<void> {
-    return this.stop()
+  stop(): Promise<void> {
+    return this.close()
   }
 
-  async stop(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#running = false
-    this.#stopped = true
+    this.#closed = true
     this.#wake?.()
     await this.#loop
     const queues = [...this.#queues.values()]

@@ -2,9 +2,9 @@ import { FlowProducer, getNextMillis, type Queue, type Telemetry } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import {
   bullConnection,
-  checkPrefix,
   commandClient,
-  DEFAULT_PREFIX,
+  type KeyPrefixOptions,
+  keyPrefixOf,
   openQueue,
   queueKey,
   type RedisConnection,
@@ -51,14 +51,9 @@ export interface ScheduleOptions {
   limit?: number
 }
 
-export interface CreateProducerOptions {
+export interface CreateProducerOptions extends KeyPrefixOptions {
   /** The user's ioredis instance (Redis or Cluster) or options for one. */
   connection: RedisConnection
-  /**
-   * Key prefix of every queue. Keep a `{hash tag}` for Redis Cluster.
-   * @default '{jobs}'
-   */
-  prefix?: string
   /**
    * Longest an `enqueue`, `enqueueMany`, `schedule`, `unschedule` or `cancel` waits for Redis
    * before it rejects with `EnqueueTimeoutError`. On by default so that a web request never hangs
@@ -115,7 +110,10 @@ export interface Producer {
   unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean>
   /** The BullMQ `Queue` for a queue name (escape hatch: counts, pause, clean). */
   queue(name: string): Queue
-  /** Closes the BullMQ queues (the user's Redis instance stays open). */
+  /**
+   * Closes the BullMQ queues (the user's Redis instance stays open). Bounded by `enqueueTimeoutMs`;
+   * idempotent. Later calls throw `JobsClosedError`.
+   */
   close(): Promise<void>
 }
 
@@ -132,8 +130,7 @@ export interface Producer {
  * ```
  */
 export function createProducer(options: CreateProducerOptions): Producer {
-  const prefix = options.prefix ?? DEFAULT_PREFIX
-  checkPrefix(options.connection, prefix)
+  const prefix = keyPrefixOf(options.connection, options)
   const timeoutMs = options.enqueueTimeoutMs ?? 5_000
   if (!(timeoutMs > 0)) {
     throw new JobsOptionsError(
@@ -187,6 +184,7 @@ class BullProducer implements Producer {
   #flowProducer: FlowProducer | undefined
   #commands: { client: Redis | Cluster; owned: boolean } | undefined
   #closed = false
+  #closing: Promise<void> | undefined
 
   readonly #telemetry: Telemetry | undefined
   readonly #metrics: Metrics
@@ -370,7 +368,12 @@ class BullProducer implements Producer {
     return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
     const queues: Array<{ close(): Promise<void> }> = [...this.#queues.values()]
     if (this.#flowProducer) queues.push(this.#flowProducer)

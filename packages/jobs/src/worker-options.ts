@@ -1,5 +1,5 @@
 import type { Telemetry, Worker } from 'bullmq'
-import type { RedisConnection } from './connection.js'
+import type { KeyPrefixOptions, RedisConnection } from './connection.js'
 import type { AnyJobDefinition } from './define-job.js'
 import type { Logger } from './logger.js'
 import type { MetricsHook } from './metrics.js'
@@ -37,16 +37,11 @@ export interface ShutdownOptions {
   exitProcess?: boolean
 }
 
-export interface CreateWorkerOptions {
+export interface CreateWorkerOptions extends KeyPrefixOptions {
   /** The user's ioredis instance (created with `maxRetriesPerRequest: null`) or options for one. */
   connection: RedisConnection
   /** The job definitions this worker runs; one BullMQ worker is started per distinct queue. */
   jobs: readonly AnyJobDefinition[]
-  /**
-   * Key prefix, the same as the producer's.
-   * @default '{jobs}'
-   */
-  prefix?: string
   /**
    * Jobs run at once per queue in this process.
    * @default 1

@@ -1,7 +1,7 @@
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { retryDelayMs } from './backoff.js'
-import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX } from './connection.js'
+import { bullConnection, commandClient, keyPrefixOf } from './connection.js'
 import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
 import { type AnyJobDefinition, parseJobName } from './define-job.js'
 import {
@@ -96,8 +96,7 @@ class TypedWorker implements JobWorker {
   #shuttingDown = false
 
   constructor(options: CreateWorkerOptions) {
-    this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    checkPrefix(options.connection, this.#prefix)
+    this.#prefix = keyPrefixOf(options.connection, options)
     if (options.jobs.length === 0)
       throw new JobsOptionsError('jobs', 'createWorker needs at least one job definition')
     for (const job of options.jobs) {

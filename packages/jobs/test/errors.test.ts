@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
+  createDeadLetterQueue,
   createProducer,
+  createScalingSignal,
   createWorker,
   defineJob,
   InvalidOptionsError,
@@ -18,7 +20,7 @@ describe('errors: one shape', () => {
   it('an options error names the option in context and keeps the deprecated alias working', () => {
     const error = (() => {
       try {
-        createProducer({ connection: env.redis, prefix: 'a:b' })
+        createProducer({ connection: env.redis, keyPrefix: 'a:b' })
       } catch (caught) {
         return caught
       }
@@ -31,6 +33,30 @@ describe('errors: one shape', () => {
     expect(typed.name).toBe('JobsOptionsError')
     expect(typed.context).toEqual({ option: 'keyPrefix' })
     expect(typed.message).toMatch(/^\[@scale\/jobs\] /)
+    // The deprecated `prefix` still works, and the error names the option that was given.
+    expect(() => createProducer({ connection: env.redis, prefix: 'a:b' })).toThrow(/prefix "a:b"/)
+    const viaOld = (() => {
+      try {
+        createProducer({ connection: env.redis, prefix: 'a:b' })
+      } catch (caught) {
+        return caught as JobsOptionsError
+      }
+    })()
+    expect(viaOld?.context).toEqual({ option: 'prefix' })
+  })
+
+  it('closed readers throw JobsClosedError; close() is idempotent', async () => {
+    const queue = uniqueQueue('closed-readers')
+    const signal = createScalingSignal({ connection: env.redis, queue })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue })
+    await Promise.all([signal.close(), dlq.close()])
+    await Promise.all([signal.close(), dlq.close()])
+    await expect(signal.read()).rejects.toBeInstanceOf(JobsClosedError)
+    const error = await dlq.count().catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(JobsClosedError)
+    expect((error as JobsClosedError).context).toEqual({ method: 'count' })
+    // The user's Redis stays open.
+    expect(await env.redis.ping()).toBe('PONG')
   })
 
   it('a closed producer throws JobsClosedError naming the method', async () => {

@@ -137,10 +137,13 @@ describe('transactional outbox', () => {
     // The delay counts from the enqueue, and is kept through the relay.
     expect(await found?.getState()).toBe('delayed')
     expect(await bull.count()).toBe(1)
-    await relay.stop()
+    await relay.close()
     // Stopped means stopped: its queues are closed, nothing reopens them.
     await expect(relay.relayOnce()).rejects.toBeInstanceOf(JobsClosedError)
     expect(() => relay.start()).toThrow(JobsClosedError)
+    // close() is idempotent; the deprecated stop() is the same call.
+    await relay.close()
+    await relay.stop()
     expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(JobsOptionsError)
     await bull.obliterate({ force: true })
     await bull.close()
@@ -205,7 +208,7 @@ describe('transactional outbox', () => {
     expect(runs).toBe(30)
     // Committed batches leave no dedup markers behind.
     expect(await redis.keys(`{jobs}:${queue}:de:*`)).toEqual([])
-    await relay.stop()
+    await relay.close()
     await bull.obliterate({ force: true })
     await bull.close()
   })

@@ -265,6 +265,6 @@ describe('payload validation', () => {
     expect(() =>
       defineJob({ name: 'a', schema: z.object({}), retry: { attempts: 0 }, handler: () => {} }),
     ).toThrow(/attempts/)
-    expect(() => createProducer({ connection: env.redis, prefix: 'a:b' })).toThrow(JobsOptionsError)
+    expect(() => createProducer({ connection: env.redis, keyPrefix: 'a:b' })).toThrow(JobsOptionsError)
   })
 })
