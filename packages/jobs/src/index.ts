@@ -1,5 +1,4 @@
-export { retryDelayMs } from './backoff.js'
-export { DEFAULT_PREFIX, type KeyPrefixOptions, type RedisConnection } from './connection.js'
+export type { KeyPrefixOptions, RedisConnection } from './connection.js'
 export {
   type CreateDeadLetterQueueOptions,
   createDeadLetterQueue,
@@ -20,8 +19,9 @@ export {
   type PayloadMigration,
   type PayloadOf,
   type RetryOptions,
-  versionedJobName,
 } from './define-job.js'
+// Deprecated: internal names exported before; removed in the next minor.
+export { DEFAULT_OUTBOX_TABLE, DEFAULT_PREFIX, versionedJobName } from './deprecated.js'
 export {
   DeadLetterNotFoundError,
   EnqueueError,
@@ -50,7 +50,6 @@ export type { MetricsHook } from './metrics.js'
 export {
   type CreateOutboxOptions,
   createOutbox,
-  DEFAULT_OUTBOX_TABLE,
   type Outbox,
   type OutboxEnqueued,
 } from './outbox.js'

@@ -1,6 +1,7 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { retryDelayMs } from '../src/backoff.js'
 import {
   createDeadLetterQueue,
   createProducer,
@@ -9,7 +10,6 @@ import {
   defineJob,
   JobsOptionsError,
   PermanentError,
-  retryDelayMs,
   ShutdownDeadlineError,
   type WorkerEvent,
 } from '../src/index.js'

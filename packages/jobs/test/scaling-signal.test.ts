@@ -128,9 +128,6 @@ describe('autoscaling signal', () => {
     await signal.read()
     const drained = await signal.read()
     const peak = Math.max(...settled.map((s) => s.suggestedWorkers))
-    console.log(
-      `[scaling] suggested while growing=${suggested.join(',')} during drain=${during.map((d) => d.suggestedWorkers).join(',')} drained=${drained.suggestedWorkers} jobSeconds=${drained.jobSeconds.toFixed(4)}`,
-    )
     expect(during.some((d) => d.completionRate > 0)).toBe(true)
     expect(drained.backlog).toBe(0)
     expect(drained.suggestedWorkers).toBeLessThan(peak)
