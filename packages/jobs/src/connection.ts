@@ -99,3 +99,8 @@ export function keyPrefixOf(connection: RedisConnection, options: KeyPrefixOptio
 export function queueKey(prefix: string, queue: string, suffix: string): string {
   return `${prefix}:${queue}:${suffix}`
 }
+
+/** @internal The pub/sub channel on which workers of a queue hear cancels. */
+export function cancelChannel(prefix: string, queue: string): string {
+  return queueKey(prefix, queue, 'scale-cancel')
+}

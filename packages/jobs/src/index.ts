@@ -1,13 +1,13 @@
 export type { KeyPrefixOptions, RedisConnection } from './connection.js'
-export {
-  type CreateDeadLetterQueueOptions,
-  createDeadLetterQueue,
-  type DeadLetterFilter,
-  type DeadLetterQueue,
-  type ListDeadLettersOptions,
-  type RedriveOptions,
-  type RedriveResult,
-} from './dead-letter-queue.js'
+export type {
+  CreateDeadLetterQueueOptions,
+  DeadLetterFilter,
+  DeadLetterQueue,
+  ListDeadLettersOptions,
+  RedriveOptions,
+  RedriveResult,
+} from './dead-letter-options.js'
+export { createDeadLetterQueue } from './dead-letter-queue.js'
 export type { DeadLetterEntry } from './dead-letter-store.js'
 export {
   type AnyJobDefinition,
@@ -53,15 +53,16 @@ export {
   type Outbox,
   type OutboxEnqueued,
 } from './outbox.js'
-export { type CreateOutboxRelayOptions, createOutboxRelay, type OutboxRelay } from './outbox-relay.js'
-export {
-  type CancelOutcome,
-  type CreateProducerOptions,
-  createProducer,
-  type EnqueuedJob,
-  type Producer,
-  type ScheduleOptions,
-} from './producer.js'
+export { createOutboxRelay } from './outbox-relay.js'
+export type { CreateOutboxRelayOptions, OutboxRelay } from './outbox-relay-options.js'
+export { createProducer } from './producer.js'
+export type {
+  CancelOutcome,
+  CreateProducerOptions,
+  EnqueuedJob,
+  Producer,
+  ScheduleOptions,
+} from './producer-options.js'
 export {
   type CounterLike,
   type HistogramLike,

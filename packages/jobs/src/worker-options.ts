@@ -90,8 +90,9 @@ export interface CreateWorkerOptions extends KeyPrefixOptions {
    * `jobs_cancelled_total`, `jobs_returned_total` (labels `queue`, `job`) and `jobs_run_seconds`
    * (observed, label `queue`). See {@link MetricsHook}; `promClientMetrics` feeds prom-client.
    *
-   * A boolean is the old meaning of this option, BullMQ's metrics:
-   * @deprecated as a boolean: use `bullmqMetrics`; a boolean is refused from the next minor
+   * Deprecated: a boolean, the old meaning of this option (BullMQ's metrics), still works until
+   * the next minor; use `bullmqMetrics` instead. (Not tagged `@deprecated`: that would strike
+   * through the hook too.)
    * @default none
    */
   metrics?: MetricsHook | boolean
