@@ -7,8 +7,14 @@ export {
   SessionStoreUnavailableError,
 } from './errors.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
-export type { UserSessionInfo } from './redis-session-store.js'
 export { type RegenerateOptions, Session, type SessionData } from './session.js'
+export type {
+  CreateOutcome,
+  NewSessionRecord,
+  SessionLocation,
+  SessionStore,
+  UserSessionInfo,
+} from './session-store.js'
 export {
   type CommitResult,
   createSessions,

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { CookieAttributes } from './cookie-header.js'
 import { SessionConfigError } from './errors.js'
+import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** What to do when Redis cannot be reached while loading or saving a session. */
@@ -30,8 +31,17 @@ export interface SessionCookieOptions {
 
 /** Options of {@link createSessions}. */
 export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1> = Record<string, never>> {
-  /** Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. */
-  redis: Redis | Cluster
+  /**
+   * Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. Required unless
+   * `store` is given.
+   */
+  redis?: Redis | Cluster
+  /**
+   * Where sessions live, when not in `redis`: any {@link SessionStore} that passes the
+   * conformance suite of `@scale/sessions/testing` (e.g. `createMemorySessionStore()` in tests).
+   * @default a Redis store over `redis`
+   */
+  store?: SessionStore
   /**
    * HMAC keys for the cookie signature, newest first, each at least 32 characters. Cookies signed
    * with any listed key verify; responses re-sign them with the first. Rotate by prepending a
@@ -85,7 +95,8 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
 
 /** Options after defaults and checks. */
 export interface ResolvedOptions {
-  readonly redis: Redis | Cluster
+  readonly redis: Redis | Cluster | undefined
+  readonly store: SessionStore | undefined
   readonly secrets: readonly Buffer[]
   readonly keyPrefix: string
   readonly idleTimeoutMs: number
@@ -119,7 +130,11 @@ function nonNegativeInteger(name: string, value: number): number {
 }
 
 export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
-  if (!options.redis) throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster.')
+  if (!options.redis && !options.store) {
+    throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster (or a `store`).', {
+      option: 'redis',
+    })
+  }
   if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
     throw new SessionConfigError('`secrets` must list at least one signing key (newest first).')
   }
@@ -175,6 +190,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
       : baseName
   return {
     redis: options.redis,
+    store: options.store,
     secrets: options.secrets.map((secret) => Buffer.from(secret, 'utf8')),
     keyPrefix: options.keyPrefix ?? 'sess:',
     idleTimeoutMs,

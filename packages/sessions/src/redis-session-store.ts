@@ -1,39 +1,46 @@
 import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
-import { META, sessionKey, userIndexKey } from './redis-keys.js'
-import { createScript, destroyManyScript, destroyScript, updateScript } from './redis-scripts.js'
+import { META, revocationKey, sessionKey, sessionKeyStem, userIndexKey } from './redis-keys.js'
+import {
+  createScript,
+  destroyAllOfUserScript,
+  destroyOneOfUserScript,
+  destroyScript,
+  rotateScript,
+  updateScript,
+} from './redis-scripts.js'
 import { tagForUser } from './session-id.js'
+import type {
+  CreateOutcome,
+  NewSessionRecord,
+  SessionLocation,
+  SessionStore,
+  UserSessionInfo,
+} from './session-store.js'
 import { withRedisDeadline } from './with-timeout.js'
 
-/** Where a session lives in Redis. */
-export interface SessionLocation {
-  readonly tag: string
-  readonly storageId: string
-}
-
-/** One entry of a user's session list. */
-export interface UserSessionInfo {
-  /** Opaque, non-secret handle of the session (the hash of its ID): pass it to `destroyUserSession`. */
-  readonly handle: string
-  readonly createdAt: Date
-  /** Last time the session was used, accurate to `touchAfterMs`. */
-  readonly lastSeenAt: Date
-  readonly expiresAt: Date
-  readonly userAgent: string | undefined
-}
+export type { SessionLocation, UserSessionInfo } from './session-store.js'
 
 /** The Redis side of sessions: every command this package sends is in this class. */
-export class RedisSessionStore {
+export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
   readonly #timeoutMs: number
+  readonly #absoluteTimeoutMs: number
   readonly #writes: WriteCoalescer
 
-  constructor(redis: Redis | Cluster, prefix: string, timeoutMs: number, coalesceWrites: boolean) {
+  constructor(
+    redis: Redis | Cluster,
+    prefix: string,
+    timeoutMs: number,
+    absoluteTimeoutMs: number,
+    coalesceWrites: boolean,
+  ) {
     this.#redis = redis
     this.#writes = createWriteCoalescer(redis, { enabled: coalesceWrites })
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
+    this.#absoluteTimeoutMs = absoluteTimeoutMs
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
@@ -44,34 +51,47 @@ export class RedisSessionStore {
     )
   }
 
-  async create(
-    at: SessionLocation,
-    userId: string | undefined,
-    ttlMs: number,
-    lifetimeMs: number,
-    fields: readonly string[],
-  ): Promise<boolean> {
-    const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
-    if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
+  async create(record: NewSessionRecord): Promise<CreateOutcome> {
+    const { location: at, userId, ttlMs, lifetimeMs, fields, replaces } = record
+    const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    let result: unknown
     this.#writes.hold()
-    const created = await withRedisDeadline('create', this.#timeoutMs, () =>
-      // The index lives as long as the longest session in it can: its absolute lifetime.
-      createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
-    )
-    return created === 1
+    if (replaces !== undefined && userId !== undefined) {
+      const keys = [
+        sessionKey(this.#prefix, replaces.tag, replaces.storageId),
+        key,
+        userIndexKey(this.#prefix, at.tag, userId),
+        revocationKey(this.#prefix, at.tag, userId),
+      ]
+      result = await withRedisDeadline('rotate', this.#timeoutMs, () =>
+        rotateScript.run(this.#redis, keys, [ttlMs, lifetimeMs, replaces.storageId, at.storageId, ...fields]),
+      )
+    } else {
+      const keys = [key]
+      if (userId !== undefined) {
+        keys.push(userIndexKey(this.#prefix, at.tag, userId), revocationKey(this.#prefix, at.tag, userId))
+      }
+      result = await withRedisDeadline('create', this.#timeoutMs, () =>
+        // The index lives as long as the longest session in it can: its absolute lifetime.
+        createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
+      )
+    }
+    return result === 1 ? 'created' : result === -1 ? 'collision' : 'revoked'
   }
 
-  /** Returns false when the session no longer exists (destroyed or expired meanwhile). */
+  /** Returns false when the session no longer exists (destroyed, rotated, revoked or expired meanwhile). */
   async update(
     at: SessionLocation,
+    userId: string | undefined,
     ttlMs: number,
     setPairs: readonly string[],
     deleted: readonly string[],
   ): Promise<boolean> {
-    const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
+    if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
     const applied = await withRedisDeadline('save', this.#timeoutMs, () =>
-      updateScript.run(this.#redis, [key], [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
+      updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
     )
     return applied === 1
   }
@@ -127,7 +147,7 @@ export class RedisSessionStore {
     })
   }
 
-  /** Ends the given sessions of a user (all of them when `storageIds` is undefined). */
+  /** Ends the given sessions of a user, or all of them (revoking) when `only` is undefined. */
   async destroyUser(
     userId: string,
     only: readonly string[] | undefined,
@@ -135,14 +155,23 @@ export class RedisSessionStore {
   ): Promise<number> {
     const tag = tagForUser(this.#prefix, userId)
     const index = userIndexKey(this.#prefix, tag, userId)
-    return withRedisDeadline('destroy user sessions', this.#timeoutMs, async () => {
-      const members = await this.#redis.smembers(index)
-      const targets = members.filter(
-        (storageId) => storageId !== except && (only === undefined || only.includes(storageId)),
+    if (only === undefined) {
+      const keys = [index, revocationKey(this.#prefix, tag, userId)]
+      const args = [sessionKeyStem(this.#prefix, tag), except ?? '', this.#absoluteTimeoutMs]
+      return withRedisDeadline('destroy user sessions', this.#timeoutMs, async () =>
+        Number(await destroyAllOfUserScript.run(this.#redis, keys, args)),
       )
-      if (targets.length === 0) return 0
-      const keys = [index, ...targets.map((storageId) => sessionKey(this.#prefix, tag, storageId))]
-      return Number(await destroyManyScript.run(this.#redis, keys, targets))
-    })
+    }
+    let ended = 0
+    for (const storageId of new Set(only)) {
+      if (storageId === except) continue
+      const keys = [index, sessionKey(this.#prefix, tag, storageId)]
+      ended += Number(
+        await withRedisDeadline('destroy user session', this.#timeoutMs, () =>
+          destroyOneOfUserScript.run(this.#redis, keys, [storageId]),
+        ),
+      )
+    }
+    return ended
   }
 }

@@ -1,5 +1,5 @@
 import { SessionDataInvalidError, SessionDataNotSerializableError, SessionStateError } from './errors.js'
-import type { SessionLocation } from './redis-session-store.js'
+import type { SessionLocation } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** Data of a session: field name → JSON-serializable value. */
@@ -20,7 +20,7 @@ export interface RegenerateOptions {
 /** What the session engine does for a session; implemented by `createSessions`. */
 export interface SessionEngine {
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
-  destroyStored(state: SessionState): Promise<void>
+  destroyStored(location: SessionLocation, userId: string | undefined): Promise<void>
   freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation }
   absoluteTimeoutMs: number
   reportError(error: Error): void
@@ -52,6 +52,12 @@ export interface SessionState {
   committed: boolean
   /** Parsed values by field, so repeated reads do not re-parse. */
   readonly parsed: Map<string, unknown>
+  /**
+   * The stored session a `regenerate` replaces. It stays in the store until the new one is
+   * saved, and the two change places in one atomic step then, so a revocation that lands while
+   * the request runs is never undone by it.
+   */
+  predecessor: { location: SessionLocation; userId: string | undefined } | undefined
 }
 
 let readState: (session: Session<SessionData>) => SessionState
@@ -190,9 +196,11 @@ export class Session<Data extends SessionData = SessionData> {
 
   /**
    * Replaces the session ID (call it on login and on any privilege change: it defeats session
-   * fixation). The old ID is deleted from Redis before this resolves, so the old cookie stops
-   * working at once, including for requests already in flight. The new session is stored when the
-   * request ends.
+   * fixation). The new session replaces the old one when the request's session is saved, in one
+   * atomic step that also checks the old one was not ended meanwhile: a rotation of a session
+   * that was logged out, destroyed or revoked ("log out everywhere") while this request ran
+   * creates nothing and clears the cookie instead. A login (`userId` differs from the current
+   * one) deletes the old session and creates the new one.
    *
    * @example
    * ```ts
@@ -209,7 +217,9 @@ export class Session<Data extends SessionData = SessionData> {
         else kept.set(key, raw)
       }
     }
-    if (!state.isNew) await this.#engine.destroyStored(state)
+    if (!state.isNew && state.predecessor === undefined) {
+      state.predecessor = { location: state.location, userId: state.userId }
+    }
     const userId = 'userId' in options ? options.userId : state.userId
     const now = Date.now()
     if (userId !== state.userId) {
@@ -231,7 +241,9 @@ export class Session<Data extends SessionData = SessionData> {
    */
   async destroy(): Promise<void> {
     const state = this.#writable('destroy')
-    if (!state.isNew) await this.#engine.destroyStored(state)
+    const stored = state.isNew ? state.predecessor : { location: state.location, userId: state.userId }
+    if (stored) await this.#engine.destroyStored(stored.location, stored.userId)
+    state.predecessor = undefined
     const now = Date.now()
     state.createdAt = now
     state.expiresAt = now + this.#engine.absoluteTimeoutMs
@@ -239,7 +251,7 @@ export class Session<Data extends SessionData = SessionData> {
     this.#startOver(state, undefined, now)
   }
 
-  /** A new ID (the old one is already deleted) and no data: stored on commit. */
+  /** A new ID and no data: stored on commit. */
   #startOver(state: SessionState, userId: string | undefined, now: number): void {
     const identity = this.#engine.freshIdentity(userId)
     state.sessionId = identity.sessionId

@@ -3,9 +3,10 @@ import { signCookieValue } from './cookie-signing.js'
 import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
-import { RedisSessionStore, type SessionLocation, type UserSessionInfo } from './redis-session-store.js'
+import { RedisSessionStore } from './redis-session-store.js'
 import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
 import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
+import type { SessionLocation, SessionStore, UserSessionInfo } from './session-store.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
 import { VerifiedCookieCache } from './verified-cookie-cache.js'
 
@@ -36,7 +37,7 @@ export interface DestroyAllOptions {
  */
 export class Sessions<Data extends SessionData = SessionData> {
   readonly #options: ResolvedOptions
-  readonly #store: RedisSessionStore
+  readonly #store: SessionStore
   readonly #engine: SessionEngine
   readonly #byRequest = new WeakMap<object, Session<Data>>()
   readonly #verifiedCookies: VerifiedCookieCache
@@ -45,17 +46,20 @@ export class Sessions<Data extends SessionData = SessionData> {
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
-    this.#store = new RedisSessionStore(
-      options.redis,
-      options.keyPrefix,
-      options.redisTimeoutMs,
-      options.coalesceWrites,
-    )
+    this.#store =
+      options.store ??
+      new RedisSessionStore(
+        options.redis as NonNullable<ResolvedOptions['redis']>,
+        options.keyPrefix,
+        options.redisTimeoutMs,
+        options.absoluteTimeoutMs,
+        options.coalesceWrites,
+      )
     this.#engine = {
       fields: options.fields,
       absoluteTimeoutMs: options.absoluteTimeoutMs,
-      destroyStored: async (state) => {
-        await this.#store.destroy(state.location, state.userId)
+      destroyStored: async (location, userId) => {
+        await this.#store.destroy(location, userId)
       },
       freshIdentity: (userId) => this.#freshIdentity(userId),
       reportError: (error) => this.#report(error),
@@ -126,6 +130,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       touchedAt,
       stored,
       changes: new Map(),
+      predecessor: undefined,
       needsResign: verified.secretIndex > 0,
       sendCookie: false,
       clearCookie: false,
@@ -230,32 +235,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     const now = Date.now()
     const ttlMs = Math.max(1, Math.min(options.idleTimeoutMs, state.expiresAt - now))
     if (state.isNew) {
-      const dataPairs: string[] = []
-      for (const [key, raw] of state.changes) if (raw !== null) dataPairs.push(DATA_PREFIX + key, raw)
-      if (state.userId === undefined && dataPairs.length === 0) return
-      const fields = [
-        META.createdAt,
-        String(state.createdAt),
-        META.expiresAt,
-        String(state.expiresAt),
-        META.touchedAt,
-        String(now),
-        ...dataPairs,
-      ]
-      if (state.userId !== undefined) fields.push(META.userId, state.userId)
-      if (state.userAgent) fields.push(META.userAgent, state.userAgent)
-      const created = await this.#store.create(
-        state.location,
-        state.userId,
-        ttlMs,
-        Math.max(1, state.expiresAt - now),
-        fields,
-      )
-      if (!created)
-        throw new SessionStateError('A new session ID collided with a live session; retry the request.')
-      state.isNew = false
-      state.sendCookie = true
-      state.touchedAt = now
+      await this.#create(state, now, ttlMs)
       return
     }
     const setPairs: string[] = []
@@ -267,11 +247,69 @@ export class Sessions<Data extends SessionData = SessionData> {
     const touchDue = now - state.touchedAt >= options.touchAfterMs
     if (touchDue) setPairs.push(META.touchedAt, String(now))
     if (setPairs.length === 0 && deleted.length === 0) return
-    const applied = await this.#store.update(state.location, touchDue ? ttlMs : 0, setPairs, deleted)
+    const applied = await this.#store.update(
+      state.location,
+      state.userId,
+      touchDue ? ttlMs : 0,
+      setPairs,
+      deleted,
+    )
     // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
     // changes are dropped on purpose, and the cookie is cleared.
     if (!applied) state.clearCookie = true
     else if (touchDue) state.touchedAt = now
+  }
+
+  /**
+   * Stores a new session. A rotation of a logged-in session goes through the store's atomic
+   * replace (the old one must still exist and not be revoked); a login or an anonymous rotation
+   * deletes the old session first, since it needs no lineage check: the new session does not
+   * inherit the old one's authentication.
+   */
+  async #create(state: SessionState, now: number, ttlMs: number): Promise<void> {
+    const predecessor = state.predecessor
+    const rotation =
+      predecessor !== undefined && predecessor.userId !== undefined && predecessor.userId === state.userId
+    if (predecessor !== undefined && !rotation) {
+      await this.#store.destroy(predecessor.location, predecessor.userId)
+      state.predecessor = undefined
+    }
+    const dataPairs: string[] = []
+    for (const [key, raw] of state.changes) if (raw !== null) dataPairs.push(DATA_PREFIX + key, raw)
+    if (state.userId === undefined && dataPairs.length === 0) return
+    const fields = [
+      META.createdAt,
+      String(state.createdAt),
+      META.expiresAt,
+      String(state.expiresAt),
+      META.touchedAt,
+      String(now),
+      ...dataPairs,
+    ]
+    if (state.userId !== undefined) fields.push(META.userId, state.userId)
+    if (state.userAgent) fields.push(META.userAgent, state.userAgent)
+    const outcome = await this.#store.create({
+      location: state.location,
+      userId: state.userId,
+      ttlMs,
+      lifetimeMs: Math.max(1, state.expiresAt - now),
+      fields,
+      ...(rotation ? { replaces: predecessor.location } : {}),
+    })
+    if (outcome === 'collision') {
+      throw new SessionStateError('A new session ID collided with a live session; retry the request.')
+    }
+    state.predecessor = undefined
+    if (outcome === 'revoked') {
+      // The session this request rotated was ended while it ran (or another tab's request
+      // rotated it first): the revocation wins and nothing is stored. No Set-Cookie either: a
+      // sibling's rotation may have given the browser a live cookie this must not clear, and a
+      // dead cookie is cleared by the next request anyway.
+      return
+    }
+    state.isNew = false
+    state.sendCookie = true
+    state.touchedAt = now
   }
 
   /** The Set-Cookie header the current state calls for, if any. */
@@ -302,6 +340,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       touchedAt: now,
       stored: new Map(),
       changes: new Map(),
+      predecessor: undefined,
       needsResign: false,
       sendCookie: false,
       clearCookie,
