@@ -74,3 +74,20 @@ export class SessionStateError extends SessionError {
     super('E_SESSION_STATE', message, { context })
   }
 }
+
+/**
+ * The response's headers were already on their way when the session needed a new cookie (a
+ * login, a `regenerate` or a first write after `res.write()`/`res.writeHead()`): the client
+ * cannot receive it, so the new session was not stored. Reported to `onError`; the response is
+ * left as the app sent it. Change the session before the first byte of the response.
+ */
+export class SessionHeadersSentError extends SessionError {
+  constructor(action: string) {
+    super(
+      'E_SESSION_HEADERS_SENT',
+      `The session needed a new cookie (${action}) after the response's headers were sent, so the client cannot receive it; the new session was not stored. ` +
+        'Call regenerate() and change the session before writeHead(), write(), flushHeaders() or piping a stream.',
+      { context: { action } },
+    )
+  }
+}

@@ -3,6 +3,7 @@ export {
   SessionDataInvalidError,
   SessionDataNotSerializableError,
   SessionError,
+  SessionHeadersSentError,
   SessionStateError,
   SessionStoreUnavailableError,
 } from './errors.js'

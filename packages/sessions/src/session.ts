@@ -58,6 +58,12 @@ export interface SessionState {
    * the request runs is never undone by it.
    */
   predecessor: { location: SessionLocation; userId: string | undefined } | undefined
+  /**
+   * Set when the response's headers left before the session was saved: the session ID whose
+   * cookie they carried (undefined: they carried none for a new session). A new session with
+   * another ID can no longer reach the client, so it is not stored.
+   */
+  headersSentFor: { sessionId: string; issued: boolean } | undefined
 }
 
 let readState: (session: Session<SessionData>) => SessionState

@@ -1,6 +1,6 @@
 import { readCookie, serializeSetCookie } from './cookie-header.js'
 import { signCookieValue } from './cookie-signing.js'
-import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
+import { SessionHeadersSentError, SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
 import { RedisSessionStore } from './redis-session-store.js'
@@ -131,6 +131,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       stored,
       changes: new Map(),
       predecessor: undefined,
+      headersSentFor: undefined,
       needsResign: verified.secretIndex > 0,
       sendCookie: false,
       clearCookie: false,
@@ -208,6 +209,31 @@ export class Sessions<Data extends SessionData = SessionData> {
     return this.#store.destroyUser(userId, undefined, options.except)
   }
 
+  /**
+   * The Set-Cookie header to send with headers that leave now, before the session is saved (a
+   * streamed response, `writeHead`, `flushHeaders`): the adapters call it from their header
+   * hook, as express-session's `on-headers` does. The cookie is decided from what the session
+   * will store; what the request changes after this point is still saved when the response
+   * ends, except a new session whose cookie could not be sent (reported as
+   * {@link SessionHeadersSentError}, never stored). After `commit` it returns what `commit` did.
+   */
+  cookieForHeaders(session: Session<Data>): string | undefined {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.committed) return this.#cookieFor(state)
+    if (state.headersSentFor) return undefined
+    const creates = state.isNew && !state.readOnly && (state.userId !== undefined || hasData(state))
+    state.headersSentFor = { sessionId: state.sessionId, issued: creates }
+    if (creates) {
+      return serializeSetCookie(
+        this.#options.cookieName,
+        signCookieValue(this.#options.secrets, state.location.tag, state.sessionId),
+        (state.expiresAt - Date.now()) / 1000,
+        this.#options.cookie,
+      )
+    }
+    return this.#cookieFor(state)
+  }
+
   /** Associates a session with a request object, for the adapters' `getSession(req)`. */
   attach(request: object, session: Session<Data>): void {
     this.#byRequest.set(request, session)
@@ -267,6 +293,13 @@ export class Sessions<Data extends SessionData = SessionData> {
    * inherit the old one's authentication.
    */
   async #create(state: SessionState, now: number, ttlMs: number): Promise<void> {
+    const sent = state.headersSentFor
+    if (sent !== undefined && !(sent.issued && sent.sessionId === state.sessionId)) {
+      if (state.userId !== undefined || hasData(state) || state.predecessor !== undefined) {
+        this.#report(new SessionHeadersSentError(state.predecessor ? 'regenerate' : 'first write'))
+      }
+      return
+    }
     const predecessor = state.predecessor
     const rotation =
       predecessor !== undefined && predecessor.userId !== undefined && predecessor.userId === state.userId
@@ -314,6 +347,8 @@ export class Sessions<Data extends SessionData = SessionData> {
 
   /** The Set-Cookie header the current state calls for, if any. */
   #cookieFor(state: SessionState): string | undefined {
+    // The header hook already sent what could be sent.
+    if (state.headersSentFor) return undefined
     const options = this.#options
     if (state.sendCookie || (state.needsResign && !state.isNew && !state.clearCookie)) {
       return serializeSetCookie(
@@ -341,6 +376,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       stored: new Map(),
       changes: new Map(),
       predecessor: undefined,
+      headersSentFor: undefined,
       needsResign: false,
       sendCookie: false,
       clearCookie,
@@ -363,6 +399,11 @@ export class Sessions<Data extends SessionData = SessionData> {
       // A throwing logger must not turn a handled problem into a failed request.
     }
   }
+}
+
+function hasData(state: SessionState): boolean {
+  for (const raw of state.changes.values()) if (raw !== null) return true
+  return false
 }
 
 /**
