@@ -1,3 +1,4 @@
+export type { CircuitBreakerOptions } from './circuit-breaker.js'
 export {
   SessionConfigError,
   SessionDataInvalidError,

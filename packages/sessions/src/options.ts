@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
 import { SessionConfigError } from './errors.js'
 import type { SessionStore } from './session-store.js'
@@ -64,6 +65,13 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   /** Each Redis call is abandoned after this long and treated as Redis being down. @default 2_000 */
   redisTimeoutMs?: number
   /**
+   * Once this many Redis calls in a row failed, stop calling Redis and fail fast (then apply
+   * `onRedisDown`) until a background PING answers, at most one per `probeIntervalMs`. `false`
+   * turns it off: every request then waits up to `redisTimeoutMs` during an outage.
+   * @default { failureThreshold: 5, probeIntervalMs: 1_000 }
+   */
+  circuitBreaker?: CircuitBreakerOptions | false
+  /**
    * `'fail-closed'`: loading or saving throws {@link SessionStoreUnavailableError} (adapters answer
    * 503). `'anonymous'`: the request continues with an anonymous session that is never saved.
    * @default 'fail-closed'
@@ -104,6 +112,7 @@ export interface ResolvedOptions {
   readonly touchAfterMs: number
   readonly redisTimeoutMs: number
   readonly onRedisDown: RedisDownPolicy
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
   readonly cookieName: string
   readonly cookie: CookieAttributes
@@ -198,6 +207,19 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     touchAfterMs,
     redisTimeoutMs: positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2_000),
     onRedisDown: options.onRedisDown ?? 'fail-closed',
+    circuitBreaker:
+      options.circuitBreaker === false
+        ? false
+        : {
+            failureThreshold: positiveInteger(
+              'circuitBreaker.failureThreshold',
+              options.circuitBreaker?.failureThreshold ?? 5,
+            ),
+            probeIntervalMs: positiveInteger(
+              'circuitBreaker.probeIntervalMs',
+              options.circuitBreaker?.probeIntervalMs ?? 1_000,
+            ),
+          },
     fields: options.fields,
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },

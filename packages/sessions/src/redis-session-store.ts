@@ -1,5 +1,6 @@
 import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js'
 import { META, revocationKey, sessionKey, sessionKeyStem, userIndexKey } from './redis-keys.js'
 import {
   createScript,
@@ -21,6 +22,20 @@ import { withRedisDeadline } from './with-timeout.js'
 
 export type { SessionLocation, UserSessionInfo } from './session-store.js'
 
+/** Options of the Redis store (resolved by `createSessions`). */
+export interface RedisSessionStoreOptions {
+  readonly redis: Redis | Cluster
+  readonly keyPrefix: string
+  /** Deadline of one Redis call. */
+  readonly commandTimeoutMs: number
+  readonly absoluteTimeoutMs: number
+  readonly coalesceWrites: boolean
+  /** `false` turns the circuit breaker off. */
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
+  /** Told when the breaker opens (with the failure that opened it) and closes. */
+  readonly onCircuitChange?: (open: boolean, cause: unknown) => void
+}
+
 /** The Redis side of sessions: every command this package sends is in this class. */
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis | Cluster
@@ -28,27 +43,41 @@ export class RedisSessionStore implements SessionStore {
   readonly #timeoutMs: number
   readonly #absoluteTimeoutMs: number
   readonly #writes: WriteCoalescer
+  readonly #breaker: CircuitBreaker | undefined
 
-  constructor(
-    redis: Redis | Cluster,
-    prefix: string,
-    timeoutMs: number,
-    absoluteTimeoutMs: number,
-    coalesceWrites: boolean,
-  ) {
+  constructor(options: RedisSessionStoreOptions) {
+    const redis = options.redis
     this.#redis = redis
-    this.#writes = createWriteCoalescer(redis, { enabled: coalesceWrites })
-    this.#prefix = prefix
-    this.#timeoutMs = timeoutMs
-    this.#absoluteTimeoutMs = absoluteTimeoutMs
+    this.#writes = createWriteCoalescer(redis, { enabled: options.coalesceWrites })
+    this.#prefix = options.keyPrefix
+    this.#timeoutMs = options.commandTimeoutMs
+    this.#absoluteTimeoutMs = options.absoluteTimeoutMs
+    const onChange = options.onCircuitChange ?? (() => {})
+    this.#breaker =
+      options.circuitBreaker === false
+        ? undefined
+        : new CircuitBreaker(
+            options.circuitBreaker,
+            () => withRedisDeadline('probe', this.#timeoutMs, () => redis.ping()),
+            onChange,
+          )
+  }
+
+  /** Whether the circuit breaker is open (Redis known down: calls fail fast). */
+  get circuitOpen(): boolean {
+    return this.#breaker?.isOpen ?? false
+  }
+
+  /** One Redis call under the deadline, through the breaker. */
+  #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const guarded = () => withRedisDeadline(operation, this.#timeoutMs, call)
+    return this.#breaker ? this.#breaker.run(operation, guarded) : guarded()
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
   read(at: SessionLocation): Promise<Record<string, string>> {
     this.#writes.hold()
-    return withRedisDeadline('load', this.#timeoutMs, () =>
-      this.#redis.hgetall(sessionKey(this.#prefix, at.tag, at.storageId)),
-    )
+    return this.#call('load', () => this.#redis.hgetall(sessionKey(this.#prefix, at.tag, at.storageId)))
   }
 
   async create(record: NewSessionRecord): Promise<CreateOutcome> {
@@ -63,7 +92,7 @@ export class RedisSessionStore implements SessionStore {
         userIndexKey(this.#prefix, at.tag, userId),
         revocationKey(this.#prefix, at.tag, userId),
       ]
-      result = await withRedisDeadline('rotate', this.#timeoutMs, () =>
+      result = await this.#call('rotate', () =>
         rotateScript.run(this.#redis, keys, [ttlMs, lifetimeMs, replaces.storageId, at.storageId, ...fields]),
       )
     } else {
@@ -71,7 +100,7 @@ export class RedisSessionStore implements SessionStore {
       if (userId !== undefined) {
         keys.push(userIndexKey(this.#prefix, at.tag, userId), revocationKey(this.#prefix, at.tag, userId))
       }
-      result = await withRedisDeadline('create', this.#timeoutMs, () =>
+      result = await this.#call('create', () =>
         // The index lives as long as the longest session in it can: its absolute lifetime.
         createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
       )
@@ -90,7 +119,7 @@ export class RedisSessionStore implements SessionStore {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const applied = await withRedisDeadline('save', this.#timeoutMs, () =>
+    const applied = await this.#call('save', () =>
       updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
     )
     return applied === 1
@@ -100,16 +129,14 @@ export class RedisSessionStore implements SessionStore {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const existed = await withRedisDeadline('destroy', this.#timeoutMs, () =>
-      destroyScript.run(this.#redis, keys, [at.storageId]),
-    )
+    const existed = await this.#call('destroy', () => destroyScript.run(this.#redis, keys, [at.storageId]))
     return existed === 1
   }
 
   async listUser(userId: string): Promise<UserSessionInfo[]> {
     const tag = tagForUser(this.#prefix, userId)
     const index = userIndexKey(this.#prefix, tag, userId)
-    return withRedisDeadline('list user sessions', this.#timeoutMs, async () => {
+    return this.#call('list user sessions', async () => {
       const storageIds = await this.#redis.smembers(index)
       if (storageIds.length === 0) return []
       const pipeline = this.#redis.pipeline()
@@ -158,7 +185,7 @@ export class RedisSessionStore implements SessionStore {
     if (only === undefined) {
       const keys = [index, revocationKey(this.#prefix, tag, userId)]
       const args = [sessionKeyStem(this.#prefix, tag), except ?? '', this.#absoluteTimeoutMs]
-      return withRedisDeadline('destroy user sessions', this.#timeoutMs, async () =>
+      return this.#call('destroy user sessions', async () =>
         Number(await destroyAllOfUserScript.run(this.#redis, keys, args)),
       )
     }
@@ -167,7 +194,7 @@ export class RedisSessionStore implements SessionStore {
       if (storageId === except) continue
       const keys = [index, sessionKey(this.#prefix, tag, storageId)]
       ended += Number(
-        await withRedisDeadline('destroy user session', this.#timeoutMs, () =>
+        await this.#call('destroy user session', () =>
           destroyOneOfUserScript.run(this.#redis, keys, [storageId]),
         ),
       )

@@ -48,13 +48,18 @@ export class Sessions<Data extends SessionData = SessionData> {
     this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
     this.#store =
       options.store ??
-      new RedisSessionStore(
-        options.redis as NonNullable<ResolvedOptions['redis']>,
-        options.keyPrefix,
-        options.redisTimeoutMs,
-        options.absoluteTimeoutMs,
-        options.coalesceWrites,
-      )
+      new RedisSessionStore({
+        redis: options.redis as NonNullable<ResolvedOptions['redis']>,
+        keyPrefix: options.keyPrefix,
+        commandTimeoutMs: options.redisTimeoutMs,
+        absoluteTimeoutMs: options.absoluteTimeoutMs,
+        coalesceWrites: options.coalesceWrites,
+        circuitBreaker: options.circuitBreaker,
+        onCircuitChange: (open, cause) => {
+          if (open)
+            this.#report(new SessionStoreUnavailableError('circuit breaker', cause, { circuit: 'open' }))
+        },
+      })
     this.#engine = {
       fields: options.fields,
       absoluteTimeoutMs: options.absoluteTimeoutMs,

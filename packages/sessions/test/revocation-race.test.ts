@@ -172,7 +172,14 @@ describe('revocation wins over requests in flight', () => {
     const result = await runTrials(() => {
       const keyPrefix = randomPrefix()
       const store = new UncheckedRotationStore(
-        new RedisSessionStore(redis, keyPrefix, 2_000, 86_400_000, true),
+        new RedisSessionStore({
+          redis,
+          keyPrefix,
+          commandTimeoutMs: 2_000,
+          absoluteTimeoutMs: 86_400_000,
+          coalesceWrites: true,
+          circuitBreaker: false,
+        }),
       )
       return createSessions<Data>({ store, secrets: [SECRET], keyPrefix })
     })
