@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { errorResponseOf } from './error-response.js'
+import { SessionError } from './errors.js'
 import { commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
@@ -10,9 +12,36 @@ export type ExpressSessionMiddleware = (
   next: (error?: unknown) => void,
 ) => void
 
+/** Express error-handling middleware signature. */
+export type ExpressErrorMiddleware = (
+  error: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (error?: unknown) => void,
+) => void
+
 /**
- * Express middleware: loads the session (read it with `getSession(req)`) and saves it when the
- * response ends. Errors go to Express's error handling with `status` 503 for a Redis outage.
+ * The error handed to Express: the package's own error, with its stack reduced to its first
+ * line. Express's default handler prints `err.stack` outside production; a Redis outage's
+ * frames say nothing to a client and much about the server. `status` 503 comes from
+ * `statusCode`, and `expose` marks the message as safe to show (the http-errors convention).
+ */
+function forExpress(error: unknown): unknown {
+  if (!(error instanceof SessionError)) return error
+  Object.defineProperty(error, 'stack', {
+    value: `${error.name} (${error.code}): ${error.message}`,
+    configurable: true,
+    writable: true,
+  })
+  Object.assign(error, { status: error.statusCode, expose: true })
+  return error
+}
+
+/**
+ * Express middleware: loads the session (read it with `sessions.of(req)`) and saves it when the
+ * response ends. A failure to load and a failure to save take the same way: `next(error)`, so
+ * your error handler (or Express's default) answers both, with `status` 503 for a Redis outage
+ * and no stack trace. Add {@link sessionErrorHandler} for the package's JSON error body.
  *
  * @example
  * ```ts
@@ -29,13 +58,47 @@ export function expressSession<Data extends SessionData>(sessions: Sessions<Data
     loadFromNodeRequest(sessions, req).then(
       (session: Session<Data>) => {
         sessions.attach(req, session)
-        commitBeforeEnd(sessions, session, res)
+        commitBeforeEnd(sessions, session, res, (error) => {
+          if (res.headersSent) {
+            // A streamed response already sent its status: end the connection rather than the
+            // response, so the client sees a failure, not a success the server could not save.
+            res.destroy(error instanceof Error ? error : undefined)
+            return
+          }
+          // The route's own headers (Content-Length of the body it meant to send) must not
+          // leak into the error response.
+          for (const name of res.getHeaderNames()) res.removeHeader(name)
+          next(forExpress(error))
+        })
         next()
       },
-      (error: unknown) => {
-        // Express's final handler reads `status` / `statusCode` from the error: 503 here.
-        next(error)
-      },
+      (error: unknown) => next(forExpress(error)),
     )
+  }
+}
+
+/**
+ * Express error handler answering the package's errors with its JSON body (the same body the
+ * node, Fastify and Hono adapters send): `{ error: { code, message } }`, status 503 for a Redis
+ * outage. Other errors pass on to your next error handler. Install it after your routes.
+ *
+ * @example
+ * ```ts
+ * app.use(expressSession(sessions))
+ * app.get('/me', handler)
+ * app.use(sessionErrorHandler())
+ * ```
+ */
+export function sessionErrorHandler(): ExpressErrorMiddleware {
+  return (error, _req, res, next) => {
+    if (!(error instanceof SessionError) || res.headersSent) {
+      next(error)
+      return
+    }
+    const { status, body } = errorResponseOf(error)
+    res.statusCode = status
+    res.setHeader('content-type', 'application/json; charset=utf-8')
+    res.setHeader('content-length', Buffer.byteLength(body))
+    res.end(body)
   }
 }

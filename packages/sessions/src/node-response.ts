@@ -72,6 +72,7 @@ export function commitBeforeEnd<Data extends SessionData>(
   sessions: Sessions<Data>,
   session: Session<Data>,
   res: ServerResponse,
+  onSaveError: (error: unknown) => void = (error) => sendError(res, error, res.end),
 ): void {
   const writeHead = res.writeHead
   const end = res.end
@@ -98,9 +99,11 @@ export function commitBeforeEnd<Data extends SessionData>(
         ;(end as (...a: unknown[]) => ServerResponse).apply(res, args)
       },
       (error: unknown) => {
-        // The error response must not carry a cookie for the session that failed to save.
+        // The error response must not carry a cookie for the session that failed to save, and
+        // it ends through the original `end`.
         headersHooked = true
-        sendError(res, error, end)
+        res.end = end
+        onSaveError(error)
       },
     )
     return this

@@ -1,4 +1,4 @@
-import { readCookie, serializeSetCookie } from './cookie-header.js'
+import { readCookies, serializeSetCookie } from './cookie-header.js'
 import { signCookieValue } from './cookie-signing.js'
 import { SessionHeadersSentError, SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
@@ -8,7 +8,7 @@ import { Session, type SessionData, type SessionEngine, type SessionState, state
 import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
 import type { SessionLocation, SessionStore, UserSessionInfo } from './session-store.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
-import { VerifiedCookieCache } from './verified-cookie-cache.js'
+import { type CheckedCookie, VerifiedCookieCache } from './verified-cookie-cache.js'
 
 /** What `load` needs from a request: its headers, nothing framework-specific. */
 export interface SessionRequest {
@@ -90,10 +90,26 @@ export class Sessions<Data extends SessionData = SessionData> {
   async load(request: SessionRequest): Promise<Session<Data>> {
     const options = this.#options
     const userAgent = request.userAgent?.slice(0, options.maxUserAgentLength)
-    const raw = readCookie(request.cookie, options.cookieName)
-    if (raw === undefined) return this.#fresh(userAgent, false, false)
-    const verified = this.#verifiedCookies.check(raw)
-    if (!verified) return this.#fresh(userAgent, true, false)
+    const values = readCookies(request.cookie, options.cookieName)
+    if (values.length === 0) return this.#fresh(userAgent, false, false)
+    // With duplicates (a junk or stale cookie of the same name from another path or subdomain),
+    // the first one that verifies and names a live session wins; a junk cookie placed first
+    // neither logs the user out nor gets their real cookie cleared.
+    for (const value of values) {
+      const verified = this.#verifiedCookies.check(value)
+      if (!verified) continue
+      const session = await this.#loadVerified(verified, userAgent)
+      if (session) return session
+    }
+    return this.#fresh(userAgent, true, false)
+  }
+
+  /** The live session a verified cookie names, or undefined when it ended. */
+  async #loadVerified(
+    verified: CheckedCookie,
+    userAgent: string | undefined,
+  ): Promise<Session<Data> | undefined> {
+    const options = this.#options
     const location = { tag: verified.tag, storageId: verified.storageId }
     let fields: Record<string, string>
     try {
@@ -118,7 +134,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       now >= expiresAt ||
       now - touchedAt >= options.idleTimeoutMs
     ) {
-      return this.#fresh(userAgent, true, false)
+      return undefined
     }
     const stored = new Map<string, string>()
     for (const [field, value] of Object.entries(fields)) {
