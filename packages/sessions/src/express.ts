@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { errorResponseOf } from './error-response.js'
 import { SessionError } from './errors.js'
+import { ExpressSessionView, type UserIdFrom } from './express-session-view.js'
 import { commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
@@ -37,11 +38,27 @@ function forExpress(error: unknown): unknown {
   return error
 }
 
+/** Options of {@link expressSession}. */
+export interface ExpressSessionOptions {
+  /**
+   * Where the logged-in user is read from `req.session`, so passport logins land in the per-user
+   * index (`listUserSessions`, `destroyAllUserSessions`) and rotate the session ID. See
+   * {@link UserIdFrom}.
+   * @default 'passport'
+   */
+  userIdFrom?: UserIdFrom
+}
+
 /**
- * Express middleware: loads the session (read it with `sessions.of(req)`) and saves it when the
- * response ends. A failure to load and a failure to save take the same way: `next(error)`, so
- * your error handler (or Express's default) answers both, with `status` 503 for a Redis outage
- * and no stack trace. Add {@link sessionErrorHandler} for the package's JSON error body.
+ * Express middleware: loads the session and saves it when the response ends. Two views of one
+ * session: `sessions.of(req)` (this package's typed API) and `req.session` with
+ * express-session's shape (data as properties; `regenerate`, `destroy`, `save`, `reload`,
+ * `touch`, `id`, `cookie`), so passport 0.7, connect-flash and other express-session middleware
+ * work unchanged. `req.sessionID` is the session's non-secret handle.
+ *
+ * A failure to load and a failure to save take the same way: `next(error)`, so your error
+ * handler (or Express's default) answers both, with `status` 503 for a Redis outage and no
+ * stack trace. Add {@link sessionErrorHandler} for the package's JSON error body.
  *
  * @example
  * ```ts
@@ -53,22 +70,51 @@ function forExpress(error: unknown): unknown {
  * app.get('/me', (req, res) => { res.json({ user: sessions.of(req).userId ?? null }) })
  * ```
  */
-export function expressSession<Data extends SessionData>(sessions: Sessions<Data>): ExpressSessionMiddleware {
+export function expressSession<Data extends SessionData>(
+  sessions: Sessions<Data>,
+  options: ExpressSessionOptions = {},
+): ExpressSessionMiddleware {
+  const userIdFrom = options.userIdFrom ?? 'passport'
+  const core = sessions as unknown as Sessions<SessionData>
   return (req, res, next) => {
     loadFromNodeRequest(sessions, req).then(
       (session: Session<Data>) => {
         sessions.attach(req, session)
-        commitBeforeEnd(sessions, session, res, (error) => {
-          if (res.headersSent) {
-            // A streamed response already sent its status: end the connection rather than the
-            // response, so the client sees a failure, not a success the server could not save.
-            res.destroy(error instanceof Error ? error : undefined)
-            return
-          }
-          // The route's own headers (Content-Length of the body it meant to send) must not
-          // leak into the error response.
-          for (const name of res.getHeaderNames()) res.removeHeader(name)
-          next(forExpress(error))
+        // `req.session` is made on first use: an app that only uses `sessions.of(req)` pays
+        // nothing for it.
+        let view: unknown = null
+        Object.defineProperties(req, {
+          session: {
+            configurable: true,
+            enumerable: true,
+            get: () => {
+              if (view === null)
+                view = new ExpressSessionView(core, session as Session<SessionData>, req, userIdFrom)
+              return view
+            },
+            set: (value: unknown) => {
+              view = value
+            },
+          },
+          sessionID: { configurable: true, enumerable: true, get: () => session.handle },
+        })
+        const beforeSave = () => {
+          if (view instanceof ExpressSessionView) view.sync()
+        }
+        commitBeforeEnd(sessions, session, res, {
+          beforeSave,
+          onSaveError: (error) => {
+            if (res.headersSent) {
+              // A streamed response already sent its status: end the connection rather than the
+              // response, so the client sees a failure, not a success the server could not save.
+              res.destroy(error instanceof Error ? error : undefined)
+              return
+            }
+            // The route's own headers (Content-Length of the body it meant to send) must not
+            // leak into the error response.
+            for (const name of res.getHeaderNames()) res.removeHeader(name)
+            next(forExpress(error))
+          },
         })
         next()
       },
@@ -102,3 +148,5 @@ export function sessionErrorHandler(): ExpressErrorMiddleware {
     res.end(body)
   }
 }
+
+export { type ExpressSessionCookie, ExpressSessionView, type UserIdFrom } from './express-session-view.js'

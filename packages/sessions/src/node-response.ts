@@ -72,8 +72,15 @@ export function commitBeforeEnd<Data extends SessionData>(
   sessions: Sessions<Data>,
   session: Session<Data>,
   res: ServerResponse,
-  onSaveError: (error: unknown) => void = (error) => sendError(res, error, res.end),
+  hooks: {
+    /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
+    beforeSave?: () => void
+    onSaveError?: (error: unknown) => void
+  } = {},
 ): void {
+  const beforeSave = hooks.beforeSave
+  const originalEnd = res.end
+  const onSaveError = hooks.onSaveError ?? ((error: unknown) => sendError(res, error, originalEnd))
   const writeHead = res.writeHead
   const end = res.end
   let headersHooked = false
@@ -86,6 +93,12 @@ export function commitBeforeEnd<Data extends SessionData>(
     let headerArgs = args
     if (!headersHooked && !this.headersSent) {
       headersHooked = true
+      try {
+        beforeSave?.()
+      } catch {
+        // A field that cannot be stored fails the save at the end of the response, where the
+        // error is handled; throwing from inside writeHead would break the app's stream instead.
+      }
       const setCookie = sessions.cookieForHeaders(session)
       if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
     }
@@ -94,7 +107,14 @@ export function commitBeforeEnd<Data extends SessionData>(
   res.end = function endAfterCommit(this: ServerResponse, ...args: unknown[]): ServerResponse {
     if (ending) return this
     ending = true
-    sessions.commit(session).then(
+    let committing: Promise<unknown>
+    try {
+      beforeSave?.()
+      committing = sessions.commit(session)
+    } catch (error) {
+      committing = Promise.reject(error)
+    }
+    committing.then(
       () => {
         ;(end as (...a: unknown[]) => ServerResponse).apply(res, args)
       },

@@ -10,9 +10,10 @@ export interface RegenerateOptions {
   /**
    * The user the new session belongs to (a login). Omit to keep the current user (a periodic ID
    * rotation); a changed user starts a new absolute-timeout window.
+   * Pass `undefined` explicitly for an anonymous session (e.g. a logout that keeps the cart).
    * @default the session's current user
    */
-  userId?: string
+  userId?: string | undefined
   /** Carry the data fields over to the new session (e.g. a shopping cart across login). @default false */
   keepData?: boolean
 }
@@ -50,6 +51,8 @@ export interface SessionState {
   /** Redis was down and the policy is 'anonymous': nothing is saved. */
   readOnly: boolean
   committed: boolean
+  /** Its rotation was refused or its write found it gone: nothing more is written for it. */
+  ended: boolean
   /** Parsed values by field, so repeated reads do not re-parse. */
   readonly parsed: Map<string, unknown>
   /**
@@ -67,10 +70,16 @@ export interface SessionState {
 }
 
 let readState: (session: Session<SessionData>) => SessionState
+let rotate: (session: Session<SessionData>, options: RegenerateOptions) => void
 
 /** @internal the engine's access to a session's state (a private field, not public API). */
 export function stateOf(session: Session<SessionData>): SessionState {
   return readState(session)
+}
+
+/** @internal `regenerate` without the promise: its effect is synchronous (the store is written on save). */
+export function regenerateNow(session: Session<SessionData>, options: RegenerateOptions): void {
+  rotate(session, options)
 }
 
 /**
@@ -84,6 +93,7 @@ export class Session<Data extends SessionData = SessionData> {
 
   static {
     readState = (session) => session.#state
+    rotate = (session, options) => session.#regenerate(options)
   }
 
   /** @internal created by `Sessions.load`. */
@@ -214,6 +224,10 @@ export class Session<Data extends SessionData = SessionData> {
    * ```
    */
   async regenerate(options: RegenerateOptions = {}): Promise<void> {
+    this.#regenerate(options)
+  }
+
+  #regenerate(options: RegenerateOptions): void {
     const state = this.#writable('regenerate')
     const kept = new Map<string, string>()
     if (options.keepData) {
@@ -259,6 +273,11 @@ export class Session<Data extends SessionData = SessionData> {
 
   /** A new ID and no data: stored on commit. */
   #startOver(state: SessionState, userId: string | undefined, now: number): void {
+    // The client holds a cookie for the session being replaced (or was about to get one): clear
+    // it unless the new session is stored and its cookie sent instead.
+    if (state.sendCookie || !state.isNew) state.clearCookie = true
+    state.sendCookie = false
+    state.ended = false
     const identity = this.#engine.freshIdentity(userId)
     state.sessionId = identity.sessionId
     state.location = identity.location

@@ -71,6 +71,12 @@ export class Sessions<Data extends SessionData = SessionData> {
     }
   }
 
+  /** The cookie's attributes (after defaults), e.g. for express-session's `req.session.cookie`. */
+  get cookieAttributes(): { path: string; httpOnly: boolean; secure: boolean; sameSite: string } {
+    const { path, httpOnly, secure, sameSite } = this.#options.cookie
+    return { path, httpOnly, secure, sameSite }
+  }
+
   /** The cookie's name, including the `__Host-` prefix when it applies. */
   get cookieName(): string {
     return this.#options.cookieName
@@ -158,6 +164,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       clearCookie: false,
       readOnly: false,
       committed: false,
+      ended: false,
       parsed: new Map(),
     })
   }
@@ -194,6 +201,63 @@ export class Sessions<Data extends SessionData = SessionData> {
       }
     }
     return { setCookie: this.#cookieFor(state) }
+  }
+
+  /**
+   * Writes what the request changed so far, now, and keeps the session open: later changes are
+   * written by `commit` (or another `save`), and the Set-Cookie is still sent by `commit`. For
+   * work that must see the session stored before the response ends (a redirect followed by a
+   * request on another connection, a WebSocket upgrade); express-session's `req.session.save()`.
+   *
+   * @throws {SessionStoreUnavailableError} Redis did not answer.
+   */
+  async save(session: Session<Data>): Promise<void> {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.committed) {
+      throw new SessionStateError(
+        'save() was called after the session was committed (the response had ended).',
+        {
+          action: 'save',
+        },
+      )
+    }
+    await this.#write(state)
+    // What was written is now the stored state: the end-of-request commit writes only what
+    // changes after this point.
+    for (const [key, raw] of state.changes) {
+      if (raw === null) state.stored.delete(key)
+      else state.stored.set(key, raw)
+    }
+    state.changes.clear()
+  }
+
+  /**
+   * Re-reads the session's data from the store, dropping this request's unsaved changes
+   * (express-session's `req.session.reload()`).
+   *
+   * @throws {SessionStateError} the session is not stored (new, or ended meanwhile).
+   */
+  async reload(session: Session<Data>): Promise<void> {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.isNew || state.ended) {
+      throw new SessionStateError('reload(): the session is not stored (new, or ended meanwhile).', {
+        action: 'reload',
+      })
+    }
+    const fields = await this.#store.read(state.location)
+    if (fields[META.createdAt] === undefined) {
+      state.ended = true
+      state.clearCookie = true
+      throw new SessionStateError('reload(): the session no longer exists (it was destroyed or expired).', {
+        action: 'reload',
+      })
+    }
+    state.stored.clear()
+    state.changes.clear()
+    state.parsed.clear()
+    for (const [field, value] of Object.entries(fields)) {
+      if (field.startsWith(DATA_PREFIX)) state.stored.set(field.slice(DATA_PREFIX.length), value)
+    }
   }
 
   /**
@@ -272,6 +336,7 @@ export class Sessions<Data extends SessionData = SessionData> {
   }
 
   async #write(state: SessionState): Promise<void> {
+    if (state.ended) return
     if (state.readOnly) {
       if (state.userId !== undefined) {
         throw new SessionStoreUnavailableError('login', new Error('Redis was down when the request started'))
@@ -303,8 +368,10 @@ export class Sessions<Data extends SessionData = SessionData> {
     )
     // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
     // changes are dropped on purpose, and the cookie is cleared.
-    if (!applied) state.clearCookie = true
-    else if (touchDue) state.touchedAt = now
+    if (!applied) {
+      state.clearCookie = true
+      state.ended = true
+    } else if (touchDue) state.touchedAt = now
   }
 
   /**
@@ -355,6 +422,8 @@ export class Sessions<Data extends SessionData = SessionData> {
     }
     state.predecessor = undefined
     if (outcome === 'revoked') {
+      state.ended = true
+      state.clearCookie = false
       // The session this request rotated was ended while it ran (or another tab's request
       // rotated it first): the revocation wins and nothing is stored. No Set-Cookie either: a
       // sibling's rotation may have given the browser a live cookie this must not clear, and a
@@ -403,6 +472,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       clearCookie,
       readOnly,
       committed: false,
+      ended: false,
       parsed: new Map(),
     })
   }
