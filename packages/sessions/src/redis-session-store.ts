@@ -63,6 +63,10 @@ export class RedisSessionStore implements SessionStore {
           )
   }
 
+  userTag(userId: string): string {
+    return tagForUser(this.#prefix, userId)
+  }
+
   /** Whether the circuit breaker is open (Redis known down: calls fail fast). */
   get circuitOpen(): boolean {
     return this.#breaker?.isOpen ?? false

@@ -56,6 +56,13 @@ export type CreateOutcome =
  *   for that user unusable, including a rotation (`create` with `replaces`) already in flight.
  */
 export interface SessionStore {
+  /**
+   * The tag every session of this user is stored under: 6 base64url characters (it travels in
+   * the cookie), the same for every call. The Redis store derives it from the user ID so a
+   * user's sessions share a Redis Cluster slot; `tagForUser` from `@scale/sessions/testing`
+   * fits any store.
+   */
+  userTag(userId: string): string
   /** All fields of a session, or an empty object when it does not exist. */
   read(at: SessionLocation): Promise<Record<string, string>>
   create(record: NewSessionRecord): Promise<CreateOutcome>

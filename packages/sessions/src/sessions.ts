@@ -5,7 +5,7 @@ import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './op
 import { DATA_PREFIX, META } from './redis-keys.js'
 import { RedisSessionStore } from './redis-session-store.js'
 import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
-import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
+import { newSessionId, randomTag, storageIdOf } from './session-id.js'
 import type { SessionLocation, SessionStore, UserSessionInfo } from './session-store.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
 import { type CheckedCookie, VerifiedCookieCache } from './verified-cookie-cache.js'
@@ -479,7 +479,7 @@ export class Sessions<Data extends SessionData = SessionData> {
 
   #freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation } {
     const sessionId = newSessionId()
-    const tag = userId === undefined ? randomTag() : tagForUser(this.#options.keyPrefix, userId)
+    const tag = userId === undefined ? randomTag() : this.#store.userTag(userId)
     return { sessionId, location: { tag, storageId: storageIdOf(sessionId) } }
   }
 

@@ -1,7 +1,13 @@
 import { type RedisServer, startRedis } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createSessions, type Session, type SessionStore, type Sessions } from '../src/index.js'
+import {
+  createMemorySessionStore,
+  createSessions,
+  type Session,
+  type SessionStore,
+  type Sessions,
+} from '../src/index.js'
 import { RedisSessionStore } from '../src/redis-session-store.js'
 import type { Data } from './helpers/app-routes.js'
 import { randomPrefix, redisClient, SECRET } from './helpers/setup.js'
@@ -28,6 +34,7 @@ class UncheckedRotationStore implements SessionStore {
   constructor(inner: SessionStore) {
     this.#inner = inner
   }
+  userTag: SessionStore['userTag'] = (userId) => this.#inner.userTag(userId)
   read: SessionStore['read'] = (at) => this.#inner.read(at)
   update: SessionStore['update'] = (...args) => this.#inner.update(...args)
   destroy: SessionStore['destroy'] = (at, userId) => this.#inner.destroy(at, userId)
@@ -164,6 +171,13 @@ describe('revocation wins over requests in flight', () => {
   it('0 revoked sessions come back over 1,000 deterministic interleavings of rotations, a login and a revocation', async () => {
     const result = await runTrials(() =>
       createSessions<Data>({ redis, secrets: [SECRET], keyPrefix: randomPrefix() }),
+    )
+    expect(result).toEqual({ trials: 1000, resurrected: 0 })
+  }, 120_000)
+
+  it('the memory store holds the same line over the same 1,000 schedules', async () => {
+    const result = await runTrials(() =>
+      createSessions<Data>({ store: createMemorySessionStore(), secrets: [SECRET] }),
     )
     expect(result).toEqual({ trials: 1000, resurrected: 0 })
   }, 120_000)
