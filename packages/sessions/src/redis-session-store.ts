@@ -120,13 +120,34 @@ export class RedisSessionStore implements SessionStore {
     setPairs: readonly string[],
     deleted: readonly string[],
   ): Promise<boolean> {
-    const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
+    const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    if (userId === undefined && ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
+      return this.#setAnonymousFields(key, setPairs)
+    }
+    const keys = [key]
     if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
     const applied = await this.#call('save', () =>
       updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
     )
     return applied === 1
+  }
+
+  /**
+   * The common write of an anonymous session (fields set, no expiry change) as one plain HSET
+   * instead of a script: one command instead of three. It leads with `~c` at its current value,
+   * which every live session has, so the reply (the number of fields that were new) says
+   * whether the session existed: all new means it was gone (destroyed, rotated or expired) and
+   * the HSET just made a stray hash, which is deleted at once. Until then the stray hash lacks
+   * the expiry fields, so a request reading it treats it as no session. Logged-in sessions keep
+   * the script: their writes must also check the revocation epoch atomically.
+   */
+  async #setAnonymousFields(key: string, setPairs: readonly string[]): Promise<boolean> {
+    this.#writes.hold()
+    const added = await this.#call('save', () => this.#redis.hset(key, ...setPairs))
+    if (added < setPairs.length / 2) return true
+    await this.#call('save', () => this.#redis.del(key))
+    return false
   }
 
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {

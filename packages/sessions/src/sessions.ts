@@ -350,7 +350,9 @@ export class Sessions<Data extends SessionData = SessionData> {
       await this.#create(state, now, ttlMs)
       return
     }
-    const setPairs: string[] = []
+    // `~c` (createdAt) is rewritten with the value it has: a no-op for a live session, and the
+    // sign by which the Redis store sees, from one HSET's reply, that the session was gone.
+    const setPairs: string[] = [META.createdAt, String(state.createdAt)]
     const deleted: string[] = []
     for (const [key, raw] of state.changes) {
       if (raw === null) deleted.push(DATA_PREFIX + key)
@@ -358,7 +360,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     }
     const touchDue = now - state.touchedAt >= options.touchAfterMs
     if (touchDue) setPairs.push(META.touchedAt, String(now))
-    if (setPairs.length === 0 && deleted.length === 0) return
+    if (setPairs.length === 2 && deleted.length === 0) return
     const applied = await this.#store.update(
       state.location,
       state.userId,

@@ -233,4 +233,20 @@ describe('revocation wins over requests in flight', () => {
     expect((await sessions.load({ cookie: `${sessions.cookieName}=${won}` })).userId).toBe('yan')
     expect(await sessions.listUserSessions('yan')).toHaveLength(1)
   })
+
+  it('an anonymous write (one plain HSET) to a session destroyed meanwhile leaves no stray hash', async () => {
+    const keyPrefix = randomPrefix()
+    const sessions = createSessions<Data>({ redis, secrets: [SECRET], keyPrefix })
+    const first = await sessions.load({})
+    first.set('cart', ['pen'])
+    const cookie = `${sessions.cookieName}=${cookieValueOf((await sessions.commit(first)).setCookie)}`
+    const slow = await sessions.load({ cookie })
+    const login = await sessions.load({ cookie })
+    await login.regenerate({ userId: 'ann' })
+    await sessions.commit(login)
+    slow.set('cart', ['pen', 'ink'])
+    expect((await sessions.commit(slow)).setCookie).toMatch(/Max-Age=0/)
+    expect(await redis.keys(`${keyPrefix}*:s:${slow.handle}`)).toEqual([])
+    expect((await sessions.load({ cookie })).toJSON()).toEqual({})
+  })
 })
