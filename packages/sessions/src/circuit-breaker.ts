@@ -1,4 +1,5 @@
 import { SessionStoreUnavailableError } from './errors.js'
+import type { CallObserver } from './with-timeout.js'
 
 /** Options of the Redis circuit breaker. */
 export interface CircuitBreakerOptions {
@@ -21,7 +22,7 @@ export interface CircuitBreakerOptions {
  * Only outages count as failures: an error reply from Redis (a script error, WRONGTYPE) proves
  * Redis is up, so it is passed on without moving the breaker.
  */
-export class CircuitBreaker {
+export class CircuitBreaker implements CallObserver {
   readonly #threshold: number
   readonly #probeIntervalMs: number
   readonly #probe: () => Promise<unknown>
@@ -47,32 +48,27 @@ export class CircuitBreaker {
     return this.#openedAt !== undefined
   }
 
-  /** Runs `call` unless the circuit is open; records its outcome. */
-  run<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    if (this.#openedAt !== undefined) {
-      this.#maybeProbe()
-      return Promise.reject(
-        new SessionStoreUnavailableError(
-          operation,
-          new Error(
-            `circuit open: ${this.#threshold} Redis calls in a row failed; failing fast until a probe answers`,
-            { cause: this.#lastCause },
-          ),
-          { circuit: 'open' },
-        ),
-      )
-    }
-    return call().then(
-      (value) => {
-        this.#failures = 0
-        return value
-      },
-      (error: unknown) => {
-        if (isOutage(error)) this.#recordFailure(error)
-        else this.#failures = 0
-        throw error
-      },
+  /** The error to fail with while the circuit is open (and starts a probe when one is due); undefined when closed. */
+  rejection(operation: string): SessionStoreUnavailableError | undefined {
+    if (this.#openedAt === undefined) return undefined
+    this.#maybeProbe()
+    return new SessionStoreUnavailableError(
+      operation,
+      new Error(
+        `circuit open: ${this.#threshold} Redis calls in a row failed; failing fast until a probe answers`,
+        { cause: this.#lastCause },
+      ),
+      { circuit: 'open' },
     )
+  }
+
+  succeeded(): void {
+    this.#failures = 0
+  }
+
+  failed(error: unknown): void {
+    if (isOutage(error)) this.#recordFailure(error)
+    else this.#failures = 0
   }
 
   #recordFailure(error: unknown): void {

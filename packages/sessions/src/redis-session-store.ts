@@ -74,8 +74,9 @@ export class RedisSessionStore implements SessionStore {
 
   /** One Redis call under the deadline, through the breaker. */
   #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
-    const guarded = () => withRedisDeadline(operation, this.#timeoutMs, call)
-    return this.#breaker ? this.#breaker.run(operation, guarded) : guarded()
+    const rejection = this.#breaker?.rejection(operation)
+    if (rejection) return Promise.reject(rejection)
+    return withRedisDeadline(operation, this.#timeoutMs, call, this.#breaker)
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */

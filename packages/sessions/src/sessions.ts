@@ -39,8 +39,12 @@ export class Sessions<Data extends SessionData = SessionData> {
   readonly #options: ResolvedOptions
   readonly #store: SessionStore
   readonly #engine: SessionEngine
-  readonly #byRequest = new WeakMap<object, Session<Data>>()
   readonly #verifiedCookies: VerifiedCookieCache
+  /**
+   * The request property holding its session (one symbol per instance, so two instances never
+   * mix): a plain property is a shape transition, cheaper than a WeakMap entry per request.
+   */
+  readonly #slot = Symbol('@scale/sessions session')
 
   /** @internal use {@link createSessions}. */
   constructor(options: ResolvedOptions) {
@@ -321,12 +325,12 @@ export class Sessions<Data extends SessionData = SessionData> {
 
   /** Associates a session with a request object, for the adapters' `getSession(req)`. */
   attach(request: object, session: Session<Data>): void {
-    this.#byRequest.set(request, session)
+    ;(request as Record<symbol, unknown>)[this.#slot] = session
   }
 
   /** The session an adapter attached to this request object. */
   of(request: object): Session<Data> {
-    const session = this.#byRequest.get(request)
+    const session = (request as Record<symbol, Session<Data> | undefined>)[this.#slot]
     if (!session) {
       throw new SessionStateError(
         'No session is attached to this request: is the session middleware installed before this route?',
