@@ -41,15 +41,21 @@ export interface CookieAttributes {
 export function serializeSetCookie(
   name: string,
   value: string,
-  maxAgeSeconds: number,
+  maxAgeSeconds: number | undefined,
   attributes: CookieAttributes,
 ): string {
   let header = `${name}=${value}; Path=${attributes.path}`
   if (attributes.domain) header += `; Domain=${attributes.domain}`
+  // No Max-Age: a browser-session cookie, gone when the browser closes ("remember me" off).
+  if (maxAgeSeconds === undefined) return withFlags(header, attributes)
   header += `; Max-Age=${Math.max(0, Math.ceil(maxAgeSeconds))}`
   if (maxAgeSeconds <= 0) header += '; Expires=Thu, 01 Jan 1970 00:00:00 GMT'
-  if (attributes.httpOnly) header += '; HttpOnly'
-  if (attributes.secure) header += '; Secure'
-  header += `; SameSite=${attributes.sameSite}`
-  return header
+  return withFlags(header, attributes)
+}
+
+function withFlags(header: string, attributes: CookieAttributes): string {
+  let flagged = header
+  if (attributes.httpOnly) flagged += '; HttpOnly'
+  if (attributes.secure) flagged += '; Secure'
+  return `${flagged}; SameSite=${attributes.sameSite}`
 }

@@ -36,6 +36,8 @@ export const META = {
   userId: '~u',
   userAgent: '~a',
   epoch: '~r',
+  /** '0' for a browser-session cookie ("remember me" off); absent means persistent. */
+  persistent: '~p',
 } as const
 
 export const DATA_PREFIX = 'd:'

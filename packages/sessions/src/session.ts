@@ -16,6 +16,13 @@ export interface RegenerateOptions {
   userId?: string | undefined
   /** Carry the data fields over to the new session (e.g. a shopping cart across login). @default false */
   keepData?: boolean
+  /**
+   * "Remember me": `true` sends a cookie with `Max-Age` (it survives a browser restart), `false`
+   * a browser-session cookie (no `Max-Age`: the browser drops it when it closes). The server-side
+   * idle and absolute timeouts apply either way.
+   * @default the session's current setting (`true` for a new session)
+   */
+  persistent?: boolean
 }
 
 /** What the session engine does for a session; implemented by `createSessions`. */
@@ -35,6 +42,8 @@ export interface SessionState {
   isNew: boolean
   userId: string | undefined
   userAgent: string | undefined
+  /** Its cookie carries Max-Age (false: a browser-session cookie). */
+  persistent: boolean
   createdAt: number
   expiresAt: number
   touchedAt: number
@@ -113,6 +122,11 @@ export class Session<Data extends SessionData = SessionData> {
   /** The logged-in user, set only through `regenerate({ userId })`. */
   get userId(): string | undefined {
     return this.#state.userId
+  }
+
+  /** Whether its cookie survives a browser restart (see `regenerate({ persistent })`). */
+  get persistent(): boolean {
+    return this.#state.persistent
   }
 
   /** True until the session has been stored in Redis. */
@@ -240,6 +254,7 @@ export class Session<Data extends SessionData = SessionData> {
     if (!state.isNew && state.predecessor === undefined) {
       state.predecessor = { location: state.location, userId: state.userId }
     }
+    if (options.persistent !== undefined) state.persistent = options.persistent
     const userId = 'userId' in options ? options.userId : state.userId
     const now = Date.now()
     if (userId !== state.userId) {

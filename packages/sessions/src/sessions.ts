@@ -156,6 +156,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       isNew: false,
       userId: fields[META.userId],
       userAgent,
+      persistent: fields[META.persistent] !== '0',
       createdAt,
       expiresAt,
       touchedAt,
@@ -316,7 +317,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       return serializeSetCookie(
         this.#options.cookieName,
         signCookieValue(this.#options.secrets, state.location.tag, state.sessionId),
-        (state.expiresAt - Date.now()) / 1000,
+        state.persistent ? (state.expiresAt - Date.now()) / 1000 : undefined,
         this.#options.cookie,
       )
     }
@@ -414,6 +415,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       ...dataPairs,
     ]
     if (state.userId !== undefined) fields.push(META.userId, state.userId)
+    if (!state.persistent) fields.push(META.persistent, '0')
     if (state.userAgent) fields.push(META.userAgent, state.userAgent)
     const outcome = await this.#store.create({
       location: state.location,
@@ -450,7 +452,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       return serializeSetCookie(
         options.cookieName,
         signCookieValue(options.secrets, state.location.tag, state.sessionId),
-        (state.expiresAt - Date.now()) / 1000,
+        state.persistent ? (state.expiresAt - Date.now()) / 1000 : undefined,
         options.cookie,
       )
     }
@@ -466,6 +468,7 @@ export class Sessions<Data extends SessionData = SessionData> {
       isNew: true,
       userId: undefined,
       userAgent,
+      persistent: true,
       createdAt: now,
       expiresAt: now + this.#options.absoluteTimeoutMs,
       touchedAt: now,

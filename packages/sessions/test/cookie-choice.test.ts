@@ -63,4 +63,21 @@ describe('which cookie, and for how long', () => {
     expect(session.userId).toBeUndefined()
     expect((await sessions.commit(session)).setCookie).toMatch(/^sid=; .*Max-Age=0/)
   })
+
+  it('"remember me" off: a browser-session cookie (no Max-Age), kept across rotations; on: Max-Age', async () => {
+    const sessions = makeSessions(redis)
+    const session = await sessions.load({})
+    await session.regenerate({ userId: 'rita', persistent: false })
+    const first = (await sessions.commit(session)).setCookie as string
+    expect(first).not.toMatch(/Max-Age|Expires/)
+    const cookie = first.split(';')[0] as string
+    const next = await sessions.load({ cookie })
+    expect(next.persistent).toBe(false)
+    await next.regenerate({ keepData: true })
+    const rotated = (await sessions.commit(next)).setCookie as string
+    expect(rotated).not.toMatch(/Max-Age/)
+    const again = await sessions.load({ cookie: rotated.split(';')[0] as string })
+    await again.regenerate({ persistent: true })
+    expect((await sessions.commit(again)).setCookie).toMatch(/Max-Age=\d+/)
+  })
 })
