@@ -64,7 +64,21 @@ class MemorySessionStore implements SessionStore {
       epoch: user?.epoch ?? 0,
     })
     user?.sessions.add(key)
+    if (user && record.maxSessionsPerUser !== undefined)
+      this.#enforceCap(user.sessions, key, record.maxSessionsPerUser)
     return 'created'
+  }
+
+  /** Ends the least recently used sessions (by last-seen time) beyond the cap, never `keep`. */
+  #enforceCap(sessions: Set<string>, keep: string, cap: number): void {
+    const others = [...sessions]
+      .filter((key) => key !== keep && this.#records.get(key) !== undefined)
+      .sort(
+        (a, b) =>
+          Number(this.#records.get(a)?.fields.get(META.touchedAt)) -
+          Number(this.#records.get(b)?.fields.get(META.touchedAt)),
+      )
+    for (const key of others.slice(0, Math.max(0, others.length + 1 - cap))) this.#drop(key)
   }
 
   async update(

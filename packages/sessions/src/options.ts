@@ -81,6 +81,11 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   fields?: Fields
   /** Cookie attributes. @default { name: 'sid', path: '/', httpOnly: true, secure: true, sameSite: 'Lax', hostPrefix: true } */
   cookie?: SessionCookieOptions
+  /**
+   * At most this many live sessions per user: a login beyond it ends the user's least recently
+   * used session, in the same atomic step. @default undefined (no cap)
+   */
+  maxSessionsPerUser?: number
   /** Longest user-agent string kept for the per-user session list. @default 256 */
   maxUserAgentLength?: number
   /**
@@ -117,6 +122,7 @@ export interface ResolvedOptions {
   readonly cookieName: string
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
+  readonly maxSessionsPerUser: number | undefined
   readonly verifiedCookieCacheSize: number
   readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
@@ -125,6 +131,16 @@ export interface ResolvedOptions {
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new SessionConfigError(`${name} must be a positive integer of milliseconds, got ${value}.`, {
+      [name]: value,
+    })
+  }
+  return value
+}
+
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SessionConfigError(`${name} must be an integer ≥ 1, got ${value}.`, {
+      option: name,
       [name]: value,
     })
   }
@@ -224,6 +240,10 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    maxSessionsPerUser:
+      options.maxSessionsPerUser === undefined
+        ? undefined
+        : atLeastOne('maxSessionsPerUser', options.maxSessionsPerUser),
     verifiedCookieCacheSize: nonNegativeInteger(
       'verifiedCookieCacheSize',
       options.verifiedCookieCacheSize ?? 10_000,

@@ -37,6 +37,26 @@ end
 local function extend(key, ms)
   if redis.call('pttl', key) < tonumber(ms) then redis.call('pexpire', key, ms) end
 end
+-- Keeps at most cap sessions in the user's index, ending the least recently used (by ~t) first;
+-- never the one just stored. Runs only at a login or rotation, and only with a cap set.
+local function enforce_cap(index, stem, cap, keep)
+  cap = tonumber(cap)
+  if cap <= 0 or redis.call('scard', index) <= cap then return end
+  local live = {}
+  for _, id in ipairs(redis.call('smembers', index)) do
+    local seen = redis.call('hget', stem .. id, '~t')
+    if not seen then
+      redis.call('srem', index, id)
+    elseif id ~= keep then
+      table.insert(live, { id, tonumber(seen) })
+    end
+  end
+  table.sort(live, function(a, b) return a[2] < b[2] end)
+  for i = 1, #live + 1 - cap do
+    redis.call('del', stem .. live[i][1])
+    redis.call('srem', index, live[i][1])
+  end
+end
 `
 
 /**
@@ -44,7 +64,8 @@ end
  * index, stamped with the user's current revocation epoch. Refuses to overwrite: a 256-bit
  * collision is not expected, but silently merging two sessions would be the worst possible
  * outcome if it ever happened.
- * KEYS: session, [user index, revocation epoch]  ARGV: ttl ms, lifetime ms, storage id, field, value, ...
+ * KEYS: session, [user index, revocation epoch]
+ * ARGV: ttl ms, lifetime ms, storage id, sessions-per-user cap (0 = none), session key stem, field, value, ...
  * Returns 1 created, -1 collision.
  */
 export const createScript = new RedisScript(`${STAMPED_EPOCH}
@@ -53,13 +74,15 @@ if KEYS[2] then
   local epoch = redis.call('get', KEYS[3])
   -- The epoch must outlive every session stamped with it, or a reset to 0 would end them.
   if epoch then extend(KEYS[3], ARGV[2]) end
-  redis.call('hset', KEYS[1], '~r', epoch or '0', unpack(ARGV, 4))
+  redis.call('hset', KEYS[1], '~r', epoch or '0', unpack(ARGV, 6))
+  redis.call('pexpire', KEYS[1], ARGV[1])
   redis.call('sadd', KEYS[2], ARGV[3])
   extend(KEYS[2], ARGV[2])
+  enforce_cap(KEYS[2], ARGV[5], ARGV[4], ARGV[3])
 else
-  redis.call('hset', KEYS[1], unpack(ARGV, 4))
+  redis.call('hset', KEYS[1], unpack(ARGV, 6))
+  redis.call('pexpire', KEYS[1], ARGV[1])
 end
-redis.call('pexpire', KEYS[1], ARGV[1])
 return 1
 `)
 
@@ -68,7 +91,8 @@ return 1
  * and carry the user's current revocation epoch, else nothing is created (a logout, a
  * destroyUserSession or a log-out-everywhere that ran while the request was in flight wins).
  * KEYS: old session, new session, user index, revocation epoch
- * ARGV: ttl ms, lifetime ms, old storage id, new storage id, field, value, ...
+ * ARGV: ttl ms, lifetime ms, old storage id, new storage id, sessions-per-user cap (0 = none),
+ *       session key stem, field, value, ...
  * Returns 1 rotated, 0 revoked, -1 collision.
  */
 export const rotateScript = new RedisScript(`${STAMPED_EPOCH}
@@ -77,10 +101,11 @@ if stamped_epoch(KEYS[1]) ~= epoch then return 0 end
 if redis.call('exists', KEYS[2]) == 1 then return -1 end
 redis.call('del', KEYS[1])
 redis.call('srem', KEYS[3], ARGV[3])
-redis.call('hset', KEYS[2], '~r', epoch, unpack(ARGV, 5))
+redis.call('hset', KEYS[2], '~r', epoch, unpack(ARGV, 7))
 redis.call('pexpire', KEYS[2], ARGV[1])
 redis.call('sadd', KEYS[3], ARGV[4])
 extend(KEYS[3], ARGV[2])
+enforce_cap(KEYS[3], ARGV[6], ARGV[5], ARGV[4])
 if epoch ~= '0' then extend(KEYS[4], ARGV[2]) end
 return 1
 `)

@@ -98,7 +98,15 @@ export class RedisSessionStore implements SessionStore {
         revocationKey(this.#prefix, at.tag, userId),
       ]
       result = await this.#call('rotate', () =>
-        rotateScript.run(this.#redis, keys, [ttlMs, lifetimeMs, replaces.storageId, at.storageId, ...fields]),
+        rotateScript.run(this.#redis, keys, [
+          ttlMs,
+          lifetimeMs,
+          replaces.storageId,
+          at.storageId,
+          record.maxSessionsPerUser ?? 0,
+          sessionKeyStem(this.#prefix, at.tag),
+          ...fields,
+        ]),
       )
     } else {
       const keys = [key]
@@ -107,7 +115,14 @@ export class RedisSessionStore implements SessionStore {
       }
       result = await this.#call('create', () =>
         // The index lives as long as the longest session in it can: its absolute lifetime.
-        createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
+        createScript.run(this.#redis, keys, [
+          ttlMs,
+          lifetimeMs,
+          at.storageId,
+          record.maxSessionsPerUser ?? 0,
+          sessionKeyStem(this.#prefix, at.tag),
+          ...fields,
+        ]),
       )
     }
     return result === 1 ? 'created' : result === -1 ? 'collision' : 'revoked'

@@ -33,6 +33,11 @@ export interface NewSessionRecord {
    * revoked since it was created, and deletes it in the same atomic step.
    */
   readonly replaces?: SessionLocation
+  /**
+   * For a user's session: keep at most this many of the user's sessions, ending the least
+   * recently used ones (never this one) in the same atomic step. Undefined: no cap.
+   */
+  readonly maxSessionsPerUser?: number
 }
 
 /** What {@link SessionStore.create} did. */

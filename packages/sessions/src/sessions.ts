@@ -424,6 +424,9 @@ export class Sessions<Data extends SessionData = SessionData> {
       lifetimeMs: Math.max(1, state.expiresAt - now),
       fields,
       ...(rotation ? { replaces: predecessor.location } : {}),
+      ...(this.#options.maxSessionsPerUser !== undefined && state.userId !== undefined
+        ? { maxSessionsPerUser: this.#options.maxSessionsPerUser }
+        : {}),
     })
     if (outcome === 'collision') {
       throw new SessionStateError('A new session ID collided with a live session; retry the request.')

@@ -165,6 +165,23 @@ export function describeSessionStoreConformance(
       )
     })
 
+    it('with a per-user cap, a new session ends the least recently used ones, never itself', async () => {
+      const store = await makeStore()
+      const userId = uniqueUser()
+      const now = Date.now()
+      const made: SessionLocation[] = []
+      for (const [index, lastSeen] of [now - 3_000, now - 1_000, now - 2_000, now].entries()) {
+        const location = userAt(store, userId)
+        made.push(location)
+        const fields = [...meta(userId), META.touchedAt, String(lastSeen)]
+        const record = { location, userId, ttlMs: TTL, lifetimeMs: TTL, fields }
+        // The first three without a cap, the fourth with a cap of 2.
+        assert.equal(await store.create(index < 3 ? record : { ...record, maxSessionsPerUser: 2 }), 'created')
+      }
+      const handles = (await store.listUser(userId)).map((s) => s.handle).sort()
+      assert.deepEqual(handles, [made[1]?.storageId, made[3]?.storageId].sort())
+    })
+
     it('expires a record after its TTL; an update with a TTL extends it', async () => {
       const store = await makeStore()
       const short = anonymousAt()
