@@ -8,6 +8,7 @@ export {
   SessionStateError,
   SessionStoreUnavailableError,
 } from './errors.js'
+export { addFlash, takeFlash } from './flash.js'
 export { createMemorySessionStore } from './memory-session-store.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
 export { type RegenerateOptions, Session, type SessionData } from './session.js'

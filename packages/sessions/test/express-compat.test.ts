@@ -8,7 +8,7 @@ import passport from 'passport'
 import { Strategy as LocalStrategy } from 'passport-local'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expressSession } from '../src/express.js'
-import type { Sessions } from '../src/index.js'
+import { addFlash, type Sessions } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
 import { makeSessions, redisClient } from './helpers/setup.js'
@@ -65,6 +65,13 @@ beforeAll(async () => {
     const data = req.session as unknown as { note?: string }
     data.note = 'saved early'
     req.session.save((error) => (error ? next(error) : res.json({ ok: true })))
+  })
+  app.post('/flash-ours', (req, res) => {
+    addFlash(sessions.of(req), 'info', 'saved')
+    res.json({ ok: true })
+  })
+  app.get('/flash-theirs', (req, res) => {
+    res.json({ info: req.flash('info') })
   })
   app.get('/note', (req, res) => {
     res.json({ note: (req.session as unknown as { note?: string }).note ?? null, id: req.session.id })
@@ -140,5 +147,12 @@ describe('Express compatibility: req.session with express-session’s shape', ()
     expect(first.note).toBe('saved early')
     expect((await client.send('GET', '/note')).json().id).toBe(first.id)
     expect(client.cookie).not.toContain(first.id)
+  })
+
+  it('addFlash (this package) and req.flash (connect-flash) share the messages', async () => {
+    const client = new CookieClient(port, sessions.cookieName)
+    await client.send('POST', '/flash-ours')
+    expect((await client.send('GET', '/flash-theirs')).json()).toEqual({ info: ['saved'] })
+    expect((await client.send('GET', '/flash-theirs')).json()).toEqual({ info: [] })
   })
 })
