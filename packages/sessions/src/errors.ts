@@ -91,3 +91,14 @@ export class SessionHeadersSentError extends SessionError {
     )
   }
 }
+
+/** A state-changing request came without a valid CSRF token for its session (403). */
+export class SessionCsrfError extends SessionError {
+  constructor(reason: string) {
+    super(
+      'E_SESSION_CSRF',
+      `CSRF check failed: ${reason}. Send the token from csrfToken(session) in the "x-csrf-token" header (or the "_csrf" form field).`,
+      { statusCode: 403, context: { reason } },
+    )
+  }
+}

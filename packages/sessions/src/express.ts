@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { assertCsrf } from './csrf.js'
 import { errorResponseOf } from './error-response.js'
 import { SessionError } from './errors.js'
 import { ExpressSessionView, type UserIdFrom } from './express-session-view.js'
@@ -212,3 +213,28 @@ export function sessionErrorHandler(): ExpressErrorMiddleware {
 }
 
 export { type ExpressSessionCookie, ExpressSessionView, type UserIdFrom } from './express-session-view.js'
+
+/**
+ * CSRF protection (synchronizer token) for Express: unsafe methods must carry the token from
+ * `csrfToken(sessions.of(req))` in the `x-csrf-token` header or, with a body parser, the `_csrf`
+ * field; otherwise `next(SessionCsrfError)` (403). Install after `expressSession`.
+ *
+ * @example
+ * ```ts
+ * app.use(expressSession(sessions), express.urlencoded(), expressCsrf(sessions))
+ * ```
+ */
+export function expressCsrf<Data extends SessionData>(sessions: Sessions<Data>): ExpressSessionMiddleware {
+  return (req, _res, next) => {
+    const header = req.headers['x-csrf-token']
+    const body = (req as IncomingMessage & { body?: { _csrf?: unknown } }).body
+    const token =
+      typeof header === 'string' ? header : typeof body?._csrf === 'string' ? body._csrf : undefined
+    try {
+      assertCsrf(sessions.of(req), req.method ?? 'GET', token)
+      next()
+    } catch (error) {
+      next(forExpress(error))
+    }
+  }
+}

@@ -1,6 +1,8 @@
 export type { CircuitBreakerOptions } from './circuit-breaker.js'
+export { assertCsrf, csrfToken, doubleSubmitToken, verifyCsrfToken, verifyDoubleSubmit } from './csrf.js'
 export {
   SessionConfigError,
+  SessionCsrfError,
   SessionDataInvalidError,
   SessionDataNotSerializableError,
   SessionError,
