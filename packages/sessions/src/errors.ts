@@ -102,3 +102,18 @@ export class SessionCsrfError extends SessionError {
     )
   }
 }
+
+/**
+ * A stored field could not be decrypted (encryption at rest): written with a key that is no
+ * longer configured, tampered with, or copied from another session. Reported to `onError`; the
+ * field reads as absent.
+ */
+export class SessionDataUnreadableError extends SessionError {
+  constructor(field: string, reason: string, cause?: unknown) {
+    super(
+      'E_SESSION_DATA_UNREADABLE',
+      `Session field "${field}" could not be decrypted (${reason}); it reads as absent. Keep retired keys in encryption.keys until sessions written with them have expired.`,
+      { cause, context: { field, reason } },
+    )
+  }
+}

@@ -5,11 +5,13 @@ export {
   SessionCsrfError,
   SessionDataInvalidError,
   SessionDataNotSerializableError,
+  SessionDataUnreadableError,
   SessionError,
   SessionHeadersSentError,
   SessionStateError,
   SessionStoreUnavailableError,
 } from './errors.js'
+export type { EncryptionOptions } from './field-encryption.js'
 export { addFlash, takeFlash } from './flash.js'
 export { createMemorySessionStore } from './memory-session-store.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
 import { SessionConfigError } from './errors.js'
+import type { EncryptionOptions } from './field-encryption.js'
 import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
@@ -86,6 +87,11 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * used session, in the same atomic step. @default undefined (no cap)
    */
   maxSessionsPerUser?: number
+  /**
+   * Encrypt each data field at rest (AES-256-GCM, bound to its session and field), with key
+   * rotation. Metadata (times, user ID, user agent) stays readable. @default undefined (off)
+   */
+  encryption?: EncryptionOptions
   /** Longest user-agent string kept for the per-user session list. @default 256 */
   maxUserAgentLength?: number
   /**
@@ -123,6 +129,7 @@ export interface ResolvedOptions {
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
   readonly maxSessionsPerUser: number | undefined
+  readonly encryption: EncryptionOptions | undefined
   readonly verifiedCookieCacheSize: number
   readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
@@ -240,6 +247,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    encryption: options.encryption,
     maxSessionsPerUser:
       options.maxSessionsPerUser === undefined
         ? undefined

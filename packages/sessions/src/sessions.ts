@@ -1,6 +1,7 @@
 import { readCookies, serializeSetCookie } from './cookie-header.js'
 import { signCookieValue } from './cookie-signing.js'
 import { SessionHeadersSentError, SessionStateError, SessionStoreUnavailableError } from './errors.js'
+import { FieldEncryption } from './field-encryption.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
 import { RedisSessionStore } from './redis-session-store.js'
@@ -40,6 +41,7 @@ export class Sessions<Data extends SessionData = SessionData> {
   readonly #store: SessionStore
   readonly #engine: SessionEngine
   readonly #verifiedCookies: VerifiedCookieCache
+  readonly #encryption: FieldEncryption | undefined
   /**
    * The request property holding its session (one symbol per instance, so two instances never
    * mix): a plain property is a shape transition, cheaper than a WeakMap entry per request.
@@ -50,6 +52,7 @@ export class Sessions<Data extends SessionData = SessionData> {
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
+    this.#encryption = options.encryption && new FieldEncryption(options.encryption)
     this.#store =
       options.store ??
       new RedisSessionStore({
@@ -148,7 +151,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     }
     const stored = new Map<string, string>()
     for (const [field, value] of Object.entries(fields)) {
-      if (field.startsWith(DATA_PREFIX)) stored.set(field.slice(DATA_PREFIX.length), value)
+      if (field.startsWith(DATA_PREFIX)) this.#storeRead(stored, location.storageId, field, value)
     }
     return new Session<Data>(this.#engine, {
       sessionId: verified.sessionId,
@@ -261,7 +264,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     state.changes.clear()
     state.parsed.clear()
     for (const [field, value] of Object.entries(fields)) {
-      if (field.startsWith(DATA_PREFIX)) state.stored.set(field.slice(DATA_PREFIX.length), value)
+      if (field.startsWith(DATA_PREFIX)) this.#storeRead(state.stored, state.location.storageId, field, value)
     }
   }
 
@@ -361,7 +364,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     const deleted: string[] = []
     for (const [key, raw] of state.changes) {
       if (raw === null) deleted.push(DATA_PREFIX + key)
-      else setPairs.push(DATA_PREFIX + key, raw)
+      else setPairs.push(DATA_PREFIX + key, this.#sealed(state, key, raw))
     }
     const touchDue = now - state.touchedAt >= options.touchAfterMs
     if (touchDue) setPairs.push(META.touchedAt, String(now))
@@ -403,7 +406,9 @@ export class Sessions<Data extends SessionData = SessionData> {
       state.predecessor = undefined
     }
     const dataPairs: string[] = []
-    for (const [key, raw] of state.changes) if (raw !== null) dataPairs.push(DATA_PREFIX + key, raw)
+    for (const [key, raw] of state.changes) {
+      if (raw !== null) dataPairs.push(DATA_PREFIX + key, this.#sealed(state, key, raw))
+    }
     if (state.userId === undefined && dataPairs.length === 0) return
     const fields = [
       META.createdAt,
@@ -444,6 +449,25 @@ export class Sessions<Data extends SessionData = SessionData> {
     state.isNew = false
     state.sendCookie = true
     state.touchedAt = now
+  }
+
+  /** A field's JSON as the store keeps it: encrypted when encryption at rest is on. */
+  #sealed(state: SessionState, key: string, raw: string): string {
+    return this.#encryption ? this.#encryption.encrypt(state.location.storageId, key, raw) : raw
+  }
+
+  /** Adds one stored field to `stored`, decrypted; a value that does not decrypt reads as absent. */
+  #storeRead(stored: Map<string, string>, storageId: string, field: string, value: string): void {
+    const key = field.slice(DATA_PREFIX.length)
+    if (!this.#encryption) {
+      stored.set(key, value)
+      return
+    }
+    try {
+      stored.set(key, this.#encryption.decrypt(storageId, key, value))
+    } catch (error) {
+      this.#report(error as Error)
+    }
   }
 
   /** The Set-Cookie header the current state calls for, if any. */
