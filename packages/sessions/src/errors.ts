@@ -74,3 +74,46 @@ export class SessionStateError extends SessionError {
     super('E_SESSION_STATE', message, { context })
   }
 }
+
+/**
+ * The response's headers were already on their way when the session needed a new cookie (a
+ * login, a `regenerate` or a first write after `res.write()`/`res.writeHead()`): the client
+ * cannot receive it, so the new session was not stored. Reported to `onError`; the response is
+ * left as the app sent it. Change the session before the first byte of the response.
+ */
+export class SessionHeadersSentError extends SessionError {
+  constructor(action: string) {
+    super(
+      'E_SESSION_HEADERS_SENT',
+      `The session needed a new cookie (${action}) after the response's headers were sent, so the client cannot receive it; the new session was not stored. ` +
+        'Call regenerate() and change the session before writeHead(), write(), flushHeaders() or piping a stream.',
+      { context: { action } },
+    )
+  }
+}
+
+/** A state-changing request came without a valid CSRF token for its session (403). */
+export class SessionCsrfError extends SessionError {
+  constructor(reason: string) {
+    super(
+      'E_SESSION_CSRF',
+      `CSRF check failed: ${reason}. Send the token from csrfToken(session) in the "x-csrf-token" header (or the "_csrf" form field).`,
+      { statusCode: 403, context: { reason } },
+    )
+  }
+}
+
+/**
+ * A stored field could not be decrypted (encryption at rest): written with a key that is no
+ * longer configured, tampered with, or copied from another session. Reported to `onError`; the
+ * field reads as absent.
+ */
+export class SessionDataUnreadableError extends SessionError {
+  constructor(field: string, reason: string, cause?: unknown) {
+    super(
+      'E_SESSION_DATA_UNREADABLE',
+      `Session field "${field}" could not be decrypted (${reason}); it reads as absent. Keep retired keys in encryption.keys until sessions written with them have expired.`,
+      { cause, context: { field, reason } },
+    )
+  }
+}

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { assertCsrf } from './csrf.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
 
@@ -49,4 +50,26 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
     [Symbol.for('fastify.display-name')]: '@scale/sessions',
   })
   return plugin
+}
+
+/**
+ * CSRF protection (synchronizer token) for Fastify, as a `preHandler` hook: unsafe methods must
+ * carry the token from `csrfToken(sessions.of(request))` in the `x-csrf-token` header or the
+ * `_csrf` body field; otherwise the request fails with `SessionCsrfError` (403).
+ *
+ * @example
+ * ```ts
+ * app.addHook('preHandler', fastifyCsrf(sessions))
+ * ```
+ */
+export function fastifyCsrf<Data extends SessionData>(
+  sessions: Sessions<Data>,
+): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    const header = request.headers['x-csrf-token']
+    const body = request.body as { _csrf?: unknown } | undefined
+    const token =
+      typeof header === 'string' ? header : typeof body?._csrf === 'string' ? body._csrf : undefined
+    assertCsrf(sessions.of(request), request.method, token)
+  }
 }

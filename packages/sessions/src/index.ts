@@ -1,14 +1,28 @@
+export type { CircuitBreakerOptions } from './circuit-breaker.js'
+export { assertCsrf, csrfToken, doubleSubmitToken, verifyCsrfToken, verifyDoubleSubmit } from './csrf.js'
 export {
   SessionConfigError,
+  SessionCsrfError,
   SessionDataInvalidError,
   SessionDataNotSerializableError,
+  SessionDataUnreadableError,
   SessionError,
+  SessionHeadersSentError,
   SessionStateError,
   SessionStoreUnavailableError,
 } from './errors.js'
+export type { EncryptionOptions } from './field-encryption.js'
+export { addFlash, takeFlash } from './flash.js'
+export { createMemorySessionStore } from './memory-session-store.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
-export type { UserSessionInfo } from './redis-session-store.js'
 export { type RegenerateOptions, Session, type SessionData } from './session.js'
+export type {
+  CreateOutcome,
+  NewSessionRecord,
+  SessionLocation,
+  SessionStore,
+  UserSessionInfo,
+} from './session-store.js'
 export {
   type CommitResult,
   createSessions,

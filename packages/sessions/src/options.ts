@@ -1,6 +1,9 @@
 import type { Cluster, Redis } from 'ioredis'
+import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
 import { SessionConfigError } from './errors.js'
+import type { EncryptionOptions } from './field-encryption.js'
+import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** What to do when Redis cannot be reached while loading or saving a session. */
@@ -30,8 +33,17 @@ export interface SessionCookieOptions {
 
 /** Options of {@link createSessions}. */
 export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1> = Record<string, never>> {
-  /** Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. */
-  redis: Redis | Cluster
+  /**
+   * Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. Required unless
+   * `store` is given.
+   */
+  redis?: Redis | Cluster
+  /**
+   * Where sessions live, when not in `redis`: any {@link SessionStore} that passes the
+   * conformance suite of `@scale/sessions/testing` (e.g. `createMemorySessionStore()` in tests).
+   * @default a Redis store over `redis`
+   */
+  store?: SessionStore
   /**
    * HMAC keys for the cookie signature, newest first, each at least 32 characters. Cookies signed
    * with any listed key verify; responses re-sign them with the first. Rotate by prepending a
@@ -54,6 +66,13 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   /** Each Redis call is abandoned after this long and treated as Redis being down. @default 2_000 */
   redisTimeoutMs?: number
   /**
+   * Once this many Redis calls in a row failed, stop calling Redis and fail fast (then apply
+   * `onRedisDown`) until a background PING answers, at most one per `probeIntervalMs`. `false`
+   * turns it off: every request then waits up to `redisTimeoutMs` during an outage.
+   * @default { failureThreshold: 5, probeIntervalMs: 1_000 }
+   */
+  circuitBreaker?: CircuitBreakerOptions | false
+  /**
    * `'fail-closed'`: loading or saving throws {@link SessionStoreUnavailableError} (adapters answer
    * 503). `'anonymous'`: the request continues with an anonymous session that is never saved.
    * @default 'fail-closed'
@@ -63,6 +82,16 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   fields?: Fields
   /** Cookie attributes. @default { name: 'sid', path: '/', httpOnly: true, secure: true, sameSite: 'Lax', hostPrefix: true } */
   cookie?: SessionCookieOptions
+  /**
+   * At most this many live sessions per user: a login beyond it ends the user's least recently
+   * used session, in the same atomic step. @default undefined (no cap)
+   */
+  maxSessionsPerUser?: number
+  /**
+   * Encrypt each data field at rest (AES-256-GCM, bound to its session and field), with key
+   * rotation. Metadata (times, user ID, user agent) stays readable. @default undefined (off)
+   */
+  encryption?: EncryptionOptions
   /** Longest user-agent string kept for the per-user session list. @default 256 */
   maxUserAgentLength?: number
   /**
@@ -85,7 +114,8 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
 
 /** Options after defaults and checks. */
 export interface ResolvedOptions {
-  readonly redis: Redis | Cluster
+  readonly redis: Redis | Cluster | undefined
+  readonly store: SessionStore | undefined
   readonly secrets: readonly Buffer[]
   readonly keyPrefix: string
   readonly idleTimeoutMs: number
@@ -93,10 +123,13 @@ export interface ResolvedOptions {
   readonly touchAfterMs: number
   readonly redisTimeoutMs: number
   readonly onRedisDown: RedisDownPolicy
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
   readonly cookieName: string
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
+  readonly maxSessionsPerUser: number | undefined
+  readonly encryption: EncryptionOptions | undefined
   readonly verifiedCookieCacheSize: number
   readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
@@ -111,6 +144,16 @@ function positiveInteger(name: string, value: number): number {
   return value
 }
 
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SessionConfigError(`${name} must be an integer ≥ 1, got ${value}.`, {
+      option: name,
+      [name]: value,
+    })
+  }
+  return value
+}
+
 function nonNegativeInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new SessionConfigError(`${name} must be an integer ≥ 0, got ${value}.`, { [name]: value })
@@ -119,7 +162,11 @@ function nonNegativeInteger(name: string, value: number): number {
 }
 
 export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
-  if (!options.redis) throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster.')
+  if (!options.redis && !options.store) {
+    throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster (or a `store`).', {
+      option: 'redis',
+    })
+  }
   if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
     throw new SessionConfigError('`secrets` must list at least one signing key (newest first).')
   }
@@ -175,6 +222,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
       : baseName
   return {
     redis: options.redis,
+    store: options.store,
     secrets: options.secrets.map((secret) => Buffer.from(secret, 'utf8')),
     keyPrefix: options.keyPrefix ?? 'sess:',
     idleTimeoutMs,
@@ -182,10 +230,28 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     touchAfterMs,
     redisTimeoutMs: positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2_000),
     onRedisDown: options.onRedisDown ?? 'fail-closed',
+    circuitBreaker:
+      options.circuitBreaker === false
+        ? false
+        : {
+            failureThreshold: positiveInteger(
+              'circuitBreaker.failureThreshold',
+              options.circuitBreaker?.failureThreshold ?? 5,
+            ),
+            probeIntervalMs: positiveInteger(
+              'circuitBreaker.probeIntervalMs',
+              options.circuitBreaker?.probeIntervalMs ?? 1_000,
+            ),
+          },
     fields: options.fields,
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    encryption: options.encryption,
+    maxSessionsPerUser:
+      options.maxSessionsPerUser === undefined
+        ? undefined
+        : atLeastOne('maxSessionsPerUser', options.maxSessionsPerUser),
     verifiedCookieCacheSize: nonNegativeInteger(
       'verifiedCookieCacheSize',
       options.verifiedCookieCacheSize ?? 10_000,

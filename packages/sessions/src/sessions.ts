@@ -1,13 +1,15 @@
-import { readCookie, serializeSetCookie } from './cookie-header.js'
+import { readCookies, serializeSetCookie } from './cookie-header.js'
 import { signCookieValue } from './cookie-signing.js'
-import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
+import { SessionHeadersSentError, SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
-import { RedisSessionStore, type SessionLocation, type UserSessionInfo } from './redis-session-store.js'
+import { RedisSessionStore } from './redis-session-store.js'
 import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
-import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
+import { newSessionId, randomTag, storageIdOf } from './session-id.js'
+import type { SessionLocation, SessionStore, UserSessionInfo } from './session-store.js'
+import { hasData, SessionWriter } from './session-writer.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
-import { VerifiedCookieCache } from './verified-cookie-cache.js'
+import { type CheckedCookie, VerifiedCookieCache } from './verified-cookie-cache.js'
 
 /** What `load` needs from a request: its headers, nothing framework-specific. */
 export interface SessionRequest {
@@ -36,30 +38,50 @@ export interface DestroyAllOptions {
  */
 export class Sessions<Data extends SessionData = SessionData> {
   readonly #options: ResolvedOptions
-  readonly #store: RedisSessionStore
+  readonly #store: SessionStore
   readonly #engine: SessionEngine
-  readonly #byRequest = new WeakMap<object, Session<Data>>()
   readonly #verifiedCookies: VerifiedCookieCache
+  readonly #writer: SessionWriter
+  /**
+   * The request property holding its session (one symbol per instance, so two instances never
+   * mix): a plain property is a shape transition, cheaper than a WeakMap entry per request.
+   */
+  readonly #slot = Symbol('@scale/sessions session')
 
   /** @internal use {@link createSessions}. */
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
-    this.#store = new RedisSessionStore(
-      options.redis,
-      options.keyPrefix,
-      options.redisTimeoutMs,
-      options.coalesceWrites,
-    )
+    this.#store =
+      options.store ??
+      new RedisSessionStore({
+        redis: options.redis as NonNullable<ResolvedOptions['redis']>,
+        keyPrefix: options.keyPrefix,
+        commandTimeoutMs: options.redisTimeoutMs,
+        absoluteTimeoutMs: options.absoluteTimeoutMs,
+        coalesceWrites: options.coalesceWrites,
+        circuitBreaker: options.circuitBreaker,
+        onCircuitChange: (open, cause) => {
+          if (open)
+            this.#report(new SessionStoreUnavailableError('circuit breaker', cause, { circuit: 'open' }))
+        },
+      })
+    this.#writer = new SessionWriter(options, this.#store, (error) => this.#report(error))
     this.#engine = {
       fields: options.fields,
       absoluteTimeoutMs: options.absoluteTimeoutMs,
-      destroyStored: async (state) => {
-        await this.#store.destroy(state.location, state.userId)
+      destroyStored: async (location, userId) => {
+        await this.#store.destroy(location, userId)
       },
       freshIdentity: (userId) => this.#freshIdentity(userId),
       reportError: (error) => this.#report(error),
     }
+  }
+
+  /** The cookie's attributes (after defaults), e.g. for express-session's `req.session.cookie`. */
+  get cookieAttributes(): { path: string; httpOnly: boolean; secure: boolean; sameSite: string } {
+    const { path, httpOnly, secure, sameSite } = this.#options.cookie
+    return { path, httpOnly, secure, sameSite }
   }
 
   /** The cookie's name, including the `__Host-` prefix when it applies. */
@@ -81,10 +103,26 @@ export class Sessions<Data extends SessionData = SessionData> {
   async load(request: SessionRequest): Promise<Session<Data>> {
     const options = this.#options
     const userAgent = request.userAgent?.slice(0, options.maxUserAgentLength)
-    const raw = readCookie(request.cookie, options.cookieName)
-    if (raw === undefined) return this.#fresh(userAgent, false, false)
-    const verified = this.#verifiedCookies.check(raw)
-    if (!verified) return this.#fresh(userAgent, true, false)
+    const values = readCookies(request.cookie, options.cookieName)
+    if (values.length === 0) return this.#fresh(userAgent, false, false)
+    // With duplicates (a junk or stale cookie of the same name from another path or subdomain),
+    // the first one that verifies and names a live session wins; a junk cookie placed first
+    // neither logs the user out nor gets their real cookie cleared.
+    for (const value of values) {
+      const verified = this.#verifiedCookies.check(value)
+      if (!verified) continue
+      const session = await this.#loadVerified(verified, userAgent)
+      if (session) return session
+    }
+    return this.#fresh(userAgent, true, false)
+  }
+
+  /** The live session a verified cookie names, or undefined when it ended. */
+  async #loadVerified(
+    verified: CheckedCookie,
+    userAgent: string | undefined,
+  ): Promise<Session<Data> | undefined> {
+    const options = this.#options
     const location = { tag: verified.tag, storageId: verified.storageId }
     let fields: Record<string, string>
     try {
@@ -109,11 +147,11 @@ export class Sessions<Data extends SessionData = SessionData> {
       now >= expiresAt ||
       now - touchedAt >= options.idleTimeoutMs
     ) {
-      return this.#fresh(userAgent, true, false)
+      return undefined
     }
     const stored = new Map<string, string>()
     for (const [field, value] of Object.entries(fields)) {
-      if (field.startsWith(DATA_PREFIX)) stored.set(field.slice(DATA_PREFIX.length), value)
+      if (field.startsWith(DATA_PREFIX)) this.#writer.readField(stored, location.storageId, field, value)
     }
     return new Session<Data>(this.#engine, {
       sessionId: verified.sessionId,
@@ -121,16 +159,20 @@ export class Sessions<Data extends SessionData = SessionData> {
       isNew: false,
       userId: fields[META.userId],
       userAgent,
+      persistent: fields[META.persistent] !== '0',
       createdAt,
       expiresAt,
       touchedAt,
       stored,
       changes: new Map(),
+      predecessor: undefined,
+      headersSentFor: undefined,
       needsResign: verified.secretIndex > 0,
       sendCookie: false,
       clearCookie: false,
       readOnly: false,
       committed: false,
+      ended: false,
       parsed: new Map(),
     })
   }
@@ -152,7 +194,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     if (state.committed) return { setCookie: this.#cookieFor(state) }
     state.committed = true
     try {
-      await this.#write(state)
+      await this.#writer.write(state)
     } catch (error) {
       if (
         this.#options.onRedisDown === 'anonymous' &&
@@ -167,6 +209,64 @@ export class Sessions<Data extends SessionData = SessionData> {
       }
     }
     return { setCookie: this.#cookieFor(state) }
+  }
+
+  /**
+   * Writes what the request changed so far, now, and keeps the session open: later changes are
+   * written by `commit` (or another `save`), and the Set-Cookie is still sent by `commit`. For
+   * work that must see the session stored before the response ends (a redirect followed by a
+   * request on another connection, a WebSocket upgrade); express-session's `req.session.save()`.
+   *
+   * @throws {SessionStoreUnavailableError} Redis did not answer.
+   */
+  async save(session: Session<Data>): Promise<void> {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.committed) {
+      throw new SessionStateError(
+        'save() was called after the session was committed (the response had ended).',
+        {
+          action: 'save',
+        },
+      )
+    }
+    await this.#writer.write(state)
+    // What was written is now the stored state: the end-of-request commit writes only what
+    // changes after this point.
+    for (const [key, raw] of state.changes) {
+      if (raw === null) state.stored.delete(key)
+      else state.stored.set(key, raw)
+    }
+    state.changes.clear()
+  }
+
+  /**
+   * Re-reads the session's data from the store, dropping this request's unsaved changes
+   * (express-session's `req.session.reload()`).
+   *
+   * @throws {SessionStateError} the session is not stored (new, or ended meanwhile).
+   */
+  async reload(session: Session<Data>): Promise<void> {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.isNew || state.ended) {
+      throw new SessionStateError('reload(): the session is not stored (new, or ended meanwhile).', {
+        action: 'reload',
+      })
+    }
+    const fields = await this.#store.read(state.location)
+    if (fields[META.createdAt] === undefined) {
+      state.ended = true
+      state.clearCookie = true
+      throw new SessionStateError('reload(): the session no longer exists (it was destroyed or expired).', {
+        action: 'reload',
+      })
+    }
+    state.stored.clear()
+    state.changes.clear()
+    state.parsed.clear()
+    for (const [field, value] of Object.entries(fields)) {
+      if (field.startsWith(DATA_PREFIX))
+        this.#writer.readField(state.stored, state.location.storageId, field, value)
+    }
   }
 
   /**
@@ -203,14 +303,39 @@ export class Sessions<Data extends SessionData = SessionData> {
     return this.#store.destroyUser(userId, undefined, options.except)
   }
 
+  /**
+   * The Set-Cookie header to send with headers that leave now, before the session is saved (a
+   * streamed response, `writeHead`, `flushHeaders`): the adapters call it from their header
+   * hook, as express-session's `on-headers` does. The cookie is decided from what the session
+   * will store; what the request changes after this point is still saved when the response
+   * ends, except a new session whose cookie could not be sent (reported as
+   * {@link SessionHeadersSentError}, never stored). After `commit` it returns what `commit` did.
+   */
+  cookieForHeaders(session: Session<Data>): string | undefined {
+    const state = stateOf(session as Session<SessionData>)
+    if (state.committed) return this.#cookieFor(state)
+    if (state.headersSentFor) return undefined
+    const creates = state.isNew && !state.readOnly && (state.userId !== undefined || hasData(state))
+    state.headersSentFor = { sessionId: state.sessionId, issued: creates }
+    if (creates) {
+      return serializeSetCookie(
+        this.#options.cookieName,
+        signCookieValue(this.#options.secrets, state.location.tag, state.sessionId),
+        state.persistent ? (state.expiresAt - Date.now()) / 1000 : undefined,
+        this.#options.cookie,
+      )
+    }
+    return this.#cookieFor(state)
+  }
+
   /** Associates a session with a request object, for the adapters' `getSession(req)`. */
   attach(request: object, session: Session<Data>): void {
-    this.#byRequest.set(request, session)
+    ;(request as Record<symbol, unknown>)[this.#slot] = session
   }
 
   /** The session an adapter attached to this request object. */
   of(request: object): Session<Data> {
-    const session = this.#byRequest.get(request)
+    const session = (request as Record<symbol, Session<Data> | undefined>)[this.#slot]
     if (!session) {
       throw new SessionStateError(
         'No session is attached to this request: is the session middleware installed before this route?',
@@ -219,69 +344,16 @@ export class Sessions<Data extends SessionData = SessionData> {
     return session
   }
 
-  async #write(state: SessionState): Promise<void> {
-    if (state.readOnly) {
-      if (state.userId !== undefined) {
-        throw new SessionStoreUnavailableError('login', new Error('Redis was down when the request started'))
-      }
-      return
-    }
-    const options = this.#options
-    const now = Date.now()
-    const ttlMs = Math.max(1, Math.min(options.idleTimeoutMs, state.expiresAt - now))
-    if (state.isNew) {
-      const dataPairs: string[] = []
-      for (const [key, raw] of state.changes) if (raw !== null) dataPairs.push(DATA_PREFIX + key, raw)
-      if (state.userId === undefined && dataPairs.length === 0) return
-      const fields = [
-        META.createdAt,
-        String(state.createdAt),
-        META.expiresAt,
-        String(state.expiresAt),
-        META.touchedAt,
-        String(now),
-        ...dataPairs,
-      ]
-      if (state.userId !== undefined) fields.push(META.userId, state.userId)
-      if (state.userAgent) fields.push(META.userAgent, state.userAgent)
-      const created = await this.#store.create(
-        state.location,
-        state.userId,
-        ttlMs,
-        Math.max(1, state.expiresAt - now),
-        fields,
-      )
-      if (!created)
-        throw new SessionStateError('A new session ID collided with a live session; retry the request.')
-      state.isNew = false
-      state.sendCookie = true
-      state.touchedAt = now
-      return
-    }
-    const setPairs: string[] = []
-    const deleted: string[] = []
-    for (const [key, raw] of state.changes) {
-      if (raw === null) deleted.push(DATA_PREFIX + key)
-      else setPairs.push(DATA_PREFIX + key, raw)
-    }
-    const touchDue = now - state.touchedAt >= options.touchAfterMs
-    if (touchDue) setPairs.push(META.touchedAt, String(now))
-    if (setPairs.length === 0 && deleted.length === 0) return
-    const applied = await this.#store.update(state.location, touchDue ? ttlMs : 0, setPairs, deleted)
-    // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
-    // changes are dropped on purpose, and the cookie is cleared.
-    if (!applied) state.clearCookie = true
-    else if (touchDue) state.touchedAt = now
-  }
-
   /** The Set-Cookie header the current state calls for, if any. */
   #cookieFor(state: SessionState): string | undefined {
+    // The header hook already sent what could be sent.
+    if (state.headersSentFor) return undefined
     const options = this.#options
     if (state.sendCookie || (state.needsResign && !state.isNew && !state.clearCookie)) {
       return serializeSetCookie(
         options.cookieName,
         signCookieValue(options.secrets, state.location.tag, state.sessionId),
-        (state.expiresAt - Date.now()) / 1000,
+        state.persistent ? (state.expiresAt - Date.now()) / 1000 : undefined,
         options.cookie,
       )
     }
@@ -297,23 +369,27 @@ export class Sessions<Data extends SessionData = SessionData> {
       isNew: true,
       userId: undefined,
       userAgent,
+      persistent: true,
       createdAt: now,
       expiresAt: now + this.#options.absoluteTimeoutMs,
       touchedAt: now,
       stored: new Map(),
       changes: new Map(),
+      predecessor: undefined,
+      headersSentFor: undefined,
       needsResign: false,
       sendCookie: false,
       clearCookie,
       readOnly,
       committed: false,
+      ended: false,
       parsed: new Map(),
     })
   }
 
   #freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation } {
     const sessionId = newSessionId()
-    const tag = userId === undefined ? randomTag() : tagForUser(this.#options.keyPrefix, userId)
+    const tag = userId === undefined ? randomTag() : this.#store.userTag(userId)
     return { sessionId, location: { tag, storageId: storageIdOf(sessionId) } }
   }
 

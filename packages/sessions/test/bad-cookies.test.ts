@@ -85,12 +85,13 @@ describe.each<AdapterName>(['node', 'express', 'fastify', 'hono'])('bad cookies 
     // The victim's real session is untouched by all of it.
     expect((await victim.send('GET', '/me')).json().user).toBe('victim')
 
-    // A Cookie header near Node's 16 KB header limit, full of junk, is ignored.
+    // A Cookie header near Node's 16 KB header limit, full of junk: the junk is ignored and the
+    // one cookie that verifies is used.
     const huge = await httpRequest(server.port, 'GET', '/me', {
       cookie: `a=${'y'.repeat(5_000)}; ${name}=${'x'.repeat(10_000)}; ${name}=${valid}`,
     })
     expect(huge.status).toBe(200)
-    expect(huge.json().user).toBeNull()
+    expect(huge.json().user).toBe('victim')
 
     // A correctly signed cookie of a session that ended: one read, no write.
     await victim.send('POST', '/logout')
