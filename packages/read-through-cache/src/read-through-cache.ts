@@ -21,6 +21,7 @@ import {
 } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
 import { RedisTier } from './redis-tier.js'
+import { ReplayDriver } from './replay-driver.js'
 import { Semaphore } from './semaphore.js'
 import { TagBookkeeping } from './tag-bookkeeping.js'
 
@@ -43,6 +44,7 @@ export class ReadThroughCache {
   readonly #tokens: LeaseTokens
   readonly #flightLoader: FlightLoader
   readonly #pending: PendingInvalidations
+  readonly #replayDriver: ReplayDriver
   readonly #tags: TagBookkeeping
   readonly #codec: EntryCodec
   /** Rejecters of `ready()` calls still waiting, so `close()` ends them (and their timers) at once. */
@@ -88,7 +90,16 @@ export class ReadThroughCache {
       keys: this.#keys,
       logger: o.logger,
       busMessage: o.local === false ? undefined : (keys) => InvalidationBus.encode(this.#origin, keys),
-      onQueued: () => this.#count('invalidationsQueued'),
+      onQueued: () => {
+        this.#count('invalidationsQueued')
+        this.#replayDriver.queued()
+      },
+    })
+    this.#replayDriver = new ReplayDriver({
+      client: o.redis,
+      intervalMs: Math.max(50, Math.min(250, o.openDurationMs)),
+      hasPending: () => this.#pending.size > 0,
+      replay: (force) => this.#tier.replayPending(force),
     })
     this.#tags = new TagBookkeeping({
       tier: this.#tier,
@@ -509,6 +520,9 @@ export class ReadThroughCache {
     for (const abort of this.#readyWaiters) abort(new CacheClosedError('ready'))
     // No new flight can start now; wait until the running ones (and their writes) are over.
     while (this.#running.size > 0) await this.settled()
+    await this.#replayDriver.close()
+    // One last bounded attempt: what is still queued is lost with the process.
+    if (this.#pending.size > 0) await this.#tier.replayPending(true)
     await this.#bus?.close()
     this.#local?.clear()
     this.#localUsable = false

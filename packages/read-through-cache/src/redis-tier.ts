@@ -113,6 +113,18 @@ export class RedisTier {
     return this.#guard(name, command(), probe)
   }
 
+  /**
+   * Replays the queued invalidations now, on their own (no caller's command behind them), as the
+   * half-open probe when the circuit is open; `force` lets that probe through before
+   * `openDurationMs` has passed. Never throws: a failure counts for the breaker and waits for the
+   * next attempt.
+   */
+  async replayPending(force: boolean): Promise<void> {
+    const permit = this.#breaker.permit(Date.now(), force)
+    if (permit === 'reject') return
+    await this.#guard('replay', this.#onProbe(), permit === 'probe').catch(noop)
+  }
+
   async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
     await this.#guard('replay', this.#onProbe(), probe, true)
     return this.#guard(name, command(), probe)
