@@ -14,6 +14,13 @@ import type { TagBookkeeping } from './tag-bookkeeping.js'
 const noop = () => {}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
+/** Runs a loader call under the process-wide cap and the hard timeout; `what` names it in the timeout error. */
+export type RunLoad = <R>(
+  what: string,
+  timeoutMs: number,
+  load: (signal: AbortSignal) => R | Promise<R>,
+) => Promise<R>
+
 export interface FlightLoaderOptions {
   options: Pick<ResolvedOptions, 'leases' | 'leaseTtlMs' | 'leaseWaitTimeoutMs'>
   tier: RedisTier
@@ -24,8 +31,8 @@ export interface FlightLoaderOptions {
   pending: PendingInvalidations
   missRate: MissRate
   count: (counter: CacheCounter) => void
-  /** Runs a loader call under the process-wide cap (and counts it). */
-  runLoad: <R>(load: () => R | Promise<R>) => Promise<R>
+  /** Runs a loader call under the process-wide cap and the hard timeout (and counts it). */
+  runLoad: RunLoad
   /** Fills the local tier, unless the flight was invalidated meanwhile. */
   putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
   isClosed: () => boolean
@@ -173,7 +180,7 @@ export class FlightLoader {
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
       if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
       this.#failLoad(error, policy, stale, flight)
@@ -228,7 +235,7 @@ export class FlightLoader {
   ): Promise<void> {
     let value: unknown
     try {
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
@@ -261,7 +268,7 @@ export class FlightLoader {
     const stale = found ?? localStale
     let value: unknown
     try {
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
       return this.#failLoad(error, policy, stale, flight)
     }
@@ -290,10 +297,48 @@ export class FlightLoader {
     flight.reject(error)
   }
 
-  #callLoader(flight: Flight, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
-    const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
-    // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
-    if (flight.hooks?.batched) return Promise.resolve(loader(context))
-    return this.#runLoad(() => loader(context))
+  #callLoader(
+    flight: Flight,
+    loader: Loader<unknown>,
+    stale: LocalEntry | undefined,
+    policy: Policy,
+  ): Promise<unknown> {
+    const staleValue = stale?.negative === false ? stale.value : undefined
+    // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
+    // carries the hard timeout.
+    const loading = flight.hooks?.batched
+      ? Promise.resolve(loader({ key: flight.key, stale: staleValue, signal: NEVER_ABORTED }))
+      : this.#runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) =>
+          loader({ key: flight.key, stale: staleValue, signal }),
+        )
+    if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined)
+      this.#softTimeout(flight, loading, stale, policy)
+    return loading
+  }
+
+  /**
+   * After `loaderSoftTimeoutMs` the callers get the stale value (if it is still within the SWR or
+   * grace window); the load goes on and writes when it finishes, so the next callers get its value.
+   */
+  #softTimeout(flight: Flight, loading: Promise<unknown>, stale: LocalEntry, policy: Policy): void {
+    const timer = setTimeout(() => {
+      const window = Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
+      if (flight.answered || Date.now() >= stale.freshUntil + window) return
+      this.#answerStale(flight, stale.value)
+    }, policy.loaderSoftTimeoutMs)
+    timer.unref()
+    loading.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
+  }
+
+  /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
+  #answerStale(flight: Flight, value: unknown): void {
+    this.#count('staleServed')
+    flight.answer(value)
   }
 }
+
+/** The signal of a batch member's own loader (the batch call has the real one). */
+const NEVER_ABORTED = new AbortController().signal

@@ -6,6 +6,8 @@ export interface Flight {
   token: string | undefined
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
+  /** The callers have their answer (a value, an error, or a stale value while the load goes on). */
+  answered: boolean
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -46,16 +48,22 @@ export function createFlight(
     hooks,
     token: undefined,
     invalidated: false,
+    answered: false,
     promise,
     resolve: (value) => {
       detach(flight)
+      flight.answered = true
       settle?.resolve(value)
     },
     reject: (error) => {
       detach(flight)
+      flight.answered = true
       settle?.reject(error)
     },
-    answer: (value) => settle?.resolve(value),
+    answer: (value) => {
+      flight.answered = true
+      settle?.resolve(value)
+    },
     done: Promise.resolve(),
   }
   return flight

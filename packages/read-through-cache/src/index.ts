@@ -27,13 +27,14 @@ export {
   CacheClosedError,
   type CacheErrorCode,
   CacheKeyError,
+  CacheLoaderTimeoutError,
   CacheOptionsError,
   CacheSerializationError,
   CacheTimeoutError,
   CacheUnavailableError,
   ReadThroughCacheError,
 } from './errors.js'
-export type { BatchLoader, Loader, LoaderContext } from './loader.js'
+export type { BatchLoader, BatchLoaderContext, Loader, LoaderContext } from './loader.js'
 export type {
   CacheCounter,
   CacheLogger,

@@ -3,10 +3,24 @@ export interface LoaderContext<T> {
   key: string
   /** The stale value being refreshed, if any. */
   stale: T | undefined
+  /**
+   * Aborted when the load is given up (`loaderHardTimeoutMs`), with a `CacheLoaderTimeoutError` as
+   * its reason. Pass it to your query (`pg`, `fetch`...) so the work stops too.
+   */
+  signal: AbortSignal
+}
+
+/** What a batch loader is told about its call. */
+export interface BatchLoaderContext {
+  /** As `LoaderContext.signal`, for the whole batch. */
+  signal: AbortSignal
 }
 
 /** Loads a value from the source of truth. Return `undefined` for "not found" (cached only with `negativeTtlMs`). */
 export type Loader<T> = (context: LoaderContext<T>) => T | Promise<T>
 
 /** Loads many keys at once: a `Map` keyed by the requested keys, or an array in the same order. Missing keys: not found. */
-export type BatchLoader<T> = (keys: string[]) => Promise<Map<string, T> | readonly (T | undefined)[]>
+export type BatchLoader<T> = (
+  keys: string[],
+  context: BatchLoaderContext,
+) => Promise<Map<string, T> | readonly (T | undefined)[]>

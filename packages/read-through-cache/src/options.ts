@@ -58,6 +58,22 @@ export interface FreshnessOptions {
    * @default 0
    */
   negativeTtlMs?: number
+  /**
+   * When a load (re)fills a key that has a stale value within `staleWhileRevalidateMs` or
+   * `gracePeriodMs`, its callers get that stale value after this long, and the load goes on in the
+   * background (up to `loaderHardTimeoutMs`) and writes its value when it finishes. 0: no soft
+   * timeout (callers wait for the load).
+   * @default 0
+   */
+  loaderSoftTimeoutMs?: number
+  /**
+   * A loader call that has not settled after this long (counted from the call, including a wait
+   * for a slot of `maxConcurrentLoads`) is given up: its `signal` is aborted, its callers get the
+   * stale value within the grace period or a `CacheLoaderTimeoutError`, its slot is freed and its
+   * lease released. Whatever it returns later is dropped.
+   * @default 10_000
+   */
+  loaderHardTimeoutMs?: number
 }
 
 /** Options of the in-process (L1) tier. */
@@ -172,6 +188,8 @@ export interface ResolvedFreshness {
   staleWhileRevalidateMs: number
   gracePeriodMs: number
   negativeTtlMs: number
+  loaderSoftTimeoutMs: number
+  loaderHardTimeoutMs: number
 }
 
 export interface ResolvedOptions {
@@ -213,6 +231,17 @@ export function resolveFreshness(options: FreshnessOptions, base: ResolvedFreshn
     ),
     gracePeriodMs: duration('gracePeriodMs', options.gracePeriodMs, base.gracePeriodMs),
     negativeTtlMs: duration('negativeTtlMs', options.negativeTtlMs, base.negativeTtlMs),
+    loaderSoftTimeoutMs: duration(
+      'loaderSoftTimeoutMs',
+      options.loaderSoftTimeoutMs,
+      base.loaderSoftTimeoutMs,
+    ),
+    loaderHardTimeoutMs: duration(
+      'loaderHardTimeoutMs',
+      options.loaderHardTimeoutMs,
+      base.loaderHardTimeoutMs,
+      1,
+    ),
   }
 }
 
@@ -222,6 +251,8 @@ const DEFAULT_FRESHNESS: ResolvedFreshness = {
   staleWhileRevalidateMs: 0,
   gracePeriodMs: 0,
   negativeTtlMs: 0,
+  loaderSoftTimeoutMs: 0,
+  loaderHardTimeoutMs: 10_000,
 }
 
 export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOptions {
@@ -248,6 +279,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
     )
   }
   const maxConcurrentLoads = duration('maxConcurrentLoads', options.maxConcurrentLoads, 32, 1)
+  const leaseTtlMs = duration('leaseTtlMs', options.leaseTtlMs, 10_000, 1)
   return {
     redis: options.redis,
     prefix,
@@ -261,7 +293,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
             ttlMs: local.ttlMs === undefined ? undefined : duration('local.ttlMs', local.ttlMs, 0, 1),
           },
     leases: options.leases ?? true,
-    leaseTtlMs: duration('leaseTtlMs', options.leaseTtlMs, 10_000, 1),
+    leaseTtlMs,
     leaseWaitTimeoutMs: duration('leaseWaitTimeoutMs', options.leaseWaitTimeoutMs, 5_000),
     commandTimeoutMs: duration('commandTimeoutMs', options.commandTimeoutMs, 500, 1),
     failureThreshold: duration(

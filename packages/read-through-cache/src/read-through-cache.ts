@@ -4,9 +4,9 @@ import { CacheCounters, type CacheStats } from './cache-counters.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { EntryCodec } from './entry-codec.js'
 import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
-import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
+import { CacheClosedError, CacheKeyError, CacheLoaderTimeoutError, CacheUnavailableError } from './errors.js'
 import { createFlight, type Flight, type FlightHooks } from './flight.js'
-import { FlightLoader } from './flight-loader.js'
+import { FlightLoader, type RunLoad } from './flight-loader.js'
 import { InvalidationBus } from './invalidation-bus.js'
 import { KeyLayout } from './key-layout.js'
 import { LeaseTokens } from './lease-tokens.js'
@@ -334,7 +334,9 @@ export class ReadThroughCache {
       }
     }
     if (remaining.length > 0) {
-      const batching = createBatchedLoad(batchLoader, new Set(remaining), this.#runLoad)
+      const batching = createBatchedLoad(batchLoader, new Set(remaining), (signalled) =>
+        this.#runLoad(`batch of ${remaining.length}`, policy.loaderHardTimeoutMs, signalled),
+      )
       await Promise.all(
         remaining.map(async (key) => {
           try {
@@ -567,12 +569,23 @@ export class ReadThroughCache {
     }
   }
 
-  /** Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it. */
-  readonly #runLoad = <R>(load: () => R | Promise<R>): Promise<R> =>
-    this.#loads.run(() => {
-      this.#count('loads')
-      return load()
-    })
+  /**
+   * Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it.
+   * At `timeoutMs` (from now: a wait for a slot counts) the call's signal aborts with a
+   * `CacheLoaderTimeoutError`, which is also what this rejects with, and the slot is freed.
+   */
+  readonly #runLoad: RunLoad = (what, timeoutMs, load) => {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new CacheLoaderTimeoutError(what, timeoutMs)), timeoutMs)
+    // A hung loader alone must not keep the process alive.
+    timer.unref()
+    return this.#loads
+      .run(() => {
+        this.#count('loads')
+        return load(controller.signal)
+      }, controller.signal)
+      .finally(() => clearTimeout(timer))
+  }
 
   // ---- entries ------------------------------------------------------------------------------
 
