@@ -88,6 +88,13 @@ export class LocalTier {
     }
   }
 
+  /** Makes every entry stale by `until` at the latest (an outage began: bound how long each is trusted). */
+  capFreshness(until: number): void {
+    for (const node of this.#nodes.values()) {
+      if (node.entry.freshUntil > until) node.entry.freshUntil = until
+    }
+  }
+
   delete(key: string): boolean {
     const node = this.#nodes.get(key)
     if (node === undefined) return false

@@ -94,6 +94,15 @@ export interface LocalTierOptions {
    * @default the entry's own TTL
    */
   ttlMs?: number
+  /**
+   * While Redis or the invalidation channel is down, other processes' invalidations cannot reach
+   * this process. The local tier keeps being filled (so a Redis outage does not turn every read
+   * into a load), but each entry is trusted for at most this long from when it was filled or the
+   * outage began: the staleness bound during an outage. Lower it for fresher reads, raise it for
+   * fewer loads (during an outage each key loads about once per this period, per process).
+   * @default 5_000
+   */
+  outageTtlMs?: number
 }
 
 export interface ReadThroughCacheOptions extends FreshnessOptions {
@@ -291,6 +300,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
             maxEntries: duration('local.maxEntries', local.maxEntries, 10_000, 1),
             maxBytes: duration('local.maxBytes', local.maxBytes, 64 * 1024 * 1024, 1),
             ttlMs: local.ttlMs === undefined ? undefined : duration('local.ttlMs', local.ttlMs, 0, 1),
+            outageTtlMs: duration('local.outageTtlMs', local.outageTtlMs, 5_000, 1),
           },
     leases: options.leases ?? true,
     leaseTtlMs,

@@ -54,9 +54,11 @@ export class ReadThroughCache {
   readonly #counters: CacheCounters
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
-  #localUsable = false
+  /** The invalidation channel is subscribed: the local tier hears of every invalidation. */
+  #subscribed = false
   readonly #missRate = new MissRate()
   readonly #localTtlMs: number | undefined
+  readonly #outageTtlMs: number
   #closed = false
 
   constructor(options: ReadThroughCacheOptions) {
@@ -66,14 +68,17 @@ export class ReadThroughCache {
     this.#counters = new CacheCounters(o.metrics)
     this.#codec = new EntryCodec(o.serializer, o.logger)
     this.#localTtlMs = o.local === false ? undefined : o.local.ttlMs
+    this.#outageTtlMs = o.local === false ? 0 : o.local.outageTtlMs
     this.#defaultPolicy = defaultPolicy(o.freshness)
     this.#breaker = new CircuitBreaker({
       failureThreshold: o.failureThreshold,
       openDurationMs: o.openDurationMs,
       onStateChange: (state) => {
         o.metrics?.circuitState?.(state)
-        if (state === 'open')
+        if (state === 'open') {
           o.logger?.warn({ circuit: state }, '[@scale/read-through-cache] Redis circuit opened')
+          this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
+        }
       },
     })
     this.#tier = new RedisTier({
@@ -137,10 +142,12 @@ export class ReadThroughCache {
           // afresh, and keep a GET sent before now or a load running now from filling it with a
           // value whose invalidation we may have missed.
           this.#invalidateAllLocally()
-          this.#localUsable = true
+          this.#subscribed = true
         },
         onDisconnected: () => {
-          this.#localUsable = false
+          // Invalidations may be missed from now on: bound how long what we hold is trusted.
+          this.#subscribed = false
+          this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
         },
         onError: () => this.#count('redisErrors'),
       })
@@ -527,7 +534,7 @@ export class ReadThroughCache {
     if (this.#pending.size > 0) await this.#tier.replayPending(true)
     await this.#bus?.close()
     this.#local?.clear()
-    this.#localUsable = false
+    this.#subscribed = false
   }
 
   // ---- flights ------------------------------------------------------------------------------
@@ -590,16 +597,22 @@ export class ReadThroughCache {
   // ---- entries ------------------------------------------------------------------------------
 
   #putLocal(key: string, entry: LocalEntry, policy: Policy, flight?: Flight): void {
-    if (this.#local === undefined || !policy.local || !this.#localUsable) return
+    if (this.#local === undefined || !policy.local || this.#closed) return
     if (flight?.invalidated) return
-    const localTtl = this.#localTtlMs
+    const now = Date.now()
+    let freshUntil = entry.freshUntil
+    if (this.#localTtlMs !== undefined) freshUntil = Math.min(freshUntil, now + this.#localTtlMs)
+    // During an outage (Redis or the invalidation channel down) the local tier keeps filling, or
+    // every read would become a load; but other processes' invalidations cannot reach it, so what
+    // it takes in is trusted for `outageTtlMs` at most (bounded staleness, not a stampede). The
+    // re-subscription after the outage clears it anyway.
+    if (!this.#subscribed || !this.#tier.available) freshUntil = Math.min(freshUntil, now + this.#outageTtlMs)
     // A fresh object of one fixed shape (no spread: `entry` may carry the serialized payload,
     // which the local tier must not keep alive).
     this.#local.set(key, {
       value: entry.value,
       negative: entry.negative,
-      freshUntil:
-        localTtl === undefined ? entry.freshUntil : Math.min(entry.freshUntil, Date.now() + localTtl),
+      freshUntil,
       staleUntil: entry.staleUntil,
       size: entry.size,
     })
