@@ -40,6 +40,19 @@ export class EntryCodec {
     return { value, negative, freshUntil, staleUntil, size: payload.length, payload }
   }
 
+  /** `entry` (a decoded or local one) with a new fresh-until, ready to be written again. */
+  restamp(key: string, entry: LocalEntry, freshUntil: number): CachedEntry {
+    let payload = ''
+    if (!entry.negative) {
+      try {
+        payload = this.#serializer.serialize(entry.value)
+      } catch (error) {
+        throw new CacheSerializationError(key, error)
+      }
+    }
+    return { ...entry, freshUntil, payload }
+  }
+
   text(entry: CachedEntry): string {
     return encodeEnvelope({
       freshUntil: entry.freshUntil,

@@ -3,6 +3,7 @@ import type { Policy } from './entry-policy.js'
 import type { Flight } from './flight.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
+import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { MissRate } from './miss-rate.js'
@@ -30,7 +31,7 @@ export interface FlightLoaderOptions {
   tokens: LeaseTokens
   pending: PendingInvalidations
   missRate: MissRate
-  count: (counter: CacheCounter) => void
+  count: (counter: CacheCounter, by?: number) => void
   /** Runs a loader call under the process-wide cap and the hard timeout (and counts it). */
   runLoad: RunLoad
   /** Fills the local tier, unless the flight was invalidated meanwhile. */
@@ -52,7 +53,7 @@ export class FlightLoader {
   readonly #tokens: LeaseTokens
   readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
-  readonly #count: (counter: CacheCounter) => void
+  readonly #count: (counter: CacheCounter, by?: number) => void
   readonly #runLoad: FlightLoaderOptions['runLoad']
   readonly #putLocal: FlightLoaderOptions['putLocal']
   readonly #isClosed: () => boolean
@@ -98,12 +99,14 @@ export class FlightLoader {
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
     let delay = 2
     let waited = false
+    /** The lease holder this flight waits on: if it stores nothing, its outcome is ours. */
+    let awaited: string | undefined
     for (;;) {
       // One script both reads and, on a miss or a stale value, takes the lease; polling it while
       // another process loads also takes over the lease if that process gives it up.
       let read: LeaseRead
       try {
-        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
+        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited)
       } catch {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
       }
@@ -121,12 +124,21 @@ export class FlightLoader {
         return flight.resolve(found.value)
       }
       const stale = found ?? localStale
+      if (read.status === 3) {
+        // The holder we waited on found nothing or failed, and said so: take that as our answer.
+        const failed = outcomeResult(key, read.outcome)
+        if (failed === undefined) return flight.resolve(undefined)
+        if (stale !== undefined && now < stale.freshUntil + policy.gracePeriodMs) {
+          this.#answerStale(flight, stale.value)
+          return flight.resolve(stale.value)
+        }
+        return flight.reject(failed.error)
+      }
       if (read.status === 1) {
         if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
           // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
           // during the refresh get the same stale value instead of each starting a flight.
-          this.#count('staleServed')
-          flight.answer(stale.value)
+          this.#answerStale(flight, stale.value)
         } else if (!waited) {
           this.#count('misses')
           this.#missRate.recordMiss()
@@ -135,6 +147,7 @@ export class FlightLoader {
         return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
       }
       // Another caller holds the lease and is loading.
+      awaited = read.holder
       if (read.holder !== undefined && this.#tokens.isOrphan(read.holder)) {
         // It is a lease of this very process whose flight is over: its write or release never got
         // through (Redis failed at that moment). Nobody will fill the key, so free it and go again
@@ -146,7 +159,7 @@ export class FlightLoader {
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
       ) {
-        this.#count('staleServed')
+        this.#answerStale(flight, stale.value)
         return flight.resolve(stale.value)
       }
       if (!waited) {
@@ -183,19 +196,20 @@ export class FlightLoader {
       value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
-      this.#failLoad(error, policy, stale, flight)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      const served = this.#failLoad(error, policy, stale, flight)
+      if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
     let cached: CachedEntry | undefined
     try {
       cached = this.#codec.build(entry.key, value, policy)
     } catch (error) {
       flight.reject(error)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
     if (cached === undefined) {
       flight.resolve(value)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      return this.#release(entry, token, { kind: 'missing' })
     }
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
     // miss then costs them the two reads, not the write too. The flight stays joinable until the
@@ -225,6 +239,46 @@ export class FlightLoader {
     flight.resolve(value)
   }
 
+  /** Releases the lease, leaving the outcome for the callers waiting on it (never throws). */
+  async #release(entry: EntryKeys, token: string, outcome: LoadOutcome): Promise<void> {
+    const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
+    await this.#tier.releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl).catch(noop)
+  }
+
+  /**
+   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
+   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
+   * here and in every process, get it without calling the failing loader again each time.
+   */
+  async #storeBackoff(
+    entry: EntryKeys,
+    token: string,
+    served: LocalEntry,
+    policy: Policy,
+    flight: Flight,
+  ): Promise<void> {
+    const backoff = this.#backoffEntry(entry.key, served, policy)
+    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
+    try {
+      const px = Math.max(1, backoff.staleUntil - Date.now())
+      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
+        this.#putLocal(entry.key, backoff, policy, flight)
+      }
+    } catch {
+      await this.#tier.releaseLease(entry, token).catch(noop)
+    }
+  }
+
+  #backoffEntry(key: string, served: LocalEntry, policy: Policy): CachedEntry | undefined {
+    if (policy.graceBackoffMs <= 0) return undefined
+    const freshUntil = Math.min(Date.now() + policy.graceBackoffMs, served.staleUntil)
+    try {
+      return this.#codec.restamp(key, served, freshUntil)
+    } catch {
+      return undefined
+    }
+  }
+
   /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
   async #loadWithoutRedis(
     key: string,
@@ -237,7 +291,10 @@ export class FlightLoader {
     try {
       value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
+      const served = this.#failLoad(error, policy, stale, flight)
+      const backoff = served === undefined ? undefined : this.#backoffEntry(key, served, policy)
+      if (backoff !== undefined) this.#putLocal(key, backoff, policy, flight)
+      return
     }
     const cached = this.#codec.build(key, value, policy)
     if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
@@ -270,7 +327,8 @@ export class FlightLoader {
     try {
       value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
+      this.#failLoad(error, policy, stale, flight)
+      return
     }
     const cached = this.#codec.build(entry.key, value, policy)
     if (cached !== undefined) {
@@ -286,15 +344,22 @@ export class FlightLoader {
     flight.resolve(value)
   }
 
-  #failLoad(error: unknown, policy: Policy, stale: LocalEntry | undefined, flight: Flight): void {
+  /** Answers the callers of a failed load: a stale value within the grace period (returned), or the error. */
+  #failLoad(
+    error: unknown,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): LocalEntry | undefined {
     this.#count('loadErrors')
     if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
       // Fail-safe: a stale value within the grace period beats an error.
-      this.#count('staleServed')
+      this.#answerStale(flight, stale.value)
       flight.resolve(stale.value)
-      return
+      return stale
     }
     flight.reject(error)
+    return undefined
   }
 
   #callLoader(
@@ -335,7 +400,9 @@ export class FlightLoader {
 
   /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
   #answerStale(flight: Flight, value: unknown): void {
-    this.#count('staleServed')
+    if (flight.answered) return
+    if (flight.callers > 0) this.#count('staleServed', flight.callers)
+    flight.servedStale = true
     flight.answer(value)
   }
 }

@@ -8,6 +8,10 @@ export interface Flight {
   invalidated: boolean
   /** The callers have their answer (a value, an error, or a stale value while the load goes on). */
   answered: boolean
+  /** Callers waiting on `promise` (a background refresh has none): `staleServed` counts callers. */
+  callers: number
+  /** The callers were answered with a stale value: a caller joining now gets it too. */
+  servedStale: boolean
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -36,6 +40,7 @@ export function createFlight(
   key: string,
   hooks: FlightHooks | undefined,
   detach: (flight: Flight) => void,
+  callers: number,
 ): Flight {
   let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
   const promise = new Promise<unknown>((resolve, reject) => {
@@ -49,6 +54,8 @@ export function createFlight(
     token: undefined,
     invalidated: false,
     answered: false,
+    callers,
+    servedStale: false,
     promise,
     resolve: (value) => {
       detach(flight)

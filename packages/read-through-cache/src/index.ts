@@ -29,6 +29,7 @@ export {
   CacheKeyError,
   CacheLoaderTimeoutError,
   CacheOptionsError,
+  CacheRemoteLoadError,
   CacheSerializationError,
   CacheTimeoutError,
   CacheUnavailableError,

@@ -54,6 +54,14 @@ export interface FreshnessOptions {
    */
   gracePeriodMs?: number
   /**
+   * Grace back-off: when the loader fails and a stale value within the grace period is served
+   * instead, that value is stored as fresh for this long (in Redis under the lease, and locally),
+   * so the next reads in every process get it without calling the failing loader each time.
+   * 0: no back-off (every read during the failure calls the loader).
+   * @default 5_000
+   */
+  graceBackoffMs?: number
+  /**
    * TTL of a cached "not found" (the loader returned `undefined`). 0: `undefined` is not cached.
    * @default 0
    */
@@ -197,6 +205,7 @@ export interface ResolvedFreshness {
   staleWhileRevalidateMs: number
   gracePeriodMs: number
   negativeTtlMs: number
+  graceBackoffMs: number
   loaderSoftTimeoutMs: number
   loaderHardTimeoutMs: number
 }
@@ -240,6 +249,7 @@ export function resolveFreshness(options: FreshnessOptions, base: ResolvedFreshn
     ),
     gracePeriodMs: duration('gracePeriodMs', options.gracePeriodMs, base.gracePeriodMs),
     negativeTtlMs: duration('negativeTtlMs', options.negativeTtlMs, base.negativeTtlMs),
+    graceBackoffMs: duration('graceBackoffMs', options.graceBackoffMs, base.graceBackoffMs),
     loaderSoftTimeoutMs: duration(
       'loaderSoftTimeoutMs',
       options.loaderSoftTimeoutMs,
@@ -260,6 +270,7 @@ const DEFAULT_FRESHNESS: ResolvedFreshness = {
   staleWhileRevalidateMs: 0,
   gracePeriodMs: 0,
   negativeTtlMs: 0,
+  graceBackoffMs: 5_000,
   loaderSoftTimeoutMs: 0,
   loaderHardTimeoutMs: 10_000,
 }

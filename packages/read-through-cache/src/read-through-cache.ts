@@ -65,7 +65,7 @@ export class ReadThroughCache {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#keys = new KeyLayout(o.prefix)
-    this.#counters = new CacheCounters(o.metrics)
+    this.#counters = new CacheCounters(o.metrics, o.logger)
     this.#codec = new EntryCodec(o.serializer, o.logger)
     this.#localTtlMs = o.local === false ? undefined : o.local.ttlMs
     this.#outageTtlMs = o.local === false ? 0 : o.local.outageTtlMs
@@ -74,7 +74,7 @@ export class ReadThroughCache {
       failureThreshold: o.failureThreshold,
       openDurationMs: o.openDurationMs,
       onStateChange: (state) => {
-        o.metrics?.circuitState?.(state)
+        this.#counters.circuitState(state)
         if (state === 'open') {
           o.logger?.warn({ circuit: state }, '[@scale/read-through-cache] Redis circuit opened')
           this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
@@ -123,7 +123,7 @@ export class ReadThroughCache {
       tokens: this.#tokens,
       pending: this.#pending,
       missRate: this.#missRate,
-      count: (counter) => this.#count(counter),
+      count: (counter, by) => this.#count(counter, by),
       runLoad: this.#runLoad,
       putLocal: (key, entry, policy, flight) => this.#putLocal(key, entry, policy, flight),
       isClosed: () => this.#closed,
@@ -180,6 +180,8 @@ export class ReadThroughCache {
         timeoutMs,
       )
     })
+    // A `lazyConnect` client connects at its first command; ready() is that moment.
+    if (client.status === 'wait') client.connect().catch(() => {})
     const connected =
       client.status === 'ready'
         ? Promise.resolve()
@@ -229,13 +231,22 @@ export class ReadThroughCache {
         this.#count('staleServed')
         return stale.value as T
       }
-      return running.promise as Promise<T>
+      return this.#attach(running) as Promise<T>
     }
     const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
     // While most Redis reads miss (a cold cache, a stream of new keys), skip the plain GET: the
     // get-or-lease script reads too, so a miss costs two round trips instead of three.
     if (serveStale || !this.#options.leases || !this.#tier.available || this.#missRate.high) {
-      const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale, false)
+      // With a stale value served here, the flight is a background refresh with no caller of its own.
+      const flight = this.#startFlight(
+        key,
+        loader as Loader<unknown>,
+        policy,
+        stale,
+        false,
+        undefined,
+        serveStale ? 0 : 1,
+      )
       if (!serveStale) return flight.promise as Promise<T>
       this.#count('staleServed')
       return (stale as LocalEntry).value as T
@@ -279,7 +290,14 @@ export class ReadThroughCache {
     const running = this.#flights.get(key)
     if (running === undefined) return undefined
     this.#count('coalescedWaits')
-    return running.promise
+    return this.#attach(running)
+  }
+
+  /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
+  #attach(flight: Flight): Promise<unknown> {
+    flight.callers++
+    if (flight.servedStale) this.#count('staleServed')
+    return flight.promise
   }
 
   /**
@@ -352,7 +370,7 @@ export class ReadThroughCache {
               // Someone else's load: this key will never ask our batch loader.
               batching.hooks.waiting(key, true)
               this.#count('coalescedWaits')
-              results.set(key, (await joined.promise) as T | undefined)
+              results.set(key, (await this.#attach(joined)) as T | undefined)
             } else {
               const loader = () => batching.load(key)
               const flight = this.#startFlight(
@@ -546,11 +564,12 @@ export class ReadThroughCache {
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
     hooks?: FlightHooks,
+    callers = 1,
   ): Flight {
     const detach = (flight: Flight) => {
       if (this.#flights.get(key) === flight) this.#flights.delete(key)
     }
-    const flight = createFlight(key, hooks, detach)
+    const flight = createFlight(key, hooks, detach, callers)
     this.#flights.set(key, flight)
     this.#running.add(flight)
     flight.done = this.#runFlight(flight, loader, policy, localStale, skipRedis, detach)
@@ -640,7 +659,7 @@ export class ReadThroughCache {
     await this.#tier.publish(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
   }
 
-  #count(counter: CacheCounter): void {
-    this.#counters.count(counter)
+  #count(counter: CacheCounter, by?: number): void {
+    this.#counters.count(counter, by)
   }
 }

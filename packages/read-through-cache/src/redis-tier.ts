@@ -8,6 +8,7 @@ import {
   ADD_TAG_MEMBER,
   GET_OR_LEASE,
   RELEASE_LEASE,
+  RELEASE_WITH_OUTCOME,
   SET_AND_VOID_LEASE,
   SET_IF_LEASE,
   TAKE_TAG_MEMBERS,
@@ -19,10 +20,12 @@ export type RedisClient = Redis | Cluster
 export interface LeaseRead {
   /** The stored envelope, if any. */
   text: string | undefined
-  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it. */
-  status: 0 | 1 | 2
+  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it; 3: the awaited holder left an outcome. */
+  status: 0 | 1 | 2 | 3
   /** With status 2: the token of the lease holder. */
   holder: string | undefined
+  /** With status 3: what the awaited holder left (see `releaseWithOutcome`). */
+  outcome: string | undefined
 }
 
 interface Script {
@@ -38,6 +41,7 @@ const SCRIPTS = {
   getOrLease: script(GET_OR_LEASE),
   setIfLease: script(SET_IF_LEASE),
   release: script(RELEASE_LEASE),
+  releaseWithOutcome: script(RELEASE_WITH_OUTCOME),
   setAndVoid: script(SET_AND_VOID_LEASE),
   addTagMember: script(ADD_TAG_MEMBER),
   takeTagMembers: script(TAKE_TAG_MEMBERS),
@@ -59,8 +63,13 @@ export interface RedisTierOptions {
 const noop = () => {}
 
 function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, status, holder] = reply as [string, 0 | 1 | 2, string | undefined]
-  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder }
+  const [text, status, holder, outcome] = reply as [
+    string,
+    0 | 1 | 2 | 3,
+    string | undefined,
+    string | undefined,
+  ]
+  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
 /**
@@ -180,9 +189,27 @@ export class RedisTier {
     })
   }
 
-  getOrLease(entry: EntryKeys, now: number, token: string, leaseTtlMs: number): Promise<LeaseRead> {
+  /** `awaited`: the holder this caller waits on, whose outcome it takes if that holder stored nothing. */
+  getOrLease(
+    entry: EntryKeys,
+    now: number,
+    token: string,
+    leaseTtlMs: number,
+    awaited: string | undefined,
+  ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
-      this.#eval(SCRIPTS.getOrLease, [entry.value, entry.lease], [now, token, leaseTtlMs]).then(toLeaseRead),
+      this.#eval(
+        SCRIPTS.getOrLease,
+        [entry.value, entry.lease, entry.outcome],
+        [now, token, leaseTtlMs, awaited ?? ''],
+      ).then(toLeaseRead),
+    )
+  }
+
+  /** Releases the lease and tells the callers that waited on `token` what came of the load. */
+  async releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<void> {
+    await this.#exec('releaseLease', () =>
+      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]),
     )
   }
 
@@ -225,7 +252,7 @@ export class RedisTier {
   }
 
   async invalidateRaw(entries: EntryKeys[]): Promise<void> {
-    await Promise.all(entries.map((entry) => this.#client.del(entry.value, entry.lease)))
+    await Promise.all(entries.map((entry) => this.#client.del(entry.value, entry.lease, entry.outcome)))
   }
 
   /** Reads the current epochs of tags (`null` when never bumped). */

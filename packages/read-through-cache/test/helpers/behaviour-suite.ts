@@ -163,6 +163,44 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(controlRows.rows[0].n).toBeGreaterThan(1)
     })
 
+    it('4 processes miss a key whose loader finds nothing or throws: the lease holder tells the waiters, 1 loader call in all', async () => {
+      const prefix = prefixOf('outcome')
+      await pool.query("INSERT INTO rtc_counter VALUES ('outcome-missing', 0), ('outcome-error', 0)")
+      const processes = [0, 1, 2, 3].map(() => child(prefix))
+      await Promise.all(processes.map((p) => p.ready))
+      const missing = await Promise.all(
+        processes.map((p) =>
+          p.call({ op: 'burst', key: 'gone', counter: 'outcome-missing', calls: 250, outcome: 'missing' }),
+        ),
+      )
+      expect(missing.map((r) => r.redisErrors)).toEqual([0, 0, 0, 0])
+      expect(missing.map((r) => r.missing)).toEqual([250, 250, 250, 250])
+      const failing = await Promise.all(
+        processes.map((p) =>
+          p.call({ op: 'burst', key: 'broken', counter: 'outcome-error', calls: 250, outcome: 'error' }),
+        ),
+      )
+      expect(failing.map((r) => r.redisErrors)).toEqual([0, 0, 0, 0])
+      const errors = failing.flatMap((r) => r.errors as string[]).sort()
+      // The holder's own callers get its error; the other three processes get it as a typed remote error.
+      expect(errors).toEqual([
+        ...Array.from({ length: 3 }, () =>
+          expect.stringMatching(/^CacheRemoteLoadError: .*database says no \(1\)/),
+        ),
+        'Error: database says no (1)',
+      ])
+      const { rows } = await pool.query(
+        "SELECT name, n FROM rtc_counter WHERE name IN ('outcome-missing', 'outcome-error') ORDER BY name",
+      )
+      expect(rows).toEqual([
+        { name: 'outcome-error', n: 1 },
+        { name: 'outcome-missing', n: 1 },
+      ])
+      // Nothing was cached: the next call loads again (the outcome was for the waiters only).
+      const again = await child(prefix).call({ op: 'load', key: 'gone', value: 'now-here' })
+      expect(again.value).toBe('now-here')
+    })
+
     /**
      * Each iteration: a loader reads v1 from Postgres; the writer then updates the row to v2 and
      * invalidates; only then does the loader return v1. Without leases that v1 lands in the cache.

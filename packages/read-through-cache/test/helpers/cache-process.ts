@@ -37,7 +37,15 @@ function send(message: Record<string, unknown>): void {
 }
 
 type Command =
-  | { id: number; op: 'burst'; key: string; counter: string; calls: number }
+  | {
+      id: number
+      op: 'burst'
+      key: string
+      counter: string
+      calls: number
+      /** What the counted loader ends with. */
+      outcome?: 'value' | 'missing' | 'error'
+    }
   | { id: number; op: 'load'; key: string; value: string }
   | { id: number; op: 'hasLocal'; key: string }
   | { id: number; op: 'get'; key: string }
@@ -56,13 +64,24 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
           'WITH u AS (UPDATE rtc_counter SET n = n + 1 WHERE name = $1 RETURNING n) SELECT u.n, pg_sleep(0.3) FROM u',
           [command.counter],
         )
+        if (command.outcome === 'missing') return undefined
+        if (command.outcome === 'error') throw new Error(`database says no (${rows[0]?.n})`)
         return `loaded-${rows[0]?.n}`
       }
-      const values = await Promise.all(
-        Array.from({ length: command.calls }, () => cache.getOrLoad(command.key, loader)),
+      const settled = await Promise.all(
+        Array.from({ length: command.calls }, () =>
+          cache.getOrLoad(command.key, loader).then(
+            (value) => ({ value }),
+            (error: { name?: string; message?: string }) => ({ error: `${error.name}: ${error.message}` }),
+          ),
+        ),
       )
       return {
-        values: [...new Set(values)],
+        values: [
+          ...new Set(settled.map((s) => ('value' in s ? s.value : undefined)).filter((v) => v !== undefined)),
+        ],
+        missing: settled.filter((s) => 'value' in s && s.value === undefined).length,
+        errors: [...new Set(settled.flatMap((s) => ('error' in s ? [s.error] : [])))],
         loads: cache.stats().loads,
         redisErrors: cache.stats().redisErrors,
       }
