@@ -46,4 +46,4 @@ export type {
 } from './options.js'
 export { ReadThroughCache } from './read-through-cache.js'
 export type { RedisClient } from './redis-tier.js'
-export { jsonSerializer, type Serializer } from './serializer.js'
+export { jsonSerializer, type Serializer, typedJsonSerializer } from './serializer.js'

@@ -4,7 +4,7 @@ export interface LocalEntry {
   negative: boolean
   freshUntil: number
   staleUntil: number
-  /** Approximate size: the length of the serialized payload (UTF-16 code units). */
+  /** What the entry is charged against `maxBytes`: see `estimatedBytes` in entry-codec.ts. */
   size: number
 }
 

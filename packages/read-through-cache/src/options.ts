@@ -1,7 +1,7 @@
 import type { CircuitState } from './circuit-breaker.js'
 import { CacheOptionsError } from './errors.js'
 import type { RedisClient } from './redis-tier.js'
-import { jsonSerializer, type Serializer } from './serializer.js'
+import { type Serializer, typedJsonSerializer } from './serializer.js'
 
 /** pino-compatible logger: the cache only ever warns. */
 export interface CacheLogger {
@@ -92,7 +92,10 @@ export interface LocalTierOptions {
    */
   maxEntries?: number
   /**
-   * Maximum total size, measured as the length of the serialized values.
+   * Maximum total size of the local tier, as an estimate of the heap it holds: each entry counts
+   * 2 bytes per character of its key and of its serialized value, plus 160 bytes of bookkeeping.
+   * (A parsed JSON object takes about 2 bytes of heap per serialized character, a string value
+   * about 1.)
    * @default 67_108_864 (64 MiB)
    */
   maxBytes?: number
@@ -183,8 +186,9 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    */
   coalesceWrites?: boolean
   /**
-   * Turns values into Redis strings and back.
-   * @default JSON
+   * Turns values into Redis strings and back. The default is JSON that keeps `Date`, `Map`, `Set`
+   * and `BigInt` (`typedJsonSerializer`); `jsonSerializer` is plain JSON.
+   * @default typedJsonSerializer
    */
   serializer?: Serializer
   /**
@@ -291,7 +295,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
     )
   }
   const local = options.local ?? {}
-  const serializer = options.serializer ?? jsonSerializer
+  const serializer = options.serializer ?? typedJsonSerializer
   if (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
     throw new CacheOptionsError(
       'serializer',

@@ -103,6 +103,45 @@ describe('fail-safe and hooks', () => {
     expect(warnings.filter((w) => w.includes('metrics hook'))).toHaveLength(1)
   })
 
+  it('local.maxBytes counts keys too: 200 entries with 10 KB keys stay within 1 MiB', async () => {
+    const a = cache({ prefix: prefixOf(), local: { maxBytes: 1024 * 1024 } })
+    await a.ready()
+    for (let i = 0; i < 200; i++) {
+      const key = `${i}:`.padEnd(10_000, 'k')
+      await a.getOrLoad(key, () => i)
+    }
+    await a.settled()
+    const { localBytes, localEntries, localEvictions } = a.stats()
+    expect(localBytes).toBeLessThanOrEqual(1024 * 1024)
+    expect(localBytes).toBeGreaterThan(localEntries * 20_000) // each key charged 2 bytes a character
+    expect(localEvictions).toBe(200 - localEntries)
+    expect(localEntries).toBeLessThan(60)
+  })
+
+  it('the default serializer gives every caller the same types: the loading process, another process, the local tier', async () => {
+    const prefix = prefixOf()
+    const a = cache({ prefix })
+    const b = cache({ prefix, local: false })
+    await a.ready()
+    const value = {
+      at: new Date('2024-01-02T03:04:05.000Z'),
+      ids: new Set([1, 2]),
+      byName: new Map([['ada', 1n]]),
+    }
+    const fromLoader = await a.getOrLoad('k', () => value)
+    await a.settled()
+    const fromLocal = await a.getOrLoad('k', () => undefined)
+    const fromRedis = await b.getOrLoad('k', () => undefined)
+    for (const seen of [fromLoader, fromLocal, fromRedis]) {
+      expect(seen).toEqual(value)
+      expect(seen?.at).toBeInstanceOf(Date)
+      expect(seen?.ids).toBeInstanceOf(Set)
+      expect(seen?.byName.get('ada')).toBe(1n)
+    }
+    expect(a.stats().hitsLocal).toBe(1)
+    expect(b.stats().hitsRedis).toBe(1)
+  })
+
   it('ready() connects a lazyConnect client', async () => {
     const redis = client({ lazyConnect: true })
     expect(redis.status).toBe('wait')
