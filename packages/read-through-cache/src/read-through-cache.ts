@@ -20,7 +20,7 @@ import {
   resolveOptions,
 } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
-import { RedisTier } from './redis-tier.js'
+import { type RedisClient, RedisTier } from './redis-tier.js'
 import { ReplayDriver } from './replay-driver.js'
 import { Semaphore } from './semaphore.js'
 import { TagBookkeeping } from './tag-bookkeeping.js'
@@ -149,9 +149,23 @@ export class ReadThroughCache {
           this.#subscribed = false
           this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
         },
+        onServerBack: () => this.#nudgeReconnect(),
         onError: () => this.#count('redisErrors'),
       })
     }
+  }
+
+  /**
+   * The invalidation connection is back, so the server is. With invalidations waiting for replay,
+   * a client still sleeping in its reconnect back-off (ioredis' default grows to 2 s) is asked to
+   * reconnect now: meanwhile every other process already reads the old values from Redis. Its
+   * 'ready' then triggers the replay. Only a single `Redis` (a `Cluster` reconnects by its own
+   * rules), and only in the `reconnecting` state, where ioredis' `connect()` starts at once.
+   */
+  #nudgeReconnect(): void {
+    const client = this.#options.redis as RedisClient & { isCluster?: boolean }
+    if (this.#pending.size === 0 || client.isCluster === true || client.status !== 'reconnecting') return
+    client.connect().catch(() => {})
   }
 
   /**
