@@ -13,12 +13,20 @@ export interface EntryOptions extends FreshnessOptions {
    * @default true (when the cache has one)
    */
   local?: boolean
+  /**
+   * Load now even if a fresh value is cached (still one load per key fleet-wide: callers that come
+   * while it runs wait for it), and cache what it returns. For a read that must not be stale, e.g.
+   * right after the user changed the data in another system.
+   * @default false
+   */
+  forceFresh?: boolean
 }
 
 /** The per-call options with every default filled in. */
 export interface Policy extends ResolvedFreshness {
   tags: readonly string[]
   local: boolean
+  forceFresh: boolean
 }
 
 export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
@@ -26,11 +34,16 @@ export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is
 }
 
 export function defaultPolicy(freshness: ResolvedFreshness): Policy {
-  return { ...freshness, tags: [], local: true }
+  return { ...freshness, tags: [], local: true, forceFresh: false }
 }
 
 export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshness): Policy {
   const tags = options.tags ?? []
   for (const tag of tags) assertKey('tag', tag)
-  return { ...resolveFreshness(options, freshness), tags, local: options.local ?? true }
+  return {
+    ...resolveFreshness(options, freshness),
+    tags,
+    local: options.local ?? true,
+    forceFresh: options.forceFresh === true,
+  }
 }

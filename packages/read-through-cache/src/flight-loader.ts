@@ -1,10 +1,11 @@
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import type { Policy } from './entry-policy.js'
+import { CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
-import type { Loader } from './loader.js'
+import type { Loader, LoaderContext } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { MissRate } from './miss-rate.js'
 import type { CacheCounter, ResolvedOptions } from './options.js'
@@ -37,6 +38,8 @@ export interface FlightLoaderOptions {
   /** Fills the local tier, unless the flight was invalidated meanwhile. */
   putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
   isClosed: () => boolean
+  /** Tells the other processes' local tiers to drop keys. */
+  publish: (keys: string[]) => Promise<void>
 }
 
 /**
@@ -57,6 +60,7 @@ export class FlightLoader {
   readonly #runLoad: FlightLoaderOptions['runLoad']
   readonly #putLocal: FlightLoaderOptions['putLocal']
   readonly #isClosed: () => boolean
+  readonly #publish: (keys: string[]) => Promise<void>
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -71,6 +75,7 @@ export class FlightLoader {
     this.#runLoad = options.runLoad
     this.#putLocal = options.putLocal
     this.#isClosed = options.isClosed
+    this.#publish = options.publish
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -106,7 +111,10 @@ export class FlightLoader {
       // another process loads also takes over the lease if that process gives it up.
       let read: LeaseRead
       try {
-        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited)
+        // forceFresh: the first read takes the lease even over a fresh value; after a wait, the
+        // value the holder wrote meanwhile is fresher than the call and is taken.
+        const force = policy.forceFresh && !waited
+        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
       }
@@ -135,7 +143,11 @@ export class FlightLoader {
         return flight.reject(failed.error)
       }
       if (read.status === 1) {
-        if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+        if (
+          !policy.forceFresh &&
+          stale !== undefined &&
+          now < stale.freshUntil + policy.staleWhileRevalidateMs
+        ) {
           // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
           // during the refresh get the same stale value instead of each starting a flight.
           this.#answerStale(flight, stale.value)
@@ -156,6 +168,7 @@ export class FlightLoader {
         continue
       }
       if (
+        !policy.forceFresh &&
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
       ) {
@@ -200,9 +213,13 @@ export class FlightLoader {
       if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
+    if (flight.skipStore) {
+      flight.resolve(value)
+      return this.#tier.releaseLease(entry, token).catch(noop)
+    }
     let cached: CachedEntry | undefined
     try {
-      cached = this.#codec.build(entry.key, value, policy)
+      cached = this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
     } catch (error) {
       flight.reject(error)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
@@ -226,7 +243,12 @@ export class FlightLoader {
       if (!stored) this.#count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
       if (stored && tags.length > 0) {
-        stored = await this.#tags.addMembersAfterLoad(tags, entry, policy, epochsBefore)
+        stored = await this.#tags.addMembersAfterLoad(
+          tags,
+          entry,
+          effectivePolicy(policy, flight),
+          epochsBefore,
+        )
       }
     } catch {
       stored = false
@@ -236,6 +258,8 @@ export class FlightLoader {
       if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
     if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    // A forced load replaced a value that may be fresh in other processes' local tiers.
+    if (stored && policy.forceFresh) await this.#publish([entry.key]).catch(noop)
     flight.resolve(value)
   }
 
@@ -296,7 +320,9 @@ export class FlightLoader {
       if (backoff !== undefined) this.#putLocal(key, backoff, policy, flight)
       return
     }
-    const cached = this.#codec.build(key, value, policy)
+    const cached = flight.skipStore
+      ? undefined
+      : this.#codec.build(key, value, effectivePolicy(policy, flight))
     if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
     flight.resolve(value)
   }
@@ -330,7 +356,9 @@ export class FlightLoader {
       this.#failLoad(error, policy, stale, flight)
       return
     }
-    const cached = this.#codec.build(entry.key, value, policy)
+    const cached = flight.skipStore
+      ? undefined
+      : this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
     if (cached !== undefined) {
       try {
         await this.#tier.setUnguarded(
@@ -369,13 +397,29 @@ export class FlightLoader {
     policy: Policy,
   ): Promise<unknown> {
     const staleValue = stale?.negative === false ? stale.value : undefined
+    const context = (signal: AbortSignal): LoaderContext<unknown> => ({
+      key: flight.key,
+      stale: staleValue,
+      signal,
+      setTtl: (ttlMs) => {
+        if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
+          throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
+        }
+        flight.ttlMs = ttlMs
+      },
+      skip: () => {
+        flight.skipStore = true
+        return undefined
+      },
+      fail: (message) => {
+        throw new Error(message ?? `the loader of "${flight.key}" failed`)
+      },
+    })
     // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
     // carries the hard timeout.
     const loading = flight.hooks?.batched
-      ? Promise.resolve(loader({ key: flight.key, stale: staleValue, signal: NEVER_ABORTED }))
-      : this.#runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) =>
-          loader({ key: flight.key, stale: staleValue, signal }),
-        )
+      ? Promise.resolve(loader(context(NEVER_ABORTED)))
+      : this.#runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) => loader(context(signal)))
     if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined)
       this.#softTimeout(flight, loading, stale, policy)
     return loading
@@ -405,6 +449,11 @@ export class FlightLoader {
     flight.servedStale = true
     flight.answer(value)
   }
+}
+
+/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL. */
+function effectivePolicy(policy: Policy, flight: Flight): Policy {
+  return flight.ttlMs === undefined ? policy : { ...policy, ttlMs: flight.ttlMs }
 }
 
 /** The signal of a batch member's own loader (the batch call has the real one). */

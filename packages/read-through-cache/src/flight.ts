@@ -6,6 +6,10 @@ export interface Flight {
   token: string | undefined
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
+  /** Set by the loader through `ctx.setTtl`: the TTL of the entry this load writes. */
+  ttlMs: number | undefined
+  /** Set by the loader through `ctx.skip()`: what it returns is not cached. */
+  skipStore: boolean
   /** The callers have their answer (a value, an error, or a stale value while the load goes on). */
   answered: boolean
   /** Callers waiting on `promise` (a background refresh has none): `staleServed` counts callers. */
@@ -54,6 +58,8 @@ export function createFlight(
     token: undefined,
     invalidated: false,
     answered: false,
+    ttlMs: undefined,
+    skipStore: false,
     callers,
     servedStale: false,
     promise,

@@ -8,6 +8,22 @@ export interface LoaderContext<T> {
    * its reason. Pass it to your query (`pg`, `fetch`...) so the work stops too.
    */
   signal: AbortSignal
+  /**
+   * Adaptive caching: the TTL of this load's entry, decided from what was loaded (a draft for a
+   * minute, a published post for a day). Overrides `ttlMs` for this entry only.
+   */
+  setTtl(ttlMs: number): void
+  /**
+   * Do not cache what this load returns (the callers of this load still get it); returns
+   * `undefined` so a loader can `return ctx.skip()`. Callers that waited on this load's lease in
+   * other processes then load for themselves.
+   */
+  skip(): undefined
+  /**
+   * Fails this load (as a throw would): callers get a stale value within the grace period if there
+   * is one, otherwise an `Error` with this message.
+   */
+  fail(message?: string): never
 }
 
 /** What a batch loader is told about its call. */

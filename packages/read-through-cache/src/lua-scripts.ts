@@ -8,7 +8,8 @@
  */
 
 /**
- * KEYS: value, lease, outcome. ARGV: now (ms), token, lease ttl (ms), awaited holder ('' if none).
+ * KEYS: value, lease, outcome. ARGV: now (ms), token, lease ttl (ms), awaited holder ('' if none),
+ * force ('1': take the lease even over a fresh value, for `forceFresh`).
  * Returns {value or '', status, holder, outcome}: 0 = fresh value, no lease taken; 1 = lease
  * acquired by this caller (value, if any, is stale); 2 = another caller holds the lease, whose
  * token is `holder`; 3 = the awaited holder finished without storing a value and left `outcome`
@@ -17,7 +18,7 @@
  */
 export const GET_OR_LEASE = `
 local v = redis.call('GET', KEYS[1])
-if v then
+if v and ARGV[5] ~= '1' then
   local fresh = tonumber(string.match(v, '^(%d+)|'))
   if fresh and fresh > tonumber(ARGV[1]) then return {v, 0} end
 end

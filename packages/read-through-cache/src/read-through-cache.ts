@@ -127,6 +127,7 @@ export class ReadThroughCache {
       runLoad: this.#runLoad,
       putLocal: (key, entry, policy, flight) => this.#putLocal(key, entry, policy, flight),
       isClosed: () => this.#closed,
+      publish: (keys) => this.#publish(keys),
     })
     if (o.local !== false) {
       this.#local = new LocalTier(o.local)
@@ -226,6 +227,11 @@ export class ReadThroughCache {
     assertKey('key', key)
     const policy =
       options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#options.freshness)
+    if (policy.forceFresh) {
+      // Neither a cached value nor a load already running (it may have read before the caller's change).
+      const stale = this.#local?.peek(key)
+      return this.#startFlight(key, loader as Loader<unknown>, policy, stale, false).promise as Promise<T>
+    }
     const now = Date.now()
     let stale: LocalEntry | undefined
     if (this.#local !== undefined && policy.local) {
@@ -498,6 +504,45 @@ export class ReadThroughCache {
     } catch (error) {
       this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('delete', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
+   * Whether `key` has a fresh cached value (locally or in Redis); never loads. A cached "not found"
+   * counts as no value.
+   *
+   * @example
+   * ```ts
+   * if (!(await cache.has('report:2024'))) queueReportBuild()
+   * ```
+   */
+  async has(key: string): Promise<boolean> {
+    if (this.#closed) throw new CacheClosedError('has')
+    return (await this.get(key)) !== undefined
+  }
+
+  /**
+   * `delete` for many keys at once: one round of DELs and one invalidation message. If Redis
+   * cannot be reached every key is queued for replay and `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await cache.deleteMany(['user:1', 'user:2'])
+   * ```
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('deleteMany')
+    if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
+    for (const key of keys) assertKey('key', key)
+    const unique = [...new Set(keys)]
+    if (unique.length === 0) return
+    for (const key of unique) this.#invalidateLocally(key)
+    try {
+      await this.#tier.invalidate(unique.map((key) => this.#keys.entry(key)))
+      await this.#publish(unique)
+    } catch (error) {
+      for (const key of unique) this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('deleteMany', { keys: unique, queuedForReplay: true }, error)
     }
   }
 

@@ -196,12 +196,13 @@ export class RedisTier {
     token: string,
     leaseTtlMs: number,
     awaited: string | undefined,
+    force = false,
   ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
       this.#eval(
         SCRIPTS.getOrLease,
         [entry.value, entry.lease, entry.outcome],
-        [now, token, leaseTtlMs, awaited ?? ''],
+        [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
       ).then(toLeaseRead),
     )
   }
