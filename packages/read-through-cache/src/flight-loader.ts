@@ -1,11 +1,11 @@
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import type { Policy } from './entry-policy.js'
-import { CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
-import type { Loader, LoaderContext } from './loader.js'
+import type { Loader } from './loader.js'
+import { callLoader, effectivePolicy, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { MissRate } from './miss-rate.js'
 import type { CacheCounter, ResolvedOptions } from './options.js'
@@ -15,13 +15,6 @@ import type { TagBookkeeping } from './tag-bookkeeping.js'
 
 const noop = () => {}
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** Runs a loader call under the process-wide cap and the hard timeout; `what` names it in the timeout error. */
-export type RunLoad = <R>(
-  what: string,
-  timeoutMs: number,
-  load: (signal: AbortSignal) => R | Promise<R>,
-) => Promise<R>
 
 export interface FlightLoaderOptions {
   options: Pick<ResolvedOptions, 'leases' | 'leaseTtlMs' | 'leaseWaitTimeoutMs'>
@@ -396,65 +389,14 @@ export class FlightLoader {
     stale: LocalEntry | undefined,
     policy: Policy,
   ): Promise<unknown> {
-    const staleValue = stale?.negative === false ? stale.value : undefined
-    const context = (signal: AbortSignal): LoaderContext<unknown> => ({
-      key: flight.key,
-      stale: staleValue,
-      signal,
-      setTtl: (ttlMs) => {
-        if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
-          throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
-        }
-        flight.ttlMs = ttlMs
-      },
-      skip: () => {
-        flight.skipStore = true
-        return undefined
-      },
-      fail: (message) => {
-        throw new Error(message ?? `the loader of "${flight.key}" failed`)
-      },
-    })
-    // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
-    // carries the hard timeout.
-    const loading = flight.hooks?.batched
-      ? Promise.resolve(loader(context(NEVER_ABORTED)))
-      : this.#runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) => loader(context(signal)))
-    if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined)
-      this.#softTimeout(flight, loading, stale, policy)
-    return loading
-  }
-
-  /**
-   * After `loaderSoftTimeoutMs` the callers get the stale value (if it is still within the SWR or
-   * grace window); the load goes on and writes when it finishes, so the next callers get its value.
-   */
-  #softTimeout(flight: Flight, loading: Promise<unknown>, stale: LocalEntry, policy: Policy): void {
-    const timer = setTimeout(() => {
-      const window = Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
-      if (flight.answered || Date.now() >= stale.freshUntil + window) return
-      this.#answerStale(flight, stale.value)
-    }, policy.loaderSoftTimeoutMs)
-    timer.unref()
-    loading.then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    )
+    return callLoader(flight, loader, stale, policy, this.#runLoad, this.#answerStale)
   }
 
   /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
-  #answerStale(flight: Flight, value: unknown): void {
+  readonly #answerStale = (flight: Flight, value: unknown): void => {
     if (flight.answered) return
     if (flight.callers > 0) this.#count('staleServed', flight.callers)
     flight.servedStale = true
     flight.answer(value)
   }
 }
-
-/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL. */
-function effectivePolicy(policy: Policy, flight: Flight): Policy {
-  return flight.ttlMs === undefined ? policy : { ...policy, ttlMs: flight.ttlMs }
-}
-
-/** The signal of a batch member's own loader (the batch call has the real one). */
-const NEVER_ABORTED = new AbortController().signal

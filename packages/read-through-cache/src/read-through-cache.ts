@@ -4,13 +4,14 @@ import { CacheCounters, type CacheStats } from './cache-counters.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { EntryCodec } from './entry-codec.js'
 import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
-import { CacheClosedError, CacheKeyError, CacheLoaderTimeoutError, CacheUnavailableError } from './errors.js'
+import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
 import { createFlight, type Flight, type FlightHooks } from './flight.js'
-import { FlightLoader, type RunLoad } from './flight-loader.js'
+import { FlightLoader } from './flight-loader.js'
 import { InvalidationBus } from './invalidation-bus.js'
 import { KeyLayout } from './key-layout.js'
 import { LeaseTokens } from './lease-tokens.js'
 import type { BatchLoader, Loader } from './loader.js'
+import { createRunLoad, type RunLoad } from './loader-call.js'
 import { type LocalEntry, LocalTier } from './local-tier.js'
 import { MissRate } from './miss-rate.js'
 import {
@@ -20,6 +21,7 @@ import {
   resolveOptions,
 } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
+import { waitUntilReady } from './ready-wait.js'
 import { type RedisClient, RedisTier } from './redis-tier.js'
 import { ReplayDriver } from './replay-driver.js'
 import { Semaphore } from './semaphore.js'
@@ -113,6 +115,7 @@ export class ReadThroughCache {
       onStaleSetPrevented: () => this.#count('staleSetsPrevented'),
     })
     this.#loads = new Semaphore(o.maxConcurrentLoads)
+    this.#runLoad = createRunLoad(this.#loads, () => this.#count('loads'))
     this.#tokens = new LeaseTokens(this.#origin)
     this.#flightLoader = new FlightLoader({
       options: o,
@@ -183,34 +186,7 @@ export class ReadThroughCache {
    */
   async ready(timeoutMs = 10_000): Promise<void> {
     if (this.#closed) throw new CacheClosedError('ready')
-    const client = this.#options.redis
-    let timer: NodeJS.Timeout | undefined
-    let onReady: (() => void) | undefined
-    let abort: ((error: Error) => void) | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      abort = reject
-      this.#readyWaiters.add(reject)
-      timer = setTimeout(
-        () => reject(new CacheUnavailableError('ready', { reason: 'timeout', timeoutMs })),
-        timeoutMs,
-      )
-    })
-    // A `lazyConnect` client connects at its first command; ready() is that moment.
-    if (client.status === 'wait') client.connect().catch(() => {})
-    const connected =
-      client.status === 'ready'
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            onReady = () => resolve()
-            client.once('ready', onReady)
-          })
-    try {
-      await Promise.race([Promise.all([connected, this.#bus?.ready]), timeout])
-    } finally {
-      clearTimeout(timer)
-      if (abort !== undefined) this.#readyWaiters.delete(abort)
-      if (onReady !== undefined) client.off('ready', onReady)
-    }
+    await waitUntilReady(this.#options.redis, this.#bus?.ready, timeoutMs, this.#readyWaiters)
   }
 
   /**
@@ -654,23 +630,8 @@ export class ReadThroughCache {
     }
   }
 
-  /**
-   * Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it.
-   * At `timeoutMs` (from now: a wait for a slot counts) the call's signal aborts with a
-   * `CacheLoaderTimeoutError`, which is also what this rejects with, and the slot is freed.
-   */
-  readonly #runLoad: RunLoad = (what, timeoutMs, load) => {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new CacheLoaderTimeoutError(what, timeoutMs)), timeoutMs)
-    // A hung loader alone must not keep the process alive.
-    timer.unref()
-    return this.#loads
-      .run(() => {
-        this.#count('loads')
-        return load(controller.signal)
-      }, controller.signal)
-      .finally(() => clearTimeout(timer))
-  }
+  /** Runs a loader call (one key's or a whole batch's) under the cap and the hard timeout, and counts it. */
+  readonly #runLoad: RunLoad
 
   // ---- entries ------------------------------------------------------------------------------
 
