@@ -105,8 +105,10 @@ export class ReadThroughCache {
     this.#replayDriver = new ReplayDriver({
       client: o.redis,
       intervalMs: Math.max(50, Math.min(250, o.openDurationMs)),
+      commandTimeoutMs: o.commandTimeoutMs,
       hasPending: () => this.#pending.size > 0,
       replay: (force) => this.#tier.replayPending(force),
+      replayVia: (connection) => this.#pending.replay(connection),
     })
     this.#tags = new TagBookkeeping({
       tier: this.#tier,

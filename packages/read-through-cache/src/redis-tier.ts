@@ -179,11 +179,16 @@ export class RedisTier {
     })
   }
 
-  #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    return this.#client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+  #eval(
+    s: Script,
+    keys: string[],
+    args: (string | number)[],
+    client: RedisClient = this.#client,
+  ): Promise<unknown> {
+    return client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       // First use on this node (or after SCRIPT FLUSH / a restart): send the body once.
       if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return this.#client.eval(s.source, keys.length, ...keys, ...args)
+        return client.eval(s.source, keys.length, ...keys, ...args)
       }
       throw error
     })
@@ -252,8 +257,9 @@ export class RedisTier {
     await this.#exec('delete', () => this.invalidateRaw(entries))
   }
 
-  async invalidateRaw(entries: EntryKeys[]): Promise<void> {
-    await Promise.all(entries.map((entry) => this.#client.del(entry.value, entry.lease, entry.outcome)))
+  /** `client`: another connection to the same server (the replay connection); default the user's client. */
+  async invalidateRaw(entries: EntryKeys[], client: RedisClient = this.#client): Promise<void> {
+    await Promise.all(entries.map((entry) => client.del(entry.value, entry.lease, entry.outcome)))
   }
 
   /** Reads the current epochs of tags (`null` when never bumped). */
@@ -279,15 +285,15 @@ export class RedisTier {
     return this.#exec('deleteByTag', () => this.takeTagMembersRaw(tag))
   }
 
-  async takeTagMembersRaw(tag: TagKeys): Promise<string[]> {
-    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [])) as string[]
+  async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
+    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [], client)) as string[]
   }
 
   publish(channel: string, message: string): Promise<unknown> {
     return this.#exec('publish', () => this.#client.publish(channel, message))
   }
 
-  publishRaw(channel: string, message: string): Promise<unknown> {
-    return this.#client.publish(channel, message)
+  publishRaw(channel: string, message: string, client: RedisClient = this.#client): Promise<unknown> {
+    return client.publish(channel, message)
   }
 }
