@@ -20,6 +20,13 @@ export interface EntryOptions extends FreshnessOptions {
    * @default false
    */
   forceFresh?: boolean
+  /**
+   * Validates a cached value before it is returned (`getOrLoad`): a value for which this returns
+   * `false` (an old shape after a deploy, say) is treated as a miss and loaded again, and the new
+   * value replaces it. Not applied to cached "not found" entries, nor to what the loader returns.
+   * @default undefined (no check)
+   */
+  checkValue?: (value: unknown) => boolean
 }
 
 /** The per-call options with every default filled in. */
@@ -27,6 +34,7 @@ export interface Policy extends ResolvedFreshness {
   tags: readonly string[]
   local: boolean
   forceFresh: boolean
+  checkValue: ((value: unknown) => boolean) | undefined
 }
 
 export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
@@ -34,7 +42,7 @@ export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is
 }
 
 export function defaultPolicy(freshness: ResolvedFreshness): Policy {
-  return { ...freshness, tags: [], local: true, forceFresh: false }
+  return { ...freshness, tags: [], local: true, forceFresh: false, checkValue: undefined }
 }
 
 export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshness): Policy {
@@ -45,5 +53,11 @@ export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshnes
     tags,
     local: options.local ?? true,
     forceFresh: options.forceFresh === true,
+    checkValue: options.checkValue,
   }
+}
+
+/** Whether a cached entry may be returned under `policy.checkValue` (a "not found" entry always may). */
+export function passesCheck(policy: Policy, entry: { value: unknown; negative: boolean }): boolean {
+  return policy.checkValue === undefined || entry.negative || policy.checkValue(entry.value) === true
 }

@@ -1,5 +1,5 @@
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
-import type { Policy } from './entry-policy.js'
+import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
@@ -99,6 +99,8 @@ export class FlightLoader {
     let waited = false
     /** The lease holder this flight waits on: if it stores nothing, its outcome is ours. */
     let awaited: string | undefined
+    /** The fresh value failed `checkValue`: take the lease over it, as `forceFresh` does. */
+    let rejectedByCheck = false
     for (;;) {
       // One script both reads and, on a miss or a stale value, takes the lease; polling it while
       // another process loads also takes over the lease if that process gives it up.
@@ -106,7 +108,7 @@ export class FlightLoader {
       try {
         // forceFresh: the first read takes the lease even over a fresh value; after a wait, the
         // value the holder wrote meanwhile is fresher than the call and is taken.
-        const force = policy.forceFresh && !waited
+        const force = (policy.forceFresh || rejectedByCheck) && !waited
         read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
@@ -119,12 +121,17 @@ export class FlightLoader {
           // take the lease before it expires, so load without writing rather than wait for nothing.
           return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
         }
+        if (!passesCheck(policy, found) && !rejectedByCheck && !waited) {
+          rejectedByCheck = true
+          flight.replacesFresh = true
+          continue
+        }
         this.#count('hitsRedis')
         this.#missRate.recordHit()
         this.#putLocal(key, found, policy, flight)
         return flight.resolve(found.value)
       }
-      const stale = found ?? localStale
+      const stale = rejectedByCheck ? undefined : (found ?? localStale)
       if (read.status === 3) {
         // The holder we waited on found nothing or failed, and said so: take that as our answer.
         const failed = outcomeResult(key, read.outcome)
@@ -252,7 +259,7 @@ export class FlightLoader {
     }
     if (stored) this.#putLocal(entry.key, cached, policy, flight)
     // A forced load replaced a value that may be fresh in other processes' local tiers.
-    if (stored && policy.forceFresh) await this.#publish([entry.key]).catch(noop)
+    if (stored && (policy.forceFresh || flight.replacesFresh)) await this.#publish([entry.key]).catch(noop)
     flight.resolve(value)
   }
 

@@ -10,6 +10,8 @@ export interface Flight {
   ttlMs: number | undefined
   /** Set by the loader through `ctx.skip()`: what it returns is not cached. */
   skipStore: boolean
+  /** The load replaces a value that was still fresh (it failed `checkValue`): tell the other local tiers. */
+  replacesFresh: boolean
   /** The callers have their answer (a value, an error, or a stale value while the load goes on). */
   answered: boolean
   /** Callers waiting on `promise` (a background refresh has none): `staleServed` counts callers. */
@@ -60,6 +62,7 @@ export function createFlight(
     answered: false,
     ttlMs: undefined,
     skipStore: false,
+    replacesFresh: false,
     callers,
     servedStale: false,
     promise,

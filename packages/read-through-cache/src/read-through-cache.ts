@@ -3,7 +3,14 @@ import { createBatchedLoad } from './batched-load.js'
 import { CacheCounters, type CacheStats } from './cache-counters.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { EntryCodec } from './entry-codec.js'
-import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
+import {
+  assertKey,
+  defaultPolicy,
+  type EntryOptions,
+  type Policy,
+  passesCheck,
+  resolvePolicy,
+} from './entry-policy.js'
 import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
 import { createFlight, type Flight, type FlightHooks } from './flight.js'
 import { FlightLoader } from './flight-loader.js'
@@ -215,11 +222,14 @@ export class ReadThroughCache {
     if (this.#local !== undefined && policy.local) {
       const entry = this.#local.get(key, now)
       if (entry !== undefined) {
-        if (entry.freshUntil > now) {
+        if (!passesCheck(policy, entry)) {
+          this.#local.delete(key)
+        } else if (entry.freshUntil > now) {
           this.#count('hitsLocal')
           return entry.value as T
+        } else {
+          stale = entry
         }
-        stale = entry
       }
     }
     const running = this.#flights.get(key)
@@ -273,7 +283,7 @@ export class ReadThroughCache {
     }
     if (text !== null) {
       const found = this.#codec.decode(key, text)
-      if (found !== undefined && found.freshUntil > Date.now()) {
+      if (found !== undefined && found.freshUntil > Date.now() && passesCheck(policy, found)) {
         this.#count('hitsRedis')
         this.#missRate.recordHit()
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.

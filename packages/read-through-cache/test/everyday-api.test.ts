@@ -111,6 +111,32 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     expect(a.stats().loads).toBe(2)
   })
 
+  it('checkValue: a cached value that fails the check is loaded again and replaced, locally and in Redis', async () => {
+    const prefix = prefixOf()
+    const a = cache({ prefix })
+    const b = cache({ prefix, local: false })
+    await a.ready()
+    await a.getOrLoad('u', () => ({ name: 'Ada' })) // the old shape
+    await a.settled()
+    const isV2 = (value: unknown) => typeof (value as { fullName?: unknown }).fullName === 'string'
+    let loads = 0
+    const loadV2 = () => {
+      loads++
+      return { fullName: 'Ada Lovelace' }
+    }
+    // From the local tier (a), and from Redis (b, which has no local tier).
+    expect(await a.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
+    await a.settled()
+    expect(await b.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
+    expect(loads).toBe(1) // b found the replacement in Redis
+    const c = cache({ prefix: prefixOf(), local: false })
+    await c.getOrLoad('u', () => ({ name: 'old' }))
+    await c.settled()
+    expect(await c.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
+    expect(loads).toBe(2)
+    expect(await c.getOrLoad('u', () => ({ name: 'wrong' }))).toEqual({ fullName: 'Ada Lovelace' })
+  })
+
   it('has() tells whether a fresh value is cached; deleteMany() removes keys everywhere at once', async () => {
     const prefix = prefixOf()
     const a = cache({ prefix })
