@@ -1,4 +1,4 @@
-import { CacheKeyError } from './errors.js'
+import { CacheKeyError, CacheOptionsError } from './errors.js'
 import { type FreshnessOptions, type ResolvedFreshness, resolveFreshness } from './options.js'
 
 /** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
@@ -27,6 +27,13 @@ export interface EntryOptions extends FreshnessOptions {
    * @default undefined (no check)
    */
   checkValue?: (value: unknown) => boolean
+  /**
+   * Eager refresh: a hit on a value with less than this long left to be fresh is answered at once
+   * and starts one background refresh (one per key fleet-wide, under the lease), so a hot key is
+   * reloaded before it expires instead of making its callers wait or serve stale. 0: off.
+   * @default 0
+   */
+  refreshThresholdMs?: number
 }
 
 /** The per-call options with every default filled in. */
@@ -35,6 +42,17 @@ export interface Policy extends ResolvedFreshness {
   local: boolean
   forceFresh: boolean
   checkValue: ((value: unknown) => boolean) | undefined
+  refreshThresholdMs: number
+  /** Internal: this flight is an eager refresh (see `refreshThresholdMs`). */
+  refreshEarly: boolean
+}
+
+function refreshThreshold(value: number | undefined): number {
+  if (value === undefined) return 0
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new CacheOptionsError('refreshThresholdMs', `expected a finite number >= 0, got ${String(value)}`)
+  }
+  return value
 }
 
 export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is string {
@@ -42,7 +60,15 @@ export function assertKey(what: 'key' | 'tag', value: unknown): asserts value is
 }
 
 export function defaultPolicy(freshness: ResolvedFreshness): Policy {
-  return { ...freshness, tags: [], local: true, forceFresh: false, checkValue: undefined }
+  return {
+    ...freshness,
+    tags: [],
+    local: true,
+    forceFresh: false,
+    checkValue: undefined,
+    refreshThresholdMs: 0,
+    refreshEarly: false,
+  }
 }
 
 export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshness): Policy {
@@ -54,6 +80,8 @@ export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshnes
     local: options.local ?? true,
     forceFresh: options.forceFresh === true,
     checkValue: options.checkValue,
+    refreshThresholdMs: refreshThreshold(options.refreshThresholdMs),
+    refreshEarly: false,
   }
 }
 

@@ -108,7 +108,7 @@ export class FlightLoader {
       try {
         // forceFresh: the first read takes the lease even over a fresh value; after a wait, the
         // value the holder wrote meanwhile is fresher than the call and is taken.
-        const force = (policy.forceFresh || rejectedByCheck) && !waited
+        const force = (policy.forceFresh || policy.refreshEarly || rejectedByCheck) && !waited
         read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
@@ -167,6 +167,8 @@ export class FlightLoader {
         await this.#tier.releaseLease(entry, read.holder).catch(noop)
         continue
       }
+      // An eager refresh with another process already refreshing: nothing to do.
+      if (policy.refreshEarly) return flight.resolve(stale?.value)
       if (
         !policy.forceFresh &&
         stale !== undefined &&

@@ -226,6 +226,8 @@ export class ReadThroughCache {
           this.#local.delete(key)
         } else if (entry.freshUntil > now) {
           this.#count('hitsLocal')
+          if (entry.freshUntil - now < policy.refreshThresholdMs)
+            this.#refreshEarly(key, loader as Loader<unknown>, policy, entry)
           return entry.value as T
         } else {
           stale = entry
@@ -288,10 +290,31 @@ export class ReadThroughCache {
         this.#missRate.recordHit()
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
         if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
+        if (found.freshUntil - Date.now() < policy.refreshThresholdMs)
+          this.#refreshEarly(key, loader, policy, found)
         return found.value
       }
     }
     return this.#join(key) ?? this.#startFlight(key, loader, policy, stale, false).promise
+  }
+
+  /**
+   * Starts one background refresh of a value about to expire (unless a load of the key already
+   * runs here): it takes the lease over the still-fresh value, so one process in the fleet
+   * refreshes, and the new value replaces the old one in every local tier.
+   */
+  #refreshEarly(key: string, loader: Loader<unknown>, policy: Policy, current: LocalEntry): void {
+    if (this.#closed || this.#flights.has(key)) return
+    const flight = this.#startFlight(
+      key,
+      loader,
+      { ...policy, refreshEarly: true },
+      current,
+      false,
+      undefined,
+      0,
+    )
+    flight.replacesFresh = true
   }
 
   #join(key: string): Promise<unknown> | undefined {

@@ -137,6 +137,37 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     expect(await c.getOrLoad('u', () => ({ name: 'wrong' }))).toEqual({ fullName: 'Ada Lovelace' })
   })
 
+  it('refreshThresholdMs: a hit near expiry answers at once and starts one background refresh fleet-wide', async () => {
+    const prefix = prefixOf()
+    const a = cache({ prefix })
+    const b = cache({ prefix, local: false })
+    await a.ready()
+    const policy = { ttlMs: 60_000, refreshThresholdMs: 60_000 } // every hit is "near expiry"
+    await a.getOrLoad('k', () => 'v1', policy)
+    await a.settled()
+    let release: () => void = () => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let refreshes = 0
+    const refresh = async () => {
+      refreshes++
+      await released
+      return 'v2'
+    }
+    expect(await a.getOrLoad('k', refresh, policy)).toBe('v1') // answered at once
+    await waitFor('the refresh to hold the lease', async () => a.stats().loads === 2)
+    expect(await b.getOrLoad('k', refresh, policy)).toBe('v1')
+    await b.settled() // b's refresh saw a's lease and gave up
+    release()
+    await a.settled()
+    expect(refreshes).toBe(1)
+    expect(await b.getOrLoad('k', () => 'wrong')).toBe('v2')
+    await expect(a.getOrLoad('k', () => 'x', { refreshThresholdMs: -1 })).rejects.toBeInstanceOf(
+      CacheOptionsError,
+    )
+  })
+
   it('has() tells whether a fresh value is cached; deleteMany() removes keys everywhere at once', async () => {
     const prefix = prefixOf()
     const a = cache({ prefix })
