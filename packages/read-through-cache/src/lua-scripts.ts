@@ -85,3 +85,19 @@ local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return members
 `
+
+/**
+ * KEYS: value, lease. ARGV: now (ms). Marks the value stale now (its fresh-until becomes `now`,
+ * its stale-until and TTL stay, so SWR and grace can still serve it) and voids the lease, so a load
+ * in flight, which may have read before the change, cannot write.
+ */
+export const EXPIRE_ENTRY = `
+redis.call('DEL', KEYS[2])
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local fresh, rest = string.match(v, '^(%d+)|(.*)$')
+if fresh and tonumber(fresh) > tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. rest, 'KEEPTTL')
+end
+return 1
+`

@@ -519,6 +519,38 @@ export class ReadThroughCache {
   }
 
   /**
+   * Marks `key` stale everywhere without removing it: the next read loads again (one load
+   * fleet-wide), while the old value can still be served within `staleWhileRevalidateMs` or
+   * `gracePeriodMs` (e.g. if the loader fails). A load in flight cannot write its (older) value.
+   * If Redis cannot be reached the key is queued for a full invalidation and
+   * `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await cache.expire('leaderboard') // recompute soon, but keep serving the old one meanwhile
+   * ```
+   */
+  async expire(key: string): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('expire')
+    assertKey('key', key)
+    const now = Date.now()
+    const local = this.#local?.peek(key)
+    this.#invalidateLocally(key)
+    // Keep our own copy as a stale one (SWR and grace may serve it); other processes drop theirs
+    // and find the stale value in Redis.
+    if (local !== undefined && local.staleUntil > now && this.#local !== undefined) {
+      this.#local.set(key, { ...local, freshUntil: Math.min(local.freshUntil, now) })
+    }
+    try {
+      await this.#tier.expire(this.#keys.entry(key), now)
+      await this.#publish([key])
+    } catch (error) {
+      this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('expire', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
    * Whether `key` has a fresh cached value (locally or in Redis); never loads. A cached "not found"
    * counts as no value.
    *

@@ -6,6 +6,7 @@ import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
 import type { EntryKeys, TagKeys } from './key-layout.js'
 import {
   ADD_TAG_MEMBER,
+  EXPIRE_ENTRY,
   GET_OR_LEASE,
   RELEASE_LEASE,
   RELEASE_WITH_OUTCOME,
@@ -45,6 +46,7 @@ const SCRIPTS = {
   setAndVoid: script(SET_AND_VOID_LEASE),
   addTagMember: script(ADD_TAG_MEMBER),
   takeTagMembers: script(TAKE_TAG_MEMBERS),
+  expire: script(EXPIRE_ENTRY),
 }
 
 export interface RedisTierOptions {
@@ -250,6 +252,11 @@ export class RedisTier {
         ? Promise.all(entries.map((entry) => this.#client.get(entry.value)))
         : this.#client.mget(entries.map((entry) => entry.value)),
     )
+  }
+
+  /** Marks the value stale now (kept for SWR and grace) and voids the lease. */
+  async expire(entry: EntryKeys, now: number): Promise<void> {
+    await this.#exec('expire', () => this.#eval(SCRIPTS.expire, [entry.value, entry.lease], [now]))
   }
 
   /** Deletes the value and voids the lease (one slot, so one DEL). */

@@ -168,6 +168,23 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     )
   })
 
+  it('expire() marks a key stale everywhere: the next read loads again, the old value still serves within grace', async () => {
+    const prefix = prefixOf()
+    const a = cache({ prefix, gracePeriodMs: 60_000 })
+    const b = cache({ prefix, gracePeriodMs: 60_000 })
+    await Promise.all([a.ready(), b.ready()])
+    await a.getOrLoad('k', () => 'v1')
+    await a.settled()
+    expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
+    await a.expire('k')
+    await waitFor('b to drop its fresh copy', async () => !b.hasLocal('k'))
+    expect(await a.has('k')).toBe(false) // no longer fresh
+    // The loader fails: the expired value is still there for the grace period.
+    expect(await b.getOrLoad('k', () => Promise.reject(new Error('db down')))).toBe('v1')
+    expect(await a.getOrLoad('k', () => 'v2', { forceFresh: true })).toBe('v2')
+    await a.expire('never-cached') // nothing to expire: no error
+  })
+
   it('has() tells whether a fresh value is cached; deleteMany() removes keys everywhere at once', async () => {
     const prefix = prefixOf()
     const a = cache({ prefix })
