@@ -2,11 +2,18 @@
 //   e2e    jobs/s from the first enqueue to the last completion, concurrency 50, trivial handler
 //   add    single-job enqueues per second (50 in flight)
 //   relay  outbox rows moved to BullMQ per second by one relay
-// Both sides run in many short alternating slices and each side's time is summed, so drift in
-// the load of a shared machine falls on both alike.
+// @scale/jobs runs three times: validate off (like for like: raw BullMQ checks nothing), validate
+// on, and validate on with OpenTelemetry spans (bullmq-otel): the cost of each.
+// All sides run in many short rotating slices and each side's time is summed, so drift in
+// the load of a shared machine falls on all alike.
 import { randomBytes } from 'node:crypto'
+import { context, propagation, trace } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base'
 import { type PostgresCluster, type RedisServer, startPostgres, startRedis } from '@scale/testkit'
 import { Queue, Worker } from 'bullmq'
+import { BullMQOtel } from 'bullmq-otel'
 import { Redis } from 'ioredis'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -115,25 +122,33 @@ async function rawSide(redis: Redis): Promise<Side> {
   }
 }
 
-async function scaleSide(redis: Redis): Promise<Side> {
+/** `validate: false` is the like-for-like comparison with raw BullMQ (which checks nothing). */
+async function scaleSide(redis: Redis, validate: boolean, telemetry?: BullMQOtel): Promise<Side> {
   const queue = name('bench-scale')
   let tick: () => void = () => {}
   const job = defineJob({
     name: 'work',
     queue,
     schema,
+    validate,
     handler: ({ n }) => {
       tick()
       return n
     },
   })
-  const addJob = defineJob({ name: 'work', queue: name('bench-add-scale'), schema, handler: () => {} })
-  const producer = createProducer({ connection: redis })
+  const addJob = defineJob({
+    name: 'work',
+    queue: name('bench-add-scale'),
+    schema,
+    validate,
+    handler: () => {},
+  })
+  const producer = createProducer({ connection: redis, ...(telemetry && { telemetry }) })
   const worker = createWorker({
     connection: redis,
     jobs: [job],
     concurrency: CONCURRENCY,
-    shutdown: { signals: [] },
+    ...(telemetry && { telemetry }),
   })
   await Promise.all([
     ...worker.bullWorkers.map((w) => w.waitUntilReady()),
@@ -163,36 +178,61 @@ async function scaleSide(redis: Redis): Promise<Side> {
   }
 }
 
+/** raw BullMQ; @scale/jobs with validation off, on, and on with OpenTelemetry spans. */
+const SIDE_NAMES = ['raw', 'scale', 'validated', 'traced'] as const
+type SideName = (typeof SIDE_NAMES)[number]
+type Sides = Record<SideName, Side>
+
 /**
- * Runs `task` on both sides in many short slices, alternating which goes first. Rates are each
- * side's total over its summed time; the ratio is the median of the per-round ratios, so a burst
- * of load from other processes on a shared machine, which hits one slice, does not decide it.
+ * Runs `task` on every side in many short slices, rotating which goes first. Rates are each
+ * side's total over its summed time; each ratio (to raw BullMQ) is the median of the per-round
+ * ratios, so a burst of load from other processes on a shared machine, which hits one slice, does
+ * not decide it.
  */
 async function interleaved(
-  sides: { raw: Side; scale: Side },
+  sides: Sides,
   total: number,
   slice: number,
   task: (side: Side, count: number) => Promise<void>,
-): Promise<{ raw: number; scale: number; ratio: number }> {
-  const elapsed = { raw: 0, scale: 0 }
-  const ratios: number[] = []
+): Promise<{ rates: Record<SideName, number>; ratios: Record<SideName, number> }> {
+  const elapsed = Object.fromEntries(SIDE_NAMES.map((n) => [n, 0])) as Record<SideName, number>
+  const perRound = Object.fromEntries(SIDE_NAMES.map((n) => [n, [] as number[]])) as Record<
+    SideName,
+    number[]
+  >
   for (let done = 0, round = 0; done < total; done += slice, round++) {
-    const order = round % 2 === 0 ? (['raw', 'scale'] as const) : (['scale', 'raw'] as const)
-    const took = { raw: 0, scale: 0 }
+    const order = SIDE_NAMES.map((_, i) => SIDE_NAMES[(i + round) % SIDE_NAMES.length] as SideName)
+    const took = { ...elapsed }
     for (const key of order) {
       const started = performance.now()
       await task(sides[key], Math.min(slice, total - done))
       took[key] = performance.now() - started
       elapsed[key] += took[key]
     }
-    ratios.push(took.raw / took.scale)
+    for (const key of SIDE_NAMES) perRound[key].push(took.raw / took[key])
   }
-  ratios.sort((x, y) => x - y)
-  return {
-    raw: total / (elapsed.raw / 1000),
-    scale: total / (elapsed.scale / 1000),
-    ratio: ratios[Math.floor(ratios.length / 2)] as number,
+  const median = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)] as number
+  const rates = Object.fromEntries(SIDE_NAMES.map((n) => [n, total / (elapsed[n] / 1000)]))
+  const ratios = Object.fromEntries(SIDE_NAMES.map((n) => [n, median(perRound[n])]))
+  return { rates: rates as Record<SideName, number>, ratios: ratios as Record<SideName, number> }
+}
+
+/**
+ * What an app with the OpenTelemetry SDK has: a tracer provider whose spans go to an exporter
+ * (here one that drops them, so the figure is the cost of making and propagating spans), a
+ * context manager and the W3C propagator.
+ */
+function startTracing(): BullMQOtel {
+  const dropping: SpanExporter = {
+    export: (_spans, done) => done({ code: 0 }),
+    shutdown: async () => {},
   }
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropping)] }),
+  )
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+  return new BullMQOtel({ tracerName: 'bench' })
 }
 
 async function relayRate(redis: Redis, postgres: PostgresCluster): Promise<number> {
@@ -231,33 +271,50 @@ async function main(): Promise<void> {
   const [server, postgres] = await Promise.all([startRedis(), startPostgres()])
   const redis = connect(server)
   try {
-    const sides = { raw: await rawSide(redis), scale: await scaleSide(redis) }
+    const sides: Sides = {
+      raw: await rawSide(redis),
+      scale: await scaleSide(redis, false),
+      validated: await scaleSide(redis, true),
+      traced: await scaleSide(redis, true, startTracing()),
+    }
     // Warm-up: script loading, JIT, connections.
     await interleaved(sides, 2_000, 1_000, (side, count) => side.e2e(count))
     await interleaved(sides, 2_000, 1_000, (side, count) => side.add(count))
     const e2eRates = await interleaved(sides, E2E_JOBS, E2E_SLICE, (side, count) => side.e2e(count))
     const addRates = await interleaved(sides, ADD_JOBS, ADD_SLICE, (side, count) => side.add(count))
-    await sides.raw.close()
-    await sides.scale.close()
+    for (const side of Object.values(sides)) await side.close()
     const relay = await relayRate(redis, postgres)
+    const round = (rates: Record<SideName, number>) =>
+      Object.fromEntries(SIDE_NAMES.map((n) => [n === 'raw' ? 'bullmq' : n, Math.round(rates[n])]))
+    const fixed = (ratios: Record<SideName, number>) =>
+      Object.fromEntries(SIDE_NAMES.filter((n) => n !== 'raw').map((n) => [n, Number(ratios[n].toFixed(3))]))
     const result = {
-      e2eJobsPerSec: { scale: Math.round(e2eRates.scale), bullmq: Math.round(e2eRates.raw) },
-      e2eRatio: Number(e2eRates.ratio.toFixed(3)),
-      addOpsPerSec: { scale: Math.round(addRates.scale), bullmq: Math.round(addRates.raw) },
-      addRatio: Number(addRates.ratio.toFixed(3)),
+      // `scale` is validation off and no OpenTelemetry: like for like with raw BullMQ.
+      e2eJobsPerSec: round(e2eRates.rates),
+      e2eRatio: Number(e2eRates.ratios.scale.toFixed(3)),
+      e2eRatios: fixed(e2eRates.ratios),
+      addOpsPerSec: round(addRates.rates),
+      addRatio: Number(addRates.ratios.scale.toFixed(3)),
+      addRatios: fixed(addRates.ratios),
       outboxRelayJobsPerSec: Math.round(relay),
       e2eJobs: E2E_JOBS,
       addJobs: ADD_JOBS,
       concurrency: CONCURRENCY,
       durationSec: Math.round((Date.now() - benchStarted) / 1000),
     }
+    const cells = (rates: Record<SideName, number>, ratios: Record<SideName, number>) =>
+      SIDE_NAMES.flatMap((n) =>
+        n === 'raw' ? [Math.round(rates[n])] : [Math.round(rates[n]), ratios[n].toFixed(3)],
+      )
     const rows = [
-      ['metric', '@scale/jobs', 'raw BullMQ', 'ratio'],
-      ['e2e jobs/s (c=50)', result.e2eJobsPerSec.scale, result.e2eJobsPerSec.bullmq, result.e2eRatio],
-      ['add ops/s', result.addOpsPerSec.scale, result.addOpsPerSec.bullmq, result.addRatio],
-      ['outbox relay jobs/s', result.outboxRelayJobsPerSec, '-', '-'],
+      ['metric', 'raw BullMQ', 'validate off', 'ratio', 'validate on', 'ratio', '+ OTel spans', 'ratio'],
+      ['e2e jobs/s (c=50)', ...cells(e2eRates.rates, e2eRates.ratios)],
+      ['add ops/s', ...cells(addRates.rates, addRates.ratios)],
+      ['outbox relay jobs/s', '-', result.outboxRelayJobsPerSec],
     ]
-    for (const row of rows) console.log(row.map((cell) => String(cell).padEnd(20)).join(''))
+    for (const row of rows) {
+      console.log(row.map((cell, i) => String(cell).padEnd(i === 0 ? 22 : 14)).join(''))
+    }
     console.log(`BENCH ${JSON.stringify(result)}`)
   } finally {
     redis.disconnect()

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq'
+import { Queue, type Telemetry } from 'bullmq'
 import { type Cluster, Redis, type RedisOptions } from 'ioredis'
 import { InvalidOptionsError } from './errors.js'
 
@@ -50,8 +50,17 @@ export function bullConnection(
  * @internal A BullMQ `Queue` for adds and reads. Its 'error' event is swallowed: connection errors
  * reach callers through the commands that fail, and an unhandled 'error' event would crash the process.
  */
-export function openQueue(name: string, connection: RedisConnection, prefix: string): Queue {
-  const queue = new Queue(name, { connection: bullConnection(connection, false), prefix })
+export function openQueue(
+  name: string,
+  connection: RedisConnection,
+  prefix: string,
+  telemetry?: Telemetry,
+): Queue {
+  const queue = new Queue(name, {
+    connection: bullConnection(connection, false),
+    prefix,
+    ...(telemetry && { telemetry }),
+  })
   queue.on('error', () => {})
   return queue
 }

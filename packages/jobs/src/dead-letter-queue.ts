@@ -9,9 +9,10 @@ import {
   type RedisConnection,
 } from './connection.js'
 import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
-import { versionedJobName } from './define-job.js'
+import { type AnyJobDefinition, versionedJobName } from './define-job.js'
 import { DeadLetterNotFoundError, InvalidOptionsError } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
+import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
 
 /** Selects dead-letter entries; every given field must match. */
 export interface DeadLetterFilter {
@@ -53,7 +54,10 @@ export interface RedriveOptions {
    */
   ratePerSecond?: number
   /**
-   * Replaces the payload before it is enqueued again (e.g. to fix what made it invalid).
+   * Replaces the payload before it is enqueued again (e.g. to fix what made it invalid). Its output
+   * is read as a payload of the entry's version and checked as the worker will check it (JSON,
+   * migrations, the job's schema), so the dead-letter queue needs the job's definition (`jobs`).
+   * An output that fails is not enqueued: the entry stays and is listed in `rejected`.
    * @default the stored payload
    */
   transform?: (entry: DeadLetterEntry) => unknown
@@ -62,6 +66,12 @@ export interface RedriveOptions {
 export interface RedriveResult {
   /** Entries moved back to their queue, with the new job's ID. */
   readonly redriven: ReadonlyArray<{ readonly entryId: string; readonly jobId: string }>
+  /**
+   * Entries left in the dead-letter queue because their payload (the transform's output, or the
+   * stored one when a definition is known) would fail again: `InvalidPayloadError`, or what the
+   * transform or a migration threw.
+   */
+  readonly rejected: ReadonlyArray<{ readonly entryId: string; readonly error: Error }>
 }
 
 /** The dead-letter queue of one BullMQ queue: jobs that failed for good, kept with payload and reason. */
@@ -92,6 +102,12 @@ export interface CreateDeadLetterQueueOptions {
   queue: string
   /** @default '{jobs}' */
   prefix?: string
+  /**
+   * Definitions of the queue's jobs: redrive checks each payload against its job's schema before
+   * enqueueing it (required for a `transform`).
+   * @default []
+   */
+  jobs?: readonly AnyJobDefinition[]
 }
 
 /**
@@ -107,7 +123,7 @@ export interface CreateDeadLetterQueueOptions {
 export function createDeadLetterQueue(options: CreateDeadLetterQueueOptions): DeadLetterQueue {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   checkPrefix(options.connection, prefix)
-  return new RedisDeadLetterQueue(options.connection, options.queue, prefix)
+  return new RedisDeadLetterQueue(options.connection, options.queue, prefix, options.jobs ?? [])
 }
 
 const PAGE = 500
@@ -159,10 +175,17 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   readonly #connection: RedisConnection
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
+  readonly #definitions = new Map<string, AnyJobDefinition>()
   #bullQueue: Queue | undefined
 
-  constructor(connection: RedisConnection, queue: string, prefix: string) {
+  constructor(connection: RedisConnection, queue: string, prefix: string, jobs: readonly AnyJobDefinition[]) {
     if (queue.includes(':')) throw new InvalidOptionsError(`queue name "${queue}" must not contain ':'`)
+    for (const job of jobs) {
+      if (job.queue !== queue) {
+        throw new InvalidOptionsError(`job "${job.name}" belongs to queue "${job.queue}", not "${queue}"`)
+      }
+      this.#definitions.set(job.name, job)
+    }
     this.queue = queue
     this.#prefix = prefix
     this.#connection = connection
@@ -246,14 +269,29 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       if (entries.length >= limit) break
       entries.push(entry)
     }
+    if (options.transform) {
+      const unknown = entries.find((entry) => !this.#definitions.has(entry.name))
+      if (unknown) {
+        throw new InvalidOptionsError(
+          `redrive with a transform needs the definition of job "${unknown.name}" to check its output; pass it in createDeadLetterQueue({ jobs })`,
+        )
+      }
+    }
     const redriven: Array<{ entryId: string; jobId: string }> = []
+    const rejected: Array<{ entryId: string; error: Error }> = []
     let next = Date.now()
     for (const entry of entries) {
+      let payload: unknown
+      try {
+        payload = await this.#checkedPayload(entry, options.transform)
+      } catch (error) {
+        rejected.push({ entryId: entry.id, error: error instanceof Error ? error : new Error(String(error)) })
+        continue
+      }
       const wait = next - Date.now()
       if (wait > 0) await sleep(wait)
       next = Math.max(Date.now(), next) + interval
       const jobId = redriveJobId(entry)
-      const payload = options.transform ? options.transform(entry) : entry.payload
       // Added, then the entry deleted: a redrive that dies between the two and is run again adds
       // under the same ID, which BullMQ ignores, even once the first add has run and been removed
       // (the dedup marker, deleted with the entry, outlives the job).
@@ -274,7 +312,28 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
         .exec()
       redriven.push({ entryId: entry.id, jobId })
     }
-    return { redriven }
+    return { redriven, rejected }
+  }
+
+  /**
+   * The payload to enqueue again, checked as the worker will check it: JSON round trip, then the
+   * migrations from the entry's version and the schema. Without a definition (and no transform)
+   * the stored payload goes back as it is, as BullMQ stored it.
+   */
+  async #checkedPayload(
+    entry: DeadLetterEntry,
+    transform: ((entry: DeadLetterEntry) => unknown) | undefined,
+  ): Promise<unknown> {
+    const payload = transform ? transform(entry) : entry.payload
+    const definition = this.#definitions.get(entry.name)
+    if (!definition) return payload
+    // What the worker will read; refuses what JSON cannot carry (BigInt, undefined, circular).
+    const stored = decodedPayload(definition, payload)
+    // Migrations may change their input in place: they get a copy, the stored value stays as is.
+    const upgraded = migratePayload(definition, entry.version, decodedPayload(definition, payload))
+    const checked = validatePayload(definition, upgraded, 'enqueue')
+    if (checked instanceof Promise) await checked
+    return stored
   }
 
   async remove(id: string): Promise<boolean> {

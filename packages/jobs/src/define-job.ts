@@ -39,10 +39,21 @@ export interface JobContext {
   /** The payload version the producer wrote (before migrations ran). */
   readonly version: number
   /**
-   * Aborted when the worker's shutdown deadline passes while this job runs: stop, and let the job
-   * run again elsewhere. Pass it to fetch/pg/etc. so the work really stops.
+   * Aborted (its `reason` says why) when the worker's shutdown deadline passes while this job runs
+   * (`ShutdownDeadlineError`: the job runs again elsewhere), when the run exceeds the job's
+   * `timeoutMs` (`JobTimeoutError`) or when the job is cancelled (`JobCancelledError`). Pass it to
+   * fetch/pg/etc. so the work really stops.
    */
   readonly signal: AbortSignal
+  /**
+   * Reports progress (a number such as a percentage, or any JSON object): BullMQ's job progress,
+   * shown by `queue.getJob(id)`, QueueEvents and dashboards such as bull-board.
+   */
+  progress(value: number | object): Promise<void>
+  /** Appends a line to the job's log (BullMQ `queue.getJobLogs(id)`), kept as long as the job. */
+  log(line: string): Promise<void>
+  /** For the parent of a flow: its children's results, keyed by BullMQ child key (`<prefix>:<queue>:<id>`). */
+  childrenValues<T = unknown>(): Promise<Record<string, T>>
 }
 
 export type JobHandler<Payload, Result> = (payload: Payload, context: JobContext) => Promise<Result> | Result
@@ -85,6 +96,20 @@ export interface DefineJobOptions<Schema extends StandardSchemaV1, Result> {
    * @default { count: 10_000 }
    */
   removeOnFail?: boolean | number | KeepJobs
+  /**
+   * Longest one run may take. Then the handler's `signal` is aborted with `JobTimeoutError` and
+   * the attempt fails with it (retried while attempts remain, then dead-lettered). A handler that
+   * ignores its signal keeps running in the background; its result is discarded.
+   * @default none
+   */
+  timeoutMs?: number | undefined
+  /**
+   * Check payloads against the schema (at enqueue, as JSON will carry them, and before the
+   * handler runs). `false` keeps the schema for types only: no check, no JSON round trip, the
+   * handler gets whatever JSON made of the payload. For hot paths whose producers you trust.
+   * @default true
+   */
+  validate?: boolean | undefined
 }
 
 /** A job type: its name, schema, handler and policies. Pass it to a producer to enqueue and to a worker to run. */
@@ -101,6 +126,8 @@ export interface JobDefinition<Input = unknown, Output = Input, Result = unknown
   readonly migrations: Readonly<Record<number, PayloadMigration>>
   readonly removeOnComplete: boolean | number | KeepJobs
   readonly removeOnFail: boolean | number | KeepJobs
+  readonly timeoutMs: number | undefined
+  readonly validate: boolean
 }
 
 /** Any job definition, whatever its payload type. */
@@ -156,6 +183,9 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
   if (retry.jitter < 0 || retry.jitter > 1) {
     throw new InvalidOptionsError(`job "${options.name}": retry.jitter must be within 0..1`)
   }
+  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && Number.isFinite(options.timeoutMs))) {
+    throw new InvalidOptionsError(`job "${options.name}": timeoutMs must be a finite number above 0`)
+  }
   if (typeof options.schema?.['~standard']?.validate !== 'function') {
     throw new InvalidOptionsError(
       `job "${options.name}": schema must implement Standard Schema v1 ('~standard')`,
@@ -172,6 +202,8 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
     migrations: Object.freeze({ ...(options.migrations ?? {}) }),
     removeOnComplete: options.removeOnComplete ?? { count: 10_000 },
     removeOnFail: options.removeOnFail ?? { count: 10_000 },
+    timeoutMs: options.timeoutMs,
+    validate: options.validate ?? true,
   })
 }
 

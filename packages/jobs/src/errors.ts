@@ -104,8 +104,8 @@ export class MissingMigrationError extends JobsError {
 
 /** Options that cannot work together (e.g. a Redis Cluster with a prefix lacking a hash tag). */
 export class InvalidOptionsError extends JobsError {
-  constructor(message: string) {
-    super('E_JOBS_INVALID_OPTIONS', message)
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_JOBS_INVALID_OPTIONS', message, options)
   }
 }
 
@@ -121,6 +121,55 @@ export class EnqueueError extends JobsError {
     )
     this.jobName = jobName
     this.queue = queue
+  }
+}
+
+/**
+ * Redis did not answer an enqueue within `enqueueTimeoutMs` (down, frozen, or unreachable). The
+ * caller gets this instead of a promise that never settles; a web request can answer 503 at once.
+ * The add may still reach Redis when it answers again: retry with the same idempotency key.
+ */
+export class EnqueueTimeoutError extends JobsError {
+  readonly jobName: string
+  readonly queue: string
+  readonly timeoutMs: number
+  constructor(jobName: string, queue: string, timeoutMs: number) {
+    super(
+      'E_JOBS_ENQUEUE_TIMEOUT',
+      `Redis did not confirm job "${jobName}" on queue "${queue}" within ${timeoutMs} ms (down or frozen?); it may still be added once Redis answers: retry with the same idempotency key, or raise enqueueTimeoutMs`,
+    )
+    this.jobName = jobName
+    this.queue = queue
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * A run took longer than its job's `timeoutMs`: the handler's `signal` is aborted with this error
+ * and the attempt fails with it (retried like any other failure while attempts remain).
+ */
+export class JobTimeoutError extends JobsError {
+  readonly jobId: string
+  readonly timeoutMs: number
+  constructor(jobId: string, timeoutMs: number) {
+    super(
+      'E_JOBS_TIMEOUT',
+      `job ${jobId} ran longer than its ${timeoutMs} ms timeout; the attempt failed (its signal was aborted). Raise timeoutMs or make the handler honour its signal`,
+    )
+    this.jobId = jobId
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * The job was cancelled by `producer.cancel()` while it ran: the handler's `signal` is aborted
+ * with this error and the job fails without retries (and is not dead-lettered: you asked for it).
+ */
+export class JobCancelledError extends JobsError {
+  readonly jobId: string
+  constructor(jobId: string, reason: string | undefined) {
+    super('E_JOBS_CANCELLED', `job ${jobId} was cancelled${reason ? `: ${reason}` : ''}`)
+    this.jobId = jobId
   }
 }
 

@@ -25,9 +25,12 @@ export {
 export {
   DeadLetterNotFoundError,
   EnqueueError,
+  EnqueueTimeoutError,
   InvalidOptionsError,
   InvalidPayloadError,
+  JobCancelledError,
   JobsError,
+  JobTimeoutError,
   MissingMigrationError,
   OutboxRelayError,
   type PayloadIssue,
@@ -36,6 +39,7 @@ export {
   UnknownJobError,
   UnsupportedVersionError,
 } from './errors.js'
+export { type EnqueuedFlow, type FlowNode, flowJob } from './flows.js'
 export type { EnqueueOptions } from './job-options.js'
 export type { Logger } from './logger.js'
 export {
@@ -47,6 +51,7 @@ export {
 } from './outbox.js'
 export { type CreateOutboxRelayOptions, createOutboxRelay, type OutboxRelay } from './outbox-relay.js'
 export {
+  type CancelOutcome,
   type CreateProducerOptions,
   createProducer,
   type EnqueuedJob,
@@ -65,13 +70,14 @@ export {
   type ScalingSignal,
   type ScalingSignalReader,
 } from './scaling-signal.js'
+export { type Closable, type ShutdownOnSignalOptions, shutdownOnSignal } from './shutdown-on-signal.js'
 export type { StandardSchemaV1 } from './standard-schema.js'
 export { type SuggestWorkersInput, suggestWorkers } from './suggest-workers.js'
-export {
-  type CreateWorkerOptions,
-  createWorker,
-  type JobWorker,
-  type ShutdownOptions,
-  type ShutdownReport,
-  type WorkerEvent,
-} from './worker.js'
+export { createWorker } from './worker.js'
+export type {
+  CreateWorkerOptions,
+  JobWorker,
+  ShutdownOptions,
+  ShutdownReport,
+  WorkerEvent,
+} from './worker-options.js'

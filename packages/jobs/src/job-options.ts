@@ -20,8 +20,11 @@ export interface EnqueueOptions {
    */
   delayMs?: number
   /**
-   * BullMQ priority: 1 is the highest, larger runs later; unset jobs run before prioritized ones.
-   * @default undefined
+   * BullMQ priority among **prioritized** jobs: 1 runs first, larger numbers later. A job without a
+   * priority (or `0`) runs before every prioritized job (BullMQ's rule: priorities order a
+   * separate set that is served after the plain queue). To make some jobs urgent, give every job
+   * of the queue a priority (e.g. urgent 1, normal 10).
+   * @default undefined (no priority: ahead of all prioritized jobs)
    */
   priority?: number
   /**

@@ -9,7 +9,8 @@ import {
   queueKey,
   type RedisConnection,
 } from './connection.js'
-import { InvalidOptionsError, OutboxRelayError } from './errors.js'
+import { withDeadline } from './deadline.js'
+import { EnqueueTimeoutError, InvalidOptionsError, OutboxRelayError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
 
@@ -40,6 +41,14 @@ export interface CreateOutboxRelayOptions<DB> {
    * @default 86_400_000 (one day)
    */
   dedupWindowMs?: number
+  /**
+   * Longest one batch's add to Redis may take. A Redis that is down or frozen fails the batch
+   * with `OutboxRelayError` (its cause an `EnqueueTimeoutError`) instead of holding the batch's
+   * row locks forever: the transaction rolls back, the rows stay and are retried, and an add that
+   * lands late is deduplicated by the job IDs. Also bounds `stop()`.
+   * @default 10_000
+   */
+  enqueueTimeoutMs?: number
   /** pino-compatible logger. @default silent */
   logger?: Logger
   /**
@@ -59,6 +68,8 @@ export interface OutboxRelay {
   relayed(): number
   /** Stops polling after the current batch and closes the BullMQ queues (and the Redis client it created, if any). */
   stop(): Promise<void>
+  /** The same as `stop()`, under the name every closable of @scale has (see `shutdownOnSignal`). */
+  close(): Promise<void>
 }
 
 /**
@@ -76,7 +87,7 @@ export interface OutboxRelay {
  * ```ts
  * const relay = createOutboxRelay({ db, connection: redis })
  * relay.start()
- * process.on('SIGTERM', () => relay.stop())
+ * shutdownOnSignal([relay]) // or call relay.close() from your own shutdown
  * ```
  */
 export function createOutboxRelay<DB>(options: CreateOutboxRelayOptions<DB>): OutboxRelay {
@@ -91,6 +102,7 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #batchSize: number
   readonly #pollIntervalMs: number
   readonly #dedupWindowMs: number
+  readonly #enqueueTimeoutMs: number
   readonly #logger: Logger
   readonly #onBatchAdded: ((batch: { readonly jobIds: readonly string[] }) => void) | undefined
   readonly #queues = new Map<string, Queue>()
@@ -111,6 +123,12 @@ class PollingOutboxRelay implements OutboxRelay {
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
     this.#dedupWindowMs = options.dedupWindowMs ?? 86_400_000
+    this.#enqueueTimeoutMs = options.enqueueTimeoutMs ?? 10_000
+    if (!(this.#enqueueTimeoutMs > 0)) {
+      throw new InvalidOptionsError(
+        `outbox relay enqueueTimeoutMs must be above 0, got ${this.#enqueueTimeoutMs}`,
+      )
+    }
     // A batch size of 0 would make every batch look full and the loop poll without pause.
     if (!(Number.isInteger(this.#batchSize) && this.#batchSize >= 1)) {
       throw new InvalidOptionsError(`outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`)
@@ -174,7 +192,13 @@ class PollingOutboxRelay implements OutboxRelay {
           }
           list.push({ name: row.name, data: row.payload, opts })
         }
-        for (const [queue, jobs] of byQueue) await this.#queue(queue).addBulk(jobs)
+        for (const [queue, jobs] of byQueue) {
+          await withDeadline(
+            this.#queue(queue).addBulk(jobs),
+            this.#enqueueTimeoutMs,
+            () => new EnqueueTimeoutError('outbox batch', queue, this.#enqueueTimeoutMs),
+          )
+        }
         if (this.#onBatchAdded) {
           try {
             this.#onBatchAdded({
@@ -215,8 +239,10 @@ class PollingOutboxRelay implements OutboxRelay {
   async #forgetMarkers(queue: string, jobs: ReadonlyArray<{ opts: JobsOptions }>): Promise<void> {
     try {
       // BullMQ's key for a deduplication ID; every key shares the queue's hash tag (one slot).
-      await this.#client.del(
-        ...jobs.map((job) => queueKey(this.#prefix, queue, `de:${String(job.opts.jobId)}`)),
+      await withDeadline(
+        this.#client.del(...jobs.map((job) => queueKey(this.#prefix, queue, `de:${String(job.opts.jobId)}`))),
+        this.#enqueueTimeoutMs,
+        () => new EnqueueTimeoutError('outbox dedup markers', queue, this.#enqueueTimeoutMs),
       )
     } catch (error) {
       this.#logger.warn(
@@ -254,6 +280,10 @@ class PollingOutboxRelay implements OutboxRelay {
     }
   }
 
+  close(): Promise<void> {
+    return this.stop()
+  }
+
   async stop(): Promise<void> {
     this.#running = false
     this.#stopped = true
@@ -261,7 +291,12 @@ class PollingOutboxRelay implements OutboxRelay {
     await this.#loop
     const queues = [...this.#queues.values()]
     this.#queues.clear()
-    await Promise.all(queues.map((queue) => queue.close()))
+    // Bounded: closing waits on Redis, which may be what is down.
+    await withDeadline(
+      Promise.all(queues.map((queue) => queue.close())),
+      this.#enqueueTimeoutMs,
+      () => new Error('close timed out'),
+    ).catch(() => {})
     if (this.#ownsClient) this.#client.disconnect()
   }
 }

@@ -1,9 +1,9 @@
-import type { JobsOptions } from 'bullmq'
+import type { JobsOptions, Telemetry } from 'bullmq'
 import type { Generated, Kysely, Transaction } from 'kysely'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
 import { InvalidOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
-import { validatePayload } from './validate-payload.js'
+import { validateForEnqueue } from './validate-payload.js'
 
 /** The default outbox table name. */
 export const DEFAULT_OUTBOX_TABLE = 'scale_jobs_outbox'
@@ -45,6 +45,13 @@ export interface CreateOutboxOptions {
    * @default 'scale_jobs_outbox'
    */
   table?: string
+  /**
+   * BullMQ telemetry (e.g. `new BullMQOtel(...)` from `bullmq-otel`): the trace context active at
+   * `enqueue` is stored in the row, so the job's run joins the trace of the request that wrote it,
+   * however much later the relay moves it.
+   * @default none
+   */
+  telemetry?: Telemetry
 }
 
 /** Writes jobs into the outbox table inside the caller's transaction. */
@@ -96,11 +103,18 @@ export function createOutbox(options: CreateOutboxOptions = {}): Outbox {
       `outbox table "${table}" must be an identifier, optionally schema-qualified`,
     )
   }
-  return new KyselyOutbox(table)
+  return new KyselyOutbox(table, options.telemetry)
 }
 
-function storedOptions(job: AnyJobDefinition, options: EnqueueOptions | undefined): StoredOptions {
+function storedOptions(
+  job: AnyJobDefinition,
+  options: EnqueueOptions | undefined,
+  traceMetadata: string | undefined,
+): StoredOptions {
   const bull = bullJobOptions(job, options)
+  // BullMQ reads `telemetry.metadata` as the parent context of the job's spans, even when the
+  // relay that adds it traces nothing itself.
+  if (traceMetadata !== undefined) bull.telemetry = { metadata: traceMetadata }
   // The relay sets the delay, counted from the enqueue (see StoredOptions).
   const { delay: delayMs, ...rest } = bull
   const stored: StoredOptions = { bull: rest }
@@ -110,9 +124,11 @@ function storedOptions(job: AnyJobDefinition, options: EnqueueOptions | undefine
 
 class KyselyOutbox implements Outbox {
   readonly table: string
+  readonly #telemetry: Telemetry | undefined
 
-  constructor(table: string) {
+  constructor(table: string, telemetry: Telemetry | undefined) {
     this.table = table
+    this.#telemetry = telemetry
   }
 
   async enqueue<DB, Input, Output, Result>(
@@ -133,22 +149,26 @@ class KyselyOutbox implements Outbox {
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]> {
     if (items.length === 0) return []
+    const payloads: unknown[] = []
     for (const item of items) {
-      const checked = validatePayload(job, item.payload, 'enqueue')
-      if (checked instanceof Promise) await checked
+      let decoded = validateForEnqueue(job, item.payload)
+      if (decoded instanceof Promise) decoded = await decoded
+      payloads.push(decoded)
     }
     const now = new Date()
     const name = versionedJobName(job.name, job.version)
+    const manager = this.#telemetry?.contextManager
+    const traceMetadata = manager?.getMetadata(manager.active())
     // The user's database type does not know our table; the row shape is ours to keep right.
     const outboxDb = db as unknown as Kysely<OutboxDatabase>
     const rows = await outboxDb
       .insertInto(this.table)
       .values(
-        items.map((item) => ({
+        items.map((item, i) => ({
           queue: job.queue,
           name,
-          payload: JSON.stringify(item.payload ?? null),
-          options: JSON.stringify(storedOptions(job, item.options)),
+          payload: JSON.stringify(payloads[i]),
+          options: JSON.stringify(storedOptions(job, item.options, traceMetadata)),
           created_at: now,
         })),
       )

@@ -1,9 +1,20 @@
-import type { Queue } from 'bullmq'
-import { checkPrefix, DEFAULT_PREFIX, openQueue, type RedisConnection } from './connection.js'
+import { FlowProducer, getNextMillis, type Queue, type Telemetry } from 'bullmq'
+import type { Cluster, Redis } from 'ioredis'
+import {
+  bullConnection,
+  checkPrefix,
+  commandClient,
+  DEFAULT_PREFIX,
+  openQueue,
+  queueKey,
+  type RedisConnection,
+} from './connection.js'
+import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { EnqueueError, InvalidOptionsError } from './errors.js'
+import { EnqueueError, EnqueueTimeoutError, InvalidOptionsError } from './errors.js'
+import { bullFlow, type EnqueuedFlow, enqueuedFlow, type FlowNode } from './flows.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
-import { validatePayload } from './validate-payload.js'
+import { validateForEnqueue } from './validate-payload.js'
 
 /** What `enqueue` returns. */
 export interface EnqueuedJob {
@@ -11,6 +22,19 @@ export interface EnqueuedJob {
   readonly id: string
   readonly name: string
   readonly queue: string
+}
+
+/**
+ * What `cancel` did: `removed` (it was waiting or delayed and will not run), `signalled` (it was
+ * running; its worker aborts it, the attempt fails with `JobCancelledError`, no retries),
+ * `not-listening` (running, but no worker of this package with `cancellation` listens),
+ * `finished` (already completed or failed) or `not-found`.
+ */
+export type CancelOutcome = 'removed' | 'signalled' | 'not-listening' | 'finished' | 'not-found'
+
+/** @internal The pub/sub channel on which workers of a queue hear cancels. */
+export function cancelChannel(prefix: string, queue: string): string {
+  return queueKey(prefix, queue, 'scale-cancel')
 }
 
 /** A repeat rule for `schedule`, passed to BullMQ's job schedulers. */
@@ -33,6 +57,21 @@ export interface CreateProducerOptions {
    * @default '{jobs}'
    */
   prefix?: string
+  /**
+   * Longest an `enqueue`, `enqueueMany`, `schedule`, `unschedule` or `cancel` waits for Redis
+   * before it rejects with `EnqueueTimeoutError`. On by default so that a web request never hangs
+   * on a Redis that is down or frozen (with `maxRetriesPerRequest: null` ioredis queues commands
+   * forever). `Infinity` turns it off.
+   * @default 5_000
+   */
+  enqueueTimeoutMs?: number
+  /**
+   * OpenTelemetry through BullMQ's telemetry interface, e.g. `new BullMQOtel('web')` from
+   * `bullmq-otel`: a span per enqueue, and the active trace context stored in the job so that the
+   * worker's span of its run joins the same trace.
+   * @default none
+   */
+  telemetry?: Telemetry
 }
 
 /** Enqueues typed jobs. One per process is enough; it keeps one BullMQ `Queue` per queue name. */
@@ -55,6 +94,13 @@ export interface Producer {
     repeat: ScheduleOptions,
     payload: Input,
   ): Promise<void>
+  /**
+   * Enqueues a flow (BullMQ `FlowProducer`): every payload is validated first (all or nothing),
+   * then the whole tree is added atomically. A parent runs once all its children have completed.
+   */
+  enqueueFlow(root: FlowNode): Promise<EnqueuedFlow>
+  /** Cancels a job by ID: removes it if it waits, signals its worker if it runs. See {@link CancelOutcome}. */
+  cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome>
   /** Removes a repeatable job; returns whether it existed. */
   unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean>
   /** The BullMQ `Queue` for a queue name (escape hatch: counts, pause, clean). */
@@ -78,25 +124,88 @@ export interface Producer {
 export function createProducer(options: CreateProducerOptions): Producer {
   const prefix = options.prefix ?? DEFAULT_PREFIX
   checkPrefix(options.connection, prefix)
-  return new BullProducer(options.connection, prefix)
+  const timeoutMs = options.enqueueTimeoutMs ?? 5_000
+  if (!(timeoutMs > 0)) {
+    throw new InvalidOptionsError(`enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`)
+  }
+  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry)
+}
+
+/** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
+function checkRepeat(schedulerId: string, repeat: ScheduleOptions): void {
+  if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
+    throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
+  }
+  if (repeat.everyMs !== undefined && !(Number.isInteger(repeat.everyMs) && repeat.everyMs > 0)) {
+    throw new InvalidOptionsError(
+      `schedule "${schedulerId}": everyMs must be a positive integer, got ${repeat.everyMs}`,
+    )
+  }
+  if (repeat.limit !== undefined && !(Number.isInteger(repeat.limit) && repeat.limit > 0)) {
+    throw new InvalidOptionsError(
+      `schedule "${schedulerId}": limit must be a positive integer, got ${repeat.limit}`,
+    )
+  }
+  if (repeat.pattern !== undefined) {
+    try {
+      // BullMQ's own parser: what it accepts here it accepts when the scheduler fires.
+      getNextMillis(Date.now(), {
+        pattern: repeat.pattern,
+        ...(repeat.tz !== undefined && { tz: repeat.tz }),
+      })
+    } catch (error) {
+      throw new InvalidOptionsError(
+        `schedule "${schedulerId}": invalid cron pattern "${repeat.pattern}"${repeat.tz ? ` (tz ${repeat.tz})` : ''}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      )
+    }
+  }
 }
 
 class BullProducer implements Producer {
   readonly #connection: RedisConnection
   readonly #prefix: string
   readonly #queues = new Map<string, Queue>()
+  readonly #timeoutMs: number
+  #flowProducer: FlowProducer | undefined
+  #commands: { client: Redis | Cluster; owned: boolean } | undefined
   #closed = false
 
-  constructor(connection: RedisConnection, prefix: string) {
+  readonly #telemetry: Telemetry | undefined
+
+  constructor(
+    connection: RedisConnection,
+    prefix: string,
+    timeoutMs: number,
+    telemetry: Telemetry | undefined,
+  ) {
     this.#connection = connection
     this.#prefix = prefix
+    this.#timeoutMs = timeoutMs
+    this.#telemetry = telemetry
+  }
+
+  /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
+  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
+    let pending: Promise<T>
+    try {
+      pending = work()
+    } catch (error) {
+      return Promise.reject(new EnqueueError(job.name, job.queue, error))
+    }
+    return withDeadline(
+      pending,
+      this.#timeoutMs,
+      () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
+      (error) => new EnqueueError(job.name, job.queue, error),
+    )
   }
 
   queue(name: string): Queue {
     if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
     let queue = this.#queues.get(name)
     if (!queue) {
-      queue = openQueue(name, this.#connection, this.#prefix)
+      queue = openQueue(name, this.#connection, this.#prefix, this.#telemetry)
       this.#queues.set(name, queue)
     }
     return queue
@@ -107,39 +216,35 @@ class BullProducer implements Producer {
     payload: Input,
     options?: EnqueueOptions,
   ): Promise<EnqueuedJob> {
-    const checked = validatePayload(job, payload, 'enqueue')
-    if (checked instanceof Promise) await checked
+    let data = validateForEnqueue(job, payload)
+    if (data instanceof Promise) data = await data
     const opts = bullJobOptions(job, options)
-    try {
-      const added = await this.queue(job.queue).add(versionedJobName(job.name, job.version), payload, opts)
-      return { id: String(added.id), name: job.name, queue: job.queue }
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+    const queue = this.queue(job.queue)
+    const added = await this.#redis(job, () => queue.add(versionedJobName(job.name, job.version), data, opts))
+    return { id: String(added.id), name: job.name, queue: job.queue }
   }
 
   async enqueueMany<Input, Output, Result>(
     job: JobDefinition<Input, Output, Result>,
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<EnqueuedJob[]> {
+    const payloads: unknown[] = []
     for (const item of items) {
-      const checked = validatePayload(job, item.payload, 'enqueue')
-      if (checked instanceof Promise) await checked
+      let data = validateForEnqueue(job, item.payload)
+      if (data instanceof Promise) data = await data
+      payloads.push(data)
     }
     const name = versionedJobName(job.name, job.version)
     const shared = bullJobOptions(job)
-    const jobs = items.map((item) => ({
+    const jobs = items.map((item, i) => ({
       name,
-      data: item.payload,
+      data: payloads[i],
       // Items without options share one options object, as a hand-written addBulk would.
       opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
     }))
-    try {
-      const added = await this.queue(job.queue).addBulk(jobs)
-      return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
-    }
+    const queue = this.queue(job.queue)
+    const added = await this.#redis(job, () => queue.addBulk(jobs))
+    return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
   }
 
   async schedule<Input, Output, Result>(
@@ -148,41 +253,92 @@ class BullProducer implements Producer {
     repeat: ScheduleOptions,
     payload: Input,
   ): Promise<void> {
-    if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
-      throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
-    }
-    const checked = validatePayload(job, payload, 'enqueue')
-    if (checked instanceof Promise) await checked
+    checkRepeat(schedulerId, repeat)
+    let data = validateForEnqueue(job, payload)
+    if (data instanceof Promise) data = await data
     const { attempts, backoff, removeOnComplete, removeOnFail } = bullJobOptions(job)
     const rule: { every?: number; pattern?: string; tz?: string; limit?: number } = {}
     if (repeat.everyMs !== undefined) rule.every = repeat.everyMs
     if (repeat.pattern !== undefined) rule.pattern = repeat.pattern
     if (repeat.tz !== undefined) rule.tz = repeat.tz
     if (repeat.limit !== undefined) rule.limit = repeat.limit
-    try {
-      await this.queue(job.queue).upsertJobScheduler(schedulerId, rule, {
+    const queue = this.queue(job.queue)
+    await this.#redis(job, () =>
+      queue.upsertJobScheduler(schedulerId, rule, {
         name: versionedJobName(job.name, job.version),
-        data: payload,
+        data,
         opts: {
           ...(attempts !== undefined && { attempts }),
           ...(backoff !== undefined && { backoff }),
           ...(removeOnComplete !== undefined && { removeOnComplete }),
           ...(removeOnFail !== undefined && { removeOnFail }),
         },
+      }),
+    )
+  }
+
+  async enqueueFlow(root: FlowNode): Promise<EnqueuedFlow> {
+    const flow = await bullFlow(root, this.#prefix)
+    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    if (!this.#flowProducer) {
+      this.#flowProducer = new FlowProducer({
+        connection: bullConnection(this.#connection, false),
+        prefix: this.#prefix,
+        ...(this.#telemetry && { telemetry: this.#telemetry }),
       })
-    } catch (error) {
-      throw new EnqueueError(job.name, job.queue, error)
+      this.#flowProducer.on('error', () => {})
     }
+    const producer = this.#flowProducer
+    const added = await this.#redis(root.job, () => producer.add(flow))
+    return enqueuedFlow(added, root)
+  }
+
+  /** The user's instance, or (given options) one client of ours, opened on the first cancel. */
+  #publisher(): Redis | Cluster {
+    this.#commands ??= commandClient(this.#connection)
+    return this.#commands.client
+  }
+
+  async cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome> {
+    const queue = this.queue(job.queue)
+    return this.#redis(job, async () => {
+      const found = await queue.getJob(id)
+      if (!found) return 'not-found'
+      const state = await found.getState()
+      if (state === 'completed' || state === 'failed') return 'finished'
+      if (state !== 'active') {
+        try {
+          await found.remove()
+          return 'removed'
+        } catch {
+          // Taken by a worker (locked) between the read and the remove: signal it instead.
+        }
+      }
+      const receivers = await this.#publisher().publish(
+        cancelChannel(this.#prefix, job.queue),
+        JSON.stringify({ id, reason: reason ?? null }),
+      )
+      return receivers > 0 ? 'signalled' : 'not-listening'
+    })
   }
 
   async unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean> {
-    return this.queue(job.queue).removeJobScheduler(schedulerId)
+    const queue = this.queue(job.queue)
+    return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
   }
 
   async close(): Promise<void> {
     this.#closed = true
-    const queues = [...this.#queues.values()]
+    const queues: Array<{ close(): Promise<void> }> = [...this.#queues.values()]
+    if (this.#flowProducer) queues.push(this.#flowProducer)
+    this.#flowProducer = undefined
     this.#queues.clear()
-    await Promise.all(queues.map((q) => q.close()))
+    if (this.#commands?.owned) this.#commands.client.disconnect()
+    // Bounded like an enqueue: closing waits on Redis, which may be the thing that is down.
+    await withDeadline(
+      Promise.all(queues.map((q) => q.close())),
+      this.#timeoutMs,
+      () => new Error('close timed out'),
+    ).catch(() => {})
   }
 }

@@ -1,194 +1,35 @@
-import { type Job, UnrecoverableError, WaitingError, type Worker } from 'bullmq'
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { retryDelayMs } from './backoff.js'
-import {
-  bullConnection,
-  checkPrefix,
-  commandClient,
-  DEFAULT_PREFIX,
-  type RedisConnection,
-} from './connection.js'
+import { bullConnection, checkPrefix, commandClient, DEFAULT_PREFIX } from './connection.js'
 import { type DeadLetterEntry, writeDeadLetter } from './dead-letter-store.js'
-import { type AnyJobDefinition, type JobContext, parseJobName } from './define-job.js'
+import { type AnyJobDefinition, parseJobName } from './define-job.js'
 import {
   InvalidOptionsError,
   InvalidPayloadError,
-  JobsError,
+  JobCancelledError,
+  JobTimeoutError,
   MissingMigrationError,
   PermanentError,
   ShutdownDeadlineError,
   UnknownJobError,
 } from './errors.js'
+import { abortFlight, type Flight, HandlerContext, newFlight, type Resolved } from './handler-context.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { type Logger, silentLogger } from './logger.js'
+import { cancelChannel } from './producer.js'
+import { shutdownOnSignal } from './shutdown-on-signal.js'
 import { TolerantWorker } from './tolerant-worker.js'
 import { migratePayload, validatePayload } from './validate-payload.js'
+import type { CreateWorkerOptions, JobWorker, ShutdownReport, WorkerEvent } from './worker-options.js'
 import { WorkerStats } from './worker-stats.js'
-
-/** Something that happened in a worker, for logs, metrics and tests. */
-export type WorkerEvent =
-  | { type: 'completed'; queue: string; jobId: string; name: string; attempt: number }
-  | { type: 'retry-scheduled'; queue: string; jobId: string; name: string; attempt: number; delayMs: number }
-  | { type: 'dead-lettered'; queue: string; jobId: string; name: string; reason: string; permanent: boolean }
-  | { type: 'returned'; queue: string; jobId: string; name: string }
-  | { type: 'shutdown'; signal: string | undefined; finished: number; returned: number; elapsedMs: number }
-
-export interface ShutdownOptions {
-  /**
-   * Signals that start a graceful shutdown. `[]` installs no handler (call `close()` yourself).
-   * @default ['SIGTERM', 'SIGINT']
-   */
-  signals?: readonly NodeJS.Signals[]
-  /**
-   * Time from a signal or `close()` until the worker is closed. In-flight jobs may keep running
-   * until a margin before it (a fifth of the deadline, at most 1 s); those still running then are
-   * handed back to the queue (their `signal` is aborted) and run again elsewhere. Keep it under
-   * your orchestrator's kill grace (Kubernetes: 30 s).
-   * @default 25_000
-   */
-  deadlineMs?: number
-  /**
-   * After a signal-initiated shutdown, end the process (`process.exit(0)`, or `1` if the shutdown
-   * itself failed or had not finished by `deadlineMs`). `false` leaves that to you.
-   * @default true
-   */
-  exitProcess?: boolean
-}
-
-export interface CreateWorkerOptions {
-  /** The user's ioredis instance (created with `maxRetriesPerRequest: null`) or options for one. */
-  connection: RedisConnection
-  /** The job definitions this worker runs; one BullMQ worker is started per distinct queue. */
-  jobs: readonly AnyJobDefinition[]
-  /**
-   * Key prefix, the same as the producer's.
-   * @default '{jobs}'
-   */
-  prefix?: string
-  /**
-   * Jobs run at once per queue in this process.
-   * @default 1
-   */
-  concurrency?: number
-  /**
-   * How long a job's lock lives without renewal (renewed at half of it while the job runs). A
-   * worker killed with SIGKILL stops renewing; after this its jobs count as stalled.
-   * @default 30_000
-   */
-  lockDurationMs?: number
-  /**
-   * How often this worker looks for stalled jobs (locks expired) and puts them back in the queue.
-   * A job of a killed worker waits at most `lockDurationMs + stalledIntervalMs` to run again.
-   * @default 30_000
-   */
-  stalledIntervalMs?: number
-  /**
-   * How often one job may be recovered from a stall before it is failed (and dead-lettered) as a
-   * job that keeps killing its worker.
-   * @default 3
-   */
-  maxStalledCount?: number
-  /** Graceful shutdown; see {@link ShutdownOptions}. */
-  shutdown?: ShutdownOptions
-  /**
-   * Copy jobs that failed for good to the dead-letter queue.
-   * @default true
-   */
-  deadLetter?: boolean
-  /**
-   * Start taking jobs at once.
-   * @default true
-   */
-  autorun?: boolean
-  /**
-   * Turn on BullMQ's metrics: completions counted atomically with the queue state (the scaling
-   * signal's rates are then exact at every read, not only within `statsIntervalMs`) and a
-   * per-minute history for dashboards (`queue.getMetrics`). Costs about 3 % throughput: more
-   * Redis work per job.
-   * @default false
-   */
-  metrics?: boolean
-  /**
-   * How often finished-job counters for the scaling signal are written to Redis.
-   * @default 1_000
-   */
-  statsIntervalMs?: number
-  /** pino-compatible logger. @default silent */
-  logger?: Logger
-  /** Called for every {@link WorkerEvent}; must not throw. @default none */
-  onEvent?: (event: WorkerEvent) => void
-}
-
-/** What a shutdown did. */
-export interface ShutdownReport {
-  /** In-flight jobs that finished (completed or failed) before the deadline. */
-  readonly finished: number
-  /** IDs of in-flight jobs handed back to the queue at the deadline. */
-  readonly returned: readonly string[]
-  readonly elapsedMs: number
-}
-
-/** Runs typed jobs. */
-export interface JobWorker {
-  /** The queues this worker takes jobs from. */
-  readonly queues: readonly string[]
-  /** The underlying BullMQ workers (escape hatch: pause, events). */
-  readonly bullWorkers: readonly Worker[]
-  /** Jobs running now. */
-  inFlight(): number
-  /** Starts taking jobs (when created with `autorun: false`). */
-  run(): void
-  /**
-   * Stops taking jobs, lets in-flight jobs finish until the deadline, hands back those still
-   * running, then closes. Safe to call more than once (returns the same promise).
-   */
-  close(options?: { deadlineMs?: number }): Promise<ShutdownReport>
-}
-
-interface Flight {
-  readonly job: Job
-  /** Created on first use of the handler's `signal`: most handlers never read it. */
-  controller: AbortController | undefined
-  /** Set when the handler returned a promise: settles it early with RETURNED at the deadline. */
-  handBack: (() => void) | undefined
-  /** Set when the shutdown deadline hands the job back: the reason its `signal` is aborted with. */
-  handedBack: ShutdownDeadlineError | undefined
-  /** `finishing` once the handler has settled (completing, failing or dead-lettering). */
-  stage: 'preparing' | 'running' | 'finishing'
-}
 
 const RETURNED = Symbol('returned')
 
-interface Resolved {
-  readonly name: string
-  readonly version: number
-  readonly definition: AnyJobDefinition | undefined
-}
-
-/** The handler's context; a class so the lazy `signal` getter lives on the prototype. */
-class HandlerContext implements JobContext {
-  readonly id: string
-  readonly name: string
-  readonly queue: string
-  readonly attempt: number
-  readonly version: number
-  readonly #flight: Flight
-
-  constructor(flight: Flight, queue: string, resolved: Resolved) {
-    this.#flight = flight
-    this.id = String(flight.job.id)
-    this.name = resolved.name
-    this.queue = queue
-    this.attempt = flight.job.attemptsMade + 1
-    this.version = resolved.version
-  }
-
-  get signal(): AbortSignal {
-    const flight = this.#flight
-    flight.controller ??= new AbortController()
-    if (flight.handedBack && !flight.controller.signal.aborted) flight.controller.abort(flight.handedBack)
-    return flight.controller.signal
-  }
+/** Any string `code` (ours, Node's `ETIMEDOUT`, a driver's), so dead letters can be filtered by it. */
+function errorCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined
+  return typeof code === 'string' ? code : undefined
 }
 
 function isPermanent(error: unknown): boolean {
@@ -197,6 +38,7 @@ function isPermanent(error: unknown): boolean {
     error instanceof InvalidPayloadError ||
     error instanceof UnknownJobError ||
     error instanceof MissingMigrationError ||
+    error instanceof JobCancelledError ||
     error instanceof UnrecoverableError ||
     (error instanceof Error && error.name === 'UnrecoverableError')
   )
@@ -205,7 +47,8 @@ function isPermanent(error: unknown): boolean {
 /**
  * Starts a worker for typed jobs: validates each payload before its handler runs, retries with
  * exponential backoff and jitter, dead-letters jobs that fail for good, recovers jobs of crashed
- * workers (BullMQ stalled checks), and shuts down gracefully on SIGTERM/SIGINT.
+ * workers (BullMQ stalled checks), and shuts down gracefully on `close()` (or on the signals you
+ * name in `shutdown.signals`).
  *
  * @example
  * ```ts
@@ -216,7 +59,7 @@ function isPermanent(error: unknown): boolean {
  *   connection: new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: null }),
  *   jobs: [resizeImage],
  *   concurrency: 20,
- *   shutdown: { deadlineMs: 20_000 },
+ *   shutdown: { deadlineMs: 20_000, signals: ['SIGTERM', 'SIGINT'] },
  * })
  * ```
  */
@@ -238,9 +81,11 @@ class TypedWorker implements JobWorker {
   readonly #onEvent: (event: WorkerEvent) => void
   readonly #hasOnEvent: boolean
   readonly #deadlineMs: number
-  readonly #signals: readonly NodeJS.Signals[]
-  readonly #exitProcess: boolean
-  readonly #signalHandler: (signal: NodeJS.Signals) => void
+  /** Removes the handlers installed for `shutdown.signals`, if any were asked for. */
+  readonly #removeSignalHandlers: () => void
+  #signal: NodeJS.Signals | undefined
+  /** Subscribed to the queues' cancel channels (see `producer.cancel`). */
+  readonly #subscriber: Redis | Cluster | undefined
   /** BullMQ job name (`<queue>` + `name@vN`) → its definition and version, resolved once. */
   readonly #resolved = new Map<string, Resolved>()
   #closing: Promise<ShutdownReport> | undefined
@@ -259,6 +104,10 @@ class TypedWorker implements JobWorker {
       }
       this.#definitions.set(key, job)
     }
+    const limiter = options.limiter
+    if (limiter && !(Number.isInteger(limiter.max) && limiter.max > 0 && limiter.durationMs > 0)) {
+      throw new InvalidOptionsError('limiter needs an integer max > 0 and a durationMs > 0')
+    }
     this.#deadLetter = options.deadLetter ?? true
     this.#logger = options.logger ?? silentLogger
     const onEvent = options.onEvent
@@ -271,8 +120,6 @@ class TypedWorker implements JobWorker {
         }
       : () => {}
     this.#deadlineMs = options.shutdown?.deadlineMs ?? 25_000
-    this.#signals = options.shutdown?.signals ?? ['SIGTERM', 'SIGINT']
-    this.#exitProcess = options.shutdown?.exitProcess ?? true
     const { client, owned } = commandClient(options.connection)
     this.#client = client
     this.#ownsClient = owned
@@ -295,6 +142,10 @@ class TypedWorker implements JobWorker {
           // script that takes it out of `active`, so the scaling signal's rates agree exactly with
           // the queue's state. One day of per-minute points (1,440 numbers) per outcome.
           ...(options.metrics && { metrics: { maxDataPoints: 1_440 } }),
+          ...(options.telemetry && { telemetry: options.telemetry }),
+          ...(options.limiter && {
+            limiter: { max: options.limiter.max, duration: options.limiter.durationMs },
+          }),
           settings: {
             backoffStrategy: (attemptsMade, type, _error, job) =>
               this.#backoff(queue, attemptsMade, type, job),
@@ -302,18 +153,49 @@ class TypedWorker implements JobWorker {
         },
       )
       worker.on('error', (error) => this.#logger.error({ err: error, queue }, '[@scale/jobs] worker error'))
-      // A job that stalled more than maxStalledCount times is failed by BullMQ's stalled checker,
-      // not by our processor, so it is dead-lettered here.
+      // A job that stalled more than maxStalledCount times gets a deferred failure from BullMQ's
+      // stalled checker; the next worker to take it fails it without calling our processor, so
+      // it is dead-lettered here. The structural mark is `deferredFailure`, not the message text.
       worker.on('failed', (job, error) => {
-        if (job && /stalled more than allowable limit/.test(error.message)) {
-          void this.#toDeadLetter(queue, job, error, true).catch(() => {})
-        }
+        if (job?.deferredFailure) void this.#toDeadLetter(queue, job, error, true).catch(() => {})
       })
       return worker
     })
 
-    this.#signalHandler = (signal) => this.#onSignal(signal)
-    for (const signal of this.#signals) process.on(signal, this.#signalHandler)
+    if (options.cancellation ?? true) this.#subscriber = this.#listenForCancels()
+
+    // Opt-in only: a library must not decide when its host process ends.
+    const signals = options.shutdown?.signals ?? []
+    this.#removeSignalHandlers =
+      signals.length === 0
+        ? () => {}
+        : shutdownOnSignal([{ close: () => this.#shutdown(this.#signal, this.#deadlineMs) }], {
+            signals,
+            deadlineMs: this.#deadlineMs,
+            exitProcess: options.shutdown?.exitProcess ?? true,
+            logger: this.#logger,
+            onSignal: (signal) => {
+              this.#signal = signal
+            },
+          })
+  }
+
+  /** A connection of its own (a subscribed one can do nothing else) on every queue's cancel channel. */
+  #listenForCancels(): Redis | Cluster {
+    const subscriber = this.#client.duplicate()
+    subscriber.on('error', (error: Error) =>
+      this.#logger.warn({ err: error }, '[@scale/jobs] cancel subscriber error'),
+    )
+    subscriber.on('message', (_channel: string, message: string) => {
+      try {
+        const { id, reason } = JSON.parse(message) as { id: string; reason: string | null }
+        this.cancel(String(id), reason ?? undefined)
+      } catch {}
+    })
+    void subscriber
+      .subscribe(...this.queues.map((queue) => cancelChannel(this.#prefix, queue)))
+      .catch((error: unknown) => this.#logger.warn({ err: error }, '[@scale/jobs] cancel subscribe failed'))
+    return subscriber
   }
 
   inFlight(): number {
@@ -355,13 +237,8 @@ class TypedWorker implements JobWorker {
     token: string | undefined,
   ): Promise<unknown> {
     const started = performance.now()
-    const flight: Flight = {
-      job,
-      controller: undefined,
-      handBack: undefined,
-      handedBack: undefined,
-      stage: 'preparing',
-    }
+    const flight = newFlight(job)
+    let timeout: NodeJS.Timeout | undefined
     this.#flights.add(flight)
     const resolved = this.#resolve(queue, job.name)
     const { name, version, definition } = resolved
@@ -371,21 +248,26 @@ class TypedWorker implements JobWorker {
       if (unparsable !== undefined) {
         throw new InvalidPayloadError(name, 'run', [{ path: '', message: 'stored data is not valid JSON' }])
       }
-      let payload = validatePayload(definition, migratePayload(definition, version, job.data), 'run')
+      const migrated =
+        version === definition.version ? job.data : migratePayload(definition, version, job.data)
+      let payload = definition.validate ? validatePayload(definition, migrated, 'run') : migrated
       if (payload instanceof Promise) payload = await payload
       const context = new HandlerContext(flight, queue, resolved)
       let outcome: unknown = RETURNED
       // Handed back while an async validator ran: do not start the handler at all.
+      if (flight.abortReason instanceof JobCancelledError) throw flight.abortReason
       if (!flight.handedBack) {
         flight.stage = 'running'
+        if (definition.timeoutMs !== undefined) timeout = this.#startTimeout(flight, definition.timeoutMs)
         outcome = definition.handler(payload, context)
         if (outcome instanceof Promise) {
-          // One promise that settles with the handler, or with RETURNED when the shutdown deadline
-          // hands the job back (cheaper per job than a race against a shared promise, which would
-          // also keep one reaction per job alive until shutdown).
+          // One promise that settles with the handler, with RETURNED when the shutdown deadline
+          // hands the job back, or with the timeout's or a cancel's error (cheaper per job than a
+          // race against a shared promise, which would also keep one reaction per job alive).
           const running = outcome
           outcome = await new Promise((resolve, reject) => {
             flight.handBack = () => resolve(RETURNED)
+            flight.interrupt = reject
             running.then(resolve, reject)
           })
         }
@@ -422,7 +304,11 @@ class TypedWorker implements JobWorker {
       flight.stage = 'finishing'
       const permanent = isPermanent(error)
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
-      if (final) {
+      if (error instanceof JobCancelledError) {
+        // Asked for: failed without retries, not a dead letter to look into.
+        this.#finished(queue, started)
+        this.#onEvent({ type: 'cancelled', queue, jobId: String(job.id), name })
+      } else if (final) {
         this.#finished(queue, started)
         await this.#toDeadLetter(queue, job, error, permanent, worker.unparsableData(job))
       }
@@ -434,8 +320,34 @@ class TypedWorker implements JobWorker {
       }
       throw error
     } finally {
+      if (timeout) clearTimeout(timeout)
       this.#flights.delete(flight)
     }
+  }
+
+  /** Fails the attempt with `JobTimeoutError` (and aborts the handler's signal) after `timeoutMs`. */
+  #startTimeout(flight: Flight, timeoutMs: number): NodeJS.Timeout {
+    return setTimeout(() => {
+      if (flight.stage !== 'running') return
+      const error = new JobTimeoutError(String(flight.job.id), timeoutMs)
+      abortFlight(flight, error)
+      flight.interrupt?.(error)
+    }, timeoutMs)
+  }
+
+  /**
+   * Cancels a job this worker runs now (from `producer.cancel`): its signal is aborted with
+   * `JobCancelledError` and the attempt fails without retries. Returns whether it was running here.
+   */
+  cancel(jobId: string, reason?: string): boolean {
+    for (const flight of this.#flights) {
+      if (String(flight.job.id) !== jobId || flight.stage === 'finishing') continue
+      const error = new JobCancelledError(jobId, reason)
+      abortFlight(flight, error)
+      flight.interrupt?.(error)
+      return true
+    }
+    return false
   }
 
   #resolve(queue: string, jobName: string): Resolved {
@@ -475,7 +387,7 @@ class TypedWorker implements JobWorker {
       payload: rawData ?? job.data,
       reason,
       errorName: error instanceof Error ? error.name : typeof error,
-      errorCode: error instanceof JobsError ? error.code : undefined,
+      errorCode: errorCode(error),
       stack: error instanceof Error ? error.stack : undefined,
       permanent,
       attemptsMade: job.attemptsMade + 1,
@@ -495,32 +407,6 @@ class TypedWorker implements JobWorker {
         '[@scale/jobs] could not write dead letter; job is in the failed set',
       )
     }
-  }
-
-  #onSignal(signal: NodeJS.Signals): void {
-    if (this.#closing) {
-      // A second signal while shutting down: the operator wants out now. Jobs still running are
-      // recovered by the stalled checker of another worker.
-      if (this.#exitProcess) process.exit(1)
-      return
-    }
-    this.#logger.info({ signal, deadlineMs: this.#deadlineMs }, '[@scale/jobs] shutting down')
-    if (this.#exitProcess) {
-      // The deadline is a promise to the orchestrator: if handing jobs back and closing have not
-      // finished by then (Redis slow or unreachable), leave anyway; the jobs still marked active
-      // are recovered by other workers' stalled checks, as after a SIGKILL. Unref'd so it never
-      // holds a process that is done sooner.
-      setTimeout(() => process.exit(1), this.#deadlineMs).unref()
-    }
-    void this.#shutdown(signal, this.#deadlineMs).then(
-      () => {
-        if (this.#exitProcess) process.exit(0)
-      },
-      (error) => {
-        this.#logger.error({ err: error }, '[@scale/jobs] shutdown failed')
-        if (this.#exitProcess) process.exit(1)
-      },
-    )
   }
 
   close(options: { deadlineMs?: number } = {}): Promise<ShutdownReport> {
@@ -543,7 +429,7 @@ class TypedWorker implements JobWorker {
           if (flight.stage === 'finishing') continue
           returned.push(String(flight.job.id))
           flight.handedBack = new ShutdownDeadlineError(String(flight.job.id), deadlineMs)
-          flight.controller?.abort(flight.handedBack)
+          abortFlight(flight, flight.handedBack)
           flight.handBack?.()
         }
       }, handBackAt)
@@ -551,7 +437,8 @@ class TypedWorker implements JobWorker {
         await Promise.all(this.bullWorkers.map((worker) => worker.close()))
       } finally {
         clearTimeout(deadline)
-        for (const sig of this.#signals) process.off(sig, this.#signalHandler)
+        this.#removeSignalHandlers()
+        this.#subscriber?.disconnect()
         await this.#stats.close()
         if (this.#ownsClient) this.#client.disconnect()
       }

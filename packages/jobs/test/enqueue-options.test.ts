@@ -62,14 +62,16 @@ describe('enqueue options', () => {
     await producer.enqueue(job, { label: 'low' }, { priority: 10 })
     await producer.enqueue(job, { label: 'high' }, { priority: 1 })
     await producer.enqueue(job, { label: 'mid' }, { priority: 5 })
+    // BullMQ's rule, as documented: a job without a priority runs before every prioritized one.
+    await producer.enqueue(job, { label: 'none' })
     const worker = createWorker({
       connection: env.redis,
       jobs: [job],
       concurrency: 1,
       shutdown: { signals: [] },
     })
-    await waitFor('three ran', async () => order.length === 3, { timeoutMs: 30_000 })
-    expect(order).toEqual(['high', 'mid', 'low'])
+    await waitFor('four ran', async () => order.length === 4, { timeoutMs: 30_000 })
+    expect(order).toEqual(['none', 'high', 'mid', 'low'])
     expect(await producer.queue(queue).getJobState(delayed.id)).toBe('delayed')
     await worker.close()
     await producer.queue(queue).obliterate({ force: true })

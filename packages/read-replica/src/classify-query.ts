@@ -1,4 +1,6 @@
-import type { OperationNode, RootOperationNode } from 'kysely'
+import type { CompiledQuery } from 'kysely'
+import type { FunctionCatalog } from './function-catalog.js'
+import { scanSql } from './sql-scan.js'
 
 /** Why a query went where it went; carried by every routing event and counted in metrics. */
 export type RouteReason =
@@ -16,13 +18,13 @@ export type RouteReason =
   | 'write'
   /** a select whose WITH clause contains a data-modifying statement */
   | 'write-cte'
-  /** a select calling a function known to write (nextval, setval, advisory locks, …) */
+  /** a select calling a function not known to be read-only (nextval, set_config, advisory locks, a volatile user function, …) */
   | 'volatile-function'
   /** SELECT … FOR UPDATE / FOR SHARE */
   | 'locking'
   /** schema changes: create / alter / drop / refresh … */
   | 'ddl'
-  /** raw `sql` not marked read-only */
+  /** raw `sql` not run through db.replica(), or a select holding a statement keyword (set, lock, `;`, …) */
   | 'raw-sql'
   /** a transaction, started with transaction() or startTransaction() */
   | 'transaction'
@@ -38,70 +40,66 @@ export type RouteReason =
   | 'retry'
 
 export interface QueryClass {
+  /** true when the query is not provably read-only: it runs on the primary and advances the context's position */
   readonly write: boolean
   readonly reason: RouteReason
 }
 
 const WRITE_QUERY_KINDS = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode', 'MergeQueryNode'])
-const LOCKING_MODIFIERS = new Set(['ForUpdate', 'ForNoKeyUpdate', 'ForShare', 'ForKeyShare'])
-// Functions that write, take locks or consume sequence values: a replica would reject them or,
-// worse for advisory locks, take a lock nobody else sees.
-const WRITING_FUNCTION =
-  /\b(nextval|setval|pg_advisory_(?:xact_)?lock(?:_shared)?|pg_try_advisory_(?:xact_)?lock(?:_shared)?|pg_notify|lo_create|lo_import|lo_unlink|txid_current|pg_current_xact_id)\s*\(/i
-
 const READ: QueryClass = { write: false, reason: 'read' }
+const CACHE_LIMIT = 2_000
+const CACHEABLE_LENGTH = 8_192
 
 /**
- * Decides from Kysely's operation-node tree whether a query must run on the primary.
- * `rawIsRead` is true under `db.replica()`, where raw SQL has been declared read-only.
+ * Decides whether a query may run on a replica. The rule is one way round: only a query that is
+ * provably read-only does. A select qualifies when its SQL (builder nodes and raw fragments
+ * alike, as compiled) holds no statement keyword that writes or changes the session and every
+ * function it calls is known read-only to the {@link FunctionCatalog}; anything unknown goes to
+ * the primary. Raw `sql` goes to the primary unless run through `db.replica()`, where it is
+ * judged like a select.
  */
-export function classifyQuery(node: RootOperationNode, rawIsRead: boolean): QueryClass {
-  if (node.kind === 'SelectQueryNode') return classifySelectTree(node, rawIsRead)
-  if (WRITE_QUERY_KINDS.has(node.kind)) return { write: true, reason: 'write' }
-  if (node.kind === 'RawNode') return rawIsRead ? READ : { write: true, reason: 'raw-sql' }
-  return { write: true, reason: 'ddl' }
+export class QueryClassifier {
+  readonly #catalog: FunctionCatalog
+  // Compiled SQL repeats (parameters are placeholders), so a decision is cached per text and
+  // catalog version: the hot path is one Map lookup.
+  readonly #cache = new Map<string, QueryClass>()
+  #cacheVersion = -1
+
+  constructor(catalog: FunctionCatalog) {
+    this.#catalog = catalog
+  }
+
+  classify(query: CompiledQuery, rawIsRead: boolean): QueryClass {
+    const kind = query.query.kind
+    if (kind === 'SelectQueryNode' || (kind === 'RawNode' && rawIsRead)) return this.#classifySql(query.sql)
+    if (WRITE_QUERY_KINDS.has(kind)) return { write: true, reason: 'write' }
+    if (kind === 'RawNode') return { write: true, reason: 'raw-sql' }
+    return { write: true, reason: 'ddl' }
+  }
+
+  #classifySql(text: string): QueryClass {
+    if (this.#cacheVersion !== this.#catalog.version) {
+      this.#cache.clear()
+      this.#cacheVersion = this.#catalog.version
+    }
+    const cached = this.#cache.get(text)
+    if (cached) return cached
+    const result = classifySelectSql(text, this.#catalog)
+    if (text.length > CACHEABLE_LENGTH) return result
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear()
+    this.#cache.set(text, result)
+    return result
+  }
 }
 
-function classifySelectTree(root: OperationNode, rawIsRead: boolean): QueryClass {
-  // Iterative walk over every nested node: subqueries, CTEs, joins, expressions.
-  const stack: unknown[] = [root]
-  while (stack.length > 0) {
-    const value = stack.pop()
-    if (value === null || typeof value !== 'object') continue
-    if (Array.isArray(value)) {
-      for (const item of value) stack.push(item)
-      continue
-    }
-    const node = value as { kind?: unknown } & Record<string, unknown>
-    const kind = node.kind
-    if (typeof kind === 'string') {
-      if (WRITE_QUERY_KINDS.has(kind)) return { write: true, reason: 'write-cte' }
-      if (kind === 'SelectModifierNode' && LOCKING_MODIFIERS.has(String(node.modifier))) {
-        return { write: true, reason: 'locking' }
-      }
-      if (kind === 'FunctionNode' && WRITING_FUNCTION.test(`${String(node.func)}(`)) {
-        return { write: true, reason: 'volatile-function' }
-      }
-      if (kind === 'RawNode' && !rawIsRead) {
-        const reason = writingRawFragmentReason(node.sqlFragments)
-        if (reason) return { write: true, reason }
-      }
-    }
-    for (const key in node) {
-      if (key === 'kind') continue
-      const child = node[key]
-      if (child !== null && typeof child === 'object') stack.push(child)
-    }
+function classifySelectSql(text: string, catalog: FunctionCatalog): QueryClass {
+  const scan = scanSql(text)
+  if (scan.unreadable) return { write: true, reason: 'raw-sql' }
+  if (scan.writes === 'dml') return { write: true, reason: 'write-cte' }
+  if (scan.writes === 'locking') return { write: true, reason: 'locking' }
+  if (scan.writes === 'other') return { write: true, reason: 'raw-sql' }
+  for (const name of scan.functions) {
+    if (!catalog.isReadOnly(name)) return { write: true, reason: 'volatile-function' }
   }
   return READ
-}
-
-// Raw fragments embedded in a select builder (`sql\`nextval('s')\``) are read unless they call a
-// writing function or lock rows.
-function writingRawFragmentReason(fragments: unknown): RouteReason | undefined {
-  if (!Array.isArray(fragments)) return undefined
-  const text = fragments.join(' ')
-  if (WRITING_FUNCTION.test(text)) return 'volatile-function'
-  if (/\bfor\s+(?:no\s+key\s+)?(?:update|share|key\s+share)\b/i.test(text)) return 'locking'
-  return undefined
 }

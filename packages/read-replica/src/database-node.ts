@@ -1,12 +1,6 @@
-import {
-  type DatabaseConnection,
-  type PostgresCursorConstructor,
-  PostgresDriver,
-  type PostgresPool,
-  type PostgresPoolClient,
-  type QueryResult,
-} from 'kysely'
+import type { PostgresCursorConstructor, PostgresPool, PostgresPoolClient, QueryResult } from 'kysely'
 import { withTimeout } from './connection-errors.js'
+import { abandonedError, PgConnection, type PoolClientLike } from './pg-connection.js'
 
 /**
  * The subset of `pg.Pool` this package uses (Kysely's own structural `PostgresPool`), plus the
@@ -42,32 +36,41 @@ export interface NodeConfig {
 
 export type NodeInput = PoolLike | NodeConfig
 
-/** Kysely's PostgresDriver types its methods with its own connection class; ours are those. */
-export type DriverConnection = Parameters<PostgresDriver['releaseConnection']>[0]
-
 export function isNodeConfig(input: NodeInput): input is NodeConfig {
   return typeof (input as NodeConfig).pool === 'object' && (input as NodeConfig).pool !== null
 }
 
-/** A configured host: its Kysely driver (pooled connections) and counters. */
+/** A configured host: its pool, its running replica reads, counters. */
 export class DatabaseNode {
   readonly name: string
   readonly weight: number
-  readonly driver: PostgresDriver
   readonly #pool: PoolLike
+  readonly #cursor: PostgresCursorConstructor | undefined
+  readonly #connectTimeoutMs: number
+  /** pg's pool bounds its own connects (connectionTimeoutMillis); otherwise the router does */
+  readonly #poolBoundsConnects: boolean
+  /** connections running a statement that may be cut off when the node is excluded */
+  readonly #abandonable = new Set<PgConnection>()
+  /** connects that give up when the node is excluded */
+  readonly #pendingConnects = new Set<(error: unknown) => void>()
   /** queries in flight; read by least-outstanding / p2c balancing */
   outstanding = 0
-  #initialized: Promise<void> | undefined
-  #ready = false
   /** the last timed statement (check, or read with replicaReadTimeoutMs) timed out */
   #unresponsive = false
 
-  constructor(input: NodeInput, defaultName: string, cursor: PostgresCursorConstructor | undefined) {
+  constructor(
+    input: NodeInput,
+    defaultName: string,
+    cursor: PostgresCursorConstructor | undefined,
+    connectTimeoutMs = 0,
+  ) {
     const config: NodeConfig = isNodeConfig(input) ? input : { pool: input }
     this.name = config.name ?? defaultName
     this.weight = config.weight ?? 1
     this.#pool = config.pool
-    this.driver = new PostgresDriver(cursor ? { pool: config.pool, cursor } : { pool: config.pool })
+    this.#cursor = cursor
+    this.#connectTimeoutMs = connectTimeoutMs
+    this.#poolBoundsConnects = boundConnects(config.pool, connectTimeoutMs)
   }
 
   get pool(): PoolLike {
@@ -86,16 +89,64 @@ export class DatabaseNode {
     })
   }
 
-  acquire(): Promise<DatabaseConnection> {
-    if (this.#ready) return this.driver.acquireConnection()
-    this.#initialized ??= this.driver.init().then(() => {
-      this.#ready = true
+  /**
+   * A pooled connection, within connectTimeoutMs. A failure here means nothing was sent: the
+   * error is wrapped in {@link ConnectFailure} so callers can tell it from a failed statement.
+   * An `abandonable` connect is given up at once when the node is excluded meanwhile.
+   */
+  acquire(abandonable = false): Promise<PgConnection> {
+    const connecting =
+      this.#poolBoundsConnects || this.#connectTimeoutMs === 0
+        ? this.#pool.connect()
+        : connectWithin(this.#pool, this.#connectTimeoutMs, this.name)
+    if (!abandonable) {
+      return connecting.then(
+        (client) => new PgConnection(client as PoolClientLike, this.#cursor),
+        (error: unknown) => {
+          throw new ConnectFailure(this.name, error)
+        },
+      )
+    }
+    return new Promise<PgConnection>((resolve, reject) => {
+      let done = false
+      const giveUp = (error: unknown) => {
+        if (done) return
+        done = true
+        this.#pendingConnects.delete(giveUp)
+        reject(new ConnectFailure(this.name, error))
+      }
+      this.#pendingConnects.add(giveUp)
+      connecting.then((client) => {
+        if (done) return (client as PoolClientLike).release() // arrived after we gave up
+        done = true
+        this.#pendingConnects.delete(giveUp)
+        resolve(new PgConnection(client as PoolClientLike, this.#cursor))
+      }, giveUp)
     })
-    return this.#initialized.then(() => this.driver.acquireConnection())
   }
 
-  async release(connection: DatabaseConnection): Promise<void> {
-    await this.driver.releaseConnection(connection as DriverConnection)
+  /** From now until {@link endAbandonable}, excluding the node cuts `connection`'s statement off. */
+  startAbandonable(connection: PgConnection): void {
+    this.#abandonable.add(connection)
+  }
+
+  endAbandonable(connection: PgConnection): void {
+    this.#abandonable.delete(connection)
+  }
+
+  /** Cuts off every abandonable statement running on this node (it was just excluded). */
+  abandonRunning(): void {
+    for (const giveUp of this.#pendingConnects) {
+      giveUp(abandonedError(`${this.name} was excluded while connecting`, 'excluded'))
+    }
+    for (const connection of this.#abandonable) {
+      connection.abandon(abandonedError(`${this.name} was excluded while the statement ran`, 'excluded'))
+    }
+  }
+
+  /** A statement timed out here: destroy() must not wait for this node's clients. */
+  markUnresponsive(): void {
+    this.#unresponsive = true
   }
 
   /**
@@ -144,7 +195,7 @@ export class DatabaseNode {
    * after `graceMs` have their sockets closed.
    */
   async destroy(graceMs: number): Promise<void> {
-    const ended = this.#initialized ? this.driver.destroy() : this.#pool.end()
+    const ended = this.#pool.end()
     if (!this.#unresponsive) return ended
     let timer: NodeJS.Timeout | undefined
     const graceOver = new Promise<boolean>((resolve) => {
@@ -160,4 +211,39 @@ export class DatabaseNode {
     }
     await ended
   }
+}
+
+/** Getting a connection failed (nothing was sent); `cause` is the pool's or server's error. */
+export class ConnectFailure extends Error {
+  readonly node: string
+  constructor(node: string, cause: unknown) {
+    super(`could not get a connection to ${node}`, { cause })
+    this.node = node
+  }
+}
+
+// pg's Pool reads options.connectionTimeoutMillis on every connect, and on expiry destroys the
+// half-open client itself: the clean way to bound connects. Set only when the user left it unset.
+function boundConnects(pool: PoolLike, ms: number): boolean {
+  const options = (pool as { options?: { connectionTimeoutMillis?: unknown } }).options
+  if (options === null || typeof options !== 'object') return false
+  if (typeof options.connectionTimeoutMillis === 'number' && options.connectionTimeoutMillis > 0) return true
+  if (ms <= 0) return false
+  options.connectionTimeoutMillis = ms
+  return true
+}
+
+// A pool without that option: race the connect; a client that arrives late goes back at once.
+function connectWithin(pool: PoolLike, ms: number, name: string): Promise<PostgresPoolClient> {
+  let late = false
+  const connecting = pool.connect()
+  connecting.then(
+    (client) => {
+      if (late) (client as PoolClientLike).release()
+    },
+    () => {},
+  )
+  return withTimeout(connecting, ms, `connect to ${name}`, () => {
+    late = true
+  })
 }

@@ -91,3 +91,61 @@ export class RouterClosedError extends ReadReplicaError {
     super('E_REPLICA_CLOSED', 'the replicated Kysely instance was destroyed; create a new one')
   }
 }
+
+/**
+ * A statement on the primary did not finish within `queryTimeoutMs` (a hung or overloaded
+ * primary). Its connection was closed, which makes PostgreSQL roll back an open transaction; a
+ * single autocommit write may or may not have committed (`context.write`), so the context's
+ * reads go to the primary until it writes again.
+ */
+export class QueryTimeoutError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext, cause?: unknown) {
+    super(
+      'E_REPLICA_QUERY_TIMEOUT',
+      `a statement on ${String(context.node ?? 'the primary')} did not finish within ${String(context.timeoutMs)} ms (queryTimeoutMs); its connection was closed.${context.write ? ' The write may or may not have committed: check before retrying.' : ' Retry it, or raise queryTimeoutMs for long statements.'}`,
+      { context, cause },
+    )
+  }
+}
+
+/**
+ * The connection to the primary broke while a statement ran (server shut down, crashed or the
+ * network failed). A write may or may not have committed (`context.write`); the primary is
+ * re-detected and the context's reads go to the primary until it writes again.
+ */
+export class PrimaryConnectionLostError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext, cause?: unknown) {
+    super(
+      'E_REPLICA_PRIMARY_CONNECTION_LOST',
+      `the connection to ${String(context.node ?? 'the primary')} was lost while the statement ran.${context.write ? ' The write may or may not have committed: check before retrying.' : ' Nothing was written; retry it.'}`,
+      { context, cause },
+    )
+  }
+}
+
+/** COMMIT completed as ROLLBACK: an earlier statement's error had aborted the transaction; nothing was committed. */
+export class TransactionRolledBackError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext) {
+    super(
+      'E_REPLICA_TRANSACTION_ROLLED_BACK',
+      'the transaction was rolled back at COMMIT because an earlier statement failed; nothing was committed',
+      { context },
+    )
+  }
+}
+
+/**
+ * A query that is not provably read-only ran under `db.replica({ preventWrites: true })` or
+ * `db.router.preventWrites()`; it was refused, nothing was sent. `context.reason` says why it
+ * counts as a write (`write`, `volatile-function`, `raw-sql`, …): declare a read-only function
+ * with the `readOnlyFunctions` option.
+ */
+export class WritesPreventedError extends ReadReplicaError {
+  constructor(context: ReadReplicaErrorContext) {
+    super(
+      'E_REPLICA_WRITES_PREVENTED',
+      `writes are prevented here and this query is not provably read-only (${String(context.reason)}); it was not run`,
+      { context },
+    )
+  }
+}

@@ -12,13 +12,18 @@ export {
   InvalidOptionsError,
   MalformedTokenError,
   NoReplicaAvailableError,
+  PrimaryConnectionLostError,
   PrimaryReadOnlyError,
   PrimaryUnreachableError,
+  QueryTimeoutError,
   ReadReplicaError,
   type ReadReplicaErrorContext,
   RouterClosedError,
+  TransactionRolledBackError,
+  WritesPreventedError,
 } from './errors.js'
 export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
+export type { ReplicaDiscovery } from './replica-membership.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
 export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'
 export type { HealthEvent, PrimaryChangedEvent, RouteEvent, RouterEvents } from './router-events.js'

@@ -2,6 +2,18 @@ import type { PostgresCursorConstructor } from 'kysely'
 import type { Balancer, BalanceStrategy } from './balancer.js'
 import type { NodeInput } from './database-node.js'
 import { InvalidOptionsError } from './errors.js'
+import {
+  checkBoolean,
+  checkFunctionOption,
+  checkLogger,
+  checkNames,
+  checkNumber,
+  checkOneOf,
+  checkPrimaries,
+  checkReplicas,
+  checkSecret,
+} from './option-checks.js'
+import type { ReplicaDiscovery } from './replica-membership.js'
 
 /** Options of {@link createReplicatedKysely}. */
 export interface ReplicatedKyselyOptions {
@@ -17,6 +29,19 @@ export interface ReplicatedKyselyOptions {
    * @default []
    */
   replicas?: readonly NodeInput[]
+  /**
+   * Where the replica list comes from at run time (DNS, service discovery): called right away
+   * and every `discoverIntervalMs`; replicas are matched by name (or pool), new ones are added
+   * after a good health check, missing ones removed and their pools ended. A failing call keeps
+   * the current set. `db.router.addReplica()`, `removeReplica()` and `setReplicas()` do the same by hand.
+   * @default undefined
+   */
+  discoverReplicas?: ReplicaDiscovery
+  /**
+   * How often `discoverReplicas` is called.
+   * @default 30000
+   */
+  discoverIntervalMs?: number
   /**
    * How reads are spread over the healthy replicas: `'round-robin'`, `'random'`, `'weighted'`
    * (by each replica's `weight`), `'least-outstanding'`, `'p2c'` (power of two choices), or your
@@ -60,11 +85,25 @@ export interface ReplicatedKyselyOptions {
   whenNoReplica?: 'primary' | 'error'
   /**
    * A read on a replica that has not answered after this many milliseconds is abandoned (its
-   * connection is destroyed), the replica is excluded, and the read runs on another node.
-   * 0 disables it: only use it when your slowest replica read is shorter.
-   * @default 0
+   * connection is destroyed), the replica gets an immediate health check, and the read runs on
+   * another node. Independently, reads running on a replica that gets excluded (a failed check)
+   * are moved at once. 0: no per-read limit.
+   * @default 30000
    */
   replicaReadTimeoutMs?: number
+  /**
+   * Each statement on the primary (single queries, and each statement of a transaction or
+   * `connection()`) that takes longer is cut off (its connection closed) with
+   * `QueryTimeoutError`. 0: no limit (then a hung primary hangs writes).
+   * @default 30000
+   */
+  queryTimeoutMs?: number
+  /**
+   * Getting a connection from any node's pool (connecting included) takes at most this long.
+   * Applied as pg's `connectionTimeoutMillis` on pools that have none set.
+   * @default 5000
+   */
+  connectTimeoutMs?: number
   /**
    * A replica whose replay is more than this many seconds behind is excluded.
    * @default 10
@@ -101,6 +140,20 @@ export interface ReplicatedKyselyOptions {
    */
   cursor?: PostgresCursorConstructor
   /**
+   * Functions you declare read-only although `pg_proc` marks them volatile (a report function
+   * that only reads): a select calling them may run on a replica. Names as called (`my_report`
+   * or `app.my_report`). Built in: `random`, `clock_timestamp`, `gen_random_uuid`, `pg_sleep`, ….
+   * @default []
+   */
+  readOnlyFunctions?: readonly string[]
+  /**
+   * Functions you declare writing (or changing session state) whatever `pg_proc` says, e.g. a
+   * function marked `stable` that is not. A query calling one runs on the primary and advances
+   * the context's read-your-writes position.
+   * @default []
+   */
+  writingFunctions?: readonly string[]
+  /**
    * A pino-compatible logger: replica exclusions and rejoins, and primary changes, are logged
    * (warn / info). Per-query events are on `db.router.on('route', …)` instead.
    * @default undefined
@@ -117,6 +170,8 @@ export interface RouterLogger {
 export interface ResolvedOptions {
   readonly primaries: readonly NodeInput[]
   readonly replicas: readonly NodeInput[]
+  readonly discoverReplicas: ReplicaDiscovery | undefined
+  readonly discoverIntervalMs: number
   readonly balance: BalanceStrategy | Balancer
   readonly readYourWrites: boolean
   readonly rywWaitMs: number
@@ -125,6 +180,8 @@ export interface ResolvedOptions {
   readonly tokenSecret: string | undefined
   readonly whenNoReplica: 'primary' | 'error'
   readonly replicaReadTimeoutMs: number
+  readonly queryTimeoutMs: number
+  readonly connectTimeoutMs: number
   readonly maxLagSeconds: number
   readonly maxLagBytes: number
   readonly monitorIntervalMs: number
@@ -133,53 +190,59 @@ export interface ResolvedOptions {
   readonly rejoinAfterChecks: number
   readonly cursor: PostgresCursorConstructor | undefined
   readonly logger: RouterLogger | undefined
+  readonly readOnlyFunctions: readonly string[]
+  readonly writingFunctions: readonly string[]
 }
 
-function nonNegative(name: string, value: number | undefined, fallback: number, min = 0): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new InvalidOptionsError(`option ${name} must be a finite number >= ${min}, got ${String(value)}`, {
-      option: name,
-    })
-  }
-  return value
-}
+const STRATEGIES: readonly BalanceStrategy[] = [
+  'round-robin',
+  'random',
+  'weighted',
+  'least-outstanding',
+  'p2c',
+]
 
 export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object')
-    throw new InvalidOptionsError('options object is required')
-  const primaries = Array.isArray(options.primary)
-    ? options.primary
-    : options.primary
-      ? [options.primary]
-      : []
-  if (primaries.length === 0)
-    throw new InvalidOptionsError('option primary is required: a pg.Pool or { pool }')
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new InvalidOptionsError('an options object is required: { primary: new pg.Pool(…), replicas: […] }')
   const balance = options.balance ?? 'least-outstanding'
-  const strategies = ['round-robin', 'random', 'weighted', 'least-outstanding', 'p2c']
-  if (typeof balance === 'string' ? !strategies.includes(balance) : typeof balance?.pick !== 'function') {
-    throw new InvalidOptionsError(`option balance must be one of ${strategies.join(', ')} or a Balancer`, {
+  if (typeof balance === 'string' ? !STRATEGIES.includes(balance) : typeof balance?.pick !== 'function') {
+    throw new InvalidOptionsError(`option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`, {
       option: 'balance',
     })
   }
   return {
-    primaries: primaries as readonly NodeInput[],
-    replicas: options.replicas ?? [],
+    primaries: checkPrimaries(options.primary),
+    replicas: checkReplicas(options.replicas),
+    discoverReplicas: checkFunctionOption<ReplicaDiscovery>(
+      'discoverReplicas',
+      options.discoverReplicas,
+      'a function returning the replica list',
+    ),
+    discoverIntervalMs: checkNumber('discoverIntervalMs', options.discoverIntervalMs, 30_000, 100),
     balance,
-    readYourWrites: options.readYourWrites ?? true,
-    rywWaitMs: nonNegative('rywWaitMs', options.rywWaitMs, 50),
-    rywPollIntervalMs: nonNegative('rywPollIntervalMs', options.rywPollIntervalMs, 10, 1),
-    outsideContext: options.outsideContext ?? 'process',
-    tokenSecret: options.tokenSecret,
-    whenNoReplica: options.whenNoReplica ?? 'primary',
-    replicaReadTimeoutMs: nonNegative('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 0),
-    maxLagSeconds: nonNegative('maxLagSeconds', options.maxLagSeconds, 10),
-    maxLagBytes: nonNegative('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
-    monitorIntervalMs: nonNegative('monitorIntervalMs', options.monitorIntervalMs, 500, 10),
-    checkTimeoutMs: nonNegative('checkTimeoutMs', options.checkTimeoutMs, 2_000, 10),
-    excludeAfterChecks: nonNegative('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
-    rejoinAfterChecks: nonNegative('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
-    cursor: options.cursor,
-    logger: options.logger,
+    readYourWrites: checkBoolean('readYourWrites', options.readYourWrites, true),
+    rywWaitMs: checkNumber('rywWaitMs', options.rywWaitMs, 50),
+    rywPollIntervalMs: checkNumber('rywPollIntervalMs', options.rywPollIntervalMs, 10, 1),
+    outsideContext: checkOneOf('outsideContext', options.outsideContext, ['process', 'none'], 'process'),
+    tokenSecret: checkSecret(options.tokenSecret),
+    whenNoReplica: checkOneOf('whenNoReplica', options.whenNoReplica, ['primary', 'error'], 'primary'),
+    replicaReadTimeoutMs: checkNumber('replicaReadTimeoutMs', options.replicaReadTimeoutMs, 30_000),
+    queryTimeoutMs: checkNumber('queryTimeoutMs', options.queryTimeoutMs, 30_000),
+    connectTimeoutMs: checkNumber('connectTimeoutMs', options.connectTimeoutMs, 5_000),
+    maxLagSeconds: checkNumber('maxLagSeconds', options.maxLagSeconds, 10),
+    maxLagBytes: checkNumber('maxLagBytes', options.maxLagBytes, 16 * 1024 * 1024),
+    monitorIntervalMs: checkNumber('monitorIntervalMs', options.monitorIntervalMs, 500, 10),
+    checkTimeoutMs: checkNumber('checkTimeoutMs', options.checkTimeoutMs, 2_000, 10),
+    excludeAfterChecks: checkNumber('excludeAfterChecks', options.excludeAfterChecks, 2, 1),
+    rejoinAfterChecks: checkNumber('rejoinAfterChecks', options.rejoinAfterChecks, 3, 1),
+    cursor: checkFunctionOption<PostgresCursorConstructor>(
+      'cursor',
+      options.cursor,
+      "pg-cursor's Cursor class",
+    ),
+    logger: checkLogger<RouterLogger>(options.logger),
+    readOnlyFunctions: checkNames('readOnlyFunctions', options.readOnlyFunctions),
+    writingFunctions: checkNames('writingFunctions', options.writingFunctions),
   }
 }

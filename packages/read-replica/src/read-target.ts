@@ -4,7 +4,8 @@ import type { ReadRequirement } from './consistency-context.js'
 import type { DatabaseNode } from './database-node.js'
 import { NoReplicaAvailableError } from './errors.js'
 import type { Lsn } from './lsn.js'
-import type { ReplicaMonitor, ReplicaState } from './replica-monitor.js'
+import type { ReplicaMonitor } from './replica-monitor.js'
+import type { ReplicaState } from './replica-state.js'
 import type { RouterMetrics } from './router-metrics.js'
 
 /** Where one read goes, and why. */
@@ -55,7 +56,11 @@ export class ReadTargetPicker {
       (replica) => replica.replayLsn !== undefined && replica.replayLsn >= requirement.lsn,
     )
     if (caughtUp.length > 0) return this.#replica(safePick(this.#balancer, caughtUp), 'ryw-ok', 0)
-    if (this.#settings.rywWaitMs > 0) return this.#waitForReplica(requirement.lsn, failed)
+    const budget = this.#settings.rywWaitMs
+    if (budget > 0 && !this.#monitor.futileWait(requirement.lsn, budget, failed)) {
+      return this.#waitForReplica(requirement.lsn, failed)
+    }
+    if (budget > 0) this.#metrics.counters.rywWaitsSkipped++
     return this.#primary('ryw-primary', 0)
   }
 

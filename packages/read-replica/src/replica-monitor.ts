@@ -1,6 +1,9 @@
-import { type Balancer, safePick } from './balancer.js'
+import type { Balancer } from './balancer.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
+import { PrimaryLsnHistory } from './primary-lsn-history.js'
+import { ReplayWaiters } from './replay-waiters.js'
+import { type ExclusionReason, ReplicaState } from './replica-state.js'
 import type { RouterEventEmitter } from './router-events.js'
 
 export interface MonitorSettings {
@@ -11,42 +14,6 @@ export interface MonitorSettings {
   excludeAfterChecks: number
   rejoinAfterChecks: number
   rywPollIntervalMs: number
-}
-
-export type ReplicaStatus = 'healthy' | 'excluded'
-export type ExclusionReason = 'error' | 'lagging' | 'promoted'
-
-/** What the monitor knows about one replica; read by the router and by `metrics()`. */
-export class ReplicaState {
-  readonly node: DatabaseNode
-  status: ReplicaStatus = 'healthy'
-  excludedFor: ExclusionReason | undefined
-  /** lower bound of the replay position: replay only moves forward while the server keeps running */
-  replayLsn: Lsn | undefined
-  lagBytes: number | undefined
-  lagSeconds: number | undefined
-  latencyMs: number | undefined
-  errors = 0
-  lastError: unknown
-  consecutiveBad = 0
-  consecutiveGood = 0
-
-  constructor(node: DatabaseNode) {
-    this.node = node
-  }
-
-  get name(): string {
-    return this.node.name
-  }
-  get weight(): number {
-    return this.node.weight
-  }
-  get outstanding(): number {
-    return this.node.outstanding
-  }
-  get healthy(): boolean {
-    return this.status === 'healthy'
-  }
 }
 
 interface ReplicaRow {
@@ -61,13 +28,6 @@ interface PrimaryRow {
   lsn: string | null
 }
 
-interface Waiter {
-  lsn: Lsn
-  skip: ReadonlySet<ReplicaState>
-  resolve: (replica: ReplicaState | undefined) => void
-  timer: NodeJS.Timeout
-}
-
 // On the replica: replay position, and seconds since the last replayed commit counted only while
 // received WAL is still waiting to be replayed (an idle primary must not look like lag).
 const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
@@ -76,7 +36,6 @@ const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
   extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 as since_replay`
 const PRIMARY_CHECK = `select pg_is_in_recovery() as recovery,
   case when pg_is_in_recovery() then null else pg_current_wal_insert_lsn()::text end as lsn`
-const REPLAY_POSITION = 'select pg_last_wal_replay_lsn()::text as replay'
 
 /**
  * Polls every replica (replay LSN, lag in bytes and seconds, latency, errors) and the primary
@@ -84,21 +43,20 @@ const REPLAY_POSITION = 'select pg_last_wal_replay_lsn()::text as replay'
  * a forgotten router never keeps the process alive.
  */
 export class ReplicaMonitor {
-  readonly replicas: readonly ReplicaState[]
+  #replicas: readonly ReplicaState[] = []
   readonly #primaries: readonly DatabaseNode[]
   readonly #settings: MonitorSettings
   readonly #events: RouterEventEmitter
-  readonly #balancer: Balancer
   #primaryIndex = 0
   #primaryConfirmed = false
   #primaryLsn: Lsn | undefined
+  readonly #lsnHistory = new PrimaryLsnHistory()
   #detecting: Promise<DatabaseNode | undefined> | undefined
   #timer: NodeJS.Timeout | undefined
   #started = false
   #closed = false
   #tick: Promise<void> | undefined
-  readonly #waiters = new Set<Waiter>()
-  #fastPolling = false
+  readonly #waiters: ReplayWaiters
   #healthy: readonly ReplicaState[] | undefined
   readonly #checking = new Set<ReplicaState>()
 
@@ -110,16 +68,55 @@ export class ReplicaMonitor {
     balancer: Balancer,
   ) {
     this.#primaries = primaries
-    this.replicas = replicas.map((node) => new ReplicaState(node))
     this.#settings = settings
     this.#events = events
-    this.#balancer = balancer
-    for (const replica of this.replicas) {
-      // An idle client's error may be the server dying or just a killed session: check now
-      // rather than exclude on hearsay. A failed query, by contrast, excludes at once.
-      replica.node.watchPoolErrors(() => this.#checkSoon(replica))
-    }
+    this.#waiters = new ReplayWaiters(balancer, {
+      checkTimeoutMs: settings.checkTimeoutMs,
+      rywPollIntervalMs: settings.rywPollIntervalMs,
+      healthy: () => this.healthyReplicas(),
+      advance: (replica, lsn) => this.#advance(replica, lsn),
+    })
+    for (const node of replicas) this.#join(new ReplicaState(node))
     for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
+  }
+
+  /** The replicas, in configuration order (a new array whenever one is added or removed). */
+  get replicas(): readonly ReplicaState[] {
+    return this.#replicas
+  }
+
+  #join(replica: ReplicaState): void {
+    // An idle client's error may be the server dying or just a killed session: check now
+    // rather than exclude on hearsay. A failed query, by contrast, excludes at once.
+    replica.node.watchPoolErrors(() => {
+      if (this.#replicas.includes(replica)) this.#checkSoon(replica)
+    })
+    this.#replicas = [...this.#replicas, replica]
+    this.#healthy = undefined
+  }
+
+  /**
+   * Adds a replica at run time. It takes reads only after a first good check (with the monitor
+   * not started yet, right away, like the configured ones).
+   */
+  async addReplica(node: DatabaseNode): Promise<ReplicaState> {
+    const replica = new ReplicaState(node)
+    if (this.#started && !this.#closed) {
+      replica.status = 'excluded'
+      replica.excludedFor = 'error'
+      replica.consecutiveGood = this.#settings.rejoinAfterChecks - 1 // one good check rejoins it
+      this.#join(replica)
+      await this.#checkReplica(replica)
+    } else {
+      this.#join(replica)
+    }
+    return replica
+  }
+
+  /** Removes a replica: no new read goes to it; reads already running there finish. */
+  removeReplica(replica: ReplicaState): void {
+    this.#replicas = this.#replicas.filter((r) => r !== replica)
+    this.#healthy = undefined
   }
 
   get primary(): DatabaseNode {
@@ -147,17 +144,13 @@ export class ReplicaMonitor {
   async close(): Promise<void> {
     this.#closed = true
     if (this.#timer) clearTimeout(this.#timer)
-    for (const waiter of this.#waiters) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(undefined)
-    }
-    this.#waiters.clear()
+    this.#waiters.close()
     await this.#tick?.catch(() => {})
   }
 
   /** The healthy replicas; a cached array rebuilt only when a status changes (hot path). */
   healthyReplicas(): readonly ReplicaState[] {
-    this.#healthy ??= this.replicas.filter((replica) => replica.status === 'healthy')
+    this.#healthy ??= this.#replicas.filter((replica) => replica.status === 'healthy')
     return this.#healthy
   }
 
@@ -205,8 +198,14 @@ export class ReplicaMonitor {
     }
     chosen = this.#primaryIndex
     this.#primaryConfirmed = true
-    this.#primaryLsn = parseLsn(results[chosen]?.lsn) ?? this.#primaryLsn
+    this.#notePrimaryLsn(parseLsn(results[chosen]?.lsn))
     return this.primary
+  }
+
+  #notePrimaryLsn(lsn: Lsn | undefined): void {
+    if (lsn === undefined) return
+    this.#primaryLsn = lsn
+    this.#lsnHistory.record(lsn, performance.now())
   }
 
   #checkSoon(replica: ReplicaState): void {
@@ -228,76 +227,58 @@ export class ReplicaMonitor {
     this.#exclude(replica, 'error', error)
   }
 
+  /** Something looked wrong on this replica (a read timed out): check it now rather than wait. */
+  checkSoon(replica: ReplicaState): void {
+    this.#checkSoon(replica)
+  }
+
   /**
    * Resolves with a healthy replica whose replay position reached `lsn`, polling replay positions
    * quickly while anyone waits, or undefined after `budgetMs`.
    */
   waitForLsn(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): Promise<ReplicaState | undefined> {
-    if (this.#closed) return Promise.resolve(undefined)
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        lsn,
-        skip,
-        resolve,
-        timer: setTimeout(() => {
-          this.#waiters.delete(waiter)
-          resolve(undefined)
-        }, budgetMs),
-      }
-      waiter.timer.unref()
-      this.#waiters.add(waiter)
-      if (!this.#fastPolling) void this.#fastPoll().catch(() => {})
-    })
-  }
-
-  #resolveWaiters(): void {
-    if (this.#waiters.size === 0) return
-    const healthy = this.healthyReplicas()
-    for (const waiter of this.#waiters) {
-      const ready = healthy.filter(
-        (replica) =>
-          !waiter.skip.has(replica) && replica.replayLsn !== undefined && replica.replayLsn >= waiter.lsn,
-      )
-      if (ready.length === 0) continue
-      clearTimeout(waiter.timer)
-      this.#waiters.delete(waiter)
-      waiter.resolve(safePick(this.#balancer, ready))
-    }
-  }
-
-  // One loop for all waiting reads: a few cheap position queries per interval, however many wait.
-  async #fastPoll(): Promise<void> {
-    this.#fastPolling = true
-    try {
-      while (this.#waiters.size > 0 && !this.#closed) {
-        await Promise.all(
-          this.healthyReplicas().map(async (replica) => {
-            try {
-              const {
-                rows: [row],
-              } = await replica.node.queryWithin<{ replay: string | null }>(
-                REPLAY_POSITION,
-                [],
-                this.#settings.checkTimeoutMs,
-                `replay position of ${replica.name}`,
-              )
-              this.#advance(replica, parseLsn(row?.replay))
-            } catch {
-              // the regular check decides about health; a waiter just falls back to the primary
-            }
-          }),
-        )
-        this.#resolveWaiters()
-        if (this.#waiters.size > 0) await sleep(this.#settings.rywPollIntervalMs)
-      }
-    } finally {
-      this.#fastPolling = false
-    }
+    return this.#waiters.wait(lsn, budgetMs, skip)
   }
 
   #advance(replica: ReplicaState, lsn: Lsn | undefined): void {
     if (lsn === undefined) return
-    if (replica.replayLsn === undefined || lsn > replica.replayLsn) replica.replayLsn = lsn
+    const now = performance.now()
+    const before = replica.replayLsn
+    if (before === undefined || lsn > before) {
+      // A primary position replayed since the last observation had not been replayed then: its
+      // delay was at least (last observation - when the primary was seen there).
+      const firstSeen = this.#lsnHistory.firstSeenBetween(before, lsn)
+      if (before !== undefined && firstSeen !== undefined && replica.observedAt !== undefined) {
+        const atLeast = Math.max(0, replica.observedAt - firstSeen)
+        replica.replayDelayMs =
+          replica.replayDelayMs === undefined ? atLeast : replica.replayDelayMs * 0.7 + atLeast * 0.3
+      }
+      replica.replayLsn = lsn
+    }
+    replica.observedAt = now
+  }
+
+  /** The router's own write reached `lsn` just now (a precise point for lag and delay estimates). */
+  noteWritePosition(lsn: Lsn): void {
+    if (this.#primaryLsn === undefined || lsn > this.#primaryLsn) this.#primaryLsn = lsn
+    this.#lsnHistory.record(lsn, performance.now())
+  }
+
+  /**
+   * True when waiting `budgetMs` for `lsn` is known to be futile: every candidate replica's
+   * observed replay delay, minus how long ago the primary reached `lsn`, exceeds the budget. False
+   * whenever something is unknown (then the read waits, as it always could).
+   */
+  futileWait(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): boolean {
+    const age = this.#lsnHistory.ageAtMost(lsn, performance.now())
+    if (age === undefined) return false
+    let soonest = Number.POSITIVE_INFINITY
+    for (const replica of this.healthyReplicas()) {
+      if (skip.has(replica)) continue
+      if (replica.replayDelayMs === undefined) return false
+      soonest = Math.min(soonest, replica.replayDelayMs - age)
+    }
+    return soonest > budgetMs
   }
 
   #requestPrimaryCheck(): void {
@@ -308,8 +289,8 @@ export class ReplicaMonitor {
     if (this.#closed) return
     try {
       await this.#checkPrimary()
-      await Promise.all(this.replicas.map((replica) => this.#checkReplica(replica)))
-      this.#resolveWaiters()
+      await Promise.all(this.#replicas.map((replica) => this.#checkReplica(replica)))
+      this.#waiters.resolve()
     } catch {
       // Checks handle their own errors; anything else must not stop monitoring or surface as an
       // unhandled rejection from a timer callback.
@@ -335,7 +316,7 @@ export class ReplicaMonitor {
       )
       if (row?.recovery === false) {
         this.#primaryConfirmed = true
-        this.#primaryLsn = parseLsn(row.lsn) ?? this.#primaryLsn
+        this.#notePrimaryLsn(parseLsn(row.lsn))
         return
       }
     } catch {
@@ -375,8 +356,7 @@ export class ReplicaMonitor {
     } else {
       this.#advance(replica, replay)
     }
-    const sinceReplay = row.since_replay === null ? 0 : Number(row.since_replay)
-    replica.lagSeconds = row.caught_up === true ? 0 : Math.max(0, sinceReplay)
+    replica.lagSeconds = this.#lagSeconds(row, replay)
     replica.lagBytes =
       this.#primaryLsn !== undefined && replay !== undefined
         ? Math.max(0, Number(this.#primaryLsn - replay))
@@ -408,6 +388,16 @@ export class ReplicaMonitor {
     }
   }
 
+  // Seconds during which the primary had WAL this replica has not replayed (see
+  // PrimaryLsnHistory). Before the primary's position is known, the server's own view: time since
+  // the last replayed commit, counted only while received WAL waits to be replayed.
+  #lagSeconds(row: ReplicaRow, replay: Lsn | undefined): number {
+    const known = replay === undefined ? undefined : this.#lsnHistory.secondsBehind(replay, performance.now())
+    if (known !== undefined) return known
+    if (row.caught_up === true || row.since_replay === null) return 0
+    return Math.max(0, Number(row.since_replay))
+  }
+
   #exclude(replica: ReplicaState, reason: ExclusionReason, error: unknown): void {
     replica.consecutiveGood = 0
     if (replica.status === 'excluded' && replica.excludedFor === reason) return
@@ -415,6 +405,9 @@ export class ReplicaMonitor {
     replica.status = 'excluded'
     this.#healthy = undefined
     replica.excludedFor = reason
+    // A replica that failed (a check timed out, its server is gone) will not answer the reads
+    // still running on it either: cut them off so they retry elsewhere now, whatever their deadline.
+    if (reason === 'error') replica.node.abandonRunning()
     if (wasHealthy) {
       this.#events.emit('replica-excluded', {
         node: replica.name,
@@ -425,8 +418,4 @@ export class ReplicaMonitor {
       })
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }

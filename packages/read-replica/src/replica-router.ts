@@ -1,27 +1,31 @@
-import {
-  CompiledQuery,
-  type DatabaseConnection,
-  type QueryCompiler,
-  type QueryResult,
-  type TransactionSettings,
-} from 'kysely'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { CompiledQuery, DatabaseConnection, QueryResult, TransactionSettings } from 'kysely'
 import { type Balancer, createBalancer } from './balancer.js'
-import { classifyQuery, type RouteReason } from './classify-query.js'
-import { isConnectionError, isPoolTimeout, isReadOnlyError } from './connection-errors.js'
-import { ConsistencyContext, type ReadRequirement } from './consistency-context.js'
+import { QueryClassifier } from './classify-query.js'
+import { ConsistencyContext } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
-import { DatabaseNode, type DriverConnection } from './database-node.js'
-import { PrimaryReadOnlyError, PrimaryUnreachableError, RouterClosedError } from './errors.js'
-import { formatLsn, type Lsn, parseLsn } from './lsn.js'
+import { DatabaseNode, type NodeInput, type PoolLike } from './database-node.js'
+import { PrimaryUnreachableError, RouterClosedError, WritesPreventedError } from './errors.js'
+import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
+import { formatLsn, type Lsn } from './lsn.js'
 import type { ResolvedOptions } from './options.js'
-import { PinnedConnection } from './pinned-connection.js'
+import { PinnedSessions } from './pinned-sessions.js'
+import { PrimaryExecutor } from './primary-executor.js'
 import { ReadTargetPicker } from './read-target.js'
-import { ReplicaMonitor, type ReplicaState } from './replica-monitor.js'
+import { ReplicaMembership } from './replica-membership.js'
+import { ReplicaMonitor } from './replica-monitor.js'
+import { ReplicaReads } from './replica-reads.js'
+import { RouteRecorder } from './route-recorder.js'
 import { logRouterEvents, RouterEventEmitter, type RouterEvents } from './router-events.js'
 import { type RouterCounters, RouterMetrics } from './router-metrics.js'
+import type { SavepointAction } from './transaction-statements.js'
 
-/** How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`. */
-export type RoutingMode = 'auto' | 'primary' | 'replica'
+/**
+ * How an executor routes: by query (`auto`), or forced by `db.primary()` / `db.replica()`;
+ * `replica-only` is `db.replica({ preventWrites: true })`: a query that is not provably
+ * read-only throws instead of going to the primary.
+ */
+export type RoutingMode = 'auto' | 'primary' | 'replica' | 'replica-only'
 
 /** Health and position of one replica, as reported by `router.metrics()`. */
 export interface ReplicaSnapshot {
@@ -42,11 +46,6 @@ export interface RouterSnapshot extends RouterCounters {
   readonly replicas: readonly ReplicaSnapshot[]
 }
 
-// Read after COMMIT, in its own statement: inside the writing statement the commit record does
-// not exist yet. The insert position (not the write position) is used because with
-// synchronous_commit = off the write position may still be behind the commit record.
-const CURRENT_LSN = CompiledQuery.raw('select pg_current_wal_insert_lsn()::text as lsn')
-
 /**
  * Routes every query of a replicated Kysely instance, tracks read-your-writes positions and
  * owns the replica monitor. Reach it as `db.router`.
@@ -54,29 +53,41 @@ const CURRENT_LSN = CompiledQuery.raw('select pg_current_wal_insert_lsn()::text 
 export class ReplicaRouter {
   readonly #options: ResolvedOptions
   readonly #primaries: readonly DatabaseNode[]
-  readonly #replicaNodes: readonly DatabaseNode[]
+  readonly #membership: ReplicaMembership
   readonly #monitor: ReplicaMonitor
   readonly #balancer: Balancer
   readonly #events = new RouterEventEmitter()
   readonly #metrics = new RouterMetrics()
   readonly #context: ConsistencyContext
   readonly #codec: ConsistencyTokenCodec
-  readonly #readTargets: ReadTargetPicker
+  readonly #primary: PrimaryExecutor
+  readonly #reads: ReplicaReads
+  readonly #pinned: PinnedSessions
+  readonly #catalog: FunctionCatalog
+  readonly #classifier: QueryClassifier
+  /** what `usePrimary()` / `preventWrites()` set for the code they run */
+  readonly #scope = new AsyncLocalStorage<'primary' | 'prevent-writes'>()
   #closed = false
 
   constructor(options: ResolvedOptions) {
     this.#options = options
     this.#primaries = options.primaries.map(
       (input, index) =>
-        new DatabaseNode(input, index === 0 ? 'primary' : `primary-${index + 1}`, options.cursor),
+        new DatabaseNode(
+          input,
+          index === 0 ? 'primary' : `primary-${index + 1}`,
+          options.cursor,
+          options.connectTimeoutMs,
+        ),
     )
-    this.#replicaNodes = options.replicas.map(
-      (input, index) => new DatabaseNode(input, `replica-${index + 1}`, options.cursor),
+    const replicaNodes = options.replicas.map(
+      (input, index) =>
+        new DatabaseNode(input, `replica-${index + 1}`, options.cursor, options.connectTimeoutMs),
     )
     this.#balancer = createBalancer(options.balance)
     this.#monitor = new ReplicaMonitor(
       this.#primaries,
-      this.#replicaNodes,
+      replicaNodes,
       {
         intervalMs: options.monitorIntervalMs,
         checkTimeoutMs: options.checkTimeoutMs,
@@ -89,21 +100,77 @@ export class ReplicaRouter {
       this.#events,
       this.#balancer,
     )
+    this.#membership = new ReplicaMembership(this.#monitor, options)
+    if (options.discoverReplicas) {
+      this.#membership.startDiscovery(options.discoverReplicas, options.discoverIntervalMs)
+    }
+    this.#catalog = new FunctionCatalog(options, {
+      nodes: async () => [
+        await this.#monitor.currentPrimary(),
+        ...this.#monitor.healthyReplicas().map((replica) => replica.node),
+      ],
+      timeoutMs: options.checkTimeoutMs,
+      retryMs: options.monitorIntervalMs,
+    })
+    this.#classifier = new QueryClassifier(this.#catalog)
     this.#context = new ConsistencyContext(options.outsideContext === 'process')
     if (options.logger) logRouterEvents(this.#events, options.logger)
     this.#codec = new ConsistencyTokenCodec(options.tokenSecret)
-    this.#readTargets = new ReadTargetPicker(this.#monitor, this.#balancer, this.#metrics, {
+    const recorder = new RouteRecorder(this.#metrics, this.#events)
+    this.#primary = new PrimaryExecutor(this.#monitor, this.#context, recorder, {
+      queryTimeoutMs: options.queryTimeoutMs,
+      afterStatement: (sql) => {
+        if (mayChangeFunctions(sql)) this.#catalog.changed()
+      },
+    })
+    const targets = new ReadTargetPicker(this.#monitor, this.#balancer, this.#metrics, {
       whenNoReplica: options.whenNoReplica,
       rywWaitMs: options.rywWaitMs,
     })
+    this.#reads = new ReplicaReads(this.#monitor, targets, this.#primary, this.#context, recorder, options)
+    this.#pinned = new PinnedSessions(
+      this.#primary,
+      this.#classifier,
+      this.#catalog,
+      this.#context,
+      recorder,
+      options.readYourWrites,
+    )
   }
 
   /**
    * Starts the monitor (it also starts on the first query) and resolves after its first check
    * of every node, so routing decisions start from known health and positions.
    */
-  ready(): Promise<void> {
-    return this.#monitor.start()
+  async ready(): Promise<void> {
+    // A catalog that cannot be loaded yet (primary down) does not fail ready(): until it loads
+    // (retried on later queries), selects calling functions go to the primary.
+    await Promise.all([
+      this.#monitor.start(),
+      this.#closed ? undefined : this.#catalog.load().catch(() => {}),
+    ])
+  }
+
+  /**
+   * Reloads which functions are read-only from the primary's `pg_proc`. The router does this by
+   * itself after function DDL it runs; call it after functions changed elsewhere (a migration
+   * run by another process).
+   */
+  async reloadFunctions(): Promise<void> {
+    if (this.#closed) throw new RouterClosedError()
+    this.#catalog.changed()
+    try {
+      await this.#catalog.load()
+    } catch (error) {
+      throw new PrimaryUnreachableError({ node: this.#monitor.primary.name }, error)
+    }
+  }
+
+  // Every query: the monitor runs and the catalog is loaded (until then, function calls go to the
+  // primary, or wait for a load in flight).
+  #ensureStarted(): void {
+    this.#monitor.ensureStarted()
+    this.#catalog.ensureLoading()
   }
 
   /**
@@ -178,265 +245,122 @@ export class ReplicaRouter {
     }
   }
 
+  /**
+   * Runs `fn` with every query on the primary, however deep in the call stack (Rails'
+   * `connected_to(role: :writing)`, GitLab's `use_primary`): for code that must read the latest
+   * data regardless of positions. Nests; writes inside still raise the surrounding context's position.
+   *
+   * @example
+   * ```ts
+   * const invoice = await db.router.usePrimary(() => loadInvoice(id)) // every query of loadInvoice: primary
+   * ```
+   */
+  usePrimary<T>(fn: () => T): T {
+    return this.#scope.run('primary', fn)
+  }
+
+  /**
+   * Runs `fn` with writes refused: any query that is not provably read-only (a write, a call of a
+   * function not known read-only, raw SQL that is not a plain read, …) throws
+   * `WritesPreventedError` instead of running (Rails' `while_preventing_writes`). Reads route as usual.
+   */
+  preventWrites<T>(fn: () => T): T {
+    return this.#scope.run('prevent-writes', fn)
+  }
+
+  /**
+   * Adds a replica at run time (a `pg.Pool` or `{ pool, name, weight }`); it takes reads after
+   * its first good health check. Throws `InvalidOptionsError` for a bad input or a known name.
+   */
+  addReplica(input: NodeInput): Promise<void> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.add(input)
+  }
+
+  /** Removes a replica by name or pool: no new reads go to it, its pool is ended. */
+  removeReplica(nameOrPool: string | PoolLike): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.remove(nameOrPool)
+  }
+
+  /**
+   * Replaces the replica set (matched by name, or by pool when unnamed): new ones are added,
+   * missing ones removed. What the `discoverReplicas` option calls on every refresh.
+   */
+  setReplicas(inputs: readonly NodeInput[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new RouterClosedError())
+    return this.#membership.set(inputs)
+  }
+
   /** Runs one query, routed by what it is (or by the forced mode). */
-  async executeQuery<R>(compiledQuery: CompiledQuery, mode: RoutingMode): Promise<QueryResult<R>> {
+  async executeQuery<R>(compiledQuery: CompiledQuery, forced: RoutingMode): Promise<QueryResult<R>> {
     if (this.#closed) throw new RouterClosedError()
-    this.#monitor.ensureStarted()
-    const kind = classifyQuery(compiledQuery.query, mode === 'replica')
+    this.#ensureStarted()
+    const scope = this.#scope.getStore()
+    const mode = forced === 'auto' && scope === 'primary' ? 'primary' : forced
+    const declaredRead = mode === 'replica' || mode === 'replica-only'
+    let kind = this.#classifier.classify(compiledQuery, declaredRead)
+    if (kind.reason === 'volatile-function' && !this.#catalog.loaded && mode !== 'primary') {
+      // Right after construction the catalog may still be loading: wait for it (bounded by
+      // checkTimeoutMs) rather than send every function call to the primary. A failed load leaves
+      // the function unknown, and the query on the primary.
+      await this.#catalog.pending?.catch(() => {})
+      kind = this.#classifier.classify(compiledQuery, declaredRead)
+    }
+    if (kind.write && (mode === 'replica-only' || scope === 'prevent-writes')) {
+      throw new WritesPreventedError({ reason: kind.reason, queryKind: compiledQuery.query.kind })
+    }
     if (mode === 'primary' || kind.write) {
       const reason = mode === 'primary' ? 'forced-primary' : kind.reason
-      const recordPosition = kind.write && kind.reason !== 'locking' && this.#options.readYourWrites
-      return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, 0)
+      // Anything not provably read-only may have written: its position is read after it, so the
+      // context's next read sees it (a function that writes, a locking select, raw SQL, …).
+      const recordPosition = kind.write && this.#options.readYourWrites
+      return this.#primary.execute<R>(compiledQuery, reason, recordPosition, 0)
     }
-    return this.#executeRead<R>(compiledQuery)
+    return this.#reads.read<R>(compiledQuery)
   }
 
   /** A primary connection for a transaction, `db.connection()` or a stream. */
-  async provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+  async provideConnection<T>(
+    consumer: (connection: DatabaseConnection) => Promise<T>,
+    mode: RoutingMode = 'auto',
+  ): Promise<T> {
     if (this.#closed) throw new RouterClosedError()
-    this.#monitor.ensureStarted()
-    const { node, connection } = await this.#acquirePrimary()
-    const pinned = new PinnedConnection(connection, node, (self, query, startedAt, ok) =>
-      this.#record(
-        self.node,
-        'primary',
-        self.inTransaction ? 'transaction' : 'connection',
-        query,
-        startedAt,
-        0,
-        1,
-        ok,
-      ),
-    )
-    try {
-      return await consumer(pinned)
-    } finally {
-      try {
-        if (pinned.autocommitWrote && this.#options.readYourWrites) await this.#recordPosition(pinned.inner)
-      } finally {
-        await node.release(connection)
-      }
-    }
+    this.#ensureStarted()
+    // Writes refused for the whole transaction / connection, as for single queries.
+    const refuseWrites = mode === 'replica-only' || this.#scope.getStore() === 'prevent-writes'
+    return this.#pinned.provide(consumer, refuseWrites)
   }
 
-  async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    const pinned = asPinned(connection)
-    await pinned.node.driver.beginTransaction(pinned.inner, settings)
-    pinned.inTransaction = true
-    pinned.transactionWrote = false
+  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
+    return this.#pinned.begin(connection, settings)
   }
 
-  async commitTransaction(connection: DatabaseConnection): Promise<void> {
-    const pinned = asPinned(connection)
-    const wrote = pinned.transactionWrote && this.#options.readYourWrites
-    pinned.transactionWrote = false
-    try {
-      await pinned.node.driver.commitTransaction(pinned.inner)
-    } catch (error) {
-      // A COMMIT whose connection died may have committed: its position is unknown, so the
-      // context's reads go to the primary (a SQL error at COMMIT, by contrast, rolled back).
-      if (wrote && isConnectionError(error)) this.#context.recordUnknownWrite()
-      throw error
-    } finally {
-      pinned.inTransaction = false
-    }
-    // Only after COMMIT succeeded, in its own statement: see CURRENT_LSN.
-    if (wrote) await this.#recordPosition(pinned.inner)
+  commitTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#pinned.commit(connection)
   }
 
-  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    const pinned = asPinned(connection)
-    pinned.inTransaction = false
-    pinned.transactionWrote = false
-    await pinned.node.driver.rollbackTransaction(pinned.inner as DriverConnection)
+  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    return this.#pinned.rollback(connection)
   }
 
-  async savepoint(
-    connection: DatabaseConnection,
-    name: string,
-    compile: QueryCompiler['compileQuery'],
-    action: 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint',
-  ): Promise<void> {
-    const pinned = asPinned(connection)
-    await pinned.node.driver[action](pinned.inner, name, compile)
+  savepoint(connection: DatabaseConnection, name: string, action: SavepointAction): Promise<void> {
+    return this.#pinned.savepoint(connection, name, action)
   }
 
   /** Stops the monitor and ends every pool (each pool once, even when listed twice). */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#membership.stopDiscovery()
     await this.#monitor.close()
     const seen = new Set<unknown>()
     await Promise.all(
-      [...this.#primaries, ...this.#replicaNodes].map(async (node) => {
+      [...this.#primaries, ...this.#monitor.replicas.map((replica) => replica.node)].map(async (node) => {
         if (seen.has(node.pool)) return
         seen.add(node.pool)
         await node.destroy(this.#options.checkTimeoutMs).catch(() => {})
       }),
     )
   }
-
-  async #executeRead<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const requirement: ReadRequirement = this.#options.readYourWrites
-      ? this.#context.requirement()
-      : { kind: 'none' }
-    const failed = new Set<ReplicaState>()
-    for (let attempt = 1; ; attempt++) {
-      const picked = this.#readTargets.pick(requirement, failed)
-      // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
-      const target = picked instanceof Promise ? await picked : picked
-      const reason = attempt > 1 ? 'retry' : target.reason
-      if (target.role === 'primary') {
-        if (attempt > 1) this.#metrics.counters.retries++
-        return this.#executeOnPrimary<R>(compiledQuery, reason, false, target.waitedMs)
-      }
-      const replica = target.replica as ReplicaState
-      const startedAt = performance.now()
-      let ok = false
-      try {
-        const result = await this.#runOnReplica<R>(replica, compiledQuery)
-        ok = true
-        if (attempt > 1) this.#metrics.counters.retries++
-        return result
-      } catch (error) {
-        // Only a dead connection, a dead server or a read that outlived replicaReadTimeoutMs is
-        // retried: nothing was returned to the caller, so running it elsewhere is safe. SQL
-        // errors are the caller's and are rethrown.
-        if (!isConnectionError(error)) throw error
-        // A pool that could not hand out a connection in time is busy, maybe not broken: excluding
-        // it would move its whole load onto the primary. The read moves on; the monitor's checks
-        // judge the replica's health.
-        if (!isPoolTimeout(error)) this.#monitor.reportFailure(replica, error)
-        failed.add(replica)
-      } finally {
-        this.#record(replica.node, 'replica', reason, compiledQuery, startedAt, target.waitedMs, attempt, ok)
-      }
-    }
-  }
-
-  /**
-   * Acquires, runs and releases on one replica. With `replicaReadTimeoutMs`, a read that outlives
-   * it has its connection destroyed, so a frozen replica never keeps pool connections.
-   */
-  async #runOnReplica<R>(replica: ReplicaState, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const timeoutMs = this.#options.replicaReadTimeoutMs
-    let connection: DatabaseConnection | undefined
-    replica.node.outstanding++
-    try {
-      if (timeoutMs > 0) {
-        const { sql, parameters } = compiledQuery
-        return await replica.node.queryWithin<R>(sql, parameters, timeoutMs, `read on ${replica.name}`)
-      }
-      connection = await replica.node.acquire()
-      return await connection.executeQuery<R>(compiledQuery)
-    } finally {
-      replica.node.outstanding--
-      if (connection) await replica.node.release(connection).catch(() => {})
-    }
-  }
-
-  /**
-   * Acquires a connection on the primary. A failure to connect means nothing was sent, so after
-   * re-detecting the primary (a failover) the connection is tried once on the new one.
-   */
-  async #acquirePrimary(): Promise<{ node: DatabaseNode; connection: DatabaseConnection }> {
-    let node = await this.#monitor.currentPrimary()
-    try {
-      return { node, connection: await node.acquire() }
-    } catch (error) {
-      if (!isConnectionError(error)) throw error
-      const next = await this.#monitor.detectPrimary()
-      if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error)
-      node = next
-      try {
-        return { node, connection: await node.acquire() }
-      } catch (retryError) {
-        throw new PrimaryUnreachableError({ node: node.name }, retryError)
-      }
-    }
-  }
-
-  async #executeOnPrimary<R>(
-    compiledQuery: CompiledQuery,
-    reason: RouteReason,
-    recordPosition: boolean,
-    waitedMs: number,
-    redirects = 0,
-  ): Promise<QueryResult<R>> {
-    const { node, connection } = await this.#acquirePrimary()
-    const startedAt = performance.now()
-    let ok = false
-    let released = false
-    try {
-      let result: QueryResult<R>
-      try {
-        result = await connection.executeQuery<R>(compiledQuery)
-      } catch (error) {
-        if (isReadOnlyError(error)) {
-          // The node we took for the primary is in recovery: the server refused the statement,
-          // nothing was written. Re-detect and, if another host now accepts writes, run it there.
-          const next = await this.#monitor.detectPrimary()
-          if (next && next !== node && redirects === 0) {
-            await node.release(connection).catch(() => {})
-            released = true
-            return this.#executeOnPrimary<R>(compiledQuery, reason, recordPosition, waitedMs, redirects + 1)
-          }
-          throw new PrimaryReadOnlyError({ node: node.name }, error)
-        }
-        if (isConnectionError(error)) {
-          void this.#monitor.detectPrimary().catch(() => {})
-          if (recordPosition) this.#context.recordUnknownWrite()
-        }
-        throw error
-      }
-      ok = true
-      if (recordPosition) await this.#recordPosition(connection)
-      return result
-    } finally {
-      this.#record(node, 'primary', reason, compiledQuery, startedAt, waitedMs, 1, ok)
-      if (!released) await node.release(connection).catch(() => {})
-    }
-  }
-
-  async #recordPosition(connection: DatabaseConnection): Promise<void> {
-    try {
-      const { rows } = await connection.executeQuery<{ lsn: string }>(CURRENT_LSN)
-      const lsn = parseLsn(rows[0]?.lsn)
-      if (lsn === undefined) this.#context.recordUnknownWrite()
-      else this.#context.recordWrite(lsn)
-    } catch {
-      // The write committed but its position is unknown: this context reads from the primary.
-      this.#context.recordUnknownWrite()
-    }
-  }
-
-  #record(
-    node: DatabaseNode,
-    role: 'primary' | 'replica',
-    reason: RouteReason,
-    query: CompiledQuery,
-    startedAt: number,
-    waitedMs: number,
-    attempt: number,
-    ok: boolean,
-  ): void {
-    this.#metrics.count(node.name, reason, ok)
-    if (this.#events.has('route')) {
-      this.#events.emit('route', {
-        node: node.name,
-        role,
-        reason,
-        queryKind: query.query.kind,
-        durationMs: performance.now() - startedAt,
-        waitedMs,
-        attempt,
-        ok,
-      })
-    }
-  }
-}
-
-function asPinned(connection: DatabaseConnection): PinnedConnection {
-  if (connection instanceof PinnedConnection) return connection
-  throw new TypeError('[@scale/read-replica] transaction on a connection the router did not provide')
 }

@@ -10,7 +10,7 @@ import {
   type QueryCompiler,
 } from 'kysely'
 import { type ReplicatedKyselyOptions, resolveOptions } from './options.js'
-import { ReplicaRouter } from './replica-router.js'
+import { ReplicaRouter, type RoutingMode } from './replica-router.js'
 import { RoutingDriver } from './routing-driver.js'
 import { RoutingQueryExecutor } from './routing-executor.js'
 
@@ -77,20 +77,22 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
   }
 
   /**
-   * Declares queries read-only: raw `sql` through the returned instance goes to a replica (still
-   * subject to read-your-writes and health). Builder writes (insert, update, …) still go to the
-   * primary: a write cannot be read-only.
+   * Declares raw SQL a read: raw `sql` through the returned instance is judged like a select
+   * (a replica when every function it calls is known read-only; still subject to read-your-writes
+   * and health). Writes still go to the primary, or, with `preventWrites: true`, are refused with
+   * `WritesPreventedError` (nothing is sent).
    *
    * @example
    * ```ts
    * const { rows } = await sql`select count(*) from photo`.execute(db.replica())
+   * const reports = db.replica({ preventWrites: true }) // a write through it throws
    * ```
    */
-  replica(): Kysely<DB> {
-    return this.#withMode('replica')
+  replica(options: { preventWrites?: boolean } = {}): Kysely<DB> {
+    return this.#withMode(options.preventWrites === true ? 'replica-only' : 'replica')
   }
 
-  #withMode(mode: 'primary' | 'replica'): Kysely<DB> {
+  #withMode(mode: RoutingMode): Kysely<DB> {
     return new Kysely<DB>({
       config: { dialect: this.#dialect },
       driver: this.#driver,

@@ -17,10 +17,22 @@ export interface RouterCounters {
   rywWaits: number
   /** total milliseconds spent in those waits */
   rywWaitMs: number
+  /**
+   * reads sent to the primary at once instead of waiting: every replica's observed replay delay
+   * said it could not reach the position within `rywWaitMs`
+   */
+  rywWaitsSkipped: number
 }
 
 export class RouterMetrics {
-  readonly counters: RouterCounters = { byNode: {}, byReason: {}, retries: 0, rywWaits: 0, rywWaitMs: 0 }
+  readonly counters: RouterCounters = {
+    byNode: {},
+    byReason: {},
+    retries: 0,
+    rywWaits: 0,
+    rywWaitMs: 0,
+    rywWaitsSkipped: 0,
+  }
 
   count(node: string, reason: RouteReason, ok: boolean): void {
     let perNode = this.counters.byNode[node]

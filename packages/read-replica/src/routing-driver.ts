@@ -35,25 +35,25 @@ export class RoutingDriver implements Driver {
   savepoint(
     connection: DatabaseConnection,
     name: string,
-    compile: QueryCompiler['compileQuery'],
+    _compile: QueryCompiler['compileQuery'],
   ): Promise<void> {
-    return this.#router.savepoint(connection, name, compile, 'savepoint')
+    return this.#router.savepoint(connection, name, 'savepoint')
   }
 
   rollbackToSavepoint(
     connection: DatabaseConnection,
     name: string,
-    compile: QueryCompiler['compileQuery'],
+    _compile: QueryCompiler['compileQuery'],
   ): Promise<void> {
-    return this.#router.savepoint(connection, name, compile, 'rollbackToSavepoint')
+    return this.#router.savepoint(connection, name, 'rollbackToSavepoint')
   }
 
   releaseSavepoint(
     connection: DatabaseConnection,
     name: string,
-    compile: QueryCompiler['compileQuery'],
+    _compile: QueryCompiler['compileQuery'],
   ): Promise<void> {
-    return this.#router.savepoint(connection, name, compile, 'releaseSavepoint')
+    return this.#router.savepoint(connection, name, 'releaseSavepoint')
   }
 
   async releaseConnection(): Promise<void> {}

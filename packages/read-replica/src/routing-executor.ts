@@ -30,7 +30,7 @@ export class RoutingQueryExecutor extends DefaultQueryExecutor {
     plugins: readonly KyselyPlugin[] = [],
   ) {
     const pinnedProvider: ConnectionProvider = {
-      provideConnection: (consumer) => router.provideConnection(consumer),
+      provideConnection: (consumer) => router.provideConnection(consumer, mode),
     }
     super(compiler, adapter, pinnedProvider, [...plugins])
     this.#router = router

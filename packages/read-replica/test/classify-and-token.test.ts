@@ -4,13 +4,12 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
-  type RootOperationNode,
   sql,
 } from 'kysely'
 import { describe, expect, it } from 'vitest'
-import { classifyQuery } from '../src/classify-query.js'
 import { ConsistencyTokenCodec } from '../src/consistency-token.js'
 import { formatLsn, parseLsn } from '../src/lsn.js'
+import { scanSql } from '../src/sql-scan.js'
 import type { Database } from './helpers.js'
 
 // Compile-only Kysely: these tests look at the operation-node tree, no server involved.
@@ -22,60 +21,87 @@ const db = new Kysely<Database>({
     createQueryCompiler: () => new PostgresQueryCompiler(),
   },
 })
-const classify = (query: { compile(): { query: RootOperationNode } }, rawIsRead = false) =>
-  classifyQuery(query.compile().query, rawIsRead)
+const scan = (query: { compile(): { sql: string } }) => scanSql(query.compile().sql)
+const names = (query: { compile(): { sql: string } }) => scan(query).functions.map((n) => n.join('.'))
 
-describe('classifyQuery', () => {
-  it('plain selects, joins, subqueries and aggregates are reads', () => {
-    expect(classify(db.selectFrom('item').selectAll())).toEqual({ write: false, reason: 'read' })
-    expect(
-      classify(
-        db
-          .selectFrom('item as a')
-          .innerJoin('item as b', 'a.id', 'b.id')
-          .where('a.id', 'in', db.selectFrom('item').select('id').where('value', '=', 'x'))
-          .select((eb) => eb.fn.count('a.id').as('n')),
-      ).write,
-    ).toBe(false)
-    expect(classify(db.selectFrom('item').select(sql<number>`inet_server_port()`.as('p'))).write).toBe(false)
-  })
-
-  it('finds locking clauses and writing functions anywhere in the tree', () => {
-    const lockedSubquery = db
-      .selectFrom('item')
+describe('scanSql: what a compiled query calls and whether it writes', () => {
+  it('plain selects, joins, subqueries and casts call nothing and write nothing', () => {
+    expect(scan(db.selectFrom('item').selectAll().where('id', '=', 1))).toEqual({
+      functions: [],
+      writes: undefined,
+      unreadable: false,
+    })
+    const joined = db
+      .selectFrom('item as a')
+      .innerJoin('item as b', 'a.id', 'b.id')
+      .where('a.id', 'in', db.selectFrom('item').select('id').where('value', '=', 'x'))
+      .where((eb) => eb.exists(eb.selectFrom('item').select('id')))
+      .select(sql<string>`cast(a.value as varchar(10))`.as('v'))
+      .select(sql<string>`a.value::numeric(10, 2)`.as('n'))
+    expect(scan(joined)).toMatchObject({ functions: [], writes: undefined })
+    const cteColumns = db
+      .with('c(n)', (qb) => qb.selectFrom('item').select('id as n'))
+      .selectFrom('c')
       .selectAll()
-      .where('id', 'in', db.selectFrom('item').select('id').forUpdate().skipLocked())
-    expect(classify(lockedSubquery)).toEqual({ write: true, reason: 'locking' })
-    expect(classify(db.selectFrom('item').selectAll().forNoKeyUpdate()).reason).toBe('locking')
-    expect(classify(db.selectFrom('item').selectAll().forKeyShare()).reason).toBe('locking')
-    expect(classify(db.selectNoFrom((eb) => eb.fn<number>('nextval', [sql.lit('s')]).as('n'))).reason).toBe(
-      'volatile-function',
-    )
-    expect(classify(db.selectNoFrom(sql<boolean>`pg_advisory_lock(1)`.as('l'))).reason).toBe(
-      'volatile-function',
-    )
-    expect(
-      classify(db.selectFrom('item').select(sql<number>`id`.as('i')).modifyEnd(sql`for update`)).reason,
-    ).toBe('locking')
+    expect(scan(cteColumns)).toMatchObject({ functions: [], writes: undefined })
   })
 
-  it('writes, write CTEs, DDL and raw SQL go to the primary; raw is read under db.replica()', () => {
-    expect(classify(db.insertInto('item').values({ value: 'x' })).reason).toBe('write')
-    expect(classify(db.updateTable('item').set({ value: 'x' })).reason).toBe('write')
-    expect(classify(db.deleteFrom('item')).reason).toBe('write')
+  it('finds every function call: builder, raw, sql.raw, quoted, schema-qualified, aggregates', () => {
+    expect(names(db.selectFrom('item').select((eb) => eb.fn.count('id').as('n')))).toEqual(['count'])
+    expect(names(db.selectNoFrom((eb) => eb.fn<number>('NextVal', [sql.lit('s')]).as('n')))).toEqual([
+      'nextval',
+    ])
+    expect(names(db.selectNoFrom(sql<number>`"nextval"('s')`.as('n')))).toEqual(['nextval'])
+    expect(names(db.selectNoFrom(sql<number>`${sql.raw('nextval')}('s')`.as('n')))).toEqual(['nextval'])
+    expect(names(db.selectNoFrom(sql<number>`pg_catalog . setval('s', 1)`.as('n')))).toEqual([
+      'pg_catalog.setval',
+    ])
+    expect(names(db.selectNoFrom(sql<number>`"App"."Fn"(1)`.as('n')))).toEqual(['App.Fn'])
+    expect(names(db.selectFrom(sql<{ g: number }>`generate_series(1, 3)`.as('g')).selectAll())).toEqual([
+      'generate_series',
+    ])
+  })
+
+  it('ignores keywords and names inside strings, quoted identifiers and comments', () => {
+    const hidden = sql<string>`'nextval(1); update x' || $q$ delete $q$ /* insert /* nested */ set */ -- drop
+      || E'it\\'s set('`
+    expect(scan(db.selectNoFrom(hidden.as('s')))).toEqual({
+      functions: [],
+      writes: undefined,
+      unreadable: false,
+    })
+    expect(scan(db.selectFrom('item').select('item.value as update'))).toMatchObject({ writes: undefined })
+    expect(scan(db.selectNoFrom(sql<string>`'unterminated`.as('s'))).unreadable).toBe(true)
+  })
+
+  it('finds data-modifying keywords, locking clauses, session statements and a second statement', () => {
+    const cte = db
+      .with('x', () => sql`(update item set value = 'v' returning id)`)
+      .selectFrom('x')
+      .selectAll()
+    expect(scan(cte).writes).toBe('dml')
     expect(
-      classify(
+      scan(
         db
           .with('d', (qb) => qb.deleteFrom('item').returning('id'))
           .selectFrom('d')
           .selectAll(),
-      ).reason,
-    ).toBe('write-cte')
-    expect(classify(db.schema.createIndex('i').on('item').column('value')).reason).toBe('ddl')
-    expect(classify(db.schema.dropTable('item')).reason).toBe('ddl')
-    expect(classify(db.schema.refreshMaterializedView('mv')).reason).toBe('ddl')
-    expect(classifyQuery(sql`select 1`.compile(db).query, false)).toEqual({ write: true, reason: 'raw-sql' })
-    expect(classifyQuery(sql`select 1`.compile(db).query, true)).toEqual({ write: false, reason: 'read' })
+      ).writes,
+    ).toBe('dml')
+    const lockedSubquery = db
+      .selectFrom('item')
+      .selectAll()
+      .where('id', 'in', db.selectFrom('item').select('id').forUpdate().skipLocked())
+    expect(scan(lockedSubquery).writes).toBe('locking')
+    expect(scan(db.selectFrom('item').selectAll().forKeyShare()).writes).toBe('locking')
+    expect(
+      scan(db.selectFrom('item').select(sql<number>`id`.as('i')).modifyEnd(sql`for update`)).writes,
+    ).toBe('locking')
+    expect(scan(db.selectNoFrom(sql<number>`1; set statement_timeout = 0`.as('x'))).writes).toBe('other')
+    expect(scan(db.selectFrom('item').selectAll().modifyEnd(sql`into new_table`)).writes).toBe('other')
+    expect(
+      scan(db.selectFrom('item').select(sql<string>`substring(value from 1 for 2)`.as('s'))).writes,
+    ).toBe(undefined)
   })
 })
 

@@ -1,5 +1,5 @@
 import { type PostgresCluster, startPostgres } from '@scale/testkit'
-import { sql } from 'kysely'
+import { type ExpressionBuilder, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MalformedTokenError, type ReplicatedKysely, type RouteEvent } from '../src/index.js'
 import { type Database, portNames, replicatedDb, SCHEMA } from './helpers.js'
@@ -9,9 +9,13 @@ const PAIRS = 1_000
 const BATCH = 100
 
 /** Runs `pairs` tasks, `BATCH` at a time (a 300 ms delay per pair would take minutes serially). */
-async function inBatches(pairs: number, task: (index: number) => Promise<void>): Promise<void> {
-  for (let start = 0; start < pairs; start += BATCH) {
-    await Promise.all(Array.from({ length: Math.min(BATCH, pairs - start) }, (_, i) => task(start + i)))
+async function inBatches(
+  pairs: number,
+  task: (index: number) => Promise<void>,
+  batch = BATCH,
+): Promise<void> {
+  for (let start = 0; start < pairs; start += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, pairs - start) }, (_, i) => task(start + i)))
   }
 }
 
@@ -33,6 +37,10 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
   beforeAll(async () => {
     cluster = await startPostgres({ replicas: 2 })
     await cluster.primary.query(SCHEMA)
+    await cluster.primary.query(
+      `create function my_writer_fn(v text) returns bigint language sql volatile as
+        $$ insert into item (value) values (v) returning id $$`,
+    )
     await cluster.waitForReplication()
     await Promise.all(cluster.replicas.map((replica) => replica.setApplyDelay(APPLY_DELAY_MS)))
   })
@@ -64,7 +72,6 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
       }),
     )
     const reads = tally(events, (e) => e.queryKind === 'SelectQueryNode')
-    console.log('in-context reads by reason', reads, 'stale', stale)
     expect(stale).toBe(0)
     expect(Object.values(reads).reduce((a, b) => a + b, 0)).toBe(PAIRS)
     // With a 2 s budget the reads waited for a replica to replay their write instead of all
@@ -102,7 +109,6 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
       })
     })
     const reads = tally(events, () => true)
-    console.log('cross-request reads by reason', reads, 'stale', stale)
     expect(stale).toBe(0)
     // Every read carried a position: none was routed as a plain, position-less read.
     expect(reads.read ?? 0).toBe(0)
@@ -117,7 +123,6 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
         if (!(await writeThenRead(db, db, `control-${i}`))) stale++
       }),
     )
-    console.log('control stale reads', stale, 'of', PAIRS)
     expect(stale).toBeGreaterThan(0)
   })
 
@@ -149,6 +154,65 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
       }),
     )
     expect(stale).toBe(0)
+  })
+
+  it('a write made by a function (auto, db.primary(), raw, transaction, connection()) gives the context its position', async () => {
+    const db = open({})
+    await db.router.ready()
+    const writer = (value: string) => (eb: ExpressionBuilder<Database, never>) =>
+      eb.fn<string>('my_writer_fn', [sql.val(value)]).as('id')
+    const ways: Record<string, (value: string) => Promise<string | undefined>> = {
+      auto: async (v) => (await db.selectNoFrom(writer(v)).executeTakeFirst())?.id,
+      primary: async (v) => (await db.primary().selectNoFrom(writer(v)).executeTakeFirst())?.id,
+      raw: async (v) => (await sql<{ id: string }>`select my_writer_fn(${v}) as id`.execute(db)).rows[0]?.id,
+      transaction: (v) =>
+        db.transaction().execute(async (trx) => (await trx.selectNoFrom(writer(v)).executeTakeFirst())?.id),
+      // the read runs before the connection is released: the position is taken right after the statement
+      connection: (v) =>
+        db.connection().execute(async (conn) => {
+          const id = (await conn.selectNoFrom(writer(v)).executeTakeFirst())?.id
+          return (await readBack(id)) ? id : undefined
+        }),
+    }
+    const readBack = async (id: string | undefined) =>
+      id !== undefined &&
+      (await db.selectFrom('item').select('id').where('id', '=', Number(id)).executeTakeFirst()) !== undefined
+    const stale: Record<string, number> = {}
+    for (const [way, write] of Object.entries(ways)) {
+      stale[way] = 0
+      // 5 at a time: a held connection() plus its read may need two of the pool's 10 connections
+      await inBatches(
+        30,
+        (i) =>
+          db.router.run(undefined, async () => {
+            const id = await write(`fn-${way}-${i}`)
+            if (!(await readBack(id))) stale[way] = (stale[way] ?? 0) + 1
+          }),
+        5,
+      )
+    }
+    expect(stale).toEqual({ auto: 0, primary: 0, raw: 0, transaction: 0, connection: 0 })
+  })
+
+  it('a wait known to be futile is skipped: reads go to the primary at once, never stale', async () => {
+    const pair = async (db: ReplicatedKysely<Database>, i: number) =>
+      db.router.run(undefined, () => writeThenRead(db, db, `skip-${i}`))
+    const short = open({ rywWaitMs: 50 }) // replicas are 300 ms behind: a 50 ms wait cannot succeed
+    const long = open({ rywWaitMs: 2_000 }) // a 2 s wait can
+    await Promise.all([short.router.ready(), long.router.ready()])
+    for (let i = 0; i < 10; i++) await pair(short, i) // the router observes the replicas' delay
+    for (let i = 0; i < 5; i++) await pair(long, i)
+    const before = [short.router.metrics(), long.router.metrics()]
+    let stale = 0
+    for (let i = 0; i < 20; i++) {
+      if (!(await pair(short, 100 + i))) stale++
+      if (!(await pair(long, 100 + i))) stale++
+    }
+    const [shortAfter, longAfter] = [short.router.metrics(), long.router.metrics()]
+    expect(stale).toBe(0)
+    expect(shortAfter.rywWaitsSkipped - (before[0]?.rywWaitsSkipped ?? 0)).toBeGreaterThan(0)
+    expect(longAfter.rywWaitsSkipped - (before[1]?.rywWaitsSkipped ?? 0)).toBe(0)
+    expect((longAfter.byReason['ryw-wait'] ?? 0) - (before[1]?.byReason['ryw-wait'] ?? 0)).toBeGreaterThan(0)
   })
 
   it('a COMMIT whose connection dies leaves the context reading from the primary (the commit may have landed)', async () => {

@@ -7,6 +7,7 @@ import {
   InvalidOptionsError,
   type ReplicatedKysely,
   type RouteEvent,
+  WritesPreventedError,
 } from '../src/index.js'
 import { type Database, pool, portNames, replicatedDb, SCHEMA } from './helpers.js'
 
@@ -249,6 +250,48 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     expect(where(written.port)).toBe('primary')
   })
 
+  it('usePrimary(): every query of the block, however deep, runs on the primary', async () => {
+    const readPort = async () =>
+      (await db.selectFrom('item').select(port.as('server')).where('id', '=', 1).executeTakeFirstOrThrow())
+        .server
+    const deep = async () => [await readPort(), await Promise.resolve().then(readPort)]
+    const inside = await db.router.usePrimary(deep)
+    expect(inside.map(where)).toEqual(['primary', 'primary'])
+    expect(where(await readPort())).toMatch(/^replica-/)
+  })
+
+  it('preventWrites() and db.replica({ preventWrites: true }) refuse anything not provably read-only', async () => {
+    const before = await cluster.primary.query<{ n: string }>('select count(*) as n from item')
+    await db.router.preventWrites(async () => {
+      const row = await db
+        .selectFrom('item')
+        .select(port.as('server'))
+        .where('id', '=', 1)
+        .executeTakeFirstOrThrow()
+      expect(where(row.server)).toMatch(/^replica-/)
+      await expect(db.insertInto('item').values({ value: 'refused' }).execute()).rejects.toBeInstanceOf(
+        WritesPreventedError,
+      )
+      await expect(db.selectNoFrom(sql<number>`nextval('item_seq')`.as('n')).execute()).rejects.toMatchObject(
+        { code: 'E_REPLICA_WRITES_PREVENTED', context: { reason: 'volatile-function' } },
+      )
+      await expect(
+        db.transaction().execute((trx) => trx.insertInto('item').values({ value: 'refused-trx' }).execute()),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+    const strict = db.replica({ preventWrites: true })
+    await expect(strict.insertInto('item').values({ value: 'refused-2' }).execute()).rejects.toBeInstanceOf(
+      WritesPreventedError,
+    )
+    await expect(sql`select set_config('work_mem', '1MB', false)`.execute(strict)).rejects.toBeInstanceOf(
+      WritesPreventedError,
+    )
+    const { rows } = await sql<{ server: number }>`select inet_server_port() as server`.execute(strict)
+    expect(where(rows[0]?.server)).toMatch(/^replica-/)
+    const after = await cluster.primary.query<{ n: string }>('select count(*) as n from item')
+    expect(after).toEqual(before)
+  })
+
   it('routing survives withPlugin / withSchema / withoutPlugins', async () => {
     const camel = db.withPlugin(new CamelCasePlugin())
     const a = await camel
@@ -328,7 +371,9 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
         }),
       },
     })
-    const { error, results } = await migrator.migrateToLatest()
+    // In a context (as with the default outsideContext: 'process'): the Migrator's reads after its
+    // own DDL wait for a replica that has the new tables, or go to the primary.
+    const { error, results } = await db.router.run(undefined, () => migrator.migrateToLatest())
     expect(error).toBeUndefined()
     expect(results?.map((r) => r.status)).toEqual(['Success'])
     expect(

@@ -24,6 +24,18 @@ export class ServerTimeoutError extends TestkitError {
   }
 }
 
+/**
+ * A server exited or stopped answering while it started. The message ends with the tail of the
+ * server's own log, which usually says why (a port taken, a bad setting, out of shared memory).
+ */
+export class ServerStartError extends TestkitError {
+  readonly log: string
+  constructor(what: string, log: string, options?: ErrorOptions) {
+    super('E_TESTKIT_START_FAILED', `${what} failed to start; the end of its log:\n${log}`, options)
+    this.log = log
+  }
+}
+
 /** A command the kit ran (initdb, pg_basebackup, redis-cli --cluster create) exited with an error. */
 export class CommandFailedError extends TestkitError {
   readonly command: string

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net'
+import { TestkitError } from './errors.js'
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -28,5 +29,5 @@ export async function freePort(alsoFree: number[] = []): Promise<number> {
       return port
     }
   }
-  throw new Error('[@scale/testkit] no free loopback port found after 200 attempts')
+  throw new TestkitError('E_TESTKIT_NO_FREE_PORT', 'no free loopback port found after 200 attempts')
 }

@@ -1,6 +1,19 @@
-export { postgresBindir, redisBinary } from './binaries.js'
-export { BinaryMissingError, CommandFailedError, ServerTimeoutError, TestkitError } from './errors.js'
+export { haproxyBinary, postgresBindir, redisBinary } from './binaries.js'
+export {
+  BinaryMissingError,
+  CommandFailedError,
+  ServerStartError,
+  ServerTimeoutError,
+  TestkitError,
+} from './errors.js'
 export { freePort } from './free-port.js'
+export {
+  type HaproxyBackend,
+  HaproxyServer,
+  type HaproxyServerState,
+  type StartHaproxyOptions,
+  startHaproxy,
+} from './haproxy.js'
 export {
   PostgresCluster,
   PostgresNode,
@@ -11,4 +24,5 @@ export {
 } from './postgres.js'
 export { RedisServer, type StartRedisOptions, startRedis } from './redis.js'
 export { RedisCluster, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.js'
+export { type StartVarnishOptions, startVarnish, type VarnishCounters, VarnishServer } from './varnish.js'
 export { waitFor } from './wait.js'

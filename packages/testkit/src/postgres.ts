@@ -5,6 +5,7 @@ import { postgresBinary } from './binaries.js'
 import { freePort } from './free-port.js'
 import { runCommand } from './run-command.js'
 import { ServerProcess } from './server-process.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { postgresRunAs, type RunAs } from './unprivileged-user.js'
 import { waitFor } from './wait.js'
@@ -92,12 +93,10 @@ export class PostgresNode {
   }
 
   async waitReady(timeoutMs = 60_000): Promise<void> {
-    await waitFor(
-      `${this.name} on port ${this.port} to accept queries`,
+    await this.#process.waitUntilAnswering(
+      `${this.name} on port ${this.port}`,
       () => this.query('select 1').then(() => true),
-      {
-        timeoutMs,
-      },
+      timeoutMs,
     )
   }
 
@@ -298,7 +297,11 @@ async function createReplica(
  * await cluster.stop()
  * ```
  */
-export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
+export function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresCluster> {
+  return startWithOneRetry(() => startPostgresOnce(options))
+}
+
+async function startPostgresOnce(options: StartPostgresOptions): Promise<PostgresCluster> {
   const runAs = postgresRunAs()
   const dir = await makeTempDir('pg', runAs)
   const settings = options.settings ?? {}

@@ -1,9 +1,11 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { redisBinary } from './binaries.js'
+import { TestkitError } from './errors.js'
 import { freePort } from './free-port.js'
 import { RedisServer } from './redis.js'
 import { runCommand } from './run-command.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { waitFor } from './wait.js'
 
@@ -63,7 +65,7 @@ export class RedisCluster {
         return parseClusterNodes(String(await node.command('cluster', 'nodes')))
       } catch {}
     }
-    throw new Error('[@scale/testkit] no running cluster node answers CLUSTER NODES')
+    throw new TestkitError('E_TESTKIT_CLUSTER_DOWN', 'no running cluster node answers CLUSTER NODES')
   }
 
   /** The running nodes that currently serve slots as masters. */
@@ -78,12 +80,12 @@ export class RedisCluster {
   /** The master that serves `key`'s hash slot. */
   async masterFor(key: string): Promise<RedisServer> {
     const [any] = this.nodes.filter((n) => n.running)
-    if (!any) throw new Error('[@scale/testkit] no cluster node is running')
+    if (!any) throw new TestkitError('E_TESTKIT_CLUSTER_DOWN', 'no cluster node is running')
     const slot = Number(await any.command('cluster', 'keyslot', key))
     const ranges = (await any.command('cluster', 'slots')) as [number, number, [string, number, string]][]
     const range = ranges.find(([start, end]) => slot >= start && slot <= end)
     const node = this.nodes.find((n) => n.port === range?.[2][1])
-    if (!node) throw new Error(`[@scale/testkit] no master serves slot ${slot}`)
+    if (!node) throw new TestkitError('E_TESTKIT_CLUSTER_DOWN', `no master serves slot ${slot}`)
     return node
   }
 
@@ -130,7 +132,11 @@ export class RedisCluster {
  * await cluster.waitForHealthy() // a replica has taken over
  * ```
  */
-export async function startRedisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
+export function startRedisCluster(options: StartRedisClusterOptions = {}): Promise<RedisCluster> {
+  return startWithOneRetry(() => startRedisClusterOnce(options))
+}
+
+async function startRedisClusterOnce(options: StartRedisClusterOptions): Promise<RedisCluster> {
   const masters = options.masters ?? 3
   const replicasPerMaster = options.replicasPerMaster ?? 1
   const dir = await makeTempDir('redis-cluster')

@@ -3,8 +3,8 @@ import { Redis } from 'ioredis'
 import { redisBinary } from './binaries.js'
 import { freePort } from './free-port.js'
 import { ServerProcess } from './server-process.js'
+import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
-import { waitFor } from './wait.js'
 
 export interface StartRedisOptions {
   /** Extra `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
@@ -52,10 +52,10 @@ export class RedisServer {
   /** Starts the server and waits until it answers PING. */
   async start(): Promise<void> {
     this.#process.start()
-    await waitFor(`redis-server on port ${this.port} to answer PING`, async () => {
-      const reply = await this.command('ping')
-      return reply === 'PONG'
-    })
+    await this.#process.waitUntilAnswering(
+      `redis-server on port ${this.port}`,
+      async () => (await this.command('ping')) === 'PONG',
+    )
   }
 
   /** SHUTDOWN-like stop (SIGTERM). */
@@ -135,7 +135,11 @@ export class RedisServer {
  * await redis.dispose()
  * ```
  */
-export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+export function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  return startWithOneRetry(() => startRedisOnce(options))
+}
+
+async function startRedisOnce(options: StartRedisOptions): Promise<RedisServer> {
   const dir = await makeTempDir('redis')
   const server = new RedisServer(await freePort(), dir, options.args ?? [], true)
   try {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
+import { ServerStartError, TestkitError } from './errors.js'
 import { forgetProcessGroup, watchProcessGroup } from './reaper.js'
 import { waitFor } from './wait.js'
 
@@ -36,8 +37,38 @@ export class ServerProcess {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
   }
 
+  /** The last `bytes` of the server's log, for errors that must say why it failed. */
+  logTail(bytes = 4_000): string {
+    try {
+      const size = statSync(this.#options.logFile).size
+      const length = Math.min(bytes, size)
+      const buffer = Buffer.alloc(length)
+      const fd = openSync(this.#options.logFile, 'r')
+      try {
+        readSync(fd, buffer, 0, length, size - length)
+      } finally {
+        closeSync(fd)
+      }
+      return buffer.toString('utf8')
+    } catch {
+      return '(no log)'
+    }
+  }
+
+  /**
+   * Polls `check` until the server answers; gives up at once if the process exits meanwhile, and
+   * fails with the tail of the server's log either way.
+   */
+  async waitUntilAnswering(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+    try {
+      await waitFor(`${what} to answer`, check, { timeoutMs, giveUpIf: () => !this.running })
+    } catch (error) {
+      throw new ServerStartError(what, this.logTail(), { cause: error })
+    }
+  }
+
   start(): void {
-    if (this.running) throw new Error(`[@scale/testkit] ${this.#options.command} is already running`)
+    if (this.running) throw new TestkitError('E_TESTKIT_STATE', `${this.#options.command} is already running`)
     const log = openSync(this.#options.logFile, 'a')
     const child = spawn(this.#options.command, this.#options.args, {
       detached: true,
@@ -48,7 +79,8 @@ export class ServerProcess {
     })
     closeSync(log)
     const pid = child.pid
-    if (pid === undefined) throw new Error(`[@scale/testkit] could not spawn ${this.#options.command}`)
+    if (pid === undefined)
+      throw new TestkitError('E_TESTKIT_SPAWN', `could not spawn ${this.#options.command}`)
     watchProcessGroup(pid)
     child.unref()
     this.#child = child

@@ -8,11 +8,22 @@ import { ServerTimeoutError } from './errors.js'
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 30_000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
+  {
+    timeoutMs = 30_000,
+    intervalMs = 50,
+    giveUpIf,
+  }: {
+    timeoutMs?: number
+    intervalMs?: number
+    /** Checked before each poll: when it returns true, waiting is pointless (the server exited). */
+    giveUpIf?: () => boolean
+  } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   for (;;) {
+    if (giveUpIf?.())
+      throw new ServerTimeoutError(`${what} (gave up: the process exited)`, 0, { cause: lastError })
     try {
       const value = await check()
       if (value) return value

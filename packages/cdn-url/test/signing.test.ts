@@ -1,0 +1,198 @@
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Cdn, CdnUrlError, createCdn, PathTraversalError } from '../src/index.js'
+import { SECRET_A, SECRET_B, startServer, type TestServer } from './helpers.js'
+
+// The origin answers 200 with what verified, or the error's status and code: a real HTTP round trip,
+// so the signature must survive the client's URL parsing and the server's request line as is.
+let verifier: Cdn
+let origin: TestServer
+let base: string
+
+beforeAll(async () => {
+  origin = await startServer((req, res) => {
+    try {
+      const verified = verifier.verify(req.url ?? '/')
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ path: verified.path, query: verified.query, keyId: verified.keyId }))
+    } catch (error) {
+      const status = error instanceof CdnUrlError ? error.statusCode : 500
+      res.writeHead(status, { 'content-type': 'text/plain' })
+      res.end(error instanceof CdnUrlError ? error.code : 'E_UNEXPECTED')
+    }
+  })
+  base = origin.url
+})
+
+afterAll(async () => {
+  await origin?.close()
+})
+
+const k1 = { id: 'k1', secret: SECRET_A }
+const k2 = { id: 'k2', secret: SECRET_B }
+const signer = (keys = [k1]) => createCdn({ baseUrl: base, signing: { keys } })
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url)
+  return { status: response.status, body: await response.text() }
+}
+
+// Segments mixing what breaks naive signers (space, +, #, ?, %, &, =, unicode) with anything else.
+const special = fc.constantFrom(
+  ' ',
+  '+',
+  '#',
+  '?',
+  '%',
+  '%20',
+  '&',
+  '=',
+  ';',
+  '~',
+  '*',
+  "'",
+  'é',
+  '漢',
+  '😀',
+  '\u0301',
+)
+const segment = fc
+  .string({
+    unit: fc.oneof(special, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })),
+    minLength: 1,
+    maxLength: 12,
+  })
+  .map((s) => s.replaceAll('/', '_'))
+const longSegment = fc
+  .string({ unit: 'grapheme', minLength: 300, maxLength: 600 })
+  .map((s) => s.replaceAll('/', '_'))
+const pathArb = fc
+  .array(fc.oneof({ weight: 9, arbitrary: segment }, { weight: 1, arbitrary: longSegment }), {
+    minLength: 1,
+    maxLength: 5,
+  })
+  .map((segments) => segments.join('/'))
+const queryArb = fc.dictionary(
+  fc
+    .string({ unit: fc.oneof(special, fc.constantFrom('w', 'h', 'x')), minLength: 1, maxLength: 6 })
+    .filter((key) => !['exp', 'kid', 'sig'].includes(key)),
+  fc.string({
+    unit: fc.oneof(special, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })),
+    maxLength: 8,
+  }),
+  { maxKeys: 3 },
+)
+
+const unsafe = (path: string) =>
+  path.includes('\\') || path.includes('\0') || path.split('/').some((s) => s === '.' || s === '..')
+
+/** Replaces one query parameter's raw value in a URL (the raw form, as an attacker would). */
+function withParam(url: string, name: string, value: string): string {
+  const [head, query = ''] = url.split('?') as [string, string?]
+  const parts = query.split('&').map((part) => (part.startsWith(`${name}=`) ? `${name}=${value}` : part))
+  return `${head}?${parts.join('&')}`
+}
+
+describe('signed URLs through a real HTTP request', () => {
+  it('verify for any path and query, and fail after any change to path, query, expiry, key id or signature', async () => {
+    const cdn = signer([k1, k2])
+    verifier = cdn
+    await fc.assert(
+      fc.asyncProperty(pathArb, queryArb, async (path, query) => {
+        if (unsafe(path)) {
+          expect(() => cdn.url(path, { sign: true, query })).toThrow(PathTraversalError)
+          return
+        }
+        const url = cdn.url(path, { sign: true, query })
+        const ok = await get(url)
+        expect(ok.status).toBe(200)
+        const verified = JSON.parse(ok.body) as { path: string; query: [string, string][] }
+        expect(verified.path).toBe(`/${path}`)
+        expect(Object.fromEntries(verified.query)).toEqual(query)
+
+        const other = cdn.url(`${path}x`)
+        const tampered = [
+          // another path with this path's query and signature
+          `${other.split('?')[0]}?${url.split('?')[1]}`,
+          // a parameter added, and (when there is one) a value changed
+          url.replace('?', '?extra=1&'),
+          ...Object.keys(query)
+            .slice(0, 1)
+            .map((key) =>
+              cdn
+                .url(path, { sign: true, query: { ...query, [key]: `${query[key]}!` } })
+                .replace(/sig=[^&]+/, /sig=[^&]+/.exec(url)?.[0] as string),
+            ),
+          withParam(url, 'exp', String(Number(/exp=(\d+)/.exec(url)?.[1]) + 1)),
+          withParam(url, 'kid', 'k2'),
+          withParam(url, 'sig', flipOneChar(/sig=([^&]+)/.exec(url)?.[1] as string)),
+        ]
+        for (const bad of tampered) {
+          const refused = await get(bad)
+          expect(refused.status, bad).toBe(403)
+          expect(refused.body).toBe('E_CDN_SIGNATURE_INVALID')
+        }
+      }),
+      { numRuns: 120 },
+    )
+  })
+
+  it('an expired URL fails with E_CDN_SIGNATURE_EXPIRED, whatever the path', async () => {
+    const cdn = signer()
+    verifier = cdn
+    await fc.assert(
+      fc.asyncProperty(
+        pathArb.filter((p) => !unsafe(p)),
+        fc.integer({ min: 1, max: 10_000_000 }),
+        async (path, agoMs) => {
+          const url = cdn.url(path, { sign: { expiresAt: new Date(Date.now() - agoMs) } })
+          expect(await get(url)).toEqual({ status: 403, body: 'E_CDN_SIGNATURE_EXPIRED' })
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('rotation: a rotated-in key verifies, the old key verifies during the overlap, a rotated-out key fails', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        pathArb.filter((p) => !unsafe(p)),
+        async (path) => {
+          const signedWithOld = signer([k1]).url(path, { sign: true })
+          const signedWithNew = signer([k2, k1]).url(path, { sign: true })
+          expect(signedWithNew).toContain('kid=k2')
+
+          verifier = signer([k2, k1]) // overlap: both keys
+          expect((await get(signedWithOld)).status).toBe(200)
+          expect((await get(signedWithNew)).status).toBe(200)
+
+          verifier = signer([k2]) // k1 retired
+          expect(await get(signedWithOld)).toEqual({ status: 403, body: 'E_CDN_SIGNING_KEY_UNKNOWN' })
+          expect((await get(signedWithNew)).status).toBe(200)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('an unsigned URL is refused as missing a signature, a half-signed one as invalid', async () => {
+    verifier = signer()
+    expect(await get(`${base}/a.png`)).toEqual({ status: 403, body: 'E_CDN_SIGNATURE_MISSING' })
+    expect(await get(`${base}/a.png?exp=9999999999`)).toEqual({
+      status: 403,
+      body: 'E_CDN_SIGNATURE_INVALID',
+    })
+    const url = signer().url('a.png', { sign: true })
+    expect(await get(`${url}&sig=again`)).toEqual({ status: 403, body: 'E_CDN_SIGNATURE_INVALID' })
+  })
+
+  it('refuses to sign with a reserved parameter name', () => {
+    expect(() => signer().url('a.png', { sign: true, query: { sig: 'x' } })).toThrow(/reserved/)
+  })
+})
+
+function flipOneChar(signature: string): string {
+  const i = signature.length >> 1
+  const c = signature[i] === 'A' ? 'B' : 'A'
+  return signature.slice(0, i) + c + signature.slice(i + 1)
+}

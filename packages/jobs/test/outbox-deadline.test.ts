@@ -1,0 +1,93 @@
+import { type PostgresCluster, type RedisServer, startPostgres, startRedis, waitFor } from '@scale/testkit'
+import { Queue } from 'bullmq'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  createOutbox,
+  createOutboxRelay,
+  defineJob,
+  EnqueueTimeoutError,
+  OutboxRelayError,
+} from '../src/index.js'
+import { connect, uniqueQueue } from './helpers.js'
+
+let postgres: PostgresCluster
+let server: RedisServer
+let db: Kysely<Record<string, never>>
+
+beforeAll(async () => {
+  ;[postgres, server] = await Promise.all([startPostgres(), startRedis()])
+  const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
+  pool.on('error', () => {})
+  db = new Kysely({ dialect: new PostgresDialect({ pool }) })
+})
+afterAll(async () => {
+  server?.resume()
+  await db?.destroy()
+  await Promise.all([postgres?.stop(), server?.dispose()])
+})
+
+describe('outbox relay with Redis frozen', () => {
+  it('a batch fails with a typed error by the deadline, keeps its rows, stop() returns; after Redis is back exactly the rows are relayed', async () => {
+    const queue = uniqueQueue('relay-frozen')
+    const job = defineJob({ name: 'mail', queue, schema: z.object({ n: z.number() }), handler: () => {} })
+    const outbox = createOutbox({ table: `frozen_${queue.replace(/-/g, '_')}` })
+    await outbox.createTable(db)
+    await db.transaction().execute((trx) =>
+      outbox.enqueueMany(
+        trx,
+        job,
+        Array.from({ length: 20 }, (_, n) => ({ payload: { n } })),
+      ),
+    )
+    const redis = connect(server.port)
+    const relay = createOutboxRelay({ db, connection: redis, table: outbox.table, enqueueTimeoutMs: 400 })
+    await relay.relayOnce().catch(() => 0) // warm: queue open, scripts loaded (moves the 20 rows)
+    await db.transaction().execute((trx) =>
+      outbox.enqueueMany(
+        trx,
+        job,
+        Array.from({ length: 20 }, (_, n) => ({ payload: { n: 100 + n } })),
+      ),
+    )
+    server.pause()
+    let outcome: unknown
+    void relay.relayOnce().then(
+      (moved) => {
+        outcome = moved
+      },
+      (error: unknown) => {
+        outcome = error
+      },
+    )
+    await waitFor('the batch to settle', () => outcome !== undefined, { timeoutMs: 30_000 })
+    expect(outcome).toBeInstanceOf(OutboxRelayError)
+    expect((outcome as OutboxRelayError).cause).toBeInstanceOf(EnqueueTimeoutError)
+    // The rows stayed (the transaction rolled back), and no lock is held on them.
+    const left = await db
+      .selectFrom(outbox.table as never)
+      .select(db.fn.countAll().as('n'))
+      .executeTakeFirst()
+    expect(Number((left as { n: string }).n)).toBe(20)
+
+    server.resume()
+    expect(await relay.relayOnce()).toBe(20)
+    const check = new Queue(queue, { connection: redis, prefix: '{jobs}' })
+    // The timed-out add may have landed once Redis woke; the re-add under the same IDs makes no duplicate.
+    expect(await check.getWaitingCount()).toBe(40)
+    await check.obliterate({ force: true })
+    await check.close()
+
+    // stop() is bounded even with Redis frozen again.
+    server.pause()
+    let stopped = false
+    void relay.stop().then(() => {
+      stopped = true
+    })
+    await waitFor('stop to return', () => stopped, { timeoutMs: 30_000 })
+    server.resume()
+    redis.disconnect()
+  })
+})

@@ -1,0 +1,59 @@
+import pg from 'pg'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createReplicatedKysely, InvalidOptionsError, type ReplicatedKyselyOptions } from '../src/index.js'
+
+// Never connected: option checks happen at construction, before any query.
+const primary = new pg.Pool({ host: '127.0.0.1', port: 1 })
+const replica = new pg.Pool({ host: '127.0.0.1', port: 1 })
+
+afterAll(async () => {
+  await Promise.all([primary.end(), replica.end()])
+})
+
+const build = (options: unknown) => () => createReplicatedKysely(options as ReplicatedKyselyOptions)
+
+describe('options are checked at construction with a typed InvalidOptionsError', () => {
+  const cases: [string, unknown, string, RegExp][] = [
+    ['no options', undefined, '', /options object is required/],
+    ['primary missing', {}, 'primary', /primary is required/],
+    ['primary as a connection string', { primary: 'postgres://x' }, 'primary', /wrap it in new pg\.Pool/],
+    ['primary: empty array', { primary: [] }, 'primary', /empty array/],
+    ['replicas not an array', { primary, replicas: replica }, 'replicas', /must be an array/],
+    ['replicas containing null', { primary, replicas: [replica, null] }, 'replicas[1]', /got null/],
+    ['replica pool not a pool', { primary, replicas: [{ pool: {} }] }, 'replicas[0]', /must be a pg\.Pool/],
+    ['outsideContext unknown', { primary, outsideContext: 'always' }, 'outsideContext', /'process', 'none'/],
+    ['whenNoReplica unknown', { primary, whenNoReplica: 'throw' }, 'whenNoReplica', /'primary', 'error'/],
+    ['tokenSecret empty', { primary, tokenSecret: '' }, 'tokenSecret', /non-empty string/],
+    ['rywWaitMs NaN', { primary, rywWaitMs: Number.NaN }, 'rywWaitMs', /finite number/],
+    ['readYourWrites not boolean', { primary, readYourWrites: 'yes' }, 'readYourWrites', /true or false/],
+    [
+      'readOnlyFunctions not a list',
+      { primary, readOnlyFunctions: 'f' },
+      'readOnlyFunctions',
+      /array of function names/,
+    ],
+    ['balance unknown', { primary, balance: 'fastest' }, 'balance', /one of/],
+    ['logger without warn', { primary, logger: { info() {} } }, 'logger', /pino-compatible/],
+  ]
+  for (const [name, options, option, message] of cases) {
+    it(name, () => {
+      let caught: unknown
+      try {
+        build(options)()
+      } catch (error) {
+        caught = error
+      }
+      expect(caught).toBeInstanceOf(InvalidOptionsError)
+      expect(caught).toMatchObject({
+        code: 'E_REPLICA_INVALID_OPTIONS',
+        message: expect.stringMatching(message),
+      })
+      if (option) expect((caught as InvalidOptionsError).context.option).toBe(option)
+    })
+  }
+
+  it('valid options construct without touching a server', async () => {
+    const db = build({ primary: { pool: primary, name: 'p' }, replicas: [replica], tokenSecret: 's' })()
+    expect(db.router.metrics().replicas).toHaveLength(1)
+  })
+})
