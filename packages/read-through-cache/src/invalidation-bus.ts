@@ -5,6 +5,8 @@ export interface InvalidationMessage {
   o: string
   /** Logical keys to drop from every local tier. */
   k: string[]
+  /** `true`: drop everything (a `clear()`). */
+  a?: true
 }
 
 export interface InvalidationBusOptions {
@@ -12,6 +14,8 @@ export interface InvalidationBusOptions {
   channel: string
   origin: string
   onKeys: (keys: string[]) => void
+  /** A `clear()` elsewhere: drop the whole local tier. */
+  onAll: () => void
   /** Called when the subscription is (re)established: messages may have been missed before it. */
   onSubscribed: () => void
   /** Called when the subscriber connection drops: from now on messages may be missed. */
@@ -101,11 +105,16 @@ export class InvalidationBus {
       return
     }
     if (parsed.o === this.#options.origin || !Array.isArray(parsed.k)) return
-    this.#options.onKeys(parsed.k)
+    if (parsed.a === true) this.#options.onAll()
+    else this.#options.onKeys(parsed.k)
   }
 
   static encode(origin: string, keys: string[]): string {
     return JSON.stringify({ o: origin, k: keys } satisfies InvalidationMessage)
+  }
+
+  static encodeAll(origin: string): string {
+    return JSON.stringify({ o: origin, k: [], a: true } satisfies InvalidationMessage)
   }
 
   async close(): Promise<void> {

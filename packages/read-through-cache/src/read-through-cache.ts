@@ -147,6 +147,7 @@ export class ReadThroughCache {
         client: o.redis,
         channel: this.#keys.channel,
         origin: this.#origin,
+        onAll: () => this.#invalidateAllLocally(),
         onKeys: (keys) => {
           for (const key of keys) this.#invalidateLocally(key)
         },
@@ -547,6 +548,34 @@ export class ReadThroughCache {
     } catch (error) {
       this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('expire', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
+   * Removes every entry of this cache's `prefix` from Redis (values, leases, tags) and from every
+   * process's local tier; loads in flight cannot write afterwards (their leases are gone). Other
+   * caches on the same Redis (other prefixes) are untouched. Resolves with the number of Redis keys
+   * removed. Throws `CacheUnavailableError` if Redis cannot be reached (nothing is queued: run it
+   * again).
+   *
+   * @example
+   * ```ts
+   * await cache.clear() // after a bulk import
+   * ```
+   */
+  async clear(): Promise<number> {
+    if (this.#closed) throw new CacheClosedError('clear')
+    this.#invalidateAllLocally()
+    for (const flight of this.#flights.values()) flight.invalidated = true
+    this.#flights.clear()
+    try {
+      const removed = await this.#tier.clearPrefix(this.#keys.prefix)
+      if (this.#bus !== undefined) {
+        await this.#tier.publish(this.#keys.channel, InvalidationBus.encodeAll(this.#origin))
+      }
+      return removed
+    } catch (error) {
+      throw new CacheUnavailableError('clear', { prefix: this.#keys.prefix, queuedForReplay: false }, error)
     }
   }
 

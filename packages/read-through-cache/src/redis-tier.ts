@@ -64,6 +64,11 @@ export interface RedisTierOptions {
 
 const noop = () => {}
 
+/** `prefix` as a literal in a SCAN MATCH pattern. */
+function escapeGlob(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
 function toLeaseRead(reply: unknown): LeaseRead {
   const [text, status, holder, outcome] = reply as [
     string,
@@ -252,6 +257,30 @@ export class RedisTier {
         ? Promise.all(entries.map((entry) => this.#client.get(entry.value)))
         : this.#client.mget(entries.map((entry) => entry.value)),
     )
+  }
+
+  /**
+   * Deletes every key that starts with `prefix` (values, leases, outcomes, tag sets and epochs):
+   * SCAN on a single Redis, on every master of a Cluster; UNLINK per key (keys of a scan batch may
+   * sit in different slots). Returns how many keys were removed.
+   */
+  async clearPrefix(prefix: string): Promise<number> {
+    const nodes = this.isCluster ? (this.#client as Cluster).nodes('master') : [this.#client as Redis]
+    let removed = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        // One page per command (each under commandTimeoutMs and the breaker), not the whole scan.
+        const [next, count] = await this.#exec('clear', async () => {
+          const [after, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 1000)
+          await Promise.all(keys.map((key) => node.unlink(key)))
+          return [after, keys.length] as const
+        })
+        cursor = next
+        removed += count
+      } while (cursor !== '0')
+    }
+    return removed
   }
 
   /** Marks the value stale now (kept for SWR and grace) and voids the lease. */

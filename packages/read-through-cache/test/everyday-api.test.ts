@@ -185,6 +185,26 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     await a.expire('never-cached') // nothing to expire: no error
   })
 
+  it('clear() empties this prefix in Redis and in every local tier, and leaves other prefixes alone', async () => {
+    const base = prefixOf()
+    // A literal '*' in our prefix must not become a wildcard that reaches the other prefix.
+    const prefix = `${base}*:`
+    const a = cache({ prefix })
+    const b = cache({ prefix })
+    const other = cache({ prefix: `${base}x:` })
+    await Promise.all([a.ready(), b.ready(), other.ready()])
+    for (let i = 0; i < 50; i++) await a.getOrLoad(`k${i}`, () => i, { tags: ['t'] })
+    await other.getOrLoad('k0', () => 'other')
+    await a.settled()
+    await other.settled()
+    expect(await b.getOrLoad('k1', () => 'wrong')).toBe(1)
+    expect(await a.clear()).toBeGreaterThanOrEqual(50)
+    await waitFor('b to empty its local tier', async () => !b.hasLocal('k1'))
+    expect(await b.has('k1')).toBe(false)
+    expect(await a.getOrLoad('k2', () => 'reloaded')).toBe('reloaded')
+    expect(await other.get('k0', { local: false })).toBe('other')
+  })
+
   it('has() tells whether a fresh value is cached; deleteMany() removes keys everywhere at once', async () => {
     const prefix = prefixOf()
     const a = cache({ prefix })

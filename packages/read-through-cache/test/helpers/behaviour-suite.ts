@@ -264,6 +264,21 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(result.staleSets).toBeGreaterThan(0)
     })
 
+    it('clear() empties the prefix in Redis (every node) and in another instance local tier', async () => {
+      const prefix = prefixOf('clear')
+      const a = cache({ prefix })
+      const b = cache({ prefix })
+      const inspect = client()
+      await Promise.all([a.ready(), b.ready()])
+      for (let i = 0; i < 30; i++) await a.getOrLoad(`c${i}`, () => i, { tags: [`t${i % 3}`] })
+      await a.settled()
+      expect(await b.getOrLoad('c1', () => 'wrong')).toBe(1)
+      expect(await a.clear()).toBeGreaterThanOrEqual(30)
+      await waitFor('b to empty its local tier', async () => !b.hasLocal('c1'))
+      for (let i = 0; i < 30; i++) expect(await stored(inspect, prefix, `c${i}`)).toBeUndefined()
+      expect(await b.getOrLoad('c1', () => 'reloaded')).toBe('reloaded')
+    })
+
     it('an invalidation in one process removes the entry from another process local tier', async () => {
       const prefix = prefixOf('bus')
       const a = cache({ prefix })
