@@ -10,7 +10,10 @@ import {
   type QueryCompiler,
 } from 'kysely'
 import { type ReplicatedKyselyOptions, resolveOptions } from './options.js'
-import { ReplicaRouter, type RoutingMode } from './replica-router.js'
+import { QueryRouter } from './query-router.js'
+import type { ReplicaRouter, RoutingMode } from './replica-router.js'
+import { RouterCore } from './router-core.js'
+import { RouterFacade } from './router-facade.js'
 import { RoutingDriver } from './routing-driver.js'
 import { RoutingQueryExecutor } from './routing-executor.js'
 
@@ -46,18 +49,20 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
   readonly #driver: Driver
   readonly #dialect: Dialect
 
-  /** @internal use {@link createReplicatedKysely} */
-  constructor(router: ReplicaRouter) {
-    const driver = new RoutingDriver(router)
+  /** The same as {@link createReplicatedKysely}; throws `ReadReplicaOptionsError` for a bad option. */
+  constructor(options: ReplicatedKyselyOptions) {
+    const core = new RouterCore(resolveOptions(options))
+    const queries = new QueryRouter(core)
+    const driver = new RoutingDriver(queries)
     const dialect = new ReplicatedPostgresDialect(driver)
     const executor = new RoutingQueryExecutor(
       dialect.createQueryCompiler(),
       dialect.createAdapter(),
-      router,
+      queries,
       'auto',
     )
     super({ config: { dialect }, driver, dialect, executor })
-    this.router = router
+    this.router = new RouterFacade(core)
     this.#executor = executor
     this.#driver = driver
     this.#dialect = dialect
@@ -124,5 +129,5 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
  * ```
  */
 export function createReplicatedKysely<DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB> {
-  return new ReplicatedKysely<DB>(new ReplicaRouter(resolveOptions(options)))
+  return new ReplicatedKysely<DB>(options)
 }

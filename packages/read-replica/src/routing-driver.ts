@@ -1,5 +1,5 @@
 import type { DatabaseConnection, Driver, QueryCompiler, TransactionSettings } from 'kysely'
-import type { ReplicaRouter } from './replica-router.js'
+import type { QueryRouter } from './query-router.js'
 
 /**
  * The Driver Kysely calls for transaction control and `destroy()`. Connections reach it already
@@ -7,9 +7,9 @@ import type { ReplicaRouter } from './replica-router.js'
  * right after it.
  */
 export class RoutingDriver implements Driver {
-  readonly #router: ReplicaRouter
+  readonly #router: QueryRouter
 
-  constructor(router: ReplicaRouter) {
+  constructor(router: QueryRouter) {
     this.#router = router
   }
 
