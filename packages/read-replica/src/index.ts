@@ -9,6 +9,7 @@ export {
 export type { RouteReason } from './classify-query.js'
 export type { NodeConfig, NodeInput, PoolLike } from './database-node.js'
 export {
+  ConnectFailedError,
   InvalidOptionsError,
   MalformedTokenError,
   NoReplicaAvailableError,
@@ -16,9 +17,13 @@ export {
   PrimaryReadOnlyError,
   PrimaryUnreachableError,
   QueryTimeoutError,
+  ReadReplicaClosedError,
   ReadReplicaError,
+  type ReadReplicaErrorCode,
   type ReadReplicaErrorContext,
+  ReadReplicaOptionsError,
   RouterClosedError,
+  StreamUnavailableError,
   TransactionRolledBackError,
   WritesPreventedError,
 } from './errors.js'

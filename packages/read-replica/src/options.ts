@@ -1,7 +1,7 @@
 import type { PostgresCursorConstructor } from 'kysely'
 import type { Balancer, BalanceStrategy } from './balancer.js'
 import type { NodeInput } from './database-node.js'
-import { InvalidOptionsError } from './errors.js'
+import { ReadReplicaOptionsError } from './errors.js'
 import {
   checkBoolean,
   checkFunctionOption,
@@ -204,12 +204,17 @@ const STRATEGIES: readonly BalanceStrategy[] = [
 
 export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new InvalidOptionsError('an options object is required: { primary: new pg.Pool(…), replicas: […] }')
+    throw new ReadReplicaOptionsError(
+      'an options object is required: { primary: new pg.Pool(…), replicas: […] }',
+    )
   const balance = options.balance ?? 'least-outstanding'
   if (typeof balance === 'string' ? !STRATEGIES.includes(balance) : typeof balance?.pick !== 'function') {
-    throw new InvalidOptionsError(`option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`, {
-      option: 'balance',
-    })
+    throw new ReadReplicaOptionsError(
+      `option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`,
+      {
+        option: 'balance',
+      },
+    )
   }
   return {
     primaries: checkPrimaries(options.primary),

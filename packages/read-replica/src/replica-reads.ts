@@ -1,7 +1,7 @@
 import type { CompiledQuery, QueryResult } from 'kysely'
 import { isConnectionError, isPoolTimeout } from './connection-errors.js'
 import type { ConsistencyContext, ReadRequirement } from './consistency-context.js'
-import { ConnectFailure } from './database-node.js'
+import { ConnectFailedError } from './errors.js'
 import { isAbandoned, type PgConnection } from './pg-connection.js'
 import type { PrimaryExecutor } from './primary-executor.js'
 import type { ReadTargetPicker } from './read-target.js'
@@ -94,7 +94,7 @@ export class ReplicaReads {
    * deadline may be load, not death, so the replica only gets an immediate check.
    */
   #replicaFailed(replica: ReplicaState, error: unknown): boolean {
-    if (error instanceof ConnectFailure) {
+    if (error instanceof ConnectFailedError) {
       if (isPoolTimeout(error.cause) || isAbandoned(error.cause)) this.#monitor.checkSoon(replica)
       else this.#monitor.reportFailure(replica, error.cause)
       return true

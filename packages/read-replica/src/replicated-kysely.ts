@@ -41,7 +41,8 @@ class ReplicatedPostgresDialect implements Dialect {
 /**
  * A Kysely instance over a primary and its replicas. Use it exactly like `Kysely<DB>`; each query
  * is routed by what it is. `primary()` and `replica()` force a side, `router` holds consistency
- * tokens, events and metrics, and `destroy()` stops the monitor and ends every pool.
+ * tokens, events and metrics, and `close()` (or Kysely's `destroy()`) stops the monitor and ends
+ * every pool.
  */
 export class ReplicatedKysely<DB> extends Kysely<DB> {
   readonly router: ReplicaRouter
@@ -97,6 +98,16 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
     return this.#withMode(options.preventWrites === true ? 'replica-only' : 'replica')
   }
 
+  /**
+   * Stops the replica monitor and ends every pool (each once): the package convention's name for
+   * Kysely's `destroy()`, which does the same. Idempotent; bounded (a pool whose server stopped
+   * answering has its sockets closed after `checkTimeoutMs`). Afterwards every query and router
+   * call throws `ReadReplicaClosedError`.
+   */
+  close(): Promise<void> {
+    return this.router.close()
+  }
+
   #withMode(mode: RoutingMode): Kysely<DB> {
     return new Kysely<DB>({
       config: { dialect: this.#dialect },
@@ -125,7 +136,7 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
  *   await db.insertInto('person').values({ name: 'Ada' }).execute() // primary
  *   await db.selectFrom('person').selectAll().execute() // a replica that has replayed the insert, else the primary
  * })
- * await db.destroy()
+ * await db.close()
  * ```
  */
 export function createReplicatedKysely<DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB> {

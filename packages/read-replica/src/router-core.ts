@@ -4,7 +4,7 @@ import { QueryClassifier } from './classify-query.js'
 import { ConsistencyContext } from './consistency-context.js'
 import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode } from './database-node.js'
-import { RouterClosedError } from './errors.js'
+import { ReadReplicaClosedError } from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
 import type { ResolvedOptions } from './options.js'
 import { PinnedSessions } from './pinned-sessions.js'
@@ -116,8 +116,8 @@ export class RouterCore {
   }
 
   /** Throws the closed error naming `method` once `close()` was called. */
-  assertOpen(_method: string): void {
-    if (this.#closing) throw new RouterClosedError()
+  assertOpen(method: string): void {
+    if (this.#closing) throw new ReadReplicaClosedError(method)
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { DatabaseConnection, Driver, QueryCompiler, TransactionSettings } from 'kysely'
+import { ReadReplicaError } from './errors.js'
 import type { QueryRouter } from './query-router.js'
 
 /**
@@ -17,7 +18,12 @@ export class RoutingDriver implements Driver {
 
   acquireConnection(): Promise<DatabaseConnection> {
     // Kysely only calls this through a connection provider, and ours asks the router instead.
-    return Promise.reject(new Error('[@scale/read-replica] connections are provided by the router'))
+    return Promise.reject(
+      new ReadReplicaError(
+        'E_REPLICA_FOREIGN_CONNECTION',
+        'the driver was asked for a connection directly; connections are provided by the router',
+      ),
+    )
   }
 
   beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {

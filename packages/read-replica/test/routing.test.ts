@@ -4,7 +4,7 @@ import Cursor from 'pg-cursor'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
-  InvalidOptionsError,
+  ReadReplicaOptionsError,
   type ReplicatedKysely,
   type RouteEvent,
   WritesPreventedError,
@@ -404,7 +404,7 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
   })
 
   it('bad options are rejected with a typed error', () => {
-    expect(() => createReplicatedKysely({ primary: [] })).toThrow(InvalidOptionsError)
+    expect(() => createReplicatedKysely({ primary: [] })).toThrow(ReadReplicaOptionsError)
     expect(() => createReplicatedKysely({ primary: pool(cluster.primary), rywWaitMs: -1 })).toThrow(
       expect.objectContaining({ code: 'E_REPLICA_INVALID_OPTIONS' }),
     )
