@@ -27,7 +27,8 @@ export {
   TransactionRolledBackError,
   WritesPreventedError,
 } from './errors.js'
-export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
+export type { Logger, MetricsHook, RouterLogger } from './observability.js'
+export type { ReplicatedKyselyOptions } from './options.js'
 export type { ReplicaDiscovery } from './replica-membership.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
 export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'

@@ -161,3 +161,20 @@ export function checkLogger<T>(value: unknown): T | undefined {
     },
   )
 }
+
+export function checkMetricsHook<T>(value: unknown): T | undefined {
+  if (value === undefined) return undefined
+  const hook = value as { increment?: unknown; observe?: unknown } | null
+  const optionalFunction = (member: unknown) => member === undefined || typeof member === 'function'
+  if (
+    hook !== null &&
+    typeof hook === 'object' &&
+    optionalFunction(hook.increment) &&
+    optionalFunction(hook.observe)
+  )
+    return value as T
+  throw new ReadReplicaOptionsError(
+    `option metrics must be an object with increment(name, labels, value) and/or observe(name, value, labels), got ${describe(value)}`,
+    { option: 'metrics' },
+  )
+}

@@ -1,8 +1,8 @@
 import type { PostgresCursorConstructor } from 'kysely'
 import { DatabaseNode, isNodeConfig, type NodeInput, type PoolLike } from './database-node.js'
 import { ReadReplicaOptionsError } from './errors.js'
+import type { Logger } from './observability.js'
 import { checkNode } from './option-checks.js'
-import type { RouterLogger } from './options.js'
 import type { ReplicaMonitor } from './replica-monitor.js'
 
 export interface MembershipSettings {
@@ -10,7 +10,7 @@ export interface MembershipSettings {
   readonly connectTimeoutMs: number
   /** how long a removed replica's pool may take to end */
   readonly checkTimeoutMs: number
-  readonly logger: RouterLogger | undefined
+  readonly logger: Logger | undefined
 }
 
 /** Where the replica list comes from at run time (DNS, service discovery, a config service). */

@@ -48,14 +48,13 @@ export class ReplicaReads {
   async read<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const requirement = this.#settings.readYourWrites ? this.#context.requirement() : NO_REQUIREMENT
     let failed: Set<ReplicaState> | undefined
-    const counters = this.#recorder.metrics.counters
     for (let attempt = 1; ; attempt++) {
       const picked = this.#targets.pick(requirement, failed ?? NONE_FAILED)
       // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
       const target = picked instanceof Promise ? await picked : picked
       const reason = attempt > 1 ? 'retry' : target.reason
       if (target.role === 'primary') {
-        if (attempt > 1) counters.retries++
+        if (attempt > 1) this.#recorder.metrics.retried()
         return this.#primary.execute<R>(compiledQuery, reason, false, target.waitedMs)
       }
       const replica = target.replica as ReplicaState
@@ -64,7 +63,7 @@ export class ReplicaReads {
       try {
         const result = await this.#runOn<R>(replica, compiledQuery)
         ok = true
-        if (attempt > 1) counters.retries++
+        if (attempt > 1) this.#recorder.metrics.retried()
         return result
       } catch (error) {
         // Nothing was returned to the caller, so running the read elsewhere is safe when the

@@ -6,6 +6,7 @@ import { ConsistencyTokenCodec } from './consistency-token.js'
 import { DatabaseNode } from './database-node.js'
 import { ReadReplicaClosedError } from './errors.js'
 import { FunctionCatalog, mayChangeFunctions } from './function-catalog.js'
+import { MetricsSink } from './observability.js'
 import type { ResolvedOptions } from './options.js'
 import { PinnedSessions } from './pinned-sessions.js'
 import { PrimaryExecutor } from './primary-executor.js'
@@ -14,7 +15,7 @@ import { ReplicaMembership } from './replica-membership.js'
 import { ReplicaMonitor } from './replica-monitor.js'
 import { ReplicaReads } from './replica-reads.js'
 import { RouteRecorder } from './route-recorder.js'
-import { logRouterEvents, RouterEventEmitter } from './router-events.js'
+import { countRouterEvents, logRouterEvents, RouterEventEmitter } from './router-events.js'
 import { RouterMetrics } from './router-metrics.js'
 
 /** What `usePrimary()` / `preventWrites()` set for the code they run. */
@@ -31,7 +32,7 @@ export class RouterCore {
   readonly membership: ReplicaMembership
   readonly monitor: ReplicaMonitor
   readonly events = new RouterEventEmitter()
-  readonly counters = new RouterMetrics()
+  readonly counters: RouterMetrics
   readonly context: ConsistencyContext
   readonly codec: ConsistencyTokenCodec
   readonly primary: PrimaryExecutor
@@ -44,6 +45,8 @@ export class RouterCore {
 
   constructor(options: ResolvedOptions) {
     this.options = options
+    this.counters = new RouterMetrics(new MetricsSink(options.metrics, options.logger))
+    if (options.metrics) countRouterEvents(this.events, this.counters.sink)
     this.primaries = options.primaries.map(
       (input, index) =>
         new DatabaseNode(

@@ -42,6 +42,8 @@ describe('options are checked at construction with a typed ReadReplicaOptionsErr
     ],
     ['balance unknown', { primary, balance: 'fastest' }, 'balance', /one of/],
     ['logger without warn', { primary, logger: { info() {} } }, 'logger', /pino-compatible/],
+    ['metrics hook not an object', { primary, metrics: 5 }, 'metrics', /option metrics must be/],
+    ['metrics hook member not a function', { primary, metrics: { increment: 1 } }, 'metrics', /increment/],
   ]
   for (const [name, options, option, message] of cases) {
     it(name, () => {
