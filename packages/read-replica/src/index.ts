@@ -27,8 +27,14 @@ export {
   TransactionRolledBackError,
   WritesPreventedError,
 } from './errors.js'
-export type { Logger, MetricsHook, RouterLogger } from './observability.js'
+export type { Logger, LogMethod, MetricLabels, MetricsHook, RouterLogger } from './observability.js'
 export type { ReplicatedKyselyOptions } from './options.js'
+export {
+  type PromClientMetricsOptions,
+  type PromClientModule,
+  type PromMetricConfiguration,
+  promClientMetrics,
+} from './prometheus.js'
 export type { ReplicaDiscovery } from './replica-membership.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
 export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'

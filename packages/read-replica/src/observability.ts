@@ -3,11 +3,14 @@
  * `pino()` passes as is. Silent by default.
  */
 export interface Logger {
-  debug?(object: Record<string, unknown>, message: string): void
-  info(object: Record<string, unknown>, message: string): void
-  warn(object: Record<string, unknown>, message: string): void
-  error(object: Record<string, unknown>, message: string): void
+  debug?: LogMethod
+  info: LogMethod
+  warn: LogMethod
+  error: LogMethod
 }
+
+/** One level of a {@link Logger}: an object of fields, then a message (pino's argument order). */
+export type LogMethod = (object: Record<string, unknown>, message: string) => void
 
 /** @deprecated renamed `Logger` (one logger shape across @scale packages); removed in the next minor. */
 export type RouterLogger = Logger
@@ -25,9 +28,14 @@ export type RouterLogger = Logger
  * - `replica_health_changes_total` {node, event: excluded|rejoined, reason}, `replica_primary_changes_total`
  */
 export interface MetricsHook {
-  increment?(name: string, labels?: Record<string, string>, value?: number): void
-  observe?(name: string, value: number, labels?: Record<string, string>): void
+  /** adds `value` (default 1) to the counter `name` */
+  increment?: (name: string, labels?: MetricLabels, value?: number) => void
+  /** records one observation (a duration in milliseconds) of the histogram `name` */
+  observe?: (name: string, value: number, labels?: MetricLabels) => void
 }
+
+/** Label values of one metric sample. */
+export type MetricLabels = Record<string, string>
 
 /** @internal the metrics hook behind one object that never throws into a query. */
 export class MetricsSink {

@@ -1,9 +1,11 @@
 import { type PostgresCluster, startPostgres } from '@scale/testkit'
 import { CamelCasePlugin, type Kysely, Migrator, sql } from 'kysely'
 import Cursor from 'pg-cursor'
+import * as promClient from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
+  promClientMetrics,
   ReadReplicaOptionsError,
   type ReplicatedKysely,
   type RouteEvent,
@@ -442,6 +444,28 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     await throwing.close()
     expect(rows).toHaveLength(1)
     expect(warnings.filter((message) => message.includes('metrics hook threw'))).toHaveLength(1)
+  })
+
+  it('promClientMetrics feeds a prom-client registry', async () => {
+    const registry = new promClient.Registry()
+    const exported = replicatedDb(cluster, {
+      outsideContext: 'none',
+      metrics: promClientMetrics({ promClient, registers: [registry] }),
+    })
+    await exported.router.ready()
+    await exported.selectFrom('item').select('id').where('id', '=', 1).execute()
+    await exported.insertInto('item').values({ value: 'prom' }).execute()
+    await exported.insertInto('item').values({ value: 'prom' }).execute()
+    await exported.close()
+    const text = await registry.metrics()
+    expect(text).toMatch(
+      /^scale_replica_queries_total\{node="replica-\d",role="replica",reason="read",result="ok"\} 1$/m,
+    )
+    expect(text).toMatch(
+      /^scale_replica_queries_total\{node="primary",role="primary",reason="write",result="ok"\} 2$/m,
+    )
+    expect(text).toMatch(/^scale_replica_query_duration_ms_count\{role="primary"\} 2$/m)
+    expect(text).toMatch(/^scale_replica_read_retries_total 0$/m)
   })
 
   it('bad options are rejected with a typed error', () => {
