@@ -80,3 +80,15 @@ export function redisBinary(name: 'redis-server' | 'redis-cli'): string {
   }
   return path
 }
+
+/** Full path of `haproxy` (PATH, or /usr/sbin where Debian puts it and a non-root PATH may not look). */
+export function haproxyBinary(): string {
+  const path = onPath('haproxy') ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : undefined)
+  if (!path) {
+    throw new BinaryMissingError(
+      'haproxy',
+      'Install HAProxy 2.4+ (Debian/Ubuntu: `apt-get install haproxy`).',
+    )
+  }
+  return path
+}

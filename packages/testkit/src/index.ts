@@ -1,4 +1,4 @@
-export { postgresBindir, redisBinary } from './binaries.js'
+export { haproxyBinary, postgresBindir, redisBinary } from './binaries.js'
 export {
   BinaryMissingError,
   CommandFailedError,
@@ -7,6 +7,13 @@ export {
   TestkitError,
 } from './errors.js'
 export { freePort } from './free-port.js'
+export {
+  type HaproxyBackend,
+  HaproxyServer,
+  type HaproxyServerState,
+  type StartHaproxyOptions,
+  startHaproxy,
+} from './haproxy.js'
 export {
   PostgresCluster,
   PostgresNode,

@@ -1,0 +1,160 @@
+import { createReplicatedKysely, type ReplicatedKysely } from '@scale/read-replica'
+import { createReadThroughCache, type ReadThroughCache } from '@scale/read-through-cache'
+import { createSessions, type Sessions } from '@scale/sessions'
+import { fastifySession } from '@scale/sessions/fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
+import { Redis } from 'ioredis'
+import pg from 'pg'
+import { type Logger, pino } from 'pino'
+import { createAssetUrls } from './assets.js'
+import type { AppConfig } from './config.js'
+import { handleError, sendError } from './errors.js'
+import { createAppMetrics } from './metrics.js'
+import { registerAssetRoutes } from './routes/assets.js'
+import { registerAuthRoutes } from './routes/auth.js'
+import { registerPageRoutes } from './routes/pages.js'
+import { registerUserRoutes } from './routes/users.js'
+import type { Database } from './schema.js'
+import { UserStore } from './user-store.js'
+
+/** Request bodies larger than this are refused with 413 before they are parsed. */
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+export interface SessionData {
+  [key: string]: unknown
+}
+
+/** Everything a route needs; built once per process from the config. */
+export interface AppContext {
+  config: AppConfig
+  db: ReplicatedKysely<Database>
+  users: UserStore
+  cache: ReadThroughCache | undefined
+  sessions: Sessions<SessionData> | undefined
+  assetUrl: (path: string) => string
+  log: Logger
+  counters: { photoLoads: number }
+}
+
+export interface DemoApp {
+  fastify: FastifyInstance
+  context: AppContext
+  close(): Promise<void>
+}
+
+function pool(connection: AppConfig['primary'], size: number, log: Logger): pg.Pool {
+  const options = typeof connection === 'string' ? { connectionString: connection } : connection
+  const created = new pg.Pool({ ...options, max: size, connectionTimeoutMillis: 5_000 })
+  // A database killed under the pool must not crash the web server (the drills kill them).
+  created.on('error', (error) => log.warn({ err: error }, 'idle database connection lost'))
+  return created
+}
+
+/** Builds the photo-sharing app with the blocks `config` switches on. */
+export async function buildApp(config: AppConfig): Promise<DemoApp> {
+  const log = pino({ level: config.logLevel, base: { server: config.name, pid: process.pid } })
+
+  // Stage 4: reads to the replicas, writes to the primary, read-your-writes by WAL position.
+  // With no replicas everything goes to the primary (stages 1-3).
+  const db = createReplicatedKysely<Database>({
+    primary: pool(config.primary, config.poolSize, log),
+    replicas: config.replicas.map((url) => pool(url, config.poolSize, log)),
+    logger: log,
+  })
+
+  const redis = config.redis ? new Redis(config.redis, { maxRetriesPerRequest: 1 }) : undefined
+  redis?.on('error', () => {}) // Redis outages are handled by the blocks themselves (stage 5 drill)
+
+  // Stage 5: one database load per user across all web servers; `local: false` because with several
+  // servers a local copy could outlive another server's invalidation and serve a stale profile.
+  const cache =
+    config.cache && redis
+      ? createReadThroughCache({ redis, prefix: 'demo:', local: false, logger: log })
+      : undefined
+
+  // Stage 7: sessions in Redis, so any web server can serve any logged-in user.
+  const sessions =
+    config.sessions && redis
+      ? createSessions<SessionData>({
+          redis,
+          secrets: [config.sessionSecret],
+          // The demo runs plain HTTP on loopback; behind TLS keep the default (Secure, __Host-).
+          cookie: { secure: false },
+        })
+      : undefined
+
+  const users = new UserStore(db, cache, log)
+  const counters = { photoLoads: 0 }
+  const context: AppContext = {
+    config,
+    db,
+    users,
+    cache,
+    sessions,
+    assetUrl: createAssetUrls(config.cdnBaseUrl),
+    log,
+    counters,
+  }
+
+  const metrics = createAppMetrics(config.name, {
+    dbQueries: () =>
+      Object.fromEntries(Object.entries(db.router.metrics().byNode).map(([node, c]) => [node, c.queries])),
+    cache: () => cache?.stats() as Record<string, unknown> | undefined,
+  })
+
+  const fastify = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // One log line per request would cost more than the request itself.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+  })
+  // JSON only: a body of another type is refused with 415 rather than parsed as a string.
+  fastify.removeContentTypeParser(['text/plain'])
+  fastify.setErrorHandler(handleError)
+  fastify.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'E_NOT_FOUND', `no route for ${request.method} ${request.url}`),
+  )
+  // API answers are per user and change on write: no shared cache (the stage 6 edge) may keep
+  // them. Assets set their own long-lived Cache-Control.
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store')
+    return payload
+  })
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    metrics.requests.inc({ method: request.method, route, status: reply.statusCode })
+    metrics.duration.observe({ route }, reply.elapsedTime / 1000)
+  })
+  if (sessions) await fastify.register(fastifySession(sessions))
+
+  fastify.get('/healthz', async () => ({ ok: true, server: config.name }))
+  fastify.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  )
+  // What the runner reads after each load phase (the same counters /metrics shows, as JSON).
+  fastify.get('/_demo/stats', async () => ({
+    server: config.name,
+    pid: process.pid,
+    db: db.router.metrics(),
+    cache: cache?.stats() ?? null,
+    userLoads: users.loads,
+    photoLoads: counters.photoLoads,
+  }))
+  registerUserRoutes(fastify, context)
+  registerAuthRoutes(fastify, context)
+  registerPageRoutes(fastify, context)
+  registerAssetRoutes(fastify, context)
+
+  let closed: Promise<void> | undefined
+  const close = () => {
+    closed ??= (async () => {
+      await fastify.close()
+      await cache?.close().catch(() => {})
+      await db.destroy().catch(() => {})
+      redis?.disconnect()
+    })()
+    return closed
+  }
+  return { fastify, context, close }
+}

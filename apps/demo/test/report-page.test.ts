@@ -1,0 +1,92 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { chromium } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import { renderHtml } from '../src/report/html.js'
+import { renderMarkdown } from '../src/report/markdown.js'
+import type { DemoResults } from '../src/runner/results.js'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+/** Screenshots and the rendered page land here (gitignored). */
+const OUTPUT = join(here, '..', 'test-output')
+
+/** A results.json from a real `pnpm demo --quick` run, kept as a fixture. */
+const results = JSON.parse(readFileSync(join(here, 'fixtures', 'results.json'), 'utf8')) as DemoResults
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+describe('the HTML report', () => {
+  it('draws every chart with data in headless Chromium, offline', async () => {
+    mkdirSync(OUTPUT, { recursive: true })
+    const page = join(OUTPUT, 'index.html')
+    writeFileSync(page, renderHtml(results))
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    try {
+      const context = await browser.newContext({ offline: true, viewport: { width: 1280, height: 900 } })
+      const tab = await context.newPage()
+      const errors: string[] = []
+      tab.on('pageerror', (error) => errors.push(error.message))
+      await tab.goto(pathToFileURL(page).href)
+      await tab.waitForSelector('body[data-charts-drawn]')
+      const charts = await tab.evaluate(() => {
+        const drawn = (window as unknown as { __charts: { id: string; points: number }[] }).__charts
+        return drawn.map(({ id, points }) => {
+          // A chart drew data when its plot canvas has pixels of the series colours, not only axes.
+          const canvas = document.querySelector<HTMLCanvasElement>(`#${id} canvas`)!
+          const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height)
+          let coloured = 0
+          for (let i = 0; i < data.length; i += 4) {
+            const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!]
+            if (a > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) coloured++
+          }
+          return { id, points, coloured }
+        })
+      })
+      await tab.screenshot({ path: join(OUTPUT, 'report.png'), fullPage: true })
+
+      expect(errors).toEqual([])
+      const stagesWithDrill = results.stages.filter((s) => 'drill' in s && s.drill).length
+      expect(charts.map((c) => c.id)).toEqual([
+        'throughput',
+        'latency',
+        'primary',
+        'hit-ratios',
+        'drill-summary',
+        ...results.stages.filter((s) => 'drill' in s && s.drill).map((s) => `drill-${s.number}`),
+      ])
+      expect(charts).toHaveLength(5 + stagesWithDrill)
+      for (const chart of charts) {
+        expect(chart.points, `${chart.id} has data`).toBeGreaterThan(0)
+        expect(chart.coloured, `${chart.id} drew its series`).toBeGreaterThan(50)
+      }
+      // The table carries the run's figures and machine.
+      const table = await tab.textContent('table')
+      expect(table).toContain(
+        String(
+          (results.stages[0] as { load: { throughputRps: number } }).load.throughputRps.toLocaleString('en'),
+        ),
+      )
+      expect(await tab.textContent('.meta')).toContain(`${results.machine.cpus} CPUs`)
+    } finally {
+      await browser.close()
+    }
+  })
+
+  it('the Markdown report has a row per stage, every figure from the results', () => {
+    const markdown = renderMarkdown(results)
+    for (const stage of results.stages) expect(markdown).toContain(`| ${stage.number} ${stage.title} |`)
+    expect(markdown).toContain(results.startedAt)
+    expect(markdown).not.toContain('undefined')
+    expect(markdown).not.toContain('NaN')
+  })
+})

@@ -1,0 +1,152 @@
+/** Every code an error of `@scale/sharding` can carry; stable across versions. */
+export type ShardingErrorCode =
+  | 'E_SHARD_INVALID_OPTIONS'
+  | 'E_SHARD_CLOSED'
+  | 'E_SHARD_KEY_MISSING'
+  | 'E_SHARD_INVALID_KEY'
+  | 'E_SHARD_UNKNOWN'
+  | 'E_SHARD_MAP_STALE'
+  | 'E_SHARD_MAP_INVALID'
+  | 'E_SHARD_UNREACHABLE'
+  | 'E_SHARD_UNMERGEABLE'
+  | 'E_SHARD_CLOCK_BACKWARDS'
+  | 'E_SHARD_ID_INVALID'
+  | 'E_SHARD_MOVE_FAILED'
+
+/** What an error is about, enough to act on it without parsing the message. */
+export type ShardingErrorContext = Readonly<Record<string, unknown>>
+
+/** Base class of every error thrown by `@scale/sharding`. */
+export class ShardingError extends Error {
+  readonly code: ShardingErrorCode
+  readonly context: ShardingErrorContext
+
+  constructor(
+    code: ShardingErrorCode,
+    message: string,
+    options: { cause?: unknown; context?: ShardingErrorContext } = {},
+  ) {
+    super(`[@scale/sharding] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    this.context = options.context ?? {}
+  }
+}
+
+/** Thrown by a factory when an option is missing or out of range; `context.option` names it. */
+export class ShardingOptionsError extends ShardingError {
+  constructor(option: string, message: string) {
+    super('E_SHARD_INVALID_OPTIONS', `option ${option}: ${message}`, { context: { option } })
+  }
+}
+
+/** A method was called after `close()`. */
+export class ShardingClosedError extends ShardingError {
+  constructor(method: string) {
+    super('E_SHARD_CLOSED', `${method}() was called after close(); create a new instance`, {
+      context: { method },
+    })
+  }
+}
+
+/** A shard key was `undefined` or `null`: the query was not run. */
+export class ShardKeyMissingError extends ShardingError {
+  constructor(method: string) {
+    super(
+      'E_SHARD_KEY_MISSING',
+      `${method}() needs a shard key, got none; pass the key, or use allShards() for a query that has none`,
+      { context: { method } },
+    )
+  }
+}
+
+/** A shard key that cannot be routed (NaN, a fraction, an empty string, an object): nothing was run. */
+export class InvalidShardKeyError extends ShardingError {
+  constructor(reason: string, key: unknown) {
+    super(
+      'E_SHARD_INVALID_KEY',
+      `invalid shard key (${reason}); use a non-empty string, a safe integer or a bigint`,
+      {
+        context: { reason, keyType: typeof key },
+      },
+    )
+  }
+}
+
+/** A shard name that is not configured (in the options, or named by the shard map). */
+export class UnknownShardError extends ShardingError {
+  constructor(shard: string, known: readonly string[]) {
+    super('E_SHARD_UNKNOWN', `unknown shard "${shard}"; configured shards: ${known.join(', ')}`, {
+      context: { shard, known },
+    })
+  }
+}
+
+/**
+ * A write reached a shard that no longer owns the key's bucket (this router acted on an old
+ * epoch) and a newer map naming the right shard did not arrive within `staleRetryMs`. The
+ * shard refused the write: nothing was written. Retry later.
+ */
+export class ShardMapStaleError extends ShardingError {
+  constructor(context: ShardingErrorContext, cause?: unknown) {
+    super(
+      'E_SHARD_MAP_STALE',
+      `the shard refused a write for bucket ${String(context.bucket)}: it no longer owns it and no newer shard map arrived in time; nothing was written, retry`,
+      { context, cause },
+    )
+  }
+}
+
+/** A shard map (from a store, a file or the CLI) that does not parse or contradicts itself. */
+export class ShardMapInvalidError extends ShardingError {
+  constructor(reason: string, cause?: unknown) {
+    super('E_SHARD_MAP_INVALID', `invalid shard map: ${reason}`, { context: { reason }, cause })
+  }
+}
+
+/** One or more shards did not answer a scatter-gather query within its deadline, or failed. */
+export class ShardUnreachableError extends ShardingError {
+  constructor(shards: readonly string[], deadlineMs: number, cause?: unknown) {
+    super(
+      'E_SHARD_UNREACHABLE',
+      `shard(s) ${shards.join(', ')} did not answer within ${deadlineMs} ms or failed; pass allowPartial: true to get a flagged partial result instead`,
+      { context: { shards, deadlineMs }, cause },
+    )
+  }
+}
+
+/** A scatter-gather query whose results cannot be merged into the answer one database would give. */
+export class UnmergeableQueryError extends ShardingError {
+  constructor(reason: string) {
+    super(
+      'E_SHARD_UNMERGEABLE',
+      `this query cannot be merged across shards correctly: ${reason}; run it per shard with allShards().each() or rewrite it`,
+      { context: { reason } },
+    )
+  }
+}
+
+/** The clock is further behind the last issued ID than `maxClockBehindMs`; no ID was issued. */
+export class ClockBackwardsError extends ShardingError {
+  constructor(behindMs: number, maxClockBehindMs: number) {
+    super(
+      'E_SHARD_CLOCK_BACKWARDS',
+      `the clock is ${behindMs} ms behind the last issued ID (more than maxClockBehindMs = ${maxClockBehindMs}); refusing to issue IDs until it catches up`,
+      { context: { behindMs, maxClockBehindMs } },
+    )
+  }
+}
+
+/** A value that is not a global ID of this layout (negative, too large, not a bigint). */
+export class InvalidGlobalIdError extends ShardingError {
+  constructor(id: unknown) {
+    super('E_SHARD_ID_INVALID', `not a global ID: ${String(id)}`, { context: { id: String(id) } })
+  }
+}
+
+/** A resharding step failed (checksum mismatch, a target that already holds rows, a modulo map). */
+export class ShardMoveError extends ShardingError {
+  constructor(reason: string, context: ShardingErrorContext = {}, cause?: unknown) {
+    super('E_SHARD_MOVE_FAILED', `move failed: ${reason}`, { context: { ...context, reason }, cause })
+  }
+}
