@@ -7,9 +7,12 @@ export {
   SessionDataNotSerializableError,
   SessionDataUnreadableError,
   SessionError,
+  type SessionErrorCode,
   SessionHeadersSentError,
   SessionStateError,
   SessionStoreUnavailableError,
+  SessionsClosedError,
+  SessionsOptionsError,
 } from './errors.js'
 export type { EncryptionOptions } from './field-encryption.js'
 export { addFlash, takeFlash } from './flash.js'

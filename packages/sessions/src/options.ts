@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
-import { SessionConfigError } from './errors.js'
+import { SessionsOptionsError } from './errors.js'
 import type { EncryptionOptions } from './field-encryption.js'
 import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
@@ -137,42 +137,45 @@ export interface ResolvedOptions {
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new SessionConfigError(`${name} must be a positive integer of milliseconds, got ${value}.`, {
-      [name]: value,
-    })
+    throw new SessionsOptionsError(
+      name,
+      `${name} must be a positive integer of milliseconds, got ${value}.`,
+      {
+        value,
+      },
+    )
   }
   return value
 }
 
 function atLeastOne(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new SessionConfigError(`${name} must be an integer ≥ 1, got ${value}.`, {
-      option: name,
-      [name]: value,
-    })
+    throw new SessionsOptionsError(name, `${name} must be an integer ≥ 1, got ${value}.`, { value })
   }
   return value
 }
 
 function nonNegativeInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new SessionConfigError(`${name} must be an integer ≥ 0, got ${value}.`, { [name]: value })
+    throw new SessionsOptionsError(name, `${name} must be an integer ≥ 0, got ${value}.`, { value })
   }
   return value
 }
 
 export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
   if (!options.redis && !options.store) {
-    throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster (or a `store`).', {
-      option: 'redis',
-    })
+    throw new SessionsOptionsError(
+      'redis',
+      '`redis` is required: pass your ioredis Redis or Cluster (or a `store`).',
+    )
   }
   if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
-    throw new SessionConfigError('`secrets` must list at least one signing key (newest first).')
+    throw new SessionsOptionsError('secrets', '`secrets` must list at least one signing key (newest first).')
   }
   for (const [index, secret] of options.secrets.entries()) {
     if (typeof secret !== 'string' || secret.length < 32) {
-      throw new SessionConfigError(
+      throw new SessionsOptionsError(
+        'secrets',
         `secrets[${index}] is shorter than 32 characters; use e.g. crypto.randomBytes(32).toString('base64url').`,
         { index },
       )
@@ -181,23 +184,28 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
   const idleTimeoutMs = positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 3_600_000)
   const absoluteTimeoutMs = positiveInteger('absoluteTimeoutMs', options.absoluteTimeoutMs ?? 86_400_000)
   if (absoluteTimeoutMs < idleTimeoutMs) {
-    throw new SessionConfigError('absoluteTimeoutMs must be at least idleTimeoutMs.', {
+    throw new SessionsOptionsError('absoluteTimeoutMs', 'absoluteTimeoutMs must be at least idleTimeoutMs.', {
       idleTimeoutMs,
       absoluteTimeoutMs,
     })
   }
   const touchAfterMs = options.touchAfterMs ?? Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10)))
   if (!Number.isSafeInteger(touchAfterMs) || touchAfterMs < 0 || touchAfterMs >= idleTimeoutMs) {
-    throw new SessionConfigError('touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.', {
-      touchAfterMs,
-    })
+    throw new SessionsOptionsError(
+      'touchAfterMs',
+      'touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.',
+      {
+        touchAfterMs,
+      },
+    )
   }
   const cookie = options.cookie ?? {}
   const path = cookie.path ?? '/'
   const secure = cookie.secure ?? true
   const sameSite = cookie.sameSite ?? 'Lax'
   if (sameSite === 'None' && !secure) {
-    throw new SessionConfigError(
+    throw new SessionsOptionsError(
+      'cookie.sameSite',
       'cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).',
     )
   }
@@ -206,14 +214,18 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     ['domain', cookie.domain],
   ] as const) {
     if (value !== undefined && !/^[\x21-\x3A\x3C-\x7E]+$/.test(value)) {
-      throw new SessionConfigError(
+      throw new SessionsOptionsError(
+        `cookie.${attribute}`,
         `cookie.${attribute} "${value}" contains characters a Set-Cookie attribute cannot hold.`,
       )
     }
   }
   const baseName = cookie.name ?? 'sid'
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(baseName)) {
-    throw new SessionConfigError(`cookie.name "${baseName}" is not a valid cookie name token.`)
+    throw new SessionsOptionsError(
+      'cookie.name',
+      `cookie.name "${baseName}" is not a valid cookie name token.`,
+    )
   }
   const hostPrefixAllowed = secure && path === '/' && cookie.domain === undefined
   const cookieName =

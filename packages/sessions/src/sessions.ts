@@ -339,6 +339,7 @@ export class Sessions<Data extends SessionData = SessionData> {
     if (!session) {
       throw new SessionStateError(
         'No session is attached to this request: is the session middleware installed before this route?',
+        { method: 'of' },
       )
     }
     return session

@@ -12,6 +12,7 @@ import {
   SessionDataInvalidError,
   SessionDataNotSerializableError,
   SessionStateError,
+  SessionsOptionsError,
 } from '../src/index.js'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
 import { type RunningServer, startServer } from './helpers/servers.js'
@@ -33,29 +34,37 @@ afterAll(async () => {
 })
 
 describe('configuration', () => {
-  it('rejects unusable options with SessionConfigError', () => {
-    const cases: Record<string, Parameters<typeof createSessions>[0]> = {
-      'no secrets': { redis, secrets: [] },
-      'short secret': { redis, secrets: ['short'] },
-      'absolute below idle': { redis, secrets: [SECRET], idleTimeoutMs: 10_000, absoluteTimeoutMs: 5_000 },
-      'touch after idle': { redis, secrets: [SECRET], idleTimeoutMs: 10_000, touchAfterMs: 10_000 },
-      'SameSite=None without Secure': {
-        redis,
-        secrets: [SECRET],
-        cookie: { sameSite: 'None', secure: false },
-      },
-      'bad cookie name': { redis, secrets: [SECRET], cookie: { name: 'a b' } },
+  it('rejects unusable options with SessionsOptionsError naming the option', () => {
+    const cases: Record<string, [string, Parameters<typeof createSessions>[0]]> = {
+      'no secrets': ['secrets', { redis, secrets: [] }],
+      'short secret': ['secrets', { redis, secrets: ['short'] }],
+      'absolute below idle': [
+        'absoluteTimeoutMs',
+        { redis, secrets: [SECRET], idleTimeoutMs: 10_000, absoluteTimeoutMs: 5_000 },
+      ],
+      'touch after idle': [
+        'touchAfterMs',
+        { redis, secrets: [SECRET], idleTimeoutMs: 10_000, touchAfterMs: 10_000 },
+      ],
+      'SameSite=None without Secure': [
+        'cookie.sameSite',
+        { redis, secrets: [SECRET], cookie: { sameSite: 'None', secure: false } },
+      ],
+      'bad cookie name': ['cookie.name', { redis, secrets: [SECRET], cookie: { name: 'a b' } }],
     }
-    for (const [label, options] of Object.entries(cases)) {
+    for (const [label, [option, options]] of Object.entries(cases)) {
       let caught: unknown
       try {
         createSessions(options)
       } catch (error) {
         caught = error
       }
-      expect(caught, label).toBeInstanceOf(SessionConfigError)
-      expect((caught as SessionConfigError).code).toBe('E_SESSION_CONFIG')
+      expect(caught, label).toBeInstanceOf(SessionsOptionsError)
+      expect((caught as SessionsOptionsError).code).toBe('E_SESSIONS_INVALID_OPTIONS')
+      expect((caught as SessionsOptionsError).context.option, label).toBe(option)
       expect((caught as Error).message).toMatch(/^\[@scale\/sessions\]/)
+      // The deprecated name still catches it for one minor version.
+      expect(caught, label).toBeInstanceOf(SessionConfigError)
     }
   })
 

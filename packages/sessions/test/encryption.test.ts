@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SessionConfigError, SessionDataUnreadableError } from '../src/index.js'
+import { SessionDataUnreadableError, SessionsOptionsError } from '../src/index.js'
 import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
 
 let redisServer: RedisServer
@@ -88,7 +88,7 @@ describe('encryption at rest', () => {
   })
 
   it('refuses short or missing keys', () => {
-    expect(() => makeSessions(redis, { encryption: { keys: [] } })).toThrow(SessionConfigError)
-    expect(() => makeSessions(redis, { encryption: { keys: ['short'] } })).toThrow(SessionConfigError)
+    expect(() => makeSessions(redis, { encryption: { keys: [] } })).toThrow(SessionsOptionsError)
+    expect(() => makeSessions(redis, { encryption: { keys: ['short'] } })).toThrow(SessionsOptionsError)
   })
 })

@@ -1,7 +1,7 @@
 import { type RedisServer, startRedis } from '@scale/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SessionConfigError } from '../src/index.js'
+import { SessionsOptionsError } from '../src/index.js'
 import { makeSessions, redisClient } from './helpers/setup.js'
 
 let redisServer: RedisServer
@@ -33,6 +33,6 @@ describe('maxSessionsPerUser', () => {
   })
 
   it('rejects a cap below 1', () => {
-    expect(() => makeSessions(redis, { maxSessionsPerUser: 0 })).toThrow(SessionConfigError)
+    expect(() => makeSessions(redis, { maxSessionsPerUser: 0 })).toThrow(SessionsOptionsError)
   })
 })
