@@ -17,6 +17,7 @@ export {
 export type { EncryptionOptions } from './field-encryption.js'
 export { addFlash, takeFlash } from './flash.js'
 export { createMemorySessionStore } from './memory-session-store.js'
+export type { Logger, MetricsHook, SessionsMetric } from './observability.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
 export { type RegenerateOptions, Session, type SessionData } from './session.js'
 export type {
@@ -31,6 +32,6 @@ export {
   createSessions,
   type DestroyAllOptions,
   type SessionRequest,
-  Sessions,
+  type Sessions,
 } from './sessions.js'
 export type { DataOf, InferOutput, StandardSchemaV1 } from './standard-schema.js'

@@ -3,6 +3,7 @@ import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
 import { SessionsOptionsError } from './errors.js'
 import type { EncryptionOptions } from './field-encryption.js'
+import type { Logger, MetricsHook } from './observability.js'
 import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
@@ -63,12 +64,20 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * @default Math.min(60_000, idleTimeoutMs / 10)
    */
   touchAfterMs?: number
-  /** Each Redis call is abandoned after this long and treated as Redis being down. @default 2_000 */
+  /**
+   * Deadline of one Redis command: a call not answered within it is abandoned and treated as
+   * Redis being down (`SessionStoreUnavailableError`, then `onRedisDown`). @default 2_000
+   */
+  commandTimeoutMs?: number
+  /**
+   * @deprecated renamed `commandTimeoutMs` (the convention shared by the @scale packages); still
+   * read when `commandTimeoutMs` is not given, removed in the next minor version.
+   */
   redisTimeoutMs?: number
   /**
    * Once this many Redis calls in a row failed, stop calling Redis and fail fast (then apply
    * `onRedisDown`) until a background PING answers, at most one per `probeIntervalMs`. `false`
-   * turns it off: every request then waits up to `redisTimeoutMs` during an outage.
+   * turns it off: every request then waits up to `commandTimeoutMs` during an outage.
    * @default { failureThreshold: 5, probeIntervalMs: 1_000 }
    */
   circuitBreaker?: CircuitBreakerOptions | false
@@ -108,8 +117,24 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * @default true
    */
   coalesceWrites?: boolean
-  /** Called with errors that are handled (dropped invalid stored fields, Redis outages). @default undefined */
+  /**
+   * Called with errors that are handled (dropped invalid stored fields, Redis outages under
+   * `'anonymous'`, a cookie that could not be sent). They also go to `logger.warn`.
+   * @default undefined
+   */
   onError?: (error: Error) => void
+  /**
+   * Where the package logs: handled errors (`warn`), the circuit breaker opening (`error`) and
+   * closing (`info`), a metrics hook that threw (`warn`, once). Any pino-compatible logger.
+   * @default silent
+   */
+  logger?: Logger
+  /**
+   * Counters and histograms of loads, saves, rotations, revocations, breaker state and errors
+   * (names in `SessionsMetric`). A hook that throws never breaks a request.
+   * @default undefined
+   */
+  metrics?: MetricsHook
 }
 
 /** Options after defaults and checks. */
@@ -121,7 +146,7 @@ export interface ResolvedOptions {
   readonly idleTimeoutMs: number
   readonly absoluteTimeoutMs: number
   readonly touchAfterMs: number
-  readonly redisTimeoutMs: number
+  readonly commandTimeoutMs: number
   readonly onRedisDown: RedisDownPolicy
   readonly circuitBreaker: Required<CircuitBreakerOptions> | false
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
@@ -133,6 +158,8 @@ export interface ResolvedOptions {
   readonly verifiedCookieCacheSize: number
   readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
+  readonly logger: Logger | undefined
+  readonly metrics: MetricsHook | undefined
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -240,7 +267,10 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     idleTimeoutMs,
     absoluteTimeoutMs,
     touchAfterMs,
-    redisTimeoutMs: positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2_000),
+    commandTimeoutMs:
+      options.commandTimeoutMs === undefined && options.redisTimeoutMs !== undefined
+        ? positiveInteger('redisTimeoutMs', options.redisTimeoutMs)
+        : positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000),
     onRedisDown: options.onRedisDown ?? 'fail-closed',
     circuitBreaker:
       options.circuitBreaker === false
@@ -270,5 +300,7 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     ),
     coalesceWrites: options.coalesceWrites ?? true,
     onError: options.onError,
+    logger: options.logger,
+    metrics: options.metrics,
   }
 }

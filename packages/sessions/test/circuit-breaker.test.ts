@@ -31,7 +31,7 @@ const THRESHOLD = 3
 async function serve(probeIntervalMs: number) {
   const reported: Error[] = []
   const sessions = makeSessions(redis, {
-    redisTimeoutMs: 300,
+    commandTimeoutMs: 300,
     circuitBreaker: { failureThreshold: THRESHOLD, probeIntervalMs },
     onError: (error) => reported.push(error),
   })

@@ -69,7 +69,7 @@ describe('Express: one error path for load and save failures', () => {
   it.each<ErrorHandling>(['express default', 'own handler', 'sessionErrorHandler'])(
     '%s: a failed load and a failed save answer alike, without a stack trace',
     async (handling) => {
-      const sessions = makeSessions(redis, { redisTimeoutMs: 300, circuitBreaker: false })
+      const sessions = makeSessions(redis, { commandTimeoutMs: 300, circuitBreaker: false })
       const port = await serve(sessions, handling)
       const client = new CookieClient(port, sessions.cookieName)
       await client.send('POST', '/login')
