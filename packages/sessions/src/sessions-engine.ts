@@ -70,7 +70,7 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
   }
 
   load(request: SessionRequest): Promise<Session<Data>> {
-    this.#assertOpen('load')
+    if (this.#closed) return Promise.reject(new SessionsClosedError('load'))
     return this.#counted(this.#loader.load<Data>(request.cookie, request.userAgent))
   }
 
@@ -143,7 +143,7 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
   }
 
   listUserSessions(userId: string): Promise<UserSessionInfo[]> {
-    this.#assertOpen('listUserSessions')
+    if (this.#closed) return Promise.reject(new SessionsClosedError('listUserSessions'))
     return this.#counted(this.#store.listUser(userId))
   }
 
