@@ -52,6 +52,7 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
       fields: options.fields,
       absoluteTimeoutMs: options.absoluteTimeoutMs,
       destroyStored: async (location, userId) => {
+        this.#assertOpen('destroy')
         await this.#store.destroy(location, userId)
       },
       freshIdentity: (userId) => this.#loader.freshIdentity(userId),

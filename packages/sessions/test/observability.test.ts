@@ -149,6 +149,10 @@ describe('logger', () => {
 describe('close()', () => {
   it('is idempotent, makes every method throw SessionsClosedError, and leaves the Redis client open', async () => {
     const sessions = makeSessions(kit.redis)
+    const first = await sessions.load({})
+    first.set('n', 1)
+    const cookie = cookieOf((await sessions.commit(first)).setCookie)
+    const stored = await sessions.load({ cookie })
     const open = await sessions.load({})
     open.set('n', 1)
     await Promise.all([sessions.close(), sessions.close()])
@@ -171,6 +175,8 @@ describe('close()', () => {
       expect((error as SessionsClosedError).code).toBe('E_SESSIONS_CLOSED')
       expect((error as SessionsClosedError).context.method).toBe(method)
     }
+    // A stored session's own destroy() goes through the closed instance too.
+    await expect(stored.destroy()).rejects.toBeInstanceOf(SessionsClosedError)
     expect(await kit.redis.ping()).toBe('PONG')
   })
 })
