@@ -19,6 +19,12 @@ export { addFlash, takeFlash } from './flash.js'
 export { createMemorySessionStore } from './memory-session-store.js'
 export type { Logger, MetricsHook, SessionsMetric } from './observability.js'
 export type { RedisDownPolicy, SessionCookieOptions, SessionsOptions } from './options.js'
+export {
+  type PromClientMetricsOptions,
+  type PromClientModule,
+  type PromMetricConfiguration,
+  promClientMetrics,
+} from './prometheus.js'
 export { type RegenerateOptions, Session, type SessionData } from './session.js'
 export type {
   CreateOutcome,

@@ -1,9 +1,11 @@
 import { waitFor } from '@scale/testkit'
+import * as promClient from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import {
   createSessions,
   type Logger,
   type MetricsHook,
+  promClientMetrics,
   SessionStoreUnavailableError,
   SessionsClosedError,
   SessionsOptionsError,
@@ -99,6 +101,23 @@ describe('metrics hook', () => {
       expect((await sessions.commit(session)).setCookie).toMatch(/^__Host-sid=/)
     }
     expect(logger.lines.filter((line) => line.message.includes('metrics hook threw'))).toHaveLength(1)
+  })
+})
+
+describe('promClientMetrics', () => {
+  it('feeds prom-client counters in a real registry, every metric listed from the start', async () => {
+    const registry = new promClient.Registry()
+    const sessions = makeSessions(kit.redis, {
+      metrics: promClientMetrics({ promClient, registers: [registry] }),
+    })
+    expect(await registry.metrics()).toContain('scale_sessions_circuit_open 0')
+    const session = await sessions.load({})
+    session.set('n', 1)
+    await sessions.commit(session)
+    const text = await registry.metrics()
+    expect(text).toContain('scale_sessions_loads_total{result="new"} 1')
+    expect(text).toContain('scale_sessions_saves_total{kind="create"} 1')
+    expect(text).toContain('# TYPE scale_sessions_revocations_total counter')
   })
 })
 
