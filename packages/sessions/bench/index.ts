@@ -177,7 +177,7 @@ interface OutageFigures {
 
 /**
  * Redis killed under load, our node:http server with and without the circuit breaker: the
- * first requests find out the hard way (they wait out `redisTimeoutMs`, 2 s by default); the
+ * first requests find out the hard way (they wait out `commandTimeoutMs`, 2 s by default); the
  * figures are taken after that, once the breaker has opened.
  */
 async function redisDownPhase(breaker: boolean): Promise<OutageFigures> {

@@ -15,7 +15,7 @@ export interface CircuitBreakerOptions {
 /**
  * Stops sending commands to a Redis that is known down, so an outage costs each request a fast
  * SessionStoreUnavailableError (then the `onRedisDown` policy) instead of the full
- * `redisTimeoutMs`. A request arriving once `probeIntervalMs` has passed starts a probe in the
+ * `commandTimeoutMs`. A request arriving once `probeIntervalMs` has passed starts a probe in the
  * background and still fails fast itself: no request ever waits on a probe. No timer runs
  * without traffic, so an idle process keeps nothing alive.
  *
@@ -31,6 +31,7 @@ export class CircuitBreaker implements CallObserver {
   #openedAt: number | undefined
   #lastProbeAt = 0
   #probing = false
+  #stopped = false
   #lastCause: unknown
 
   constructor(
@@ -62,6 +63,11 @@ export class CircuitBreaker implements CallObserver {
     )
   }
 
+  /** No probe starts after this, and one in flight changes nothing (for `sessions.close()`). */
+  stop(): void {
+    this.#stopped = true
+  }
+
   succeeded(): void {
     this.#failures = 0
   }
@@ -83,12 +89,13 @@ export class CircuitBreaker implements CallObserver {
 
   #maybeProbe(): void {
     const now = Date.now()
-    if (this.#probing || now - this.#lastProbeAt < this.#probeIntervalMs) return
+    if (this.#stopped || this.#probing || now - this.#lastProbeAt < this.#probeIntervalMs) return
     this.#probing = true
     this.#lastProbeAt = now
     this.#probe().then(
       () => {
         this.#probing = false
+        if (this.#stopped) return
         this.#failures = 0
         this.#openedAt = undefined
         this.#onChange(false, undefined)

@@ -1,12 +1,25 @@
+/** Every `code` a {@link SessionError} can carry: stable, safe to switch on. */
+export type SessionErrorCode =
+  | 'E_SESSIONS_INVALID_OPTIONS'
+  | 'E_SESSIONS_CLOSED'
+  | 'E_SESSION_STORE_UNAVAILABLE'
+  | 'E_SESSION_DATA_INVALID'
+  | 'E_SESSION_DATA_NOT_SERIALIZABLE'
+  | 'E_SESSION_STATE'
+  | 'E_SESSION_HEADERS_SENT'
+  | 'E_SESSION_CSRF'
+  | 'E_SESSION_DATA_UNREADABLE'
+
 /** Base class of every error this package throws; `code` is stable and safe to switch on. */
 export class SessionError extends Error {
-  readonly code: string
+  readonly code: SessionErrorCode
   /** HTTP status an adapter answers with when this error ends a request. */
   readonly statusCode: number
+  /** What the error is about, enough to act on it. */
   readonly context: Readonly<Record<string, unknown>>
 
   constructor(
-    code: string,
+    code: SessionErrorCode,
     message: string,
     options: { cause?: unknown; statusCode?: number; context?: Record<string, unknown> } = {},
   ) {
@@ -18,10 +31,32 @@ export class SessionError extends Error {
   }
 }
 
-/** The options passed to `createSessions` cannot work (short secret, timeouts out of range, ...). */
-export class SessionConfigError extends SessionError {
-  constructor(message: string, context: Record<string, unknown> = {}) {
-    super('E_SESSION_CONFIG', message, { context })
+/**
+ * The options passed to `createSessions` cannot work (short secret, timeouts out of range, ...);
+ * `context.option` names the option. Thrown by `createSessions`, never at the first request.
+ */
+export class SessionsOptionsError extends SessionError {
+  constructor(option: string, message: string, context: Record<string, unknown> = {}) {
+    super('E_SESSIONS_INVALID_OPTIONS', message, { context: { option, ...context } })
+  }
+}
+
+/**
+ * @deprecated renamed {@link SessionsOptionsError} (code `E_SESSIONS_INVALID_OPTIONS`); this
+ * alias goes in the next minor version.
+ */
+export const SessionConfigError = SessionsOptionsError
+/** @deprecated renamed {@link SessionsOptionsError}. */
+export type SessionConfigError = SessionsOptionsError
+
+/** A method was called after `sessions.close()`; `context.method` names it. */
+export class SessionsClosedError extends SessionError {
+  constructor(method: string) {
+    super(
+      'E_SESSIONS_CLOSED',
+      `sessions.${method}() was called after sessions.close(). Create a new instance with createSessions() if the app keeps serving.`,
+      { statusCode: 503, context: { method } },
+    )
   }
 }
 

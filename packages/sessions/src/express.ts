@@ -6,6 +6,7 @@ import { ExpressSessionView, type UserIdFrom } from './express-session-view.js'
 import { commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 /** Express (4 and 5) and Connect middleware signature, typed without depending on Express. */
 export type ExpressSessionMiddleware = (
@@ -152,7 +153,7 @@ export function expressSession<Data extends SessionData>(
   return (req, res, next) => {
     loadFromNodeRequest(sessions, req).then(
       (session: Session<Data>) => {
-        sessions.attach(req, session)
+        attachSession(sessions, req, session)
         // `req.session` is made on first use: an app that only uses `sessions.of(req)` pays
         // nothing for it.
         const slot: RequestSlot = {

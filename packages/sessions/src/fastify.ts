@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import { assertCsrf } from './csrf.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 /**
  * Fastify plugin: loads the session in `onRequest` (read it with `sessions.of(request)`) and
@@ -26,7 +27,7 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
         cookie: request.headers.cookie,
         userAgent: request.headers['user-agent'],
       })
-      sessions.attach(request, session)
+      attachSession(sessions, request, session)
     })
     fastify.addHook('onSend', async (request, reply, payload) => {
       // An error reply (including one caused by a failed save) passes through onSend again:

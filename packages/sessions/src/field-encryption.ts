@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
-import { SessionConfigError, SessionDataUnreadableError } from './errors.js'
+import { SessionDataUnreadableError, SessionsOptionsError } from './errors.js'
 
 /** Options of encryption at rest. */
 export interface EncryptionOptions {
@@ -31,16 +31,18 @@ export class FieldEncryption {
 
   constructor(options: EncryptionOptions) {
     if (!Array.isArray(options.keys) || options.keys.length === 0) {
-      throw new SessionConfigError('encryption.keys must list at least one key (newest first).', {
-        option: 'encryption.keys',
-      })
+      throw new SessionsOptionsError(
+        'encryption.keys',
+        'encryption.keys must list at least one key (newest first).',
+      )
     }
     this.#keys = options.keys.map((key, index) => {
       if (typeof key !== 'string' || key.length < 32) {
-        throw new SessionConfigError(`encryption.keys[${index}] is shorter than 32 characters.`, {
-          option: 'encryption.keys',
-          index,
-        })
+        throw new SessionsOptionsError(
+          'encryption.keys',
+          `encryption.keys[${index}] is shorter than 32 characters.`,
+          { index },
+        )
       }
       // SHA-256 turns any ≥ 32-character string into exactly 256 key bits; the ID names the key
       // in each value without revealing it.

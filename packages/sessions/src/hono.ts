@@ -3,6 +3,7 @@ import { assertCsrf } from './csrf.js'
 import { sessionErrorResponse, withSetCookie } from './fetch.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 export { type FetchSessionHandler, withFetchSession } from './fetch.js'
 
@@ -37,7 +38,7 @@ export function honoSession<Data extends SessionData>(
       return sessionErrorResponse(error)
     }
     c.set('session', session)
-    sessions.attach(c.req.raw, session)
+    attachSession(sessions, c.req.raw, session)
     await next()
     try {
       const { setCookie } = await sessions.commit(session)

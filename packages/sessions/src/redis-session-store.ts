@@ -72,6 +72,11 @@ export class RedisSessionStore implements SessionStore {
     return this.#breaker?.isOpen ?? false
   }
 
+  /** Stops the breaker's probes; the Redis client is the app's and stays open. */
+  close(): void {
+    this.#breaker?.stop()
+  }
+
   /** One Redis call under the deadline, through the breaker. */
   #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const rejection = this.#breaker?.rejection(operation)

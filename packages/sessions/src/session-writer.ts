@@ -1,5 +1,6 @@
 import { SessionHeadersSentError, SessionStateError, SessionStoreUnavailableError } from './errors.js'
 import { FieldEncryption } from './field-encryption.js'
+import type { Observability } from './observability.js'
 import type { ResolvedOptions } from './options.js'
 import { DATA_PREFIX, META } from './redis-keys.js'
 import type { SessionState } from './session.js'
@@ -20,13 +21,13 @@ export class SessionWriter {
   readonly #options: ResolvedOptions
   readonly #store: SessionStore
   readonly #encryption: FieldEncryption | undefined
-  readonly #report: (error: Error) => void
+  readonly #observability: Observability
 
-  constructor(options: ResolvedOptions, store: SessionStore, report: (error: Error) => void) {
+  constructor(options: ResolvedOptions, store: SessionStore, observability: Observability) {
     this.#options = options
     this.#store = store
     this.#encryption = options.encryption && new FieldEncryption(options.encryption)
-    this.#report = report
+    this.#observability = observability
   }
 
   /** Stores what the request changed: a create, a rotation, or a field-wise update (with the touch when due). */
@@ -63,6 +64,7 @@ export class SessionWriter {
       setPairs,
       deleted,
     )
+    this.#observability.increment('sessions_saves_total', { kind: 'update' })
     // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
     // changes are dropped on purpose, and the cookie is cleared.
     if (!applied) {
@@ -81,7 +83,9 @@ export class SessionWriter {
     const sent = state.headersSentFor
     if (sent !== undefined && !(sent.issued && sent.sessionId === state.sessionId)) {
       if (state.userId !== undefined || hasData(state) || state.predecessor !== undefined) {
-        this.#report(new SessionHeadersSentError(state.predecessor ? 'regenerate' : 'first write'))
+        this.#observability.report(
+          new SessionHeadersSentError(state.predecessor ? 'regenerate' : 'first write'),
+        )
       }
       return
     }
@@ -121,9 +125,13 @@ export class SessionWriter {
         : {}),
     })
     if (outcome === 'collision') {
-      throw new SessionStateError('A new session ID collided with a live session; retry the request.')
+      throw new SessionStateError('A new session ID collided with a live session; retry the request.', {
+        action: 'create',
+      })
     }
     state.predecessor = undefined
+    this.#observability.increment('sessions_saves_total', { kind: 'create' })
+    if (outcome === 'created' && rotation) this.#observability.increment('sessions_rotations_total')
     if (outcome === 'revoked') {
       state.ended = true
       state.clearCookie = false
@@ -153,7 +161,7 @@ export class SessionWriter {
     try {
       stored.set(key, this.#encryption.decrypt(storageId, key, value))
     } catch (error) {
-      this.#report(error as Error)
+      this.#observability.report(error as Error)
     }
   }
 }

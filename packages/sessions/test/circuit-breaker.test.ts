@@ -1,37 +1,32 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
+import { waitFor } from '@scale/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SessionStoreUnavailableError } from '../src/index.js'
 import { CookieClient } from './helpers/http-client.js'
 import { resetCounts } from './helpers/redis-writes.js'
 import { type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const servers: RunningServer[] = []
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled)
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
 })
 
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled)
   for (const server of servers) await server.close()
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 const THRESHOLD = 3
 
 async function serve(probeIntervalMs: number) {
   const reported: Error[] = []
-  const sessions = makeSessions(redis, {
-    redisTimeoutMs: 300,
+  const sessions = makeSessions(kit.redis, {
+    commandTimeoutMs: 300,
     circuitBreaker: { failureThreshold: THRESHOLD, probeIntervalMs },
     onError: (error) => reported.push(error),
   })
@@ -47,7 +42,7 @@ describe('circuit breaker', () => {
   it('Redis killed: after the threshold every request fails fast without Redis; a probe closes it once Redis is back', async () => {
     const { client, reported } = await serve(100)
     await client.send('POST', '/login?user=kim')
-    await redisServer.kill()
+    await kit.server.kill()
     const bodies = []
     for (let i = 0; i < THRESHOLD + 20; i++) {
       const res = await client.send('GET', '/me')
@@ -64,7 +59,7 @@ describe('circuit breaker', () => {
       ),
     ).toHaveLength(1)
 
-    await redisServer.start()
+    await kit.server.start()
     await waitFor(
       'the probe to close the circuit',
       async () => (await client.send('GET', '/me')).status === 200,
@@ -81,12 +76,12 @@ describe('circuit breaker', () => {
   it('Redis hung (SIGSTOP): once open, requests send Redis nothing; recovery without a restart', async () => {
     const { client } = await serve(200)
     await client.send('POST', '/login?user=lee')
-    await resetCounts(redisServer)
-    redisServer.pause()
+    await resetCounts(kit.server)
+    kit.server.pause()
     try {
       for (let i = 0; i < THRESHOLD + 20; i++) expect((await client.send('GET', '/me')).status).toBe(503)
     } finally {
-      redisServer.resume()
+      kit.server.resume()
     }
     await waitFor(
       'the probe to close the circuit',
@@ -99,7 +94,7 @@ describe('circuit breaker', () => {
     expect((await client.send('GET', '/me')).json().user).toBe('lee')
     // Redis ran the reads of the THRESHOLD requests that timed out (queued while it was stopped)
     // and the two that succeeded after recovery: none of the 20 refused while open reached it.
-    expect((await redisServer.commandCounts()).hgetall).toBe(THRESHOLD + 2)
+    expect((await kit.server.commandCounts()).hgetall).toBe(THRESHOLD + 2)
     expect(unhandled).toEqual([])
   })
 })

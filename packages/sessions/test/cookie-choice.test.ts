@@ -1,22 +1,10 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Sessions } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 async function login(sessions: Sessions<Data>, user: string): Promise<{ pair: string; setCookie: string }> {
   const session = await sessions.load({})
@@ -28,7 +16,7 @@ async function login(sessions: Sessions<Data>, user: string): Promise<{ pair: st
 describe('which cookie, and for how long', () => {
   it('Max-Age is rounded up: the cookie never expires before the session', async () => {
     // An absolute timeout that is not a whole number of seconds makes rounding visible.
-    const sessions = makeSessions(redis, { idleTimeoutMs: 10_500, absoluteTimeoutMs: 20_700 })
+    const sessions = makeSessions(kit.redis, { idleTimeoutMs: 10_500, absoluteTimeoutMs: 20_700 })
     const session = await sessions.load({})
     await session.regenerate({ userId: 'max' })
     const { setCookie } = await sessions.commit(session)
@@ -38,7 +26,7 @@ describe('which cookie, and for how long', () => {
   })
 
   it('a junk duplicate placed first neither logs the user out nor gets their cookie cleared', async () => {
-    const sessions = makeSessions(redis, { cookie: { name: 'sid', secure: false } })
+    const sessions = makeSessions(kit.redis, { cookie: { name: 'sid', secure: false } })
     const { pair } = await login(sessions, 'jo')
     const cookie = `sid=junk-from-a-sibling-subdomain; ${pair}`
     const session = await sessions.load({ cookie })
@@ -48,7 +36,7 @@ describe('which cookie, and for how long', () => {
   })
 
   it('a validly signed but ended cookie first: the live one after it wins', async () => {
-    const sessions = makeSessions(redis, { cookie: { name: 'sid', secure: false } })
+    const sessions = makeSessions(kit.redis, { cookie: { name: 'sid', secure: false } })
     const ended = await login(sessions, 'old')
     const ending = await sessions.load({ cookie: ended.pair })
     await ending.destroy()
@@ -58,14 +46,14 @@ describe('which cookie, and for how long', () => {
   })
 
   it('only junk: anonymous, and the junk cookie is cleared', async () => {
-    const sessions = makeSessions(redis, { cookie: { name: 'sid', secure: false } })
+    const sessions = makeSessions(kit.redis, { cookie: { name: 'sid', secure: false } })
     const session = await sessions.load({ cookie: 'sid=junk; sid=more-junk' })
     expect(session.userId).toBeUndefined()
     expect((await sessions.commit(session)).setCookie).toMatch(/^sid=; .*Max-Age=0/)
   })
 
   it('"remember me" off: a browser-session cookie (no Max-Age), kept across rotations; on: Max-Age', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const session = await sessions.load({})
     await session.regenerate({ userId: 'rita', persistent: false })
     const first = (await sessions.commit(session)).setCookie as string

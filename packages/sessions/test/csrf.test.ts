@@ -1,33 +1,24 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import { type RedisServer, startRedis } from '@scale/testkit'
 import express from 'express'
 import Fastify from 'fastify'
 import { Hono } from 'hono'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { expressCsrf, expressSession, sessionErrorHandler } from '../src/express.js'
 import { fastifyCsrf, fastifySession } from '../src/fastify.js'
 import { honoCsrf, honoSession, type SessionVariables } from '../src/hono.js'
 import { csrfToken, doubleSubmitToken, type Sessions, verifyDoubleSubmit } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
 import { CookieClient } from './helpers/http-client.js'
-import { makeSessions, redisClient, SECRET } from './helpers/setup.js'
+import { makeSessions, SECRET } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const closers: (() => Promise<void>)[] = []
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
 
 afterAll(async () => {
   for (const close of closers) await close()
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 async function listen(server: Server): Promise<number> {
@@ -86,7 +77,7 @@ const apps: Record<string, (sessions: Sessions<Data>) => Promise<number>> = {
 
 describe.each(Object.keys(apps))('CSRF synchronizer token on %s', (name) => {
   it('refuses unsafe requests without the session’s token, accepts them with it', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const port = await (apps[name] as (s: Sessions<Data>) => Promise<number>)(sessions)
     const victim = new CookieClient(port, sessions.cookieName)
     const attacker = new CookieClient(port, sessions.cookieName)
@@ -108,7 +99,7 @@ describe.each(Object.keys(apps))('CSRF synchronizer token on %s', (name) => {
 
 describe('CSRF signed double-submit', () => {
   it('verifies only the same value in cookie and header, issued for this session', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const mine = await sessions.load({})
     const other = await sessions.load({})
     const token = doubleSubmitToken(SECRET, mine)

@@ -1,28 +1,16 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SessionConfigError, SessionDataUnreadableError } from '../src/index.js'
-import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
+import { describe, expect, it } from 'vitest'
+import { SessionDataUnreadableError, SessionsOptionsError } from '../src/index.js'
+import { makeSessions, randomPrefix } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 const OLD = 'old-key-0123456789-0123456789-0123456789'
 const NEW = 'new-key-0123456789-0123456789-0123456789'
 
 async function dump(keyPrefix: string): Promise<string> {
-  const keys = await redis.keys(`${keyPrefix}*:s:*`)
-  const hashes = await Promise.all(keys.map((key) => redis.hgetall(key)))
+  const keys = await kit.redis.keys(`${keyPrefix}*:s:*`)
+  const hashes = await Promise.all(keys.map((key) => kit.redis.hgetall(key)))
   return JSON.stringify(hashes)
 }
 
@@ -31,7 +19,7 @@ describe('encryption at rest', () => {
     const keyPrefix = randomPrefix()
     const errors: Error[] = []
     const onError = (error: Error) => errors.push(error)
-    const v1 = makeSessions(redis, { keyPrefix, encryption: { keys: [OLD] }, onError })
+    const v1 = makeSessions(kit.redis, { keyPrefix, encryption: { keys: [OLD] }, onError })
     const login = await v1.load({})
     await login.regenerate({ userId: 'enc' })
     login.set('card', 'visa-4111-1111')
@@ -39,7 +27,7 @@ describe('encryption at rest', () => {
     expect(await dump(keyPrefix)).not.toContain('visa')
 
     // A new key prepended: old values still read; a write re-encrypts the field it changes.
-    const v2 = makeSessions(redis, { keyPrefix, encryption: { keys: [NEW, OLD] }, onError })
+    const v2 = makeSessions(kit.redis, { keyPrefix, encryption: { keys: [NEW, OLD] }, onError })
     const next = await v2.load({ cookie })
     expect(next.get('card')).toBe('visa-4111-1111')
     next.set('theme', 'dark')
@@ -48,7 +36,7 @@ describe('encryption at rest', () => {
     expect(await dump(keyPrefix)).not.toMatch(/visa|dark/)
 
     // The old key retired: everything was rewritten with the new one by the rotation.
-    const v3 = makeSessions(redis, { keyPrefix, encryption: { keys: [NEW] }, onError })
+    const v3 = makeSessions(kit.redis, { keyPrefix, encryption: { keys: [NEW] }, onError })
     expect((await v3.load({ cookie: rotated })).toJSON()).toEqual({ card: 'visa-4111-1111', theme: 'dark' })
     expect(errors).toEqual([])
   })
@@ -56,7 +44,7 @@ describe('encryption at rest', () => {
   it('a value moved to another session, tampered, or under an unknown key reads as absent and is reported', async () => {
     const keyPrefix = randomPrefix()
     const errors: Error[] = []
-    const sessions = makeSessions(redis, {
+    const sessions = makeSessions(kit.redis, {
       keyPrefix,
       encryption: { keys: [NEW] },
       onError: (e) => errors.push(e),
@@ -71,13 +59,13 @@ describe('encryption at rest', () => {
       (s) => s.handle,
     )
     const keyOf = async (handle: string | undefined) =>
-      (await redis.keys(`${keyPrefix}*:s:${handle}`))[0] as string
-    const theirValue = await redis.hget(await keyOf(theirs), 'd:secret')
-    await redis.hset(await keyOf(mine), 'd:secret', theirValue as string)
+      (await kit.redis.keys(`${keyPrefix}*:s:${handle}`))[0] as string
+    const theirValue = await kit.redis.hget(await keyOf(theirs), 'd:secret')
+    await kit.redis.hset(await keyOf(mine), 'd:secret', theirValue as string)
     expect((await sessions.load({ cookie: cookies[0] as string })).get('secret')).toBeUndefined()
-    await redis.hset(await keyOf(theirs), 'd:secret', `${theirValue?.slice(0, -4)}AAAA`)
+    await kit.redis.hset(await keyOf(theirs), 'd:secret', `${theirValue?.slice(0, -4)}AAAA`)
     expect((await sessions.load({ cookie: cookies[1] as string })).get('secret')).toBeUndefined()
-    const unknownKey = makeSessions(redis, {
+    const unknownKey = makeSessions(kit.redis, {
       keyPrefix,
       encryption: { keys: [OLD] },
       onError: (e) => errors.push(e),
@@ -88,7 +76,7 @@ describe('encryption at rest', () => {
   })
 
   it('refuses short or missing keys', () => {
-    expect(() => makeSessions(redis, { encryption: { keys: [] } })).toThrow(SessionConfigError)
-    expect(() => makeSessions(redis, { encryption: { keys: ['short'] } })).toThrow(SessionConfigError)
+    expect(() => makeSessions(kit.redis, { encryption: { keys: [] } })).toThrow(SessionsOptionsError)
+    expect(() => makeSessions(kit.redis, { encryption: { keys: ['short'] } })).toThrow(SessionsOptionsError)
   })
 })

@@ -1,9 +1,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type RedisServer, startRedis } from '@scale/testkit'
 import flash from 'connect-flash'
 import express from 'express'
-import type { Redis } from 'ioredis'
 import passport from 'passport'
 import { Strategy as LocalStrategy } from 'passport-local'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -11,10 +9,10 @@ import { expressSession } from '../src/express.js'
 import { addFlash, type Sessions } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 let server: Server
 let sessions: Sessions<Data>
 let port: number
@@ -24,9 +22,7 @@ interface User {
 }
 
 beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-  sessions = makeSessions(redis)
+  sessions = makeSessions(kit.redis)
   // An app written for express-session, unchanged but for the session middleware.
   passport.use(
     new LocalStrategy((username, password, done) => {
@@ -89,8 +85,6 @@ function bump(data: { visits?: number }): number {
 afterAll(async () => {
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 describe('Express compatibility: req.session with express-session’s shape', () => {

@@ -1,32 +1,24 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
+import { waitFor } from '@scale/testkit'
 import express from 'express'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { expressSession, sessionErrorHandler } from '../src/express.js'
 import type { Sessions } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
 import { CookieClient } from './helpers/http-client.js'
 import { resetCounts } from './helpers/redis-writes.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const servers: Server[] = []
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
 
 afterAll(async () => {
   for (const server of servers) {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
   }
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 type ErrorHandling = 'express default' | 'own handler' | 'sessionErrorHandler'
@@ -69,19 +61,19 @@ describe('Express: one error path for load and save failures', () => {
   it.each<ErrorHandling>(['express default', 'own handler', 'sessionErrorHandler'])(
     '%s: a failed load and a failed save answer alike, without a stack trace',
     async (handling) => {
-      const sessions = makeSessions(redis, { redisTimeoutMs: 300, circuitBreaker: false })
+      const sessions = makeSessions(kit.redis, { commandTimeoutMs: 300, circuitBreaker: false })
       const port = await serve(sessions, handling)
       const client = new CookieClient(port, sessions.cookieName)
       await client.send('POST', '/login')
 
       // Save failure: the session loads, then Redis stops before the route's write.
-      await resetCounts(redisServer)
+      await resetCounts(kit.server)
       const saving = client.send('POST', '/set?delay=400')
       await waitFor(
         'the request to load its session',
-        async () => ((await redisServer.commandCounts()).hgetall ?? 0) >= 1,
+        async () => ((await kit.server.commandCounts()).hgetall ?? 0) >= 1,
       )
-      redisServer.pause()
+      kit.server.pause()
       let save: Awaited<typeof saving>
       let load: Awaited<typeof saving>
       try {
@@ -89,7 +81,7 @@ describe('Express: one error path for load and save failures', () => {
         // Load failure: Redis still stopped.
         load = await client.send('GET', '/me')
       } finally {
-        redisServer.resume()
+        kit.server.resume()
       }
       for (const res of [save, load]) {
         expect(res.status).toBe(503)

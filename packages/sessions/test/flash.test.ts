@@ -1,22 +1,10 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { addFlash, type Sessions, takeFlash } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 async function request(
   sessions: Sessions<Data>,
@@ -31,7 +19,7 @@ async function request(
 
 describe('flash messages', () => {
   it('are shown once, on the next request, per type, in order', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const first = await request(sessions, undefined, (s) => {
       addFlash(s, 'error', 'Wrong password')
       addFlash(s, 'error', 'Try again')

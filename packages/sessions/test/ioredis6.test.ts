@@ -69,7 +69,7 @@ describe('ioredis 6', () => {
       redis: client,
       secrets: [SECRET],
       keyPrefix: randomPrefix(),
-      redisTimeoutMs: 300,
+      commandTimeoutMs: 300,
       circuitBreaker: { failureThreshold: 2, probeIntervalMs: 100 },
     })
     const server = await startServer('node', sessions)

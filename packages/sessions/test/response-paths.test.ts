@@ -4,25 +4,21 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
-import { type RedisServer, startRedis } from '@scale/testkit'
 import express from 'express'
-import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expressSession } from '../src/express.js'
 import { SessionHeadersSentError, type Sessions } from '../src/index.js'
 import { withSession } from '../src/node.js'
 import type { Data } from './helpers/app-routes.js'
 import { httpRequest } from './helpers/http-client.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 let dir: string
 const servers: Server[] = []
 
 beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
   dir = mkdtempSync(join(tmpdir(), 'sessions-sendfile-'))
   writeFileSync(join(dir, 'page.html'), '<p>hello</p>')
 })
@@ -32,8 +28,6 @@ afterAll(async () => {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
   }
-  redis.disconnect()
-  await redisServer.dispose()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -134,7 +128,7 @@ describe.each([
   let sessions: Sessions<Data>
   let port: number
   beforeAll(async () => {
-    sessions = makeSessions(redis, { onError: (error) => reported.push(error) })
+    sessions = makeSessions(kit.redis, { onError: (error) => reported.push(error) })
     port = await serve(sessions, paths)
   })
 

@@ -1,6 +1,4 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   createMemorySessionStore,
   createSessions,
@@ -10,20 +8,10 @@ import {
 } from '../src/index.js'
 import { RedisSessionStore } from '../src/redis-session-store.js'
 import type { Data } from './helpers/app-routes.js'
-import { randomPrefix, redisClient, SECRET } from './helpers/setup.js'
+import { randomPrefix, SECRET } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 /**
  * The control: the same store with the lineage check taken out, as the package behaved before
@@ -170,7 +158,7 @@ async function runTrials(
 describe('revocation wins over requests in flight', () => {
   it('0 revoked sessions come back over 1,000 deterministic interleavings of rotations, a login and a revocation', async () => {
     const result = await runTrials(() =>
-      createSessions<Data>({ redis, secrets: [SECRET], keyPrefix: randomPrefix() }),
+      createSessions<Data>({ redis: kit.redis, secrets: [SECRET], keyPrefix: randomPrefix() }),
     )
     expect(result).toEqual({ trials: 1000, resurrected: 0 })
   }, 120_000)
@@ -187,7 +175,7 @@ describe('revocation wins over requests in flight', () => {
       const keyPrefix = randomPrefix()
       const store = new UncheckedRotationStore(
         new RedisSessionStore({
-          redis,
+          redis: kit.redis,
           keyPrefix,
           commandTimeoutMs: 2_000,
           absoluteTimeoutMs: 86_400_000,
@@ -202,7 +190,7 @@ describe('revocation wins over requests in flight', () => {
   }, 120_000)
 
   it('"log out all other devices" keeps the calling session usable, even for its own request in flight', async () => {
-    const sessions = createSessions<Data>({ redis, secrets: [SECRET], keyPrefix: randomPrefix() })
+    const sessions = createSessions<Data>({ redis: kit.redis, secrets: [SECRET], keyPrefix: randomPrefix() })
     const cookieOf = async (user: string) => {
       const session = await sessions.load({})
       await session.regenerate({ userId: user })
@@ -220,7 +208,7 @@ describe('revocation wins over requests in flight', () => {
   })
 
   it('two tabs rotating one session at once: one rotation wins, the other sends no cookie (no logout)', async () => {
-    const sessions = createSessions<Data>({ redis, secrets: [SECRET], keyPrefix: randomPrefix() })
+    const sessions = createSessions<Data>({ redis: kit.redis, secrets: [SECRET], keyPrefix: randomPrefix() })
     const login = await sessions.load({})
     await login.regenerate({ userId: 'yan' })
     const cookie = `${sessions.cookieName}=${cookieValueOf((await sessions.commit(login)).setCookie)}`
@@ -236,7 +224,7 @@ describe('revocation wins over requests in flight', () => {
 
   it('an anonymous write (one plain HSET) to a session destroyed meanwhile leaves no stray hash', async () => {
     const keyPrefix = randomPrefix()
-    const sessions = createSessions<Data>({ redis, secrets: [SECRET], keyPrefix })
+    const sessions = createSessions<Data>({ redis: kit.redis, secrets: [SECRET], keyPrefix })
     const first = await sessions.load({})
     first.set('cart', ['pen'])
     const cookie = `${sessions.cookieName}=${cookieValueOf((await sessions.commit(first)).setCookie)}`
@@ -246,7 +234,7 @@ describe('revocation wins over requests in flight', () => {
     await sessions.commit(login)
     slow.set('cart', ['pen', 'ink'])
     expect((await sessions.commit(slow)).setCookie).toMatch(/Max-Age=0/)
-    expect(await redis.keys(`${keyPrefix}*:s:${slow.handle}`)).toEqual([])
+    expect(await kit.redis.keys(`${keyPrefix}*:s:${slow.handle}`)).toEqual([])
     expect((await sessions.load({ cookie })).toJSON()).toEqual({})
   })
 })

@@ -1,25 +1,13 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SessionConfigError } from '../src/index.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { describe, expect, it } from 'vitest'
+import { SessionsOptionsError } from '../src/index.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 describe('maxSessionsPerUser', () => {
   it('a login beyond the cap ends the least recently used session of that user', async () => {
-    const sessions = makeSessions(redis, { maxSessionsPerUser: 2 })
+    const sessions = makeSessions(kit.redis, { maxSessionsPerUser: 2 })
     const cookies: string[] = []
     for (let i = 0; i < 3; i++) {
       const session = await sessions.load({})
@@ -33,6 +21,6 @@ describe('maxSessionsPerUser', () => {
   })
 
   it('rejects a cap below 1', () => {
-    expect(() => makeSessions(redis, { maxSessionsPerUser: 0 })).toThrow(SessionConfigError)
+    expect(() => makeSessions(kit.redis, { maxSessionsPerUser: 0 })).toThrow(SessionsOptionsError)
   })
 })

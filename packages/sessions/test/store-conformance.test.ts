@@ -1,29 +1,17 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, it } from 'vitest'
+import { describe, it } from 'vitest'
 import { createMemorySessionStore } from '../src/index.js'
 import { RedisSessionStore } from '../src/redis-session-store.js'
 import { describeSessionStoreConformance } from '../src/testing.js'
-import { randomPrefix, redisClient } from './helpers/setup.js'
+import { randomPrefix } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 describeSessionStoreConformance(
   'Redis',
   () =>
     new RedisSessionStore({
-      redis,
+      redis: kit.redis,
       keyPrefix: randomPrefix(),
       commandTimeoutMs: 2_000,
       absoluteTimeoutMs: 86_400_000,
