@@ -1,14 +1,17 @@
+import type { CacheCounters } from './cache-counters.js'
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
+import type { InvalidationPublisher } from './invalidation-bus.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
 import { callLoader, effectivePolicy, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
+import type { LocalView } from './local-view.js'
 import type { MissRate } from './miss-rate.js'
-import type { CacheCounter, ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from './options.js'
 import type { PendingInvalidations } from './pending-invalidations.js'
 import type { LeaseRead, RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
@@ -25,14 +28,13 @@ export interface FlightLoaderOptions {
   tokens: LeaseTokens
   pending: PendingInvalidations
   missRate: MissRate
-  count: (counter: CacheCounter, by?: number) => void
+  counters: CacheCounters
   /** Runs a loader call under the process-wide cap and the hard timeout (and counts it). */
   runLoad: RunLoad
-  /** Fills the local tier, unless the flight was invalidated meanwhile. */
-  putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
-  isClosed: () => boolean
+  /** The local tier the flight fills (unless it was invalidated meanwhile), and whether the cache is closed. */
+  view: LocalView
   /** Tells the other processes' local tiers to drop keys. */
-  publish: (keys: string[]) => Promise<void>
+  publisher: InvalidationPublisher
 }
 
 /**
@@ -49,11 +51,10 @@ export class FlightLoader {
   readonly #tokens: LeaseTokens
   readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
-  readonly #count: (counter: CacheCounter, by?: number) => void
+  readonly #counters: CacheCounters
   readonly #runLoad: FlightLoaderOptions['runLoad']
-  readonly #putLocal: FlightLoaderOptions['putLocal']
-  readonly #isClosed: () => boolean
-  readonly #publish: (keys: string[]) => Promise<void>
+  readonly #view: LocalView
+  readonly #publisher: InvalidationPublisher
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -64,11 +65,10 @@ export class FlightLoader {
     this.#tokens = options.tokens
     this.#pending = options.pending
     this.#missRate = options.missRate
-    this.#count = options.count
+    this.#counters = options.counters
     this.#runLoad = options.runLoad
-    this.#putLocal = options.putLocal
-    this.#isClosed = options.isClosed
-    this.#publish = options.publish
+    this.#view = options.view
+    this.#publisher = options.publisher
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -115,7 +115,7 @@ export class FlightLoader {
       }
       const now = Date.now()
       const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
-      if (read.status === 0) {
+      if (read.status === 'fresh') {
         if (found === undefined) {
           // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
           // take the lease before it expires, so load without writing rather than wait for nothing.
@@ -126,13 +126,13 @@ export class FlightLoader {
           flight.replacesFresh = true
           continue
         }
-        this.#count('hitsRedis')
+        this.#counters.count('hitsRedis')
         this.#missRate.recordHit()
-        this.#putLocal(key, found, policy, flight)
+        this.#view.put(key, found, policy, flight)
         return flight.resolve(found.value)
       }
       const stale = rejectedByCheck ? undefined : (found ?? localStale)
-      if (read.status === 3) {
+      if (read.status === 'outcome-left') {
         // The holder we waited on found nothing or failed, and said so: take that as our answer.
         const failed = outcomeResult(key, read.outcome)
         if (failed === undefined) return flight.resolve(undefined)
@@ -142,7 +142,7 @@ export class FlightLoader {
         }
         return flight.reject(failed.error)
       }
-      if (read.status === 1) {
+      if (read.status === 'acquired') {
         if (
           !policy.forceFresh &&
           stale !== undefined &&
@@ -152,7 +152,7 @@ export class FlightLoader {
           // during the refresh get the same stale value instead of each starting a flight.
           this.#answerStale(flight, stale.value)
         } else if (!waited) {
-          this.#count('misses')
+          this.#counters.count('misses')
           this.#missRate.recordMiss()
         }
         if (waited) flight.hooks?.waiting(key, false)
@@ -180,9 +180,9 @@ export class FlightLoader {
       if (!waited) {
         waited = true
         flight.hooks?.waiting(key, true)
-        this.#count('coalescedWaits')
+        this.#counters.count('coalescedWaits')
       }
-      if (now >= deadline || this.#isClosed()) {
+      if (now >= deadline || this.#view.closed) {
         // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
         // do not write, since only the lease holder may.
         flight.hooks?.waiting(key, false)
@@ -242,7 +242,7 @@ export class FlightLoader {
         this.#codec.text(cached),
         Math.max(1, cached.staleUntil - Date.now()),
       )
-      if (!stored) this.#count('staleSetsPrevented')
+      if (!stored) this.#counters.count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
       if (stored && tags.length > 0) {
         stored = await this.#tags.addMembersAfterLoad(
@@ -259,9 +259,10 @@ export class FlightLoader {
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
       if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
-    if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    if (stored) this.#view.put(entry.key, cached, policy, flight)
     // A forced load replaced a value that may be fresh in other processes' local tiers.
-    if (stored && (policy.forceFresh || flight.replacesFresh)) await this.#publish([entry.key]).catch(noop)
+    if (stored && (policy.forceFresh || flight.replacesFresh))
+      await this.#publisher.publish([entry.key]).catch(noop)
     flight.resolve(value)
   }
 
@@ -288,7 +289,7 @@ export class FlightLoader {
     try {
       const px = Math.max(1, backoff.staleUntil - Date.now())
       if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
-        this.#putLocal(entry.key, backoff, policy, flight)
+        this.#view.put(entry.key, backoff, policy, flight)
       }
     } catch {
       await this.#tier.releaseLease(entry, token).catch(noop)
@@ -319,13 +320,13 @@ export class FlightLoader {
     } catch (error) {
       const served = this.#failLoad(error, policy, stale, flight)
       const backoff = served === undefined ? undefined : this.#backoffEntry(key, served, policy)
-      if (backoff !== undefined) this.#putLocal(key, backoff, policy, flight)
+      if (backoff !== undefined) this.#view.put(key, backoff, policy, flight)
       return
     }
     const cached = flight.skipStore
       ? undefined
       : this.#codec.build(key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
+    if (cached !== undefined) this.#view.put(key, cached, policy, flight)
     flight.resolve(value)
   }
 
@@ -345,11 +346,11 @@ export class FlightLoader {
     }
     const found = text === null ? undefined : this.#codec.decode(entry.key, text)
     if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#count('hitsRedis')
-      this.#putLocal(entry.key, found, policy, flight)
+      this.#counters.count('hitsRedis')
+      this.#view.put(entry.key, found, policy, flight)
       return flight.resolve(found.value)
     }
-    this.#count('misses')
+    this.#counters.count('misses')
     const stale = found ?? localStale
     let value: unknown
     try {
@@ -368,7 +369,7 @@ export class FlightLoader {
           this.#codec.text(cached),
           Math.max(1, cached.staleUntil - Date.now()),
         )
-        this.#putLocal(entry.key, cached, policy, flight)
+        this.#view.put(entry.key, cached, policy, flight)
       } catch {}
     }
     flight.resolve(value)
@@ -381,7 +382,7 @@ export class FlightLoader {
     stale: LocalEntry | undefined,
     flight: Flight,
   ): LocalEntry | undefined {
-    this.#count('loadErrors')
+    this.#counters.count('loadErrors')
     if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
       // Fail-safe: a stale value within the grace period beats an error.
       this.#answerStale(flight, stale.value)
@@ -404,7 +405,7 @@ export class FlightLoader {
   /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
   readonly #answerStale = (flight: Flight, value: unknown): void => {
     if (flight.answered) return
-    if (flight.callers > 0) this.#count('staleServed', flight.callers)
+    if (flight.callers > 0) this.#counters.count('staleServed', flight.callers)
     flight.servedStale = true
     flight.answer(value)
   }

@@ -22,14 +22,23 @@ import {
 /** The user's ioredis client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
+/**
+ * What the get-or-lease script found: `fresh` a fresh value (no lease taken); `acquired` this
+ * caller now holds the lease (a value, if any, is stale); `held` someone else holds it;
+ * `outcome-left` the awaited holder finished without storing a value and left its outcome.
+ */
+export type LeaseStatus = 'fresh' | 'acquired' | 'held' | 'outcome-left'
+
+/** The script's reply codes, by position (see GET_OR_LEASE). */
+const LEASE_STATUSES: readonly LeaseStatus[] = ['fresh', 'acquired', 'held', 'outcome-left']
+
 export interface LeaseRead {
   /** The stored envelope, if any. */
   text: string | undefined
-  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it; 3: the awaited holder left an outcome. */
-  status: 0 | 1 | 2 | 3
-  /** With status 2: the token of the lease holder. */
+  status: LeaseStatus
+  /** With status `held`: the token of the lease holder. */
   holder: string | undefined
-  /** With status 3: what the awaited holder left (see `releaseWithOutcome`). */
+  /** With status `outcome-left`: what the awaited holder left (see `releaseWithOutcome`). */
   outcome: string | undefined
 }
 
@@ -65,12 +74,10 @@ function escapeGlob(prefix: string): string {
 }
 
 function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, status, holder, outcome] = reply as [
-    string,
-    0 | 1 | 2 | 3,
-    string | undefined,
-    string | undefined,
-  ]
+  const [text, code, holder, outcome] = reply as [string, number, string | undefined, string | undefined]
+  const status = LEASE_STATUSES[code]
+  // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
+  if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
   return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
