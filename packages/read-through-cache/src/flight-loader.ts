@@ -2,12 +2,13 @@ import type { CacheCounters } from './cache-counters.js'
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
+import { FlightFallbacks } from './flight-fallbacks.js'
 import type { InvalidationPublisher } from './invalidation-bus.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
-import { callLoader, effectivePolicy, type RunLoad } from './loader-call.js'
+import { effectivePolicy, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
 import type { MissRate } from './miss-rate.js'
@@ -52,7 +53,7 @@ export class FlightLoader {
   readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
   readonly #counters: CacheCounters
-  readonly #runLoad: FlightLoaderOptions['runLoad']
+  readonly #fallbacks: FlightFallbacks
   readonly #view: LocalView
   readonly #publisher: InvalidationPublisher
 
@@ -66,9 +67,15 @@ export class FlightLoader {
     this.#pending = options.pending
     this.#missRate = options.missRate
     this.#counters = options.counters
-    this.#runLoad = options.runLoad
     this.#view = options.view
     this.#publisher = options.publisher
+    this.#fallbacks = new FlightFallbacks(
+      options.tier,
+      options.codec,
+      options.counters,
+      options.runLoad,
+      options.view,
+    )
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -79,7 +86,7 @@ export class FlightLoader {
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
   ): Promise<void> {
-    if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
     else await this.#fly(flight.key, loader, policy, localStale, flight)
   }
 
@@ -91,7 +98,8 @@ export class FlightLoader {
     flight: Flight,
   ): Promise<void> {
     const entry = this.#keys.entry(key)
-    if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
+    if (!this.#options.leases)
+      return this.#fallbacks.flyWithoutLeases(entry, loader, policy, localStale, flight)
     const token = this.#tokens.issue()
     flight.token = token
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
@@ -111,7 +119,7 @@ export class FlightLoader {
         const force = (policy.forceFresh || policy.refreshEarly || rejectedByCheck) && !waited
         read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
-        return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+        return this.#fallbacks.loadWithoutRedis(key, loader, policy, localStale, flight)
       }
       const now = Date.now()
       const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
@@ -119,7 +127,7 @@ export class FlightLoader {
         if (found === undefined) {
           // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
           // take the lease before it expires, so load without writing rather than wait for nothing.
-          return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+          return this.#fallbacks.loadWithoutRedis(key, loader, policy, localStale, flight)
         }
         if (!passesCheck(policy, found) && !rejectedByCheck && !waited) {
           rejectedByCheck = true
@@ -137,7 +145,7 @@ export class FlightLoader {
         const failed = outcomeResult(key, read.outcome)
         if (failed === undefined) return flight.resolve(undefined)
         if (stale !== undefined && now < stale.freshUntil + policy.gracePeriodMs) {
-          this.#answerStale(flight, stale.value)
+          this.#fallbacks.answerStale(flight, stale.value)
           return flight.resolve(stale.value)
         }
         return flight.reject(failed.error)
@@ -150,7 +158,7 @@ export class FlightLoader {
         ) {
           // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
           // during the refresh get the same stale value instead of each starting a flight.
-          this.#answerStale(flight, stale.value)
+          this.#fallbacks.answerStale(flight, stale.value)
         } else if (!waited) {
           this.#counters.count('misses')
           this.#missRate.recordMiss()
@@ -174,7 +182,7 @@ export class FlightLoader {
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
       ) {
-        this.#answerStale(flight, stale.value)
+        this.#fallbacks.answerStale(flight, stale.value)
         return flight.resolve(stale.value)
       }
       if (!waited) {
@@ -186,7 +194,7 @@ export class FlightLoader {
         // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
         // do not write, since only the lease holder may.
         flight.hooks?.waiting(key, false)
-        return this.#loadWithoutRedis(key, loader, policy, stale, flight)
+        return this.#fallbacks.loadWithoutRedis(key, loader, policy, stale, flight)
       }
       // Polling the same script both watches for the value and takes the lease if the holder gives up.
       await sleep(Math.min(delay, deadline - now))
@@ -208,10 +216,10 @@ export class FlightLoader {
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
       if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#callLoader(flight, loader, stale, policy)
+      value = await this.#fallbacks.callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
-      const served = this.#failLoad(error, policy, stale, flight)
+      const served = this.#fallbacks.failLoad(error, policy, stale, flight)
       if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
@@ -284,7 +292,7 @@ export class FlightLoader {
     policy: Policy,
     flight: Flight,
   ): Promise<void> {
-    const backoff = this.#backoffEntry(entry.key, served, policy)
+    const backoff = this.#fallbacks.backoffEntry(entry.key, served, policy)
     if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
     try {
       const px = Math.max(1, backoff.staleUntil - Date.now())
@@ -294,119 +302,5 @@ export class FlightLoader {
     } catch {
       await this.#tier.releaseLease(entry, token).catch(noop)
     }
-  }
-
-  #backoffEntry(key: string, served: LocalEntry, policy: Policy): CachedEntry | undefined {
-    if (policy.graceBackoffMs <= 0) return undefined
-    const freshUntil = Math.min(Date.now() + policy.graceBackoffMs, served.staleUntil)
-    try {
-      return this.#codec.restamp(key, served, freshUntil)
-    } catch {
-      return undefined
-    }
-  }
-
-  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
-  async #loadWithoutRedis(
-    key: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale, policy)
-    } catch (error) {
-      const served = this.#failLoad(error, policy, stale, flight)
-      const backoff = served === undefined ? undefined : this.#backoffEntry(key, served, policy)
-      if (backoff !== undefined) this.#view.put(key, backoff, policy, flight)
-      return
-    }
-    const cached = flight.skipStore
-      ? undefined
-      : this.#codec.build(key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) this.#view.put(key, cached, policy, flight)
-    flight.resolve(value)
-  }
-
-  /** The control mode (`leases: false`): GET, load, SET, as a cache without leases does it. */
-  async #flyWithoutLeases(
-    entry: EntryKeys,
-    loader: Loader<unknown>,
-    policy: Policy,
-    localStale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let text: string | null
-    try {
-      text = await this.#tier.get(entry)
-    } catch {
-      return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
-    }
-    const found = text === null ? undefined : this.#codec.decode(entry.key, text)
-    if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#counters.count('hitsRedis')
-      this.#view.put(entry.key, found, policy, flight)
-      return flight.resolve(found.value)
-    }
-    this.#counters.count('misses')
-    const stale = found ?? localStale
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale, policy)
-    } catch (error) {
-      this.#failLoad(error, policy, stale, flight)
-      return
-    }
-    const cached = flight.skipStore
-      ? undefined
-      : this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) {
-      try {
-        await this.#tier.setUnguarded(
-          entry,
-          this.#codec.text(cached),
-          Math.max(1, cached.staleUntil - Date.now()),
-        )
-        this.#view.put(entry.key, cached, policy, flight)
-      } catch {}
-    }
-    flight.resolve(value)
-  }
-
-  /** Answers the callers of a failed load: a stale value within the grace period (returned), or the error. */
-  #failLoad(
-    error: unknown,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): LocalEntry | undefined {
-    this.#counters.count('loadErrors')
-    if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
-      // Fail-safe: a stale value within the grace period beats an error.
-      this.#answerStale(flight, stale.value)
-      flight.resolve(stale.value)
-      return stale
-    }
-    flight.reject(error)
-    return undefined
-  }
-
-  #callLoader(
-    flight: Flight,
-    loader: Loader<unknown>,
-    stale: LocalEntry | undefined,
-    policy: Policy,
-  ): Promise<unknown> {
-    return callLoader(flight, loader, stale, policy, this.#runLoad, this.#answerStale)
-  }
-
-  /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
-  readonly #answerStale = (flight: Flight, value: unknown): void => {
-    if (flight.answered) return
-    if (flight.callers > 0) this.#counters.count('staleServed', flight.callers)
-    flight.servedStale = true
-    flight.answer(value)
   }
 }
