@@ -1,1 +1,3 @@
+export { type DeadlineHandlers, withCommandDeadline } from './command-deadline.js'
+export { isNoScript, RedisScript } from './redis-script.js'
 export { createWriteCoalescer, type WriteCoalescer, type WriteCoalescerOptions } from './write-coalescer.js'

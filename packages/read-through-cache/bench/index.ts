@@ -71,10 +71,10 @@ const connect = () => {
 
 try {
   // --- contenders, each with a local+Redis configuration and a Redis-only one ---
-  const oursLocal = createReadThroughCache({ redis: connect(), prefix: 'ours-l:', ttlMs: 3_600_000 })
+  const oursLocal = createReadThroughCache({ redis: connect(), keyPrefix: 'ours-l:', ttlMs: 3_600_000 })
   const oursRedis = createReadThroughCache({
     redis: connect(),
-    prefix: 'ours-r:',
+    keyPrefix: 'ours-r:',
     ttlMs: 3_600_000,
     local: false,
   })

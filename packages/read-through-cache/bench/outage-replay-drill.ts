@@ -36,8 +36,8 @@ try {
       return c
     })
     const [rawClient, clientA, clientB] = clients as [Redis, Redis, Redis]
-    const a = createReadThroughCache({ redis: clientA, prefix })
-    const b = createReadThroughCache({ redis: clientB, prefix, local: false })
+    const a = createReadThroughCache({ redis: clientA, keyPrefix: prefix })
+    const b = createReadThroughCache({ redis: clientB, keyPrefix: prefix, local: false })
     const idle = new ChildCache({
       target: { kind: 'single', port: server.port },
       prefix,

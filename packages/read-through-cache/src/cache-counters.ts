@@ -1,5 +1,12 @@
 import type { CircuitState } from './circuit-breaker.js'
-import type { CacheCounter, CacheLogger, CacheMetricsHook } from './options.js'
+import {
+  CACHE_METRICS,
+  type CacheCounter,
+  type CacheMetricsHook,
+  isLegacyHook,
+  type Logger,
+  type MetricsHook,
+} from './metrics.js'
 
 /** Snapshot of the counters and state, from `stats()`. */
 export interface CacheStats extends Record<CacheCounter, number> {
@@ -17,7 +24,8 @@ export interface CacheStats extends Record<CacheCounter, number> {
 
 /** The event counters of `stats()`, each increment also forwarded to the user's metrics hook. */
 export class CacheCounters {
-  readonly #metrics: CacheMetricsHook | undefined
+  readonly #metrics: MetricsHook | undefined
+  readonly #legacy: CacheMetricsHook | undefined
   readonly #counts: Record<CacheCounter, number> = {
     hitsLocal: 0,
     hitsRedis: 0,
@@ -32,27 +40,35 @@ export class CacheCounters {
   }
 
   #hookErrorLogged = false
-  readonly #logger: CacheLogger | undefined
+  readonly #logger: Logger | undefined
 
-  constructor(metrics: CacheMetricsHook | undefined, logger: CacheLogger | undefined) {
-    this.#metrics = metrics
+  constructor(metrics: MetricsHook | CacheMetricsHook | undefined, logger: Logger | undefined) {
+    const legacy = metrics !== undefined && isLegacyHook(metrics)
+    this.#legacy = legacy ? (metrics as CacheMetricsHook) : undefined
+    this.#metrics = legacy ? undefined : (metrics as MetricsHook | undefined)
     this.#logger = logger
   }
 
   count(counter: CacheCounter, by = 1): void {
     this.#counts[counter] += by
-    if (this.#metrics === undefined) return
+    if (this.#metrics === undefined && this.#legacy === undefined) return
     try {
-      this.#metrics.increment(counter, by)
+      if (this.#legacy !== undefined) {
+        this.#legacy.increment(counter, by)
+      } else {
+        const metric = CACHE_METRICS[counter]
+        this.#metrics?.increment?.(metric.name, metric.labels, by)
+      }
     } catch (error) {
       this.#hookFailed(error)
     }
   }
 
-  /** Forwards a circuit transition to the hook's optional `circuitState`; never throws. */
+  /** Reports a circuit transition (a legacy hook's `circuitState`); never throws. */
   circuitState(state: CircuitState): void {
     try {
-      this.#metrics?.circuitState?.(state)
+      if (this.#legacy !== undefined) this.#legacy.circuitState?.(state)
+      else this.#metrics?.increment?.('read_through_cache_circuit_transitions_total', { state }, 1)
     } catch (error) {
       this.#hookFailed(error)
     }

@@ -2,7 +2,7 @@ import type { Policy } from './entry-policy.js'
 import { decodeEnvelope, encodeEnvelope } from './envelope.js'
 import { CacheSerializationError } from './errors.js'
 import type { LocalEntry } from './local-tier.js'
-import type { CacheLogger } from './options.js'
+import type { Logger } from './metrics.js'
 import type { Serializer } from './serializer.js'
 
 /**
@@ -27,9 +27,9 @@ export type CachedEntry = LocalEntry & { payload: string }
 /** Turns loaded values into entries with their freshness window, and Redis text back into entries. */
 export class EntryCodec {
   readonly #serializer: Serializer
-  readonly #logger: CacheLogger | undefined
+  readonly #logger: Logger | undefined
 
-  constructor(serializer: Serializer, logger: CacheLogger | undefined) {
+  constructor(serializer: Serializer, logger: Logger | undefined) {
     this.#serializer = serializer
     this.#logger = logger
   }

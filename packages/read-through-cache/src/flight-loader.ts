@@ -1,14 +1,18 @@
+import type { CacheCounters } from './cache-counters.js'
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
+import { FlightFallbacks } from './flight-fallbacks.js'
+import type { InvalidationPublisher } from './invalidation-bus.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
-import { callLoader, effectivePolicy, type RunLoad } from './loader-call.js'
+import { effectivePolicy, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
+import type { LocalView } from './local-view.js'
 import type { MissRate } from './miss-rate.js'
-import type { CacheCounter, ResolvedOptions } from './options.js'
+import type { ResolvedOptions } from './options.js'
 import type { PendingInvalidations } from './pending-invalidations.js'
 import type { LeaseRead, RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
@@ -25,14 +29,13 @@ export interface FlightLoaderOptions {
   tokens: LeaseTokens
   pending: PendingInvalidations
   missRate: MissRate
-  count: (counter: CacheCounter, by?: number) => void
+  counters: CacheCounters
   /** Runs a loader call under the process-wide cap and the hard timeout (and counts it). */
   runLoad: RunLoad
-  /** Fills the local tier, unless the flight was invalidated meanwhile. */
-  putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
-  isClosed: () => boolean
+  /** The local tier the flight fills (unless it was invalidated meanwhile), and whether the cache is closed. */
+  view: LocalView
   /** Tells the other processes' local tiers to drop keys. */
-  publish: (keys: string[]) => Promise<void>
+  publisher: InvalidationPublisher
 }
 
 /**
@@ -49,11 +52,10 @@ export class FlightLoader {
   readonly #tokens: LeaseTokens
   readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
-  readonly #count: (counter: CacheCounter, by?: number) => void
-  readonly #runLoad: FlightLoaderOptions['runLoad']
-  readonly #putLocal: FlightLoaderOptions['putLocal']
-  readonly #isClosed: () => boolean
-  readonly #publish: (keys: string[]) => Promise<void>
+  readonly #counters: CacheCounters
+  readonly #fallbacks: FlightFallbacks
+  readonly #view: LocalView
+  readonly #publisher: InvalidationPublisher
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -64,11 +66,16 @@ export class FlightLoader {
     this.#tokens = options.tokens
     this.#pending = options.pending
     this.#missRate = options.missRate
-    this.#count = options.count
-    this.#runLoad = options.runLoad
-    this.#putLocal = options.putLocal
-    this.#isClosed = options.isClosed
-    this.#publish = options.publish
+    this.#counters = options.counters
+    this.#view = options.view
+    this.#publisher = options.publisher
+    this.#fallbacks = new FlightFallbacks(
+      options.tier,
+      options.codec,
+      options.counters,
+      options.runLoad,
+      options.view,
+    )
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -79,7 +86,7 @@ export class FlightLoader {
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
   ): Promise<void> {
-    if (skipRedis) await this.#loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
     else await this.#fly(flight.key, loader, policy, localStale, flight)
   }
 
@@ -91,7 +98,8 @@ export class FlightLoader {
     flight: Flight,
   ): Promise<void> {
     const entry = this.#keys.entry(key)
-    if (!this.#options.leases) return this.#flyWithoutLeases(entry, loader, policy, localStale, flight)
+    if (!this.#options.leases)
+      return this.#fallbacks.flyWithoutLeases(entry, loader, policy, localStale, flight)
     const token = this.#tokens.issue()
     flight.token = token
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
@@ -111,38 +119,38 @@ export class FlightLoader {
         const force = (policy.forceFresh || policy.refreshEarly || rejectedByCheck) && !waited
         read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
-        return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+        return this.#fallbacks.loadWithoutRedis(key, loader, policy, localStale, flight)
       }
       const now = Date.now()
       const found = read.text === undefined ? undefined : this.#codec.decode(key, read.text)
-      if (read.status === 0) {
+      if (read.status === 'fresh') {
         if (found === undefined) {
           // Fresh by its header but unreadable (another serializer, a foreign writer): nobody can
           // take the lease before it expires, so load without writing rather than wait for nothing.
-          return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
+          return this.#fallbacks.loadWithoutRedis(key, loader, policy, localStale, flight)
         }
         if (!passesCheck(policy, found) && !rejectedByCheck && !waited) {
           rejectedByCheck = true
           flight.replacesFresh = true
           continue
         }
-        this.#count('hitsRedis')
+        this.#counters.count('hitsRedis')
         this.#missRate.recordHit()
-        this.#putLocal(key, found, policy, flight)
+        this.#view.put(key, found, policy, flight)
         return flight.resolve(found.value)
       }
       const stale = rejectedByCheck ? undefined : (found ?? localStale)
-      if (read.status === 3) {
+      if (read.status === 'outcome-left') {
         // The holder we waited on found nothing or failed, and said so: take that as our answer.
         const failed = outcomeResult(key, read.outcome)
         if (failed === undefined) return flight.resolve(undefined)
         if (stale !== undefined && now < stale.freshUntil + policy.gracePeriodMs) {
-          this.#answerStale(flight, stale.value)
+          this.#fallbacks.answerStale(flight, stale.value)
           return flight.resolve(stale.value)
         }
         return flight.reject(failed.error)
       }
-      if (read.status === 1) {
+      if (read.status === 'acquired') {
         if (
           !policy.forceFresh &&
           stale !== undefined &&
@@ -150,9 +158,9 @@ export class FlightLoader {
         ) {
           // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
           // during the refresh get the same stale value instead of each starting a flight.
-          this.#answerStale(flight, stale.value)
+          this.#fallbacks.answerStale(flight, stale.value)
         } else if (!waited) {
-          this.#count('misses')
+          this.#counters.count('misses')
           this.#missRate.recordMiss()
         }
         if (waited) flight.hooks?.waiting(key, false)
@@ -174,19 +182,19 @@ export class FlightLoader {
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
       ) {
-        this.#answerStale(flight, stale.value)
+        this.#fallbacks.answerStale(flight, stale.value)
         return flight.resolve(stale.value)
       }
       if (!waited) {
         waited = true
         flight.hooks?.waiting(key, true)
-        this.#count('coalescedWaits')
+        this.#counters.count('coalescedWaits')
       }
-      if (now >= deadline || this.#isClosed()) {
+      if (now >= deadline || this.#view.closed) {
         // The lease holder is too slow (or gone and its lease not yet expired): load ourselves, but
         // do not write, since only the lease holder may.
         flight.hooks?.waiting(key, false)
-        return this.#loadWithoutRedis(key, loader, policy, stale, flight)
+        return this.#fallbacks.loadWithoutRedis(key, loader, policy, stale, flight)
       }
       // Polling the same script both watches for the value and takes the lease if the holder gives up.
       await sleep(Math.min(delay, deadline - now))
@@ -208,10 +216,10 @@ export class FlightLoader {
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
       if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#callLoader(flight, loader, stale, policy)
+      value = await this.#fallbacks.callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
-      const served = this.#failLoad(error, policy, stale, flight)
+      const served = this.#fallbacks.failLoad(error, policy, stale, flight)
       if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
@@ -242,7 +250,7 @@ export class FlightLoader {
         this.#codec.text(cached),
         Math.max(1, cached.staleUntil - Date.now()),
       )
-      if (!stored) this.#count('staleSetsPrevented')
+      if (!stored) this.#counters.count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
       if (stored && tags.length > 0) {
         stored = await this.#tags.addMembersAfterLoad(
@@ -259,9 +267,10 @@ export class FlightLoader {
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
       if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
-    if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    if (stored) this.#view.put(entry.key, cached, policy, flight)
     // A forced load replaced a value that may be fresh in other processes' local tiers.
-    if (stored && (policy.forceFresh || flight.replacesFresh)) await this.#publish([entry.key]).catch(noop)
+    if (stored && (policy.forceFresh || flight.replacesFresh))
+      await this.#publisher.publish([entry.key]).catch(noop)
     flight.resolve(value)
   }
 
@@ -283,129 +292,15 @@ export class FlightLoader {
     policy: Policy,
     flight: Flight,
   ): Promise<void> {
-    const backoff = this.#backoffEntry(entry.key, served, policy)
+    const backoff = this.#fallbacks.backoffEntry(entry.key, served, policy)
     if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
     try {
       const px = Math.max(1, backoff.staleUntil - Date.now())
       if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
-        this.#putLocal(entry.key, backoff, policy, flight)
+        this.#view.put(entry.key, backoff, policy, flight)
       }
     } catch {
       await this.#tier.releaseLease(entry, token).catch(noop)
     }
-  }
-
-  #backoffEntry(key: string, served: LocalEntry, policy: Policy): CachedEntry | undefined {
-    if (policy.graceBackoffMs <= 0) return undefined
-    const freshUntil = Math.min(Date.now() + policy.graceBackoffMs, served.staleUntil)
-    try {
-      return this.#codec.restamp(key, served, freshUntil)
-    } catch {
-      return undefined
-    }
-  }
-
-  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
-  async #loadWithoutRedis(
-    key: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale, policy)
-    } catch (error) {
-      const served = this.#failLoad(error, policy, stale, flight)
-      const backoff = served === undefined ? undefined : this.#backoffEntry(key, served, policy)
-      if (backoff !== undefined) this.#putLocal(key, backoff, policy, flight)
-      return
-    }
-    const cached = flight.skipStore
-      ? undefined
-      : this.#codec.build(key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
-    flight.resolve(value)
-  }
-
-  /** The control mode (`leases: false`): GET, load, SET, as a cache without leases does it. */
-  async #flyWithoutLeases(
-    entry: EntryKeys,
-    loader: Loader<unknown>,
-    policy: Policy,
-    localStale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    let text: string | null
-    try {
-      text = await this.#tier.get(entry)
-    } catch {
-      return this.#loadWithoutRedis(entry.key, loader, policy, localStale, flight)
-    }
-    const found = text === null ? undefined : this.#codec.decode(entry.key, text)
-    if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#count('hitsRedis')
-      this.#putLocal(entry.key, found, policy, flight)
-      return flight.resolve(found.value)
-    }
-    this.#count('misses')
-    const stale = found ?? localStale
-    let value: unknown
-    try {
-      value = await this.#callLoader(flight, loader, stale, policy)
-    } catch (error) {
-      this.#failLoad(error, policy, stale, flight)
-      return
-    }
-    const cached = flight.skipStore
-      ? undefined
-      : this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) {
-      try {
-        await this.#tier.setUnguarded(
-          entry,
-          this.#codec.text(cached),
-          Math.max(1, cached.staleUntil - Date.now()),
-        )
-        this.#putLocal(entry.key, cached, policy, flight)
-      } catch {}
-    }
-    flight.resolve(value)
-  }
-
-  /** Answers the callers of a failed load: a stale value within the grace period (returned), or the error. */
-  #failLoad(
-    error: unknown,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): LocalEntry | undefined {
-    this.#count('loadErrors')
-    if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
-      // Fail-safe: a stale value within the grace period beats an error.
-      this.#answerStale(flight, stale.value)
-      flight.resolve(stale.value)
-      return stale
-    }
-    flight.reject(error)
-    return undefined
-  }
-
-  #callLoader(
-    flight: Flight,
-    loader: Loader<unknown>,
-    stale: LocalEntry | undefined,
-    policy: Policy,
-  ): Promise<unknown> {
-    return callLoader(flight, loader, stale, policy, this.#runLoad, this.#answerStale)
-  }
-
-  /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
-  readonly #answerStale = (flight: Flight, value: unknown): void => {
-    if (flight.answered) return
-    if (flight.callers > 0) this.#count('staleServed', flight.callers)
-    flight.servedStale = true
-    flight.answer(value)
   }
 }

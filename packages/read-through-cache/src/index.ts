@@ -9,7 +9,7 @@ import { ReadThroughCache } from './read-through-cache.js'
  * import { Redis } from 'ioredis'
  * import { createReadThroughCache } from '@scale/read-through-cache'
  *
- * const cache = createReadThroughCache({ redis: new Redis(), prefix: 'app:', ttlMs: 60_000 })
+ * const cache = createReadThroughCache({ redis: new Redis(), keyPrefix: 'app:', ttlMs: 60_000 })
  * const user = await cache.getOrLoad('user:1', () => loadUserFromDb(1))
  * await cache.delete('user:1') // after writing the row
  * await cache.close()
@@ -36,10 +36,17 @@ export {
   ReadThroughCacheError,
 } from './errors.js'
 export type { BatchLoader, BatchLoaderContext, Loader, LoaderContext } from './loader.js'
+export {
+  CACHE_METRICS,
+  type CacheCounter,
+  type CacheLogger,
+  type CacheMetricsHook,
+  type Logger,
+  type MetricsHook,
+  type PromClientMetricsOptions,
+  promClientMetrics,
+} from './metrics.js'
 export type {
-  CacheCounter,
-  CacheLogger,
-  CacheMetricsHook,
   FreshnessOptions,
   LocalTierOptions,
   ReadThroughCacheOptions,

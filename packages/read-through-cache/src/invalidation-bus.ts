@@ -1,4 +1,4 @@
-import type { RedisClient } from './redis-tier.js'
+import type { RedisClient, RedisTier } from './redis-tier.js'
 
 export interface InvalidationMessage {
   /** Sender id: a process ignores its own messages (it already applied them). */
@@ -130,5 +130,30 @@ export class InvalidationBus {
     ])
     clearTimeout(timer)
     this.#subscriber.disconnect()
+  }
+}
+
+/** Tells the other processes' local tiers what to drop (nothing to tell without local tiers). */
+export class InvalidationPublisher {
+  readonly #tier: RedisTier
+  readonly #channel: string
+  readonly #origin: string
+  readonly #enabled: boolean
+
+  constructor(tier: RedisTier, channel: string, origin: string, enabled: boolean) {
+    this.#tier = tier
+    this.#channel = channel
+    this.#origin = origin
+    this.#enabled = enabled
+  }
+
+  async publish(keys: string[]): Promise<void> {
+    if (!this.#enabled) return
+    await this.#tier.publish(this.#channel, InvalidationBus.encode(this.#origin, keys))
+  }
+
+  async publishAll(): Promise<void> {
+    if (!this.#enabled) return
+    await this.#tier.publish(this.#channel, InvalidationBus.encodeAll(this.#origin))
   }
 }

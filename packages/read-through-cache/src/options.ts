@@ -1,32 +1,9 @@
-import type { CircuitState } from './circuit-breaker.js'
 import { CacheOptionsError } from './errors.js'
+import type { CacheMetricsHook, Logger, MetricsHook } from './metrics.js'
 import type { RedisClient } from './redis-tier.js'
 import { type Serializer, typedJsonSerializer } from './serializer.js'
 
-/** pino-compatible logger: the cache only ever warns. */
-export interface CacheLogger {
-  warn(object: Record<string, unknown>, message?: string): void
-}
-
-/** Names of the counters in `stats()` and of the `metrics.increment` calls. */
-export type CacheCounter =
-  | 'hitsLocal'
-  | 'hitsRedis'
-  | 'misses'
-  | 'loads'
-  | 'loadErrors'
-  | 'coalescedWaits'
-  | 'staleServed'
-  | 'staleSetsPrevented'
-  | 'redisErrors'
-  | 'invalidationsQueued'
-
-/** Metrics hook (Prometheus counters, StatsD...). Called synchronously; keep it cheap. */
-export interface CacheMetricsHook {
-  increment(counter: CacheCounter, by: number): void
-  /** Optional: called on every circuit transition (e.g. to set a gauge); `stats().circuit` has the current state. */
-  circuitState?(state: CircuitState): void
-}
+export type { CacheCounter, CacheLogger, CacheMetricsHook, Logger, MetricsHook } from './metrics.js'
 
 /** Freshness policy; every field can also be set per call. */
 export interface FreshnessOptions {
@@ -123,6 +100,8 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    * Namespace prepended to every Redis key and to the invalidation channel. Must not contain `{` or `}`.
    * @default 'rtc:'
    */
+  keyPrefix?: string
+  /** @deprecated Use `keyPrefix` (the name every @scale package uses); removed in the next minor. */
   prefix?: string
   /**
    * The in-process tier, or `false` for Redis only. Enabling it opens one extra Redis connection
@@ -192,15 +171,17 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    */
   serializer?: Serializer
   /**
-   * Optional pino-compatible logger (warnings only).
+   * Optional pino-compatible logger (`pino()` passes as is); the cache only warns.
    * @default undefined (silent)
    */
-  logger?: CacheLogger
+  logger?: Logger
   /**
-   * Optional metrics hook, called on every counter change (`stats()` has the same counters).
+   * Optional metrics hook, `increment(name, labels?, value?)` on every counter change (`stats()`
+   * has the same counters; names in `CACHE_METRICS`). The deprecated 0.x shape
+   * `increment(counter, by)` still works for one minor.
    * @default undefined
    */
-  metrics?: CacheMetricsHook
+  metrics?: MetricsHook | CacheMetricsHook
 }
 
 export interface ResolvedFreshness {
@@ -228,8 +209,8 @@ export interface ResolvedOptions {
   maxConcurrentLoads: number
   coalesceWrites: boolean
   serializer: Serializer
-  logger: CacheLogger | undefined
-  metrics: CacheMetricsHook | undefined
+  logger: Logger | undefined
+  metrics: MetricsHook | CacheMetricsHook | undefined
 }
 
 function duration(name: string, value: number | undefined, fallback: number, min = 0): number {
@@ -287,10 +268,17 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
   if (!redis || typeof redis.evalsha !== 'function' || typeof redis.duplicate !== 'function') {
     throw new CacheOptionsError('redis', 'expected an ioredis Redis or Cluster instance')
   }
-  const prefix = options.prefix ?? 'rtc:'
+  if (
+    options.keyPrefix !== undefined &&
+    options.prefix !== undefined &&
+    options.keyPrefix !== options.prefix
+  ) {
+    throw new CacheOptionsError('keyPrefix', 'pass keyPrefix only (prefix is its deprecated name)')
+  }
+  const prefix = options.keyPrefix ?? options.prefix ?? 'rtc:'
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
     throw new CacheOptionsError(
-      'prefix',
+      options.keyPrefix === undefined && options.prefix !== undefined ? 'prefix' : 'keyPrefix',
       'expected a string without "{" or "}" (they would break Cluster hash tags)',
     )
   }

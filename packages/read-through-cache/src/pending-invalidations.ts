@@ -1,5 +1,5 @@
 import type { KeyLayout, TagKeys } from './key-layout.js'
-import type { CacheLogger } from './options.js'
+import type { Logger } from './metrics.js'
 import type { RedisClient, RedisTier } from './redis-tier.js'
 
 /** An invalidation that could not reach Redis, kept until Redis answers again. */
@@ -10,7 +10,7 @@ const MAX_PENDING_INVALIDATIONS = 100_000
 export interface PendingInvalidationsOptions {
   tier: RedisTier
   keys: KeyLayout
-  logger: CacheLogger | undefined
+  logger: Logger | undefined
   /** Encodes the bus message for replayed keys; `undefined` when there is no local tier to tell. */
   busMessage: ((keys: string[]) => string) | undefined
   onQueued: () => void

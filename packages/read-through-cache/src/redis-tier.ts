@@ -1,5 +1,9 @@
-import { createHash } from 'node:crypto'
-import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
+import {
+  createWriteCoalescer,
+  RedisScript,
+  type WriteCoalescer,
+  withCommandDeadline,
+} from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
@@ -18,35 +22,35 @@ import {
 /** The user's ioredis client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
+/**
+ * What the get-or-lease script found: `fresh` a fresh value (no lease taken); `acquired` this
+ * caller now holds the lease (a value, if any, is stale); `held` someone else holds it;
+ * `outcome-left` the awaited holder finished without storing a value and left its outcome.
+ */
+export type LeaseStatus = 'fresh' | 'acquired' | 'held' | 'outcome-left'
+
+/** The script's reply codes, by position (see GET_OR_LEASE). */
+const LEASE_STATUSES: readonly LeaseStatus[] = ['fresh', 'acquired', 'held', 'outcome-left']
+
 export interface LeaseRead {
   /** The stored envelope, if any. */
   text: string | undefined
-  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it; 3: the awaited holder left an outcome. */
-  status: 0 | 1 | 2 | 3
-  /** With status 2: the token of the lease holder. */
+  status: LeaseStatus
+  /** With status `held`: the token of the lease holder. */
   holder: string | undefined
-  /** With status 3: what the awaited holder left (see `releaseWithOutcome`). */
+  /** With status `outcome-left`: what the awaited holder left (see `releaseWithOutcome`). */
   outcome: string | undefined
 }
 
-interface Script {
-  source: string
-  sha: string
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash('sha1').update(source).digest('hex') }
-}
-
 const SCRIPTS = {
-  getOrLease: script(GET_OR_LEASE),
-  setIfLease: script(SET_IF_LEASE),
-  release: script(RELEASE_LEASE),
-  releaseWithOutcome: script(RELEASE_WITH_OUTCOME),
-  setAndVoid: script(SET_AND_VOID_LEASE),
-  addTagMember: script(ADD_TAG_MEMBER),
-  takeTagMembers: script(TAKE_TAG_MEMBERS),
-  expire: script(EXPIRE_ENTRY),
+  getOrLease: new RedisScript(GET_OR_LEASE),
+  setIfLease: new RedisScript(SET_IF_LEASE),
+  release: new RedisScript(RELEASE_LEASE),
+  releaseWithOutcome: new RedisScript(RELEASE_WITH_OUTCOME),
+  setAndVoid: new RedisScript(SET_AND_VOID_LEASE),
+  addTagMember: new RedisScript(ADD_TAG_MEMBER),
+  takeTagMembers: new RedisScript(TAKE_TAG_MEMBERS),
+  expire: new RedisScript(EXPIRE_ENTRY),
 }
 
 export interface RedisTierOptions {
@@ -70,12 +74,10 @@ function escapeGlob(prefix: string): string {
 }
 
 function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, status, holder, outcome] = reply as [
-    string,
-    0 | 1 | 2 | 3,
-    string | undefined,
-    string | undefined,
-  ]
+  const [text, code, holder, outcome] = reply as [string, number, string | undefined, string | undefined]
+  const status = LEASE_STATUSES[code]
+  // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
+  if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
   return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
@@ -126,7 +128,7 @@ export class RedisTier {
     }
     const probe = permit === 'probe'
     if (probe || this.#hasPending()) return this.#execAfterReplay(name, command, probe)
-    return this.#guard(name, command(), probe)
+    return this.#guard(name, command, probe)
   }
 
   /**
@@ -138,67 +140,41 @@ export class RedisTier {
   async replayPending(force: boolean): Promise<void> {
     const permit = this.#breaker.permit(Date.now(), force)
     if (permit === 'reject') return
-    await this.#guard('replay', this.#onProbe(), permit === 'probe').catch(noop)
+    await this.#guard('replay', () => this.#onProbe(), permit === 'probe').catch(noop)
   }
 
   async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
-    await this.#guard('replay', this.#onProbe(), probe, true)
-    return this.#guard(name, command(), probe)
+    await this.#guard('replay', () => this.#onProbe(), probe, true)
+    return this.#guard(name, command, probe)
   }
 
-  /** Applies the timeout to `promise` and reports its outcome to the breaker. */
-  #guard<T>(name: string, promise: Promise<T>, probe: boolean, deferSuccess = false): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let done = false
-      const fail = (error: unknown) => {
+  /** Applies the timeout to `command` and reports its outcome to the breaker. */
+  #guard<T>(name: string, command: () => Promise<T>, probe: boolean, deferSuccess = false): Promise<T> {
+    return withCommandDeadline(command, this.#timeoutMs, {
+      timeoutError: (timeoutMs) => new CacheTimeoutError(name, timeoutMs),
+      failed: (error) => {
         this.#breaker.failure(Date.now(), probe)
         this.#onError(error)
-        reject(
-          error instanceof CacheUnavailableError
-            ? error
-            : new CacheUnavailableError(
-                name,
-                { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
-                error,
-              ),
-        )
-      }
-      const timer = setTimeout(() => {
-        done = true
-        // The command may still settle later; swallow that so it never becomes an unhandled rejection.
-        promise.then(noop, noop)
-        fail(new CacheTimeoutError(name, this.#timeoutMs))
-      }, this.#timeoutMs)
-      promise.then(
-        (value) => {
-          if (done) return
-          clearTimeout(timer)
-          // A replay before a probe must not close the circuit by itself: the command after it does.
-          if (!deferSuccess) this.#breaker.success(probe)
-          resolve(value)
-        },
-        (error: unknown) => {
-          if (done) return
-          clearTimeout(timer)
-          fail(error)
-        },
-      )
+        return error instanceof CacheUnavailableError
+          ? error
+          : new CacheUnavailableError(
+              name,
+              { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
+              error,
+            )
+      },
+      // A replay before a probe must not close the circuit by itself: the command after it does.
+      succeeded: deferSuccess ? noop : () => this.#breaker.success(probe),
     })
   }
 
   #eval(
-    s: Script,
+    s: RedisScript,
     keys: string[],
     args: (string | number)[],
     client: RedisClient = this.#client,
   ): Promise<unknown> {
-    return client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
-      // First use on this node (or after SCRIPT FLUSH / a restart): send the body once.
-      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return client.eval(s.source, keys.length, ...keys, ...args)
-      }
-      throw error
-    })
+    return s.run(client, keys, args)
   }
 
   /** `awaited`: the holder this caller waits on, whose outcome it takes if that holder stored nothing. */

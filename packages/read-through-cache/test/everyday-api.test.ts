@@ -10,6 +10,7 @@ import {
   type ReadThroughCacheOptions,
 } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
+import { hasLocal, settled } from '../src/read-through-cache.js'
 
 const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
 
@@ -55,7 +56,7 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
       ctx.setTtl(3_600_000)
       return 'published'
     })
-    await a.settled()
+    await settled(a)
     expect(await inspect.pttl(layout.entry('draft').value)).toBeLessThanOrEqual(1_000)
     expect(await inspect.pttl(layout.entry('published').value)).toBeGreaterThan(3_000_000)
     await expect(
@@ -77,7 +78,7 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
       return { partial: true }
     }
     expect(await a.getOrLoad('p', partial)).toEqual({ partial: true })
-    await a.settled()
+    await settled(a)
     expect(await inspect.exists(new KeyLayout(prefix).entry('p').value)).toBe(0)
     expect(await a.getOrLoad('p', partial)).toEqual({ partial: true })
     expect(calls).toBe(2)
@@ -88,7 +89,7 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     )
     const graced = { ttlMs: 100, jitter: 0, gracePeriodMs: 60_000 }
     await a.getOrLoad('g', () => 'v1', graced)
-    await a.settled()
+    await settled(a)
     await waitFor('v1 to go stale', async () => (await a.get('g', { local: false })) === undefined)
     expect(await a.getOrLoad('g', (ctx) => ctx.fail(), graced)).toBe('v1')
   })
@@ -99,10 +100,10 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     const b = cache({ prefix })
     await Promise.all([a.ready(), b.ready()])
     await a.getOrLoad('k', () => 'v1')
-    await a.settled()
+    await settled(a)
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
     expect(await a.getOrLoad('k', () => 'v2', { forceFresh: true })).toBe('v2')
-    await a.settled()
+    await settled(a)
     expect(await a.getOrLoad('k', () => 'wrong')).toBe('v2')
     await waitFor(
       'b to drop its copy and read v2',
@@ -117,7 +118,7 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     const b = cache({ prefix, local: false })
     await a.ready()
     await a.getOrLoad('u', () => ({ name: 'Ada' })) // the old shape
-    await a.settled()
+    await settled(a)
     const isV2 = (value: unknown) => typeof (value as { fullName?: unknown }).fullName === 'string'
     let loads = 0
     const loadV2 = () => {
@@ -126,12 +127,12 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     }
     // From the local tier (a), and from Redis (b, which has no local tier).
     expect(await a.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
-    await a.settled()
+    await settled(a)
     expect(await b.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
     expect(loads).toBe(1) // b found the replacement in Redis
     const c = cache({ prefix: prefixOf(), local: false })
     await c.getOrLoad('u', () => ({ name: 'old' }))
-    await c.settled()
+    await settled(c)
     expect(await c.getOrLoad('u', loadV2, { checkValue: isV2 })).toEqual({ fullName: 'Ada Lovelace' })
     expect(loads).toBe(2)
     expect(await c.getOrLoad('u', () => ({ name: 'wrong' }))).toEqual({ fullName: 'Ada Lovelace' })
@@ -144,7 +145,7 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     await a.ready()
     const policy = { ttlMs: 60_000, refreshThresholdMs: 60_000 } // every hit is "near expiry"
     await a.getOrLoad('k', () => 'v1', policy)
-    await a.settled()
+    await settled(a)
     let release: () => void = () => {}
     const released = new Promise<void>((resolve) => {
       release = resolve
@@ -158,9 +159,9 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     expect(await a.getOrLoad('k', refresh, policy)).toBe('v1') // answered at once
     await waitFor('the refresh to hold the lease', async () => a.stats().loads === 2)
     expect(await b.getOrLoad('k', refresh, policy)).toBe('v1')
-    await b.settled() // b's refresh saw a's lease and gave up
+    await settled(b) // b's refresh saw a's lease and gave up
     release()
-    await a.settled()
+    await settled(a)
     expect(refreshes).toBe(1)
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v2')
     await expect(a.getOrLoad('k', () => 'x', { refreshThresholdMs: -1 })).rejects.toBeInstanceOf(
@@ -174,10 +175,10 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     const b = cache({ prefix, gracePeriodMs: 60_000 })
     await Promise.all([a.ready(), b.ready()])
     await a.getOrLoad('k', () => 'v1')
-    await a.settled()
+    await settled(a)
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
     await a.expire('k')
-    await waitFor('b to drop its fresh copy', async () => !b.hasLocal('k'))
+    await waitFor('b to drop its fresh copy', async () => !hasLocal(b, 'k'))
     expect(await a.has('k')).toBe(false) // no longer fresh
     // The loader fails: the expired value is still there for the grace period.
     expect(await b.getOrLoad('k', () => Promise.reject(new Error('db down')))).toBe('v1')
@@ -195,11 +196,11 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     await Promise.all([a.ready(), b.ready(), other.ready()])
     for (let i = 0; i < 50; i++) await a.getOrLoad(`k${i}`, () => i, { tags: ['t'] })
     await other.getOrLoad('k0', () => 'other')
-    await a.settled()
-    await other.settled()
+    await settled(a)
+    await settled(other)
     expect(await b.getOrLoad('k1', () => 'wrong')).toBe(1)
     expect(await a.clear()).toBeGreaterThanOrEqual(50)
-    await waitFor('b to empty its local tier', async () => !b.hasLocal('k1'))
+    await waitFor('b to empty its local tier', async () => !hasLocal(b, 'k1'))
     expect(await b.has('k1')).toBe(false)
     expect(await a.getOrLoad('k2', () => 'reloaded')).toBe('reloaded')
     expect(await other.get('k0', { local: false })).toBe('other')
@@ -212,13 +213,13 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     await Promise.all([a.ready(), b.ready()])
     for (const key of ['x', 'y', 'z']) await a.getOrLoad(key, () => key)
     await a.getOrLoad('none', () => undefined, { negativeTtlMs: 60_000 })
-    await a.settled()
+    await settled(a)
     for (const key of ['x', 'y', 'z']) await b.getOrLoad(key, () => 'wrong')
     expect(await b.has('x')).toBe(true)
     expect(await b.has('none')).toBe(false) // a cached "not found" is no value
     expect(await b.has('never')).toBe(false)
     await a.deleteMany(['x', 'y', 'x'])
-    await waitFor('b to drop x and y', async () => !b.hasLocal('x') && !b.hasLocal('y'))
+    await waitFor('b to drop x and y', async () => !hasLocal(b, 'x') && !hasLocal(b, 'y'))
     expect(await b.has('x')).toBe(false)
     expect(await b.has('z')).toBe(true)
     await expect(a.deleteMany(['ok', ''])).rejects.toBeInstanceOf(CacheKeyError)

@@ -3,6 +3,7 @@ import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createReadThroughCache, type ReadThroughCache, type ReadThroughCacheOptions } from '../src/index.js'
+import { settled } from '../src/read-through-cache.js'
 
 const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
 
@@ -53,7 +54,7 @@ describe('fail-safe and hooks', () => {
     await a.ready()
     const policy = { ttlMs: 100, jitter: 0 }
     await a.getOrLoad('k', () => 'v1', policy)
-    await a.settled()
+    await settled(a)
     await waitFor('v1 to go stale', async () => (await b.get('k')) === undefined)
     let calls = 0
     const failing = async (): Promise<string> => {
@@ -61,7 +62,7 @@ describe('fail-safe and hooks', () => {
       throw new Error('database down')
     }
     expect(await a.getOrLoad('k', failing, policy)).toBe('v1')
-    await a.settled() // the stale value is stored again, fresh for graceBackoffMs
+    await settled(a) // the stale value is stored again, fresh for graceBackoffMs
     for (let i = 0; i < 20; i++) {
       expect(await a.getOrLoad('k', failing, policy)).toBe('v1')
       expect(await b.getOrLoad('k', failing, policy)).toBe('v1')
@@ -70,12 +71,12 @@ describe('fail-safe and hooks', () => {
     // Without back-off every read during the failure calls the loader.
     const c = cache({ prefix: prefixOf(), gracePeriodMs: 60_000, graceBackoffMs: 0, local: false })
     await c.getOrLoad('k', () => 'v1', policy)
-    await c.settled()
+    await settled(c)
     await waitFor('v1 to go stale', async () => (await c.get('k')) === undefined)
     calls = 0
     for (let i = 0; i < 5; i++) {
       expect(await c.getOrLoad('k', failing, policy)).toBe('v1')
-      await c.settled()
+      await settled(c)
     }
     expect(calls).toBe(5)
   })
@@ -92,11 +93,15 @@ describe('fail-safe and hooks', () => {
           throw new Error('gauge is down')
         },
       },
-      logger: { warn: (_object, message) => warnings.push(String(message)) },
+      logger: {
+        info: () => {},
+        warn: (_object, message) => warnings.push(String(message)),
+        error: () => {},
+      },
     })
     await a.ready()
     expect(await a.getOrLoad('k', () => 'v')).toBe('v')
-    await a.settled()
+    await settled(a)
     expect(await a.getOrLoad('k', () => 'wrong')).toBe('v')
     expect(await a.get('k')).toBe('v')
     expect(a.stats()).toMatchObject({ loads: 1, hitsLocal: 2 })
@@ -110,7 +115,7 @@ describe('fail-safe and hooks', () => {
       const key = `${i}:`.padEnd(10_000, 'k')
       await a.getOrLoad(key, () => i)
     }
-    await a.settled()
+    await settled(a)
     const { localBytes, localEntries, localEvictions } = a.stats()
     expect(localBytes).toBeLessThanOrEqual(1024 * 1024)
     expect(localBytes).toBeGreaterThan(localEntries * 20_000) // each key charged 2 bytes a character
@@ -129,7 +134,7 @@ describe('fail-safe and hooks', () => {
       byName: new Map([['ada', 1n]]),
     }
     const fromLoader = await a.getOrLoad('k', () => value)
-    await a.settled()
+    await settled(a)
     const fromLocal = await a.getOrLoad('k', () => undefined)
     const fromRedis = await b.getOrLoad('k', () => undefined)
     for (const seen of [fromLoader, fromLocal, fromRedis]) {
@@ -156,7 +161,7 @@ describe('fail-safe and hooks', () => {
     const a = cache({ prefix, gracePeriodMs: 60_000, local: false })
     const policy = { ttlMs: 100, jitter: 0, loaderSoftTimeoutMs: 50 }
     await a.getOrLoad('k', () => 'v1', policy)
-    await a.settled()
+    await settled(a)
     await waitFor('v1 to go stale', async () => (await a.get('k')) === undefined)
     const release = deferred()
     const slow = async () => {
@@ -168,6 +173,6 @@ describe('fail-safe and hooks', () => {
     expect(values).toEqual(Array.from({ length: 10 }, () => 'v1'))
     expect(a.stats()).toMatchObject({ loads: 2, staleServed: 10, loadErrors: 0 }) // the first load, then the refresh
     release.resolve()
-    await a.settled()
+    await settled(a)
   })
 })

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CacheClosedError, CacheUnavailableError, createReadThroughCache } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
+import { hasLocal, settled } from '../src/read-through-cache.js'
 
 // A hung Redis (SIGSTOP: connections stay open, nothing answers) is the case a crash does not
 // cover: only the command timeout notices it. Data survives the pause, so this is also where the
@@ -47,11 +48,11 @@ describe('read-through cache with a hung Redis', () => {
     await Promise.all([a.ready(), b.ready()])
     expect(await a.getOrLoad('k', () => 'v1')).toBe('v1')
     expect(await a.getOrLoad('t', () => 'tagged', { tags: ['grp'] })).toBe('tagged')
-    await a.settled()
+    await settled(a)
     const raw = client()
     expect(await raw.get(new KeyLayout(prefix).entry('t').value)).not.toBeNull()
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
-    expect(b.hasLocal('k')).toBe(true)
+    expect(hasLocal(b, 'k')).toBe(true)
 
     server.pause()
     // A start-up during the outage does not hang.
@@ -86,7 +87,7 @@ describe('read-through cache with a hung Redis', () => {
     expect(await raw.get(new KeyLayout(prefix).entry('k').value)).toBeNull()
     expect(await raw.get(new KeyLayout(prefix).entry('t').value)).toBeNull() // the tag was replayed too
     // The replay was published too: the other instance's local copy is gone.
-    await waitFor('b to drop k', async () => !b.hasLocal('k'))
+    await waitFor('b to drop k', async () => !hasLocal(b, 'k'))
     expect(await b.getOrLoad('k', () => 'v2')).toBe('v2')
     await Promise.all([a.close(), b.close()])
   })
@@ -116,7 +117,7 @@ describe('read-through cache with a hung Redis', () => {
     server.pause()
     release()
     expect(await load).toBe('loaded') // answered before the write
-    await a.settled() // the lease-guarded write timed out, but it sits in the paused server's socket
+    await settled(a) // the lease-guarded write timed out, but it sits in the paused server's socket
     expect(a.stats().pendingInvalidations).toBe(1)
     server.resume() // the write now lands, without its tag membership
     await waitFor('the queued invalidation to be replayed', async () => {
@@ -133,20 +134,24 @@ describe('read-through cache with a hung Redis', () => {
     const b = createReadThroughCache({ redis: client(), prefix })
     await Promise.all([a.ready(), b.ready()])
     await b.getOrLoad('before', () => 'v1')
-    await b.settled()
-    expect(b.hasLocal('before')).toBe(true)
+    await settled(b)
+    expect(hasLocal(b, 'before')).toBe(true)
     await server.command('client', 'kill', 'type', 'pubsub')
     // Invalidations sent while it was away are lost to it, so the re-subscribed process drops everything.
-    await waitFor('b to re-subscribe and clear its local tier', async () => !b.hasLocal('before'), {
+    await waitFor('b to re-subscribe and clear its local tier', async () => !hasLocal(b, 'before'), {
       timeoutMs: 30_000,
     })
     await b.getOrLoad('after', () => 'v1')
-    await b.settled()
-    expect(b.hasLocal('after')).toBe(true)
+    await settled(b)
+    expect(hasLocal(b, 'after')).toBe(true)
     await a.delete('after')
-    await waitFor('the invalidation to reach b over the new subscription', async () => !b.hasLocal('after'), {
-      timeoutMs: 30_000,
-    })
+    await waitFor(
+      'the invalidation to reach b over the new subscription',
+      async () => !hasLocal(b, 'after'),
+      {
+        timeoutMs: 30_000,
+      },
+    )
     await Promise.all([a.close(), b.close()])
   })
 

@@ -9,6 +9,7 @@ import {
   type ReadThroughCacheOptions,
 } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
+import { settled } from '../src/read-through-cache.js'
 
 const never = () => new Promise<never>(() => {})
 const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
@@ -76,7 +77,7 @@ describe('loaders that hang', () => {
     }
     expect(signal?.aborted).toBe(true)
     expect(signal?.reason).toBeInstanceOf(CacheLoaderTimeoutError)
-    await a.settled()
+    await settled(a)
     expect(await inspect.exists(new KeyLayout(prefix).entry('k').lease)).toBe(0)
     expect(a.stats()).toMatchObject({ loads: 1, loadErrors: 1, activeLoads: 0 })
     // The key is free again at once (no wait for the 10 s lease).
@@ -120,7 +121,7 @@ describe('loaders that hang', () => {
   it('soft timeout: with a stale value the callers get it, and the slow load still writes its value', async () => {
     const a = cache({ gracePeriodMs: 60_000 })
     await a.getOrLoad('k', () => 'v1', { ttlMs: 100, jitter: 0 })
-    await a.settled()
+    await settled(a)
     await waitFor('v1 to go stale', async () => (await a.get('k')) === undefined)
     const release = deferred()
     const value = await a.getOrLoad(
@@ -134,7 +135,7 @@ describe('loaders that hang', () => {
     expect(value).toBe('v1')
     expect(a.stats().staleServed).toBe(1)
     release.resolve()
-    await a.settled()
+    await settled(a)
     expect(await a.get('k')).toBe('v2')
     expect(await a.getOrLoad('k', () => 'v3')).toBe('v2')
   })
@@ -142,7 +143,7 @@ describe('loaders that hang', () => {
   it('hard timeout with a stale value in the grace period serves the stale value', async () => {
     const a = cache({ gracePeriodMs: 60_000 })
     await a.getOrLoad('k', () => 'v1', { ttlMs: 100, jitter: 0 })
-    await a.settled()
+    await settled(a)
     await waitFor('v1 to go stale', async () => (await a.get('k')) === undefined)
     expect(await a.getOrLoad('k', never, { loaderHardTimeoutMs: 200 })).toBe('v1')
     expect(a.stats().loadErrors).toBe(1)

@@ -1,29 +1,7 @@
-import { createHash } from 'node:crypto'
-import type { Cluster, Redis } from 'ioredis'
+import { RedisScript } from '@scale/ioredis-coalesce'
 
-/** A Lua script run by EVALSHA, falling back to EVAL once when the server has not cached it. */
-export class RedisScript {
-  readonly source: string
-  readonly sha: string
-
-  constructor(source: string) {
-    this.source = source
-    this.sha = createHash('sha1').update(source).digest('hex')
-  }
-
-  async run(
-    redis: Redis | Cluster,
-    keys: readonly string[],
-    args: readonly (string | number)[],
-  ): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args)
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-      return await redis.eval(this.source, keys.length, ...keys, ...args)
-    }
-  }
-}
+/** A Lua script run by EVALSHA, falling back to EVAL when the server has not cached it (shared with @scale/read-through-cache). */
+export { RedisScript }
 
 // A user's records carry the revocation epoch they were created under (`~r`). Records written
 // before the epoch existed have no `~r`: they count as epoch '0' while they exist.

@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline'
 import pg from 'pg'
 import { createReadThroughCache, type ReadThroughCacheOptions } from '../../src/index.js'
+import { hasLocal, settled } from '../../src/read-through-cache.js'
 import { connect, type RedisTarget } from './redis-target.js'
 
 interface Config {
@@ -88,11 +89,11 @@ async function handle(command: Command): Promise<Record<string, unknown>> {
     }
     case 'load': {
       const value = await cache.getOrLoad(command.key, () => command.value)
-      await cache.settled() // the write to Redis and the local tier finishes after the answer
+      await settled(cache) // the write to Redis and the local tier finishes after the answer
       return { value }
     }
     case 'hasLocal':
-      return { hasLocal: cache.hasLocal(command.key) }
+      return { hasLocal: hasLocal(cache, command.key) }
     case 'get':
       return { value: await cache.get(command.key) }
     case 'delete':

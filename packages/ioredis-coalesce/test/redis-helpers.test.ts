@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto'
+import { type RedisServer, startRedis } from '@scale/testkit'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { isNoScript, RedisScript, withCommandDeadline } from '../src/index.js'
+
+let server: RedisServer
+let redis: Redis
+const clients: Redis[] = []
+
+beforeAll(async () => {
+  server = await startRedis()
+  redis = client()
+  await redis.ping()
+})
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect()
+  await server.dispose()
+})
+
+function client(): Redis {
+  const c = new Redis({ host: '127.0.0.1', port: server.port, maxRetriesPerRequest: 1 })
+  c.on('error', () => {})
+  clients.push(c)
+  return c
+}
+
+const key = () => `t${randomBytes(4).toString('hex')}`
+
+describe('RedisScript', () => {
+  // A fresh body per test: the server's script cache is shared by the tests of this file.
+  const incrBy = () => new RedisScript(`return redis.call('INCRBY', KEYS[1], ARGV[1]) -- ${key()}`)
+
+  beforeEach(async () => {
+    await server.command('config', 'resetstat')
+  })
+
+  it('sends the body once (EVALSHA, NOSCRIPT, EVAL), then only EVALSHA', async () => {
+    const script = incrBy()
+    const k = key()
+    expect(await script.run(redis, [k], [2])).toBe(2)
+    expect(await script.run(redis, [k], [3])).toBe(5)
+    expect(await script.run(redis, [k], [4])).toBe(9)
+    const counts = await server.commandCounts()
+    expect(counts.evalsha).toBe(3)
+    expect(counts.eval).toBe(1)
+  })
+
+  it('after SCRIPT FLUSH falls back to EVAL once more, and the result is the same', async () => {
+    const script = incrBy()
+    const k = key()
+    await script.run(redis, [k], [1])
+    await redis.script('FLUSH')
+    expect(await script.run(redis, [k], [1])).toBe(2)
+    expect(await script.run(redis, [k], [1])).toBe(3)
+    const counts = await server.commandCounts()
+    expect(counts.eval).toBe(2)
+  })
+
+  it("a script's own error is thrown as is, with no EVAL retry", async () => {
+    const script = new RedisScript(`return redis.call('INCR', KEYS[1]) -- ${key()}`)
+    const k = key()
+    await redis.set(k, 'not a number')
+    await script.run(redis, [k], []).catch(() => {}) // caches the body
+    await server.command('config', 'resetstat')
+    const error = await script.run(redis, [k], []).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect(isNoScript(error)).toBe(false)
+    expect((error as Error).message).toMatch(/not an integer/)
+    const counts = await server.commandCounts()
+    expect(counts.evalsha).toBe(1)
+    expect(counts.eval).toBeUndefined()
+  })
+
+  it('the digest is the SHA-1 that SCRIPT LOAD returns', async () => {
+    const script = incrBy()
+    expect(await redis.script('LOAD', script.source)).toBe(script.sha)
+  })
+})
+
+describe('withCommandDeadline', () => {
+  const handlers = () => {
+    const seen = { succeeded: 0, failed: [] as { error: unknown; timedOut: boolean }[] }
+    return {
+      seen,
+      handlers: {
+        timeoutError: (ms: number) => new Error(`no reply within ${ms} ms`),
+        failed(error: unknown, timedOut: boolean) {
+          seen.failed.push({ error, timedOut })
+          return new Error('wrapped', { cause: error })
+        },
+        succeeded() {
+          seen.succeeded++
+        },
+      },
+    }
+  }
+
+  it('passes a reply through and reports one success', async () => {
+    const { seen, handlers: h } = handlers()
+    const k = key()
+    await redis.set(k, 'v')
+    expect(await withCommandDeadline(() => redis.get(k), 5_000, h)).toBe('v')
+    expect(seen).toEqual({ succeeded: 1, failed: [] })
+  })
+
+  it("maps the command's rejection through failed (timedOut false)", async () => {
+    const { seen, handlers: h } = handlers()
+    const k = key()
+    await redis.set(k, 'text')
+    const error = await withCommandDeadline(() => redis.incr(k), 5_000, h).catch((e: unknown) => e)
+    expect((error as Error).message).toBe('wrapped')
+    expect(seen.failed).toHaveLength(1)
+    expect(seen.failed[0]?.timedOut).toBe(false)
+    expect(((error as Error).cause as Error).message).toMatch(/not an integer/)
+  })
+
+  it('a command that throws synchronously is a rejection, not a throw', async () => {
+    const { seen, handlers: h } = handlers()
+    const call = withCommandDeadline<string>(
+      () => {
+        throw new Error('sync')
+      },
+      5_000,
+      h,
+    )
+    await expect(call).rejects.toThrow('wrapped')
+    expect(seen.failed[0]?.timedOut).toBe(false)
+  })
+
+  it('on a hung Redis rejects with the timeout error and drops the late reply', async () => {
+    const hung = client()
+    await hung.ping()
+    const { seen, handlers: h } = handlers()
+    const k = key()
+    server.pause()
+    let error: unknown
+    try {
+      error = await withCommandDeadline(() => hung.set(k, 'late'), 300, h).catch((e: unknown) => e)
+    } finally {
+      server.resume()
+    }
+    expect(((error as Error).cause as Error).message).toBe('no reply within 300 ms')
+    expect(seen.failed).toEqual([{ error: (error as Error).cause, timedOut: true }])
+    // The command still reaches Redis once it answers again; its late reply is reported to nobody.
+    expect(await hung.get(k)).toBe('late')
+    expect(seen.succeeded).toBe(0)
+    expect(seen.failed).toHaveLength(1)
+  })
+
+  it('without failed, rejects with the timeout error itself', async () => {
+    const never = new Promise<string>(() => {})
+    const error = await withCommandDeadline(() => never, 20, {
+      timeoutError: (ms) => new Error(`after ${ms}`),
+    }).catch((e: unknown) => e)
+    expect((error as Error).message).toBe('after 20')
+  })
+})

@@ -1,0 +1,152 @@
+import type { EntryCodec } from './entry-codec.js'
+import { assertKey, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
+import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
+import type { InvalidationPublisher } from './invalidation-bus.js'
+import type { KeyLayout } from './key-layout.js'
+import type { LocalView } from './local-view.js'
+import type { ResolvedOptions } from './options.js'
+import type { PendingInvalidations } from './pending-invalidations.js'
+import type { RedisTier } from './redis-tier.js'
+import type { TagBookkeeping } from './tag-bookkeeping.js'
+
+/** What the write path works with (built once by the facade). */
+export interface CacheWritesParts {
+  options: Pick<ResolvedOptions, 'freshness'>
+  defaultPolicy: Policy
+  view: LocalView
+  tier: RedisTier
+  keys: KeyLayout
+  codec: EntryCodec
+  tags: TagBookkeeping
+  pending: PendingInvalidations
+  publisher: InvalidationPublisher
+}
+
+/**
+ * The writes and invalidations: each drops the key here first, then in Redis (voiding any lease,
+ * so a load in flight cannot write an older value), then tells the other processes. What Redis
+ * does not take is queued for replay. Documented on `ReadThroughCache`, which delegates here.
+ */
+export class CacheWrites {
+  readonly #freshness: ResolvedOptions['freshness']
+  readonly #defaultPolicy: Policy
+  readonly #view: LocalView
+  readonly #tier: RedisTier
+  readonly #keys: KeyLayout
+  readonly #codec: EntryCodec
+  readonly #tags: TagBookkeeping
+  readonly #pending: PendingInvalidations
+  readonly #publisher: InvalidationPublisher
+
+  constructor(parts: CacheWritesParts) {
+    this.#freshness = parts.options.freshness
+    this.#defaultPolicy = parts.defaultPolicy
+    this.#view = parts.view
+    this.#tier = parts.tier
+    this.#keys = parts.keys
+    this.#codec = parts.codec
+    this.#tags = parts.tags
+    this.#pending = parts.pending
+    this.#publisher = parts.publisher
+  }
+
+  async set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('set')
+    assertKey('key', key)
+    const policy = options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#freshness)
+    const entry = this.#codec.build(key, value, policy)
+    if (entry === undefined) return this.delete(key)
+    const keys = this.#keys.entry(key)
+    this.#view.invalidate(key)
+    this.#view.put(key, entry, policy)
+    try {
+      await this.#tier.set(keys, this.#codec.text(entry), Math.max(1, entry.staleUntil - Date.now()))
+      if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
+      await this.#publisher.publish([key])
+    } catch (error) {
+      // Redis may still hold the previous value and other processes their old copies: queue an
+      // invalidation so that, once Redis answers, everyone reloads instead of serving the old value.
+      this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('set', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('delete')
+    assertKey('key', key)
+    this.#view.invalidate(key)
+    try {
+      await this.#tier.invalidate([this.#keys.entry(key)])
+      await this.#publisher.publish([key])
+    } catch (error) {
+      this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('delete', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  async expire(key: string): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('expire')
+    assertKey('key', key)
+    const now = Date.now()
+    const local = this.#view.local?.peek(key)
+    this.#view.invalidate(key)
+    // Keep our own copy as a stale one (SWR and grace may serve it); other processes drop theirs
+    // and find the stale value in Redis.
+    if (local !== undefined && local.staleUntil > now && this.#view.local !== undefined) {
+      this.#view.local.set(key, { ...local, freshUntil: Math.min(local.freshUntil, now) })
+    }
+    try {
+      await this.#tier.expire(this.#keys.entry(key), now)
+      await this.#publisher.publish([key])
+    } catch (error) {
+      this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('expire', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  async clear(): Promise<number> {
+    if (this.#view.closed) throw new CacheClosedError('clear')
+    this.#view.invalidateAll()
+    for (const flight of this.#view.flights.values()) flight.invalidated = true
+    this.#view.flights.clear()
+    try {
+      const removed = await this.#tier.clearPrefix(this.#keys.prefix)
+      await this.#publisher.publishAll()
+      return removed
+    } catch (error) {
+      throw new CacheUnavailableError('clear', { prefix: this.#keys.prefix, queuedForReplay: false }, error)
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('deleteMany')
+    if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
+    for (const key of keys) assertKey('key', key)
+    const unique = [...new Set(keys)]
+    if (unique.length === 0) return
+    for (const key of unique) this.#view.invalidate(key)
+    try {
+      await this.#tier.invalidate(unique.map((key) => this.#keys.entry(key)))
+      await this.#publisher.publish(unique)
+    } catch (error) {
+      for (const key of unique) this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('deleteMany', { keys: unique, queuedForReplay: true }, error)
+    }
+  }
+
+  async deleteByTag(tag: string): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('deleteByTag')
+    assertKey('tag', tag)
+    try {
+      const members = await this.#tags.takeMembers(tag)
+      for (const key of members) this.#view.invalidate(key)
+      if (members.length > 0) {
+        await this.#tier.invalidate(members.map((key) => this.#keys.entry(key)))
+        await this.#publisher.publish(members)
+      }
+    } catch (error) {
+      this.#pending.queue({ kind: 'tag', tag })
+      throw new CacheUnavailableError('deleteByTag', { tag, queuedForReplay: true }, error)
+    }
+  }
+}

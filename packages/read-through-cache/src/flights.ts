@@ -1,0 +1,95 @@
+import type { CacheCounters } from './cache-counters.js'
+import type { Policy } from './entry-policy.js'
+import { createFlight, type Flight, type FlightHooks } from './flight.js'
+import type { FlightLoader } from './flight-loader.js'
+import type { LeaseTokens } from './lease-tokens.js'
+import type { Loader } from './loader.js'
+import type { LocalEntry } from './local-tier.js'
+import type { LocalView } from './local-view.js'
+
+/** How a flight starts: what it may serve meanwhile and who waits on it. */
+export interface FlightStart {
+  /** The local tier's stale copy, served within the policy's SWR window and grace. */
+  localStale?: LocalEntry | undefined
+  /** Redis failed just now: load without asking it (no second timeout). */
+  skipRedis?: boolean
+  hooks?: FlightHooks | undefined
+  /** Callers waiting on the flight's promise; 0 for a background refresh. @default 1 */
+  callers?: number
+}
+
+/** Starts, joins and retires the flights of this process (one load per key at a time). */
+export class Flights {
+  readonly #view: LocalView
+  readonly #loader: FlightLoader
+  readonly #tokens: LeaseTokens
+  readonly #counters: CacheCounters
+
+  constructor(view: LocalView, loader: FlightLoader, tokens: LeaseTokens, counters: CacheCounters) {
+    this.#view = view
+    this.#loader = loader
+    this.#tokens = tokens
+    this.#counters = counters
+  }
+
+  start(key: string, loader: Loader<unknown>, policy: Policy, start: FlightStart = {}): Flight {
+    const view = this.#view
+    const detach = (flight: Flight) => {
+      if (view.flights.get(key) === flight) view.flights.delete(key)
+    }
+    const flight = createFlight(key, start.hooks, detach, start.callers ?? 1)
+    view.flights.set(key, flight)
+    view.running.add(flight)
+    flight.done = this.#run(flight, loader, policy, start, detach)
+    return flight
+  }
+
+  async #run(
+    flight: Flight,
+    loader: Loader<unknown>,
+    policy: Policy,
+    start: FlightStart,
+    detach: (flight: Flight) => void,
+  ): Promise<void> {
+    try {
+      await this.#loader.load(flight, loader, policy, start.localStale, start.skipRedis ?? false)
+    } catch (error) {
+      flight.reject(error)
+    } finally {
+      detach(flight)
+      this.#view.running.delete(flight)
+      if (flight.token !== undefined) this.#tokens.retire(flight.token)
+    }
+  }
+
+  /** The running flight of `key` as one more caller's promise, if there is one. */
+  join(key: string): Promise<unknown> | undefined {
+    const running = this.#view.flights.get(key)
+    if (running === undefined) return undefined
+    this.#counters.count('coalescedWaits')
+    return this.attach(running)
+  }
+
+  /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
+  attach(flight: Flight): Promise<unknown> {
+    flight.callers++
+    if (flight.servedStale) this.#counters.count('staleServed')
+    return flight.promise
+  }
+
+  /**
+   * Starts one background refresh of a value about to expire (unless a load of the key already
+   * runs here): it takes the lease over the still-fresh value, so one process in the fleet
+   * refreshes, and the new value replaces the old one in every local tier.
+   */
+  refreshEarly(key: string, loader: Loader<unknown>, policy: Policy, current: LocalEntry): void {
+    if (this.#view.closed || this.#view.flights.has(key)) return
+    const flight = this.start(
+      key,
+      loader,
+      { ...policy, refreshEarly: true },
+      { localStale: current, callers: 0 },
+    )
+    flight.replacesFresh = true
+  }
+}
