@@ -49,7 +49,8 @@ process.on('SIGINT', () => void teardownAndExit(130))
 process.on('SIGTERM', () => void teardownAndExit(143))
 
 function topologySpec(stage: Stage, context: StageContext, logDir: string) {
-  return { ...stage.topology(context), users: context.users, seed: SEED, logDir }
+  // A stage may seed fewer users into its own database (stage 11's is only the control database).
+  return { users: context.users, seed: SEED, logDir, ...stage.topology(context) }
 }
 
 async function startStage(stage: Stage, context: StageContext, logDir: string): Promise<Topology> {

@@ -36,7 +36,7 @@ export interface WriteAudit {
   duplicated: number
   /** Posts on a shard the final map does not give their user to. */
   misplaced: number
-  /** Posts stored whose answer never reached the load side (a connection cut; not an error). */
+  /** Posts stored whose answer never reached the load side (in flight when a phase ended). */
   storedUnacknowledged: number
   /** Users whose post counter differs from their posts (the two writes of one transaction). */
   counterMismatches: number

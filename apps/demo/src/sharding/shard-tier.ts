@@ -21,8 +21,11 @@ import {
 
 const ENTRY = fileURLToPath(new URL('./sharded-web-process.ts', import.meta.url))
 
-/** 64 buckets: fine enough to even out 5 shards (±1 bucket), few enough to move in seconds. */
-export const BUCKETS = 64
+/**
+ * 32 buckets (the package's default is 1,024): enough to even out 5 shards (±1 bucket), few enough
+ * that moving a fifth of them one by one fits a demo phase.
+ */
+export const BUCKETS = 32
 /** Routers reload a map older than this before routing; the mover's clean-up waits longer. */
 const MAX_MAP_AGE_MS = 1_000
 const CLEANUP_DELAY_MS = 1_500

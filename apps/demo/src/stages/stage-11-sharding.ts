@@ -34,6 +34,8 @@ export const sharding: Stage = {
     edge: false,
     unixSocket: false,
     app: {},
+    // The users live on the shards; the stage's own database holds only the shard map and moves.
+    users: 0,
   }),
   async run(topology, context) {
     const { progress, durations, connections, users } = context
@@ -166,7 +168,7 @@ export const sharding: Stage = {
           `the slowest request of the phase took ${drillLoad.latencyMs.max} ms; ${errors} failed requests.`,
         `${audit.sent.toLocaleString('en')} posts sent over the whole stage, ${audit.acknowledged.toLocaleString('en')} acknowledged: ` +
           `${audit.lost} lost, ${audit.duplicated} duplicated, ${audit.misplaced} on a wrong shard, ${audit.counterMismatches} ` +
-          `post counters off, counted on every shard after the move (${audit.storedUnacknowledged} stored whose answer was cut off).`,
+          `post counters off, counted on every shard after the move (${audit.storedUnacknowledged} stored whose answer was still in flight when a load phase ended).`,
       ],
     }
   },

@@ -53,7 +53,9 @@ export interface Stage {
   number: number
   title: string
   whatAppears: string
-  topology(context: StageContext): Omit<TopologySpec, 'users' | 'seed' | 'logDir'>
+  topology(
+    context: StageContext,
+  ): Omit<TopologySpec, 'users' | 'seed' | 'logDir'> & Partial<Pick<TopologySpec, 'users'>>
   run(
     topology: Topology,
     context: StageContext,
