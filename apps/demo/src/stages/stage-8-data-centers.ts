@@ -1,0 +1,138 @@
+import { GeoRouter } from '../datacenters/geo-router.js'
+import { killRegion, startRegion } from '../datacenters/region.js'
+import { logInRegionalUsers, type RegionalUser, regionalMix } from '../datacenters/regional-load.js'
+import { loggedInMix } from '../load/mixes.js'
+import { runLoad } from '../load/run-load.js'
+import { databaseMeasures, delta, snapshot } from './measure.js'
+import { drillLoad } from './phases.js'
+import type { Stage } from './stage.js'
+
+/** Share of the logged-in users who live in region a (the rest in b): the geo split. */
+export const REGION_A_SHARE = 0.5
+const WEB_SERVERS_PER_REGION = 2
+
+const routes = (served: Record<string, number>) =>
+  Object.entries(served)
+    .sort()
+    .map(([route, n]) => `${route} ${n.toLocaleString('en')}`)
+    .join(', ')
+
+/**
+ * Two data centers on one machine: each region its own HAProxy, web servers and Redis (sessions);
+ * the Postgres primary in region a, its streaming replica serving region b's reads; a geo router
+ * (HAProxy, by `x-region`) in front. Region b goes down whole mid-load and its users move to a.
+ */
+export const dataCenters: Stage = {
+  number: 8,
+  title: 'data centers',
+  whatAppears: 'two regions behind a geo router, the primary in a, a replica serving b, region failover',
+  topology: () => ({
+    replicas: 1,
+    webServers: 0,
+    loadBalancer: false,
+    redis: false,
+    edge: false,
+    unixSocket: false,
+    app: {},
+  }),
+  async run(topology, context) {
+    const { progress, durations, connections, users } = context
+    progress.step('start region a (primary) and region b (replica)')
+    const replica = topology.database.replicas[0]
+    if (!replica) throw new Error('stage 8 needs the replica of region b')
+    const [a, b] = await Promise.all([
+      startRegion(topology, { name: 'a', webServers: WEB_SERVERS_PER_REGION, replicas: [] }),
+      startRegion(topology, { name: 'b', webServers: WEB_SERVERS_PER_REGION, replicas: [replica.url] }),
+    ])
+    // Counted with the other web servers (stats, teardown).
+    topology.web.push(...a.web, ...b.web)
+    progress.step('start the geo router')
+    const geo = await GeoRouter.start([
+      { name: 'a', port: a.loadBalancer.port },
+      { name: 'b', port: b.loadBalancer.port },
+    ])
+    topology.adopt(() => geo.stop())
+
+    progress.step(`logging in ${connections * 2} users, ${Math.round(REGION_A_SHARE * 100)}% in region a`)
+    const vus: RegionalUser[] = await logInRegionalUsers(
+      geo.url,
+      connections * 2,
+      users,
+      ['a', 'b'],
+      REGION_A_SHARE,
+    )
+
+    progress.step('warm-up')
+    await runLoad({
+      url: geo.url,
+      durationMs: durations.warmupMs,
+      connections,
+      mix: regionalMix(loggedInMix(vus, users), vus).mix,
+    })
+    progress.step(`steady load, ${durations.steadyMs / 1000} s`)
+    const steady = regionalMix(loggedInMix(vus, users), vus)
+    const before = await snapshot(topology)
+    const load = await runLoad({
+      url: geo.url,
+      durationMs: durations.steadyMs,
+      connections,
+      mix: steady.mix,
+      onProgress: (n) => progress.requests(n),
+    })
+    const tier = delta(before, await snapshot(topology))
+
+    const failing = regionalMix(loggedInMix(vus, users), vus)
+    let killedAt = 0
+    const drill = await drillLoad(
+      topology,
+      context,
+      'region b down',
+      failing.mix,
+      [
+        {
+          at: 1 / 3,
+          what: 'region b killed: its HAProxy, web servers and Redis (SIGKILL)',
+          run: async () => {
+            killedAt = Date.now()
+            await killRegion(b)
+          },
+        },
+      ],
+      geo.url,
+    )
+    const movedAt = failing.firstServedAt['b->a']
+    const failoverMs = movedAt === undefined ? -1 : movedAt - killedAt
+    const regionB = vus.filter((vu) => vu.region === 'b')
+    const loggedOutB = regionB.filter((vu) => vu.loggedOut).length
+    const loggedOutA = vus.filter((vu) => vu.region === 'a' && vu.loggedOut).length
+    drill.measures = {
+      failoverMs,
+      servedDuringDrill: routes(failing.served),
+      regionBUsers: regionB.length,
+      regionBUsersLoggedOut: loggedOutB,
+      regionAUsersLoggedOut: loggedOutA,
+      loggedInUsers: vus.length,
+      loggedOutUsers: loggedOutA + loggedOutB,
+    }
+    return {
+      load,
+      measures: {
+        ...databaseMeasures(tier, load.requests),
+        regionAShare: REGION_A_SHARE,
+        servedSteady: routes(steady.served),
+      },
+      drill,
+      notes: [
+        `Geo split ${Math.round(REGION_A_SHARE * 100)}/${Math.round((1 - REGION_A_SHARE) * 100)}: in the steady phase ` +
+          `requests went ${routes(steady.served)} (client region -> serving region); region b read from the replica ` +
+          `in b, so ${Math.round(((databaseMeasures(tier, load.requests).readsOffPrimaryShare as number) ?? 0) * 100)}% of reads were off the primary.`,
+        `Region b went down whole: the geo router sent b's users to a ${failoverMs} ms after the kill ` +
+          `(${failing.firstServedAt['b->a'] ? 'first b->a answer' : 'never'}); ${drill.errors} failed requests, ` +
+          `the last ${drill.recoveryMs} ms after the kill; during the drill requests went ${routes(failing.served)}.`,
+        `Sessions live in each region's own Redis, so region b's Redis died with it: ${loggedOutB} of ${regionB.length} ` +
+          `logged-in users of b were logged out when they arrived in a (they must log in again; their data is safe in ` +
+          `the primary), ${loggedOutA} of a's. Keeping them needs sessions shared across regions (a replicated session store).`,
+      ],
+    }
+  },
+}
