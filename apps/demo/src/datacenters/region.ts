@@ -2,7 +2,7 @@ import { type HaproxyServer, type RedisServer, startHaproxy, startRedis } from '
 import type { Topology } from '../topology/topology.js'
 import { WebServer } from '../topology/web-server.js'
 
-/** One data center: its own Redis (sessions), load balancer and web servers. */
+/** One data center: its own Redis (profile cache; sessions too unless shared), load balancer and web servers. */
 export interface RegionServers {
   name: string
   redis: RedisServer
@@ -15,6 +15,8 @@ export interface RegionOptions {
   webServers: number
   /** Where this region reads from: the primary's own region reads it, the other its replica. */
   replicas: string[]
+  /** The session store shared by every region; without it sessions live in the region's own Redis. */
+  sessionsRedis?: string | undefined
 }
 
 /** Starts a region's servers (handed to `topology` to stop), the web servers on the shared primary. */
@@ -37,6 +39,8 @@ export async function startRegion(topology: Topology, options: RegionOptions): P
           primary: topology.database.primary.url,
           replicas: options.replicas,
           redis: redis.url,
+          ...(options.sessionsRedis && { sessionsRedis: options.sessionsRedis }),
+          cache: true,
           sessions: true,
           cdnBaseUrl: '',
           logLevel: 'info',

@@ -10,6 +10,12 @@ import type { Stage } from './stage.js'
 /** Share of the logged-in users who live in region a (the rest in b): the geo split. */
 export const REGION_A_SHARE = 0.5
 const WEB_SERVERS_PER_REGION = 2
+/**
+ * `shared`: one session store for both regions, homed in region a with the primary (b's web servers
+ * reach it across regions, as they do the primary for writes). `regional`: each region's own Redis;
+ * a failed region's users then arrive logged out (the stage counts them either way).
+ */
+export const SESSION_STORE: 'shared' | 'regional' = 'shared'
 
 const routes = (served: Record<string, number>) =>
   Object.entries(served)
@@ -40,10 +46,13 @@ export const dataCenters: Stage = {
     progress.step('start region a (primary) and region b (replica)')
     const replica = topology.database.replicas[0]
     if (!replica) throw new Error('stage 8 needs the replica of region b')
-    const [a, b] = await Promise.all([
-      startRegion(topology, { name: 'a', webServers: WEB_SERVERS_PER_REGION, replicas: [] }),
-      startRegion(topology, { name: 'b', webServers: WEB_SERVERS_PER_REGION, replicas: [replica.url] }),
-    ])
+    const a = await startRegion(topology, { name: 'a', webServers: WEB_SERVERS_PER_REGION, replicas: [] })
+    const b = await startRegion(topology, {
+      name: 'b',
+      webServers: WEB_SERVERS_PER_REGION,
+      replicas: [replica.url],
+      sessionsRedis: SESSION_STORE === 'shared' ? a.redis.url : undefined,
+    })
     // Counted with the other web servers (stats, teardown).
     topology.web.push(...a.web, ...b.web)
     progress.step('start the geo router')
@@ -119,6 +128,7 @@ export const dataCenters: Stage = {
       measures: {
         ...databaseMeasures(tier, load.requests),
         regionAShare: REGION_A_SHARE,
+        sessionStore: SESSION_STORE,
         servedSteady: routes(steady.served),
       },
       drill,
@@ -129,9 +139,16 @@ export const dataCenters: Stage = {
         `Region b went down whole: the geo router sent b's users to a ${failoverMs} ms after the kill ` +
           `(${failing.firstServedAt['b->a'] ? 'first b->a answer' : 'never'}); ${drill.errors} failed requests, ` +
           `the last ${drill.recoveryMs} ms after the kill; during the drill requests went ${routes(failing.served)}.`,
-        `Sessions live in each region's own Redis, so region b's Redis died with it: ${loggedOutB} of ${regionB.length} ` +
-          `logged-in users of b were logged out when they arrived in a (they must log in again; their data is safe in ` +
-          `the primary), ${loggedOutA} of a's. Keeping them needs sessions shared across regions (a replicated session store).`,
+        SESSION_STORE === 'shared'
+          ? `Sessions live in one store shared by both regions, homed in region a with the primary; each region's own ` +
+            `Redis is its profile cache. Region b's Redis died with b, its users' sessions did not: ${loggedOutB} of ` +
+            `${regionB.length} logged-in users of b and ${loggedOutA} of a's were logged out, counted on every /me and ` +
+            `profile write. Had region a failed, the store would have gone with it like the primary: that needs it ` +
+            `replicated to b and promoted (not shown). A region's cache is invalidated by its own writes only, so the ` +
+            `other region may serve a profile up to its TTL (60 s) old.`
+          : `Sessions live in each region's own Redis, so region b's sessions died with it: ${loggedOutB} of ` +
+            `${regionB.length} logged-in users of b arrived in a logged out (they must log in again; their data is ` +
+            `safe in the primary), ${loggedOutA} of a's.`,
       ],
     }
   },
