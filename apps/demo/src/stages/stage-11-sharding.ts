@@ -96,8 +96,11 @@ export const sharding: Stage = {
         const report = await mover.moveBucket(step.bucket, step.to)
         timed.push(report)
         moved++
-        if (moved === 1 || moved === plan.moves.length || moved === Math.ceil(plan.moves.length / 2))
-          events.push({ atMs: Date.now() - start, what: `${moved}/${plan.moves.length} buckets moved` })
+        // Each cut-over on the reshard timeline (a handful: 32 buckets, a fifth of them move).
+        events.push({
+          atMs: Date.now() - start,
+          what: `bucket ${report.bucket} ${report.source}→${report.target} (${moved}/${plan.moves.length}), writes paused ${report.pauseMs} ms`,
+        })
       }
       reports = timed
       // A little load after the last cut-over: routers on the final map.

@@ -7,8 +7,16 @@ import { databaseMeasures, delta, snapshot } from './measure.js'
 import { drillLoad } from './phases.js'
 import type { Stage } from './stage.js'
 
-/** Share of the logged-in users who live in region a (the rest in b): the geo split. */
-export const REGION_A_SHARE = 0.5
+/** Share of the logged-in users who live in region a (the rest in b): the geo split, `DEMO_REGION_A_SHARE`. */
+export function regionAShare(value = process.env.DEMO_REGION_A_SHARE): number {
+  if (value === undefined || value === '') return 0.5
+  const share = Number(value)
+  if (!(share > 0 && share < 1))
+    throw new Error(
+      `DEMO_REGION_A_SHARE must be a number between 0 and 1 (exclusive), not ${JSON.stringify(value)}`,
+    )
+  return share
+}
 const WEB_SERVERS_PER_REGION = 2
 /**
  * `shared`: one session store for both regions, homed in region a with the primary (b's web servers
@@ -43,6 +51,7 @@ export const dataCenters: Stage = {
   }),
   async run(topology, context) {
     const { progress, durations, connections, users } = context
+    const aShare = regionAShare()
     progress.step('start region a (primary) and region b (replica)')
     const replica = topology.database.replicas[0]
     if (!replica) throw new Error('stage 8 needs the replica of region b')
@@ -62,14 +71,8 @@ export const dataCenters: Stage = {
     ])
     topology.adopt(() => geo.stop())
 
-    progress.step(`logging in ${connections * 2} users, ${Math.round(REGION_A_SHARE * 100)}% in region a`)
-    const vus: RegionalUser[] = await logInRegionalUsers(
-      geo.url,
-      connections * 2,
-      users,
-      ['a', 'b'],
-      REGION_A_SHARE,
-    )
+    progress.step(`logging in ${connections * 2} users, ${Math.round(aShare * 100)}% in region a`)
+    const vus: RegionalUser[] = await logInRegionalUsers(geo.url, connections * 2, users, ['a', 'b'], aShare)
 
     progress.step('warm-up')
     await runLoad({
@@ -127,13 +130,13 @@ export const dataCenters: Stage = {
       load,
       measures: {
         ...databaseMeasures(tier, load.requests),
-        regionAShare: REGION_A_SHARE,
+        regionAShare: aShare,
         sessionStore: SESSION_STORE,
         servedSteady: routes(steady.served),
       },
       drill,
       notes: [
-        `Geo split ${Math.round(REGION_A_SHARE * 100)}/${Math.round((1 - REGION_A_SHARE) * 100)}: in the steady phase ` +
+        `Geo split ${Math.round(aShare * 100)}/${Math.round((1 - aShare) * 100)}: in the steady phase ` +
           `requests went ${routes(steady.served)} (client region -> serving region); region b read from the replica ` +
           `in b, so ${Math.round(((databaseMeasures(tier, load.requests).readsOffPrimaryShare as number) ?? 0) * 100)}% of reads were off the primary.`,
         `Region b went down whole: the geo router sent b's users to a ${failoverMs} ms after the kill ` +
