@@ -96,10 +96,10 @@ export const sharding: Stage = {
         const report = await mover.moveBucket(step.bucket, step.to)
         timed.push(report)
         moved++
-        // Each cut-over on the reshard timeline (a handful: 32 buckets, a fifth of them move).
+        // Each cut-over on the reshard timeline: "n/total source→target write pause" (32 buckets, a fifth move).
         events.push({
           atMs: Date.now() - start,
-          what: `bucket ${report.bucket} ${report.source}→${report.target} (${moved}/${plan.moves.length}), writes paused ${report.pauseMs} ms`,
+          what: `${moved}/${plan.moves.length} ${report.source}→${report.target} ${report.pauseMs} ms`,
         })
       }
       reports = timed
