@@ -62,3 +62,13 @@ describe('the stage 8 geo router', () => {
     expect(answers.map((x) => `${x.status} ${x.body}`)).toEqual(Array(20).fill('200 {"region":"a"}'))
   })
 })
+
+describe('the stage 8 split', () => {
+  it('is half and half unless DEMO_REGION_A_SHARE says otherwise, and refuses a share outside (0, 1)', async () => {
+    const { regionAShare } = await import('../src/stages/stage-8-data-centers.js')
+    expect(regionAShare(undefined)).toBe(0.5)
+    expect(regionAShare('0.7')).toBe(0.7)
+    for (const bad of ['0', '1', '1.5', 'half', '-0.2'])
+      expect(() => regionAShare(bad), bad).toThrow(/DEMO_REGION_A_SHARE must be a number between 0 and 1/)
+  })
+})

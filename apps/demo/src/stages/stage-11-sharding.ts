@@ -166,7 +166,8 @@ export const sharding: Stage = {
           `after: ${spread(after)}.`,
         `The move to ${SHARDS.length + 1} shards took ${reports.length} of ${BUCKETS} buckets, one at a time under load: ` +
           `${movedUsers.toLocaleString('en')} users (${((movedUsers / users) * 100).toFixed(1)}%) changed shard against ` +
-          `the 1/(n+1) = ${(plan.minimumFraction * 100).toFixed(0)}% minimum (key % N would move 80%).`,
+          `the 1/(n+1) = ${(plan.minimumFraction * 100).toFixed(0)}% minimum of an exact split (key % N would move 80%); ` +
+          `with ${BUCKETS} buckets the new shard gets ${reports.length}, a share rounded to whole buckets.`,
         `Writes to a moving bucket paused ${meanPauseMs} ms on average, ${longestPauseMs} ms at the longest (fence to new map); ` +
           `the slowest request of the phase took ${drillLoad.latencyMs.max} ms; ${errors} failed requests.`,
         `${audit.sent.toLocaleString('en')} posts sent over the whole stage, ${audit.acknowledged.toLocaleString('en')} acknowledged: ` +
