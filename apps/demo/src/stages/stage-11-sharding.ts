@@ -3,7 +3,8 @@ import { runLoad } from '../load/run-load.js'
 import { auditWrites, keysMoved, usersPerShard } from '../sharding/count-rows.js'
 import { BUCKETS, startShardTier } from '../sharding/shard-tier.js'
 import { shardWriteMix, type WriteLedger } from '../sharding/write-mix.js'
-import type { DrillResult, Stage } from './stage.js'
+import type { Topology } from '../topology/topology.js'
+import type { DrillResult, Stage, StageContext } from './stage.js'
 
 const SHARDS = ['s1', 's2', 's3', 's4']
 const NEW_SHARD = 's5'
@@ -15,6 +16,28 @@ const spread = (counts: Record<string, number>) =>
   Object.entries(counts)
     .map(([shard, n]) => `${shard} ${n.toLocaleString('en')}`)
     .join(', ')
+
+/** The shards, the mover and the sharded web servers behind the stage's HAProxy. */
+async function startSharding(topology: Topology, context: StageContext) {
+  const lb = topology.loadBalancer
+  if (!lb) throw new Error('stage 11 needs its load balancer')
+  const tier = await startShardTier(topology, {
+    shards: SHARDS,
+    extra: NEW_SHARD,
+    hot: HOT_SHARD,
+    celebrity: CELEBRITY,
+    users: context.users,
+    replicas: 1,
+    webServers: 2,
+    logDir: topology.spec.logDir,
+    onStep: (step) => context.progress.step(`start ${step}`),
+  })
+  for (const server of tier.web) {
+    await lb.addBackend({ name: server.name, port: server.port })
+    await lb.waitForServer(server.name, 'UP')
+  }
+  return { tier, lb }
+}
 
 /**
  * @scale/sharding: users over 4 shards (each a primary and a streaming replica), the celebrity on a
@@ -37,25 +60,19 @@ export const sharding: Stage = {
     // The users live on the shards; the stage's own database holds only the shard map and moves.
     users: 0,
   }),
+  async serve(topology, context) {
+    const { tier, lb } = await startSharding(topology, context)
+    const urls: Record<string, string> = { entry: lb.url }
+    for (const [name, cluster] of Object.entries(tier.clusters)) {
+      urls[`shard ${name} primary`] = cluster.primary.url
+      for (const replica of cluster.replicas) urls[`shard ${name} ${replica.name}`] = replica.url
+    }
+    for (const server of tier.web) urls[server.name] = server.url
+    return urls
+  },
   async run(topology, context) {
     const { progress, durations, connections, users } = context
-    const tier = await startShardTier(topology, {
-      shards: SHARDS,
-      extra: NEW_SHARD,
-      hot: HOT_SHARD,
-      celebrity: CELEBRITY,
-      users,
-      replicas: 1,
-      webServers: 2,
-      logDir: topology.spec.logDir,
-      onStep: (step) => progress.step(`start ${step}`),
-    })
-    const lb = topology.loadBalancer
-    if (!lb) throw new Error('stage 11 needs its load balancer')
-    for (const server of tier.web) {
-      await lb.addBackend({ name: server.name, port: server.port })
-      await lb.waitForServer(server.name, 'UP')
-    }
+    const { tier, lb } = await startSharding(topology, context)
     const before = await usersPerShard(tier.primaries)
     const ledger: WriteLedger = { sent: 0, acknowledged: new Map() }
 

@@ -3,9 +3,10 @@ import { killRegion, startRegion } from '../datacenters/region.js'
 import { logInRegionalUsers, type RegionalUser, regionalMix } from '../datacenters/regional-load.js'
 import { loggedInMix } from '../load/mixes.js'
 import { runLoad } from '../load/run-load.js'
+import type { Topology } from '../topology/topology.js'
 import { databaseMeasures, delta, snapshot } from './measure.js'
 import { drillLoad } from './phases.js'
-import type { Stage } from './stage.js'
+import type { Stage, StageContext } from './stage.js'
 
 /** Share of the logged-in users who live in region a (the rest in b): the geo split, `DEMO_REGION_A_SHARE`. */
 export function regionAShare(value = process.env.DEMO_REGION_A_SHARE): number {
@@ -31,8 +32,32 @@ const routes = (served: Record<string, number>) =>
     .map(([route, n]) => `${route} ${n.toLocaleString('en')}`)
     .join(', ')
 
+/** Both regions and the geo router, handed to `topology` to stop. */
+async function startDataCenters(topology: Topology, context: StageContext) {
+  const { progress } = context
+  progress.step('start region a (primary) and region b (replica)')
+  const replica = topology.database.replicas[0]
+  if (!replica) throw new Error('stage 8 needs the replica of region b')
+  const a = await startRegion(topology, { name: 'a', webServers: WEB_SERVERS_PER_REGION, replicas: [] })
+  const b = await startRegion(topology, {
+    name: 'b',
+    webServers: WEB_SERVERS_PER_REGION,
+    replicas: [replica.url],
+    sessionsRedis: SESSION_STORE === 'shared' ? a.redis.url : undefined,
+  })
+  // Counted with the other web servers (stats, teardown).
+  topology.web.push(...a.web, ...b.web)
+  progress.step('start the geo router')
+  const geo = await GeoRouter.start([
+    { name: 'a', port: a.loadBalancer.port },
+    { name: 'b', port: b.loadBalancer.port },
+  ])
+  topology.adopt(() => geo.stop())
+  return { a, b, geo }
+}
+
 /**
- * Two data centers on one machine: each region its own HAProxy, web servers and Redis (sessions);
+ * Two data centers on one machine: each region its own HAProxy, web servers and Redis (cache);
  * the Postgres primary in region a, its streaming replica serving region b's reads; a geo router
  * (HAProxy, by `x-region`) in front. Region b goes down whole mid-load and its users move to a.
  */
@@ -49,27 +74,21 @@ export const dataCenters: Stage = {
     unixSocket: false,
     app: {},
   }),
+  async serve(topology, context) {
+    const { a, b, geo } = await startDataCenters(topology, context)
+    return {
+      entry: geo.url,
+      'geo router (x-region: a|b)': geo.url,
+      'region a haproxy': a.loadBalancer.url,
+      'region a redis': a.redis.url,
+      'region b haproxy': b.loadBalancer.url,
+      'region b redis': b.redis.url,
+    }
+  },
   async run(topology, context) {
     const { progress, durations, connections, users } = context
     const aShare = regionAShare()
-    progress.step('start region a (primary) and region b (replica)')
-    const replica = topology.database.replicas[0]
-    if (!replica) throw new Error('stage 8 needs the replica of region b')
-    const a = await startRegion(topology, { name: 'a', webServers: WEB_SERVERS_PER_REGION, replicas: [] })
-    const b = await startRegion(topology, {
-      name: 'b',
-      webServers: WEB_SERVERS_PER_REGION,
-      replicas: [replica.url],
-      sessionsRedis: SESSION_STORE === 'shared' ? a.redis.url : undefined,
-    })
-    // Counted with the other web servers (stats, teardown).
-    topology.web.push(...a.web, ...b.web)
-    progress.step('start the geo router')
-    const geo = await GeoRouter.start([
-      { name: 'a', port: a.loadBalancer.port },
-      { name: 'b', port: b.loadBalancer.port },
-    ])
-    topology.adopt(() => geo.stop())
+    const { b, geo } = await startDataCenters(topology, context)
 
     progress.step(`logging in ${connections * 2} users, ${Math.round(aShare * 100)}% in region a`)
     const vus: RegionalUser[] = await logInRegionalUsers(geo.url, connections * 2, users, ['a', 'b'], aShare)
