@@ -72,11 +72,17 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
       ? createReadThroughCache({ redis, prefix: 'demo:', local: false, logger: log })
       : undefined
 
+  // Stage 8: a region's web servers keep sessions in the shared store, not in their region's Redis.
+  const sessionsRedis = config.sessionsRedis
+    ? new Redis(config.sessionsRedis, { maxRetriesPerRequest: 1 })
+    : redis
+  if (sessionsRedis !== redis) sessionsRedis?.on('error', () => {})
+
   // Stage 7: sessions in Redis, so any web server can serve any logged-in user.
   const sessions =
-    config.sessions && redis
+    config.sessions && sessionsRedis
       ? createSessions<SessionData>({
-          redis,
+          redis: sessionsRedis,
           secrets: [config.sessionSecret],
           // The demo runs plain HTTP on loopback; behind TLS keep the default (Secure, __Host-).
           cookie: { secure: false },
@@ -153,6 +159,7 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
       await cache?.close().catch(() => {})
       await db.destroy().catch(() => {})
       redis?.disconnect()
+      if (sessionsRedis !== redis) sessionsRedis?.disconnect()
     })()
     return closed
   }

@@ -19,6 +19,8 @@ export const appConfigSchema = z.strictObject({
   replicas: z.array(z.string()).default([]),
   /** Redis URL; needed by `cache` and `sessions`. */
   redis: z.string().optional(),
+  /** Stage 8: sessions in this Redis (shared by every region) instead of `redis`; `redis` stays the cache. */
+  sessionsRedis: z.string().optional(),
   /** @scale/read-through-cache for `GET /users/:id`. */
   cache: z.boolean().default(false),
   /** @scale/sessions (Redis): login survives any server. */

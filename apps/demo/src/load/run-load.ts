@@ -13,6 +13,8 @@ export interface LoadOptions {
   onProgress?: (requests: number, elapsedMs: number) => void
   /** Called once, `atMs` after the start (the drill: kill something mid-load). */
   at?: { atMs: number; run: () => Promise<void> }[]
+  /** Ends the load early (before `durationMs`) once this settles: a phase as long as a reshard. */
+  stopWhen?: Promise<unknown>
 }
 
 export interface LoadResult {
@@ -81,6 +83,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     }
   })
   instance.on('reqError', () => timeline.failed())
+  void options.stopWhen?.finally(() => instance.stop()).catch(() => {})
   const progress = setInterval(() => options.onProgress?.(answered, Date.now() - start), 250)
   const drills = (options.at ?? []).map(
     (step) =>

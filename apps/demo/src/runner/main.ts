@@ -49,7 +49,8 @@ process.on('SIGINT', () => void teardownAndExit(130))
 process.on('SIGTERM', () => void teardownAndExit(143))
 
 function topologySpec(stage: Stage, context: StageContext, logDir: string) {
-  return { ...stage.topology(context), users: context.users, seed: SEED, logDir }
+  // A stage may seed fewer users into its own database (stage 11's is only the control database).
+  return { users: context.users, seed: SEED, logDir, ...stage.topology(context) }
 }
 
 async function startStage(stage: Stage, context: StageContext, logDir: string): Promise<Topology> {
@@ -70,10 +71,13 @@ async function stopStage(topology: Topology): Promise<void> {
 /** `--stage N`: the stage's servers stay up for exploring; Ctrl-C stops them. */
 async function serveOneStage(stage: Stage, context: StageContext, dir: string): Promise<void> {
   const topology = await startStage(stage, context, join(dir, 'logs', `stage-${stage.number}`))
+  const own = (await stage.serve?.(topology, context)) ?? {}
   progress.done()
   console.log(`\nstage ${stage.number}: ${stage.title} (${stage.whatAppears})`)
-  for (const [name, url] of Object.entries(topology.urls())) console.log(`  ${name.padEnd(26)} ${url}`)
-  console.log(`\ntry: curl ${topology.entryUrl}/users/1   ·   ${topology.entryUrl}/u/1 in a browser`)
+  for (const [name, url] of Object.entries({ ...topology.urls(), ...own }))
+    console.log(`  ${name.padEnd(26)} ${url}`)
+  const entry = own.entry ?? topology.entryUrl
+  console.log(`\ntry: curl ${entry}/users/1   ·   ${entry}/u/1 in a browser`)
   console.log(`logs: ${join(dir, 'logs', `stage-${stage.number}`)}\nCtrl-C stops everything.`)
   await new Promise(() => {}) // until a signal
 }

@@ -6,6 +6,8 @@ import { replication } from './stage-4-replication.js'
 import { cache } from './stage-5-cache.js'
 import { cdn } from './stage-6-cdn.js'
 import { statelessWeb } from './stage-7-stateless-web.js'
+import { dataCenters } from './stage-8-data-centers.js'
+import { sharding } from './stage-11-sharding.js'
 
 /** The progression, in order. */
 export const STAGES: readonly Stage[] = [
@@ -16,4 +18,6 @@ export const STAGES: readonly Stage[] = [
   cache,
   cdn,
   statelessWeb,
+  dataCenters,
+  sharding,
 ]

@@ -53,7 +53,14 @@ export interface Stage {
   number: number
   title: string
   whatAppears: string
-  topology(context: StageContext): Omit<TopologySpec, 'users' | 'seed' | 'logDir'>
+  topology(
+    context: StageContext,
+  ): Omit<TopologySpec, 'users' | 'seed' | 'logDir'> & Partial<Pick<TopologySpec, 'users'>>
+  /**
+   * Stages that start their own servers (8, 11) start them here for `--stage N` and return their
+   * URLs (`entry`: where users come in).
+   */
+  serve?(topology: Topology, context: StageContext): Promise<Record<string, string>>
   run(
     topology: Topology,
     context: StageContext,

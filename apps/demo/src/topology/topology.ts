@@ -39,6 +39,8 @@ export class Topology {
   loadBalancer: HaproxyServer | undefined
   edge: Edge | undefined
   #nextWeb = 1
+  /** Servers a stage started itself (stages 8 and 11), stopped first by `stop()`. */
+  readonly #adopted: (() => Promise<void>)[] = []
 
   private constructor(spec: TopologySpec) {
     this.spec = spec
@@ -140,8 +142,15 @@ export class Topology {
     return urls
   }
 
+  /** Hands a server a stage started itself to `stop()`, so Ctrl-C and failures stop it too. */
+  adopt(stop: () => Promise<void>): void {
+    this.#adopted.push(stop)
+  }
+
   /** Stops everything, the entry side first; safe to call twice and after a partial start. */
   async stop(): Promise<void> {
+    const adopted = this.#adopted.splice(0).reverse()
+    for (const stopOne of adopted) await stopOne().catch(() => {})
     await this.edge?.dispose().catch(() => {})
     await this.loadBalancer?.dispose().catch(() => {})
     await Promise.all(this.web.map((w) => w.stop().catch(() => {})))

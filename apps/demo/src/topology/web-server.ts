@@ -27,14 +27,17 @@ export interface WebStats {
  */
 export class WebServer {
   readonly name: string
-  readonly #config: AppConfigInput
+  readonly #config: object
   readonly #logFile: string
+  readonly #entry: string
   #child: ChildProcess | undefined
   #port = 0
 
-  constructor(config: AppConfigInput & { name: string }, logDir: string) {
+  /** `entry`: another web process with the same protocol (stage 11's sharded one); its own config shape. */
+  constructor(config: (AppConfigInput | object) & { name: string }, logDir: string, entry = ENTRY) {
     this.name = config.name
     this.#config = config
+    this.#entry = entry
     this.#logFile = join(logDir, `${config.name}.log`)
   }
 
@@ -57,7 +60,7 @@ export class WebServer {
   /** Forks the process and resolves with its port once it listens (the same port again after a kill). */
   async start(): Promise<void> {
     const log = openSync(this.#logFile, 'a')
-    const child = fork(ENTRY, [], {
+    const child = fork(this.#entry, [], {
       execArgv: ['--import', TSX],
       env: { ...process.env, DEMO_APP_CONFIG: JSON.stringify({ ...this.#config, port: this.#port }) },
       stdio: ['ignore', log, log, 'ipc'],
