@@ -13,6 +13,7 @@ import { createAppMetrics } from './metrics.js'
 import { registerAssetRoutes } from './routes/assets.js'
 import { registerAuthRoutes } from './routes/auth.js'
 import { registerPageRoutes } from './routes/pages.js'
+import { registerUploadRoutes } from './routes/uploads.js'
 import { registerUserRoutes } from './routes/users.js'
 import type { Database } from './schema.js'
 import { UserStore } from './user-store.js'
@@ -145,6 +146,7 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
   registerAuthRoutes(fastify, context)
   registerPageRoutes(fastify, context)
   registerAssetRoutes(fastify, context)
+  registerUploadRoutes(fastify, context)
 
   let closed: Promise<void> | undefined
   const close = () => {

@@ -6,6 +6,7 @@ import { replication } from './stage-4-replication.js'
 import { cache } from './stage-5-cache.js'
 import { cdn } from './stage-6-cdn.js'
 import { statelessWeb } from './stage-7-stateless-web.js'
+import { messageQueue } from './stage-9-message-queue.js'
 
 /** The progression, in order. */
 export const STAGES: readonly Stage[] = [
@@ -16,4 +17,5 @@ export const STAGES: readonly Stage[] = [
   cache,
   cdn,
   statelessWeb,
+  messageQueue,
 ]
