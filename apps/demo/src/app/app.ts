@@ -12,6 +12,7 @@ import { handleError, sendError } from './errors.js'
 import { createAppMetrics } from './metrics.js'
 import { registerAssetRoutes } from './routes/assets.js'
 import { registerAuthRoutes } from './routes/auth.js'
+import { registerBrowserPages } from './routes/browser-pages.js'
 import { registerPageRoutes } from './routes/pages.js'
 import { registerUploadRoutes } from './routes/uploads.js'
 import { registerUserRoutes } from './routes/users.js'
@@ -147,6 +148,7 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
   registerPageRoutes(fastify, context)
   registerAssetRoutes(fastify, context)
   registerUploadRoutes(fastify, context)
+  registerBrowserPages(fastify, context)
 
   let closed: Promise<void> | undefined
   const close = () => {

@@ -37,10 +37,16 @@ export interface PhotoThumbnailsTable {
   processed_at: Generated<Date>
 }
 
+export interface PhotoOriginalsTable {
+  photo_id: number
+  bytes: Buffer
+}
+
 export interface Database {
   users: UsersTable
   photos: PhotosTable
   photo_thumbnails: PhotoThumbnailsTable
+  photo_originals: PhotoOriginalsTable
 }
 
 /** The user as the API returns it (the seed's JSON shape). */

@@ -21,10 +21,21 @@ function original(hue: number) {
   }).tint({ r: channel(0), g: channel(8), b: channel(4) })
 }
 
-/** The worker's image work: resize and crop to a square, blur away the noise, sharpen, JPEG. */
-export async function makeThumbnail(hue: number): Promise<Buffer> {
-  const { data, info } = await original(hue).raw().toBuffer({ resolveWithObject: true })
-  return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } })
+/**
+ * The worker's image work: resize and crop to a square, blur away the noise, sharpen, JPEG. From
+ * the uploaded image when there is one (the browser pages), else from the generated one.
+ */
+export async function makeThumbnail(hue: number, uploaded?: Buffer): Promise<Buffer> {
+  const source = uploaded
+    ? sharp(uploaded)
+    : await original(hue)
+        .raw()
+        .toBuffer({ resolveWithObject: true })
+        .then(({ data, info }) =>
+          sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }),
+        )
+  return source
+    .rotate()
     .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { fit: 'cover' })
     .blur(1.5)
     .sharpen({ sigma: 1 })

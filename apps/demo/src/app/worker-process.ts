@@ -41,7 +41,12 @@ const jobSeconds = new Histogram({
 
 const job = photoJob(async ({ photoId, hue }) => {
   const stop = jobSeconds.startTimer()
-  const jpeg = await makeThumbnail(hue)
+  const uploaded = await db
+    .selectFrom('photo_originals')
+    .select('bytes')
+    .where('photo_id', '=', photoId)
+    .executeTakeFirst()
+  const jpeg = await makeThumbnail(hue, uploaded?.bytes)
   // A job re-run after a killed worker finds the row there: the first thumbnail stays.
   await db
     .insertInto('photo_thumbnails')
