@@ -109,6 +109,8 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
     // One log line per request would cost more than the request itself.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Stage 10: the load balancer's request ID becomes this request's ID in every log line.
+    requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   })
   // JSON only: a body of another type is refused with 415 rather than parsed as a string.

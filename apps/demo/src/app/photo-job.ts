@@ -4,7 +4,12 @@ import { z } from 'zod'
 /** The queue of stage 9: one job per uploaded photo, turned into a thumbnail by a worker. */
 export const PHOTO_QUEUE = 'process-photo'
 
-export const photoPayload = z.object({ photoId: z.number().int().positive(), hue: z.number().int() })
+export const photoPayload = z.object({
+  photoId: z.number().int().positive(),
+  hue: z.number().int(),
+  /** The upload's request ID (stage 10): the worker logs it, so one search finds the whole trip. */
+  requestId: z.string().max(100).optional(),
+})
 export type PhotoPayload = z.infer<typeof photoPayload>
 
 /** Web servers only enqueue; the handler runs in worker processes, which pass their own. */

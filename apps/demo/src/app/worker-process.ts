@@ -39,7 +39,7 @@ const jobSeconds = new Histogram({
   registers: [registry],
 })
 
-const job = photoJob(async ({ photoId, hue }) => {
+const job = photoJob(async ({ photoId, hue, requestId }) => {
   const stop = jobSeconds.startTimer()
   const uploaded = await db
     .selectFrom('photo_originals')
@@ -55,7 +55,7 @@ const job = photoJob(async ({ photoId, hue }) => {
     .execute()
   stop()
   processed.inc()
-  log.info({ photoId }, 'thumbnail made')
+  log.info({ reqId: requestId, photoId }, 'thumbnail made')
 })
 
 const worker = createWorker({

@@ -176,6 +176,21 @@ const CHART_SCRIPT = `
       axes: [{ label: 'seconds' }, { scale: 'n' }, { scale: 'w', side: 1 }, { scale: 'ms', side: 1 }],
     });
   });
+  // Stage 10: what the live dashboard showed while the load ran.
+  stages.filter(function (s) { return s.liveMetrics && s.liveMetrics.length; }).forEach(function (s) {
+    var m = s.liveMetrics;
+    chart('drill-charts', 'live-' + s.number, 'Stage ' + s.number + ': live dashboard (scraped /metrics)', [
+      { label: 'requests/s', scale: 'r' },
+      { label: '5xx/s', scale: 'r' },
+      { label: 'mean latency (ms)', scale: 'ms' },
+      { label: 'logged-in users', scale: 'r' },
+    ], [m.map(function (x) { return x.t / 1000; }), m.map(function (x) { return x.requestsPerSecond; }),
+        m.map(function (x) { return x.errorsPerSecond; }), m.map(function (x) { return x.meanLatencyMs; }),
+        m.map(function (x) { return x.loggedInUsers; })], {
+      scales: { x: { time: false } },
+      axes: [{ label: 'seconds' }, { scale: 'r' }, { scale: 'ms', side: 1 }],
+    });
+  });
   document.body.setAttribute('data-charts-drawn', String(drawn.length));
 })();
 `

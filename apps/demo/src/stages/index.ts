@@ -7,6 +7,7 @@ import { cache } from './stage-5-cache.js'
 import { cdn } from './stage-6-cdn.js'
 import { statelessWeb } from './stage-7-stateless-web.js'
 import { messageQueue } from './stage-9-message-queue.js'
+import { logsMetrics } from './stage-10-logs-metrics.js'
 
 /** The progression, in order. */
 export const STAGES: readonly Stage[] = [
@@ -18,4 +19,5 @@ export const STAGES: readonly Stage[] = [
   cdn,
   statelessWeb,
   messageQueue,
+  logsMetrics,
 ]

@@ -1,5 +1,6 @@
 import type { LoadResult } from '../load/run-load.js'
 import type { TimelineBucket } from '../load/timeline.js'
+import type { LiveFigures } from '../observe/live-metrics.js'
 import type { Progress } from '../runner/progress.js'
 import type { Topology, TopologySpec } from '../topology/topology.js'
 import type { QueueSample } from './queue-autoscaler.js'
@@ -50,6 +51,8 @@ export interface StageResult {
   notes: string[]
   /** Stage 9: queue depth, workers and job latency over time. */
   queueTimeline?: QueueSample[]
+  /** Stage 10: what the live dashboard showed, once a second. */
+  liveMetrics?: LiveFigures[]
 }
 
 export interface Stage {

@@ -28,6 +28,8 @@ export interface TopologySpec {
   app: Pick<AppConfigInput, 'cache' | 'sessions'>
   /** Stage 9: photo worker processes (they need `redis`). */
   workers?: number
+  /** Stage 10: HAProxy gives each request an X-Request-Id and logs it. */
+  requestIds?: boolean
   users: number
   seed: number
   logDir: string
@@ -74,6 +76,7 @@ export class Topology {
           checkIntervalMs: 500,
           retryOn: 'conn-failure empty-response',
           retries: 2,
+          ...(spec.requestIds && { requestIds: true }),
         })
       }
       if (spec.edge) {

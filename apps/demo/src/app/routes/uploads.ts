@@ -30,13 +30,17 @@ export function registerUploadRoutes(fastify: FastifyInstance, context: AppConte
         .values({ user_id: upload.userId, caption: upload.caption, hue: upload.hue })
         .returning('id')
         .executeTakeFirstOrThrow()
-      await photoOutbox.enqueue(trx, job, { photoId: row.id, hue: upload.hue })
+      await photoOutbox.enqueue(trx, job, { photoId: row.id, hue: upload.hue, requestId: request.id })
       return row
     })
-    return reply.code(201).send({
-      id: photo.id,
-      thumbnail: context.assetUrl(`/thumbnails/${photo.id}.jpg`),
-    })
+    request.log.info({ photoId: photo.id }, 'photo uploaded')
+    return reply
+      .code(201)
+      .header('x-request-id', request.id)
+      .send({
+        id: photo.id,
+        thumbnail: context.assetUrl(`/thumbnails/${photo.id}.jpg`),
+      })
   })
 
   fastify.get('/thumbnails/:file', async (request, reply) => {
