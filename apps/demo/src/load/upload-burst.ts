@@ -63,9 +63,16 @@ export async function uploadBurst(options: UploadBurstOptions): Promise<UploadBu
       timeline.failed()
     }
   }
+  // A failed step is kept and rethrown after the burst, never left as an unhandled rejection.
+  const stepErrors: unknown[] = []
   const steps = (options.at ?? []).map(
     (step) =>
-      new Promise<void>((resolve, reject) => setTimeout(() => step.run().then(resolve, reject), step.atMs)),
+      new Promise<void>((resolve) =>
+        setTimeout(
+          () => step.run().then(resolve, (error: unknown) => resolve(void stepErrors.push(error))),
+          step.atMs,
+        ),
+      ),
   )
   const inFlight: Promise<void>[] = []
   for (let n = 0; n < total; n++) {
@@ -76,6 +83,7 @@ export async function uploadBurst(options: UploadBurstOptions): Promise<UploadBu
   }
   await Promise.all(inFlight)
   await Promise.all(steps)
+  if (stepErrors.length > 0) throw stepErrors[0]
   const durationMs = Date.now() - start
   const sorted = [...latencies].sort((a, b) => a - b)
   const answered = Object.values(statuses).reduce((a, b) => a + b, 0)

@@ -126,9 +126,12 @@ export class QueueAutoscaler {
       this.#scaling = true
       this.#idle = 0
       this.note(`scale in: queue empty, ${victim.name} stopped`)
-      void victim.stop().finally(() => {
-        this.#scaling = false
-      })
+      void victim
+        .stop()
+        .catch((error: unknown) => this.note(`stopping ${victim.name} failed: ${String(error)}`))
+        .finally(() => {
+          this.#scaling = false
+        })
     }
   }
 

@@ -16,9 +16,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 async function trickleUploads(url: string, users: LoggedInUser[], until: Promise<unknown>) {
   const uploads: { photoId: number; requestId: string }[] = []
   let done = false
-  void until.finally(() => {
-    done = true
-  })
+  // The load's own failure is reported by whoever awaits it; here it only ends the uploads.
+  until.then(
+    () => {
+      done = true
+    },
+    () => {
+      done = true
+    },
+  )
   for (let n = 0; !done; n++) {
     const user = users[n % users.length]
     if (!user) break
