@@ -6,11 +6,12 @@
  *
  *   pnpm exec tsx .ci/readme-quickstarts.ts [package-dir-name ...]
  *
- * Servers: `PRIMARY_URL`, `REPLICA_URL`, `DATABASE_URL` (a primary with one streaming replica) and
- * `REDIS_URL` are set for the blocks; a block that names the standard ports (`:6379`, `:5432`)
+ * Servers: `PRIMARY_URL`, `REPLICA_URL`, `DATABASE_URL` (a primary with one streaming replica),
+ * `SHARD_URLS` (two databases, comma-separated) and `REDIS_URL` are set for the blocks; a block that names the standard ports (`:6379`, `:5432`)
  * has them replaced by the kit's, so nothing ever reaches the machine's own services. A block
  * that starts a server passes when it is still running without an error after `settleMs`.
- * Every ```ts block of the section is a whole program; a fragment is fenced as ```ts fragment.
+ * Every ```ts or ```js block of the section is a whole program (ts blocks are typechecked
+ * strictly too); a fragment is fenced as ```ts fragment.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -54,18 +55,27 @@ function quickStartSection(readme: string): string | undefined {
   return lines.slice(start + 1, end < 0 ? undefined : end).join('\n')
 }
 
-function codeBlocks(section: string, languages: string[]): string[] {
-  const blocks: string[] = []
+interface CodeBlock {
+  language: string
+  code: string
+}
+
+function codeBlocks(section: string, languages: string[]): CodeBlock[] {
+  const blocks: CodeBlock[] = []
   for (const match of section.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)) {
-    if (languages.includes(match[1] ?? '')) blocks.push(match[2] ?? '')
+    const language = match[1] ?? ''
+    if (languages.includes(language)) blocks.push({ language, code: match[2] ?? '' })
   }
   return blocks
 }
 
+const scriptLanguages = ['ts', 'typescript', 'js', 'javascript']
+const isTypeScript = (block: CodeBlock) => block.language === 'ts' || block.language === 'typescript'
+
 /** Package specs from the quick start's install line (`npm install a b`, `pnpm add a b`). */
 function installedBy(section: string): string[] | undefined {
-  for (const block of codeBlocks(section, ['sh', 'bash', 'shell'])) {
-    const line = block.split('\n').find((l) => /^\s*(npm (install|i)|pnpm add|yarn add)\s/.test(l))
+  for (const { code } of codeBlocks(section, ['sh', 'bash', 'shell'])) {
+    const line = code.split('\n').find((l) => /^\s*(npm (install|i)|pnpm add|yarn add)\s/.test(l))
     if (line) {
       return line
         .replace(/#.*/, '') // a trailing shell comment
@@ -78,9 +88,9 @@ function installedBy(section: string): string[] | undefined {
 }
 
 /** Bare package names imported by a block (`node:` built-ins left out). */
-function importedBy(block: string): string[] {
+function importedBy({ code }: CodeBlock): string[] {
   const names = new Set<string>()
-  for (const match of block.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)) {
+  for (const match of code.matchAll(/\bfrom\s+['"]([^'"]+)['"]/g)) {
     const spec = match[1] ?? ''
     if (spec.startsWith('node:') || spec.startsWith('.')) continue
     const parts = spec.split('/')
@@ -144,8 +154,8 @@ async function checkPackage(
 ): Promise<string[]> {
   const section = quickStartSection(pkg.readme)
   if (!section) return [`${pkg.name}: README has no "## … quick start" section`]
-  const blocks = codeBlocks(section, ['ts', 'typescript'])
-  if (blocks.length === 0) return [`${pkg.name}: the quick start has no ts code block`]
+  const blocks = codeBlocks(section, scriptLanguages)
+  if (blocks.length === 0) return [`${pkg.name}: the quick start has no ts or js code block`]
 
   const scratch = mkdtempSync(join(tmpdir(), 'scale-quickstart-'))
   try {
@@ -181,11 +191,13 @@ async function checkPackage(
     })
     const failures: string[] = []
     for (const [index, block] of blocks.entries()) {
-      const file = `quickstart-${index + 1}.ts`
-      writeFileSync(join(scratch, file), withKitPorts(block, servers.redis, servers.pg))
+      const file = `quickstart-${index + 1}.${isTypeScript(block) ? 'ts' : 'mjs'}`
+      writeFileSync(join(scratch, file), withKitPorts(block.code, servers.redis, servers.pg))
       writeFileSync(join(scratch, 'tsconfig.json'), tsconfig(file))
       try {
-        execFileSync(join(scratch, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: scratch, stdio: 'pipe' })
+        if (isTypeScript(block)) {
+          execFileSync(join(scratch, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: scratch, stdio: 'pipe' })
+        }
       } catch (error) {
         failures.push(
           `${pkg.name} block ${index + 1} does not typecheck:\n${(error as { stdout?: Buffer }).stdout}`,
@@ -211,8 +223,15 @@ const pg = await startPostgres({ replicas: 1 })
 let failures: string[] = []
 try {
   const tarballs = packAll(packs)
+  // Two databases on the kit's primary stand in for two shards.
+  const shardUrls = []
+  for (const name of ['quickstart_shard1', 'quickstart_shard2']) {
+    await pg.primary.query(`create database ${name}`)
+    shardUrls.push(pg.primary.url.replace(/\/[^/]*$/, `/${name}`))
+  }
   const env = {
     ...process.env,
+    SHARD_URLS: shardUrls.join(','),
     REDIS_URL: redis.url,
     DATABASE_URL: pg.primary.url,
     PRIMARY_URL: pg.primary.url,

@@ -256,7 +256,7 @@ async function relayRate(redis: Redis, postgres: PostgresCluster): Promise<numbe
   let moved = 0
   while (moved < RELAY_ROWS) moved += await relay.relayOnce()
   const rate = moved / ((performance.now() - started) / 1000)
-  await relay.stop()
+  await relay.close()
   const check = new Queue(job.queue, { connection: redis, prefix: '{jobs}' })
   const inQueue = await check.getWaitingCount()
   if (inQueue !== RELAY_ROWS) throw new Error(`relay moved ${inQueue} jobs, expected ${RELAY_ROWS}`)

@@ -1,6 +1,6 @@
 import { Queue, type Telemetry } from 'bullmq'
 import { type Cluster, Redis, type RedisOptions } from 'ioredis'
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 
 /**
  * Where the queues live: the user's ioredis `Redis` or `Cluster` instance (reused as is), or
@@ -65,20 +65,42 @@ export function openQueue(
   return queue
 }
 
+/** The Redis key prefix option every factory of this package takes. */
+export interface KeyPrefixOptions {
+  /**
+   * Redis key prefix of every queue; producers, workers, relays and readers of a queue must agree.
+   * Keep a `{hash tag}` for Redis Cluster.
+   * @default '{jobs}'
+   */
+  keyPrefix?: string
+  /** @deprecated use keyPrefix; removed in the next minor */
+  prefix?: string
+}
+
 /**
- * @internal On a cluster, BullMQ's Lua scripts touch several keys of a queue in one call, so all of
- * them must hash to one slot: the prefix must carry a `{hash tag}`.
+ * @internal The key prefix the options ask for, checked. On a cluster, BullMQ's Lua scripts touch
+ * several keys of a queue in one call, so all of them must hash to one slot: the prefix must carry
+ * a `{hash tag}`.
  */
-export function checkPrefix(connection: RedisConnection, prefix: string): void {
-  if (prefix.includes(':')) throw new InvalidOptionsError(`prefix "${prefix}" must not contain ':'`)
+export function keyPrefixOf(connection: RedisConnection, options: KeyPrefixOptions): string {
+  const option = options.keyPrefix === undefined && options.prefix !== undefined ? 'prefix' : 'keyPrefix'
+  const prefix = options.keyPrefix ?? options.prefix ?? DEFAULT_PREFIX
+  if (prefix.includes(':')) throw new JobsOptionsError(option, `${option} "${prefix}" must not contain ':'`)
   if (isCluster(connection) && !/\{[^}]+\}/.test(prefix)) {
-    throw new InvalidOptionsError(
-      `prefix "${prefix}" has no hash tag; on Redis Cluster use one like "{jobs}" so each queue's keys share a slot`,
+    throw new JobsOptionsError(
+      option,
+      `${option} "${prefix}" has no hash tag; on Redis Cluster use one like "{jobs}" so each queue's keys share a slot`,
     )
   }
+  return prefix
 }
 
 /** @internal `<prefix>:<queue>:<suffix>`, the layout BullMQ uses, so our keys sit beside the queue's. */
 export function queueKey(prefix: string, queue: string, suffix: string): string {
   return `${prefix}:${queue}:${suffix}`
+}
+
+/** @internal The pub/sub channel on which workers of a queue hear cancels. */
+export function cancelChannel(prefix: string, queue: string): string {
+  return queueKey(prefix, queue, 'scale-cancel')
 }

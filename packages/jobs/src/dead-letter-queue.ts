@@ -1,114 +1,20 @@
 import type { Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
-import {
-  checkPrefix,
-  commandClient,
-  DEFAULT_PREFIX,
-  openQueue,
-  queueKey,
-  type RedisConnection,
-} from './connection.js'
+import { commandClient, keyPrefixOf, openQueue, queueKey, type RedisConnection } from './connection.js'
+import type {
+  CreateDeadLetterQueueOptions,
+  DeadLetterFilter,
+  DeadLetterQueue,
+  ListDeadLettersOptions,
+  RedriveOptions,
+  RedriveResult,
+} from './dead-letter-options.js'
 import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './dead-letter-store.js'
+import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, versionedJobName } from './define-job.js'
-import { DeadLetterNotFoundError, InvalidOptionsError } from './errors.js'
+import { DeadLetterNotFoundError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
 import { BACKOFF_TYPE } from './job-options.js'
 import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
-
-/** Selects dead-letter entries; every given field must match. */
-export interface DeadLetterFilter {
-  /** Only these entry IDs. */
-  ids?: readonly string[]
-  /** Only this job name. */
-  name?: string
-  /** Reason contains this text, or matches this expression. */
-  reason?: string | RegExp
-  /** Error code, e.g. `'E_JOBS_INVALID_PAYLOAD'`. */
-  errorCode?: string
-  /** Failed at or after this time. */
-  since?: Date | number
-  /** Failed before this time. */
-  until?: Date | number
-  /** Any other test. */
-  where?: (entry: DeadLetterEntry) => boolean
-}
-
-export interface ListDeadLettersOptions {
-  filter?: DeadLetterFilter
-  /** Skip this many matches. @default 0 */
-  offset?: number
-  /** Return at most this many. @default 100 */
-  limit?: number
-}
-
-export interface RedriveOptions {
-  filter?: DeadLetterFilter
-  /**
-   * Redrive at most this many entries.
-   * @default Infinity
-   */
-  limit?: number
-  /**
-   * Enqueue at most this many jobs per second, so a redrive of thousands does not flood the
-   * workers or the service they call (the reason they failed may be an overloaded dependency).
-   * @default 50
-   */
-  ratePerSecond?: number
-  /**
-   * Replaces the payload before it is enqueued again (e.g. to fix what made it invalid). Its output
-   * is read as a payload of the entry's version and checked as the worker will check it (JSON,
-   * migrations, the job's schema), so the dead-letter queue needs the job's definition (`jobs`).
-   * An output that fails is not enqueued: the entry stays and is listed in `rejected`.
-   * @default the stored payload
-   */
-  transform?: (entry: DeadLetterEntry) => unknown
-}
-
-export interface RedriveResult {
-  /** Entries moved back to their queue, with the new job's ID. */
-  readonly redriven: ReadonlyArray<{ readonly entryId: string; readonly jobId: string }>
-  /**
-   * Entries left in the dead-letter queue because their payload (the transform's output, or the
-   * stored one when a definition is known) would fail again: `InvalidPayloadError`, or what the
-   * transform or a migration threw.
-   */
-  readonly rejected: ReadonlyArray<{ readonly entryId: string; readonly error: Error }>
-}
-
-/** The dead-letter queue of one BullMQ queue: jobs that failed for good, kept with payload and reason. */
-export interface DeadLetterQueue {
-  readonly queue: string
-  count(): Promise<number>
-  /** Entries oldest first. */
-  list(options?: ListDeadLettersOptions): Promise<DeadLetterEntry[]>
-  /** One entry; throws `DeadLetterNotFoundError`. */
-  inspect(id: string): Promise<DeadLetterEntry>
-  /**
-   * Enqueues matching entries again as new jobs with a fresh retry budget and the job's retention,
-   * then removes them from the dead-letter queue. The new job's ID is derived from the entry
-   * (`<id>-r<failedAt>`), so a redrive interrupted between the two steps and run again does not
-   * make a second job. Throws `InvalidOptionsError` for a `ratePerSecond` that is not above 0.
-   */
-  redrive(options?: RedriveOptions): Promise<RedriveResult>
-  /** Deletes one entry; returns whether it existed. */
-  remove(id: string): Promise<boolean>
-  /** Deletes matching entries (all when no filter); returns how many. */
-  purge(filter?: DeadLetterFilter): Promise<number>
-  close(): Promise<void>
-}
-
-export interface CreateDeadLetterQueueOptions {
-  connection: RedisConnection
-  /** The BullMQ queue whose dead letters to manage. */
-  queue: string
-  /** @default '{jobs}' */
-  prefix?: string
-  /**
-   * Definitions of the queue's jobs: redrive checks each payload against its job's schema before
-   * enqueueing it (required for a `transform`).
-   * @default []
-   */
-  jobs?: readonly AnyJobDefinition[]
-}
 
 /**
  * Opens the dead-letter queue of a queue; workers fill it, this reads and redrives it.
@@ -121,12 +27,13 @@ export interface CreateDeadLetterQueueOptions {
  * ```
  */
 export function createDeadLetterQueue(options: CreateDeadLetterQueueOptions): DeadLetterQueue {
-  const prefix = options.prefix ?? DEFAULT_PREFIX
-  checkPrefix(options.connection, prefix)
+  const prefix = keyPrefixOf(options.connection, options)
   return new RedisDeadLetterQueue(options.connection, options.queue, prefix, options.jobs ?? [])
 }
 
 const PAGE = 500
+/** Longest `close()` waits for the BullMQ queue used by redrives to close. */
+const CLOSE_TIMEOUT_MS = 5_000
 
 function toMillis(value: Date | number): number {
   return value instanceof Date ? value.getTime() : value
@@ -177,12 +84,16 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   readonly #ownsClient: boolean
   readonly #definitions = new Map<string, AnyJobDefinition>()
   #bullQueue: Queue | undefined
+  #closed = false
 
   constructor(connection: RedisConnection, queue: string, prefix: string, jobs: readonly AnyJobDefinition[]) {
-    if (queue.includes(':')) throw new InvalidOptionsError(`queue name "${queue}" must not contain ':'`)
+    if (queue.includes(':')) throw new JobsOptionsError('queue', `queue name "${queue}" must not contain ':'`)
     for (const job of jobs) {
       if (job.queue !== queue) {
-        throw new InvalidOptionsError(`job "${job.name}" belongs to queue "${job.queue}", not "${queue}"`)
+        throw new JobsOptionsError(
+          'jobs',
+          `job "${job.name}" belongs to queue "${job.queue}", not "${queue}"`,
+        )
       }
       this.#definitions.set(job.name, job)
     }
@@ -203,6 +114,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async count(): Promise<number> {
+    this.#live('count')
     return this.#client.zcard(this.#indexKey)
   }
 
@@ -233,6 +145,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async list(options: ListDeadLettersOptions = {}): Promise<DeadLetterEntry[]> {
+    this.#live('list')
     const offset = options.offset ?? 0
     const limit = options.limit ?? 100
     const out: DeadLetterEntry[] = []
@@ -246,6 +159,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async inspect(id: string): Promise<DeadLetterEntry> {
+    this.#live('inspect')
     const value = await this.#client.hget(this.#dataKey, id)
     if (value === null) throw new DeadLetterNotFoundError(this.queue, id)
     return JSON.parse(value) as DeadLetterEntry
@@ -257,10 +171,14 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async redrive(options: RedriveOptions = {}): Promise<RedriveResult> {
+    this.#live('redrive')
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     const ratePerSecond = options.ratePerSecond ?? 50
     if (!(ratePerSecond > 0)) {
-      throw new InvalidOptionsError(`redrive ratePerSecond must be a number above 0, got ${ratePerSecond}`)
+      throw new JobsOptionsError(
+        'ratePerSecond',
+        `redrive ratePerSecond must be a number above 0, got ${ratePerSecond}`,
+      )
     }
     const interval = 1000 / ratePerSecond
     // Collected first: removing entries while paging through the index would skip some.
@@ -272,7 +190,8 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     if (options.transform) {
       const unknown = entries.find((entry) => !this.#definitions.has(entry.name))
       if (unknown) {
-        throw new InvalidOptionsError(
+        throw new JobsOptionsError(
+          'transform',
           `redrive with a transform needs the definition of job "${unknown.name}" to check its output; pass it in createDeadLetterQueue({ jobs })`,
         )
       }
@@ -337,11 +256,13 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
   }
 
   async remove(id: string): Promise<boolean> {
+    this.#live('remove')
     const result = await this.#client.multi().zrem(this.#indexKey, id).hdel(this.#dataKey, id).exec()
     return Number(result?.[0]?.[1] ?? 0) > 0
   }
 
   async purge(filter?: DeadLetterFilter): Promise<number> {
+    this.#live('purge')
     const ids: string[] = []
     for await (const entry of this.#scan(filter)) ids.push(entry.id)
     for (let i = 0; i < ids.length; i += PAGE) {
@@ -355,8 +276,25 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     return ids.length
   }
 
+  /** Throws `JobsClosedError` once closed (its own client is gone; the user's stays open). */
+  #live(method: string): void {
+    if (this.#closed) throw new JobsClosedError('deadLetterQueue', method)
+  }
+
   async close(): Promise<void> {
-    await this.#bullQueue?.close()
+    if (this.#closed) return
+    this.#closed = true
+    const queue = this.#bullQueue
+    this.#bullQueue = undefined
+    // Bounded: closing waits on Redis, which may be what is down.
+    await withDeadline(
+      queue?.close() ?? Promise.resolve(),
+      CLOSE_TIMEOUT_MS,
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queue took over ${CLOSE_TIMEOUT_MS} ms`, {
+          context: { method: 'close' },
+        }),
+    ).catch(() => {})
     if (this.#ownsClient) this.#client.disconnect()
   }
 }

@@ -1,3 +1,5 @@
+import type { JobsError } from './errors.js'
+
 /**
  * @internal Settles like `work`, or rejects with `onTimeout()` after `timeoutMs`, whichever comes
  * first; `mapError` rewrites the rejection of `work` (done here, so callers need no second
@@ -8,7 +10,7 @@
 export function withDeadline<T>(
   work: Promise<T>,
   timeoutMs: number,
-  onTimeout: () => Error,
+  onTimeout: () => JobsError,
   mapError: (error: unknown) => unknown = (error) => error,
 ): Promise<T> {
   if (!Number.isFinite(timeoutMs)) return work.catch((error: unknown) => Promise.reject(mapError(error)))

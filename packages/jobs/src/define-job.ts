@@ -1,5 +1,5 @@
 import type { KeepJobs } from 'bullmq'
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** How a failing job is retried. Delays grow as `baseDelayMs * 2^(attempt-1)`, capped, with jitter. */
@@ -162,14 +162,18 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
 ): JobDefinition<StandardSchemaV1.InferInput<Schema>, StandardSchemaV1.InferOutput<Schema>, Result> {
   const queue = options.queue ?? options.name
   if (!NAME.test(options.name)) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'name',
       `job name "${options.name}" must match ${NAME} (BullMQ keys and IDs use ':' and '@')`,
     )
   }
-  if (!NAME.test(queue)) throw new InvalidOptionsError(`queue name "${queue}" must match ${NAME}`)
+  if (!NAME.test(queue)) throw new JobsOptionsError('queue', `queue name "${queue}" must match ${NAME}`)
   const version = options.version ?? 1
   if (!Number.isInteger(version) || version < 1) {
-    throw new InvalidOptionsError(`job "${options.name}": version must be a positive integer, got ${version}`)
+    throw new JobsOptionsError(
+      'version',
+      `job "${options.name}": version must be a positive integer, got ${version}`,
+    )
   }
   const retry = {
     attempts: options.retry?.attempts ?? 3,
@@ -178,16 +182,23 @@ export function defineJob<Schema extends StandardSchemaV1, Result = unknown>(
     jitter: options.retry?.jitter ?? 0.5,
   }
   if (!Number.isInteger(retry.attempts) || retry.attempts < 1) {
-    throw new InvalidOptionsError(`job "${options.name}": retry.attempts must be an integer >= 1`)
+    throw new JobsOptionsError(
+      'retry.attempts',
+      `job "${options.name}": retry.attempts must be an integer >= 1`,
+    )
   }
   if (retry.jitter < 0 || retry.jitter > 1) {
-    throw new InvalidOptionsError(`job "${options.name}": retry.jitter must be within 0..1`)
+    throw new JobsOptionsError('retry.jitter', `job "${options.name}": retry.jitter must be within 0..1`)
   }
   if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && Number.isFinite(options.timeoutMs))) {
-    throw new InvalidOptionsError(`job "${options.name}": timeoutMs must be a finite number above 0`)
+    throw new JobsOptionsError(
+      'timeoutMs',
+      `job "${options.name}": timeoutMs must be a finite number above 0`,
+    )
   }
   if (typeof options.schema?.['~standard']?.validate !== 'function') {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'schema',
       `job "${options.name}": schema must implement Standard Schema v1 ('~standard')`,
     )
   }

@@ -1,10 +1,65 @@
-/** Every error this package throws extends `JobsError` and carries a stable `code`. */
+/** Every code an error of this package carries; stable, safe to switch on. */
+export type JobsErrorCode =
+  | 'E_JOBS_INVALID_OPTIONS'
+  | 'E_JOBS_CLOSED'
+  | 'E_JOBS_CLOSE_TIMEOUT'
+  | 'E_JOBS_INVALID_PAYLOAD'
+  | 'E_JOBS_PERMANENT'
+  | 'E_JOBS_UNKNOWN_JOB'
+  | 'E_JOBS_UNSUPPORTED_VERSION'
+  | 'E_JOBS_MISSING_MIGRATION'
+  | 'E_JOBS_ENQUEUE_FAILED'
+  | 'E_JOBS_ENQUEUE_TIMEOUT'
+  | 'E_JOBS_TIMEOUT'
+  | 'E_JOBS_CANCELLED'
+  | 'E_JOBS_DEAD_LETTER_NOT_FOUND'
+  | 'E_JOBS_SHUTDOWN_DEADLINE'
+  | 'E_JOBS_OUTBOX_RELAY'
+
+/** Every error this package throws extends `JobsError` and carries a stable `code` and a `context`. */
 export class JobsError extends Error {
-  readonly code: string
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(`[@scale/jobs] ${message}`, options)
+  readonly code: JobsErrorCode
+  /** What the error is about (job name, queue, option, method...), enough to act on it. */
+  readonly context: Readonly<Record<string, unknown>>
+  constructor(
+    code: JobsErrorCode,
+    message: string,
+    options: { cause?: unknown; context?: Record<string, unknown> } = {},
+  ) {
+    super(`[@scale/jobs] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
     this.code = code
+    this.context = Object.freeze({ ...options.context })
+  }
+}
+
+/**
+ * An option cannot work (or options cannot work together, e.g. a Redis Cluster with a key prefix
+ * lacking a hash tag). Thrown by the factory; for per-call options (`enqueue`, `schedule`,
+ * `redrive`) by that call, before anything is written. `context.option` names the option.
+ */
+export class JobsOptionsError extends JobsError {
+  constructor(option: string, message: string, options: { cause?: unknown } = {}) {
+    super('E_JOBS_INVALID_OPTIONS', message, { ...options, context: { option } })
+  }
+}
+
+/**
+ * @deprecated use JobsOptionsError; removed in the next minor
+ */
+export const InvalidOptionsError = JobsOptionsError
+/** @deprecated use JobsOptionsError; removed in the next minor */
+export type InvalidOptionsError = JobsOptionsError
+
+/**
+ * A method of a producer, outbox relay or worker was called after `close()` (its queues are
+ * closed: a call now would open new ones that nothing closes). `context.method` names the method.
+ */
+export class JobsClosedError extends JobsError {
+  constructor(what: string, method: string) {
+    super('E_JOBS_CLOSED', `${what}.${method}() was called after close(); create a new one`, {
+      context: { method },
+    })
   }
 }
 
@@ -32,7 +87,9 @@ export class InvalidPayloadError extends JobsError {
       phase === 'enqueue'
         ? 'fix the payload before enqueueing; nothing was enqueued'
         : 'the stored payload no longer matches the schema (an older producer?); add a migration for its version, then redrive it from the dead-letter queue'
-    super('E_JOBS_INVALID_PAYLOAD', `invalid payload for job "${jobName}" at ${phase}: ${detail} — ${hint}`)
+    super('E_JOBS_INVALID_PAYLOAD', `invalid payload for job "${jobName}" at ${phase}: ${detail} — ${hint}`, {
+      context: { jobName, phase, fields: issues.map((i) => i.path) },
+    })
     this.jobName = jobName
     this.phase = phase
     this.issues = issues
@@ -63,6 +120,7 @@ export class UnknownJobError extends JobsError {
     super(
       'E_JOBS_UNKNOWN_JOB',
       `no job definition named "${jobName}" in the worker for queue "${queue}"; pass its definition in createWorker({ jobs }) and redrive it`,
+      { context: { jobName, queue } },
     )
     this.jobName = jobName
     this.queue = queue
@@ -81,6 +139,7 @@ export class UnsupportedVersionError extends JobsError {
     super(
       'E_JOBS_UNSUPPORTED_VERSION',
       `job "${jobName}" has payload version ${version} but this worker knows up to ${supported}; deploy workers before producers`,
+      { context: { jobName, version, supported } },
     )
     this.jobName = jobName
     this.version = version
@@ -96,16 +155,10 @@ export class MissingMigrationError extends JobsError {
     super(
       'E_JOBS_MISSING_MIGRATION',
       `job "${jobName}" has payload version ${fromVersion} and no migration from it; add migrations[${fromVersion}] to its definition`,
+      { context: { jobName, fromVersion } },
     )
     this.jobName = jobName
     this.fromVersion = fromVersion
-  }
-}
-
-/** Options that cannot work together (e.g. a Redis Cluster with a prefix lacking a hash tag). */
-export class InvalidOptionsError extends JobsError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('E_JOBS_INVALID_OPTIONS', message, options)
   }
 }
 
@@ -117,7 +170,7 @@ export class EnqueueError extends JobsError {
     super(
       'E_JOBS_ENQUEUE_FAILED',
       `could not enqueue job "${jobName}" on queue "${queue}": ${errorMessage(cause)}; retry (with an idempotency key to avoid a duplicate)`,
-      { cause },
+      { cause, context: { jobName, queue } },
     )
     this.jobName = jobName
     this.queue = queue
@@ -137,6 +190,7 @@ export class EnqueueTimeoutError extends JobsError {
     super(
       'E_JOBS_ENQUEUE_TIMEOUT',
       `Redis did not confirm job "${jobName}" on queue "${queue}" within ${timeoutMs} ms (down or frozen?); it may still be added once Redis answers: retry with the same idempotency key, or raise enqueueTimeoutMs`,
+      { context: { jobName, queue, timeoutMs } },
     )
     this.jobName = jobName
     this.queue = queue
@@ -155,6 +209,7 @@ export class JobTimeoutError extends JobsError {
     super(
       'E_JOBS_TIMEOUT',
       `job ${jobId} ran longer than its ${timeoutMs} ms timeout; the attempt failed (its signal was aborted). Raise timeoutMs or make the handler honour its signal`,
+      { context: { jobId, timeoutMs } },
     )
     this.jobId = jobId
     this.timeoutMs = timeoutMs
@@ -168,7 +223,9 @@ export class JobTimeoutError extends JobsError {
 export class JobCancelledError extends JobsError {
   readonly jobId: string
   constructor(jobId: string, reason: string | undefined) {
-    super('E_JOBS_CANCELLED', `job ${jobId} was cancelled${reason ? `: ${reason}` : ''}`)
+    super('E_JOBS_CANCELLED', `job ${jobId} was cancelled${reason ? `: ${reason}` : ''}`, {
+      context: { jobId, reason },
+    })
     this.jobId = jobId
   }
 }
@@ -181,6 +238,7 @@ export class DeadLetterNotFoundError extends JobsError {
     super(
       'E_JOBS_DEAD_LETTER_NOT_FOUND',
       `no dead-letter entry "${id}" for queue "${queue}"; list() shows what is there`,
+      { context: { queue, id } },
     )
     this.queue = queue
     this.id = id
@@ -197,6 +255,7 @@ export class ShutdownDeadlineError extends JobsError {
     super(
       'E_JOBS_SHUTDOWN_DEADLINE',
       `job ${jobId} was still running when the ${deadlineMs} ms shutdown deadline passed; it was returned to the queue and will run again`,
+      { context: { jobId, deadlineMs } },
     )
     this.jobId = jobId
   }
@@ -208,9 +267,7 @@ export class OutboxRelayError extends JobsError {
     super(
       'E_JOBS_OUTBOX_RELAY',
       `outbox relay batch failed: ${errorMessage(cause)}; rows stay in the outbox and are retried`,
-      {
-        cause,
-      },
+      { cause },
     )
   }
 }

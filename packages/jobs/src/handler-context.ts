@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq'
-import type { AnyJobDefinition, JobContext } from './define-job.js'
+import type { JobContext } from './define-job.js'
 import type { JobsError, ShutdownDeadlineError } from './errors.js'
+import type { Resolved } from './worker-definitions.js'
 
 /** @internal One job being run by a worker. */
 export interface Flight {
@@ -36,13 +37,6 @@ export function newFlight(job: Job): Flight {
 export function abortFlight(flight: Flight, reason: JobsError): void {
   flight.abortReason ??= reason
   flight.controller?.abort(flight.abortReason)
-}
-
-/** @internal What a BullMQ job name resolves to in a worker. */
-export interface Resolved {
-  readonly name: string
-  readonly version: number
-  readonly definition: AnyJobDefinition | undefined
 }
 
 /** @internal The handler's context; a class so the lazy getters and methods live on the prototype. */

@@ -1,14 +1,13 @@
-export { retryDelayMs } from './backoff.js'
-export { DEFAULT_PREFIX, type RedisConnection } from './connection.js'
-export {
-  type CreateDeadLetterQueueOptions,
-  createDeadLetterQueue,
-  type DeadLetterFilter,
-  type DeadLetterQueue,
-  type ListDeadLettersOptions,
-  type RedriveOptions,
-  type RedriveResult,
-} from './dead-letter-queue.js'
+export type { KeyPrefixOptions, RedisConnection } from './connection.js'
+export type {
+  CreateDeadLetterQueueOptions,
+  DeadLetterFilter,
+  DeadLetterQueue,
+  ListDeadLettersOptions,
+  RedriveOptions,
+  RedriveResult,
+} from './dead-letter-options.js'
+export { createDeadLetterQueue } from './dead-letter-queue.js'
 export type { DeadLetterEntry } from './dead-letter-store.js'
 export {
   type AnyJobDefinition,
@@ -20,16 +19,21 @@ export {
   type PayloadMigration,
   type PayloadOf,
   type RetryOptions,
-  versionedJobName,
 } from './define-job.js'
+// Deprecated: internal names exported before; removed in the next minor.
+export { DEFAULT_OUTBOX_TABLE, DEFAULT_PREFIX, versionedJobName } from './deprecated.js'
 export {
   DeadLetterNotFoundError,
   EnqueueError,
   EnqueueTimeoutError,
+  /** @deprecated use JobsOptionsError; removed in the next minor */
   InvalidOptionsError,
   InvalidPayloadError,
   JobCancelledError,
+  JobsClosedError,
   JobsError,
+  type JobsErrorCode,
+  JobsOptionsError,
   JobTimeoutError,
   MissingMigrationError,
   OutboxRelayError,
@@ -42,22 +46,30 @@ export {
 export { type EnqueuedFlow, type FlowNode, flowJob } from './flows.js'
 export type { EnqueueOptions } from './job-options.js'
 export type { Logger } from './logger.js'
+export type { MetricsHook } from './metrics.js'
 export {
   type CreateOutboxOptions,
   createOutbox,
-  DEFAULT_OUTBOX_TABLE,
   type Outbox,
   type OutboxEnqueued,
 } from './outbox.js'
-export { type CreateOutboxRelayOptions, createOutboxRelay, type OutboxRelay } from './outbox-relay.js'
+export { createOutboxRelay } from './outbox-relay.js'
+export type { CreateOutboxRelayOptions, OutboxRelay } from './outbox-relay-options.js'
+export { createProducer } from './producer.js'
+export type {
+  CancelOutcome,
+  CreateProducerOptions,
+  EnqueuedJob,
+  Producer,
+  ScheduleOptions,
+} from './producer-options.js'
 export {
-  type CancelOutcome,
-  type CreateProducerOptions,
-  createProducer,
-  type EnqueuedJob,
-  type Producer,
-  type ScheduleOptions,
-} from './producer.js'
+  type CounterLike,
+  type HistogramLike,
+  type PromClientCountersLike,
+  type PromClientMetricsOptions,
+  promClientMetrics,
+} from './prom-client-metrics.js'
 export {
   type GaugeLike,
   type PromClientLike,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { JobsOptions } from 'bullmq'
 import type { AnyJobDefinition } from './define-job.js'
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 
 /** BullMQ backoff type whose delays the worker computes from the definition's retry policy. */
 export const BACKOFF_TYPE = 'scale-jobs'
@@ -54,18 +54,22 @@ function checkEnqueueOptions(job: AnyJobDefinition, options: EnqueueOptions): vo
     priority !== undefined &&
     !(Number.isInteger(priority) && priority >= 0 && priority <= PRIORITY_LIMIT)
   ) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'priority',
       `job "${job.name}": priority must be an integer from 0 to ${PRIORITY_LIMIT}, got ${priority}`,
     )
   }
   if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) {
-    throw new InvalidOptionsError(`job "${job.name}": delayMs must be a finite number >= 0, got ${delayMs}`)
+    throw new JobsOptionsError(
+      'delayMs',
+      `job "${job.name}": delayMs must be a finite number >= 0, got ${delayMs}`,
+    )
   }
 }
 
 /**
  * @internal BullMQ add options for a job of `job` with the caller's options; throws
- * `InvalidOptionsError` for options BullMQ would refuse.
+ * `JobsOptionsError` for options BullMQ would refuse.
  */
 export function bullJobOptions(
   job: AnyJobDefinition,

@@ -1,5 +1,9 @@
-/** The subset of a pino-compatible logger this package calls. */
+/**
+ * The pino-compatible subset this package logs through: `pino()` (or a child of it) passes as is.
+ * Every message starts `[@scale/jobs]`; the object carries `err`, `queue`, `jobId` where known.
+ */
 export interface Logger {
+  debug?(object: Record<string, unknown>, message: string): void
   info(object: Record<string, unknown>, message: string): void
   warn(object: Record<string, unknown>, message: string): void
   error(object: Record<string, unknown>, message: string): void

@@ -1,76 +1,19 @@
 import type { JobsOptions, Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import type { Kysely } from 'kysely'
-import {
-  checkPrefix,
-  commandClient,
-  DEFAULT_PREFIX,
-  openQueue,
-  queueKey,
-  type RedisConnection,
-} from './connection.js'
+import { commandClient, keyPrefixOf, openQueue, queueKey, type RedisConnection } from './connection.js'
 import { withDeadline } from './deadline.js'
-import { EnqueueTimeoutError, InvalidOptionsError, OutboxRelayError } from './errors.js'
+import {
+  EnqueueTimeoutError,
+  JobsClosedError,
+  JobsError,
+  JobsOptionsError,
+  OutboxRelayError,
+} from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
+import { Metrics } from './metrics.js'
 import { DEFAULT_OUTBOX_TABLE, type OutboxDatabase, outboxJobId, type StoredOptions } from './outbox.js'
-
-export interface CreateOutboxRelayOptions<DB> {
-  /** Kysely instance on the database that holds the outbox table. */
-  db: Kysely<DB>
-  /** Redis the jobs go to. */
-  connection: RedisConnection
-  /** @default '{jobs}' */
-  prefix?: string
-  /** @default 'scale_jobs_outbox' */
-  table?: string
-  /**
-   * Rows moved per transaction.
-   * @default 500
-   */
-  batchSize?: number
-  /**
-   * Wait between polls when the outbox was empty (a full batch polls again at once).
-   * @default 200
-   */
-  pollIntervalMs?: number
-  /**
-   * How long a batch's jobs stay deduplicated by a marker in Redis when the relay dies between
-   * adding them and committing: a relay that re-adds the batch within this window adds nothing,
-   * even if the jobs have already run and been removed by `removeOnComplete`. Markers of committed
-   * batches are deleted at once; only a crashed batch's markers live this long.
-   * @default 86_400_000 (one day)
-   */
-  dedupWindowMs?: number
-  /**
-   * Longest one batch's add to Redis may take. A Redis that is down or frozen fails the batch
-   * with `OutboxRelayError` (its cause an `EnqueueTimeoutError`) instead of holding the batch's
-   * row locks forever: the transaction rolls back, the rows stay and are retried, and an add that
-   * lands late is deduplicated by the job IDs. Also bounds `stop()`.
-   * @default 10_000
-   */
-  enqueueTimeoutMs?: number
-  /** pino-compatible logger. @default silent */
-  logger?: Logger
-  /**
-   * Called after a batch is in BullMQ and before its rows are deleted (for metrics; must not throw).
-   * @default none
-   */
-  onBatchAdded?: (batch: { readonly jobIds: readonly string[] }) => void
-}
-
-/** Moves committed outbox rows to BullMQ. Run one or several per deployment. */
-export interface OutboxRelay {
-  /** Starts the polling loop. Throws `InvalidOptionsError` once stopped. */
-  start(): void
-  /** Moves one batch; returns how many rows it moved. Throws `InvalidOptionsError` once stopped. */
-  relayOnce(): Promise<number>
-  /** Rows moved since start. */
-  relayed(): number
-  /** Stops polling after the current batch and closes the BullMQ queues (and the Redis client it created, if any). */
-  stop(): Promise<void>
-  /** The same as `stop()`, under the name every closable of @scale has (see `shutdownOnSignal`). */
-  close(): Promise<void>
-}
+import type { CreateOutboxRelayOptions, OutboxRelay } from './outbox-relay-options.js'
 
 /**
  * Creates the relay that moves committed outbox rows to BullMQ.
@@ -104,39 +47,48 @@ class PollingOutboxRelay implements OutboxRelay {
   readonly #dedupWindowMs: number
   readonly #enqueueTimeoutMs: number
   readonly #logger: Logger
+  readonly #metrics: Metrics
   readonly #onBatchAdded: ((batch: { readonly jobIds: readonly string[] }) => void) | undefined
   readonly #queues = new Map<string, Queue>()
   readonly #client: Redis | Cluster
   readonly #ownsClient: boolean
   #running = false
-  #stopped = false
+  #closed = false
   #loop: Promise<void> | undefined
+  #closing: Promise<void> | undefined
   #wake: (() => void) | undefined
   #relayed = 0
 
   constructor(options: CreateOutboxRelayOptions<OutboxDatabase>) {
     this.#db = options.db
     this.#connection = options.connection
-    this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    checkPrefix(options.connection, this.#prefix)
+    this.#prefix = keyPrefixOf(options.connection, options)
     this.#table = options.table ?? DEFAULT_OUTBOX_TABLE
     this.#batchSize = options.batchSize ?? 500
     this.#pollIntervalMs = options.pollIntervalMs ?? 200
     this.#dedupWindowMs = options.dedupWindowMs ?? 86_400_000
     this.#enqueueTimeoutMs = options.enqueueTimeoutMs ?? 10_000
     if (!(this.#enqueueTimeoutMs > 0)) {
-      throw new InvalidOptionsError(
+      throw new JobsOptionsError(
+        'enqueueTimeoutMs',
         `outbox relay enqueueTimeoutMs must be above 0, got ${this.#enqueueTimeoutMs}`,
       )
     }
     // A batch size of 0 would make every batch look full and the loop poll without pause.
     if (!(Number.isInteger(this.#batchSize) && this.#batchSize >= 1)) {
-      throw new InvalidOptionsError(`outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`)
+      throw new JobsOptionsError(
+        'batchSize',
+        `outbox relay batchSize must be an integer >= 1, got ${this.#batchSize}`,
+      )
     }
     if (!(this.#pollIntervalMs >= 0) || !(this.#dedupWindowMs >= 1)) {
-      throw new InvalidOptionsError('outbox relay pollIntervalMs must be >= 0 and dedupWindowMs >= 1')
+      throw new JobsOptionsError(
+        'pollIntervalMs',
+        'outbox relay pollIntervalMs must be >= 0 and dedupWindowMs >= 1',
+      )
     }
     this.#logger = options.logger ?? silentLogger
+    this.#metrics = new Metrics(options.metrics, this.#logger)
     this.#onBatchAdded = options.onBatchAdded
     const { client, owned } = commandClient(options.connection)
     this.#client = client
@@ -158,7 +110,7 @@ class PollingOutboxRelay implements OutboxRelay {
 
   async relayOnce(): Promise<number> {
     // Its queues are closed: a batch now would open new ones that nothing closes.
-    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
+    if (this.#closed) throw new JobsClosedError('outboxRelay', 'relayOnce')
     try {
       const moved = await this.#db.transaction().execute(async (trx) => {
         const rows = await trx
@@ -222,11 +174,13 @@ class PollingOutboxRelay implements OutboxRelay {
       let count = 0
       for (const [queue, jobs] of moved) {
         count += jobs.length
+        this.#metrics.increment('jobs_outbox_relayed_total', { queue }, jobs.length)
         await this.#forgetMarkers(queue, jobs)
       }
       this.#relayed += count
       return count
     } catch (error) {
+      this.#metrics.increment('jobs_outbox_batch_errors_total')
       throw new OutboxRelayError(error)
     }
   }
@@ -253,7 +207,7 @@ class PollingOutboxRelay implements OutboxRelay {
   }
 
   start(): void {
-    if (this.#stopped) throw new InvalidOptionsError('this outbox relay is stopped; create a new one')
+    if (this.#closed) throw new JobsClosedError('outboxRelay', 'start')
     if (this.#running) return
     this.#running = true
     this.#loop = this.#run()
@@ -280,13 +234,18 @@ class PollingOutboxRelay implements OutboxRelay {
     }
   }
 
-  close(): Promise<void> {
-    return this.stop()
+  stop(): Promise<void> {
+    return this.close()
   }
 
-  async stop(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#running = false
-    this.#stopped = true
+    this.#closed = true
     this.#wake?.()
     await this.#loop
     const queues = [...this.#queues.values()]
@@ -295,7 +254,10 @@ class PollingOutboxRelay implements OutboxRelay {
     await withDeadline(
       Promise.all(queues.map((queue) => queue.close())),
       this.#enqueueTimeoutMs,
-      () => new Error('close timed out'),
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queues took over ${this.#enqueueTimeoutMs} ms`, {
+          context: { method: 'close' },
+        }),
     ).catch(() => {})
     if (this.#ownsClient) this.#client.disconnect()
   }

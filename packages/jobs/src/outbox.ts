@@ -1,7 +1,7 @@
 import type { JobsOptions, Telemetry } from 'bullmq'
 import type { Generated, Kysely, Transaction } from 'kysely'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
 import { validateForEnqueue } from './validate-payload.js'
 
@@ -99,7 +99,8 @@ export function outboxJobId(outboxId: string): string {
 export function createOutbox(options: CreateOutboxOptions = {}): Outbox {
   const table = options.table ?? DEFAULT_OUTBOX_TABLE
   if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(table)) {
-    throw new InvalidOptionsError(
+    throw new JobsOptionsError(
+      'table',
       `outbox table "${table}" must be an identifier, optionally schema-qualified`,
     )
   }

@@ -1,113 +1,29 @@
-import { FlowProducer, getNextMillis, type Queue, type Telemetry } from 'bullmq'
+import { FlowProducer, type Queue, type Telemetry } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import {
   bullConnection,
-  checkPrefix,
+  cancelChannel,
   commandClient,
-  DEFAULT_PREFIX,
+  keyPrefixOf,
   openQueue,
-  queueKey,
   type RedisConnection,
 } from './connection.js'
 import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { EnqueueError, EnqueueTimeoutError, InvalidOptionsError } from './errors.js'
+import { EnqueueError, EnqueueTimeoutError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
 import { bullFlow, type EnqueuedFlow, enqueuedFlow, type FlowNode } from './flows.js'
 import { bullJobOptions, type EnqueueOptions } from './job-options.js'
+import { silentLogger } from './logger.js'
+import { Metrics } from './metrics.js'
+import {
+  type CancelOutcome,
+  type CreateProducerOptions,
+  checkRepeat,
+  type EnqueuedJob,
+  type Producer,
+  type ScheduleOptions,
+} from './producer-options.js'
 import { validateForEnqueue } from './validate-payload.js'
-
-/** What `enqueue` returns. */
-export interface EnqueuedJob {
-  /** BullMQ job ID. For an idempotency key it is the same on every enqueue of that key. */
-  readonly id: string
-  readonly name: string
-  readonly queue: string
-}
-
-/**
- * What `cancel` did: `removed` (it was waiting or delayed and will not run), `signalled` (it was
- * running; its worker aborts it, the attempt fails with `JobCancelledError`, no retries),
- * `not-listening` (running, but no worker of this package with `cancellation` listens),
- * `finished` (already completed or failed) or `not-found`.
- */
-export type CancelOutcome = 'removed' | 'signalled' | 'not-listening' | 'finished' | 'not-found'
-
-/** @internal The pub/sub channel on which workers of a queue hear cancels. */
-export function cancelChannel(prefix: string, queue: string): string {
-  return queueKey(prefix, queue, 'scale-cancel')
-}
-
-/** A repeat rule for `schedule`, passed to BullMQ's job schedulers. */
-export interface ScheduleOptions {
-  /** Run every this many ms (exclusive with `pattern`). */
-  everyMs?: number
-  /** Cron pattern, e.g. `'0 * * * *'` (exclusive with `everyMs`). */
-  pattern?: string
-  /** Time zone of the cron pattern. @default the worker's */
-  tz?: string
-  /** Stop after this many runs. @default unlimited */
-  limit?: number
-}
-
-export interface CreateProducerOptions {
-  /** The user's ioredis instance (Redis or Cluster) or options for one. */
-  connection: RedisConnection
-  /**
-   * Key prefix of every queue. Keep a `{hash tag}` for Redis Cluster.
-   * @default '{jobs}'
-   */
-  prefix?: string
-  /**
-   * Longest an `enqueue`, `enqueueMany`, `schedule`, `unschedule` or `cancel` waits for Redis
-   * before it rejects with `EnqueueTimeoutError`. On by default so that a web request never hangs
-   * on a Redis that is down or frozen (with `maxRetriesPerRequest: null` ioredis queues commands
-   * forever). `Infinity` turns it off.
-   * @default 5_000
-   */
-  enqueueTimeoutMs?: number
-  /**
-   * OpenTelemetry through BullMQ's telemetry interface, e.g. `new BullMQOtel('web')` from
-   * `bullmq-otel`: a span per enqueue, and the active trace context stored in the job so that the
-   * worker's span of its run joins the same trace.
-   * @default none
-   */
-  telemetry?: Telemetry
-}
-
-/** Enqueues typed jobs. One per process is enough; it keeps one BullMQ `Queue` per queue name. */
-export interface Producer {
-  /** Validates `payload` against the job's schema (throws `InvalidPayloadError`, enqueueing nothing) and adds the job. */
-  enqueue<Input, Output, Result>(
-    job: JobDefinition<Input, Output, Result>,
-    payload: Input,
-    options?: EnqueueOptions,
-  ): Promise<EnqueuedJob>
-  /** Validates every payload first (all or nothing), then adds them in one round trip. */
-  enqueueMany<Input, Output, Result>(
-    job: JobDefinition<Input, Output, Result>,
-    items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
-  ): Promise<EnqueuedJob[]>
-  /** Creates or replaces a repeatable job (BullMQ job scheduler) with a validated payload. */
-  schedule<Input, Output, Result>(
-    job: JobDefinition<Input, Output, Result>,
-    schedulerId: string,
-    repeat: ScheduleOptions,
-    payload: Input,
-  ): Promise<void>
-  /**
-   * Enqueues a flow (BullMQ `FlowProducer`): every payload is validated first (all or nothing),
-   * then the whole tree is added atomically. A parent runs once all its children have completed.
-   */
-  enqueueFlow(root: FlowNode): Promise<EnqueuedFlow>
-  /** Cancels a job by ID: removes it if it waits, signals its worker if it runs. See {@link CancelOutcome}. */
-  cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome>
-  /** Removes a repeatable job; returns whether it existed. */
-  unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean>
-  /** The BullMQ `Queue` for a queue name (escape hatch: counts, pause, clean). */
-  queue(name: string): Queue
-  /** Closes the BullMQ queues (the user's Redis instance stays open). */
-  close(): Promise<void>
-}
 
 /**
  * Creates a producer of typed jobs.
@@ -122,44 +38,16 @@ export interface Producer {
  * ```
  */
 export function createProducer(options: CreateProducerOptions): Producer {
-  const prefix = options.prefix ?? DEFAULT_PREFIX
-  checkPrefix(options.connection, prefix)
+  const prefix = keyPrefixOf(options.connection, options)
   const timeoutMs = options.enqueueTimeoutMs ?? 5_000
   if (!(timeoutMs > 0)) {
-    throw new InvalidOptionsError(`enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`)
-  }
-  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry)
-}
-
-/** @internal Refuses a repeat rule BullMQ would fail on, before anything is written. */
-function checkRepeat(schedulerId: string, repeat: ScheduleOptions): void {
-  if ((repeat.everyMs === undefined) === (repeat.pattern === undefined)) {
-    throw new InvalidOptionsError(`schedule "${schedulerId}": give exactly one of everyMs or pattern`)
-  }
-  if (repeat.everyMs !== undefined && !(Number.isInteger(repeat.everyMs) && repeat.everyMs > 0)) {
-    throw new InvalidOptionsError(
-      `schedule "${schedulerId}": everyMs must be a positive integer, got ${repeat.everyMs}`,
+    throw new JobsOptionsError(
+      'enqueueTimeoutMs',
+      `enqueueTimeoutMs must be a number above 0 (or Infinity), got ${timeoutMs}`,
     )
   }
-  if (repeat.limit !== undefined && !(Number.isInteger(repeat.limit) && repeat.limit > 0)) {
-    throw new InvalidOptionsError(
-      `schedule "${schedulerId}": limit must be a positive integer, got ${repeat.limit}`,
-    )
-  }
-  if (repeat.pattern !== undefined) {
-    try {
-      // BullMQ's own parser: what it accepts here it accepts when the scheduler fires.
-      getNextMillis(Date.now(), {
-        pattern: repeat.pattern,
-        ...(repeat.tz !== undefined && { tz: repeat.tz }),
-      })
-    } catch (error) {
-      throw new InvalidOptionsError(
-        `schedule "${schedulerId}": invalid cron pattern "${repeat.pattern}"${repeat.tz ? ` (tz ${repeat.tz})` : ''}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      )
-    }
-  }
+  const metrics = new Metrics(options.metrics, options.logger ?? silentLogger)
+  return new BullProducer(options.connection, prefix, timeoutMs, options.telemetry, metrics)
 }
 
 class BullProducer implements Producer {
@@ -170,39 +58,62 @@ class BullProducer implements Producer {
   #flowProducer: FlowProducer | undefined
   #commands: { client: Redis | Cluster; owned: boolean } | undefined
   #closed = false
+  #closing: Promise<void> | undefined
 
   readonly #telemetry: Telemetry | undefined
+  readonly #metrics: Metrics
 
   constructor(
     connection: RedisConnection,
     prefix: string,
     timeoutMs: number,
     telemetry: Telemetry | undefined,
+    metrics: Metrics,
   ) {
     this.#connection = connection
     this.#prefix = prefix
     this.#timeoutMs = timeoutMs
     this.#telemetry = telemetry
+    this.#metrics = metrics
   }
 
-  /** Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. */
-  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>): Promise<T> {
-    let pending: Promise<T>
+  /**
+   * Runs one Redis call of `job` under the deadline; wraps its failure as `EnqueueError`. With a
+   * metrics hook, counts `enqueued` jobs added (or the failure); without one, no extra promise.
+   */
+  #redis<T>(job: AnyJobDefinition, work: () => Promise<T>, enqueued = 0): Promise<T> {
+    let result: Promise<T>
     try {
-      pending = work()
+      result = withDeadline(
+        work(),
+        this.#timeoutMs,
+        () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
+        (error) => new EnqueueError(job.name, job.queue, error),
+      )
     } catch (error) {
-      return Promise.reject(new EnqueueError(job.name, job.queue, error))
+      result = Promise.reject(new EnqueueError(job.name, job.queue, error))
     }
-    return withDeadline(
-      pending,
-      this.#timeoutMs,
-      () => new EnqueueTimeoutError(job.name, job.queue, this.#timeoutMs),
-      (error) => new EnqueueError(job.name, job.queue, error),
+    if (enqueued === 0 || !this.#metrics.enabled) return result
+    const labels = { queue: job.queue, job: job.name }
+    return result.then(
+      (value) => {
+        this.#metrics.increment('jobs_enqueued_total', labels, enqueued)
+        return value
+      },
+      (error: unknown) => {
+        this.#metrics.increment('jobs_enqueue_errors_total', { ...labels, code: (error as JobsError).code })
+        return Promise.reject(error)
+      },
     )
   }
 
   queue(name: string): Queue {
-    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    return this.#queue(name, 'queue')
+  }
+
+  /** The BullMQ queue `name`, opened on first use; throws `JobsClosedError` (naming `method`) once closed. */
+  #queue(name: string, method: string): Queue {
+    if (this.#closed) throw new JobsClosedError('producer', method)
     let queue = this.#queues.get(name)
     if (!queue) {
       queue = openQueue(name, this.#connection, this.#prefix, this.#telemetry)
@@ -219,8 +130,12 @@ class BullProducer implements Producer {
     let data = validateForEnqueue(job, payload)
     if (data instanceof Promise) data = await data
     const opts = bullJobOptions(job, options)
-    const queue = this.queue(job.queue)
-    const added = await this.#redis(job, () => queue.add(versionedJobName(job.name, job.version), data, opts))
+    const queue = this.#queue(job.queue, 'enqueue')
+    const added = await this.#redis(
+      job,
+      () => queue.add(versionedJobName(job.name, job.version), data, opts),
+      1,
+    )
     return { id: String(added.id), name: job.name, queue: job.queue }
   }
 
@@ -242,8 +157,8 @@ class BullProducer implements Producer {
       // Items without options share one options object, as a hand-written addBulk would.
       opts: item.options === undefined ? shared : bullJobOptions(job, item.options),
     }))
-    const queue = this.queue(job.queue)
-    const added = await this.#redis(job, () => queue.addBulk(jobs))
+    const queue = this.#queue(job.queue, 'enqueueMany')
+    const added = await this.#redis(job, () => queue.addBulk(jobs), jobs.length)
     return added.map((a) => ({ id: String(a.id), name: job.name, queue: job.queue }))
   }
 
@@ -262,7 +177,7 @@ class BullProducer implements Producer {
     if (repeat.pattern !== undefined) rule.pattern = repeat.pattern
     if (repeat.tz !== undefined) rule.tz = repeat.tz
     if (repeat.limit !== undefined) rule.limit = repeat.limit
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'schedule')
     await this.#redis(job, () =>
       queue.upsertJobScheduler(schedulerId, rule, {
         name: versionedJobName(job.name, job.version),
@@ -279,7 +194,7 @@ class BullProducer implements Producer {
 
   async enqueueFlow(root: FlowNode): Promise<EnqueuedFlow> {
     const flow = await bullFlow(root, this.#prefix)
-    if (this.#closed) throw new InvalidOptionsError('this producer is closed; create a new one')
+    if (this.#closed) throw new JobsClosedError('producer', 'enqueueFlow')
     if (!this.#flowProducer) {
       this.#flowProducer = new FlowProducer({
         connection: bullConnection(this.#connection, false),
@@ -289,7 +204,7 @@ class BullProducer implements Producer {
       this.#flowProducer.on('error', () => {})
     }
     const producer = this.#flowProducer
-    const added = await this.#redis(root.job, () => producer.add(flow))
+    const added = await this.#redis(root.job, () => producer.add(flow), 1)
     return enqueuedFlow(added, root)
   }
 
@@ -300,7 +215,7 @@ class BullProducer implements Producer {
   }
 
   async cancel(job: AnyJobDefinition, id: string, reason?: string): Promise<CancelOutcome> {
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'cancel')
     return this.#redis(job, async () => {
       const found = await queue.getJob(id)
       if (!found) return 'not-found'
@@ -323,11 +238,16 @@ class BullProducer implements Producer {
   }
 
   async unschedule(job: AnyJobDefinition, schedulerId: string): Promise<boolean> {
-    const queue = this.queue(job.queue)
+    const queue = this.#queue(job.queue, 'unschedule')
     return this.#redis(job, () => queue.removeJobScheduler(schedulerId))
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true
     const queues: Array<{ close(): Promise<void> }> = [...this.#queues.values()]
     if (this.#flowProducer) queues.push(this.#flowProducer)
@@ -338,7 +258,10 @@ class BullProducer implements Producer {
     await withDeadline(
       Promise.all(queues.map((q) => q.close())),
       this.#timeoutMs,
-      () => new Error('close timed out'),
+      () =>
+        new JobsError('E_JOBS_CLOSE_TIMEOUT', `closing the queues took over ${this.#timeoutMs} ms`, {
+          context: { method: 'close' },
+        }),
     ).catch(() => {})
   }
 }

@@ -1,5 +1,12 @@
 import type { Cluster, Redis } from 'ioredis'
-import { checkPrefix, commandClient, DEFAULT_PREFIX, queueKey, type RedisConnection } from './connection.js'
+import {
+  commandClient,
+  type KeyPrefixOptions,
+  keyPrefixOf,
+  queueKey,
+  type RedisConnection,
+} from './connection.js'
+import { JobsClosedError } from './errors.js'
 import { suggestWorkers } from './suggest-workers.js'
 import { statsKey } from './worker-stats.js'
 
@@ -28,11 +35,9 @@ export interface ScalingSignal {
   readonly suggestedWorkers: number
 }
 
-export interface CreateScalingSignalOptions {
+export interface CreateScalingSignalOptions extends KeyPrefixOptions {
   connection: RedisConnection
   queue: string
-  /** @default '{jobs}' */
-  prefix?: string
   /**
    * Concurrency of one worker process (the `concurrency` given to `createWorker`).
    * @default 1
@@ -58,6 +63,7 @@ export interface CreateScalingSignalOptions {
 export interface ScalingSignalReader {
   readonly queue: string
   read(): Promise<ScalingSignal>
+  /** Closes the Redis client it created, if any (idempotent); `read()` then throws `JobsClosedError`. */
   close(): Promise<void>
 }
 
@@ -95,11 +101,11 @@ class RedisScalingSignal implements ScalingSignalReader {
   readonly #maxWorkers: number
   #jobSeconds: number
   #previous: Sample | undefined
+  #closed = false
 
   constructor(options: CreateScalingSignalOptions) {
     this.queue = options.queue
-    this.#prefix = options.prefix ?? DEFAULT_PREFIX
-    checkPrefix(options.connection, this.#prefix)
+    this.#prefix = keyPrefixOf(options.connection, options)
     const { client, owned } = commandClient(options.connection)
     this.#client = client
     this.#ownsClient = owned
@@ -115,6 +121,7 @@ class RedisScalingSignal implements ScalingSignalReader {
   }
 
   async read(): Promise<ScalingSignal> {
+    if (this.#closed) throw new JobsClosedError('scalingSignal', 'read')
     const now = Date.now()
     // BullMQ scores a delayed job as (due ms) * 4096 + a sequence number, so every score at or
     // below this bound is due.
@@ -207,6 +214,8 @@ class RedisScalingSignal implements ScalingSignalReader {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
     if (this.#ownsClient) this.#client.disconnect()
   }
 }

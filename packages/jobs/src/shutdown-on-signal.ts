@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from './errors.js'
+import { JobsOptionsError } from './errors.js'
 import { type Logger, silentLogger } from './logger.js'
 
 /** Anything with a bounded `close()`: a worker, an outbox relay, a producer. */
@@ -53,7 +53,8 @@ export function shutdownOnSignal(
   const deadlineMs = options.deadlineMs ?? 25_000
   const exitProcess = options.exitProcess ?? true
   const logger = options.logger ?? silentLogger
-  if (!(deadlineMs > 0)) throw new InvalidOptionsError(`deadlineMs must be above 0, got ${deadlineMs}`)
+  if (!(deadlineMs > 0))
+    throw new JobsOptionsError('deadlineMs', `deadlineMs must be above 0, got ${deadlineMs}`)
   let started = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (started) {

@@ -1,7 +1,8 @@
 import type { Telemetry, Worker } from 'bullmq'
-import type { RedisConnection } from './connection.js'
+import type { KeyPrefixOptions, RedisConnection } from './connection.js'
 import type { AnyJobDefinition } from './define-job.js'
 import type { Logger } from './logger.js'
+import type { MetricsHook } from './metrics.js'
 
 /** Something that happened in a worker, for logs, metrics and tests. */
 export type WorkerEvent =
@@ -36,16 +37,11 @@ export interface ShutdownOptions {
   exitProcess?: boolean
 }
 
-export interface CreateWorkerOptions {
+export interface CreateWorkerOptions extends KeyPrefixOptions {
   /** The user's ioredis instance (created with `maxRetriesPerRequest: null`) or options for one. */
   connection: RedisConnection
   /** The job definitions this worker runs; one BullMQ worker is started per distinct queue. */
   jobs: readonly AnyJobDefinition[]
-  /**
-   * Key prefix, the same as the producer's.
-   * @default '{jobs}'
-   */
-  prefix?: string
   /**
    * Jobs run at once per queue in this process.
    * @default 1
@@ -88,7 +84,18 @@ export interface CreateWorkerOptions {
    * Redis work per job.
    * @default false
    */
-  metrics?: boolean
+  bullmqMetrics?: boolean
+  /**
+   * Metrics hook: `jobs_completed_total`, `jobs_retries_total`, `jobs_dead_lettered_total`,
+   * `jobs_cancelled_total`, `jobs_returned_total` (labels `queue`, `job`) and `jobs_run_seconds`
+   * (observed, label `queue`). See {@link MetricsHook}; `promClientMetrics` feeds prom-client.
+   *
+   * Deprecated: a boolean, the old meaning of this option (BullMQ's metrics), still works until
+   * the next minor; use `bullmqMetrics` instead. (Not tagged `@deprecated`: that would strike
+   * through the hook too.)
+   * @default none
+   */
+  metrics?: MetricsHook | boolean
   /**
    * How often finished-job counters for the scaling signal are written to Redis.
    * @default 1_000

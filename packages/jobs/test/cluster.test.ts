@@ -8,8 +8,8 @@ import {
   createScalingSignal,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsOptionsError,
 } from '../src/index.js'
 import { uniqueQueue } from './helpers.js'
 
@@ -30,8 +30,8 @@ afterAll(async () => {
 
 describe('Redis Cluster', () => {
   it('refuses a prefix without a hash tag', () => {
-    expect(() => createProducer({ connection: client, prefix: 'jobs' })).toThrow(InvalidOptionsError)
-    expect(() => createProducer({ connection: client, prefix: 'jobs' })).toThrow(/hash tag/)
+    expect(() => createProducer({ connection: client, keyPrefix: 'jobs' })).toThrow(JobsOptionsError)
+    expect(() => createProducer({ connection: client, keyPrefix: 'jobs' })).toThrow(/hash tag/)
   })
 
   it('enqueues, runs, retries, dead-letters, redrives and signals on a cluster', async () => {
@@ -49,7 +49,7 @@ describe('Redis Cluster', () => {
         ran.push(n)
       },
     })
-    const producer = createProducer({ connection: client, prefix })
+    const producer = createProducer({ connection: client, keyPrefix: prefix })
     await expect(producer.enqueue(job, { n: 'x' as unknown as number })).rejects.toBeInstanceOf(
       InvalidPayloadError,
     )
@@ -57,16 +57,16 @@ describe('Redis Cluster', () => {
       job,
       Array.from({ length: 50 }, (_, n) => ({ payload: { n } })),
     )
-    const signal = createScalingSignal({ connection: client, queue, prefix })
+    const signal = createScalingSignal({ connection: client, queue, keyPrefix: prefix })
     expect((await signal.read()).backlog).toBe(50)
     const worker = createWorker({
       connection: client,
-      prefix,
+      keyPrefix: prefix,
       jobs: [job],
       concurrency: 5,
       shutdown: { signals: [] },
     })
-    const dlq = createDeadLetterQueue({ connection: client, queue, prefix })
+    const dlq = createDeadLetterQueue({ connection: client, queue, keyPrefix: prefix })
     await waitFor(
       '49 ran and one dead-lettered',
       async () => ran.length === 49 && (await dlq.count()) === 1,

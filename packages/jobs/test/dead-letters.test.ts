@@ -7,8 +7,8 @@ import {
   createProducer,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsOptionsError,
 } from '../src/index.js'
 import { connect, uniqueQueue, useRedis } from './helpers.js'
 
@@ -65,7 +65,7 @@ describe('dead letters', () => {
 
     // Without the definition a transform cannot be checked: refused before anything moves.
     const blind = createDeadLetterQueue({ connection: env.redis, queue })
-    await expect(blind.redrive({ transform: (e) => e.payload })).rejects.toBeInstanceOf(InvalidOptionsError)
+    await expect(blind.redrive({ transform: (e) => e.payload })).rejects.toBeInstanceOf(JobsOptionsError)
     await blind.close()
     expect(await dlq.count()).toBe(3)
 

@@ -10,8 +10,8 @@ import {
   defineJob,
   EnqueueError,
   EnqueueTimeoutError,
-  InvalidOptionsError,
   JobsError,
+  JobsOptionsError,
   type Producer,
 } from '../src/index.js'
 import { connect, uniqueQueue } from './helpers.js'
@@ -160,7 +160,7 @@ describe('enqueue never hangs', () => {
 
   it('refuses a deadline that is not above 0', () => {
     const redis = new Redis({ lazyConnect: true })
-    expect(() => createProducer({ connection: redis, enqueueTimeoutMs: 0 })).toThrow(InvalidOptionsError)
+    expect(() => createProducer({ connection: redis, enqueueTimeoutMs: 0 })).toThrow(JobsOptionsError)
     redis.disconnect()
   })
 })

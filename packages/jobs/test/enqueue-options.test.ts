@@ -1,7 +1,7 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createProducer, createWorker, defineJob, InvalidOptionsError } from '../src/index.js'
+import { createProducer, createWorker, defineJob, JobsOptionsError } from '../src/index.js'
 import { uniqueQueue, useRedis } from './helpers.js'
 
 const env = useRedis()
@@ -51,10 +51,10 @@ describe('enqueue options', () => {
     const producer = createProducer({ connection: env.redis })
     // What BullMQ would refuse is a typed error before anything is written.
     await expect(producer.enqueue(job, { label: 'x' }, { priority: 1.5 })).rejects.toBeInstanceOf(
-      InvalidOptionsError,
+      JobsOptionsError,
     )
     await expect(producer.enqueue(job, { label: 'x' }, { delayMs: -1 })).rejects.toBeInstanceOf(
-      InvalidOptionsError,
+      JobsOptionsError,
     )
     expect(await producer.queue(queue).count()).toBe(0)
     const delayed = await producer.enqueue(job, { label: 'delayed' }, { delayMs: 60_000 })

@@ -83,7 +83,7 @@ describe('outbox relay with Redis frozen', () => {
     // stop() is bounded even with Redis frozen again.
     server.pause()
     let stopped = false
-    void relay.stop().then(() => {
+    void relay.close().then(() => {
       stopped = true
     })
     await waitFor('stop to return', () => stopped, { timeoutMs: 30_000 })

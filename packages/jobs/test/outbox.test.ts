@@ -12,8 +12,9 @@ import {
   createOutboxRelay,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsClosedError,
+  JobsOptionsError,
 } from '../src/index.js'
 import { connect, sleep, uniqueQueue } from './helpers.js'
 
@@ -122,7 +123,7 @@ describe('transactional outbox', () => {
       .transaction()
       .execute((trx) => outbox.enqueue(trx, job, { orderId: 3 }, { priority: 2 ** 22 }))
       .catch((e: unknown) => e)
-    expect(badOptions).toBeInstanceOf(InvalidOptionsError)
+    expect(badOptions).toBeInstanceOf(JobsOptionsError)
     const committed = await db.transaction().execute(async (trx) => {
       await trx.insertInto('orders').values({ id: 2, total: 20 }).execute()
       return outbox.enqueue(trx, job, { orderId: 2 }, { delayMs: 60_000 })
@@ -136,10 +137,14 @@ describe('transactional outbox', () => {
     // The delay counts from the enqueue, and is kept through the relay.
     expect(await found?.getState()).toBe('delayed')
     expect(await bull.count()).toBe(1)
-    await relay.stop()
+    await relay.close()
     // Stopped means stopped: its queues are closed, nothing reopens them.
-    await expect(relay.relayOnce()).rejects.toBeInstanceOf(InvalidOptionsError)
-    expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(InvalidOptionsError)
+    await expect(relay.relayOnce()).rejects.toBeInstanceOf(JobsClosedError)
+    expect(() => relay.start()).toThrow(JobsClosedError)
+    // close() is idempotent; the deprecated stop() is the same call.
+    await relay.close()
+    await relay.stop()
+    expect(() => createOutboxRelay({ db, connection: redis, batchSize: 0 })).toThrow(JobsOptionsError)
     await bull.obliterate({ force: true })
     await bull.close()
   })
@@ -203,7 +208,7 @@ describe('transactional outbox', () => {
     expect(runs).toBe(30)
     // Committed batches leave no dedup markers behind.
     expect(await redis.keys(`{jobs}:${queue}:de:*`)).toEqual([])
-    await relay.stop()
+    await relay.close()
     await bull.obliterate({ force: true })
     await bull.close()
   })
@@ -314,13 +319,10 @@ describe('transactional outbox', () => {
     const missing = [...committed].filter((id) => !inBull.has(id))
     const extra = [...inBull].filter((id) => !committed.has(id))
     const duplicateEntries = waitList.length - inBull.size
-    // Adds that a killed relay made and never committed, made again by another relay.
-    const reAdded = addedByRelays.length - new Set(addedByRelays).size
+    // Every committed job was added by a relay (a killed relay's uncommitted adds made again by another).
+    const added = new Set(addedByRelays)
     const committedOrders = Number(
       (await sql<{ n: string }>`select count(*) as n from orders where id > 1000`.execute(db)).rows[0]?.n,
-    )
-    console.log(
-      `[outbox] enqueued=${total} transactions=${transactions} rolledBack=${rolledBack} committedJobs=${committed.size} inBullMQ=${inBull.size} missing=${missing.length} extra=${extra.length} duplicateEntries=${duplicateEntries} relayKills=${kills} relayAdds=${addedByRelays.length} reAddedAfterCrash=${reAdded}`,
     )
     expect(rolledBack).toBeGreaterThan(0)
     expect(committed.size).toBe(committedOrders)
@@ -328,6 +330,7 @@ describe('transactional outbox', () => {
     expect(missing).toEqual([])
     expect(extra).toEqual([])
     expect(duplicateEntries).toBe(0)
+    expect([...committed].filter((id) => !added.has(id))).toEqual([])
     expect(await bull.count()).toBe(committed.size)
     expect(kills).toBe(plannedKills)
     // Payloads arrive intact.

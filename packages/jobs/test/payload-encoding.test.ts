@@ -7,8 +7,8 @@ import {
   createWorker,
   defineJob,
   EnqueueError,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsOptionsError,
   type StandardSchemaV1,
 } from '../src/index.js'
 import { uniqueQueue, useRedis } from './helpers.js'
@@ -288,7 +288,7 @@ describe('what the handler receives is what was validated', () => {
     await producer.close()
   })
 
-  it('an invalid cron pattern or time zone is InvalidOptionsError before anything is written', async () => {
+  it('an invalid cron pattern or time zone is JobsOptionsError before anything is written', async () => {
     const queue = uniqueQueue('cron')
     const job = defineJob({ name: 'tick', queue, schema: z.object({}), handler: () => {} })
     const producer = createProducer({ connection: env.redis })
@@ -300,7 +300,7 @@ describe('what the handler receives is what was validated', () => {
       { everyMs: 1_000, limit: 0 },
     ]) {
       const error = await producer.schedule(job, 's', repeat, {}).catch((e: unknown) => e)
-      expect(error, JSON.stringify(repeat)).toBeInstanceOf(InvalidOptionsError)
+      expect(error, JSON.stringify(repeat)).toBeInstanceOf(JobsOptionsError)
     }
     expect(await producer.queue(queue).getJobSchedulersCount()).toBe(0)
     // Control: a valid pattern is scheduled.

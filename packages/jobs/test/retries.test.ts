@@ -1,15 +1,15 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { retryDelayMs } from '../src/backoff.js'
 import {
   createDeadLetterQueue,
   createProducer,
   createWorker,
   DeadLetterNotFoundError,
   defineJob,
-  InvalidOptionsError,
+  JobsOptionsError,
   PermanentError,
-  retryDelayMs,
   ShutdownDeadlineError,
   type WorkerEvent,
 } from '../src/index.js'
@@ -137,7 +137,7 @@ describe('retries, dead letters and redrive', () => {
     await waitFor('b ran again', async () => runsById.get('b') === 4, { timeoutMs: 30_000 })
     expect(runsById.get('a')).toBe(3)
     expect(await dlq.count()).toBe(2)
-    await expect(dlq.redrive({ ratePerSecond: 0 })).rejects.toBeInstanceOf(InvalidOptionsError)
+    await expect(dlq.redrive({ ratePerSecond: 0 })).rejects.toBeInstanceOf(JobsOptionsError)
     const restEntries = await dlq.list()
     const started = Date.now()
     const rest = await dlq.redrive({ ratePerSecond: 10 })

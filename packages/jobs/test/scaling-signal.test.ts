@@ -102,13 +102,13 @@ describe('autoscaling signal', () => {
     expect(text).toMatch(new RegExp(`scale_jobs_suggested_workers\\{queue="${queue}"\\} [1-9]`))
 
     // One worker with BullMQ metrics on (exact counts), one with the default flushed counters.
-    const workers = [true, false].map((metrics) =>
+    const workers = [true, false].map((bullmqMetrics) =>
       createWorker({
         connection: env.redis,
         jobs: [job],
         concurrency: 10,
         statsIntervalMs: 100,
-        metrics,
+        bullmqMetrics,
         shutdown: { signals: [] },
       }),
     )
@@ -128,9 +128,6 @@ describe('autoscaling signal', () => {
     await signal.read()
     const drained = await signal.read()
     const peak = Math.max(...settled.map((s) => s.suggestedWorkers))
-    console.log(
-      `[scaling] suggested while growing=${suggested.join(',')} during drain=${during.map((d) => d.suggestedWorkers).join(',')} drained=${drained.suggestedWorkers} jobSeconds=${drained.jobSeconds.toFixed(4)}`,
-    )
     expect(during.some((d) => d.completionRate > 0)).toBe(true)
     expect(drained.backlog).toBe(0)
     expect(drained.suggestedWorkers).toBeLessThan(peak)

@@ -7,8 +7,8 @@ import {
   createProducer,
   createWorker,
   defineJob,
-  InvalidOptionsError,
   InvalidPayloadError,
+  JobsOptionsError,
   type StandardSchemaV1,
 } from '../src/index.js'
 import { uniqueQueue, useRedis } from './helpers.js'
@@ -260,11 +260,11 @@ describe('payload validation', () => {
 
   it('rejects bad definitions and a cluster-unsafe prefix with typed errors', () => {
     expect(() => defineJob({ name: 'a:b', schema: z.object({}), handler: () => {} })).toThrow(
-      InvalidOptionsError,
+      JobsOptionsError,
     )
     expect(() =>
       defineJob({ name: 'a', schema: z.object({}), retry: { attempts: 0 }, handler: () => {} }),
     ).toThrow(/attempts/)
-    expect(() => createProducer({ connection: env.redis, prefix: 'a:b' })).toThrow(InvalidOptionsError)
+    expect(() => createProducer({ connection: env.redis, keyPrefix: 'a:b' })).toThrow(JobsOptionsError)
   })
 })

@@ -99,9 +99,6 @@ describe('worker processes that die', () => {
     const done = await env.redis.scard(`test:${queue}:done`)
     const runs = await runCounts(queue)
     const ranTwice = runs.filter((count) => count > 1).length
-    console.log(
-      `[sigkill] jobs=${total} doneBeforeKill=${doneAtKill} activeAtKill=${activeAtKill} completed=${done} lost=${total - done} ranTwice=${ranTwice}`,
-    )
     expect(done).toBe(total)
     expect(runs).toHaveLength(total)
     expect(await producer.queue(queue).getFailedCount()).toBe(0)
@@ -193,9 +190,6 @@ describe('worker processes that die', () => {
       },
     )
     const done = await env.redis.scard(`test:${queue}:done`)
-    console.log(
-      `[sigterm] jobs=${total} deadlineMs=${deadlineMs} slowestHandlerMs=${slowestHandlerMs} workerClosedAfterMs=${shutdown.elapsedMs} processExitedAfterGoMs=${exitedAfterGoMs} finishedInShutdown=${shutdown.finished} returned=${shutdown.returned} returnedAfterSideEffect=${doneBySigterm - shutdown.finished} lost=${total - done}`,
-    )
     expect(done).toBe(total)
     expect(await producer.queue(queue).getFailedCount()).toBe(0)
     await survivor.close()

@@ -1,5 +1,6 @@
 import type { PostgresCursorConstructor, PostgresPool, PostgresPoolClient, QueryResult } from 'kysely'
 import { withTimeout } from './connection-errors.js'
+import { ConnectFailedError, QueryTimeoutError } from './errors.js'
 import { abandonedError, PgConnection, type PoolClientLike } from './pg-connection.js'
 
 /**
@@ -91,7 +92,7 @@ export class DatabaseNode {
 
   /**
    * A pooled connection, within connectTimeoutMs. A failure here means nothing was sent: the
-   * error is wrapped in {@link ConnectFailure} so callers can tell it from a failed statement.
+   * error is wrapped in {@link ConnectFailedError} so callers can tell it from a failed statement.
    * An `abandonable` connect is given up at once when the node is excluded meanwhile.
    */
   acquire(abandonable = false): Promise<PgConnection> {
@@ -103,7 +104,7 @@ export class DatabaseNode {
       return connecting.then(
         (client) => new PgConnection(client as PoolClientLike, this.#cursor),
         (error: unknown) => {
-          throw new ConnectFailure(this.name, error)
+          throw new ConnectFailedError(this.name, error)
         },
       )
     }
@@ -113,7 +114,7 @@ export class DatabaseNode {
         if (done) return
         done = true
         this.#pendingConnects.delete(giveUp)
-        reject(new ConnectFailure(this.name, error))
+        reject(new ConnectFailedError(this.name, error))
       }
       this.#pendingConnects.add(giveUp)
       connecting.then((client) => {
@@ -167,7 +168,8 @@ export class DatabaseNode {
       const connected = await this.#pool.connect()
       if (timedOut) {
         connected.release(true)
-        throw new Error(`${what}: connected after the timeout`)
+        // the caller already has its timeout error; this one only ends the late attempt
+        throw new QueryTimeoutError({ node: this.name, timeoutMs, write: false, what })
       }
       client = connected
       try {
@@ -210,15 +212,6 @@ export class DatabaseNode {
       ;(client as { connection?: { stream?: { destroy?(): void } } }).connection?.stream?.destroy?.()
     }
     await ended
-  }
-}
-
-/** Getting a connection failed (nothing was sent); `cause` is the pool's or server's error. */
-export class ConnectFailure extends Error {
-  readonly node: string
-  constructor(node: string, cause: unknown) {
-    super(`could not get a connection to ${node}`, { cause })
-    this.node = node
   }
 }
 

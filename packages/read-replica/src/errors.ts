@@ -1,13 +1,33 @@
-/** Context attached to every error of this package, to act on without parsing the message. */
-export type ReadReplicaErrorContext = Readonly<Record<string, string | number | boolean | undefined>>
+/** Every `code` a `ReadReplicaError` can carry; stable across versions. */
+export type ReadReplicaErrorCode =
+  | 'E_REPLICA_INVALID_OPTIONS'
+  | 'E_REPLICA_CLOSED'
+  | 'E_REPLICA_NONE_AVAILABLE'
+  | 'E_REPLICA_PRIMARY_UNREACHABLE'
+  | 'E_REPLICA_PRIMARY_READ_ONLY'
+  | 'E_REPLICA_PRIMARY_CONNECTION_LOST'
+  | 'E_REPLICA_CONNECT_FAILED'
+  | 'E_REPLICA_QUERY_TIMEOUT'
+  | 'E_REPLICA_TOKEN_MALFORMED'
+  | 'E_REPLICA_TRANSACTION_ROLLED_BACK'
+  | 'E_REPLICA_WRITES_PREVENTED'
+  | 'E_REPLICA_STREAM_UNAVAILABLE'
+  | 'E_REPLICA_INVALID_ARGUMENT'
+  | 'E_REPLICA_FOREIGN_CONNECTION'
 
-/** Base class of every error thrown by `@scale/read-replica`; `code` is stable across versions. */
+/** What an error is about (node, option, method, …), to act on without parsing the message. */
+export type ReadReplicaErrorContext = Readonly<Record<string, unknown>>
+
+/**
+ * Base class of every error thrown by `@scale/read-replica`: `code` says what happened,
+ * `context` what it is about, `cause` the driver's or server's own error when there is one.
+ */
 export class ReadReplicaError extends Error {
-  readonly code: string
+  readonly code: ReadReplicaErrorCode
   readonly context: ReadReplicaErrorContext
 
   constructor(
-    code: string,
+    code: ReadReplicaErrorCode,
     message: string,
     options: { cause?: unknown; context?: ReadReplicaErrorContext } = {},
   ) {
@@ -21,12 +41,36 @@ export class ReadReplicaError extends Error {
   }
 }
 
-/** Thrown by the factory when an option is missing or out of range. */
-export class InvalidOptionsError extends ReadReplicaError {
+/**
+ * Thrown by the factory (and by `addReplica` / `setReplicas`) when an option is missing, of the
+ * wrong type or out of range; `context.option` names it.
+ */
+export class ReadReplicaOptionsError extends ReadReplicaError {
   constructor(message: string, context: ReadReplicaErrorContext = {}) {
     super('E_REPLICA_INVALID_OPTIONS', message, { context })
   }
 }
+
+/** @deprecated renamed `ReadReplicaOptionsError` (the old name clashed with `@scale/jobs`); removed in the next minor. */
+export const InvalidOptionsError = ReadReplicaOptionsError
+/** @deprecated renamed `ReadReplicaOptionsError`; removed in the next minor. */
+export type InvalidOptionsError = ReadReplicaOptionsError
+
+/** A call after `db.close()` (or `db.destroy()`); `context.method` names the call. */
+export class ReadReplicaClosedError extends ReadReplicaError {
+  constructor(method: string) {
+    super(
+      'E_REPLICA_CLOSED',
+      `${method}() was called after close(): the replicated Kysely instance is closed and its pools ended; create a new one`,
+      { context: { method } },
+    )
+  }
+}
+
+/** @deprecated renamed `ReadReplicaClosedError`; removed in the next minor. */
+export const RouterClosedError = ReadReplicaClosedError
+/** @deprecated renamed `ReadReplicaClosedError`; removed in the next minor. */
+export type RouterClosedError = ReadReplicaClosedError
 
 /**
  * Every replica is excluded (down, lagging or promoted) and `whenNoReplica` is `'error'`.
@@ -85,13 +129,6 @@ export class MalformedTokenError extends ReadReplicaError {
   }
 }
 
-/** The router was used after `db.destroy()`. */
-export class RouterClosedError extends ReadReplicaError {
-  constructor() {
-    super('E_REPLICA_CLOSED', 'the replicated Kysely instance was destroyed; create a new one')
-  }
-}
-
 /**
  * A statement on the primary did not finish within `queryTimeoutMs` (a hung or overloaded
  * primary). Its connection was closed, which makes PostgreSQL roll back an open transaction; a
@@ -146,6 +183,31 @@ export class WritesPreventedError extends ReadReplicaError {
       'E_REPLICA_WRITES_PREVENTED',
       `writes are prevented here and this query is not provably read-only (${String(context.reason)}); it was not run`,
       { context },
+    )
+  }
+}
+
+/**
+ * No connection could be had from a node's pool (refused, wrong database, bad password, pool
+ * timeout); nothing was sent. Reads move on to another node; on the primary it ends as
+ * `PrimaryUnreachableError` with this as its `cause`.
+ */
+export class ConnectFailedError extends ReadReplicaError {
+  constructor(node: string, cause: unknown) {
+    super('E_REPLICA_CONNECT_FAILED', `could not get a connection to ${node}; nothing was sent`, {
+      context: { node },
+      cause,
+    })
+  }
+}
+
+/** `.stream()` was called but no `cursor` option (pg-cursor's `Cursor` class) was given. */
+export class StreamUnavailableError extends ReadReplicaError {
+  constructor() {
+    super(
+      'E_REPLICA_STREAM_UNAVAILABLE',
+      ".stream() needs the cursor option: createReplicatedKysely({ cursor: Cursor, … }) with pg-cursor's Cursor class",
+      { context: { option: 'cursor' } },
     )
   }
 }

@@ -9,6 +9,7 @@ export {
 export type { RouteReason } from './classify-query.js'
 export type { NodeConfig, NodeInput, PoolLike } from './database-node.js'
 export {
+  ConnectFailedError,
   InvalidOptionsError,
   MalformedTokenError,
   NoReplicaAvailableError,
@@ -16,13 +17,24 @@ export {
   PrimaryReadOnlyError,
   PrimaryUnreachableError,
   QueryTimeoutError,
+  ReadReplicaClosedError,
   ReadReplicaError,
+  type ReadReplicaErrorCode,
   type ReadReplicaErrorContext,
+  ReadReplicaOptionsError,
   RouterClosedError,
+  StreamUnavailableError,
   TransactionRolledBackError,
   WritesPreventedError,
 } from './errors.js'
-export type { ReplicatedKyselyOptions, RouterLogger } from './options.js'
+export type { Logger, LogMethod, MetricLabels, MetricsHook, RouterLogger } from './observability.js'
+export type { ReplicatedKyselyOptions } from './options.js'
+export {
+  type PromClientMetricsOptions,
+  type PromClientModule,
+  type PromMetricConfiguration,
+  promClientMetrics,
+} from './prometheus.js'
 export type { ReplicaDiscovery } from './replica-membership.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
 export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'

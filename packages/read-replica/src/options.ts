@@ -1,11 +1,13 @@
 import type { PostgresCursorConstructor } from 'kysely'
 import type { Balancer, BalanceStrategy } from './balancer.js'
 import type { NodeInput } from './database-node.js'
-import { InvalidOptionsError } from './errors.js'
+import { ReadReplicaOptionsError } from './errors.js'
+import type { Logger, MetricsHook } from './observability.js'
 import {
   checkBoolean,
   checkFunctionOption,
   checkLogger,
+  checkMetricsHook,
   checkNames,
   checkNumber,
   checkOneOf,
@@ -154,17 +156,20 @@ export interface ReplicatedKyselyOptions {
    */
   writingFunctions?: readonly string[]
   /**
-   * A pino-compatible logger: replica exclusions and rejoins, and primary changes, are logged
-   * (warn / info). Per-query events are on `db.router.on('route', …)` instead.
+   * A pino-compatible logger (`pino()` passes as is): replica exclusions and rejoins, primary
+   * changes and failed replica discovery are logged (warn / info). Per-query events are on
+   * `db.router.on('route', …)` instead.
+   * @default undefined (silent)
+   */
+  logger?: Logger
+  /**
+   * A metrics hook: `increment(name, labels?, value?)` and `observe(name, value, labels?)`, both
+   * optional, called on every routing decision, retry, read-your-writes wait and health change
+   * (names in {@link MetricsHook}); a hook that throws never breaks a query. `promClientMetrics()`
+   * adapts prom-client. `router.metrics()` returns the same counts as a snapshot either way.
    * @default undefined
    */
-  logger?: RouterLogger
-}
-
-/** The subset of a pino logger used: an object, then a message. */
-export interface RouterLogger {
-  warn(object: Record<string, unknown>, message: string): void
-  info(object: Record<string, unknown>, message: string): void
+  metrics?: MetricsHook
 }
 
 export interface ResolvedOptions {
@@ -189,7 +194,8 @@ export interface ResolvedOptions {
   readonly excludeAfterChecks: number
   readonly rejoinAfterChecks: number
   readonly cursor: PostgresCursorConstructor | undefined
-  readonly logger: RouterLogger | undefined
+  readonly logger: Logger | undefined
+  readonly metrics: MetricsHook | undefined
   readonly readOnlyFunctions: readonly string[]
   readonly writingFunctions: readonly string[]
 }
@@ -204,12 +210,17 @@ const STRATEGIES: readonly BalanceStrategy[] = [
 
 export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new InvalidOptionsError('an options object is required: { primary: new pg.Pool(…), replicas: […] }')
+    throw new ReadReplicaOptionsError(
+      'an options object is required: { primary: new pg.Pool(…), replicas: […] }',
+    )
   const balance = options.balance ?? 'least-outstanding'
   if (typeof balance === 'string' ? !STRATEGIES.includes(balance) : typeof balance?.pick !== 'function') {
-    throw new InvalidOptionsError(`option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`, {
-      option: 'balance',
-    })
+    throw new ReadReplicaOptionsError(
+      `option balance must be one of ${STRATEGIES.join(', ')} or a Balancer`,
+      {
+        option: 'balance',
+      },
+    )
   }
   return {
     primaries: checkPrimaries(options.primary),
@@ -241,7 +252,8 @@ export function resolveOptions(options: ReplicatedKyselyOptions): ResolvedOption
       options.cursor,
       "pg-cursor's Cursor class",
     ),
-    logger: checkLogger<RouterLogger>(options.logger),
+    logger: checkLogger<Logger>(options.logger),
+    metrics: checkMetricsHook<MetricsHook>(options.metrics),
     readOnlyFunctions: checkNames('readOnlyFunctions', options.readOnlyFunctions),
     writingFunctions: checkNames('writingFunctions', options.writingFunctions),
   }

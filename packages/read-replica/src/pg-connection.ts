@@ -5,6 +5,7 @@ import type {
   PostgresPoolClient,
   QueryResult,
 } from 'kysely'
+import { ReadReplicaError, StreamUnavailableError } from './errors.js'
 
 // Kysely reports numAffectedRows for these (its PostgresConnection does the same).
 const WRITE_COMMANDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE'])
@@ -105,10 +106,14 @@ export class PgConnection implements DatabaseConnection {
     chunkSize = 100,
   ): AsyncIterableIterator<QueryResult<R>> {
     if (!this.#cursor) {
-      throw new Error('[@scale/read-replica] .stream() needs the cursor option (pg-cursor’s Cursor class)')
+      throw new StreamUnavailableError()
     }
     if (!Number.isInteger(chunkSize) || chunkSize <= 0) {
-      throw new Error('[@scale/read-replica] chunkSize must be a positive integer')
+      throw new ReadReplicaError(
+        'E_REPLICA_INVALID_ARGUMENT',
+        `.stream(chunkSize): chunkSize must be a positive integer, got ${String(chunkSize)}`,
+        { context: { argument: 'chunkSize' } },
+      )
     }
     if (this.#broken) throw this.#broken
     const cursor = this.#client.query(

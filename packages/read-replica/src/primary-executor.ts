@@ -2,8 +2,9 @@ import { CompiledQuery, type QueryResult } from 'kysely'
 import type { RouteReason } from './classify-query.js'
 import { isConnectionError, isReadOnlyError } from './connection-errors.js'
 import type { ConsistencyContext } from './consistency-context.js'
-import { ConnectFailure, type DatabaseNode } from './database-node.js'
+import type { DatabaseNode } from './database-node.js'
 import {
+  ConnectFailedError,
   PrimaryConnectionLostError,
   PrimaryReadOnlyError,
   PrimaryUnreachableError,
@@ -58,7 +59,7 @@ export class PrimaryExecutor {
     try {
       return { node, connection: this.#withDeadline(await node.acquire()) }
     } catch (error) {
-      if (!(error instanceof ConnectFailure)) throw error
+      if (!(error instanceof ConnectFailedError)) throw error
       const next = await this.#monitor.detectPrimary()
       if (!next || next === node) throw new PrimaryUnreachableError({ node: node.name }, error.cause)
       node = next
@@ -67,7 +68,7 @@ export class PrimaryExecutor {
       } catch (retryError) {
         throw new PrimaryUnreachableError(
           { node: node.name },
-          retryError instanceof ConnectFailure ? retryError.cause : retryError,
+          retryError instanceof ConnectFailedError ? retryError.cause : retryError,
         )
       }
     }

@@ -60,7 +60,7 @@ export class ReadTargetPicker {
     if (budget > 0 && !this.#monitor.futileWait(requirement.lsn, budget, failed)) {
       return this.#waitForReplica(requirement.lsn, failed)
     }
-    if (budget > 0) this.#metrics.counters.rywWaitsSkipped++
+    if (budget > 0) this.#metrics.rywWaitSkipped()
     return this.#primary('ryw-primary', 0)
   }
 
@@ -81,10 +81,9 @@ export class ReadTargetPicker {
 
   async #waitForReplica(lsn: Lsn, failed: ReadonlySet<ReplicaState>): Promise<ReadTarget> {
     const startedAt = performance.now()
-    this.#metrics.counters.rywWaits++
     const replica = await this.#monitor.waitForLsn(lsn, this.#settings.rywWaitMs, failed)
     const waitedMs = performance.now() - startedAt
-    this.#metrics.counters.rywWaitMs += waitedMs
+    this.#metrics.rywWaited(waitedMs, replica ? 'replica' : 'primary')
     if (replica) return this.#replica(replica, 'ryw-wait', waitedMs)
     return this.#primary('ryw-primary', waitedMs)
   }

@@ -1,8 +1,8 @@
 import type { PostgresCursorConstructor } from 'kysely'
 import { DatabaseNode, isNodeConfig, type NodeInput, type PoolLike } from './database-node.js'
-import { InvalidOptionsError } from './errors.js'
+import { ReadReplicaOptionsError } from './errors.js'
+import type { Logger } from './observability.js'
 import { checkNode } from './option-checks.js'
-import type { RouterLogger } from './options.js'
 import type { ReplicaMonitor } from './replica-monitor.js'
 
 export interface MembershipSettings {
@@ -10,7 +10,7 @@ export interface MembershipSettings {
   readonly connectTimeoutMs: number
   /** how long a removed replica's pool may take to end */
   readonly checkTimeoutMs: number
-  readonly logger: RouterLogger | undefined
+  readonly logger: Logger | undefined
 }
 
 /** Where the replica list comes from at run time (DNS, service discovery, a config service). */
@@ -40,7 +40,7 @@ export class ReplicaMembership {
     const checked = checkNode(input, 'replica')
     const key = keyOf(checked)
     if (this.#find(key)) {
-      throw new InvalidOptionsError(
+      throw new ReadReplicaOptionsError(
         `a replica ${typeof key === 'string' ? `named ${key}` : 'with this pool'} is already configured`,
         {
           option: 'replica',
@@ -73,7 +73,7 @@ export class ReplicaMembership {
    */
   async set(inputs: readonly NodeInput[]): Promise<void> {
     if (!Array.isArray(inputs)) {
-      throw new InvalidOptionsError('replicas must be an array of pg.Pool or { pool, name }', {
+      throw new ReadReplicaOptionsError('replicas must be an array of pg.Pool or { pool, name }', {
         option: 'replicas',
       })
     }

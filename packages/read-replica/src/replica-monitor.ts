@@ -1,7 +1,8 @@
 import type { Balancer } from './balancer.js'
 import type { DatabaseNode } from './database-node.js'
 import { type Lsn, parseLsn } from './lsn.js'
-import { PrimaryLsnHistory } from './primary-lsn-history.js'
+import { PrimaryDetector } from './primary-detector.js'
+import { advanceReplay, isFutileWait, lagSeconds, type ReplayReport } from './replay-estimates.js'
 import { ReplayWaiters } from './replay-waiters.js'
 import { type ExclusionReason, ReplicaState } from './replica-state.js'
 import type { RouterEventEmitter } from './router-events.js'
@@ -16,16 +17,9 @@ export interface MonitorSettings {
   rywPollIntervalMs: number
 }
 
-interface ReplicaRow {
+interface ReplicaRow extends ReplayReport {
   recovery: boolean
   replay: string | null
-  caught_up: boolean | null
-  since_replay: number | string | null
-}
-
-interface PrimaryRow {
-  recovery: boolean
-  lsn: string | null
 }
 
 // On the replica: replay position, and seconds since the last replayed commit counted only while
@@ -34,8 +28,6 @@ const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
   pg_last_wal_replay_lsn()::text as replay,
   (pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn()) as caught_up,
   extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 as since_replay`
-const PRIMARY_CHECK = `select pg_is_in_recovery() as recovery,
-  case when pg_is_in_recovery() then null else pg_current_wal_insert_lsn()::text end as lsn`
 
 /**
  * Polls every replica (replay LSN, lag in bytes and seconds, latency, errors) and the primary
@@ -44,14 +36,9 @@ const PRIMARY_CHECK = `select pg_is_in_recovery() as recovery,
  */
 export class ReplicaMonitor {
   #replicas: readonly ReplicaState[] = []
-  readonly #primaries: readonly DatabaseNode[]
+  readonly #primaries: PrimaryDetector
   readonly #settings: MonitorSettings
   readonly #events: RouterEventEmitter
-  #primaryIndex = 0
-  #primaryConfirmed = false
-  #primaryLsn: Lsn | undefined
-  readonly #lsnHistory = new PrimaryLsnHistory()
-  #detecting: Promise<DatabaseNode | undefined> | undefined
   #timer: NodeJS.Timeout | undefined
   #started = false
   #closed = false
@@ -67,14 +54,14 @@ export class ReplicaMonitor {
     events: RouterEventEmitter,
     balancer: Balancer,
   ) {
-    this.#primaries = primaries
+    this.#primaries = new PrimaryDetector(primaries, settings.checkTimeoutMs, events)
     this.#settings = settings
     this.#events = events
     this.#waiters = new ReplayWaiters(balancer, {
       checkTimeoutMs: settings.checkTimeoutMs,
       rywPollIntervalMs: settings.rywPollIntervalMs,
       healthy: () => this.healthyReplicas(),
-      advance: (replica, lsn) => this.#advance(replica, lsn),
+      advance: (replica, lsn) => advanceReplay(replica, lsn, this.#primaries.lsnHistory),
     })
     for (const node of replicas) this.#join(new ReplicaState(node))
     for (const node of primaries) node.watchPoolErrors(() => this.#requestPrimaryCheck())
@@ -120,11 +107,11 @@ export class ReplicaMonitor {
   }
 
   get primary(): DatabaseNode {
-    return this.#primaries[this.#primaryIndex] as DatabaseNode
+    return this.#primaries.primary
   }
 
   get primaryLsn(): Lsn | undefined {
-    return this.#primaryLsn
+    return this.#primaries.primaryLsn
   }
 
   /** Starts polling on first use; a no-op afterwards (called on every query). */
@@ -154,58 +141,14 @@ export class ReplicaMonitor {
     return this.#healthy
   }
 
-  /** The primary to write to; the first call probes the configured hosts so a replica listed first is never written. */
-  async currentPrimary(): Promise<DatabaseNode> {
-    if (this.#primaryConfirmed || this.#primaries.length === 1) return this.primary
-    return (await this.detectPrimary()) ?? this.primary
+  /** The primary to write to (see {@link PrimaryDetector.current}). */
+  currentPrimary(): Promise<DatabaseNode> {
+    return this.#primaries.current()
   }
 
-  /**
-   * Probes every configured primary host and switches to the first that is out of recovery
-   * (the current one wins while it still is). Single-flight: concurrent callers share one probe.
-   * Resolves undefined when no host accepts writes.
-   */
+  /** Re-detects the primary host (see {@link PrimaryDetector.detect}). */
   detectPrimary(): Promise<DatabaseNode | undefined> {
-    this.#detecting ??= this.#probePrimaries().finally(() => {
-      this.#detecting = undefined
-    })
-    return this.#detecting
-  }
-
-  async #probePrimaries(): Promise<DatabaseNode | undefined> {
-    const results = await Promise.all(
-      this.#primaries.map((node) =>
-        node
-          .queryWithin<PrimaryRow>(PRIMARY_CHECK, [], this.#settings.checkTimeoutMs, `probe of ${node.name}`)
-          .then(
-            ({ rows: [row] }) => row,
-            () => undefined,
-          ),
-      ),
-    )
-    const writable = (index: number) => results[index] !== undefined && results[index]?.recovery === false
-    let chosen = writable(this.#primaryIndex)
-      ? this.#primaryIndex
-      : results.findIndex((_, index) => writable(index))
-    if (chosen < 0) {
-      this.#primaryConfirmed = false
-      return undefined
-    }
-    if (chosen !== this.#primaryIndex) {
-      const from = this.primary.name
-      this.#primaryIndex = chosen
-      this.#events.emit('primary-changed', { from, to: this.primary.name })
-    }
-    chosen = this.#primaryIndex
-    this.#primaryConfirmed = true
-    this.#notePrimaryLsn(parseLsn(results[chosen]?.lsn))
-    return this.primary
-  }
-
-  #notePrimaryLsn(lsn: Lsn | undefined): void {
-    if (lsn === undefined) return
-    this.#primaryLsn = lsn
-    this.#lsnHistory.record(lsn, performance.now())
+    return this.#primaries.detect()
   }
 
   #checkSoon(replica: ReplicaState): void {
@@ -240,28 +183,9 @@ export class ReplicaMonitor {
     return this.#waiters.wait(lsn, budgetMs, skip)
   }
 
-  #advance(replica: ReplicaState, lsn: Lsn | undefined): void {
-    if (lsn === undefined) return
-    const now = performance.now()
-    const before = replica.replayLsn
-    if (before === undefined || lsn > before) {
-      // A primary position replayed since the last observation had not been replayed then: its
-      // delay was at least (last observation - when the primary was seen there).
-      const firstSeen = this.#lsnHistory.firstSeenBetween(before, lsn)
-      if (before !== undefined && firstSeen !== undefined && replica.observedAt !== undefined) {
-        const atLeast = Math.max(0, replica.observedAt - firstSeen)
-        replica.replayDelayMs =
-          replica.replayDelayMs === undefined ? atLeast : replica.replayDelayMs * 0.7 + atLeast * 0.3
-      }
-      replica.replayLsn = lsn
-    }
-    replica.observedAt = now
-  }
-
   /** The router's own write reached `lsn` just now (a precise point for lag and delay estimates). */
   noteWritePosition(lsn: Lsn): void {
-    if (this.#primaryLsn === undefined || lsn > this.#primaryLsn) this.#primaryLsn = lsn
-    this.#lsnHistory.record(lsn, performance.now())
+    this.#primaries.noteWritePosition(lsn)
   }
 
   /**
@@ -270,15 +194,7 @@ export class ReplicaMonitor {
    * whenever something is unknown (then the read waits, as it always could).
    */
   futileWait(lsn: Lsn, budgetMs: number, skip: ReadonlySet<ReplicaState>): boolean {
-    const age = this.#lsnHistory.ageAtMost(lsn, performance.now())
-    if (age === undefined) return false
-    let soonest = Number.POSITIVE_INFINITY
-    for (const replica of this.healthyReplicas()) {
-      if (skip.has(replica)) continue
-      if (replica.replayDelayMs === undefined) return false
-      soonest = Math.min(soonest, replica.replayDelayMs - age)
-    }
-    return soonest > budgetMs
+    return isFutileWait(this.healthyReplicas(), lsn, budgetMs, skip, this.#primaries.lsnHistory)
   }
 
   #requestPrimaryCheck(): void {
@@ -288,7 +204,7 @@ export class ReplicaMonitor {
   async #runTick(): Promise<void> {
     if (this.#closed) return
     try {
-      await this.#checkPrimary()
+      await this.#primaries.check()
       await Promise.all(this.#replicas.map((replica) => this.#checkReplica(replica)))
       this.#waiters.resolve()
     } catch {
@@ -302,27 +218,6 @@ export class ReplicaMonitor {
         this.#timer.unref()
       }
     }
-  }
-
-  async #checkPrimary(): Promise<void> {
-    try {
-      const {
-        rows: [row],
-      } = await this.primary.queryWithin<PrimaryRow>(
-        PRIMARY_CHECK,
-        [],
-        this.#settings.checkTimeoutMs,
-        `check of ${this.primary.name}`,
-      )
-      if (row?.recovery === false) {
-        this.#primaryConfirmed = true
-        this.#notePrimaryLsn(parseLsn(row.lsn))
-        return
-      }
-    } catch {
-      // fall through to detection
-    }
-    await this.detectPrimary()
   }
 
   async #checkReplica(replica: ReplicaState): Promise<void> {
@@ -354,12 +249,12 @@ export class ReplicaMonitor {
       // Went backwards: the server restarted from an older point. Trust only the new value.
       replica.replayLsn = replay
     } else {
-      this.#advance(replica, replay)
+      advanceReplay(replica, replay, this.#primaries.lsnHistory)
     }
-    replica.lagSeconds = this.#lagSeconds(row, replay)
+    replica.lagSeconds = lagSeconds(row, replay, this.#primaries.lsnHistory)
     replica.lagBytes =
-      this.#primaryLsn !== undefined && replay !== undefined
-        ? Math.max(0, Number(this.#primaryLsn - replay))
+      this.#primaries.primaryLsn !== undefined && replay !== undefined
+        ? Math.max(0, Number(this.#primaries.primaryLsn - replay))
         : undefined
     const { maxLagSeconds, maxLagBytes } = this.#settings
     const lagging = replica.lagSeconds > maxLagSeconds || (replica.lagBytes ?? 0) > maxLagBytes
@@ -386,16 +281,6 @@ export class ReplicaMonitor {
         error: undefined,
       })
     }
-  }
-
-  // Seconds during which the primary had WAL this replica has not replayed (see
-  // PrimaryLsnHistory). Before the primary's position is known, the server's own view: time since
-  // the last replayed commit, counted only while received WAL waits to be replayed.
-  #lagSeconds(row: ReplicaRow, replay: Lsn | undefined): number {
-    const known = replay === undefined ? undefined : this.#lsnHistory.secondsBehind(replay, performance.now())
-    if (known !== undefined) return known
-    if (row.caught_up === true || row.since_replay === null) return 0
-    return Math.max(0, Number(row.since_replay))
   }
 
   #exclude(replica: ReplicaState, reason: ExclusionReason, error: unknown): void {

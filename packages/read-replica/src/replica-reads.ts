@@ -1,7 +1,7 @@
 import type { CompiledQuery, QueryResult } from 'kysely'
 import { isConnectionError, isPoolTimeout } from './connection-errors.js'
 import type { ConsistencyContext, ReadRequirement } from './consistency-context.js'
-import { ConnectFailure } from './database-node.js'
+import { ConnectFailedError } from './errors.js'
 import { isAbandoned, type PgConnection } from './pg-connection.js'
 import type { PrimaryExecutor } from './primary-executor.js'
 import type { ReadTargetPicker } from './read-target.js'
@@ -48,14 +48,13 @@ export class ReplicaReads {
   async read<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const requirement = this.#settings.readYourWrites ? this.#context.requirement() : NO_REQUIREMENT
     let failed: Set<ReplicaState> | undefined
-    const counters = this.#recorder.metrics.counters
     for (let attempt = 1; ; attempt++) {
       const picked = this.#targets.pick(requirement, failed ?? NONE_FAILED)
       // Only a read-your-writes wait is asynchronous; the common path adds no extra ticks.
       const target = picked instanceof Promise ? await picked : picked
       const reason = attempt > 1 ? 'retry' : target.reason
       if (target.role === 'primary') {
-        if (attempt > 1) counters.retries++
+        if (attempt > 1) this.#recorder.metrics.retried()
         return this.#primary.execute<R>(compiledQuery, reason, false, target.waitedMs)
       }
       const replica = target.replica as ReplicaState
@@ -64,7 +63,7 @@ export class ReplicaReads {
       try {
         const result = await this.#runOn<R>(replica, compiledQuery)
         ok = true
-        if (attempt > 1) counters.retries++
+        if (attempt > 1) this.#recorder.metrics.retried()
         return result
       } catch (error) {
         // Nothing was returned to the caller, so running the read elsewhere is safe when the
@@ -94,7 +93,7 @@ export class ReplicaReads {
    * deadline may be load, not death, so the replica only gets an immediate check.
    */
   #replicaFailed(replica: ReplicaState, error: unknown): boolean {
-    if (error instanceof ConnectFailure) {
+    if (error instanceof ConnectFailedError) {
       if (isPoolTimeout(error.cause) || isAbandoned(error.cause)) this.#monitor.checkSoon(replica)
       else this.#monitor.reportFailure(replica, error.cause)
       return true

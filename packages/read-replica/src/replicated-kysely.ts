@@ -10,7 +10,10 @@ import {
   type QueryCompiler,
 } from 'kysely'
 import { type ReplicatedKyselyOptions, resolveOptions } from './options.js'
-import { ReplicaRouter, type RoutingMode } from './replica-router.js'
+import { QueryRouter } from './query-router.js'
+import type { ReplicaRouter, RoutingMode } from './replica-router.js'
+import { RouterCore } from './router-core.js'
+import { RouterFacade } from './router-facade.js'
 import { RoutingDriver } from './routing-driver.js'
 import { RoutingQueryExecutor } from './routing-executor.js'
 
@@ -38,7 +41,8 @@ class ReplicatedPostgresDialect implements Dialect {
 /**
  * A Kysely instance over a primary and its replicas. Use it exactly like `Kysely<DB>`; each query
  * is routed by what it is. `primary()` and `replica()` force a side, `router` holds consistency
- * tokens, events and metrics, and `destroy()` stops the monitor and ends every pool.
+ * tokens, events and metrics, and `close()` (or Kysely's `destroy()`) stops the monitor and ends
+ * every pool.
  */
 export class ReplicatedKysely<DB> extends Kysely<DB> {
   readonly router: ReplicaRouter
@@ -46,18 +50,20 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
   readonly #driver: Driver
   readonly #dialect: Dialect
 
-  /** @internal use {@link createReplicatedKysely} */
-  constructor(router: ReplicaRouter) {
-    const driver = new RoutingDriver(router)
+  /** The same as {@link createReplicatedKysely}; throws `ReadReplicaOptionsError` for a bad option. */
+  constructor(options: ReplicatedKyselyOptions) {
+    const core = new RouterCore(resolveOptions(options))
+    const queries = new QueryRouter(core)
+    const driver = new RoutingDriver(queries)
     const dialect = new ReplicatedPostgresDialect(driver)
     const executor = new RoutingQueryExecutor(
       dialect.createQueryCompiler(),
       dialect.createAdapter(),
-      router,
+      queries,
       'auto',
     )
     super({ config: { dialect }, driver, dialect, executor })
-    this.router = router
+    this.router = new RouterFacade(core)
     this.#executor = executor
     this.#driver = driver
     this.#dialect = dialect
@@ -92,6 +98,16 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
     return this.#withMode(options.preventWrites === true ? 'replica-only' : 'replica')
   }
 
+  /**
+   * Stops the replica monitor and ends every pool (each once): the package convention's name for
+   * Kysely's `destroy()`, which does the same. Idempotent; bounded (a pool whose server stopped
+   * answering has its sockets closed after `checkTimeoutMs`). Afterwards every query and router
+   * call throws `ReadReplicaClosedError`.
+   */
+  close(): Promise<void> {
+    return this.router.close()
+  }
+
   #withMode(mode: RoutingMode): Kysely<DB> {
     return new Kysely<DB>({
       config: { dialect: this.#dialect },
@@ -120,9 +136,9 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
  *   await db.insertInto('person').values({ name: 'Ada' }).execute() // primary
  *   await db.selectFrom('person').selectAll().execute() // a replica that has replayed the insert, else the primary
  * })
- * await db.destroy()
+ * await db.close()
  * ```
  */
 export function createReplicatedKysely<DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB> {
-  return new ReplicatedKysely<DB>(new ReplicaRouter(resolveOptions(options)))
+  return new ReplicatedKysely<DB>(options)
 }

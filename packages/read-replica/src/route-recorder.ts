@@ -24,14 +24,16 @@ export class RouteRecorder {
     attempt: number,
     ok: boolean,
   ): void {
-    this.metrics.count(node.name, reason, ok)
-    if (this.#events.has('route')) {
+    const listening = this.#events.has('route')
+    const durationMs = listening || this.metrics.sink.observes ? performance.now() - startedAt : undefined
+    this.metrics.count(node.name, role, reason, ok, durationMs)
+    if (listening) {
       this.#events.emit('route', {
         node: node.name,
         role,
         reason,
         queryKind: query.query.kind,
-        durationMs: performance.now() - startedAt,
+        durationMs: durationMs as number,
         waitedMs,
         attempt,
         ok,

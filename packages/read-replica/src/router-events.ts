@@ -1,5 +1,5 @@
 import type { RouteReason } from './classify-query.js'
-import type { RouterLogger } from './options.js'
+import type { Logger, MetricsSink } from './observability.js'
 
 /** One query's routing decision, emitted after it finished (successfully or not). */
 export interface RouteEvent {
@@ -76,7 +76,7 @@ export class RouterEventEmitter {
 }
 
 /** Logs health changes (not per-query events) to a pino-compatible logger. */
-export function logRouterEvents(events: RouterEventEmitter, logger: RouterLogger): void {
+export function logRouterEvents(events: RouterEventEmitter, logger: Logger): void {
   events.on('replica-excluded', (e) =>
     logger.warn(
       { node: e.node, reason: e.reason, lagBytes: e.lagBytes, lagSeconds: e.lagSeconds, err: e.error },
@@ -89,4 +89,15 @@ export function logRouterEvents(events: RouterEventEmitter, logger: RouterLogger
   events.on('primary-changed', (e) =>
     logger.warn({ from: e.from, to: e.to }, '[@scale/read-replica] primary changed'),
   )
+}
+
+/** Counts health changes through the metrics hook. */
+export function countRouterEvents(events: RouterEventEmitter, sink: MetricsSink): void {
+  events.on('replica-excluded', (e) =>
+    sink.increment('replica_health_changes_total', { node: e.node, event: 'excluded', reason: e.reason }),
+  )
+  events.on('replica-rejoined', (e) =>
+    sink.increment('replica_health_changes_total', { node: e.node, event: 'rejoined', reason: e.reason }),
+  )
+  events.on('primary-changed', () => sink.increment('replica_primary_changes_total'))
 }

@@ -1,5 +1,6 @@
 import type { DatabaseConnection, Driver, QueryCompiler, TransactionSettings } from 'kysely'
-import type { ReplicaRouter } from './replica-router.js'
+import { ReadReplicaError } from './errors.js'
+import type { QueryRouter } from './query-router.js'
 
 /**
  * The Driver Kysely calls for transaction control and `destroy()`. Connections reach it already
@@ -7,9 +8,9 @@ import type { ReplicaRouter } from './replica-router.js'
  * right after it.
  */
 export class RoutingDriver implements Driver {
-  readonly #router: ReplicaRouter
+  readonly #router: QueryRouter
 
-  constructor(router: ReplicaRouter) {
+  constructor(router: QueryRouter) {
     this.#router = router
   }
 
@@ -17,7 +18,12 @@ export class RoutingDriver implements Driver {
 
   acquireConnection(): Promise<DatabaseConnection> {
     // Kysely only calls this through a connection provider, and ours asks the router instead.
-    return Promise.reject(new Error('[@scale/read-replica] connections are provided by the router'))
+    return Promise.reject(
+      new ReadReplicaError(
+        'E_REPLICA_FOREIGN_CONNECTION',
+        'the driver was asked for a connection directly; connections are provided by the router',
+      ),
+    )
   }
 
   beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {

@@ -7,7 +7,8 @@ import {
   type QueryCompiler,
   type QueryResult,
 } from 'kysely'
-import type { ReplicaRouter, RoutingMode } from './replica-router.js'
+import type { QueryRouter } from './query-router.js'
+import type { RoutingMode } from './replica-router.js'
 
 /**
  * Kysely's executor, with one change: a single query is handed to the router *with* its compiled
@@ -17,7 +18,7 @@ import type { ReplicaRouter, RoutingMode } from './replica-router.js'
  * apart from a single query without guessing from the first statement.
  */
 export class RoutingQueryExecutor extends DefaultQueryExecutor {
-  readonly #router: ReplicaRouter
+  readonly #router: QueryRouter
   readonly #mode: RoutingMode
   readonly #compiler: QueryCompiler
   readonly #adapter: DialectAdapter
@@ -25,7 +26,7 @@ export class RoutingQueryExecutor extends DefaultQueryExecutor {
   constructor(
     compiler: QueryCompiler,
     adapter: DialectAdapter,
-    router: ReplicaRouter,
+    router: QueryRouter,
     mode: RoutingMode,
     plugins: readonly KyselyPlugin[] = [],
   ) {

@@ -1,6 +1,14 @@
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createReplicatedKysely, InvalidOptionsError, type ReplicatedKyselyOptions } from '../src/index.js'
+import {
+  createReplicatedKysely,
+  InvalidOptionsError,
+  ReadReplicaClosedError,
+  ReadReplicaError,
+  ReadReplicaOptionsError,
+  type ReplicatedKyselyOptions,
+  RouterClosedError,
+} from '../src/index.js'
 
 // Never connected: option checks happen at construction, before any query.
 const primary = new pg.Pool({ host: '127.0.0.1', port: 1 })
@@ -12,7 +20,7 @@ afterAll(async () => {
 
 const build = (options: unknown) => () => createReplicatedKysely(options as ReplicatedKyselyOptions)
 
-describe('options are checked at construction with a typed InvalidOptionsError', () => {
+describe('options are checked at construction with a typed ReadReplicaOptionsError', () => {
   const cases: [string, unknown, string, RegExp][] = [
     ['no options', undefined, '', /options object is required/],
     ['primary missing', {}, 'primary', /primary is required/],
@@ -34,6 +42,8 @@ describe('options are checked at construction with a typed InvalidOptionsError',
     ],
     ['balance unknown', { primary, balance: 'fastest' }, 'balance', /one of/],
     ['logger without warn', { primary, logger: { info() {} } }, 'logger', /pino-compatible/],
+    ['metrics hook not an object', { primary, metrics: 5 }, 'metrics', /option metrics must be/],
+    ['metrics hook member not a function', { primary, metrics: { increment: 1 } }, 'metrics', /increment/],
   ]
   for (const [name, options, option, message] of cases) {
     it(name, () => {
@@ -43,17 +53,42 @@ describe('options are checked at construction with a typed InvalidOptionsError',
       } catch (error) {
         caught = error
       }
-      expect(caught).toBeInstanceOf(InvalidOptionsError)
+      expect(caught).toBeInstanceOf(ReadReplicaOptionsError)
       expect(caught).toMatchObject({
         code: 'E_REPLICA_INVALID_OPTIONS',
         message: expect.stringMatching(message),
       })
-      if (option) expect((caught as InvalidOptionsError).context.option).toBe(option)
+      if (option) expect((caught as ReadReplicaOptionsError).context.option).toBe(option)
     })
   }
 
   it('valid options construct without touching a server', async () => {
     const db = build({ primary: { pool: primary, name: 'p' }, replicas: [replica], tokenSecret: 's' })()
     expect(db.router.metrics().replicas).toHaveLength(1)
+  })
+})
+
+describe('close(): idempotent, then every call throws ReadReplicaClosedError', () => {
+  it('queries, transactions and router calls after close() are refused with a typed error', async () => {
+    const own = new pg.Pool({ host: '127.0.0.1', port: 1 })
+    const db = build({ primary: own, replicas: [] })() as ReturnType<
+      typeof createReplicatedKysely<{ t: { id: number } }>
+    >
+    await Promise.all([db.close(), db.close()])
+    await db.destroy() // Kysely's name for the same, still works
+    await expect(db.selectFrom('t').selectAll().execute()).rejects.toMatchObject({
+      name: 'ReadReplicaClosedError',
+      code: 'E_REPLICA_CLOSED',
+      context: { method: 'executeQuery' },
+    })
+    await expect(db.transaction().execute(async () => {})).rejects.toBeInstanceOf(ReadReplicaClosedError)
+    await expect(db.router.addReplica(replica)).rejects.toMatchObject({ context: { method: 'addReplica' } })
+    await expect(db.router.reloadFunctions()).rejects.toBeInstanceOf(ReadReplicaError)
+  })
+
+  it('the deprecated names still refer to the renamed classes', () => {
+    expect(InvalidOptionsError).toBe(ReadReplicaOptionsError)
+    expect(RouterClosedError).toBe(ReadReplicaClosedError)
+    expect(new ReadReplicaClosedError('x')).toBeInstanceOf(ReadReplicaError)
   })
 })

@@ -88,6 +88,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     const logger = {
       warn: (o: Record<string, unknown>, m: string) => logged.push(`${m} ${String(o.node)}`),
       info: (o: Record<string, unknown>, m: string) => logged.push(`${m} ${String(o.node)}`),
+      error: (o: Record<string, unknown>, m: string) => logged.push(`${m} ${String(o.node)}`),
     }
     const db = replicatedDb(cluster, {
       maxLagSeconds: 1,

@@ -4,8 +4,8 @@ import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
-  InvalidOptionsError,
   type NodeInput,
+  ReadReplicaOptionsError,
   type ReplicatedKysely,
 } from '../src/index.js'
 import { type Database, pool, portNames, SCHEMA } from './helpers.js'
@@ -60,7 +60,7 @@ describe('replicas added and removed at run time', () => {
     await db.router.addReplica({ pool: pool(second), name: 'replica-2' })
     expect(await servers(db)).toEqual(new Set(['replica-1', 'replica-2']))
     await expect(db.router.addReplica({ pool: pool(second), name: 'replica-2' })).rejects.toBeInstanceOf(
-      InvalidOptionsError,
+      ReadReplicaOptionsError,
     )
     // reads running while replica-1 is removed all succeed
     const running = Promise.all(Array.from({ length: 20 }, () => servers(db, 3)))

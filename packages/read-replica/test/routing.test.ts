@@ -1,10 +1,12 @@
 import { type PostgresCluster, startPostgres } from '@scale/testkit'
 import { CamelCasePlugin, type Kysely, Migrator, sql } from 'kysely'
 import Cursor from 'pg-cursor'
+import * as promClient from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
-  InvalidOptionsError,
+  promClientMetrics,
+  ReadReplicaOptionsError,
   type ReplicatedKysely,
   type RouteEvent,
   WritesPreventedError,
@@ -403,8 +405,71 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
     expect(metrics.replicas.map((r) => r.status)).toEqual(['healthy', 'healthy'])
   })
 
+  it('the metrics hook hears every routing decision; a throwing hook never breaks a query', async () => {
+    const increments: { name: string; labels: Record<string, string> | undefined }[] = []
+    const observed: string[] = []
+    const warnings: string[] = []
+    const counted = replicatedDb(cluster, {
+      outsideContext: 'none',
+      metrics: {
+        increment: (name, labels) => increments.push({ name, labels }),
+        observe: (name) => observed.push(name),
+      },
+    })
+    await counted.router.ready()
+    await counted.selectFrom('item').select('id').where('id', '=', 1).execute()
+    await counted.insertInto('item').values({ value: 'metrics' }).execute()
+    await counted.close()
+    const queries = increments.filter((entry) => entry.name === 'replica_queries_total')
+    expect(queries.map((entry) => entry.labels)).toEqual([
+      { node: expect.stringMatching(/^replica-/), role: 'replica', reason: 'read', result: 'ok' },
+      { node: 'primary', role: 'primary', reason: 'write', result: 'ok' },
+    ])
+    expect(observed).toEqual(['replica_query_duration_ms', 'replica_query_duration_ms'])
+
+    const throwing = replicatedDb(cluster, {
+      outsideContext: 'none',
+      logger: { info() {}, warn: (_object, message) => warnings.push(message), error() {} },
+      metrics: {
+        increment() {
+          throw new Error('hook bug')
+        },
+        observe() {
+          throw new Error('hook bug')
+        },
+      },
+    })
+    const rows = await throwing.selectFrom('item').select('id').where('id', '=', 1).execute()
+    await throwing.insertInto('item').values({ value: 'metrics' }).execute()
+    await throwing.close()
+    expect(rows).toHaveLength(1)
+    expect(warnings.filter((message) => message.includes('metrics hook threw'))).toHaveLength(1)
+  })
+
+  it('promClientMetrics feeds a prom-client registry', async () => {
+    const registry = new promClient.Registry()
+    const exported = replicatedDb(cluster, {
+      outsideContext: 'none',
+      metrics: promClientMetrics({ promClient, registers: [registry] }),
+    })
+    await exported.router.ready()
+    await exported.selectFrom('item').select('id').where('id', '=', 1).execute()
+    await exported.insertInto('item').values({ value: 'prom' }).execute()
+    await exported.insertInto('item').values({ value: 'prom' }).execute()
+    await exported.close()
+    const text = await registry.metrics()
+    expect(text).toMatch(
+      /^scale_replica_queries_total\{node="replica-\d",role="replica",reason="read",result="ok"\} 1$/m,
+    )
+    expect(text).toMatch(
+      /^scale_replica_queries_total\{node="primary",role="primary",reason="write",result="ok"\} 2$/m,
+    )
+    expect(text).toMatch(/^scale_replica_query_duration_ms_count\{role="primary"\} 2$/m)
+    expect(text).toMatch(/^scale_replica_read_retries_total 0$/m)
+  })
+
   it('bad options are rejected with a typed error', () => {
-    expect(() => createReplicatedKysely({ primary: [] })).toThrow(InvalidOptionsError)
+    expect(() => createReplicatedKysely({ primary: [] })).toThrow(ReadReplicaOptionsError)
     expect(() => createReplicatedKysely({ primary: pool(cluster.primary), rywWaitMs: -1 })).toThrow(
       expect.objectContaining({ code: 'E_REPLICA_INVALID_OPTIONS' }),
     )

@@ -20,12 +20,12 @@ const noop = () => {}
  * split the batch. The batch call takes one slot of the loader cap, not one per key: per-key
  * slots would deadlock a batch larger than the cap.
  *
- * `runLoad` runs the batch call under the loader cap (and counts it).
+ * `runLoad` runs the batch call under the loader cap and its hard timeout (and counts it).
  */
 export function createBatchedLoad<T>(
   batchLoader: BatchLoader<T>,
   outstanding: Set<string>,
-  runLoad: <R>(load: () => R | Promise<R>) => Promise<R>,
+  runLoad: <R>(load: (signal: AbortSignal) => R | Promise<R>) => Promise<R>,
 ): BatchedLoad<T> {
   const waiting = new Set<string>()
   let open: { keys: string[]; done: Promise<Map<string, T | undefined>>; fire: () => void } | undefined
@@ -38,7 +38,7 @@ export function createBatchedLoad<T>(
     const done = new Promise<Map<string, T | undefined>>((resolve, reject) => {
       fire = () => {
         if (open === current) open = undefined
-        runLoad(() => batchLoader([...keys]))
+        runLoad((signal) => batchLoader([...keys], { signal }))
           .then((result) => batchResult<T>(keys, result))
           .then(resolve, reject)
       }

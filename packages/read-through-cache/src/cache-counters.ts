@@ -1,5 +1,5 @@
 import type { CircuitState } from './circuit-breaker.js'
-import type { CacheCounter, CacheMetricsHook } from './options.js'
+import type { CacheCounter, CacheLogger, CacheMetricsHook } from './options.js'
 
 /** Snapshot of the counters and state, from `stats()`. */
 export interface CacheStats extends Record<CacheCounter, number> {
@@ -31,13 +31,41 @@ export class CacheCounters {
     invalidationsQueued: 0,
   }
 
-  constructor(metrics: CacheMetricsHook | undefined) {
+  #hookErrorLogged = false
+  readonly #logger: CacheLogger | undefined
+
+  constructor(metrics: CacheMetricsHook | undefined, logger: CacheLogger | undefined) {
     this.#metrics = metrics
+    this.#logger = logger
   }
 
-  count(counter: CacheCounter): void {
-    this.#counts[counter]++
-    this.#metrics?.increment(counter, 1)
+  count(counter: CacheCounter, by = 1): void {
+    this.#counts[counter] += by
+    if (this.#metrics === undefined) return
+    try {
+      this.#metrics.increment(counter, by)
+    } catch (error) {
+      this.#hookFailed(error)
+    }
+  }
+
+  /** Forwards a circuit transition to the hook's optional `circuitState`; never throws. */
+  circuitState(state: CircuitState): void {
+    try {
+      this.#metrics?.circuitState?.(state)
+    } catch (error) {
+      this.#hookFailed(error)
+    }
+  }
+
+  /** A metrics hook must never break a read: its error is swallowed and logged once. */
+  #hookFailed(error: unknown): void {
+    if (this.#hookErrorLogged) return
+    this.#hookErrorLogged = true
+    this.#logger?.warn(
+      { err: error },
+      '[@scale/read-through-cache] the metrics hook threw; ignoring this and later errors of the hook',
+    )
   }
 
   /** A copy, so a `stats()` snapshot does not move afterwards. */

@@ -35,9 +35,13 @@ export class CircuitBreaker {
     return this.#opened
   }
 
-  permit(now: number): CircuitPermit {
+  /**
+   * `force`: the connection just came back (the client's 'ready'), which says more than the clock:
+   * an open circuit lets its probe through at once instead of after `openDurationMs`.
+   */
+  permit(now: number, force = false): CircuitPermit {
     if (this.#state === 'closed') return 'allow'
-    if (this.#state === 'open' && now - this.#openedAt >= this.#options.openDurationMs) {
+    if (this.#state === 'open' && (force || now - this.#openedAt >= this.#options.openDurationMs)) {
       this.#set('half-open')
       return 'probe'
     }

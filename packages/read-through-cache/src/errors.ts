@@ -7,6 +7,8 @@ export type CacheErrorCode =
   | 'E_CACHE_TIMEOUT'
   | 'E_CACHE_SERIALIZATION'
   | 'E_CACHE_BATCH_RESULT'
+  | 'E_CACHE_LOADER_TIMEOUT'
+  | 'E_CACHE_REMOTE_LOAD_FAILED'
 
 /** Base class of every error thrown by `@scale/read-through-cache`. */
 export class ReadThroughCacheError extends Error {
@@ -99,6 +101,35 @@ export class CacheBatchResultError extends ReadThroughCacheError {
       'E_CACHE_BATCH_RESULT',
       `the batch loader must return a Map keyed by the requested keys or an array of ${expected} values in the same order, got ${got}`,
       { expected, got },
+    )
+  }
+}
+
+/**
+ * A loader call did not settle within `loaderHardTimeoutMs` (and no stale value within the grace
+ * period could be served instead). Its `signal` was aborted with this error and its slot freed.
+ */
+export class CacheLoaderTimeoutError extends ReadThroughCacheError {
+  constructor(key: string, timeoutMs: number) {
+    super(
+      'E_CACHE_LOADER_TIMEOUT',
+      `the loader of "${key}" did not settle within ${timeoutMs} ms (loaderHardTimeoutMs); pass its signal to your query, or raise loaderHardTimeoutMs if it is just slow`,
+      { key, timeoutMs },
+    )
+  }
+}
+
+/**
+ * This call waited for another process's load of the key (that process held the lease), and that
+ * load failed. `context.error` has the original error's `name`, `message` and `code`; the callers
+ * in the loading process got the original error itself.
+ */
+export class CacheRemoteLoadError extends ReadThroughCacheError {
+  constructor(key: string, error: { name: string; message: string; code: string | undefined }) {
+    super(
+      'E_CACHE_REMOTE_LOAD_FAILED',
+      `the process loading "${key}" (it held the lease this call waited on) failed: ${error.name}: ${error.message}; this call did not load again, so the source is not hit once per process`,
+      { key, error },
     )
   }
 }

@@ -1,9 +1,11 @@
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
-import type { Policy } from './entry-policy.js'
+import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
 import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
+import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
+import { callLoader, effectivePolicy, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { MissRate } from './miss-rate.js'
 import type { CacheCounter, ResolvedOptions } from './options.js'
@@ -23,12 +25,14 @@ export interface FlightLoaderOptions {
   tokens: LeaseTokens
   pending: PendingInvalidations
   missRate: MissRate
-  count: (counter: CacheCounter) => void
-  /** Runs a loader call under the process-wide cap (and counts it). */
-  runLoad: <R>(load: () => R | Promise<R>) => Promise<R>
+  count: (counter: CacheCounter, by?: number) => void
+  /** Runs a loader call under the process-wide cap and the hard timeout (and counts it). */
+  runLoad: RunLoad
   /** Fills the local tier, unless the flight was invalidated meanwhile. */
   putLocal: (key: string, entry: LocalEntry, policy: Policy, flight: Flight) => void
   isClosed: () => boolean
+  /** Tells the other processes' local tiers to drop keys. */
+  publish: (keys: string[]) => Promise<void>
 }
 
 /**
@@ -45,10 +49,11 @@ export class FlightLoader {
   readonly #tokens: LeaseTokens
   readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
-  readonly #count: (counter: CacheCounter) => void
+  readonly #count: (counter: CacheCounter, by?: number) => void
   readonly #runLoad: FlightLoaderOptions['runLoad']
   readonly #putLocal: FlightLoaderOptions['putLocal']
   readonly #isClosed: () => boolean
+  readonly #publish: (keys: string[]) => Promise<void>
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -63,6 +68,7 @@ export class FlightLoader {
     this.#runLoad = options.runLoad
     this.#putLocal = options.putLocal
     this.#isClosed = options.isClosed
+    this.#publish = options.publish
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -91,12 +97,19 @@ export class FlightLoader {
     const deadline = Date.now() + this.#options.leaseWaitTimeoutMs
     let delay = 2
     let waited = false
+    /** The lease holder this flight waits on: if it stores nothing, its outcome is ours. */
+    let awaited: string | undefined
+    /** The fresh value failed `checkValue`: take the lease over it, as `forceFresh` does. */
+    let rejectedByCheck = false
     for (;;) {
       // One script both reads and, on a miss or a stale value, takes the lease; polling it while
       // another process loads also takes over the lease if that process gives it up.
       let read: LeaseRead
       try {
-        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs)
+        // forceFresh: the first read takes the lease even over a fresh value; after a wait, the
+        // value the holder wrote meanwhile is fresher than the call and is taken.
+        const force = (policy.forceFresh || policy.refreshEarly || rejectedByCheck) && !waited
+        read = await this.#tier.getOrLease(entry, Date.now(), token, this.#options.leaseTtlMs, awaited, force)
       } catch {
         return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
       }
@@ -108,18 +121,36 @@ export class FlightLoader {
           // take the lease before it expires, so load without writing rather than wait for nothing.
           return this.#loadWithoutRedis(key, loader, policy, localStale, flight)
         }
+        if (!passesCheck(policy, found) && !rejectedByCheck && !waited) {
+          rejectedByCheck = true
+          flight.replacesFresh = true
+          continue
+        }
         this.#count('hitsRedis')
         this.#missRate.recordHit()
         this.#putLocal(key, found, policy, flight)
         return flight.resolve(found.value)
       }
-      const stale = found ?? localStale
+      const stale = rejectedByCheck ? undefined : (found ?? localStale)
+      if (read.status === 3) {
+        // The holder we waited on found nothing or failed, and said so: take that as our answer.
+        const failed = outcomeResult(key, read.outcome)
+        if (failed === undefined) return flight.resolve(undefined)
+        if (stale !== undefined && now < stale.freshUntil + policy.gracePeriodMs) {
+          this.#answerStale(flight, stale.value)
+          return flight.resolve(stale.value)
+        }
+        return flight.reject(failed.error)
+      }
       if (read.status === 1) {
-        if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
+        if (
+          !policy.forceFresh &&
+          stale !== undefined &&
+          now < stale.freshUntil + policy.staleWhileRevalidateMs
+        ) {
           // Stale-while-revalidate: answer now, refresh in this flight. It stays joinable, so calls
           // during the refresh get the same stale value instead of each starting a flight.
-          this.#count('staleServed')
-          flight.answer(stale.value)
+          this.#answerStale(flight, stale.value)
         } else if (!waited) {
           this.#count('misses')
           this.#missRate.recordMiss()
@@ -128,6 +159,7 @@ export class FlightLoader {
         return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
       }
       // Another caller holds the lease and is loading.
+      awaited = read.holder
       if (read.holder !== undefined && this.#tokens.isOrphan(read.holder)) {
         // It is a lease of this very process whose flight is over: its write or release never got
         // through (Redis failed at that moment). Nobody will fill the key, so free it and go again
@@ -135,11 +167,14 @@ export class FlightLoader {
         await this.#tier.releaseLease(entry, read.holder).catch(noop)
         continue
       }
+      // An eager refresh with another process already refreshing: nothing to do.
+      if (policy.refreshEarly) return flight.resolve(stale?.value)
       if (
+        !policy.forceFresh &&
         stale !== undefined &&
         now < stale.freshUntil + Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
       ) {
-        this.#count('staleServed')
+        this.#answerStale(flight, stale.value)
         return flight.resolve(stale.value)
       }
       if (!waited) {
@@ -173,22 +208,27 @@ export class FlightLoader {
     try {
       // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
       if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
-      this.#failLoad(error, policy, stale, flight)
+      const served = this.#failLoad(error, policy, stale, flight)
+      if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
+    }
+    if (flight.skipStore) {
+      flight.resolve(value)
       return this.#tier.releaseLease(entry, token).catch(noop)
     }
     let cached: CachedEntry | undefined
     try {
-      cached = this.#codec.build(entry.key, value, policy)
+      cached = this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
     } catch (error) {
       flight.reject(error)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
     if (cached === undefined) {
       flight.resolve(value)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      return this.#release(entry, token, { kind: 'missing' })
     }
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
     // miss then costs them the two reads, not the write too. The flight stays joinable until the
@@ -205,7 +245,12 @@ export class FlightLoader {
       if (!stored) this.#count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
       if (stored && tags.length > 0) {
-        stored = await this.#tags.addMembersAfterLoad(tags, entry, policy, epochsBefore)
+        stored = await this.#tags.addMembersAfterLoad(
+          tags,
+          entry,
+          effectivePolicy(policy, flight),
+          epochsBefore,
+        )
       }
     } catch {
       stored = false
@@ -215,7 +260,49 @@ export class FlightLoader {
       if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
     if (stored) this.#putLocal(entry.key, cached, policy, flight)
+    // A forced load replaced a value that may be fresh in other processes' local tiers.
+    if (stored && (policy.forceFresh || flight.replacesFresh)) await this.#publish([entry.key]).catch(noop)
     flight.resolve(value)
+  }
+
+  /** Releases the lease, leaving the outcome for the callers waiting on it (never throws). */
+  async #release(entry: EntryKeys, token: string, outcome: LoadOutcome): Promise<void> {
+    const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
+    await this.#tier.releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl).catch(noop)
+  }
+
+  /**
+   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
+   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
+   * here and in every process, get it without calling the failing loader again each time.
+   */
+  async #storeBackoff(
+    entry: EntryKeys,
+    token: string,
+    served: LocalEntry,
+    policy: Policy,
+    flight: Flight,
+  ): Promise<void> {
+    const backoff = this.#backoffEntry(entry.key, served, policy)
+    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
+    try {
+      const px = Math.max(1, backoff.staleUntil - Date.now())
+      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
+        this.#putLocal(entry.key, backoff, policy, flight)
+      }
+    } catch {
+      await this.#tier.releaseLease(entry, token).catch(noop)
+    }
+  }
+
+  #backoffEntry(key: string, served: LocalEntry, policy: Policy): CachedEntry | undefined {
+    if (policy.graceBackoffMs <= 0) return undefined
+    const freshUntil = Math.min(Date.now() + policy.graceBackoffMs, served.staleUntil)
+    try {
+      return this.#codec.restamp(key, served, freshUntil)
+    } catch {
+      return undefined
+    }
   }
 
   /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
@@ -228,11 +315,16 @@ export class FlightLoader {
   ): Promise<void> {
     let value: unknown
     try {
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
+      const served = this.#failLoad(error, policy, stale, flight)
+      const backoff = served === undefined ? undefined : this.#backoffEntry(key, served, policy)
+      if (backoff !== undefined) this.#putLocal(key, backoff, policy, flight)
+      return
     }
-    const cached = this.#codec.build(key, value, policy)
+    const cached = flight.skipStore
+      ? undefined
+      : this.#codec.build(key, value, effectivePolicy(policy, flight))
     if (cached !== undefined) this.#putLocal(key, cached, policy, flight)
     flight.resolve(value)
   }
@@ -261,11 +353,14 @@ export class FlightLoader {
     const stale = found ?? localStale
     let value: unknown
     try {
-      value = await this.#callLoader(flight, loader, stale)
+      value = await this.#callLoader(flight, loader, stale, policy)
     } catch (error) {
-      return this.#failLoad(error, policy, stale, flight)
+      this.#failLoad(error, policy, stale, flight)
+      return
     }
-    const cached = this.#codec.build(entry.key, value, policy)
+    const cached = flight.skipStore
+      ? undefined
+      : this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
     if (cached !== undefined) {
       try {
         await this.#tier.setUnguarded(
@@ -279,21 +374,38 @@ export class FlightLoader {
     flight.resolve(value)
   }
 
-  #failLoad(error: unknown, policy: Policy, stale: LocalEntry | undefined, flight: Flight): void {
+  /** Answers the callers of a failed load: a stale value within the grace period (returned), or the error. */
+  #failLoad(
+    error: unknown,
+    policy: Policy,
+    stale: LocalEntry | undefined,
+    flight: Flight,
+  ): LocalEntry | undefined {
     this.#count('loadErrors')
     if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
       // Fail-safe: a stale value within the grace period beats an error.
-      this.#count('staleServed')
+      this.#answerStale(flight, stale.value)
       flight.resolve(stale.value)
-      return
+      return stale
     }
     flight.reject(error)
+    return undefined
   }
 
-  #callLoader(flight: Flight, loader: Loader<unknown>, stale: LocalEntry | undefined): Promise<unknown> {
-    const context = { key: flight.key, stale: stale?.negative === false ? stale.value : undefined }
-    // A batch member's loader only joins the batch; the batch call itself takes the cap slot.
-    if (flight.hooks?.batched) return Promise.resolve(loader(context))
-    return this.#runLoad(() => loader(context))
+  #callLoader(
+    flight: Flight,
+    loader: Loader<unknown>,
+    stale: LocalEntry | undefined,
+    policy: Policy,
+  ): Promise<unknown> {
+    return callLoader(flight, loader, stale, policy, this.#runLoad, this.#answerStale)
+  }
+
+  /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
+  readonly #answerStale = (flight: Flight, value: unknown): void => {
+    if (flight.answered) return
+    if (flight.callers > 0) this.#count('staleServed', flight.callers)
+    flight.servedStale = true
+    flight.answer(value)
   }
 }

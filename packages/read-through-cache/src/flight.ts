@@ -6,6 +6,18 @@ export interface Flight {
   token: string | undefined
   /** Set when the key is invalidated while the flight runs: its result must then not enter the local tier. */
   invalidated: boolean
+  /** Set by the loader through `ctx.setTtl`: the TTL of the entry this load writes. */
+  ttlMs: number | undefined
+  /** Set by the loader through `ctx.skip()`: what it returns is not cached. */
+  skipStore: boolean
+  /** The load replaces a value that was still fresh (it failed `checkValue`): tell the other local tiers. */
+  replacesFresh: boolean
+  /** The callers have their answer (a value, an error, or a stale value while the load goes on). */
+  answered: boolean
+  /** Callers waiting on `promise` (a background refresh has none): `staleServed` counts callers. */
+  callers: number
+  /** The callers were answered with a stale value: a caller joining now gets it too. */
+  servedStale: boolean
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -34,6 +46,7 @@ export function createFlight(
   key: string,
   hooks: FlightHooks | undefined,
   detach: (flight: Flight) => void,
+  callers: number,
 ): Flight {
   let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
   const promise = new Promise<unknown>((resolve, reject) => {
@@ -46,16 +59,27 @@ export function createFlight(
     hooks,
     token: undefined,
     invalidated: false,
+    answered: false,
+    ttlMs: undefined,
+    skipStore: false,
+    replacesFresh: false,
+    callers,
+    servedStale: false,
     promise,
     resolve: (value) => {
       detach(flight)
+      flight.answered = true
       settle?.resolve(value)
     },
     reject: (error) => {
       detach(flight)
+      flight.answered = true
       settle?.reject(error)
     },
-    answer: (value) => settle?.resolve(value),
+    answer: (value) => {
+      flight.answered = true
+      settle?.resolve(value)
+    },
     done: Promise.resolve(),
   }
   return flight

@@ -27,13 +27,15 @@ export {
   CacheClosedError,
   type CacheErrorCode,
   CacheKeyError,
+  CacheLoaderTimeoutError,
   CacheOptionsError,
+  CacheRemoteLoadError,
   CacheSerializationError,
   CacheTimeoutError,
   CacheUnavailableError,
   ReadThroughCacheError,
 } from './errors.js'
-export type { BatchLoader, Loader, LoaderContext } from './loader.js'
+export type { BatchLoader, BatchLoaderContext, Loader, LoaderContext } from './loader.js'
 export type {
   CacheCounter,
   CacheLogger,
@@ -44,4 +46,4 @@ export type {
 } from './options.js'
 export { ReadThroughCache } from './read-through-cache.js'
 export type { RedisClient } from './redis-tier.js'
-export { jsonSerializer, type Serializer } from './serializer.js'
+export { jsonSerializer, type Serializer, typedJsonSerializer } from './serializer.js'

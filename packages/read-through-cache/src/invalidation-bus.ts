@@ -5,6 +5,8 @@ export interface InvalidationMessage {
   o: string
   /** Logical keys to drop from every local tier. */
   k: string[]
+  /** `true`: drop everything (a `clear()`). */
+  a?: true
 }
 
 export interface InvalidationBusOptions {
@@ -12,10 +14,14 @@ export interface InvalidationBusOptions {
   channel: string
   origin: string
   onKeys: (keys: string[]) => void
+  /** A `clear()` elsewhere: drop the whole local tier. */
+  onAll: () => void
   /** Called when the subscription is (re)established: messages may have been missed before it. */
   onSubscribed: () => void
   /** Called when the subscriber connection drops: from now on messages may be missed. */
   onDisconnected: () => void
+  /** The subscriber connection reconnected: the server is answering again. */
+  onServerBack: () => void
   onError: (error: unknown) => void
 }
 
@@ -35,7 +41,13 @@ export class InvalidationBus {
 
   constructor(options: InvalidationBusOptions) {
     this.#options = options
-    this.#subscriber = options.client.duplicate()
+    // Our own connection, so its reconnect schedule is ours: at most 500 ms apart (ioredis' default
+    // backs off to 2 s), so the return of the server is noticed soon (see onServerBack).
+    const client = options.client as { isCluster?: boolean; duplicate(override?: object): RedisClient }
+    this.#subscriber =
+      client.isCluster === true
+        ? options.client.duplicate()
+        : client.duplicate({ retryStrategy: (times: number) => Math.min(times * 50, 500) })
     this.#subscriber.on('error', (error: unknown) => options.onError(error))
     this.#subscriber.on('message', (channel: string, message: string) => {
       if (channel !== options.channel) return
@@ -53,6 +65,7 @@ export class InvalidationBus {
     // cleared. Subscribing again (idempotent) and waiting for the server's confirmation proves
     // that every later message reaches us.
     this.#subscriber.on('ready', () => {
+      if (this.#initialDone && !this.#closed) options.onServerBack()
       if (!this.#initialDone || this.#subscribed || this.#closed) return
       this.#subscriber.subscribe(options.channel).then(
         () => this.#markSubscribed(),
@@ -92,11 +105,16 @@ export class InvalidationBus {
       return
     }
     if (parsed.o === this.#options.origin || !Array.isArray(parsed.k)) return
-    this.#options.onKeys(parsed.k)
+    if (parsed.a === true) this.#options.onAll()
+    else this.#options.onKeys(parsed.k)
   }
 
   static encode(origin: string, keys: string[]): string {
     return JSON.stringify({ o: origin, k: keys } satisfies InvalidationMessage)
+  }
+
+  static encodeAll(origin: string): string {
+    return JSON.stringify({ o: origin, k: [], a: true } satisfies InvalidationMessage)
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,8 @@ export interface EntryKeys {
   key: string
   value: string
   lease: string
+  /** What a lease holder that stored nothing tells its waiters: `<token>|<outcome>`. */
+  outcome: string
 }
 
 /** The Redis keys that belong to one tag. */
@@ -41,7 +43,7 @@ export class KeyLayout {
 
   entry(key: string): EntryKeys {
     const base = `${this.prefix}${hashTag(key)}`
-    return { key, value: `${base}:v`, lease: `${base}:l` }
+    return { key, value: `${base}:v`, lease: `${base}:l`, outcome: `${base}:o` }
   }
 
   tag(tag: string): TagKeys {

@@ -4,7 +4,7 @@ export interface LocalEntry {
   negative: boolean
   freshUntil: number
   staleUntil: number
-  /** Approximate size: the length of the serialized payload (UTF-16 code units). */
+  /** What the entry is charged against `maxBytes`: see `estimatedBytes` in entry-codec.ts. */
   size: number
 }
 
@@ -85,6 +85,13 @@ export class LocalTier {
       if (oldest === undefined) break
       this.#remove(oldest)
       this.#evictions++
+    }
+  }
+
+  /** Makes every entry stale by `until` at the latest (an outage began: bound how long each is trusted). */
+  capFreshness(until: number): void {
+    for (const node of this.#nodes.values()) {
+      if (node.entry.freshUntil > until) node.entry.freshUntil = until
     }
   }
 

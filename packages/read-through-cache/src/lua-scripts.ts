@@ -8,16 +8,25 @@
  */
 
 /**
- * KEYS: value, lease. ARGV: now (ms), token, lease ttl (ms).
- * Returns {value or '', status, holder}: 0 = fresh value, no lease taken; 1 = lease acquired by
- * this caller (value, if any, is stale); 2 = another caller holds the lease, whose token is `holder`.
+ * KEYS: value, lease, outcome. ARGV: now (ms), token, lease ttl (ms), awaited holder ('' if none),
+ * force ('1': take the lease even over a fresh value, for `forceFresh`).
+ * Returns {value or '', status, holder, outcome}: 0 = fresh value, no lease taken; 1 = lease
+ * acquired by this caller (value, if any, is stale); 2 = another caller holds the lease, whose
+ * token is `holder`; 3 = the awaited holder finished without storing a value and left `outcome`
+ * for its waiters (so they do not take the lease in turn and load the same nothing again).
  * '' stands for "no value" because a nil inside a Lua table would truncate the reply.
  */
 export const GET_OR_LEASE = `
 local v = redis.call('GET', KEYS[1])
-if v then
+if v and ARGV[5] ~= '1' then
   local fresh = tonumber(string.match(v, '^(%d+)|'))
   if fresh and fresh > tonumber(ARGV[1]) then return {v, 0} end
+end
+if ARGV[4] ~= '' then
+  local o = redis.call('GET', KEYS[3])
+  if o and string.sub(o, 1, #ARGV[4] + 1) == ARGV[4] .. '|' then
+    return {v or '', 3, ARGV[4], string.sub(o, #ARGV[4] + 2)}
+  end
 end
 if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {v or '', 1} end
 return {v or '', 2, redis.call('GET', KEYS[2]) or ''}
@@ -36,6 +45,20 @@ return 0
 /** KEYS: lease. ARGV: token. Only the owner may release: a lease that expired and was re-acquired belongs to someone else. */
 export const RELEASE_LEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/**
+ * KEYS: lease, outcome. ARGV: token, outcome, px. Releases the caller's lease and leaves its
+ * outcome for the callers that waited on that token. Nothing if the lease is no longer the
+ * caller's (an invalidation voided it: the waiters must then load afresh).
+ */
+export const RELEASE_WITH_OUTCOME = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+  return 1
+end
 return 0
 `
 
@@ -61,4 +84,20 @@ redis.call('PEXPIRE', KEYS[2], 86400000)
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return members
+`
+
+/**
+ * KEYS: value, lease. ARGV: now (ms). Marks the value stale now (its fresh-until becomes `now`,
+ * its stale-until and TTL stay, so SWR and grace can still serve it) and voids the lease, so a load
+ * in flight, which may have read before the change, cannot write.
+ */
+export const EXPIRE_ENTRY = `
+redis.call('DEL', KEYS[2])
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local fresh, rest = string.match(v, '^(%d+)|(.*)$')
+if fresh and tonumber(fresh) > tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1] .. '|' .. rest, 'KEEPTTL')
+end
+return 1
 `

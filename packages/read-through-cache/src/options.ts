@@ -1,7 +1,7 @@
 import type { CircuitState } from './circuit-breaker.js'
 import { CacheOptionsError } from './errors.js'
 import type { RedisClient } from './redis-tier.js'
-import { jsonSerializer, type Serializer } from './serializer.js'
+import { type Serializer, typedJsonSerializer } from './serializer.js'
 
 /** pino-compatible logger: the cache only ever warns. */
 export interface CacheLogger {
@@ -54,10 +54,34 @@ export interface FreshnessOptions {
    */
   gracePeriodMs?: number
   /**
+   * Grace back-off: when the loader fails and a stale value within the grace period is served
+   * instead, that value is stored as fresh for this long (in Redis under the lease, and locally),
+   * so the next reads in every process get it without calling the failing loader each time.
+   * 0: no back-off (every read during the failure calls the loader).
+   * @default 5_000
+   */
+  graceBackoffMs?: number
+  /**
    * TTL of a cached "not found" (the loader returned `undefined`). 0: `undefined` is not cached.
    * @default 0
    */
   negativeTtlMs?: number
+  /**
+   * When a load (re)fills a key that has a stale value within `staleWhileRevalidateMs` or
+   * `gracePeriodMs`, its callers get that stale value after this long, and the load goes on in the
+   * background (up to `loaderHardTimeoutMs`) and writes its value when it finishes. 0: no soft
+   * timeout (callers wait for the load).
+   * @default 0
+   */
+  loaderSoftTimeoutMs?: number
+  /**
+   * A loader call that has not settled after this long (counted from the call, including a wait
+   * for a slot of `maxConcurrentLoads`) is given up: its `signal` is aborted, its callers get the
+   * stale value within the grace period or a `CacheLoaderTimeoutError`, its slot is freed and its
+   * lease released. Whatever it returns later is dropped.
+   * @default 10_000
+   */
+  loaderHardTimeoutMs?: number
 }
 
 /** Options of the in-process (L1) tier. */
@@ -68,7 +92,10 @@ export interface LocalTierOptions {
    */
   maxEntries?: number
   /**
-   * Maximum total size, measured as the length of the serialized values.
+   * Maximum total size of the local tier, as an estimate of the heap it holds: each entry counts
+   * 2 bytes per character of its key and of its serialized value, plus 160 bytes of bookkeeping.
+   * (A parsed JSON object takes about 2 bytes of heap per serialized character, a string value
+   * about 1.)
    * @default 67_108_864 (64 MiB)
    */
   maxBytes?: number
@@ -78,6 +105,15 @@ export interface LocalTierOptions {
    * @default the entry's own TTL
    */
   ttlMs?: number
+  /**
+   * While Redis or the invalidation channel is down, other processes' invalidations cannot reach
+   * this process. The local tier keeps being filled (so a Redis outage does not turn every read
+   * into a load), but each entry is trusted for at most this long from when it was filled or the
+   * outage began: the staleness bound during an outage. Lower it for fresher reads, raise it for
+   * fewer loads (during an outage each key loads about once per this period, per process).
+   * @default 5_000
+   */
+  outageTtlMs?: number
 }
 
 export interface ReadThroughCacheOptions extends FreshnessOptions {
@@ -150,8 +186,9 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
    */
   coalesceWrites?: boolean
   /**
-   * Turns values into Redis strings and back.
-   * @default JSON
+   * Turns values into Redis strings and back. The default is JSON that keeps `Date`, `Map`, `Set`
+   * and `BigInt` (`typedJsonSerializer`); `jsonSerializer` is plain JSON.
+   * @default typedJsonSerializer
    */
   serializer?: Serializer
   /**
@@ -172,6 +209,9 @@ export interface ResolvedFreshness {
   staleWhileRevalidateMs: number
   gracePeriodMs: number
   negativeTtlMs: number
+  graceBackoffMs: number
+  loaderSoftTimeoutMs: number
+  loaderHardTimeoutMs: number
 }
 
 export interface ResolvedOptions {
@@ -213,6 +253,18 @@ export function resolveFreshness(options: FreshnessOptions, base: ResolvedFreshn
     ),
     gracePeriodMs: duration('gracePeriodMs', options.gracePeriodMs, base.gracePeriodMs),
     negativeTtlMs: duration('negativeTtlMs', options.negativeTtlMs, base.negativeTtlMs),
+    graceBackoffMs: duration('graceBackoffMs', options.graceBackoffMs, base.graceBackoffMs),
+    loaderSoftTimeoutMs: duration(
+      'loaderSoftTimeoutMs',
+      options.loaderSoftTimeoutMs,
+      base.loaderSoftTimeoutMs,
+    ),
+    loaderHardTimeoutMs: duration(
+      'loaderHardTimeoutMs',
+      options.loaderHardTimeoutMs,
+      base.loaderHardTimeoutMs,
+      1,
+    ),
   }
 }
 
@@ -222,6 +274,9 @@ const DEFAULT_FRESHNESS: ResolvedFreshness = {
   staleWhileRevalidateMs: 0,
   gracePeriodMs: 0,
   negativeTtlMs: 0,
+  graceBackoffMs: 5_000,
+  loaderSoftTimeoutMs: 0,
+  loaderHardTimeoutMs: 10_000,
 }
 
 export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOptions {
@@ -240,7 +295,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
     )
   }
   const local = options.local ?? {}
-  const serializer = options.serializer ?? jsonSerializer
+  const serializer = options.serializer ?? typedJsonSerializer
   if (typeof serializer.serialize !== 'function' || typeof serializer.deserialize !== 'function') {
     throw new CacheOptionsError(
       'serializer',
@@ -248,6 +303,7 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
     )
   }
   const maxConcurrentLoads = duration('maxConcurrentLoads', options.maxConcurrentLoads, 32, 1)
+  const leaseTtlMs = duration('leaseTtlMs', options.leaseTtlMs, 10_000, 1)
   return {
     redis: options.redis,
     prefix,
@@ -259,9 +315,10 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
             maxEntries: duration('local.maxEntries', local.maxEntries, 10_000, 1),
             maxBytes: duration('local.maxBytes', local.maxBytes, 64 * 1024 * 1024, 1),
             ttlMs: local.ttlMs === undefined ? undefined : duration('local.ttlMs', local.ttlMs, 0, 1),
+            outageTtlMs: duration('local.outageTtlMs', local.outageTtlMs, 5_000, 1),
           },
     leases: options.leases ?? true,
-    leaseTtlMs: duration('leaseTtlMs', options.leaseTtlMs, 10_000, 1),
+    leaseTtlMs,
     leaseWaitTimeoutMs: duration('leaseWaitTimeoutMs', options.leaseWaitTimeoutMs, 5_000),
     commandTimeoutMs: duration('commandTimeoutMs', options.commandTimeoutMs, 500, 1),
     failureThreshold: duration(

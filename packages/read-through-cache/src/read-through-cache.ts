@@ -3,7 +3,14 @@ import { createBatchedLoad } from './batched-load.js'
 import { CacheCounters, type CacheStats } from './cache-counters.js'
 import { CircuitBreaker } from './circuit-breaker.js'
 import { EntryCodec } from './entry-codec.js'
-import { assertKey, defaultPolicy, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
+import {
+  assertKey,
+  defaultPolicy,
+  type EntryOptions,
+  type Policy,
+  passesCheck,
+  resolvePolicy,
+} from './entry-policy.js'
 import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
 import { createFlight, type Flight, type FlightHooks } from './flight.js'
 import { FlightLoader } from './flight-loader.js'
@@ -11,6 +18,7 @@ import { InvalidationBus } from './invalidation-bus.js'
 import { KeyLayout } from './key-layout.js'
 import { LeaseTokens } from './lease-tokens.js'
 import type { BatchLoader, Loader } from './loader.js'
+import { createRunLoad, type RunLoad } from './loader-call.js'
 import { type LocalEntry, LocalTier } from './local-tier.js'
 import { MissRate } from './miss-rate.js'
 import {
@@ -20,7 +28,9 @@ import {
   resolveOptions,
 } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
-import { RedisTier } from './redis-tier.js'
+import { waitUntilReady } from './ready-wait.js'
+import { type RedisClient, RedisTier } from './redis-tier.js'
+import { ReplayDriver } from './replay-driver.js'
 import { Semaphore } from './semaphore.js'
 import { TagBookkeeping } from './tag-bookkeeping.js'
 
@@ -43,6 +53,7 @@ export class ReadThroughCache {
   readonly #tokens: LeaseTokens
   readonly #flightLoader: FlightLoader
   readonly #pending: PendingInvalidations
+  readonly #replayDriver: ReplayDriver
   readonly #tags: TagBookkeeping
   readonly #codec: EntryCodec
   /** Rejecters of `ready()` calls still waiting, so `close()` ends them (and their timers) at once. */
@@ -52,26 +63,31 @@ export class ReadThroughCache {
   readonly #counters: CacheCounters
   /** Bumped by every invalidation this process sees; a plain `get` fills the local tier only if it did not move. */
   #invalidationSeq = 0
-  #localUsable = false
+  /** The invalidation channel is subscribed: the local tier hears of every invalidation. */
+  #subscribed = false
   readonly #missRate = new MissRate()
   readonly #localTtlMs: number | undefined
+  readonly #outageTtlMs: number
   #closed = false
 
   constructor(options: ReadThroughCacheOptions) {
     this.#options = resolveOptions(options)
     const o = this.#options
     this.#keys = new KeyLayout(o.prefix)
-    this.#counters = new CacheCounters(o.metrics)
+    this.#counters = new CacheCounters(o.metrics, o.logger)
     this.#codec = new EntryCodec(o.serializer, o.logger)
     this.#localTtlMs = o.local === false ? undefined : o.local.ttlMs
+    this.#outageTtlMs = o.local === false ? 0 : o.local.outageTtlMs
     this.#defaultPolicy = defaultPolicy(o.freshness)
     this.#breaker = new CircuitBreaker({
       failureThreshold: o.failureThreshold,
       openDurationMs: o.openDurationMs,
       onStateChange: (state) => {
-        o.metrics?.circuitState?.(state)
-        if (state === 'open')
+        this.#counters.circuitState(state)
+        if (state === 'open') {
           o.logger?.warn({ circuit: state }, '[@scale/read-through-cache] Redis circuit opened')
+          this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
+        }
       },
     })
     this.#tier = new RedisTier({
@@ -88,7 +104,18 @@ export class ReadThroughCache {
       keys: this.#keys,
       logger: o.logger,
       busMessage: o.local === false ? undefined : (keys) => InvalidationBus.encode(this.#origin, keys),
-      onQueued: () => this.#count('invalidationsQueued'),
+      onQueued: () => {
+        this.#count('invalidationsQueued')
+        this.#replayDriver.queued()
+      },
+    })
+    this.#replayDriver = new ReplayDriver({
+      client: o.redis,
+      intervalMs: Math.max(50, Math.min(250, o.openDurationMs)),
+      commandTimeoutMs: o.commandTimeoutMs,
+      hasPending: () => this.#pending.size > 0,
+      replay: (force) => this.#tier.replayPending(force),
+      replayVia: (connection) => this.#pending.replay(connection),
     })
     this.#tags = new TagBookkeeping({
       tier: this.#tier,
@@ -97,6 +124,7 @@ export class ReadThroughCache {
       onStaleSetPrevented: () => this.#count('staleSetsPrevented'),
     })
     this.#loads = new Semaphore(o.maxConcurrentLoads)
+    this.#runLoad = createRunLoad(this.#loads, () => this.#count('loads'))
     this.#tokens = new LeaseTokens(this.#origin)
     this.#flightLoader = new FlightLoader({
       options: o,
@@ -107,10 +135,11 @@ export class ReadThroughCache {
       tokens: this.#tokens,
       pending: this.#pending,
       missRate: this.#missRate,
-      count: (counter) => this.#count(counter),
+      count: (counter, by) => this.#count(counter, by),
       runLoad: this.#runLoad,
       putLocal: (key, entry, policy, flight) => this.#putLocal(key, entry, policy, flight),
       isClosed: () => this.#closed,
+      publish: (keys) => this.#publish(keys),
     })
     if (o.local !== false) {
       this.#local = new LocalTier(o.local)
@@ -118,6 +147,7 @@ export class ReadThroughCache {
         client: o.redis,
         channel: this.#keys.channel,
         origin: this.#origin,
+        onAll: () => this.#invalidateAllLocally(),
         onKeys: (keys) => {
           for (const key of keys) this.#invalidateLocally(key)
         },
@@ -126,14 +156,30 @@ export class ReadThroughCache {
           // afresh, and keep a GET sent before now or a load running now from filling it with a
           // value whose invalidation we may have missed.
           this.#invalidateAllLocally()
-          this.#localUsable = true
+          this.#subscribed = true
         },
         onDisconnected: () => {
-          this.#localUsable = false
+          // Invalidations may be missed from now on: bound how long what we hold is trusted.
+          this.#subscribed = false
+          this.#local?.capFreshness(Date.now() + this.#outageTtlMs)
         },
+        onServerBack: () => this.#nudgeReconnect(),
         onError: () => this.#count('redisErrors'),
       })
     }
+  }
+
+  /**
+   * The invalidation connection is back, so the server is. With invalidations waiting for replay,
+   * a client still sleeping in its reconnect back-off (ioredis' default grows to 2 s) is asked to
+   * reconnect now: meanwhile every other process already reads the old values from Redis. Its
+   * 'ready' then triggers the replay. Only a single `Redis` (a `Cluster` reconnects by its own
+   * rules), and only in the `reconnecting` state, where ioredis' `connect()` starts at once.
+   */
+  #nudgeReconnect(): void {
+    const client = this.#options.redis as RedisClient & { isCluster?: boolean }
+    if (this.#pending.size === 0 || client.isCluster === true || client.status !== 'reconnecting') return
+    client.connect().catch(() => {})
   }
 
   /**
@@ -150,32 +196,7 @@ export class ReadThroughCache {
    */
   async ready(timeoutMs = 10_000): Promise<void> {
     if (this.#closed) throw new CacheClosedError('ready')
-    const client = this.#options.redis
-    let timer: NodeJS.Timeout | undefined
-    let onReady: (() => void) | undefined
-    let abort: ((error: Error) => void) | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      abort = reject
-      this.#readyWaiters.add(reject)
-      timer = setTimeout(
-        () => reject(new CacheUnavailableError('ready', { reason: 'timeout', timeoutMs })),
-        timeoutMs,
-      )
-    })
-    const connected =
-      client.status === 'ready'
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            onReady = () => resolve()
-            client.once('ready', onReady)
-          })
-    try {
-      await Promise.race([Promise.all([connected, this.#bus?.ready]), timeout])
-    } finally {
-      clearTimeout(timer)
-      if (abort !== undefined) this.#readyWaiters.delete(abort)
-      if (onReady !== undefined) client.off('ready', onReady)
-    }
+    await waitUntilReady(this.#options.redis, this.#bus?.ready, timeoutMs, this.#readyWaiters)
   }
 
   /**
@@ -192,16 +213,26 @@ export class ReadThroughCache {
     assertKey('key', key)
     const policy =
       options === undefined ? this.#defaultPolicy : resolvePolicy(options, this.#options.freshness)
+    if (policy.forceFresh) {
+      // Neither a cached value nor a load already running (it may have read before the caller's change).
+      const stale = this.#local?.peek(key)
+      return this.#startFlight(key, loader as Loader<unknown>, policy, stale, false).promise as Promise<T>
+    }
     const now = Date.now()
     let stale: LocalEntry | undefined
     if (this.#local !== undefined && policy.local) {
       const entry = this.#local.get(key, now)
       if (entry !== undefined) {
-        if (entry.freshUntil > now) {
+        if (!passesCheck(policy, entry)) {
+          this.#local.delete(key)
+        } else if (entry.freshUntil > now) {
           this.#count('hitsLocal')
+          if (entry.freshUntil - now < policy.refreshThresholdMs)
+            this.#refreshEarly(key, loader as Loader<unknown>, policy, entry)
           return entry.value as T
+        } else {
+          stale = entry
         }
-        stale = entry
       }
     }
     const running = this.#flights.get(key)
@@ -211,13 +242,22 @@ export class ReadThroughCache {
         this.#count('staleServed')
         return stale.value as T
       }
-      return running.promise as Promise<T>
+      return this.#attach(running) as Promise<T>
     }
     const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
     // While most Redis reads miss (a cold cache, a stream of new keys), skip the plain GET: the
     // get-or-lease script reads too, so a miss costs two round trips instead of three.
     if (serveStale || !this.#options.leases || !this.#tier.available || this.#missRate.high) {
-      const flight = this.#startFlight(key, loader as Loader<unknown>, policy, stale, false)
+      // With a stale value served here, the flight is a background refresh with no caller of its own.
+      const flight = this.#startFlight(
+        key,
+        loader as Loader<unknown>,
+        policy,
+        stale,
+        false,
+        undefined,
+        serveStale ? 0 : 1,
+      )
       if (!serveStale) return flight.promise as Promise<T>
       this.#count('staleServed')
       return (stale as LocalEntry).value as T
@@ -246,22 +286,50 @@ export class ReadThroughCache {
     }
     if (text !== null) {
       const found = this.#codec.decode(key, text)
-      if (found !== undefined && found.freshUntil > Date.now()) {
+      if (found !== undefined && found.freshUntil > Date.now() && passesCheck(policy, found)) {
         this.#count('hitsRedis')
         this.#missRate.recordHit()
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
         if (seq === this.#invalidationSeq) this.#putLocal(key, found, policy)
+        if (found.freshUntil - Date.now() < policy.refreshThresholdMs)
+          this.#refreshEarly(key, loader, policy, found)
         return found.value
       }
     }
     return this.#join(key) ?? this.#startFlight(key, loader, policy, stale, false).promise
   }
 
+  /**
+   * Starts one background refresh of a value about to expire (unless a load of the key already
+   * runs here): it takes the lease over the still-fresh value, so one process in the fleet
+   * refreshes, and the new value replaces the old one in every local tier.
+   */
+  #refreshEarly(key: string, loader: Loader<unknown>, policy: Policy, current: LocalEntry): void {
+    if (this.#closed || this.#flights.has(key)) return
+    const flight = this.#startFlight(
+      key,
+      loader,
+      { ...policy, refreshEarly: true },
+      current,
+      false,
+      undefined,
+      0,
+    )
+    flight.replacesFresh = true
+  }
+
   #join(key: string): Promise<unknown> | undefined {
     const running = this.#flights.get(key)
     if (running === undefined) return undefined
     this.#count('coalescedWaits')
-    return running.promise
+    return this.#attach(running)
+  }
+
+  /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
+  #attach(flight: Flight): Promise<unknown> {
+    flight.callers++
+    if (flight.servedStale) this.#count('staleServed')
+    return flight.promise
   }
 
   /**
@@ -323,7 +391,9 @@ export class ReadThroughCache {
       }
     }
     if (remaining.length > 0) {
-      const batching = createBatchedLoad(batchLoader, new Set(remaining), this.#runLoad)
+      const batching = createBatchedLoad(batchLoader, new Set(remaining), (signalled) =>
+        this.#runLoad(`batch of ${remaining.length}`, policy.loaderHardTimeoutMs, signalled),
+      )
       await Promise.all(
         remaining.map(async (key) => {
           try {
@@ -332,7 +402,7 @@ export class ReadThroughCache {
               // Someone else's load: this key will never ask our batch loader.
               batching.hooks.waiting(key, true)
               this.#count('coalescedWaits')
-              results.set(key, (await joined.promise) as T | undefined)
+              results.set(key, (await this.#attach(joined)) as T | undefined)
             } else {
               const loader = () => batching.load(key)
               const flight = this.#startFlight(
@@ -450,6 +520,105 @@ export class ReadThroughCache {
   }
 
   /**
+   * Marks `key` stale everywhere without removing it: the next read loads again (one load
+   * fleet-wide), while the old value can still be served within `staleWhileRevalidateMs` or
+   * `gracePeriodMs` (e.g. if the loader fails). A load in flight cannot write its (older) value.
+   * If Redis cannot be reached the key is queued for a full invalidation and
+   * `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await cache.expire('leaderboard') // recompute soon, but keep serving the old one meanwhile
+   * ```
+   */
+  async expire(key: string): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('expire')
+    assertKey('key', key)
+    const now = Date.now()
+    const local = this.#local?.peek(key)
+    this.#invalidateLocally(key)
+    // Keep our own copy as a stale one (SWR and grace may serve it); other processes drop theirs
+    // and find the stale value in Redis.
+    if (local !== undefined && local.staleUntil > now && this.#local !== undefined) {
+      this.#local.set(key, { ...local, freshUntil: Math.min(local.freshUntil, now) })
+    }
+    try {
+      await this.#tier.expire(this.#keys.entry(key), now)
+      await this.#publish([key])
+    } catch (error) {
+      this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('expire', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
+   * Removes every entry of this cache's `prefix` from Redis (values, leases, tags) and from every
+   * process's local tier; loads in flight cannot write afterwards (their leases are gone). Other
+   * caches on the same Redis (other prefixes) are untouched. Resolves with the number of Redis keys
+   * removed. Throws `CacheUnavailableError` if Redis cannot be reached (nothing is queued: run it
+   * again).
+   *
+   * @example
+   * ```ts
+   * await cache.clear() // after a bulk import
+   * ```
+   */
+  async clear(): Promise<number> {
+    if (this.#closed) throw new CacheClosedError('clear')
+    this.#invalidateAllLocally()
+    for (const flight of this.#flights.values()) flight.invalidated = true
+    this.#flights.clear()
+    try {
+      const removed = await this.#tier.clearPrefix(this.#keys.prefix)
+      if (this.#bus !== undefined) {
+        await this.#tier.publish(this.#keys.channel, InvalidationBus.encodeAll(this.#origin))
+      }
+      return removed
+    } catch (error) {
+      throw new CacheUnavailableError('clear', { prefix: this.#keys.prefix, queuedForReplay: false }, error)
+    }
+  }
+
+  /**
+   * Whether `key` has a fresh cached value (locally or in Redis); never loads. A cached "not found"
+   * counts as no value.
+   *
+   * @example
+   * ```ts
+   * if (!(await cache.has('report:2024'))) queueReportBuild()
+   * ```
+   */
+  async has(key: string): Promise<boolean> {
+    if (this.#closed) throw new CacheClosedError('has')
+    return (await this.get(key)) !== undefined
+  }
+
+  /**
+   * `delete` for many keys at once: one round of DELs and one invalidation message. If Redis
+   * cannot be reached every key is queued for replay and `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await cache.deleteMany(['user:1', 'user:2'])
+   * ```
+   */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    if (this.#closed) throw new CacheClosedError('deleteMany')
+    if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
+    for (const key of keys) assertKey('key', key)
+    const unique = [...new Set(keys)]
+    if (unique.length === 0) return
+    for (const key of unique) this.#invalidateLocally(key)
+    try {
+      await this.#tier.invalidate(unique.map((key) => this.#keys.entry(key)))
+      await this.#publish(unique)
+    } catch (error) {
+      for (const key of unique) this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('deleteMany', { keys: unique, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
    * Removes every entry written with `tag`, everywhere, with the same no-stale-set guarantee as
    * `delete` (a load with this tag that started before the call cannot keep its value).
    *
@@ -509,9 +678,12 @@ export class ReadThroughCache {
     for (const abort of this.#readyWaiters) abort(new CacheClosedError('ready'))
     // No new flight can start now; wait until the running ones (and their writes) are over.
     while (this.#running.size > 0) await this.settled()
+    await this.#replayDriver.close()
+    // One last bounded attempt: what is still queued is lost with the process.
+    if (this.#pending.size > 0) await this.#tier.replayPending(true)
     await this.#bus?.close()
     this.#local?.clear()
-    this.#localUsable = false
+    this.#subscribed = false
   }
 
   // ---- flights ------------------------------------------------------------------------------
@@ -523,11 +695,12 @@ export class ReadThroughCache {
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
     hooks?: FlightHooks,
+    callers = 1,
   ): Flight {
     const detach = (flight: Flight) => {
       if (this.#flights.get(key) === flight) this.#flights.delete(key)
     }
-    const flight = createFlight(key, hooks, detach)
+    const flight = createFlight(key, hooks, detach, callers)
     this.#flights.set(key, flight)
     this.#running.add(flight)
     flight.done = this.#runFlight(flight, loader, policy, localStale, skipRedis, detach)
@@ -553,26 +726,28 @@ export class ReadThroughCache {
     }
   }
 
-  /** Runs a loader call (one key's or a whole batch's) under the process-wide cap, and counts it. */
-  readonly #runLoad = <R>(load: () => R | Promise<R>): Promise<R> =>
-    this.#loads.run(() => {
-      this.#count('loads')
-      return load()
-    })
+  /** Runs a loader call (one key's or a whole batch's) under the cap and the hard timeout, and counts it. */
+  readonly #runLoad: RunLoad
 
   // ---- entries ------------------------------------------------------------------------------
 
   #putLocal(key: string, entry: LocalEntry, policy: Policy, flight?: Flight): void {
-    if (this.#local === undefined || !policy.local || !this.#localUsable) return
+    if (this.#local === undefined || !policy.local || this.#closed) return
     if (flight?.invalidated) return
-    const localTtl = this.#localTtlMs
+    const now = Date.now()
+    let freshUntil = entry.freshUntil
+    if (this.#localTtlMs !== undefined) freshUntil = Math.min(freshUntil, now + this.#localTtlMs)
+    // During an outage (Redis or the invalidation channel down) the local tier keeps filling, or
+    // every read would become a load; but other processes' invalidations cannot reach it, so what
+    // it takes in is trusted for `outageTtlMs` at most (bounded staleness, not a stampede). The
+    // re-subscription after the outage clears it anyway.
+    if (!this.#subscribed || !this.#tier.available) freshUntil = Math.min(freshUntil, now + this.#outageTtlMs)
     // A fresh object of one fixed shape (no spread: `entry` may carry the serialized payload,
     // which the local tier must not keep alive).
     this.#local.set(key, {
       value: entry.value,
       negative: entry.negative,
-      freshUntil:
-        localTtl === undefined ? entry.freshUntil : Math.min(entry.freshUntil, Date.now() + localTtl),
+      freshUntil,
       staleUntil: entry.staleUntil,
       size: entry.size,
     })
@@ -600,7 +775,7 @@ export class ReadThroughCache {
     await this.#tier.publish(this.#keys.channel, InvalidationBus.encode(this.#origin, keys))
   }
 
-  #count(counter: CacheCounter): void {
-    this.#counters.count(counter)
+  #count(counter: CacheCounter, by?: number): void {
+    this.#counters.count(counter, by)
   }
 }

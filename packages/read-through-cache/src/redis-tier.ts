@@ -6,8 +6,10 @@ import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
 import type { EntryKeys, TagKeys } from './key-layout.js'
 import {
   ADD_TAG_MEMBER,
+  EXPIRE_ENTRY,
   GET_OR_LEASE,
   RELEASE_LEASE,
+  RELEASE_WITH_OUTCOME,
   SET_AND_VOID_LEASE,
   SET_IF_LEASE,
   TAKE_TAG_MEMBERS,
@@ -19,10 +21,12 @@ export type RedisClient = Redis | Cluster
 export interface LeaseRead {
   /** The stored envelope, if any. */
   text: string | undefined
-  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it. */
-  status: 0 | 1 | 2
+  /** 0: fresh value; 1: this caller now holds the lease; 2: someone else holds it; 3: the awaited holder left an outcome. */
+  status: 0 | 1 | 2 | 3
   /** With status 2: the token of the lease holder. */
   holder: string | undefined
+  /** With status 3: what the awaited holder left (see `releaseWithOutcome`). */
+  outcome: string | undefined
 }
 
 interface Script {
@@ -38,9 +42,11 @@ const SCRIPTS = {
   getOrLease: script(GET_OR_LEASE),
   setIfLease: script(SET_IF_LEASE),
   release: script(RELEASE_LEASE),
+  releaseWithOutcome: script(RELEASE_WITH_OUTCOME),
   setAndVoid: script(SET_AND_VOID_LEASE),
   addTagMember: script(ADD_TAG_MEMBER),
   takeTagMembers: script(TAKE_TAG_MEMBERS),
+  expire: script(EXPIRE_ENTRY),
 }
 
 export interface RedisTierOptions {
@@ -58,9 +64,19 @@ export interface RedisTierOptions {
 
 const noop = () => {}
 
+/** `prefix` as a literal in a SCAN MATCH pattern. */
+function escapeGlob(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
 function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, status, holder] = reply as [string, 0 | 1 | 2, string | undefined]
-  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder }
+  const [text, status, holder, outcome] = reply as [
+    string,
+    0 | 1 | 2 | 3,
+    string | undefined,
+    string | undefined,
+  ]
+  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
 /**
@@ -113,6 +129,18 @@ export class RedisTier {
     return this.#guard(name, command(), probe)
   }
 
+  /**
+   * Replays the queued invalidations now, on their own (no caller's command behind them), as the
+   * half-open probe when the circuit is open; `force` lets that probe through before
+   * `openDurationMs` has passed. Never throws: a failure counts for the breaker and waits for the
+   * next attempt.
+   */
+  async replayPending(force: boolean): Promise<void> {
+    const permit = this.#breaker.permit(Date.now(), force)
+    if (permit === 'reject') return
+    await this.#guard('replay', this.#onProbe(), permit === 'probe').catch(noop)
+  }
+
   async #execAfterReplay<T>(name: string, command: () => Promise<T>, probe: boolean): Promise<T> {
     await this.#guard('replay', this.#onProbe(), probe, true)
     return this.#guard(name, command(), probe)
@@ -158,19 +186,43 @@ export class RedisTier {
     })
   }
 
-  #eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    return this.#client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+  #eval(
+    s: Script,
+    keys: string[],
+    args: (string | number)[],
+    client: RedisClient = this.#client,
+  ): Promise<unknown> {
+    return client.evalsha(s.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       // First use on this node (or after SCRIPT FLUSH / a restart): send the body once.
       if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return this.#client.eval(s.source, keys.length, ...keys, ...args)
+        return client.eval(s.source, keys.length, ...keys, ...args)
       }
       throw error
     })
   }
 
-  getOrLease(entry: EntryKeys, now: number, token: string, leaseTtlMs: number): Promise<LeaseRead> {
+  /** `awaited`: the holder this caller waits on, whose outcome it takes if that holder stored nothing. */
+  getOrLease(
+    entry: EntryKeys,
+    now: number,
+    token: string,
+    leaseTtlMs: number,
+    awaited: string | undefined,
+    force = false,
+  ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
-      this.#eval(SCRIPTS.getOrLease, [entry.value, entry.lease], [now, token, leaseTtlMs]).then(toLeaseRead),
+      this.#eval(
+        SCRIPTS.getOrLease,
+        [entry.value, entry.lease, entry.outcome],
+        [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
+      ).then(toLeaseRead),
+    )
+  }
+
+  /** Releases the lease and tells the callers that waited on `token` what came of the load. */
+  async releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<void> {
+    await this.#exec('releaseLease', () =>
+      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]),
     )
   }
 
@@ -207,13 +259,43 @@ export class RedisTier {
     )
   }
 
+  /**
+   * Deletes every key that starts with `prefix` (values, leases, outcomes, tag sets and epochs):
+   * SCAN on a single Redis, on every master of a Cluster; UNLINK per key (keys of a scan batch may
+   * sit in different slots). Returns how many keys were removed.
+   */
+  async clearPrefix(prefix: string): Promise<number> {
+    const nodes = this.isCluster ? (this.#client as Cluster).nodes('master') : [this.#client as Redis]
+    let removed = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        // One page per command (each under commandTimeoutMs and the breaker), not the whole scan.
+        const [next, count] = await this.#exec('clear', async () => {
+          const [after, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 1000)
+          await Promise.all(keys.map((key) => node.unlink(key)))
+          return [after, keys.length] as const
+        })
+        cursor = next
+        removed += count
+      } while (cursor !== '0')
+    }
+    return removed
+  }
+
+  /** Marks the value stale now (kept for SWR and grace) and voids the lease. */
+  async expire(entry: EntryKeys, now: number): Promise<void> {
+    await this.#exec('expire', () => this.#eval(SCRIPTS.expire, [entry.value, entry.lease], [now]))
+  }
+
   /** Deletes the value and voids the lease (one slot, so one DEL). */
   async invalidate(entries: EntryKeys[]): Promise<void> {
     await this.#exec('delete', () => this.invalidateRaw(entries))
   }
 
-  async invalidateRaw(entries: EntryKeys[]): Promise<void> {
-    await Promise.all(entries.map((entry) => this.#client.del(entry.value, entry.lease)))
+  /** `client`: another connection to the same server (the replay connection); default the user's client. */
+  async invalidateRaw(entries: EntryKeys[], client: RedisClient = this.#client): Promise<void> {
+    await Promise.all(entries.map((entry) => client.del(entry.value, entry.lease, entry.outcome)))
   }
 
   /** Reads the current epochs of tags (`null` when never bumped). */
@@ -239,15 +321,15 @@ export class RedisTier {
     return this.#exec('deleteByTag', () => this.takeTagMembersRaw(tag))
   }
 
-  async takeTagMembersRaw(tag: TagKeys): Promise<string[]> {
-    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [])) as string[]
+  async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
+    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [], client)) as string[]
   }
 
   publish(channel: string, message: string): Promise<unknown> {
     return this.#exec('publish', () => this.#client.publish(channel, message))
   }
 
-  publishRaw(channel: string, message: string): Promise<unknown> {
-    return this.#client.publish(channel, message)
+  publishRaw(channel: string, message: string, client: RedisClient = this.#client): Promise<unknown> {
+    return client.publish(channel, message)
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Caps concurrent loader calls. Without it, a Redis outage turns every cache read into a database
  * query at once; with it, the database sees at most `limit` loads per process and the rest queue.
+ * A task run with a signal gives its slot back when the signal aborts, even if the task itself
+ * never settles: one hung loader must not hold the cap for every other key.
  */
 export class Semaphore {
   readonly #limit: number
@@ -25,15 +27,14 @@ export class Semaphore {
     return this.#queue.length
   }
 
-  async run<T>(task: () => T | Promise<T>): Promise<T> {
-    if (this.#active >= this.#limit) {
-      await new Promise<void>((resolve) => this.#queue.push(resolve))
-    } else {
-      this.#active++
-    }
+  async run<T>(task: () => T | Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.#active >= this.#limit) await this.#enqueue(signal)
+    else this.#active++
     if (this.#active > this.#peak) this.#peak = this.#active
     try {
-      return await task()
+      if (signal === undefined) return await task()
+      signal.throwIfAborted()
+      return await untilAborted(task(), signal)
     } finally {
       const next = this.#queue.shift()
       // Hand the slot straight to the next waiter so #active never dips and a newcomer cannot jump the queue.
@@ -41,4 +42,40 @@ export class Semaphore {
       else this.#active--
     }
   }
+
+  /** Waits for a slot handed over by a finishing task; leaves the queue if `signal` aborts first. */
+  #enqueue(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const take = () => {
+        signal?.removeEventListener('abort', leave)
+        resolve()
+      }
+      const leave = () => {
+        const at = this.#queue.indexOf(take)
+        if (at >= 0) this.#queue.splice(at, 1)
+        reject(signal?.reason)
+      }
+      if (signal?.aborted) return reject(signal.reason)
+      signal?.addEventListener('abort', leave, { once: true })
+      this.#queue.push(take)
+    })
+  }
+}
+
+/** `value`, or a rejection with the signal's reason as soon as it aborts (the value is then dropped). */
+function untilAborted<T>(value: T | Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason)
+    signal.addEventListener('abort', abort, { once: true })
+    Promise.resolve(value).then(
+      (result) => {
+        signal.removeEventListener('abort', abort)
+        resolve(result)
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort)
+        reject(error)
+      },
+    )
+  })
 }

@@ -3,6 +3,7 @@ import { CircuitBreaker } from '../src/circuit-breaker.js'
 import { decodeEnvelope, encodeEnvelope } from '../src/envelope.js'
 import { type LocalEntry, LocalTier } from '../src/local-tier.js'
 import { Semaphore } from '../src/semaphore.js'
+import { jsonSerializer, typedJsonSerializer } from '../src/serializer.js'
 
 const entry = (value: string, size = value.length): LocalEntry => ({
   value,
@@ -98,5 +99,42 @@ describe('envelope and semaphore', () => {
     )
     expect(peak).toBe(3)
     expect(semaphore.peak).toBe(3)
+  })
+})
+
+describe('default serializer (typed JSON)', () => {
+  const roundTrip = (value: unknown) => typedJsonSerializer.deserialize(typedJsonSerializer.serialize(value))
+
+  it('keeps Date, Map, Set and BigInt, nested anywhere', () => {
+    const value = {
+      at: new Date('2024-01-02T03:04:05.000Z'),
+      invalid: new Date(Number.NaN),
+      byId: new Map<unknown, unknown>([
+        [1, { tags: new Set(['a', 'b']) }],
+        ['k', [10n, new Date(0)]],
+      ]),
+      big: 2n ** 70n,
+      plain: { n: 1, s: 'x', list: [1, null, 'y'] },
+    }
+    const back = roundTrip(value) as typeof value
+    expect(back).toEqual(value)
+    expect(back.at).toBeInstanceOf(Date)
+    expect(Number.isNaN(back.invalid.getTime())).toBe(true)
+    expect(back.byId).toBeInstanceOf(Map)
+    expect((back.byId.get(1) as { tags: Set<string> }).tags).toBeInstanceOf(Set)
+    expect(back.big).toBe(2n ** 70n)
+  })
+
+  it('writes plain JSON for plain values (readable by JSON.parse), and reads what jsonSerializer wrote', () => {
+    const value = { id: 1, name: 'Ada', roles: ['admin'] }
+    expect(typedJsonSerializer.serialize(value)).toBe(JSON.stringify(value))
+    expect(typedJsonSerializer.deserialize(jsonSerializer.serialize(value))).toEqual(value)
+    expect(roundTrip('~tilde first')).toBe('~tilde first')
+  })
+
+  it('an object that has the tag key itself is not mistaken for a tagged value', () => {
+    const value = { '\u0000t': 'D', v: 5, when: new Date(7) }
+    expect(roundTrip(value)).toEqual(value)
+    expect(roundTrip({ nested: { '\u0000t': 'M', v: [] } })).toEqual({ nested: { '\u0000t': 'M', v: [] } })
   })
 })

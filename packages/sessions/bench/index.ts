@@ -47,7 +47,12 @@ interface Running {
   cookies: { small: string[]; large: string[] }
 }
 
-function startServer(lib: SessionLib, framework: Framework, redisPort: number): Promise<Running> {
+function startServer(
+  lib: SessionLib,
+  framework: Framework,
+  redisPort: number,
+  env: Record<string, string> = {},
+): Promise<Running> {
   const args = [
     '--import',
     'tsx',
@@ -57,7 +62,10 @@ function startServer(lib: SessionLib, framework: Framework, redisPort: number): 
     String(redisPort),
     `bench-${lib}-${framework}:`,
   ]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  })
   return new Promise((resolve, reject) => {
     let out = ''
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -156,6 +164,43 @@ function figuresOf(t: Totals): Figures {
     redisCommandsPerRequest: Number((t.commands / t.requests).toFixed(2)),
     serverCpuUsPerRequest: Math.round((t.cpuSeconds * 1e6) / t.requests),
     errors: t.errors,
+  }
+}
+
+interface OutageFigures {
+  requests: number
+  p50Ms: number
+  p99Ms: number
+  /** Responses that were the 503 of a Redis outage (all of them, when nothing hangs or breaks). */
+  share503: number
+}
+
+/**
+ * Redis killed under load, our node:http server with and without the circuit breaker: the
+ * first requests find out the hard way (they wait out `commandTimeoutMs`, 2 s by default); the
+ * figures are taken after that, once the breaker has opened.
+ */
+async function redisDownPhase(breaker: boolean): Promise<OutageFigures> {
+  const redis = await startRedis()
+  const server = await startServer('scale', 'node', redis.port, breaker ? {} : { BENCH_BREAKER: 'off' })
+  try {
+    for (let i = 0; i < SESSIONS; i++)
+      server.cookies.small.push(await newSessionCookie(server.port, '/bench'))
+    await redis.kill()
+    await load(server, 3, '/bench', 'small') // long enough for the first timeouts to open the breaker
+    const result = await load(server, MEASURE_S * 2, '/bench', 'small')
+    const total = result.requests.total
+    return {
+      requests: total,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      share503: Number((result['5xx'] / Math.max(1, total)).toFixed(3)),
+    }
+  } finally {
+    const exited = new Promise((resolve) => server.child.once('exit', resolve))
+    server.child.kill('SIGTERM')
+    await exited
+    await redis.dispose()
   }
 }
 
@@ -287,7 +332,7 @@ async function main(): Promise<void> {
   console.log(
     `${CONNECTIONS} keep-alive connections over ${SESSIONS} sessions; ${WARMUP_S} s warm-up per server, ` +
       `then ${ROUNDS} interleaved rounds of ${MEASURE_S} s per side and scenario. Redis commands are counted ` +
-      'server-side and include those run inside scripts (our write = EVALSHA + EXISTS + HSET, one round trip).',
+      'server-side and include those run inside scripts (our anonymous write is one HSET; a logged-in write is one script).',
   )
   for (const [label, result] of Object.entries(results)) {
     const layer = result.sessionLayerCpuUsPerRequest
@@ -298,6 +343,12 @@ async function main(): Promise<void> {
       )
     }
   }
+  const outage = { breaker: await redisDownPhase(true), noBreaker: await redisDownPhase(false) }
+  console.log(
+    `Redis killed, node:http, after the breaker opened: p50 ${outage.breaker.p50Ms} ms, p99 ${outage.breaker.p99Ms} ms ` +
+      `over ${outage.breaker.requests} requests (${outage.breaker.share503 * 100} % answered 503); without the breaker: ` +
+      `p50 ${outage.noBreaker.p50Ms} ms, p99 ${outage.noBreaker.p99Ms} ms over ${outage.noBreaker.requests} requests.`,
+  )
   const headline = results['express, read+write'] as (typeof results)[string]
   console.log(
     `BENCH ${JSON.stringify({
@@ -305,6 +356,8 @@ async function main(): Promise<void> {
       anchor: 'express-session@1.19 + connect-redis@9 (redis@5)',
       connections: CONNECTIONS,
       scenarios: results,
+      redisDown: outage,
+      redisDownP99UnderBreakerMs: outage.breaker.p99Ms,
       throughputRatio: headline.throughputRatio,
       p99Ratio: headline.p99Ratio,
       goalThroughputRatio: 1.5,

@@ -50,10 +50,15 @@ if (variant === 'none') {
   // more server CPU per request here: with 32 connections each batch holds one or two commands,
   // and the Pipeline object built per batch costs more than the socket writes it saves.
   const redis = new Redis({ host: '127.0.0.1', port: Number(redisPort) })
+  redis.on('error', () => {}) // the Redis-down phase kills Redis: reconnect errors are expected
   const sessions = createSessions<Record<string, unknown> & { views?: number }>({
     redis,
     secrets: [secret],
     keyPrefix,
+    // BENCH_COALESCE=off: A/B of coalesceWrites. BENCH_BREAKER=off: the Redis-down phase's
+    // control, where every request waits out the timeout.
+    ...(process.env.BENCH_COALESCE === 'off' ? { coalesceWrites: false } : {}),
+    ...(process.env.BENCH_BREAKER === 'off' ? { circuitBreaker: false as const } : {}),
   })
   middleware = expressSession(sessions) as unknown as RequestHandler
   counterOf = (req) => {

@@ -1,12 +1,25 @@
+/** Every `code` a {@link SessionError} can carry: stable, safe to switch on. */
+export type SessionErrorCode =
+  | 'E_SESSIONS_INVALID_OPTIONS'
+  | 'E_SESSIONS_CLOSED'
+  | 'E_SESSION_STORE_UNAVAILABLE'
+  | 'E_SESSION_DATA_INVALID'
+  | 'E_SESSION_DATA_NOT_SERIALIZABLE'
+  | 'E_SESSION_STATE'
+  | 'E_SESSION_HEADERS_SENT'
+  | 'E_SESSION_CSRF'
+  | 'E_SESSION_DATA_UNREADABLE'
+
 /** Base class of every error this package throws; `code` is stable and safe to switch on. */
 export class SessionError extends Error {
-  readonly code: string
+  readonly code: SessionErrorCode
   /** HTTP status an adapter answers with when this error ends a request. */
   readonly statusCode: number
+  /** What the error is about, enough to act on it. */
   readonly context: Readonly<Record<string, unknown>>
 
   constructor(
-    code: string,
+    code: SessionErrorCode,
     message: string,
     options: { cause?: unknown; statusCode?: number; context?: Record<string, unknown> } = {},
   ) {
@@ -18,10 +31,32 @@ export class SessionError extends Error {
   }
 }
 
-/** The options passed to `createSessions` cannot work (short secret, timeouts out of range, ...). */
-export class SessionConfigError extends SessionError {
-  constructor(message: string, context: Record<string, unknown> = {}) {
-    super('E_SESSION_CONFIG', message, { context })
+/**
+ * The options passed to `createSessions` cannot work (short secret, timeouts out of range, ...);
+ * `context.option` names the option. Thrown by `createSessions`, never at the first request.
+ */
+export class SessionsOptionsError extends SessionError {
+  constructor(option: string, message: string, context: Record<string, unknown> = {}) {
+    super('E_SESSIONS_INVALID_OPTIONS', message, { context: { option, ...context } })
+  }
+}
+
+/**
+ * @deprecated renamed {@link SessionsOptionsError} (code `E_SESSIONS_INVALID_OPTIONS`); this
+ * alias goes in the next minor version.
+ */
+export const SessionConfigError = SessionsOptionsError
+/** @deprecated renamed {@link SessionsOptionsError}. */
+export type SessionConfigError = SessionsOptionsError
+
+/** A method was called after `sessions.close()`; `context.method` names it. */
+export class SessionsClosedError extends SessionError {
+  constructor(method: string) {
+    super(
+      'E_SESSIONS_CLOSED',
+      `sessions.${method}() was called after sessions.close(). Create a new instance with createSessions() if the app keeps serving.`,
+      { statusCode: 503, context: { method } },
+    )
   }
 }
 
@@ -72,5 +107,48 @@ export class SessionDataNotSerializableError extends SessionError {
 export class SessionStateError extends SessionError {
   constructor(message: string, context: Record<string, unknown> = {}) {
     super('E_SESSION_STATE', message, { context })
+  }
+}
+
+/**
+ * The response's headers were already on their way when the session needed a new cookie (a
+ * login, a `regenerate` or a first write after `res.write()`/`res.writeHead()`): the client
+ * cannot receive it, so the new session was not stored. Reported to `onError`; the response is
+ * left as the app sent it. Change the session before the first byte of the response.
+ */
+export class SessionHeadersSentError extends SessionError {
+  constructor(action: string) {
+    super(
+      'E_SESSION_HEADERS_SENT',
+      `The session needed a new cookie (${action}) after the response's headers were sent, so the client cannot receive it; the new session was not stored. ` +
+        'Call regenerate() and change the session before writeHead(), write(), flushHeaders() or piping a stream.',
+      { context: { action } },
+    )
+  }
+}
+
+/** A state-changing request came without a valid CSRF token for its session (403). */
+export class SessionCsrfError extends SessionError {
+  constructor(reason: string) {
+    super(
+      'E_SESSION_CSRF',
+      `CSRF check failed: ${reason}. Send the token from csrfToken(session) in the "x-csrf-token" header (or the "_csrf" form field).`,
+      { statusCode: 403, context: { reason } },
+    )
+  }
+}
+
+/**
+ * A stored field could not be decrypted (encryption at rest): written with a key that is no
+ * longer configured, tampered with, or copied from another session. Reported to `onError`; the
+ * field reads as absent.
+ */
+export class SessionDataUnreadableError extends SessionError {
+  constructor(field: string, reason: string, cause?: unknown) {
+    super(
+      'E_SESSION_DATA_UNREADABLE',
+      `Session field "${field}" could not be decrypted (${reason}); it reads as absent. Keep retired keys in encryption.keys until sessions written with them have expired.`,
+      { cause, context: { field, reason } },
+    )
   }
 }

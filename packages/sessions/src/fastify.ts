@@ -1,6 +1,8 @@
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { assertCsrf } from './csrf.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 /**
  * Fastify plugin: loads the session in `onRequest` (read it with `sessions.of(request)`) and
@@ -25,7 +27,7 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
         cookie: request.headers.cookie,
         userAgent: request.headers['user-agent'],
       })
-      sessions.attach(request, session)
+      attachSession(sessions, request, session)
     })
     fastify.addHook('onSend', async (request, reply, payload) => {
       // An error reply (including one caused by a failed save) passes through onSend again:
@@ -49,4 +51,26 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
     [Symbol.for('fastify.display-name')]: '@scale/sessions',
   })
   return plugin
+}
+
+/**
+ * CSRF protection (synchronizer token) for Fastify, as a `preHandler` hook: unsafe methods must
+ * carry the token from `csrfToken(sessions.of(request))` in the `x-csrf-token` header or the
+ * `_csrf` body field; otherwise the request fails with `SessionCsrfError` (403).
+ *
+ * @example
+ * ```ts
+ * app.addHook('preHandler', fastifyCsrf(sessions))
+ * ```
+ */
+export function fastifyCsrf<Data extends SessionData>(
+  sessions: Sessions<Data>,
+): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    const header = request.headers['x-csrf-token']
+    const body = request.body as { _csrf?: unknown } | undefined
+    const token =
+      typeof header === 'string' ? header : typeof body?._csrf === 'string' ? body._csrf : undefined
+    assertCsrf(sessions.of(request), request.method, token)
+  }
 }

@@ -1,6 +1,7 @@
 import { errorResponseOf } from './error-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 /** A Fetch-API handler that also receives the request's session. */
 export type FetchSessionHandler<Data extends SessionData> = (
@@ -47,7 +48,7 @@ export function withFetchSession<Data extends SessionData>(
         cookie: request.headers.get('cookie') ?? undefined,
         userAgent: request.headers.get('user-agent') ?? undefined,
       })
-      sessions.attach(request, session)
+      attachSession(sessions, request, session)
       const response = await handler(request, session)
       const { setCookie } = await sessions.commit(session)
       return withSetCookie(response, setCookie)

@@ -1,7 +1,9 @@
 import type { MiddlewareHandler } from 'hono'
+import { assertCsrf } from './csrf.js'
 import { sessionErrorResponse, withSetCookie } from './fetch.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 export { type FetchSessionHandler, withFetchSession } from './fetch.js'
 
@@ -36,7 +38,7 @@ export function honoSession<Data extends SessionData>(
       return sessionErrorResponse(error)
     }
     c.set('session', session)
-    sessions.attach(c.req.raw, session)
+    attachSession(sessions, c.req.raw, session)
     await next()
     try {
       const { setCookie } = await sessions.commit(session)
@@ -53,4 +55,34 @@ export function honoSession<Data extends SessionData>(
 function replaceResponse(c: { res: Response | undefined }, response: Response): void {
   c.res = undefined
   c.res = response
+}
+
+/**
+ * CSRF protection (synchronizer token) for Hono: unsafe methods must carry the token from
+ * `csrfToken(c.get('session'))` in the `x-csrf-token` header or the `_csrf` form field;
+ * otherwise 403 with `{ error: { code: 'E_SESSION_CSRF' } }`. Install after `honoSession`.
+ *
+ * @example
+ * ```ts
+ * app.use(honoSession(sessions), honoCsrf())
+ * ```
+ */
+export function honoCsrf<Data extends SessionData>(): MiddlewareHandler<{
+  Variables: SessionVariables<Data>
+}> {
+  return async (c, next) => {
+    let token = c.req.header('x-csrf-token')
+    const type = c.req.header('content-type') ?? ''
+    if (token === undefined && /^(application\/x-www-form-urlencoded|multipart\/form-data)/.test(type)) {
+      const form = await c.req.parseBody()
+      if (typeof form._csrf === 'string') token = form._csrf
+    }
+    try {
+      assertCsrf(c.get('session'), c.req.method, token)
+    } catch (error) {
+      return sessionErrorResponse(error)
+    }
+    await next()
+    return undefined
+  }
 }

@@ -25,30 +25,106 @@ export function sendError(res: ServerResponse, error: unknown, end: ServerRespon
   ;(end as (chunk: string) => ServerResponse).call(res, body)
 }
 
+type HeaderArgs = [statusMessage?: unknown, headers?: unknown]
+
 /**
- * Makes `res.end()` save the session first, then send the response with its Set-Cookie. The
- * client receives the response only once the write is in Redis, so its next request, on any
- * server, reads what this one wrote. A failed save turns the response into the error response
- * (503 for a Redis outage) instead of pretending it worked.
- * Responses streamed with `res.write()` send their headers early: call
- * `await sessions.commit(session)` and set the cookie yourself before the first write.
+ * Adds the Set-Cookie to a `writeHead` call. Headers given to `writeHead` replace same-named
+ * headers set before (Node's rule), so our cookie joins the app's own Set-Cookie entries there
+ * when it passes any, and is appended to the response's headers otherwise.
+ */
+function withSetCookie(res: ServerResponse, args: HeaderArgs, setCookie: string): HeaderArgs {
+  const index = typeof args[0] === 'string' ? 1 : 0
+  const headers = args[index]
+  if (Array.isArray(headers)) {
+    const flat = headers.flat() as unknown[]
+    const hasOwn = flat.some((value, i) => i % 2 === 0 && String(value).toLowerCase() === 'set-cookie')
+    if (hasOwn) {
+      const copy = [...args] as HeaderArgs
+      copy[index] = [...flat, 'set-cookie', setCookie]
+      return copy
+    }
+  } else if (headers !== null && typeof headers === 'object') {
+    const name = Object.keys(headers).find((key) => key.toLowerCase() === 'set-cookie')
+    if (name !== undefined) {
+      const own = (headers as Record<string, unknown>)[name]
+      const copy = [...args] as HeaderArgs
+      copy[index] = { ...headers, [name]: [...(Array.isArray(own) ? own : [own]), setCookie] }
+      return copy
+    }
+  }
+  res.appendHeader('set-cookie', setCookie)
+  return args
+}
+
+/**
+ * Ties the session to the response, the way express-session's `on-headers` does, so the cookie
+ * reaches the client whichever way the app answers:
+ * - `res.writeHead` is wrapped: every path that sends headers goes through it (`write`, `end`,
+ *   `flushHeaders`, `pipe`, Express's `sendFile`/`json`/`redirect`), and it adds the Set-Cookie
+ *   the session calls for at that moment (`sessions.cookieForHeaders`).
+ * - `res.end` is wrapped: the session is saved first and the response ends only once the write
+ *   is in Redis, so the client's next request, on any server, reads what this one wrote. When
+ *   the headers have not left yet, a failed save turns the response into the error response
+ *   (503 for a Redis outage); when a streamed response already sent them, the connection is
+ *   destroyed rather than ended as if the save had worked.
  */
 export function commitBeforeEnd<Data extends SessionData>(
   sessions: Sessions<Data>,
   session: Session<Data>,
   res: ServerResponse,
+  hooks: {
+    /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
+    beforeSave?: () => void
+    onSaveError?: (error: unknown) => void
+  } = {},
 ): void {
+  const beforeSave = hooks.beforeSave
+  const originalEnd = res.end
+  const onSaveError = hooks.onSaveError ?? ((error: unknown) => sendError(res, error, originalEnd))
+  const writeHead = res.writeHead
   const end = res.end
+  let headersHooked = false
   let ending = false
+  res.writeHead = function writeHeadWithCookie(
+    this: ServerResponse,
+    statusCode: number,
+    ...args: HeaderArgs
+  ): ServerResponse {
+    let headerArgs = args
+    if (!headersHooked && !this.headersSent) {
+      headersHooked = true
+      try {
+        beforeSave?.()
+      } catch {
+        // A field that cannot be stored fails the save at the end of the response, where the
+        // error is handled; throwing from inside writeHead would break the app's stream instead.
+      }
+      const setCookie = sessions.cookieForHeaders(session)
+      if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
+    }
+    return (writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...headerArgs)
+  } as ServerResponse['writeHead']
   res.end = function endAfterCommit(this: ServerResponse, ...args: unknown[]): ServerResponse {
     if (ending) return this
     ending = true
-    sessions.commit(session).then(
-      ({ setCookie }) => {
-        if (setCookie && !res.headersSent) res.appendHeader('set-cookie', setCookie)
+    let committing: Promise<unknown>
+    try {
+      beforeSave?.()
+      committing = sessions.commit(session)
+    } catch (error) {
+      committing = Promise.reject(error)
+    }
+    committing.then(
+      () => {
         ;(end as (...a: unknown[]) => ServerResponse).apply(res, args)
       },
-      (error: unknown) => sendError(res, error, end),
+      (error: unknown) => {
+        // The error response must not carry a cookie for the session that failed to save, and
+        // it ends through the original `end`.
+        headersHooked = true
+        res.end = end
+        onSaveError(error)
+      },
     )
     return this
   } as ServerResponse['end']

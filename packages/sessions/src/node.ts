@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { commitBeforeEnd, loadFromNodeRequest, sendError } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
+import { attachSession } from './sessions-engine.js'
 
 /** A `node:http` request handler that also receives the request's session. */
 export type NodeSessionHandler<Data extends SessionData> = (
@@ -39,7 +40,7 @@ export function withSession<Data extends SessionData>(
         sendError(res, error)
         return
       }
-      sessions.attach(req, session)
+      attachSession(sessions, req, session)
       commitBeforeEnd(sessions, session, res)
       try {
         await handler(req, res, session)

@@ -1,6 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
+import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
-import { SessionConfigError } from './errors.js'
+import { SessionsOptionsError } from './errors.js'
+import type { EncryptionOptions } from './field-encryption.js'
+import type { Logger, MetricsHook } from './observability.js'
+import type { SessionStore } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** What to do when Redis cannot be reached while loading or saving a session. */
@@ -30,8 +34,17 @@ export interface SessionCookieOptions {
 
 /** Options of {@link createSessions}. */
 export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1> = Record<string, never>> {
-  /** Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. */
-  redis: Redis | Cluster
+  /**
+   * Your ioredis client: a `Redis` or a `Cluster`. This package never closes it. Required unless
+   * `store` is given.
+   */
+  redis?: Redis | Cluster
+  /**
+   * Where sessions live, when not in `redis`: any {@link SessionStore} that passes the
+   * conformance suite of `@scale/sessions/testing` (e.g. `createMemorySessionStore()` in tests).
+   * @default a Redis store over `redis`
+   */
+  store?: SessionStore
   /**
    * HMAC keys for the cookie signature, newest first, each at least 32 characters. Cookies signed
    * with any listed key verify; responses re-sign them with the first. Rotate by prepending a
@@ -51,8 +64,23 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * @default Math.min(60_000, idleTimeoutMs / 10)
    */
   touchAfterMs?: number
-  /** Each Redis call is abandoned after this long and treated as Redis being down. @default 2_000 */
+  /**
+   * Deadline of one Redis command: a call not answered within it is abandoned and treated as
+   * Redis being down (`SessionStoreUnavailableError`, then `onRedisDown`). @default 2_000
+   */
+  commandTimeoutMs?: number
+  /**
+   * @deprecated renamed `commandTimeoutMs` (the convention shared by the @scale packages); still
+   * read when `commandTimeoutMs` is not given, removed in the next minor version.
+   */
   redisTimeoutMs?: number
+  /**
+   * Once this many Redis calls in a row failed, stop calling Redis and fail fast (then apply
+   * `onRedisDown`) until a background PING answers, at most one per `probeIntervalMs`. `false`
+   * turns it off: every request then waits up to `commandTimeoutMs` during an outage.
+   * @default { failureThreshold: 5, probeIntervalMs: 1_000 }
+   */
+  circuitBreaker?: CircuitBreakerOptions | false
   /**
    * `'fail-closed'`: loading or saving throws {@link SessionStoreUnavailableError} (adapters answer
    * 503). `'anonymous'`: the request continues with an anonymous session that is never saved.
@@ -63,6 +91,16 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
   fields?: Fields
   /** Cookie attributes. @default { name: 'sid', path: '/', httpOnly: true, secure: true, sameSite: 'Lax', hostPrefix: true } */
   cookie?: SessionCookieOptions
+  /**
+   * At most this many live sessions per user: a login beyond it ends the user's least recently
+   * used session, in the same atomic step. @default undefined (no cap)
+   */
+  maxSessionsPerUser?: number
+  /**
+   * Encrypt each data field at rest (AES-256-GCM, bound to its session and field), with key
+   * rotation. Metadata (times, user ID, user agent) stays readable. @default undefined (off)
+   */
+  encryption?: EncryptionOptions
   /** Longest user-agent string kept for the per-user session list. @default 256 */
   maxUserAgentLength?: number
   /**
@@ -79,53 +117,92 @@ export interface SessionsOptions<Fields extends Record<string, StandardSchemaV1>
    * @default true
    */
   coalesceWrites?: boolean
-  /** Called with errors that are handled (dropped invalid stored fields, Redis outages). @default undefined */
+  /**
+   * Called with errors that are handled (dropped invalid stored fields, Redis outages under
+   * `'anonymous'`, a cookie that could not be sent). They also go to `logger.warn`.
+   * @default undefined
+   */
   onError?: (error: Error) => void
+  /**
+   * Where the package logs: handled errors (`warn`), the circuit breaker opening (`error`) and
+   * closing (`info`), a metrics hook that threw (`warn`, once). Any pino-compatible logger.
+   * @default silent
+   */
+  logger?: Logger
+  /**
+   * Counters and histograms of loads, saves, rotations, revocations, breaker state and errors
+   * (names in `SessionsMetric`). A hook that throws never breaks a request.
+   * @default undefined
+   */
+  metrics?: MetricsHook
 }
 
 /** Options after defaults and checks. */
 export interface ResolvedOptions {
-  readonly redis: Redis | Cluster
+  readonly redis: Redis | Cluster | undefined
+  readonly store: SessionStore | undefined
   readonly secrets: readonly Buffer[]
   readonly keyPrefix: string
   readonly idleTimeoutMs: number
   readonly absoluteTimeoutMs: number
   readonly touchAfterMs: number
-  readonly redisTimeoutMs: number
+  readonly commandTimeoutMs: number
   readonly onRedisDown: RedisDownPolicy
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
   readonly cookieName: string
   readonly cookie: CookieAttributes
   readonly maxUserAgentLength: number
+  readonly maxSessionsPerUser: number | undefined
+  readonly encryption: EncryptionOptions | undefined
   readonly verifiedCookieCacheSize: number
   readonly coalesceWrites: boolean
   readonly onError: ((error: Error) => void) | undefined
+  readonly logger: Logger | undefined
+  readonly metrics: MetricsHook | undefined
 }
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new SessionConfigError(`${name} must be a positive integer of milliseconds, got ${value}.`, {
-      [name]: value,
-    })
+    throw new SessionsOptionsError(
+      name,
+      `${name} must be a positive integer of milliseconds, got ${value}.`,
+      {
+        value,
+      },
+    )
+  }
+  return value
+}
+
+function atLeastOne(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SessionsOptionsError(name, `${name} must be an integer ≥ 1, got ${value}.`, { value })
   }
   return value
 }
 
 function nonNegativeInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw new SessionConfigError(`${name} must be an integer ≥ 0, got ${value}.`, { [name]: value })
+    throw new SessionsOptionsError(name, `${name} must be an integer ≥ 0, got ${value}.`, { value })
   }
   return value
 }
 
 export function resolveOptions(options: SessionsOptions<Record<string, StandardSchemaV1>>): ResolvedOptions {
-  if (!options.redis) throw new SessionConfigError('`redis` is required: pass your ioredis Redis or Cluster.')
+  if (!options.redis && !options.store) {
+    throw new SessionsOptionsError(
+      'redis',
+      '`redis` is required: pass your ioredis Redis or Cluster (or a `store`).',
+    )
+  }
   if (!Array.isArray(options.secrets) || options.secrets.length === 0) {
-    throw new SessionConfigError('`secrets` must list at least one signing key (newest first).')
+    throw new SessionsOptionsError('secrets', '`secrets` must list at least one signing key (newest first).')
   }
   for (const [index, secret] of options.secrets.entries()) {
     if (typeof secret !== 'string' || secret.length < 32) {
-      throw new SessionConfigError(
+      throw new SessionsOptionsError(
+        'secrets',
         `secrets[${index}] is shorter than 32 characters; use e.g. crypto.randomBytes(32).toString('base64url').`,
         { index },
       )
@@ -134,23 +211,28 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
   const idleTimeoutMs = positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 3_600_000)
   const absoluteTimeoutMs = positiveInteger('absoluteTimeoutMs', options.absoluteTimeoutMs ?? 86_400_000)
   if (absoluteTimeoutMs < idleTimeoutMs) {
-    throw new SessionConfigError('absoluteTimeoutMs must be at least idleTimeoutMs.', {
+    throw new SessionsOptionsError('absoluteTimeoutMs', 'absoluteTimeoutMs must be at least idleTimeoutMs.', {
       idleTimeoutMs,
       absoluteTimeoutMs,
     })
   }
   const touchAfterMs = options.touchAfterMs ?? Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10)))
   if (!Number.isSafeInteger(touchAfterMs) || touchAfterMs < 0 || touchAfterMs >= idleTimeoutMs) {
-    throw new SessionConfigError('touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.', {
-      touchAfterMs,
-    })
+    throw new SessionsOptionsError(
+      'touchAfterMs',
+      'touchAfterMs must be an integer ≥ 0 and below idleTimeoutMs.',
+      {
+        touchAfterMs,
+      },
+    )
   }
   const cookie = options.cookie ?? {}
   const path = cookie.path ?? '/'
   const secure = cookie.secure ?? true
   const sameSite = cookie.sameSite ?? 'Lax'
   if (sameSite === 'None' && !secure) {
-    throw new SessionConfigError(
+    throw new SessionsOptionsError(
+      'cookie.sameSite',
       'cookie.sameSite "None" requires cookie.secure (browsers drop it otherwise).',
     )
   }
@@ -159,14 +241,18 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
     ['domain', cookie.domain],
   ] as const) {
     if (value !== undefined && !/^[\x21-\x3A\x3C-\x7E]+$/.test(value)) {
-      throw new SessionConfigError(
+      throw new SessionsOptionsError(
+        `cookie.${attribute}`,
         `cookie.${attribute} "${value}" contains characters a Set-Cookie attribute cannot hold.`,
       )
     }
   }
   const baseName = cookie.name ?? 'sid'
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(baseName)) {
-    throw new SessionConfigError(`cookie.name "${baseName}" is not a valid cookie name token.`)
+    throw new SessionsOptionsError(
+      'cookie.name',
+      `cookie.name "${baseName}" is not a valid cookie name token.`,
+    )
   }
   const hostPrefixAllowed = secure && path === '/' && cookie.domain === undefined
   const cookieName =
@@ -175,22 +261,46 @@ export function resolveOptions(options: SessionsOptions<Record<string, StandardS
       : baseName
   return {
     redis: options.redis,
+    store: options.store,
     secrets: options.secrets.map((secret) => Buffer.from(secret, 'utf8')),
     keyPrefix: options.keyPrefix ?? 'sess:',
     idleTimeoutMs,
     absoluteTimeoutMs,
     touchAfterMs,
-    redisTimeoutMs: positiveInteger('redisTimeoutMs', options.redisTimeoutMs ?? 2_000),
+    commandTimeoutMs:
+      options.commandTimeoutMs === undefined && options.redisTimeoutMs !== undefined
+        ? positiveInteger('redisTimeoutMs', options.redisTimeoutMs)
+        : positiveInteger('commandTimeoutMs', options.commandTimeoutMs ?? 2_000),
     onRedisDown: options.onRedisDown ?? 'fail-closed',
+    circuitBreaker:
+      options.circuitBreaker === false
+        ? false
+        : {
+            failureThreshold: positiveInteger(
+              'circuitBreaker.failureThreshold',
+              options.circuitBreaker?.failureThreshold ?? 5,
+            ),
+            probeIntervalMs: positiveInteger(
+              'circuitBreaker.probeIntervalMs',
+              options.circuitBreaker?.probeIntervalMs ?? 1_000,
+            ),
+          },
     fields: options.fields,
     cookieName,
     cookie: { path, domain: cookie.domain, httpOnly: cookie.httpOnly ?? true, secure, sameSite },
     maxUserAgentLength: options.maxUserAgentLength ?? 256,
+    encryption: options.encryption,
+    maxSessionsPerUser:
+      options.maxSessionsPerUser === undefined
+        ? undefined
+        : atLeastOne('maxSessionsPerUser', options.maxSessionsPerUser),
     verifiedCookieCacheSize: nonNegativeInteger(
       'verifiedCookieCacheSize',
       options.verifiedCookieCacheSize ?? 10_000,
     ),
     coalesceWrites: options.coalesceWrites ?? true,
     onError: options.onError,
+    logger: options.logger,
+    metrics: options.metrics,
   }
 }

@@ -1,95 +1,188 @@
 import { createWriteCoalescer, type WriteCoalescer } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
-import { META, sessionKey, userIndexKey } from './redis-keys.js'
-import { createScript, destroyManyScript, destroyScript, updateScript } from './redis-scripts.js'
+import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.js'
+import { META, revocationKey, sessionKey, sessionKeyStem, userIndexKey } from './redis-keys.js'
+import {
+  createScript,
+  destroyAllOfUserScript,
+  destroyOneOfUserScript,
+  destroyScript,
+  rotateScript,
+  updateScript,
+} from './redis-scripts.js'
 import { tagForUser } from './session-id.js'
+import type {
+  CreateOutcome,
+  NewSessionRecord,
+  SessionLocation,
+  SessionStore,
+  UserSessionInfo,
+} from './session-store.js'
 import { withRedisDeadline } from './with-timeout.js'
 
-/** Where a session lives in Redis. */
-export interface SessionLocation {
-  readonly tag: string
-  readonly storageId: string
-}
+export type { SessionLocation, UserSessionInfo } from './session-store.js'
 
-/** One entry of a user's session list. */
-export interface UserSessionInfo {
-  /** Opaque, non-secret handle of the session (the hash of its ID): pass it to `destroyUserSession`. */
-  readonly handle: string
-  readonly createdAt: Date
-  /** Last time the session was used, accurate to `touchAfterMs`. */
-  readonly lastSeenAt: Date
-  readonly expiresAt: Date
-  readonly userAgent: string | undefined
+/** Options of the Redis store (resolved by `createSessions`). */
+export interface RedisSessionStoreOptions {
+  readonly redis: Redis | Cluster
+  readonly keyPrefix: string
+  /** Deadline of one Redis call. */
+  readonly commandTimeoutMs: number
+  readonly absoluteTimeoutMs: number
+  readonly coalesceWrites: boolean
+  /** `false` turns the circuit breaker off. */
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | false
+  /** Told when the breaker opens (with the failure that opened it) and closes. */
+  readonly onCircuitChange?: (open: boolean, cause: unknown) => void
 }
 
 /** The Redis side of sessions: every command this package sends is in this class. */
-export class RedisSessionStore {
+export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
   readonly #timeoutMs: number
+  readonly #absoluteTimeoutMs: number
   readonly #writes: WriteCoalescer
+  readonly #breaker: CircuitBreaker | undefined
 
-  constructor(redis: Redis | Cluster, prefix: string, timeoutMs: number, coalesceWrites: boolean) {
+  constructor(options: RedisSessionStoreOptions) {
+    const redis = options.redis
     this.#redis = redis
-    this.#writes = createWriteCoalescer(redis, { enabled: coalesceWrites })
-    this.#prefix = prefix
-    this.#timeoutMs = timeoutMs
+    this.#writes = createWriteCoalescer(redis, { enabled: options.coalesceWrites })
+    this.#prefix = options.keyPrefix
+    this.#timeoutMs = options.commandTimeoutMs
+    this.#absoluteTimeoutMs = options.absoluteTimeoutMs
+    const onChange = options.onCircuitChange ?? (() => {})
+    this.#breaker =
+      options.circuitBreaker === false
+        ? undefined
+        : new CircuitBreaker(
+            options.circuitBreaker,
+            () => withRedisDeadline('probe', this.#timeoutMs, () => redis.ping()),
+            onChange,
+          )
+  }
+
+  userTag(userId: string): string {
+    return tagForUser(this.#prefix, userId)
+  }
+
+  /** Whether the circuit breaker is open (Redis known down: calls fail fast). */
+  get circuitOpen(): boolean {
+    return this.#breaker?.isOpen ?? false
+  }
+
+  /** Stops the breaker's probes; the Redis client is the app's and stays open. */
+  close(): void {
+    this.#breaker?.stop()
+  }
+
+  /** One Redis call under the deadline, through the breaker. */
+  #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const rejection = this.#breaker?.rejection(operation)
+    if (rejection) return Promise.reject(rejection)
+    return withRedisDeadline(operation, this.#timeoutMs, call, this.#breaker)
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
   read(at: SessionLocation): Promise<Record<string, string>> {
     this.#writes.hold()
-    return withRedisDeadline('load', this.#timeoutMs, () =>
-      this.#redis.hgetall(sessionKey(this.#prefix, at.tag, at.storageId)),
-    )
+    return this.#call('load', () => this.#redis.hgetall(sessionKey(this.#prefix, at.tag, at.storageId)))
   }
 
-  async create(
-    at: SessionLocation,
-    userId: string | undefined,
-    ttlMs: number,
-    lifetimeMs: number,
-    fields: readonly string[],
-  ): Promise<boolean> {
-    const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
-    if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
+  async create(record: NewSessionRecord): Promise<CreateOutcome> {
+    const { location: at, userId, ttlMs, lifetimeMs, fields, replaces } = record
+    const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    let result: unknown
     this.#writes.hold()
-    const created = await withRedisDeadline('create', this.#timeoutMs, () =>
-      // The index lives as long as the longest session in it can: its absolute lifetime.
-      createScript.run(this.#redis, keys, [ttlMs, lifetimeMs, at.storageId, ...fields]),
-    )
-    return created === 1
+    if (replaces !== undefined && userId !== undefined) {
+      const keys = [
+        sessionKey(this.#prefix, replaces.tag, replaces.storageId),
+        key,
+        userIndexKey(this.#prefix, at.tag, userId),
+        revocationKey(this.#prefix, at.tag, userId),
+      ]
+      result = await this.#call('rotate', () =>
+        rotateScript.run(this.#redis, keys, [
+          ttlMs,
+          lifetimeMs,
+          replaces.storageId,
+          at.storageId,
+          record.maxSessionsPerUser ?? 0,
+          sessionKeyStem(this.#prefix, at.tag),
+          ...fields,
+        ]),
+      )
+    } else {
+      const keys = [key]
+      if (userId !== undefined) {
+        keys.push(userIndexKey(this.#prefix, at.tag, userId), revocationKey(this.#prefix, at.tag, userId))
+      }
+      result = await this.#call('create', () =>
+        // The index lives as long as the longest session in it can: its absolute lifetime.
+        createScript.run(this.#redis, keys, [
+          ttlMs,
+          lifetimeMs,
+          at.storageId,
+          record.maxSessionsPerUser ?? 0,
+          sessionKeyStem(this.#prefix, at.tag),
+          ...fields,
+        ]),
+      )
+    }
+    return result === 1 ? 'created' : result === -1 ? 'collision' : 'revoked'
   }
 
-  /** Returns false when the session no longer exists (destroyed or expired meanwhile). */
+  /** Returns false when the session no longer exists (destroyed, rotated, revoked or expired meanwhile). */
   async update(
     at: SessionLocation,
+    userId: string | undefined,
     ttlMs: number,
     setPairs: readonly string[],
     deleted: readonly string[],
   ): Promise<boolean> {
     const key = sessionKey(this.#prefix, at.tag, at.storageId)
+    if (userId === undefined && ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
+      return this.#setAnonymousFields(key, setPairs)
+    }
+    const keys = [key]
+    if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const applied = await withRedisDeadline('save', this.#timeoutMs, () =>
-      updateScript.run(this.#redis, [key], [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
+    const applied = await this.#call('save', () =>
+      updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
     )
     return applied === 1
+  }
+
+  /**
+   * The common write of an anonymous session (fields set, no expiry change) as one plain HSET
+   * instead of a script: one command instead of three. It leads with `~c` at its current value,
+   * which every live session has, so the reply (the number of fields that were new) says
+   * whether the session existed: all new means it was gone (destroyed, rotated or expired) and
+   * the HSET just made a stray hash, which is deleted at once. Until then the stray hash lacks
+   * the expiry fields, so a request reading it treats it as no session. Logged-in sessions keep
+   * the script: their writes must also check the revocation epoch atomically.
+   */
+  async #setAnonymousFields(key: string, setPairs: readonly string[]): Promise<boolean> {
+    this.#writes.hold()
+    const added = await this.#call('save', () => this.#redis.hset(key, ...setPairs))
+    if (added < setPairs.length / 2) return true
+    await this.#call('save', () => this.#redis.del(key))
+    return false
   }
 
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {
     const keys = [sessionKey(this.#prefix, at.tag, at.storageId)]
     if (userId !== undefined) keys.push(userIndexKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const existed = await withRedisDeadline('destroy', this.#timeoutMs, () =>
-      destroyScript.run(this.#redis, keys, [at.storageId]),
-    )
+    const existed = await this.#call('destroy', () => destroyScript.run(this.#redis, keys, [at.storageId]))
     return existed === 1
   }
 
   async listUser(userId: string): Promise<UserSessionInfo[]> {
     const tag = tagForUser(this.#prefix, userId)
     const index = userIndexKey(this.#prefix, tag, userId)
-    return withRedisDeadline('list user sessions', this.#timeoutMs, async () => {
+    return this.#call('list user sessions', async () => {
       const storageIds = await this.#redis.smembers(index)
       if (storageIds.length === 0) return []
       const pipeline = this.#redis.pipeline()
@@ -127,7 +220,7 @@ export class RedisSessionStore {
     })
   }
 
-  /** Ends the given sessions of a user (all of them when `storageIds` is undefined). */
+  /** Ends the given sessions of a user, or all of them (revoking) when `only` is undefined. */
   async destroyUser(
     userId: string,
     only: readonly string[] | undefined,
@@ -135,14 +228,23 @@ export class RedisSessionStore {
   ): Promise<number> {
     const tag = tagForUser(this.#prefix, userId)
     const index = userIndexKey(this.#prefix, tag, userId)
-    return withRedisDeadline('destroy user sessions', this.#timeoutMs, async () => {
-      const members = await this.#redis.smembers(index)
-      const targets = members.filter(
-        (storageId) => storageId !== except && (only === undefined || only.includes(storageId)),
+    if (only === undefined) {
+      const keys = [index, revocationKey(this.#prefix, tag, userId)]
+      const args = [sessionKeyStem(this.#prefix, tag), except ?? '', this.#absoluteTimeoutMs]
+      return this.#call('destroy user sessions', async () =>
+        Number(await destroyAllOfUserScript.run(this.#redis, keys, args)),
       )
-      if (targets.length === 0) return 0
-      const keys = [index, ...targets.map((storageId) => sessionKey(this.#prefix, tag, storageId))]
-      return Number(await destroyManyScript.run(this.#redis, keys, targets))
-    })
+    }
+    let ended = 0
+    for (const storageId of new Set(only)) {
+      if (storageId === except) continue
+      const keys = [index, sessionKey(this.#prefix, tag, storageId)]
+      ended += Number(
+        await this.#call('destroy user session', () =>
+          destroyOneOfUserScript.run(this.#redis, keys, [storageId]),
+        ),
+      )
+    }
+    return ended
   }
 }

@@ -1,5 +1,5 @@
 import { SessionDataInvalidError, SessionDataNotSerializableError, SessionStateError } from './errors.js'
-import type { SessionLocation } from './redis-session-store.js'
+import type { SessionLocation } from './session-store.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** Data of a session: field name → JSON-serializable value. */
@@ -10,17 +10,25 @@ export interface RegenerateOptions {
   /**
    * The user the new session belongs to (a login). Omit to keep the current user (a periodic ID
    * rotation); a changed user starts a new absolute-timeout window.
+   * Pass `undefined` explicitly for an anonymous session (e.g. a logout that keeps the cart).
    * @default the session's current user
    */
-  userId?: string
+  userId?: string | undefined
   /** Carry the data fields over to the new session (e.g. a shopping cart across login). @default false */
   keepData?: boolean
+  /**
+   * "Remember me": `true` sends a cookie with `Max-Age` (it survives a browser restart), `false`
+   * a browser-session cookie (no `Max-Age`: the browser drops it when it closes). The server-side
+   * idle and absolute timeouts apply either way.
+   * @default the session's current setting (`true` for a new session)
+   */
+  persistent?: boolean
 }
 
 /** What the session engine does for a session; implemented by `createSessions`. */
 export interface SessionEngine {
   readonly fields: Readonly<Record<string, StandardSchemaV1>> | undefined
-  destroyStored(state: SessionState): Promise<void>
+  destroyStored(location: SessionLocation, userId: string | undefined): Promise<void>
   freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation }
   absoluteTimeoutMs: number
   reportError(error: Error): void
@@ -34,6 +42,8 @@ export interface SessionState {
   isNew: boolean
   userId: string | undefined
   userAgent: string | undefined
+  /** Its cookie carries Max-Age (false: a browser-session cookie). */
+  persistent: boolean
   createdAt: number
   expiresAt: number
   touchedAt: number
@@ -50,15 +60,35 @@ export interface SessionState {
   /** Redis was down and the policy is 'anonymous': nothing is saved. */
   readOnly: boolean
   committed: boolean
+  /** Its rotation was refused or its write found it gone: nothing more is written for it. */
+  ended: boolean
   /** Parsed values by field, so repeated reads do not re-parse. */
   readonly parsed: Map<string, unknown>
+  /**
+   * The stored session a `regenerate` replaces. It stays in the store until the new one is
+   * saved, and the two change places in one atomic step then, so a revocation that lands while
+   * the request runs is never undone by it.
+   */
+  predecessor: { location: SessionLocation; userId: string | undefined } | undefined
+  /**
+   * Set when the response's headers left before the session was saved: the session ID whose
+   * cookie they carried (undefined: they carried none for a new session). A new session with
+   * another ID can no longer reach the client, so it is not stored.
+   */
+  headersSentFor: { sessionId: string; issued: boolean } | undefined
 }
 
 let readState: (session: Session<SessionData>) => SessionState
+let rotate: (session: Session<SessionData>, options: RegenerateOptions) => void
 
 /** @internal the engine's access to a session's state (a private field, not public API). */
 export function stateOf(session: Session<SessionData>): SessionState {
   return readState(session)
+}
+
+/** @internal `regenerate` without the promise: its effect is synchronous (the store is written on save). */
+export function regenerateNow(session: Session<SessionData>, options: RegenerateOptions): void {
+  rotate(session, options)
 }
 
 /**
@@ -72,6 +102,7 @@ export class Session<Data extends SessionData = SessionData> {
 
   static {
     readState = (session) => session.#state
+    rotate = (session, options) => session.#regenerate(options)
   }
 
   /** @internal created by `Sessions.load`. */
@@ -91,6 +122,11 @@ export class Session<Data extends SessionData = SessionData> {
   /** The logged-in user, set only through `regenerate({ userId })`. */
   get userId(): string | undefined {
     return this.#state.userId
+  }
+
+  /** Whether its cookie survives a browser restart (see `regenerate({ persistent })`). */
+  get persistent(): boolean {
+    return this.#state.persistent
   }
 
   /** True until the session has been stored in Redis. */
@@ -190,9 +226,11 @@ export class Session<Data extends SessionData = SessionData> {
 
   /**
    * Replaces the session ID (call it on login and on any privilege change: it defeats session
-   * fixation). The old ID is deleted from Redis before this resolves, so the old cookie stops
-   * working at once, including for requests already in flight. The new session is stored when the
-   * request ends.
+   * fixation). The new session replaces the old one when the request's session is saved, in one
+   * atomic step that also checks the old one was not ended meanwhile: a rotation of a session
+   * that was logged out, destroyed or revoked ("log out everywhere") while this request ran
+   * creates nothing and clears the cookie instead. A login (`userId` differs from the current
+   * one) deletes the old session and creates the new one.
    *
    * @example
    * ```ts
@@ -200,6 +238,10 @@ export class Session<Data extends SessionData = SessionData> {
    * ```
    */
   async regenerate(options: RegenerateOptions = {}): Promise<void> {
+    this.#regenerate(options)
+  }
+
+  #regenerate(options: RegenerateOptions): void {
     const state = this.#writable('regenerate')
     const kept = new Map<string, string>()
     if (options.keepData) {
@@ -209,7 +251,10 @@ export class Session<Data extends SessionData = SessionData> {
         else kept.set(key, raw)
       }
     }
-    if (!state.isNew) await this.#engine.destroyStored(state)
+    if (!state.isNew && state.predecessor === undefined) {
+      state.predecessor = { location: state.location, userId: state.userId }
+    }
+    if (options.persistent !== undefined) state.persistent = options.persistent
     const userId = 'userId' in options ? options.userId : state.userId
     const now = Date.now()
     if (userId !== state.userId) {
@@ -231,7 +276,9 @@ export class Session<Data extends SessionData = SessionData> {
    */
   async destroy(): Promise<void> {
     const state = this.#writable('destroy')
-    if (!state.isNew) await this.#engine.destroyStored(state)
+    const stored = state.isNew ? state.predecessor : { location: state.location, userId: state.userId }
+    if (stored) await this.#engine.destroyStored(stored.location, stored.userId)
+    state.predecessor = undefined
     const now = Date.now()
     state.createdAt = now
     state.expiresAt = now + this.#engine.absoluteTimeoutMs
@@ -239,8 +286,13 @@ export class Session<Data extends SessionData = SessionData> {
     this.#startOver(state, undefined, now)
   }
 
-  /** A new ID (the old one is already deleted) and no data: stored on commit. */
+  /** A new ID and no data: stored on commit. */
   #startOver(state: SessionState, userId: string | undefined, now: number): void {
+    // The client holds a cookie for the session being replaced (or was about to get one): clear
+    // it unless the new session is stored and its cookie sent instead.
+    if (state.sendCookie || !state.isNew) state.clearCookie = true
+    state.sendCookie = false
+    state.ended = false
     const identity = this.#engine.freshIdentity(userId)
     state.sessionId = identity.sessionId
     state.location = identity.location

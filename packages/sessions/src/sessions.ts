@@ -1,13 +1,8 @@
-import { readCookie, serializeSetCookie } from './cookie-header.js'
-import { signCookieValue } from './cookie-signing.js'
-import { SessionStateError, SessionStoreUnavailableError } from './errors.js'
-import { type ResolvedOptions, resolveOptions, type SessionsOptions } from './options.js'
-import { DATA_PREFIX, META } from './redis-keys.js'
-import { RedisSessionStore, type SessionLocation, type UserSessionInfo } from './redis-session-store.js'
-import { Session, type SessionData, type SessionEngine, type SessionState, stateOf } from './session.js'
-import { newSessionId, randomTag, storageIdOf, tagForUser } from './session-id.js'
+import { resolveOptions, type SessionsOptions } from './options.js'
+import type { Session, SessionData } from './session.js'
+import type { UserSessionInfo } from './session-store.js'
+import { SessionsEngine } from './sessions-engine.js'
 import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
-import { VerifiedCookieCache } from './verified-cookie-cache.js'
 
 /** What `load` needs from a request: its headers, nothing framework-specific. */
 export interface SessionRequest {
@@ -30,42 +25,16 @@ export interface DestroyAllOptions {
 }
 
 /**
- * The framework-free core: `load` a request's session from its cookie header, let the handler
- * use it, `commit` it to get the `Set-Cookie` header. The adapters (`@scale/sessions/node`,
- * `/express`, `/fastify`, `/hono`) only call these two.
+ * The framework-free core that {@link createSessions} returns: `load` a request's session from
+ * its cookie header, let the handler use it, `commit` it to get the `Set-Cookie` header. The
+ * adapters (`@scale/sessions/node`, `/express`, `/fastify`, `/hono`) only call these two.
  */
-export class Sessions<Data extends SessionData = SessionData> {
-  readonly #options: ResolvedOptions
-  readonly #store: RedisSessionStore
-  readonly #engine: SessionEngine
-  readonly #byRequest = new WeakMap<object, Session<Data>>()
-  readonly #verifiedCookies: VerifiedCookieCache
-
-  /** @internal use {@link createSessions}. */
-  constructor(options: ResolvedOptions) {
-    this.#options = options
-    this.#verifiedCookies = new VerifiedCookieCache(options.secrets, options.verifiedCookieCacheSize)
-    this.#store = new RedisSessionStore(
-      options.redis,
-      options.keyPrefix,
-      options.redisTimeoutMs,
-      options.coalesceWrites,
-    )
-    this.#engine = {
-      fields: options.fields,
-      absoluteTimeoutMs: options.absoluteTimeoutMs,
-      destroyStored: async (state) => {
-        await this.#store.destroy(state.location, state.userId)
-      },
-      freshIdentity: (userId) => this.#freshIdentity(userId),
-      reportError: (error) => this.#report(error),
-    }
-  }
+export interface Sessions<Data extends SessionData = SessionData> {
+  /** The cookie's attributes (after defaults), e.g. for express-session's `req.session.cookie`. */
+  readonly cookieAttributes: { path: string; httpOnly: boolean; secure: boolean; sameSite: string }
 
   /** The cookie's name, including the `__Host-` prefix when it applies. */
-  get cookieName(): string {
-    return this.#options.cookieName
-  }
+  readonly cookieName: string
 
   /**
    * The session a request's cookie names, or a fresh anonymous one when the cookie is missing,
@@ -73,67 +42,13 @@ export class Sessions<Data extends SessionData = SessionData> {
    * never reach Redis. Costs one HGETALL for a well-signed cookie.
    *
    * @throws {SessionStoreUnavailableError} Redis did not answer (policy `'fail-closed'`).
+   * @throws {SessionsClosedError} after `close()`.
    * @example
    * ```ts
    * const session = await sessions.load({ cookie: req.headers.cookie, userAgent: req.headers['user-agent'] })
    * ```
    */
-  async load(request: SessionRequest): Promise<Session<Data>> {
-    const options = this.#options
-    const userAgent = request.userAgent?.slice(0, options.maxUserAgentLength)
-    const raw = readCookie(request.cookie, options.cookieName)
-    if (raw === undefined) return this.#fresh(userAgent, false, false)
-    const verified = this.#verifiedCookies.check(raw)
-    if (!verified) return this.#fresh(userAgent, true, false)
-    const location = { tag: verified.tag, storageId: verified.storageId }
-    let fields: Record<string, string>
-    try {
-      fields = await this.#store.read(location)
-    } catch (error) {
-      if (options.onRedisDown === 'anonymous' && error instanceof SessionStoreUnavailableError) {
-        this.#report(error)
-        return this.#fresh(userAgent, false, true)
-      }
-      throw error
-    }
-    const createdAt = Number(fields[META.createdAt])
-    const expiresAt = Number(fields[META.expiresAt])
-    const touchedAt = Number(fields[META.touchedAt])
-    const now = Date.now()
-    // Redis TTLs end sessions too; checking here as well keeps the timeouts exact even when a
-    // TTL has not fired yet or a key was restored from a backup without its TTL.
-    if (
-      !Number.isFinite(createdAt) ||
-      !Number.isFinite(expiresAt) ||
-      !Number.isFinite(touchedAt) ||
-      now >= expiresAt ||
-      now - touchedAt >= options.idleTimeoutMs
-    ) {
-      return this.#fresh(userAgent, true, false)
-    }
-    const stored = new Map<string, string>()
-    for (const [field, value] of Object.entries(fields)) {
-      if (field.startsWith(DATA_PREFIX)) stored.set(field.slice(DATA_PREFIX.length), value)
-    }
-    return new Session<Data>(this.#engine, {
-      sessionId: verified.sessionId,
-      location,
-      isNew: false,
-      userId: fields[META.userId],
-      userAgent,
-      createdAt,
-      expiresAt,
-      touchedAt,
-      stored,
-      changes: new Map(),
-      needsResign: verified.secretIndex > 0,
-      sendCookie: false,
-      clearCookie: false,
-      readOnly: false,
-      committed: false,
-      parsed: new Map(),
-    })
-  }
+  load(request: SessionRequest): Promise<Session<Data>>
 
   /**
    * Writes what the request changed and returns the `Set-Cookie` header to send. A session
@@ -141,33 +56,32 @@ export class Sessions<Data extends SessionData = SessionData> {
    * `touchAfterMs`. Idempotent: a second call returns the first result.
    *
    * @throws {SessionStoreUnavailableError} Redis did not answer (policy `'fail-closed'`, or a login while Redis is down).
+   * @throws {SessionsClosedError} after `close()` (for a session not committed yet).
    * @example
    * ```ts
    * const { setCookie } = await sessions.commit(session)
    * if (setCookie) res.setHeader('set-cookie', setCookie)
    * ```
    */
-  async commit(session: Session<Data>): Promise<CommitResult> {
-    const state = stateOf(session as Session<SessionData>)
-    if (state.committed) return { setCookie: this.#cookieFor(state) }
-    state.committed = true
-    try {
-      await this.#write(state)
-    } catch (error) {
-      if (
-        this.#options.onRedisDown === 'anonymous' &&
-        error instanceof SessionStoreUnavailableError &&
-        state.userId === undefined
-      ) {
-        this.#report(error)
-        state.readOnly = true
-      } else {
-        state.committed = false
-        throw error
-      }
-    }
-    return { setCookie: this.#cookieFor(state) }
-  }
+  commit(session: Session<Data>): Promise<CommitResult>
+
+  /**
+   * Writes what the request changed so far, now, and keeps the session open: later changes are
+   * written by `commit` (or another `save`), and the Set-Cookie is still sent by `commit`. For
+   * work that must see the session stored before the response ends (a redirect followed by a
+   * request on another connection, a WebSocket upgrade); express-session's `req.session.save()`.
+   *
+   * @throws {SessionStoreUnavailableError} Redis did not answer.
+   */
+  save(session: Session<Data>): Promise<void>
+
+  /**
+   * Re-reads the session's data from the store, dropping this request's unsaved changes
+   * (express-session's `req.session.reload()`).
+   *
+   * @throws {SessionStateError} the session is not stored (new, or ended meanwhile).
+   */
+  reload(session: Session<Data>): Promise<void>
 
   /**
    * The sessions of a user, most recently used first (created, last seen, user agent).
@@ -177,18 +91,14 @@ export class Sessions<Data extends SessionData = SessionData> {
    * for (const s of await sessions.listUserSessions(user.id)) console.log(s.userAgent, s.lastSeenAt)
    * ```
    */
-  listUserSessions(userId: string): Promise<UserSessionInfo[]> {
-    return this.#store.listUser(userId)
-  }
+  listUserSessions(userId: string): Promise<UserSessionInfo[]>
 
   /**
    * Ends one session of a user, by the `handle` from {@link listUserSessions}. A handle that is
    * not among this user's sessions is ignored, so a user can only end their own sessions.
    * @returns whether a live session was ended
    */
-  async destroyUserSession(userId: string, handle: string): Promise<boolean> {
-    return (await this.#store.destroyUser(userId, [handle], undefined)) > 0
-  }
+  destroyUserSession(userId: string, handle: string): Promise<boolean>
 
   /**
    * Ends every session of a user at once ("log out everywhere", after a password change), in one
@@ -199,131 +109,32 @@ export class Sessions<Data extends SessionData = SessionData> {
    * await sessions.destroyAllUserSessions(user.id, { except: session.handle })
    * ```
    */
-  destroyAllUserSessions(userId: string, options: DestroyAllOptions = {}): Promise<number> {
-    return this.#store.destroyUser(userId, undefined, options.except)
-  }
+  destroyAllUserSessions(userId: string, options?: DestroyAllOptions): Promise<number>
 
-  /** Associates a session with a request object, for the adapters' `getSession(req)`. */
-  attach(request: object, session: Session<Data>): void {
-    this.#byRequest.set(request, session)
-  }
+  /**
+   * The Set-Cookie header to send with headers that leave now, before the session is saved (a
+   * streamed response, `writeHead`, `flushHeaders`): the adapters call it from their header
+   * hook, as express-session's `on-headers` does. The cookie is decided from what the session
+   * will store; what the request changes after this point is still saved when the response
+   * ends, except a new session whose cookie could not be sent (reported as
+   * {@link SessionHeadersSentError}, never stored). After `commit` it returns what `commit` did.
+   */
+  cookieForHeaders(session: Session<Data>): string | undefined
 
-  /** The session an adapter attached to this request object. */
-  of(request: object): Session<Data> {
-    const session = this.#byRequest.get(request)
-    if (!session) {
-      throw new SessionStateError(
-        'No session is attached to this request: is the session middleware installed before this route?',
-      )
-    }
-    return session
-  }
+  /**
+   * The session the adapter loaded for this request (Express `req`, Fastify `request`, the
+   * fetch `Request`).
+   * @throws {SessionStateError} no session middleware ran for this request.
+   */
+  of(request: object): Session<Data>
 
-  async #write(state: SessionState): Promise<void> {
-    if (state.readOnly) {
-      if (state.userId !== undefined) {
-        throw new SessionStoreUnavailableError('login', new Error('Redis was down when the request started'))
-      }
-      return
-    }
-    const options = this.#options
-    const now = Date.now()
-    const ttlMs = Math.max(1, Math.min(options.idleTimeoutMs, state.expiresAt - now))
-    if (state.isNew) {
-      const dataPairs: string[] = []
-      for (const [key, raw] of state.changes) if (raw !== null) dataPairs.push(DATA_PREFIX + key, raw)
-      if (state.userId === undefined && dataPairs.length === 0) return
-      const fields = [
-        META.createdAt,
-        String(state.createdAt),
-        META.expiresAt,
-        String(state.expiresAt),
-        META.touchedAt,
-        String(now),
-        ...dataPairs,
-      ]
-      if (state.userId !== undefined) fields.push(META.userId, state.userId)
-      if (state.userAgent) fields.push(META.userAgent, state.userAgent)
-      const created = await this.#store.create(
-        state.location,
-        state.userId,
-        ttlMs,
-        Math.max(1, state.expiresAt - now),
-        fields,
-      )
-      if (!created)
-        throw new SessionStateError('A new session ID collided with a live session; retry the request.')
-      state.isNew = false
-      state.sendCookie = true
-      state.touchedAt = now
-      return
-    }
-    const setPairs: string[] = []
-    const deleted: string[] = []
-    for (const [key, raw] of state.changes) {
-      if (raw === null) deleted.push(DATA_PREFIX + key)
-      else setPairs.push(DATA_PREFIX + key, raw)
-    }
-    const touchDue = now - state.touchedAt >= options.touchAfterMs
-    if (touchDue) setPairs.push(META.touchedAt, String(now))
-    if (setPairs.length === 0 && deleted.length === 0) return
-    const applied = await this.#store.update(state.location, touchDue ? ttlMs : 0, setPairs, deleted)
-    // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
-    // changes are dropped on purpose, and the cookie is cleared.
-    if (!applied) state.clearCookie = true
-    else if (touchDue) state.touchedAt = now
-  }
-
-  /** The Set-Cookie header the current state calls for, if any. */
-  #cookieFor(state: SessionState): string | undefined {
-    const options = this.#options
-    if (state.sendCookie || (state.needsResign && !state.isNew && !state.clearCookie)) {
-      return serializeSetCookie(
-        options.cookieName,
-        signCookieValue(options.secrets, state.location.tag, state.sessionId),
-        (state.expiresAt - Date.now()) / 1000,
-        options.cookie,
-      )
-    }
-    if (state.clearCookie) return serializeSetCookie(options.cookieName, '', 0, options.cookie)
-    return undefined
-  }
-
-  #fresh(userAgent: string | undefined, clearCookie: boolean, readOnly: boolean): Session<Data> {
-    const now = Date.now()
-    const identity = this.#freshIdentity(undefined)
-    return new Session<Data>(this.#engine, {
-      ...identity,
-      isNew: true,
-      userId: undefined,
-      userAgent,
-      createdAt: now,
-      expiresAt: now + this.#options.absoluteTimeoutMs,
-      touchedAt: now,
-      stored: new Map(),
-      changes: new Map(),
-      needsResign: false,
-      sendCookie: false,
-      clearCookie,
-      readOnly,
-      committed: false,
-      parsed: new Map(),
-    })
-  }
-
-  #freshIdentity(userId: string | undefined): { sessionId: string; location: SessionLocation } {
-    const sessionId = newSessionId()
-    const tag = userId === undefined ? randomTag() : tagForUser(this.#options.keyPrefix, userId)
-    return { sessionId, location: { tag, storageId: storageIdOf(sessionId) } }
-  }
-
-  #report(error: Error): void {
-    try {
-      this.#options.onError?.(error)
-    } catch {
-      // A throwing logger must not turn a handled problem into a failed request.
-    }
-  }
+  /**
+   * Stops the Redis circuit breaker's probes; afterwards every method throws
+   * {@link SessionsClosedError}. Idempotent and immediate (it waits on nothing). Your Redis
+   * client stays open: quit it yourself after this. Close the HTTP server first, so requests in
+   * flight can commit.
+   */
+  close(): Promise<void>
 }
 
 /**
@@ -349,5 +160,5 @@ export function createSessions<Data extends SessionData = SessionData>(
 export function createSessions(
   options: SessionsOptions<Record<string, StandardSchemaV1>>,
 ): Sessions<SessionData> {
-  return new Sessions(resolveOptions(options))
+  return new SessionsEngine(resolveOptions(options))
 }

@@ -7,17 +7,29 @@ import { SessionStoreUnavailableError } from './errors.js'
  * One promise and one timer per call, no `Promise.race` or async wrapper: this runs on every
  * Redis call of every request, so its allocations show in the server's CPU per request.
  */
+/** Told each call's outcome (the circuit breaker), without a promise of its own. */
+export interface CallObserver {
+  succeeded(): void
+  failed(error: unknown): void
+}
+
 export function withRedisDeadline<T>(
   operation: string,
   timeoutMs: number,
   call: () => Promise<T>,
+  observer?: CallObserver,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    // Only the first outcome counts: a reply arriving after the deadline settles an
+    // already-rejected promise (a no-op, never an unhandled rejection) and tells the observer
+    // nothing more.
+    let settled = false
     const timer = setTimeout(() => {
-      reject(new SessionStoreUnavailableError(operation, new Error(`no answer within ${timeoutMs} ms`)))
+      settled = true
+      const error = new SessionStoreUnavailableError(operation, new Error(`no answer within ${timeoutMs} ms`))
+      observer?.failed(error)
+      reject(error)
     }, timeoutMs)
-    // A reply arriving after the deadline settles an already-rejected promise: a no-op, and
-    // never an unhandled rejection, because both outcomes of `call()` are handled here.
     let pending: Promise<T>
     try {
       pending = call()
@@ -27,10 +39,14 @@ export function withRedisDeadline<T>(
     pending.then(
       (value) => {
         clearTimeout(timer)
+        if (!settled) observer?.succeeded()
+        settled = true
         resolve(value)
       },
       (error: unknown) => {
         clearTimeout(timer)
+        if (!settled) observer?.failed(error)
+        settled = true
         reject(new SessionStoreUnavailableError(operation, error))
       },
     )

@@ -1,26 +1,14 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CookieClient } from './helpers/http-client.js'
 import { type AdapterName, type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, redisClient } from './helpers/setup.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
-
-afterAll(async () => {
-  redis.disconnect()
-  await redisServer.dispose()
-})
+const kit = useRedis()
 
 describe.each<AdapterName>(['node', 'express', 'fastify', 'hono'])('%s adapter', (adapter) => {
   let server: RunningServer
-  const sessions = () => makeSessions(redis)
+  const sessions = () => makeSessions(kit.redis)
 
   afterAll(async () => {
     await server?.close()

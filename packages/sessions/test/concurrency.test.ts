@@ -1,25 +1,16 @@
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { startExpressSessionServer } from './helpers/express-session-app.js'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
 import { type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
+import { makeSessions, randomPrefix } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
 const N = 50
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const servers: RunningServer[] = []
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
 
 afterAll(async () => {
   for (const server of servers) await server.close()
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 /** Fires N requests of one session at once, each setting its own field after a short pause. */
@@ -33,7 +24,7 @@ function fireConcurrently(port: number, cookie: string) {
 
 describe('overlapping requests of one session', () => {
   it(`${N} concurrent requests each setting a different field: all ${N} fields are present`, async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const server = await startServer('express', sessions)
     servers.push(server)
     const client = new CookieClient(server.port, sessions.cookieName)
@@ -46,7 +37,7 @@ describe('overlapping requests of one session', () => {
   })
 
   it('control: express-session + connect-redis loses fields under the same load', async () => {
-    const server = await startExpressSessionServer(redisServer.port, randomPrefix())
+    const server = await startExpressSessionServer(kit.server.port, randomPrefix())
     servers.push(server)
     const client = new CookieClient(server.port, 'connect.sid')
     await client.send('POST', '/set?k=start&v=1') // creates the session and its cookie
@@ -55,7 +46,6 @@ describe('overlapping requests of one session', () => {
     expect(results.every((r) => r.status === 200)).toBe(true)
     const data = (await client.send('GET', '/me')).json().data as Record<string, string>
     const present = Array.from({ length: N }, (_, i) => data[`f${i}`] === String(i)).filter(Boolean).length
-    console.log(`express-session + connect-redis kept ${present} of ${N} fields`)
     expect(present).toBeLessThan(N)
   })
 })

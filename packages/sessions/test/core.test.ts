@@ -1,9 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
-import { type RedisServer, startRedis } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { withFetchSession } from '../src/hono.js'
 import {
@@ -12,60 +10,66 @@ import {
   SessionDataInvalidError,
   SessionDataNotSerializableError,
   SessionStateError,
+  SessionsOptionsError,
 } from '../src/index.js'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
 import { type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, randomPrefix, redisClient, SECRET } from './helpers/setup.js'
+import { makeSessions, randomPrefix, SECRET } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const closers: (() => Promise<void>)[] = []
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
 
 afterAll(async () => {
   for (const close of closers) await close()
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 describe('configuration', () => {
-  it('rejects unusable options with SessionConfigError', () => {
-    const cases: Record<string, Parameters<typeof createSessions>[0]> = {
-      'no secrets': { redis, secrets: [] },
-      'short secret': { redis, secrets: ['short'] },
-      'absolute below idle': { redis, secrets: [SECRET], idleTimeoutMs: 10_000, absoluteTimeoutMs: 5_000 },
-      'touch after idle': { redis, secrets: [SECRET], idleTimeoutMs: 10_000, touchAfterMs: 10_000 },
-      'SameSite=None without Secure': {
-        redis,
-        secrets: [SECRET],
-        cookie: { sameSite: 'None', secure: false },
-      },
-      'bad cookie name': { redis, secrets: [SECRET], cookie: { name: 'a b' } },
+  it('rejects unusable options with SessionsOptionsError naming the option', () => {
+    const cases: Record<string, [string, Parameters<typeof createSessions>[0]]> = {
+      'no secrets': ['secrets', { redis: kit.redis, secrets: [] }],
+      'short secret': ['secrets', { redis: kit.redis, secrets: ['short'] }],
+      'absolute below idle': [
+        'absoluteTimeoutMs',
+        { redis: kit.redis, secrets: [SECRET], idleTimeoutMs: 10_000, absoluteTimeoutMs: 5_000 },
+      ],
+      'touch after idle': [
+        'touchAfterMs',
+        { redis: kit.redis, secrets: [SECRET], idleTimeoutMs: 10_000, touchAfterMs: 10_000 },
+      ],
+      'SameSite=None without Secure': [
+        'cookie.sameSite',
+        { redis: kit.redis, secrets: [SECRET], cookie: { sameSite: 'None', secure: false } },
+      ],
+      'bad cookie name': ['cookie.name', { redis: kit.redis, secrets: [SECRET], cookie: { name: 'a b' } }],
     }
-    for (const [label, options] of Object.entries(cases)) {
+    for (const [label, [option, options]] of Object.entries(cases)) {
       let caught: unknown
       try {
         createSessions(options)
       } catch (error) {
         caught = error
       }
-      expect(caught, label).toBeInstanceOf(SessionConfigError)
-      expect((caught as SessionConfigError).code).toBe('E_SESSION_CONFIG')
+      expect(caught, label).toBeInstanceOf(SessionsOptionsError)
+      expect((caught as SessionsOptionsError).code).toBe('E_SESSIONS_INVALID_OPTIONS')
+      expect((caught as SessionsOptionsError).context.option, label).toBe(option)
       expect((caught as Error).message).toMatch(/^\[@scale\/sessions\]/)
+      // The deprecated name still catches it for one minor version.
+      expect(caught, label).toBeInstanceOf(SessionConfigError)
     }
   })
 
   it('uses __Host- only when the attributes allow it', () => {
-    expect(createSessions({ redis, secrets: [SECRET] }).cookieName).toBe('__Host-sid')
-    expect(createSessions({ redis, secrets: [SECRET], cookie: { domain: 'example.com' } }).cookieName).toBe(
+    expect(createSessions({ redis: kit.redis, secrets: [SECRET] }).cookieName).toBe('__Host-sid')
+    expect(
+      createSessions({ redis: kit.redis, secrets: [SECRET], cookie: { domain: 'example.com' } }).cookieName,
+    ).toBe('sid')
+    expect(
+      createSessions({ redis: kit.redis, secrets: [SECRET], cookie: { secure: false } }).cookieName,
+    ).toBe('sid')
+    expect(createSessions({ redis: kit.redis, secrets: [SECRET], cookie: { path: '/app' } }).cookieName).toBe(
       'sid',
     )
-    expect(createSessions({ redis, secrets: [SECRET], cookie: { secure: false } }).cookieName).toBe('sid')
-    expect(createSessions({ redis, secrets: [SECRET], cookie: { path: '/app' } }).cookieName).toBe('sid')
   })
 })
 
@@ -74,7 +78,7 @@ describe('typed schema', () => {
     const errors: Error[] = []
     const keyPrefix = randomPrefix()
     const sessions = createSessions({
-      redis,
+      redis: kit.redis,
       secrets: [SECRET],
       keyPrefix,
       fields: { theme: z.enum(['light', 'dark']), cart: z.array(z.string()).max(3) },
@@ -95,15 +99,15 @@ describe('typed schema', () => {
     expect(again.get('cart')).toEqual(['apple'])
 
     // A deploy changed the schema; a stored value that no longer fits reads as absent.
-    const [key] = await redis.keys(`${keyPrefix}*:s:*`)
-    await redis.hset(key as string, 'd:theme', JSON.stringify('sepia'))
+    const [key] = await kit.redis.keys(`${keyPrefix}*:s:*`)
+    await kit.redis.hset(key as string, 'd:theme', JSON.stringify('sepia'))
     const stale = await sessions.load({ cookie })
     expect(stale.get('theme')).toBeUndefined()
     expect(errors.some((error) => error instanceof SessionDataInvalidError)).toBe(true)
   })
 
   it('refuses values that are not JSON and changes after the response', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const session = await sessions.load({})
     expect(() => session.set('n', 10n)).toThrow(SessionDataNotSerializableError)
     expect(() => session.set('u', undefined)).toThrow(SessionDataNotSerializableError)
@@ -115,7 +119,7 @@ describe('typed schema', () => {
 
 describe('same field from overlapping requests', () => {
   it('last write wins, per field: the value is one of the written ones, other fields intact', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const server: RunningServer = await startServer('node', sessions)
     closers.push(server.close)
     const client = new CookieClient(server.port, sessions.cookieName)
@@ -134,7 +138,7 @@ describe('same field from overlapping requests', () => {
 
 describe('Fetch adapter', () => {
   it('logs in, reads, updates and logs out through a Fetch-API server', async () => {
-    const sessions = makeSessions(redis)
+    const sessions = makeSessions(kit.redis)
     const handler = withFetchSession(sessions, async (request, session) => {
       const url = new URL(request.url)
       if (url.pathname === '/login') await session.regenerate({ userId: 'fetch-user' })

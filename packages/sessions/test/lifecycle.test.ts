@@ -1,28 +1,20 @@
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CookieClient, httpRequest } from './helpers/http-client.js'
 import { resetCounts, sessionCommandCounts, writeCounts } from './helpers/redis-writes.js'
 import { type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
+import { makeSessions, randomPrefix } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 const servers: RunningServer[] = []
-
-beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
-})
 
 afterAll(async () => {
   for (const server of servers) await server.close()
-  redis.disconnect()
-  await redisServer.dispose()
 })
 
 async function serve(options: Parameters<typeof makeSessions>[1] = {}) {
-  const sessions = makeSessions(redis, options)
+  const sessions = makeSessions(kit.redis, options)
   const server = await startServer('node', sessions)
   servers.push(server)
   return { sessions, server, client: () => new CookieClient(server.port, sessions.cookieName) }
@@ -71,19 +63,19 @@ describe('regenerate', () => {
     const client = newClient()
     await client.send('POST', '/login?user=erin')
     const oldCookie = `${sessions.cookieName}=${client.cookie}`
-    await resetCounts(redisServer)
+    await resetCounts(kit.server)
     const slow = httpRequest(server.port, 'POST', '/set?k=late&v=1&delay=1500', { cookie: oldCookie })
     // Redis has run the slow request's HGETALL: it holds the old, still live session, and waits
     // 1.5 s before writing, time enough for the regenerate below even on a loaded machine.
     await waitFor('the slow request to load the session', async () => {
-      return ((await redisServer.commandCounts()).hgetall ?? 0) >= 1
+      return ((await kit.server.commandCounts()).hgetall ?? 0) >= 1
     })
     await client.send('POST', '/regenerate')
     const slowResult = await slow
     expect(slowResult.status).toBe(200)
     expect(slowResult.setCookies[0]).toMatch(/Max-Age=0/) // told to drop the dead cookie
     expect((await httpRequest(server.port, 'GET', '/me', { cookie: oldCookie })).json().user).toBeNull()
-    const keys = await redis.keys('*:s:*')
+    const keys = await kit.redis.keys('*:s:*')
     const live = await sessions.listUserSessions('erin')
     expect(live).toHaveLength(1)
     // Only the regenerated session exists for erin; the old hash was not recreated by the late write.
@@ -170,7 +162,7 @@ describe('writes only when something changed', () => {
     const client = quiet.client()
     await client.send('POST', '/login?user=hank')
     await client.send('POST', '/set?k=a&v=1')
-    await resetCounts(redisServer)
+    await resetCounts(kit.server)
     for (let i = 0; i < 20; i++) {
       const res = await client.send('GET', '/me')
       expect(res.json().data).toEqual({ a: '1' })
@@ -178,27 +170,25 @@ describe('writes only when something changed', () => {
     }
     // Setting a field to the value it already has is no change either.
     await client.send('POST', '/set?k=a&v=1')
-    const counts = await sessionCommandCounts(redisServer)
-    console.log('20 reads + 1 no-op set:', counts)
+    const counts = await sessionCommandCounts(kit.server)
     expect(counts).toEqual({ hgetall: 21 })
 
     // Once touchAfterMs has passed, one read extends the expiry (one script: HSET ~t + PEXPIRE)
     // and the reads right after it do not.
     await sleep(1_100)
     client.port = touching.server.port
-    await resetCounts(redisServer)
+    await resetCounts(kit.server)
     await client.send('GET', '/me')
     await client.send('GET', '/me')
     await client.send('GET', '/me')
-    const touched = await writeCounts(redisServer)
-    console.log('3 reads after touchAfterMs:', await sessionCommandCounts(redisServer))
+    const touched = await writeCounts(kit.server)
     expect(touched).toEqual({ evalsha: 1, pexpire: 1, hset: 1 })
 
     // ...and a changed field is one HSET of that field only.
     client.port = quiet.server.port
-    await resetCounts(redisServer)
+    await resetCounts(kit.server)
     await client.send('POST', '/set?k=b&v=2')
-    const changed = await writeCounts(redisServer)
+    const changed = await writeCounts(kit.server)
     expect(changed).toEqual({ evalsha: 1, hset: 1 })
   })
 })
@@ -209,12 +199,12 @@ describe('storage and signing', () => {
     const client = newClient()
     await client.send('POST', '/login?user=ivy')
     const sessionId = (client.cookie as string).split('.')[1] as string
-    const keys = await redis.keys('*')
+    const keys = await kit.redis.keys('*')
     let dump = keys.join('\n')
     for (const key of keys) {
-      const type = await redis.type(key)
-      if (type === 'hash') dump += JSON.stringify(await redis.hgetall(key))
-      if (type === 'set') dump += JSON.stringify(await redis.smembers(key))
+      const type = await kit.redis.type(key)
+      if (type === 'hash') dump += JSON.stringify(await kit.redis.hgetall(key))
+      if (type === 'set') dump += JSON.stringify(await kit.redis.smembers(key))
     }
     expect(dump.length).toBeGreaterThan(0)
     expect(dump).not.toContain(sessionId)

@@ -31,7 +31,7 @@ const adapters: AdapterName[] = ['node', 'express', 'fastify', 'hono']
 
 describe('Redis killed', () => {
   it('fail-closed: 503 with the documented code, the process stays up, recovery when Redis returns', async () => {
-    const sessions = makeSessions(redis, { redisTimeoutMs: 500 })
+    const sessions = makeSessions(redis, { commandTimeoutMs: 500 })
     const clients: Record<string, CookieClient> = {}
     for (const adapter of adapters) {
       const server = await startServer(adapter, sessions)
@@ -82,8 +82,8 @@ describe('Redis killed', () => {
     expect(unhandled).toEqual([])
   })
 
-  it('a hung Redis (SIGSTOP) costs a 503 after redisTimeoutMs, not a hung request', async () => {
-    const sessions = makeSessions(redis, { redisTimeoutMs: 500 })
+  it('a hung Redis (SIGSTOP) costs a 503 after commandTimeoutMs, not a hung request', async () => {
+    const sessions = makeSessions(redis, { commandTimeoutMs: 500 })
     const server = await startServer('express', sessions)
     servers.push(server)
     const client = new CookieClient(server.port, sessions.cookieName)
@@ -106,7 +106,7 @@ describe('Redis killed', () => {
   })
 
   it("'anonymous' policy: requests continue logged-out while Redis is down, logins are refused", async () => {
-    const sessions = makeSessions(redis, { redisTimeoutMs: 500, onRedisDown: 'anonymous' })
+    const sessions = makeSessions(redis, { commandTimeoutMs: 500, onRedisDown: 'anonymous' })
     const server = await startServer('hono', sessions)
     servers.push(server)
     const client = new CookieClient(server.port, sessions.cookieName)

@@ -1,21 +1,19 @@
-import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from '@scale/testkit'
+import { type RedisCluster, startRedisCluster } from '@scale/testkit'
 import { Cluster, type Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Sessions } from '../src/index.js'
 import type { Data } from './helpers/app-routes.js'
 import { CookieClient } from './helpers/http-client.js'
 import { type AdapterName, type RunningServer, startServer } from './helpers/servers.js'
-import { makeSessions, randomPrefix, redisClient } from './helpers/setup.js'
+import { makeSessions, randomPrefix } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
 
-let redisServer: RedisServer
-let redis: Redis
+const kit = useRedis()
 let cluster: RedisCluster
 let clusterClient: Cluster
 const servers: RunningServer[] = []
 
 beforeAll(async () => {
-  redisServer = await startRedis()
-  redis = redisClient(redisServer.port)
   cluster = await startRedisCluster()
   clusterClient = new Cluster(cluster.startupNodes, { redisOptions: { maxRetriesPerRequest: 1 } })
   clusterClient.on('error', () => {})
@@ -23,9 +21,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const server of servers) await server.close()
-  redis.disconnect()
   clusterClient.disconnect()
-  await redisServer.dispose()
   await cluster.stop()
 })
 
@@ -43,7 +39,7 @@ async function loginDevices(sessions: Sessions<Data>, adapter: AdapterName, user
 }
 
 describe.each([
-  ['single Redis', () => redis as Redis | Cluster],
+  ['single Redis', () => kit.redis as Redis | Cluster],
   ['Redis Cluster', () => clusterClient as Redis | Cluster],
 ])('per-user index on %s', (_label, client) => {
   it('lists, destroys one, destroys all', async () => {

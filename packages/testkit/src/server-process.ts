@@ -109,6 +109,21 @@ export class ServerProcess {
     }
   }
 
+  /**
+   * A polite signal goes to the server process alone, which shuts its children down its own way.
+   * Sent to every process it would mean something else: SIGINT to a postgres backend cancels its
+   * statement (57014) instead of the fast shutdown's "terminating connection" (57P01).
+   */
+  #signalLeader(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid
+    if (pid === undefined || !this.running) return
+    try {
+      process.kill(pid, signal)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+    }
+  }
+
   /** Sends `signal` and resolves once the process has exited. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!this.running) return this.#exited
@@ -117,7 +132,8 @@ export class ServerProcess {
     this.#child?.ref()
     // A stopped (SIGSTOPped) process cannot act on a polite signal.
     this.signal('SIGCONT')
-    this.signal(signal)
+    if (signal === 'SIGKILL') this.signal(signal)
+    else this.#signalLeader(signal)
     await this.#exited
   }
 

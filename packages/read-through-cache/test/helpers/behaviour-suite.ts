@@ -163,6 +163,44 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(controlRows.rows[0].n).toBeGreaterThan(1)
     })
 
+    it('4 processes miss a key whose loader finds nothing or throws: the lease holder tells the waiters, 1 loader call in all', async () => {
+      const prefix = prefixOf('outcome')
+      await pool.query("INSERT INTO rtc_counter VALUES ('outcome-missing', 0), ('outcome-error', 0)")
+      const processes = [0, 1, 2, 3].map(() => child(prefix))
+      await Promise.all(processes.map((p) => p.ready))
+      const missing = await Promise.all(
+        processes.map((p) =>
+          p.call({ op: 'burst', key: 'gone', counter: 'outcome-missing', calls: 250, outcome: 'missing' }),
+        ),
+      )
+      expect(missing.map((r) => r.redisErrors)).toEqual([0, 0, 0, 0])
+      expect(missing.map((r) => r.missing)).toEqual([250, 250, 250, 250])
+      const failing = await Promise.all(
+        processes.map((p) =>
+          p.call({ op: 'burst', key: 'broken', counter: 'outcome-error', calls: 250, outcome: 'error' }),
+        ),
+      )
+      expect(failing.map((r) => r.redisErrors)).toEqual([0, 0, 0, 0])
+      const errors = failing.flatMap((r) => r.errors as string[]).sort()
+      // The holder's own callers get its error; the other three processes get it as a typed remote error.
+      expect(errors).toEqual([
+        ...Array.from({ length: 3 }, () =>
+          expect.stringMatching(/^CacheRemoteLoadError: .*database says no \(1\)/),
+        ),
+        'Error: database says no (1)',
+      ])
+      const { rows } = await pool.query(
+        "SELECT name, n FROM rtc_counter WHERE name IN ('outcome-missing', 'outcome-error') ORDER BY name",
+      )
+      expect(rows).toEqual([
+        { name: 'outcome-error', n: 1 },
+        { name: 'outcome-missing', n: 1 },
+      ])
+      // Nothing was cached: the next call loads again (the outcome was for the waiters only).
+      const again = await child(prefix).call({ op: 'load', key: 'gone', value: 'now-here' })
+      expect(again.value).toBe('now-here')
+    })
+
     /**
      * Each iteration: a loader reads v1 from Postgres; the writer then updates the row to v2 and
      * invalidates; only then does the loader return v1. Without leases that v1 lands in the cache.
@@ -224,6 +262,21 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       const result = await raceHarness(false, 200)
       console.info(`[${name}] race harness control (leases off), 200 iterations:`, result)
       expect(result.staleSets).toBeGreaterThan(0)
+    })
+
+    it('clear() empties the prefix in Redis (every node) and in another instance local tier', async () => {
+      const prefix = prefixOf('clear')
+      const a = cache({ prefix })
+      const b = cache({ prefix })
+      const inspect = client()
+      await Promise.all([a.ready(), b.ready()])
+      for (let i = 0; i < 30; i++) await a.getOrLoad(`c${i}`, () => i, { tags: [`t${i % 3}`] })
+      await a.settled()
+      expect(await b.getOrLoad('c1', () => 'wrong')).toBe(1)
+      expect(await a.clear()).toBeGreaterThanOrEqual(30)
+      await waitFor('b to empty its local tier', async () => !b.hasLocal('c1'))
+      for (let i = 0; i < 30; i++) expect(await stored(inspect, prefix, `c${i}`)).toBeUndefined()
+      expect(await b.getOrLoad('c1', () => 'reloaded')).toBe('reloaded')
     })
 
     it('an invalidation in one process removes the entry from another process local tier', async () => {
@@ -550,7 +603,7 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
 
     it('the local tier evicts the least recently used entry by count and by bytes', async () => {
       const prefix = prefixOf('lru')
-      const a = cache({ prefix, local: { maxEntries: 3, maxBytes: 996 } })
+      const a = cache({ prefix, local: { maxEntries: 3, maxBytes: 2_400 } })
       await a.ready()
       for (const key of ['a', 'b', 'c']) {
         await a.getOrLoad(key, () => key)
@@ -562,9 +615,10 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(['a', 'b', 'c', 'd'].map((k) => a.hasLocal(k))).toEqual([true, false, true, true])
       await a.getOrLoad('big', () => 'x'.repeat(990))
       await a.settled()
-      // 'big' (992 bytes serialized) pushes out c by count, then a by bytes.
+      // Charged 2 bytes per character of key and serialized value + 160: 'a' 168, 'big' 2,150.
+      // 'big' pushes out c by count, then a by bytes.
       expect(['a', 'c', 'd', 'big'].map((k) => a.hasLocal(k))).toEqual([false, false, true, true])
-      expect(a.stats().localBytes).toBeLessThanOrEqual(996)
+      expect(a.stats().localBytes).toBeLessThanOrEqual(2_400)
       expect(a.stats().localEvictions).toBe(3)
     })
 
@@ -574,7 +628,9 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       await expect(a.getOrLoad('', () => 1)).rejects.toBeInstanceOf(CacheKeyError)
       await expect(a.getOrLoad('k', () => 1, { ttlMs: -1 })).rejects.toBeInstanceOf(CacheOptionsError)
       await expect(a.getOrLoad('k', () => 1, { tags: [''] })).rejects.toBeInstanceOf(CacheKeyError)
-      const error = await a.getOrLoad('big', () => 10n).catch((e: unknown) => e)
+      const cyclic: Record<string, unknown> = {}
+      cyclic.self = cyclic
+      const error = await a.getOrLoad('big', () => cyclic).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(CacheSerializationError)
       expect((error as CacheSerializationError).code).toBe('E_CACHE_SERIALIZATION')
       expect(await a.getOrLoad('big', () => 10)).toBe(10)

@@ -15,7 +15,13 @@ export class ChildCache {
   #ids = 0
   stderr = ''
 
-  constructor(config: { target: RedisTarget; pgUrl: string; prefix: string; leases: boolean }) {
+  constructor(config: {
+    target: RedisTarget
+    pgUrl?: string
+    prefix: string
+    leases: boolean
+    options?: Record<string, unknown>
+  }) {
     this.#child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(config)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: packageDir,

@@ -17,7 +17,7 @@ export function redisClient(port: number): Redis {
 }
 
 export function makeSessions(
-  redis: SessionsOptions['redis'],
+  redis: NonNullable<SessionsOptions['redis']>,
   options: Partial<SessionsOptions> = {},
 ): Sessions<Data> {
   return createSessions<Data>({ redis, secrets: [SECRET], keyPrefix: randomPrefix(), ...options })

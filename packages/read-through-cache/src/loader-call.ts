@@ -1,0 +1,95 @@
+import type { Policy } from './entry-policy.js'
+import { CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
+import type { Flight } from './flight.js'
+import type { Loader, LoaderContext } from './loader.js'
+import type { LocalEntry } from './local-tier.js'
+import type { Semaphore } from './semaphore.js'
+
+/** Runs a loader call under the process-wide cap and the hard timeout; `what` names it in the timeout error. */
+export type RunLoad = <R>(
+  what: string,
+  timeoutMs: number,
+  load: (signal: AbortSignal) => R | Promise<R>,
+) => Promise<R>
+
+/**
+ * The `RunLoad` of a cache: a loader call (one key's or a whole batch's) runs under the
+ * process-wide cap and is counted. At `timeoutMs` (from the call: a wait for a slot counts) its
+ * signal aborts with a `CacheLoaderTimeoutError`, which is also what the call rejects with, and
+ * the slot is freed even if the loader never settles.
+ */
+export function createRunLoad(loads: Semaphore, onLoad: () => void): RunLoad {
+  return (what, timeoutMs, load) => {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new CacheLoaderTimeoutError(what, timeoutMs)), timeoutMs)
+    // A hung loader alone must not keep the process alive.
+    timer.unref()
+    return loads
+      .run(() => {
+        onLoad()
+        return load(controller.signal)
+      }, controller.signal)
+      .finally(() => clearTimeout(timer))
+  }
+}
+
+/** The signal of a batch member's own loader (the batch call has the real one). */
+const NEVER_ABORTED = new AbortController().signal
+
+/**
+ * Calls the flight's loader with its context (`setTtl`, `skip`, `fail`, `signal`), under the cap
+ * and hard timeout, and arms the soft timeout: after `loaderSoftTimeoutMs` the callers get the
+ * stale value (if it is still within the SWR or grace window) through `answerStale`; the load goes
+ * on and writes when it finishes, so the next callers get its value.
+ */
+export function callLoader(
+  flight: Flight,
+  loader: Loader<unknown>,
+  stale: LocalEntry | undefined,
+  policy: Policy,
+  runLoad: RunLoad,
+  answerStale: (flight: Flight, value: unknown) => void,
+): Promise<unknown> {
+  const staleValue = stale?.negative === false ? stale.value : undefined
+  const context = (signal: AbortSignal): LoaderContext<unknown> => ({
+    key: flight.key,
+    stale: staleValue,
+    signal,
+    setTtl: (ttlMs) => {
+      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
+        throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
+      }
+      flight.ttlMs = ttlMs
+    },
+    skip: () => {
+      flight.skipStore = true
+      return undefined
+    },
+    fail: (message) => {
+      throw new Error(message ?? `the loader of "${flight.key}" failed`)
+    },
+  })
+  // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
+  // carries the hard timeout.
+  const loading = flight.hooks?.batched
+    ? Promise.resolve(loader(context(NEVER_ABORTED)))
+    : runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) => loader(context(signal)))
+  if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined) {
+    const timer = setTimeout(() => {
+      const window = Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
+      if (flight.answered || Date.now() >= stale.freshUntil + window) return
+      answerStale(flight, stale.value)
+    }, policy.loaderSoftTimeoutMs)
+    timer.unref()
+    loading.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
+  }
+  return loading
+}
+
+/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL. */
+export function effectivePolicy(policy: Policy, flight: Flight): Policy {
+  return flight.ttlMs === undefined ? policy : { ...policy, ttlMs: flight.ttlMs }
+}

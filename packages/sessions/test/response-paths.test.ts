@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import express from 'express'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expressSession } from '../src/express.js'
+import { SessionHeadersSentError, type Sessions } from '../src/index.js'
+import { withSession } from '../src/node.js'
+import type { Data } from './helpers/app-routes.js'
+import { httpRequest } from './helpers/http-client.js'
+import { makeSessions } from './helpers/setup.js'
+import { useRedis } from './helpers/use-redis.js'
+
+const kit = useRedis()
+let dir: string
+const servers: Server[] = []
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sessions-sendfile-'))
+  writeFileSync(join(dir, 'page.html'), '<p>hello</p>')
+})
+
+afterAll(async () => {
+  for (const server of servers) {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  }
+  rmSync(dir, { recursive: true, force: true })
+})
+
+type Respond = (res: ServerResponse) => void
+
+/** Every way a plain `node:http` response can be sent. */
+const nodePaths: Record<string, Respond> = {
+  'end()': (res) => res.end('ok'),
+  'writeHead(status, headers object) + end()': (res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end('ok')
+  },
+  'writeHead(status, message, headers object)': (res) => {
+    res.writeHead(200, 'Fine', { 'content-type': 'text/plain' })
+    res.end('ok')
+  },
+  'writeHead(status, headers array) + end()': (res) => {
+    res.writeHead(200, ['content-type', 'text/plain'])
+    res.end('ok')
+  },
+  'writeHead with its own Set-Cookie (both arrive)': (res) => {
+    res.writeHead(200, { 'Set-Cookie': 'theme=dark; Path=/' })
+    res.end('ok')
+  },
+  'write() + end()': (res) => {
+    res.write('o')
+    res.end('k')
+  },
+  'flushHeaders() + end()': (res) => {
+    res.flushHeaders()
+    res.end('ok')
+  },
+  'stream.pipe(res)': (res) => {
+    Readable.from(['o', 'k']).pipe(res)
+  },
+}
+
+/** The Express ways on top of the node ones (Express's `res` is a node response). */
+const expressPaths: Record<string, (res: express.Response) => void> = {
+  ...nodePaths,
+  'res.json()': (res) => {
+    res.json({ ok: true })
+  },
+  'res.send()': (res) => {
+    res.send('ok')
+  },
+  'res.redirect()': (res) => res.redirect('/elsewhere'),
+  'res.sendFile()': (res) => res.sendFile(join(dir, 'page.html')),
+}
+
+async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<number> {
+  const server = createServer(handler)
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
+}
+
+async function serveNode(sessions: Sessions<Data>, paths: Record<string, Respond>): Promise<number> {
+  const names = Object.keys(paths)
+  return listen(
+    withSession(sessions, async (req, res, session) => {
+      const url = new URL(req.url ?? '/', 'http://x')
+      const respond = paths[names[Number(url.searchParams.get('path'))] as string] as Respond
+      if (url.searchParams.get('late') === '1') {
+        res.write('early ')
+        await session.regenerate({ userId: 'late' })
+        res.end('bytes')
+        return
+      }
+      await session.regenerate({ userId: url.searchParams.get('user') as string })
+      respond(res)
+    }),
+  )
+}
+
+async function serveExpress(sessions: Sessions<Data>, paths: Record<string, Respond>): Promise<number> {
+  const names = Object.keys(paths)
+  const app = express()
+  app.use(expressSession(sessions))
+  app.get('/', async (req, res) => {
+    if (req.query.late === '1') {
+      res.write('early ')
+      await sessions.of(req).regenerate({ userId: 'late' })
+      res.end('bytes')
+      return
+    }
+    await sessions.of(req).regenerate({ userId: String(req.query.user) })
+    ;(paths[names[Number(req.query.path)] as string] as Respond)(res)
+  })
+  return listen(app)
+}
+
+describe.each([
+  ['node', serveNode, nodePaths],
+  ['express', serveExpress, expressPaths as Record<string, Respond>],
+] as const)('%s adapter: the Set-Cookie reaches the client', (_adapter, serve, paths) => {
+  const reported: unknown[] = []
+  let sessions: Sessions<Data>
+  let port: number
+  beforeAll(async () => {
+    sessions = makeSessions(kit.redis, { onError: (error) => reported.push(error) })
+    port = await serve(sessions, paths)
+  })
+
+  it.each(Object.keys(paths).map((name, index) => [name, index] as const))('%s', async (name, index) => {
+    const user = `user-${index}`
+    const res = await httpRequest(port, 'GET', `/?path=${index}&user=${user}`)
+    expect(res.status, name).toBeLessThan(400)
+    const ours = res.setCookies.filter((line) => line.startsWith(`${sessions.cookieName}=`))
+    expect(ours).toHaveLength(1)
+    const cookie = (ours[0] as string).split(';')[0] as string
+    // The cookie names the session that was stored, and nothing else was left behind.
+    expect((await sessions.load({ cookie })).userId).toBe(user)
+    expect(await sessions.listUserSessions(user)).toHaveLength(1)
+    if (name.includes('its own Set-Cookie')) expect(res.setCookies).toContain('theme=dark; Path=/')
+  })
+
+  it('a login after the headers left: a typed error is reported, nothing orphaned is stored', async () => {
+    const res = await httpRequest(port, 'GET', '/?late=1')
+    expect(res.body).toBe('early bytes')
+    expect(res.setCookies).toEqual([])
+    expect(reported.some((error) => error instanceof SessionHeadersSentError)).toBe(true)
+    expect(await sessions.listUserSessions('late')).toEqual([])
+  })
+})
