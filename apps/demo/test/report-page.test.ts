@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { chromium } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { renderHtml } from '../src/report/html.js'
 import { renderMarkdown } from '../src/report/markdown.js'
 import type { DemoResults } from '../src/runner/results.js'
+import { launchChromium } from './chromium.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 /** Screenshots and the rendered page land here (gitignored). */
@@ -14,23 +14,12 @@ const OUTPUT = join(here, '..', 'test-output')
 /** A results.json from a real `pnpm demo --quick` run, kept as a fixture. */
 const results = JSON.parse(readFileSync(join(here, 'fixtures', 'results.json'), 'utf8')) as DemoResults
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
-
 describe('the HTML report', () => {
   it('draws every chart with data in headless Chromium, offline', async () => {
     mkdirSync(OUTPUT, { recursive: true })
     const page = join(OUTPUT, 'index.html')
     writeFileSync(page, renderHtml(results))
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    const browser = await launchChromium()
     try {
       const context = await browser.newContext({ offline: true, viewport: { width: 1280, height: 900 } })
       const tab = await context.newPage()

@@ -45,6 +45,12 @@ export interface StartHaproxyOptions {
   retryOn?: string
   /** @default 1 */
   retries?: number
+  /**
+   * Give each request a unique ID in `X-Request-Id` (passed to the servers) and log one line per
+   * request with it to `<dir>/haproxy.log` (`request_id=… status=… server=… time_ms=… request="…"`),
+   * so a request can be followed from the load balancer into the servers' logs.
+   */
+  requestIds?: boolean
 }
 
 /** What HAProxy reports for one server (`show stat`). */
@@ -238,10 +244,10 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
   const config = `global
   stats socket ${join(dir, 'admin.sock')} mode 600 level admin
   maxconn 4096
-
+${options.requestIds ? '  log stdout format raw local0 info\n' : ''}
 defaults
   mode http
-  timeout connect 1s
+${options.requestIds ? '  log global\n' : ''}  timeout connect 1s
   timeout client 30s
   timeout server ${options.serverTimeoutMs ?? 10_000}ms
   timeout http-keep-alive 10s
@@ -253,7 +259,12 @@ defaults
 
 frontend public
   bind 127.0.0.1:${port}
-  default_backend ${POOL}
+${
+  options.requestIds
+    ? '  unique-id-format %[uuid()]\n  unique-id-header X-Request-Id\n' +
+      '  log-format "request_id=%ID status=%ST server=%s time_ms=%Tt request=%{+Q}r"\n'
+    : ''
+}  default_backend ${POOL}
 
 backend ${POOL}
   balance ${options.balance ?? 'roundrobin'}

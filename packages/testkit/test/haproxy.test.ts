@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type HaproxyServer, startHaproxy } from '../src/index.js'
 
@@ -80,5 +82,32 @@ describe('startHaproxy', () => {
 
   it('refuses a backend name HAProxy could misread', async () => {
     await expect(lb.addBackend({ name: 'bad name', port: 1 })).rejects.toThrow(/not valid/)
+  })
+})
+
+describe('startHaproxy({ requestIds: true })', () => {
+  it('sends each request to the server with a unique X-Request-Id and logs that ID', async () => {
+    const server = createServer((req, res) => {
+      res.setHeader('connection', 'close')
+      res.end(req.url === '/healthz' ? 'ok' : String(req.headers['x-request-id'] ?? ''))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const lb = await startHaproxy({
+      backends: [{ name: 'web-1', port: (server.address() as AddressInfo).port }],
+      checkIntervalMs: 200,
+      requestIds: true,
+    })
+    try {
+      await lb.waitForServer('web-1', 'UP')
+      const ids = [await (await fetch(`${lb.url}/a`)).text(), await (await fetch(`${lb.url}/b`)).text()]
+      expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/)
+      expect(ids[1]).not.toBe(ids[0])
+      const log = () => readFileSync(join(lb.dir, 'haproxy.log'), 'utf8')
+      await expect.poll(log).toContain(`request_id=${ids[1]} status=200 server=web-1`)
+      expect(log()).toContain(`request_id=${ids[0]} status=200 server=web-1`)
+    } finally {
+      await lb.dispose()
+      server.close()
+    }
   })
 })

@@ -12,7 +12,9 @@ import { handleError, sendError } from './errors.js'
 import { createAppMetrics } from './metrics.js'
 import { registerAssetRoutes } from './routes/assets.js'
 import { registerAuthRoutes } from './routes/auth.js'
+import { registerBrowserPages } from './routes/browser-pages.js'
 import { registerPageRoutes } from './routes/pages.js'
+import { registerUploadRoutes } from './routes/uploads.js'
 import { registerUserRoutes } from './routes/users.js'
 import type { Database } from './schema.js'
 import { UserStore } from './user-store.js'
@@ -113,6 +115,8 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
     // One log line per request would cost more than the request itself.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
+    // Stage 10: the load balancer's request ID becomes this request's ID in every log line.
+    requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   })
   // JSON only: a body of another type is refused with 415 rather than parsed as a string.
@@ -151,6 +155,8 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
   registerAuthRoutes(fastify, context)
   registerPageRoutes(fastify, context)
   registerAssetRoutes(fastify, context)
+  registerUploadRoutes(fastify, context)
+  registerBrowserPages(fastify, context)
 
   let closed: Promise<void> | undefined
   const close = () => {

@@ -1,4 +1,5 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
+import { jobMigrations } from './migrations-jobs.js'
 
 /** The app's schema history, in code so the migrations ship with the app. */
 const migrations: Record<string, Migration> = {
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('photos').execute()
     },
   },
+  ...jobMigrations,
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -30,9 +30,23 @@ export interface PhotosTable {
   created_at: Generated<Date>
 }
 
+export interface PhotoThumbnailsTable {
+  photo_id: number
+  jpeg: Buffer
+  worker: string
+  processed_at: Generated<Date>
+}
+
+export interface PhotoOriginalsTable {
+  photo_id: number
+  bytes: Buffer
+}
+
 export interface Database {
   users: UsersTable
   photos: PhotosTable
+  photo_thumbnails: PhotoThumbnailsTable
+  photo_originals: PhotoOriginalsTable
 }
 
 /** The user as the API returns it (the seed's JSON shape). */

@@ -161,6 +161,36 @@ const CHART_SCRIPT = `
       }] },
     });
   });
+  // Stage 9: the queue, the workers the scaling signal asked for, and job latency over time.
+  stages.filter(function (s) { return s.queueTimeline && s.queueTimeline.length; }).forEach(function (s) {
+    var q = s.queueTimeline;
+    chart('drill-charts', 'queue-' + s.number, 'Stage ' + s.number + ': queue depth, workers and job latency', [
+      { label: 'queue depth (jobs)', scale: 'n' },
+      { label: 'workers running', scale: 'w' },
+      { label: 'workers suggested', scale: 'w', dash: [4, 4] },
+      { label: 'upload→thumbnail (ms)', scale: 'ms' },
+    ], [q.map(function (x) { return x.t / 1000; }), q.map(function (x) { return x.backlog; }),
+        q.map(function (x) { return x.workers; }), q.map(function (x) { return x.suggestedWorkers; }),
+        q.map(function (x) { return x.latencyMs; })], {
+      scales: { x: { time: false }, w: { range: [0, 5] } },
+      axes: [{ label: 'seconds' }, { scale: 'n' }, { scale: 'w', side: 1 }, { scale: 'ms', side: 1 }],
+    });
+  });
+  // Stage 10: what the live dashboard showed while the load ran.
+  stages.filter(function (s) { return s.liveMetrics && s.liveMetrics.length; }).forEach(function (s) {
+    var m = s.liveMetrics;
+    chart('drill-charts', 'live-' + s.number, 'Stage ' + s.number + ': live dashboard (scraped /metrics)', [
+      { label: 'requests/s', scale: 'r' },
+      { label: '5xx/s', scale: 'r' },
+      { label: 'mean latency (ms)', scale: 'ms' },
+      { label: 'logged-in users', scale: 'r' },
+    ], [m.map(function (x) { return x.t / 1000; }), m.map(function (x) { return x.requestsPerSecond; }),
+        m.map(function (x) { return x.errorsPerSecond; }), m.map(function (x) { return x.meanLatencyMs; }),
+        m.map(function (x) { return x.loggedInUsers; })], {
+      scales: { x: { time: false } },
+      axes: [{ label: 'seconds' }, { scale: 'r' }, { scale: 'ms', side: 1 }],
+    });
+  });
   document.body.setAttribute('data-charts-drawn', String(drawn.length));
 })();
 `

@@ -7,6 +7,8 @@ import { cache } from './stage-5-cache.js'
 import { cdn } from './stage-6-cdn.js'
 import { statelessWeb } from './stage-7-stateless-web.js'
 import { dataCenters } from './stage-8-data-centers.js'
+import { messageQueue } from './stage-9-message-queue.js'
+import { logsMetrics } from './stage-10-logs-metrics.js'
 import { sharding } from './stage-11-sharding.js'
 
 /** The progression, in order. */
@@ -19,5 +21,7 @@ export const STAGES: readonly Stage[] = [
   cdn,
   statelessWeb,
   dataCenters,
+  messageQueue,
+  logsMetrics,
   sharding,
 ]

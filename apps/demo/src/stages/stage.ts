@@ -1,7 +1,9 @@
 import type { LoadResult } from '../load/run-load.js'
 import type { TimelineBucket } from '../load/timeline.js'
+import type { LiveFigures } from '../observe/live-metrics.js'
 import type { Progress } from '../runner/progress.js'
 import type { Topology, TopologySpec } from '../topology/topology.js'
+import type { QueueSample } from './queue-autoscaler.js'
 
 /** How long the load phases run. */
 export interface Durations {
@@ -47,6 +49,10 @@ export interface StageResult {
   drill: DrillResult | undefined
   /** What this stage shows, one sentence, written from the measures. */
   notes: string[]
+  /** Stage 9: queue depth, workers and job latency over time. */
+  queueTimeline?: QueueSample[]
+  /** Stage 10: what the live dashboard showed, once a second. */
+  liveMetrics?: LiveFigures[]
 }
 
 export interface Stage {

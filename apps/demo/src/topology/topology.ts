@@ -10,6 +10,7 @@ import type { AppConfigInput } from '../app/config.js'
 import { startDatabase } from './database.js'
 import { type Edge, startEdge } from './edge.js'
 import { WebServer } from './web-server.js'
+import { WorkerProcess } from './worker.js'
 
 /** What one stage runs; each part is a real server. */
 export interface TopologySpec {
@@ -25,6 +26,10 @@ export interface TopologySpec {
   unixSocket: boolean
   /** The blocks switched on in the app. */
   app: Pick<AppConfigInput, 'cache' | 'sessions'>
+  /** Stage 9: photo worker processes (they need `redis`). */
+  workers?: number
+  /** Stage 10: HAProxy gives each request an X-Request-Id and logs it. */
+  requestIds?: boolean
   users: number
   seed: number
   logDir: string
@@ -38,7 +43,9 @@ export class Topology {
   readonly web: WebServer[] = []
   loadBalancer: HaproxyServer | undefined
   edge: Edge | undefined
+  readonly workers: WorkerProcess[] = []
   #nextWeb = 1
+  #nextWorker = 1
   /** Servers a stage started itself (stages 8 and 11), stopped first by `stop()`. */
   readonly #adopted: (() => Promise<void>)[] = []
 
@@ -71,6 +78,7 @@ export class Topology {
           checkIntervalMs: 500,
           retryOn: 'conn-failure empty-response',
           retries: 2,
+          ...(spec.requestIds && { requestIds: true }),
         })
       }
       if (spec.edge) {
@@ -79,6 +87,10 @@ export class Topology {
       }
       onStep(`${spec.webServers} web server${spec.webServers > 1 ? 's' : ''}`)
       await Promise.all(Array.from({ length: spec.webServers }, () => topology.addWebServer()))
+      if (spec.workers) {
+        onStep(`${spec.workers} photo worker${spec.workers > 1 ? 's' : ''}`)
+        await Promise.all(Array.from({ length: spec.workers }, () => topology.addWorker()))
+      }
       return topology
     } catch (error) {
       await topology.stop()
@@ -130,6 +142,18 @@ export class Topology {
     return server
   }
 
+  /** A new photo worker process (stage 9); resolves once it takes jobs. */
+  async addWorker(): Promise<WorkerProcess> {
+    if (!this.redis) throw new Error('photo workers need Redis (spec.redis)')
+    const worker = new WorkerProcess(
+      { name: `worker-${this.#nextWorker++}`, primary: this.database.primary.url, redis: this.redis.url },
+      this.spec.logDir,
+    )
+    this.workers.push(worker)
+    await worker.start()
+    return worker
+  }
+
   /** Every server's URL, for `--stage N` and the report. */
   urls(): Record<string, string> {
     const urls: Record<string, string> = {}
@@ -139,6 +163,7 @@ export class Topology {
     urls['postgres primary'] = this.database?.primary.url ?? ''
     for (const r of this.database?.replicas ?? []) urls[`postgres ${r.name}`] = r.url
     if (this.redis) urls.redis = this.redis.url
+    for (const w of this.workers) urls[`${w.name} metrics`] = w.metricsUrl
     return urls
   }
 
@@ -154,6 +179,7 @@ export class Topology {
     await this.edge?.dispose().catch(() => {})
     await this.loadBalancer?.dispose().catch(() => {})
     await Promise.all(this.web.map((w) => w.stop().catch(() => {})))
+    await Promise.all(this.workers.map((w) => w.stop().catch(() => {})))
     await this.redis?.dispose().catch(() => {})
     await this.database?.stop().catch(() => {})
   }
