@@ -1,12 +1,11 @@
 import {
   type MetricCatalog,
   type MetricsHook,
-  type PromClientLike,
   type PromClientMetricsOptions,
   promClientHook,
 } from '@scale/observability'
 
-export type { PromClientLike, PromClientMetricsOptions }
+export type { PromClientLike, PromClientMetricsOptions } from '@scale/observability'
 
 // The counters this package increments, with their labels and help; a name not listed here (a
 // newer version's) gets the labels it first arrives with.
