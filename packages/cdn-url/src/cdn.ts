@@ -3,7 +3,7 @@ import { AssetNotFoundError, CdnClosedError, CdnOptionsError, InvalidPathError }
 import { HealthSwitch, type ServingFrom } from './health-switch.js'
 import { cloudflarePrefix, type ImageTransform, imgixQuery } from './image-transform.js'
 import type { AssetManifest } from './manifest.js'
-import { Observability } from './observability.js'
+import { Observability, SOURCE } from './observability.js'
 import { encodePath, formatQuery, type QueryPair } from './path-encoding.js'
 import { UrlSigner, type VerifiedUrl } from './url-signing.js'
 
@@ -92,7 +92,7 @@ class CdnImpl implements Cdn {
     this.#signer = options.signing ? new UrlSigner(options.signing.keys) : undefined
     this.#defaultExpiresInMs = options.signing?.defaultExpiresInMs ?? 3_600_000
     this.#imageProvider = options.imageProvider ?? 'imgix'
-    this.#observability = new Observability(options.logger, options.metrics)
+    this.#observability = new Observability(options.logger, options.metrics, SOURCE)
     this.#health = options.health ? new HealthSwitch(options.health, this.#observability) : undefined
   }
 

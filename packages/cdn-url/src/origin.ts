@@ -7,7 +7,7 @@ import { contentTypeOf } from './content-type.js'
 import { CdnOptionsError, CdnUrlError } from './errors.js'
 import { EtagCache, noneMatch } from './etag.js'
 import type { AssetManifest } from './manifest.js'
-import { type Logger, type MetricsHook, Observability } from './observability.js'
+import { type Logger, type MetricsHook, Observability, SOURCE } from './observability.js'
 import { decodePath, parseQuery, splitTarget } from './path-encoding.js'
 
 /** Options of {@link createOrigin}. */
@@ -117,7 +117,7 @@ class OriginImpl implements Origin {
     this.#root = resolve(options.root)
     this.#options = options
     this.#policy = { ...DEFAULT_CACHE_POLICY, ...options.cacheControl }
-    this.#observability = new Observability(options.logger, options.metrics)
+    this.#observability = new Observability(options.logger, options.metrics, SOURCE)
     for (const [logical, entry] of Object.entries(options.manifest?.assets ?? {})) {
       const file = `/${entry.file}`
       this.#logicalOf.set(file, logical)

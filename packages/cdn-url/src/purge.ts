@@ -6,7 +6,7 @@ import {
   PurgeFailedError,
   PurgeUnsupportedError,
 } from './errors.js'
-import { type Logger, type MetricsHook, Observability } from './observability.js'
+import { type Logger, type MetricsHook, Observability, SOURCE } from './observability.js'
 import { isRetryable, PurgeHttpStatusError } from './purge-http.js'
 
 /** One CDN's purge API. Write your own for another provider; `createPurger` adds batching and retries. */
@@ -101,7 +101,7 @@ class PurgerImpl implements Purger {
     if (!Number.isInteger(this.#retries) || this.#retries < 0)
       throw new CdnOptionsError('retries', 'must be an integer ≥ 0')
     if (!(this.#timeoutMs > 0)) throw new CdnOptionsError('requestTimeoutMs', 'must be positive')
-    this.#observability = new Observability(options.logger, options.metrics)
+    this.#observability = new Observability(options.logger, options.metrics, SOURCE)
   }
 
   purgeUrls(urls: readonly string[]): Promise<PurgeResult> {

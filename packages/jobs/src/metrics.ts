@@ -1,8 +1,8 @@
-import type { Logger } from './logger.js'
+import { type Logger, type MetricsHook, Observability } from '@scale/observability'
 import type { WorkerEvent } from './worker-options.js'
 
-/**
- * A metrics hook (Prometheus, StatsD, OpenTelemetry...): both methods optional. A hook that throws
+/*
+ * The metrics hook (Prometheus, StatsD, OpenTelemetry...): both methods optional. A hook that throws
  * never breaks a call: the error is caught and logged once. `promClientMetrics` is one for
  * prom-client. Names this package reports (labels in braces):
  *
@@ -12,49 +12,12 @@ import type { WorkerEvent } from './worker-options.js'
  * - `jobs_run_seconds` (observe) {queue}: handler time of each finished job
  * - `jobs_outbox_relayed_total` {queue}; `jobs_outbox_batch_errors_total`
  */
-export interface MetricsHook {
-  increment?(name: string, labels?: Record<string, string>, value?: number): void
-  observe?(name: string, value: number, labels?: Record<string, string>): void
-}
+export type { MetricsHook } from '@scale/observability'
 
-/** @internal a metrics hook behind one object that never throws into the caller. */
-export class Metrics {
-  readonly #hook: MetricsHook | undefined
-  readonly #logger: Logger
-  #failureLogged = false
-
+/** @internal the metrics hook behind one object that never throws into the caller. */
+export class Metrics extends Observability {
   constructor(hook: MetricsHook | undefined, logger: Logger) {
-    this.#hook = hook
-    this.#logger = logger
-  }
-
-  /** Whether a hook listens (lets a hot path skip building labels). */
-  get enabled(): boolean {
-    return this.#hook !== undefined
-  }
-
-  increment(name: string, labels?: Record<string, string>, value = 1): void {
-    if (!this.#hook?.increment) return
-    try {
-      this.#hook.increment(name, labels, value)
-    } catch (error) {
-      this.#failed(error)
-    }
-  }
-
-  observe(name: string, value: number, labels?: Record<string, string>): void {
-    if (!this.#hook?.observe) return
-    try {
-      this.#hook.observe(name, value, labels)
-    } catch (error) {
-      this.#failed(error)
-    }
-  }
-
-  #failed(error: unknown): void {
-    if (this.#failureLogged) return
-    this.#failureLogged = true
-    this.#logger.warn({ err: error }, '[@scale/jobs] the metrics hook threw; ignored (logged once)')
+    super(logger, hook, '@scale/jobs')
   }
 }
 

@@ -6,7 +6,7 @@ import { bucketOfId } from './global-id-layout.js'
 import { createKeyBatch, type KeyBatch } from './key-batch.js'
 import { KeyRoutedKysely } from './key-routed-kysely.js'
 import { MapHolder } from './map-holder.js'
-import { Observability } from './observability.js'
+import { Observability, SOURCE } from './observability.js'
 import { type ResolvedOptions, resolveOptions, type ShardedKyselyOptions } from './options.js'
 import type { ShardKey } from './shard-key.js'
 import { canonicalKey } from './shard-key.js'
@@ -225,7 +225,7 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
  */
 export async function createShardedKysely<DB>(options: ShardedKyselyOptions<DB>): Promise<ShardedKysely<DB>> {
   const resolved = resolveOptions(options)
-  const obs = new Observability(options.logger, options.metrics)
+  const obs = new Observability(options.logger, options.metrics, SOURCE)
   const map = resolved.map ?? (await resolved.store?.load())
   if (!map)
     throw new ShardMapInvalidError(

@@ -6,7 +6,7 @@ import {
   ShardMoveError,
   UnknownShardError,
 } from '../errors.js'
-import { Observability } from '../observability.js'
+import { Observability, SOURCE } from '../observability.js'
 import { planRebalance, type RebalancePlan } from '../plan.js'
 import type { ShardMap } from '../shard-map.js'
 import { checkTable, installShard } from '../shard-sql.js'
@@ -44,7 +44,7 @@ class Mover implements ShardMover {
       fenceLockTimeoutMs: options.fenceLockTimeoutMs ?? 5_000,
     }
     this.#states = new MoveStateStore(options.control)
-    this.#obs = new Observability(options.logger, options.metrics)
+    this.#obs = new Observability(options.logger, options.metrics, SOURCE)
     this.#internals = internals
     this.#phases = new MovePhases({
       tables: options.tables,
