@@ -34,8 +34,8 @@ export {
   type CounterLike,
   type HistogramLike,
   type PromClientLike,
-  type PrometheusMetricsOptions,
-  prometheusMetrics,
+  type PromClientMetricsOptions,
+  promClientMetrics,
 } from './prometheus.js'
 export type { MoveState, MoveStep } from './reshard/move-state.js'
 export { createShardMover } from './reshard/mover.js'

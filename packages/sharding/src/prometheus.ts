@@ -1,9 +1,11 @@
 import { type MetricsHook, type PromClientMetricsOptions, promClientHook } from '@scale/observability'
 
-export type { CounterLike, HistogramLike, PromClientLike } from '@scale/observability'
-
-/** Options of {@link prometheusMetrics}. */
-export type PrometheusMetricsOptions<Registry> = PromClientMetricsOptions<Registry>
+export type {
+  CounterLike,
+  HistogramLike,
+  PromClientLike,
+  PromClientMetricsOptions,
+} from '@scale/observability'
 
 const help = (text: string) => ({ help: text })
 
@@ -14,11 +16,11 @@ const help = (text: string) => ({ help: text })
  * @example
  * ```ts
  * import * as promClient from 'prom-client'
- * const db = await createShardedKysely({ shards, map, metrics: prometheusMetrics({ promClient }) })
+ * const db = await createShardedKysely({ shards, map, metrics: promClientMetrics({ promClient }) })
  * // GET /metrics → scale_sharding_route_total{shard="s1"} 42
  * ```
  */
-export function prometheusMetrics<Registry>(options: PrometheusMetricsOptions<Registry>): MetricsHook {
+export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Registry>): MetricsHook {
   return promClientHook(options, {
     counters: {
       sharding_route_total: help('Queries routed to a shard by key'),

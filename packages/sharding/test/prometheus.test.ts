@@ -1,11 +1,11 @@
 import * as promClient from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { prometheusMetrics } from '../src/index.js'
+import { promClientMetrics } from '../src/index.js'
 
-describe('prometheusMetrics', () => {
+describe('promClientMetrics', () => {
   it('turns the hook calls into prom-client counters and histograms', async () => {
     const registry = new promClient.Registry()
-    const hook = prometheusMetrics({ promClient, registers: [registry] })
+    const hook = promClientMetrics({ promClient, registers: [registry] })
     hook.increment?.('sharding_route_total', { shard: 's1' })
     hook.increment?.('sharding_route_total', { shard: 's1' })
     hook.increment?.('sharding_route_total', { shard: 's2' }, 3)
