@@ -1,10 +1,13 @@
+import { Observability } from '@scale/observability'
 import type { CircuitState } from './circuit-breaker.js'
 import {
   CACHE_METRICS,
   type CacheCounter,
   type CacheMetricsHook,
+  CIRCUIT_TRANSITIONS,
   isLegacyHook,
   type Logger,
+  legacyHookAdapter,
   type MetricsHook,
 } from './metrics.js'
 
@@ -24,8 +27,10 @@ export interface CacheStats extends Record<CacheCounter, number> {
 
 /** The event counters of `stats()`, each increment also forwarded to the user's metrics hook. */
 export class CacheCounters {
-  readonly #metrics: MetricsHook | undefined
-  readonly #legacy: CacheMetricsHook | undefined
+  /** The hook behind the shared never-throwing wrapper (a throwing hook is logged once). */
+  readonly #metrics: Observability
+  /** Whether the hook has the deprecated 0.x shape: it gets the `stats()` counter names. */
+  readonly #legacy: boolean
   readonly #counts: Record<CacheCounter, number> = {
     hitsLocal: 0,
     hitsRedis: 0,
@@ -39,49 +44,28 @@ export class CacheCounters {
     invalidationsQueued: 0,
   }
 
-  #hookErrorLogged = false
-  readonly #logger: Logger | undefined
-
   constructor(metrics: MetricsHook | CacheMetricsHook | undefined, logger: Logger | undefined) {
-    const legacy = metrics !== undefined && isLegacyHook(metrics)
-    this.#legacy = legacy ? (metrics as CacheMetricsHook) : undefined
-    this.#metrics = legacy ? undefined : (metrics as MetricsHook | undefined)
-    this.#logger = logger
+    this.#legacy = metrics !== undefined && isLegacyHook(metrics)
+    const hook = this.#legacy
+      ? legacyHookAdapter(metrics as CacheMetricsHook)
+      : (metrics as MetricsHook | undefined)
+    this.#metrics = new Observability(logger, hook, '@scale/read-through-cache')
   }
 
   count(counter: CacheCounter, by = 1): void {
     this.#counts[counter] += by
-    if (this.#metrics === undefined && this.#legacy === undefined) return
-    try {
-      if (this.#legacy !== undefined) {
-        this.#legacy.increment(counter, by)
-      } else {
-        const metric = CACHE_METRICS[counter]
-        this.#metrics?.increment?.(metric.name, metric.labels, by)
-      }
-    } catch (error) {
-      this.#hookFailed(error)
+    if (!this.#metrics.enabled) return
+    if (this.#legacy) {
+      this.#metrics.increment(counter, undefined, by)
+    } else {
+      const metric = CACHE_METRICS[counter]
+      this.#metrics.increment(metric.name, metric.labels, by)
     }
   }
 
   /** Reports a circuit transition (a legacy hook's `circuitState`); never throws. */
   circuitState(state: CircuitState): void {
-    try {
-      if (this.#legacy !== undefined) this.#legacy.circuitState?.(state)
-      else this.#metrics?.increment?.('read_through_cache_circuit_transitions_total', { state }, 1)
-    } catch (error) {
-      this.#hookFailed(error)
-    }
-  }
-
-  /** A metrics hook must never break a read: its error is swallowed and logged once. */
-  #hookFailed(error: unknown): void {
-    if (this.#hookErrorLogged) return
-    this.#hookErrorLogged = true
-    this.#logger?.warn(
-      { err: error },
-      '[@scale/read-through-cache] the metrics hook threw; ignoring this and later errors of the hook',
-    )
+    this.#metrics.increment(CIRCUIT_TRANSITIONS, { state }, 1)
   }
 
   /** A copy, so a `stats()` snapshot does not move afterwards. */

@@ -1,15 +1,16 @@
+import { type Logger, type MetricCatalog, type MetricsHook, promClientHook } from '@scale/observability'
 import type { CircuitState } from './circuit-breaker.js'
 
 /**
- * The pino-compatible logger of every @scale package: `pino()` (or a child of it) passes as is.
- * The cache only ever warns; every message starts `[@scale/read-through-cache]`.
+ * The pino-compatible logger and the metrics hook shared by @scale packages (CONTRIBUTING.md):
+ * `pino()` (or a child of it) passes as is. The cache only ever warns; every message starts
+ * `[@scale/read-through-cache]`. A metrics hook (Prometheus, StatsD, OpenTelemetry...) has both
+ * methods optional, called synchronously (keep them cheap); a hook that throws never breaks a call:
+ * the error is caught and logged once. `promClientMetrics` is one for prom-client. Names reported
+ * (labels in braces): see {@link CACHE_METRICS}; and `read_through_cache_circuit_transitions_total`
+ * {state} on every circuit transition.
  */
-export interface Logger {
-  debug?(object: Record<string, unknown>, message: string): void
-  info(object: Record<string, unknown>, message: string): void
-  warn(object: Record<string, unknown>, message: string): void
-  error(object: Record<string, unknown>, message: string): void
-}
+export type { Logger, MetricsHook } from '@scale/observability'
 
 /** @deprecated Use `Logger` (the shape every @scale package takes). Removed in the next minor. */
 export type CacheLogger = Logger
@@ -28,18 +29,6 @@ export type CacheCounter =
   | 'invalidationsQueued'
 
 /**
- * A metrics hook (Prometheus, StatsD, OpenTelemetry...), the shape every @scale package takes; both
- * methods optional, called synchronously (keep them cheap). A hook that throws never breaks a call:
- * the error is caught and logged once. `promClientMetrics` is one for prom-client. Names reported
- * (labels in braces): see {@link CACHE_METRICS}; and `read_through_cache_circuit_transitions_total`
- * {state} on every circuit transition.
- */
-export interface MetricsHook {
-  increment?(name: string, labels?: Record<string, string>, value?: number): void
-  observe?(name: string, value: number, labels?: Record<string, string>): void
-}
-
-/**
  * @deprecated The 0.x hook shape, `increment(counter, by)` with a `stats()` counter name, plus an
  * optional `circuitState(state)`. Still called as before for one minor when the hook has a
  * `circuitState` method (a 0.x hook without one: add `circuitState() {}`); use `MetricsHook`.
@@ -48,6 +37,9 @@ export interface CacheMetricsHook {
   increment(counter: CacheCounter, by: number): void
   circuitState?(state: CircuitState): void
 }
+
+/** @internal the counter each circuit transition adds to, labelled {state}. */
+export const CIRCUIT_TRANSITIONS = 'read_through_cache_circuit_transitions_total'
 
 /** The metric (and labels) each `stats()` counter is reported as on a `MetricsHook`. */
 export const CACHE_METRICS: Readonly<
@@ -122,7 +114,8 @@ export interface PromClientMetricsOptions<Registry> {
 }
 
 /**
- * A `metrics` hook that feeds prom-client counters, one per metric name, created on first use.
+ * A `metrics` hook that feeds prom-client counters, one per metric name, created on first use
+ * (the shared prom-client adapter of `@scale/observability`, with this package's catalog).
  *
  * @example
  * ```ts
@@ -132,24 +125,42 @@ export interface PromClientMetricsOptions<Registry> {
  * ```
  */
 export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Registry>): MetricsHook {
-  const prefix = options.prefix ?? 'scale_'
-  const registers = options.registers === undefined ? {} : { registers: options.registers }
-  const help = new Map(Object.values(CACHE_METRICS).map((metric) => [metric.name, metric.help]))
-  help.set('read_through_cache_circuit_transitions_total', 'Circuit breaker transitions, by new state')
-  const counters = new Map<string, PromCounter>()
+  const promClient = { Counter: options.promClient.Counter, Histogram: NoHistogram }
+  const hook = promClientHook({ ...options, promClient }, CATALOG)
+  // Counters only, as before: the cache observes nothing.
+  return { ...(hook.increment === undefined ? {} : { increment: hook.increment }) }
+}
+
+// What this package reports, with help and labels; each counter is created on first use.
+const CATALOG: MetricCatalog = {
+  counters: {
+    ...Object.fromEntries(
+      Object.values(CACHE_METRICS).map((metric) => [
+        metric.name,
+        { help: metric.help, labelNames: Object.keys(metric.labels ?? {}) },
+      ]),
+    ),
+    [CIRCUIT_TRANSITIONS]: { help: 'Circuit breaker transitions, by new state', labelNames: ['state'] },
+  },
+}
+
+/** The cache observes no histograms, so the shared adapter never builds one. */
+class NoHistogram {
+  constructor() {
+    throw new Error('@scale/read-through-cache reports no histograms')
+  }
+  observe(): void {}
+}
+
+/**
+ * @internal A 0.x hook (see `CacheMetricsHook`) as a `MetricsHook`: it gets the `stats()` counter
+ * names (which the cache passes it as metric names) and `circuitState` for a circuit transition.
+ */
+export function legacyHookAdapter(hook: CacheMetricsHook): MetricsHook {
   return {
-    increment(name, labels = {}, value = 1) {
-      let counter = counters.get(name)
-      if (counter === undefined) {
-        counter = new options.promClient.Counter({
-          name: `${prefix}${name}`,
-          help: help.get(name) ?? name,
-          labelNames: Object.keys(labels),
-          ...registers,
-        })
-        counters.set(name, counter)
-      }
-      counter.inc(labels, value)
+    increment(name, labels, value = 1) {
+      if (name === CIRCUIT_TRANSITIONS) hook.circuitState?.(labels?.state as CircuitState)
+      else hook.increment(name as CacheCounter, value)
     },
   }
 }

@@ -1,21 +1,8 @@
+import { type Logger, type MetricsHook, Observability as SharedObservability } from '@scale/observability'
 import { SessionError } from './errors.js'
 
-/** The pino-compatible logger subset: an object, then a message. `pino()` passes as is. */
-export interface Logger {
-  debug?(object: Record<string, unknown>, message: string): void
-  info(object: Record<string, unknown>, message: string): void
-  warn(object: Record<string, unknown>, message: string): void
-  error(object: Record<string, unknown>, message: string): void
-}
-
-/**
- * Counters and histograms; both methods optional. A hook that throws never breaks a request
- * (caught, and logged once). The names this package reports are listed in {@link SessionsMetric}.
- */
-export interface MetricsHook {
-  increment?(name: string, labels?: Record<string, string>, value?: number): void
-  observe?(name: string, value: number, labels?: Record<string, string>): void
-}
+/** The logger and metrics hook shared by @scale packages (CONTRIBUTING.md). */
+export type { Logger, MetricsHook } from '@scale/observability'
 
 /**
  * What the package reports through {@link MetricsHook}:
@@ -37,57 +24,50 @@ export type SessionsMetric =
   | 'sessions_circuit_open'
   | 'sessions_errors_total'
 
-const silent: Logger = { info() {}, warn() {}, error() {} }
-
 /**
  * The user's logger, metrics hook and `onError` behind one object: silent by default; a hook or
  * an `onError` that throws is logged once and otherwise ignored, so reporting never fails a
- * request.
+ * request. The never-throwing hook wrapper is the shared one of `@scale/observability`.
  */
 export class Observability {
   readonly logger: Logger
-  readonly #metrics: MetricsHook | undefined
+  readonly #metrics: SharedObservability
   readonly #onError: ((error: Error) => void) | undefined
-  #metricsFailed = false
 
   constructor(
     logger: Logger | undefined,
     metrics: MetricsHook | undefined,
     onError: ((error: Error) => void) | undefined,
   ) {
-    this.logger = logger ?? silent
-    this.#metrics = metrics
+    this.#metrics = new SharedObservability(logger, metrics, '@scale/sessions')
+    this.logger = this.#metrics.logger
     this.#onError = onError
   }
 
   increment(name: SessionsMetric, labels?: Record<string, string>, value = 1): void {
-    const metrics = this.#metrics
-    if (metrics?.increment === undefined) return
     try {
-      metrics.increment(name, labels, value)
-    } catch (error) {
-      this.#metricsThrew(error)
+      this.#metrics.increment(name, labels, value)
+    } catch {
+      // Only a logger that threw while reporting a throwing hook gets here; nothing left to tell.
     }
   }
 
   observe(name: SessionsMetric, value: number, labels?: Record<string, string>): void {
-    const metrics = this.#metrics
-    if (metrics?.observe === undefined) return
     try {
-      metrics.observe(name, value, labels)
-    } catch (error) {
-      this.#metricsThrew(error)
+      this.#metrics.observe(name, value, labels)
+    } catch {
+      // As above.
     }
   }
 
   /** Whether a metrics hook is set (so callers can skip work that only feeds it). */
   get counting(): boolean {
-    return this.#metrics !== undefined
+    return this.#metrics.enabled
   }
 
   /** Counts an error that reaches the app (thrown by load, commit, save, ...). */
   countError(error: unknown): void {
-    if (this.#metrics === undefined) return
+    if (!this.#metrics.enabled) return
     this.increment('sessions_errors_total', { code: error instanceof SessionError ? error.code : 'unknown' })
   }
 
@@ -107,16 +87,6 @@ export class Observability {
       this.#onError?.(error)
     } catch {
       // Same for a throwing onError.
-    }
-  }
-
-  #metricsThrew(error: unknown): void {
-    if (this.#metricsFailed) return
-    this.#metricsFailed = true
-    try {
-      this.logger.warn({ err: error }, '[@scale/sessions] the metrics hook threw; ignoring it (logged once)')
-    } catch {
-      // Nothing left to report to.
     }
   }
 }

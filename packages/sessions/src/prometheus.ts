@@ -1,3 +1,4 @@
+import { type MetricCatalog, promClientHook } from '@scale/observability'
 import type { MetricsHook, SessionsMetric } from './observability.js'
 
 type Labels = Record<string, string>
@@ -29,36 +30,46 @@ export interface PromClientMetricsOptions<Registry> {
   prefix?: string
 }
 
-// Every metric the package reports (see SessionsMetric), created up front so /metrics lists them
-// from the start, at zero.
-const COUNTERS: Record<
-  Exclude<SessionsMetric, 'sessions_circuit_open'>,
-  { help: string; labelNames: string[] }
-> = {
-  sessions_loads_total: {
-    help: "Requests' sessions: read from Redis (found), started fresh (new), or Redis down (unavailable)",
-    labelNames: ['result'],
-  },
-  sessions_saves_total: { help: 'Session writes at commit or save, by kind', labelNames: ['kind'] },
-  sessions_rotations_total: { help: 'Logged-in sessions moved to a new ID', labelNames: [] },
-  sessions_revocations_total: {
-    help: 'Sessions ended by destroyUserSession (one) or destroyAllUserSessions (all)',
-    labelNames: ['scope'],
-  },
-  sessions_circuit_transitions_total: {
-    help: 'Redis circuit breaker openings and closings',
-    labelNames: ['state'],
-  },
-  sessions_errors_total: {
-    help: 'Errors thrown to the app or reported to onError, by code',
-    labelNames: ['code'],
+type CounterName = Exclude<SessionsMetric, 'sessions_circuit_open'>
+
+// Every counter the package reports (see SessionsMetric), created up front (`declaredOnly`) so
+// /metrics lists them from the start, at zero.
+const CATALOG: MetricCatalog & { counters: Record<CounterName, { help: string; labelNames: string[] }> } = {
+  declaredOnly: true,
+  counters: {
+    sessions_loads_total: {
+      help: "Requests' sessions: read from Redis (found), started fresh (new), or Redis down (unavailable)",
+      labelNames: ['result'],
+    },
+    sessions_saves_total: { help: 'Session writes at commit or save, by kind', labelNames: ['kind'] },
+    sessions_rotations_total: { help: 'Logged-in sessions moved to a new ID', labelNames: [] },
+    sessions_revocations_total: {
+      help: 'Sessions ended by destroyUserSession (one) or destroyAllUserSessions (all)',
+      labelNames: ['scope'],
+    },
+    sessions_circuit_transitions_total: {
+      help: 'Redis circuit breaker openings and closings',
+      labelNames: ['state'],
+    },
+    sessions_errors_total: {
+      help: 'Errors thrown to the app or reported to onError, by code',
+      labelNames: ['code'],
+    },
   },
 }
 
+/** The catalog declares no histogram, so the shared adapter never builds one. */
+class NoHistogram {
+  constructor() {
+    throw new Error('@scale/sessions reports no histograms')
+  }
+  observe(): void {}
+}
+
 /**
- * A `metrics` hook that feeds prom-client counters, and a gauge for the breaker state
- * (`sessions_circuit_open`, 1 while open), registered once when called: create it once per
- * registry.
+ * A `metrics` hook that feeds prom-client counters (the shared adapter of
+ * `@scale/observability`), and a gauge for the breaker state (`sessions_circuit_open`, 1 while
+ * open), registered once when called: create it once per registry.
  *
  * @example
  * ```ts
@@ -71,11 +82,9 @@ export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Re
   const { promClient } = options
   const prefix = options.prefix ?? 'scale_'
   const where = options.registers === undefined ? {} : { registers: options.registers }
-  const counters = new Map(
-    Object.entries(COUNTERS).map(([name, metric]) => [
-      name,
-      new promClient.Counter({ name: prefix + name, ...metric, ...where }),
-    ]),
+  const counters = promClientHook(
+    { promClient: { Counter: promClient.Counter, Histogram: NoHistogram }, prefix, ...where },
+    CATALOG,
   )
   const circuitOpen = new promClient.Gauge({
     name: `${prefix}sessions_circuit_open`,
@@ -84,7 +93,7 @@ export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Re
     ...where,
   })
   return {
-    increment: (name, labels, value) => counters.get(name)?.inc(labels ?? {}, value),
+    increment: (name, labels, value) => counters.increment?.(name, labels, value),
     observe: (name, value) => {
       if (name === 'sessions_circuit_open') circuitOpen.set({}, value)
     },
