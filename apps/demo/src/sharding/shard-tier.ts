@@ -56,9 +56,11 @@ export interface ShardTier {
 }
 
 function kysely<T>(url: string): Kysely<T> {
-  return new Kysely<T>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 4 }) }),
-  })
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  // An idle client whose server the runner stops (teardown, drills) emits 'error'; unheard, that
+  // would crash the runner.
+  pool.on('error', () => {})
+  return new Kysely<T>({ dialect: new PostgresDialect({ pool }) })
 }
 
 /**

@@ -63,6 +63,7 @@ export class QueueAutoscaler {
       maxWorkers: options.maxWorkers,
     })
     this.#db = new pg.Pool({ connectionString: topology.database.primary.url, max: 2 })
+    this.#db.on('error', () => {}) // an idle client of a server being stopped must not crash the runner
   }
 
   get running(): WorkerProcess[] {

@@ -17,9 +17,9 @@ export async function startDatabase(options: DatabaseOptions): Promise<PostgresC
     settings: { max_connections: 300, shared_buffers: '128MB' },
   })
   try {
-    const db = new Kysely<unknown>({
-      dialect: new PostgresDialect({ pool: new pg.Pool(cluster.primary.connection) }),
-    })
+    const pool = new pg.Pool(cluster.primary.connection)
+    pool.on('error', () => {}) // an idle client of a server being stopped must not crash the runner
+    const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) })
     try {
       await migrateToLatest(db)
     } finally {
