@@ -1,12 +1,10 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { openSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AppConfigInput } from '../app/config.js'
+import { endChild, forkUntilListening, isRunning } from './child-process.js'
 
 const ENTRY = fileURLToPath(new URL('../app/web-process.ts', import.meta.url))
-// Resolved here, not from the child's cwd: --import resolves bare names against the cwd.
-const TSX = import.meta.resolve('tsx')
 
 /** Counters a web server reports on GET /_demo/stats. */
 export interface WebStats {
@@ -54,33 +52,15 @@ export class WebServer {
   }
 
   get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+    return isRunning(this.#child)
   }
 
   /** Forks the process and resolves with its port once it listens (the same port again after a kill). */
   async start(): Promise<void> {
-    const log = openSync(this.#logFile, 'a')
-    const child = fork(this.#entry, [], {
-      execArgv: ['--import', TSX],
-      env: { ...process.env, DEMO_APP_CONFIG: JSON.stringify({ ...this.#config, port: this.#port }) },
-      stdio: ['ignore', log, log, 'ipc'],
-    })
+    const env = { DEMO_APP_CONFIG: JSON.stringify({ ...this.#config, port: this.#port }) }
+    const { child, port } = forkUntilListening(this.name, this.#entry, env, this.#logFile)
     this.#child = child
-    this.#port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.name} did not start within 60 s (see ${this.#logFile})`)),
-        60_000,
-      )
-      child.once('message', (message: { type?: string; port?: number }) => {
-        clearTimeout(timer)
-        if (message.type === 'listening' && message.port) resolve(message.port)
-        else reject(new Error(`${this.name} sent an unexpected first message`))
-      })
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        reject(new Error(`${this.name} exited during start (${signal ?? code}); see ${this.#logFile}`))
-      })
-    })
+    this.#port = await port
   }
 
   /** SIGKILL: the crash a drill wants; in-flight requests die with it. */
@@ -93,12 +73,8 @@ export class WebServer {
     await this.#end('SIGTERM')
   }
 
-  async #end(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child
-    if (!child || !this.running) return
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+  #end(signal: NodeJS.Signals): Promise<void> {
+    return endChild(this.#child, signal)
   }
 
   async stats(): Promise<WebStats> {

@@ -1,11 +1,10 @@
-import { type ChildProcess, fork } from 'node:child_process'
-import { openSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { WorkerConfigInput } from '../app/worker-config.js'
+import { endChild, forkUntilListening, isRunning } from './child-process.js'
 
 const ENTRY = fileURLToPath(new URL('../app/worker-process.ts', import.meta.url))
-const TSX = import.meta.resolve('tsx')
 
 /**
  * One photo worker (stage 9) as a child process, started and killed like a web server. It has an
@@ -30,33 +29,15 @@ export class WorkerProcess {
   }
 
   get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+    return isRunning(this.#child)
   }
 
   /** Forks the worker; resolves once it takes jobs and serves its metrics. */
   async start(): Promise<void> {
-    const log = openSync(this.#logFile, 'a')
-    const child = fork(ENTRY, [], {
-      execArgv: ['--import', TSX],
-      env: { ...process.env, DEMO_WORKER_CONFIG: JSON.stringify(this.#config) },
-      stdio: ['ignore', log, log, 'ipc'],
-    })
+    const env = { DEMO_WORKER_CONFIG: JSON.stringify(this.#config) }
+    const { child, port } = forkUntilListening(this.name, ENTRY, env, this.#logFile)
     this.#child = child
-    this.#metricsPort = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`${this.name} did not start within 60 s (see ${this.#logFile})`)),
-        60_000,
-      )
-      child.once('message', (message: { type?: string; port?: number }) => {
-        clearTimeout(timer)
-        if (message.type === 'listening' && message.port) resolve(message.port)
-        else reject(new Error(`${this.name} sent an unexpected first message`))
-      })
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        reject(new Error(`${this.name} exited during start (${signal ?? code}); see ${this.#logFile}`))
-      })
-    })
+    this.#metricsPort = await port
   }
 
   /** SIGKILL: jobs in flight die with it and come back through BullMQ's stalled-job check. */
@@ -69,11 +50,7 @@ export class WorkerProcess {
     await this.#end('SIGTERM')
   }
 
-  async #end(signal: NodeJS.Signals): Promise<void> {
-    const child = this.#child
-    if (!child || !this.running) return
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+  #end(signal: NodeJS.Signals): Promise<void> {
+    return endChild(this.#child, signal)
   }
 }
