@@ -24,5 +24,6 @@ export {
 } from './postgres.js'
 export { RedisServer, type StartRedisOptions, startRedis } from './redis.js'
 export { RedisCluster, type StartRedisClusterOptions, startRedisCluster } from './redis-cluster.js'
+export { uniqueName } from './unique-name.js'
 export { type StartVarnishOptions, startVarnish, type VarnishCounters, VarnishServer } from './varnish.js'
 export { waitFor } from './wait.js'
