@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { uniqueName } from '@scale/testkit/vitest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CdnOptionsError, ManifestInvalidError } from '../src/index.js'
 import { buildManifest, parseManifest, readManifest } from '../src/manifest-entry.js'
@@ -128,7 +129,7 @@ describe('the cdn-url CLI', () => {
   })
 })
 
-const out = () => join(root, `o-${Math.random().toString(36).slice(2)}`)
+const out = () => join(root, uniqueName('o-'))
 
 describe('parseManifest', () => {
   it('reads a Vite manifest: entries, their CSS and the hash in the name', () => {

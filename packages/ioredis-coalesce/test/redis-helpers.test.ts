@@ -1,39 +1,36 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { isNoScript, RedisScript, withCommandDeadline } from '../src/index.js'
 
-let server: RedisServer
+const env = useRedis()
 let redis: Redis
 const clients: Redis[] = []
 
 beforeAll(async () => {
-  server = await startRedis()
   redis = client()
   await redis.ping()
 })
 
 afterAll(async () => {
   for (const c of clients) c.disconnect()
-  await server.dispose()
 })
 
 function client(): Redis {
-  const c = new Redis({ host: '127.0.0.1', port: server.port, maxRetriesPerRequest: 1 })
+  const c = new Redis({ host: '127.0.0.1', port: env.server.port, maxRetriesPerRequest: 1 })
   c.on('error', () => {})
   clients.push(c)
   return c
 }
 
-const key = () => `t${randomBytes(4).toString('hex')}`
+const key = () => uniqueName('t')
 
 describe('RedisScript', () => {
   // A fresh body per test: the server's script cache is shared by the tests of this file.
   const incrBy = () => new RedisScript(`return redis.call('INCRBY', KEYS[1], ARGV[1]) -- ${key()}`)
 
   beforeEach(async () => {
-    await server.command('config', 'resetstat')
+    await env.server.command('config', 'resetstat')
   })
 
   it('sends the body once (EVALSHA, NOSCRIPT, EVAL), then only EVALSHA', async () => {
@@ -42,7 +39,7 @@ describe('RedisScript', () => {
     expect(await script.run(redis, [k], [2])).toBe(2)
     expect(await script.run(redis, [k], [3])).toBe(5)
     expect(await script.run(redis, [k], [4])).toBe(9)
-    const counts = await server.commandCounts()
+    const counts = await env.server.commandCounts()
     expect(counts.evalsha).toBe(3)
     expect(counts.eval).toBe(1)
   })
@@ -54,7 +51,7 @@ describe('RedisScript', () => {
     await redis.script('FLUSH')
     expect(await script.run(redis, [k], [1])).toBe(2)
     expect(await script.run(redis, [k], [1])).toBe(3)
-    const counts = await server.commandCounts()
+    const counts = await env.server.commandCounts()
     expect(counts.eval).toBe(2)
   })
 
@@ -63,12 +60,12 @@ describe('RedisScript', () => {
     const k = key()
     await redis.set(k, 'not a number')
     await script.run(redis, [k], []).catch(() => {}) // caches the body
-    await server.command('config', 'resetstat')
+    await env.server.command('config', 'resetstat')
     const error = await script.run(redis, [k], []).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Error)
     expect(isNoScript(error)).toBe(false)
     expect((error as Error).message).toMatch(/not an integer/)
-    const counts = await server.commandCounts()
+    const counts = await env.server.commandCounts()
     expect(counts.evalsha).toBe(1)
     expect(counts.eval).toBeUndefined()
   })
@@ -134,12 +131,12 @@ describe('withCommandDeadline', () => {
     await hung.ping()
     const { seen, handlers: h } = handlers()
     const k = key()
-    server.pause()
+    env.server.pause()
     let error: unknown
     try {
       error = await withCommandDeadline(() => hung.set(k, 'late'), 300, h).catch((e: unknown) => e)
     } finally {
-      server.resume()
+      env.server.resume()
     }
     expect(((error as Error).cause as Error).message).toBe('no reply within 300 ms')
     expect(seen.failed).toEqual([{ error: (error as Error).cause, timedOut: true }])

@@ -1,26 +1,21 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, startRedisCluster, waitFor } from '@scale/testkit'
+import { startRedisCluster, waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Cluster, Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createWriteCoalescer } from '../src/index.js'
 
 const N = 32
-let server: RedisServer
+const env = useRedis()
 const clients: (Redis | Cluster)[] = []
-const prefix = `t${randomBytes(4).toString('hex')}:`
-
-beforeAll(async () => {
-  server = await startRedis()
-})
+const prefix = `${uniqueName('t')}:`
 
 afterAll(async () => {
   for (const client of clients) client.disconnect()
-  await server.dispose()
 })
 
 /** An ioredis client that fails fast in tests instead of retrying for seconds. */
 function client(options: { lazyConnect?: boolean } = {}): Redis {
-  const redis = new Redis({ host: '127.0.0.1', port: server.port, maxRetriesPerRequest: 1, ...options })
+  const redis = new Redis({ host: '127.0.0.1', port: env.server.port, maxRetriesPerRequest: 1, ...options })
   redis.on('error', () => {})
   clients.push(redis)
   return redis
@@ -64,11 +59,11 @@ describe('createWriteCoalescer', () => {
   it('the commands of one event-loop turn leave in one socket write; the socket is uncorked after', async () => {
     const { redis, writes } = await countingClient()
     const coalescer = createWriteCoalescer(redis)
-    await server.command('config', 'resetstat')
+    await env.server.command('config', 'resetstat')
     const before = writes()
     await concurrentCommands(redis, () => coalescer.hold())
     const coalesced = writes() - before
-    const counts = await server.commandCounts()
+    const counts = await env.server.commandCounts()
     // Every command reached Redis, once.
     expect(counts.set).toBe(N)
     expect(counts.get).toBe(N)

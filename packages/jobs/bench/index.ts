@@ -6,12 +6,11 @@
 // on, and validate on with OpenTelemetry spans (bullmq-otel): the cost of each.
 // All sides run in many short rotating slices and each side's time is summed, so drift in
 // the load of a shared machine falls on all alike.
-import { randomBytes } from 'node:crypto'
 import { context, propagation, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base'
-import { type PostgresCluster, type RedisServer, startPostgres, startRedis } from '@scale/testkit'
+import { type PostgresCluster, type RedisServer, startPostgres, startRedis, uniqueName } from '@scale/testkit'
 import { Queue, Worker } from 'bullmq'
 import { BullMQOtel } from 'bullmq-otel'
 import { Redis } from 'ioredis'
@@ -29,7 +28,7 @@ const CONCURRENCY = 50
 const CHUNK = 100
 
 const schema = z.object({ n: z.number().int() })
-const name = (base: string) => `${base}-${randomBytes(3).toString('hex')}`
+const name = (base: string) => uniqueName(`${base}-`)
 
 function connect(server: RedisServer): Redis {
   const redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: null })

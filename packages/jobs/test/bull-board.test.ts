@@ -4,6 +4,7 @@ import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { ExpressAdapter } from '@bull-board/express'
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import express from 'express'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -14,9 +15,9 @@ import {
   defineJob,
   PermanentError,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 interface BoardQueue {
   name: string
@@ -26,7 +27,7 @@ interface BoardQueue {
 
 describe('bull-board over the package’s queues', () => {
   it('mounts on Express and shows the jobs, failures and progress of a queue (they are BullMQ queues)', async () => {
-    const queue = uniqueQueue('board')
+    const queue = uniqueName('board-')
     const job = defineJob({
       name: 'thumbnail',
       queue,

@@ -1,4 +1,5 @@
 import { type RedisCluster, startRedisCluster, waitFor } from '@scale/testkit'
+import { uniqueName } from '@scale/testkit/vitest'
 import { Cluster } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -11,7 +12,6 @@ import {
   InvalidPayloadError,
   JobsOptionsError,
 } from '../src/index.js'
-import { uniqueQueue } from './helpers.js'
 
 let cluster: RedisCluster
 let client: Cluster
@@ -35,7 +35,7 @@ describe('Redis Cluster', () => {
   })
 
   it('enqueues, runs, retries, dead-letters, redrives and signals on a cluster', async () => {
-    const queue = uniqueQueue('cluster')
+    const queue = uniqueName('cluster-')
     const prefix = `{${queue}}`
     let fail = true
     const ran: number[] = []

@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Worker } from 'bullmq'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -10,13 +11,13 @@ import {
   InvalidPayloadError,
   JobsOptionsError,
 } from '../src/index.js'
-import { connect, uniqueQueue, useRedis } from './helpers.js'
+import { connect, jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('dead letters', () => {
   it('keep any string error code (ETIMEDOUT), so filtering by it finds the entry', async () => {
-    const queue = uniqueQueue('code')
+    const queue = uniqueName('code-')
     const job = defineJob({
       name: 'call',
       queue,
@@ -45,7 +46,7 @@ describe('dead letters', () => {
   })
 
   it("redrive checks a transform's output against the job's schema and reports the rejects; the entry stays", async () => {
-    const queue = uniqueQueue('redrive')
+    const queue = uniqueName('redrive-')
     const ran: unknown[] = []
     const job = defineJob({
       name: 'resize',
@@ -92,7 +93,7 @@ describe('dead letters', () => {
   })
 
   it('a job that stalled more than maxStalledCount times is dead-lettered (found by BullMQ’s deferred failure, not its message)', async () => {
-    const queue = uniqueQueue('stall')
+    const queue = uniqueName('stall-')
     let handled = 0
     const job = defineJob({
       name: 'crashy',

@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
+import { uniqueName } from '@scale/testkit/vitest'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -14,7 +15,7 @@ import {
   JobsOptionsError,
   type Producer,
 } from '../src/index.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { connect } from './helpers.js'
 
 const DEADLINE_MS = 400
 const CALLS = 20
@@ -31,7 +32,7 @@ afterEach(async () => {
 function emailJob() {
   return defineJob({
     name: 'email',
-    queue: uniqueQueue('deadline'),
+    queue: uniqueName('deadline-'),
     schema: z.object({ to: z.string() }),
     handler: () => {},
   })

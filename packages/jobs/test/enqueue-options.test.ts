@@ -1,14 +1,15 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createProducer, createWorker, defineJob, JobsOptionsError } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('enqueue options', () => {
   it('idempotency key: enqueueing twice makes one job; another key makes another', async () => {
-    const queue = uniqueQueue('idem')
+    const queue = uniqueName('idem-')
     const job = defineJob({
       name: 'welcome',
       queue,
@@ -38,7 +39,7 @@ describe('enqueue options', () => {
   })
 
   it('delays and priorities pass through to BullMQ', async () => {
-    const queue = uniqueQueue('prio')
+    const queue = uniqueName('prio-')
     const order: string[] = []
     const job = defineJob({
       name: 'p',
@@ -79,7 +80,7 @@ describe('enqueue options', () => {
   })
 
   it('repeatable jobs run on their schedule until unscheduled', async () => {
-    const queue = uniqueQueue('repeat')
+    const queue = uniqueName('repeat-')
     let runs = 0
     const job = defineJob({
       name: 'tick',

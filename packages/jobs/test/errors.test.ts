@@ -1,3 +1,4 @@
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
@@ -12,9 +13,9 @@ import {
   JobsOptionsError,
   PermanentError,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('errors: one shape', () => {
   it('an options error names the option in context and keeps the deprecated alias working', () => {
@@ -46,7 +47,7 @@ describe('errors: one shape', () => {
   })
 
   it('closed readers throw JobsClosedError; close() is idempotent', async () => {
-    const queue = uniqueQueue('closed-readers')
+    const queue = uniqueName('closed-readers-')
     const signal = createScalingSignal({ connection: env.redis, queue })
     const dlq = createDeadLetterQueue({ connection: env.redis, queue })
     await Promise.all([signal.close(), dlq.close()])
@@ -62,7 +63,7 @@ describe('errors: one shape', () => {
   it('a closed producer throws JobsClosedError naming the method', async () => {
     const job = defineJob({
       name: 'closed-check',
-      queue: uniqueQueue('closed'),
+      queue: uniqueName('closed-'),
       schema: z.object({ n: z.number() }),
       handler: () => {},
     })
@@ -78,7 +79,7 @@ describe('errors: one shape', () => {
   it('a closed worker refuses run() with JobsClosedError', async () => {
     const job = defineJob({
       name: 'closed-worker',
-      queue: uniqueQueue('closed-worker'),
+      queue: uniqueName('closed-worker-'),
       schema: z.object({ n: z.number() }),
       handler: () => {},
     })

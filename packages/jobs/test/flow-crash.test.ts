@@ -2,13 +2,14 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createProducer, createWorker, flowJob } from '../src/index.js'
 import { flowJobs } from './fixtures/flow-jobs.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
 const workerFile = fileURLToPath(new URL('./fixtures/flow-worker-process.ts', import.meta.url))
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 const processes: ChildProcess[] = []
 afterAll(() => {
   for (const child of processes) if (child.exitCode === null) child.kill('SIGKILL')
@@ -16,7 +17,7 @@ afterAll(() => {
 
 describe('flows survive a killed worker', () => {
   it('a worker SIGKILLed mid-flow loses no child: the parent runs once, with every child result', async () => {
-    const queue = uniqueQueue('album')
+    const queue = uniqueName('album-')
     const { photo, album } = flowJobs(queue, env.redis)
     const total = 60
     const producer = createProducer({ connection: env.redis })

@@ -1,19 +1,12 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis } from '@scale/testkit'
+import type { RedisServer } from '@scale/testkit'
 import { Redis } from 'ioredis'
 import { Redis as Redis6 } from 'ioredis6'
-import { afterAll, beforeAll } from 'vitest'
 
 /**
  * `SCALE_JOBS_IOREDIS=6` runs the suite with ioredis 6 clients (the peer range covers 5 and 6):
  * every client made here is then a v6 one, and the package works on the user's instances.
  */
 const useIoredis6 = process.env.SCALE_JOBS_IOREDIS === '6'
-
-/** A queue name no other test (or engineer running tests at the same time) uses. */
-export function uniqueQueue(base: string): string {
-  return `${base}-${randomBytes(4).toString('hex')}`
-}
 
 /** A client suitable for producers and workers alike (BullMQ workers need maxRetriesPerRequest: null). */
 export function connect(port: number): Redis {
@@ -24,21 +17,7 @@ export function connect(port: number): Redis {
   return redis
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+/** {@link connect} for `useRedis({ connect: jobsClient })` from `@scale/testkit/vitest`. */
+export const jobsClient = (server: RedisServer): Redis => connect(server.port)
 
-/**
- * A Redis server from the test kit for the calling file's tests: started before them, disposed of
- * after them, with a client from {@link connect}. Read `env.redis` / `env.server` inside tests.
- */
-export function useRedis(): { readonly server: RedisServer; readonly redis: Redis } {
-  const env = {} as { server: RedisServer; redis: Redis }
-  beforeAll(async () => {
-    env.server = await startRedis()
-    env.redis = connect(env.server.port)
-  })
-  afterAll(async () => {
-    env.redis?.disconnect()
-    await env.server?.dispose()
-  })
-  return env
-}
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import * as promClient from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -11,9 +12,9 @@ import {
   promClientMetrics,
   type WorkerEvent,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 /** A hook that records every call, keyed by name and labels. */
 function recorder() {
@@ -35,7 +36,7 @@ function recorder() {
 
 describe('metrics hook', () => {
   it('counts enqueues, completions and dead letters, and observes each run', async () => {
-    const queue = uniqueQueue('metrics')
+    const queue = uniqueName('metrics-')
     const job = defineJob({
       name: 'charge',
       queue,
@@ -71,7 +72,7 @@ describe('metrics hook', () => {
   })
 
   it('a hook that throws breaks no call: jobs are enqueued and run, the failure is logged once', async () => {
-    const queue = uniqueQueue('metrics-throw')
+    const queue = uniqueName('metrics-throw-')
     const job = defineJob({ name: 'noop', queue, schema: z.object({ n: z.number() }), handler: () => {} })
     const warnings: string[] = []
     const logger = { info() {}, warn: (_: object, message: string) => warnings.push(message), error() {} }
@@ -105,7 +106,7 @@ describe('metrics hook', () => {
   })
 
   it('promClientMetrics feeds prom-client counters; the deprecated `metrics: true` still turns on BullMQ metrics', async () => {
-    const queue = uniqueQueue('metrics-prom')
+    const queue = uniqueName('metrics-prom-')
     const job = defineJob({ name: 'noop', queue, schema: z.object({ n: z.number() }), handler: () => {} })
     const registry = new promClient.Registry()
     const metrics = promClientMetrics({ promClient, registers: [registry] })

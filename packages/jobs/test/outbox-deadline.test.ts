@@ -1,4 +1,5 @@
-import { type PostgresCluster, type RedisServer, startPostgres, startRedis, waitFor } from '@scale/testkit'
+import { waitFor } from '@scale/testkit'
+import { uniqueName, usePostgres, useRedis } from '@scale/testkit/vitest'
 import { Queue } from 'bullmq'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
@@ -11,27 +12,25 @@ import {
   EnqueueTimeoutError,
   OutboxRelayError,
 } from '../src/index.js'
-import { connect, uniqueQueue } from './helpers.js'
+import { connect, jobsClient } from './helpers.js'
 
-let postgres: PostgresCluster
-let server: RedisServer
+const postgres = usePostgres()
+const env = useRedis({ connect: jobsClient })
 let db: Kysely<Record<string, never>>
 
 beforeAll(async () => {
-  ;[postgres, server] = await Promise.all([startPostgres(), startRedis()])
   const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
   pool.on('error', () => {})
   db = new Kysely({ dialect: new PostgresDialect({ pool }) })
 })
 afterAll(async () => {
-  server?.resume()
+  env.server.resume()
   await db?.destroy()
-  await Promise.all([postgres?.stop(), server?.dispose()])
 })
 
 describe('outbox relay with Redis frozen', () => {
   it('a batch fails with a typed error by the deadline, keeps its rows, stop() returns; after Redis is back exactly the rows are relayed', async () => {
-    const queue = uniqueQueue('relay-frozen')
+    const queue = uniqueName('relay-frozen-')
     const job = defineJob({ name: 'mail', queue, schema: z.object({ n: z.number() }), handler: () => {} })
     const outbox = createOutbox({ table: `frozen_${queue.replace(/-/g, '_')}` })
     await outbox.createTable(db)
@@ -42,7 +41,7 @@ describe('outbox relay with Redis frozen', () => {
         Array.from({ length: 20 }, (_, n) => ({ payload: { n } })),
       ),
     )
-    const redis = connect(server.port)
+    const redis = connect(env.server.port)
     const relay = createOutboxRelay({ db, connection: redis, table: outbox.table, enqueueTimeoutMs: 400 })
     await relay.relayOnce().catch(() => 0) // warm: queue open, scripts loaded (moves the 20 rows)
     await db.transaction().execute((trx) =>
@@ -52,7 +51,7 @@ describe('outbox relay with Redis frozen', () => {
         Array.from({ length: 20 }, (_, n) => ({ payload: { n: 100 + n } })),
       ),
     )
-    server.pause()
+    env.server.pause()
     let outcome: unknown
     void relay.relayOnce().then(
       (moved) => {
@@ -72,7 +71,7 @@ describe('outbox relay with Redis frozen', () => {
       .executeTakeFirst()
     expect(Number((left as { n: string }).n)).toBe(20)
 
-    server.resume()
+    env.server.resume()
     expect(await relay.relayOnce()).toBe(20)
     const check = new Queue(queue, { connection: redis, prefix: '{jobs}' })
     // The timed-out add may have landed once Redis woke; the re-add under the same IDs makes no duplicate.
@@ -81,13 +80,13 @@ describe('outbox relay with Redis frozen', () => {
     await check.close()
 
     // stop() is bounded even with Redis frozen again.
-    server.pause()
+    env.server.pause()
     let stopped = false
     void relay.close().then(() => {
       stopped = true
     })
     await waitFor('stop to return', () => stopped, { timeoutMs: 30_000 })
-    server.resume()
+    env.server.resume()
     redis.disconnect()
   })
 })

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { type PostgresCluster, type RedisServer, startPostgres, startRedis, waitFor } from '@scale/testkit'
+import { waitFor } from '@scale/testkit'
+import { uniqueName, usePostgres, useRedis } from '@scale/testkit/vitest'
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { Kysely, PostgresDialect, sql } from 'kysely'
@@ -16,7 +17,7 @@ import {
   JobsClosedError,
   JobsOptionsError,
 } from '../src/index.js'
-import { connect, sleep, uniqueQueue } from './helpers.js'
+import { jobsClient, sleep } from './helpers.js'
 
 const relayFile = fileURLToPath(new URL('./fixtures/relay-process.ts', import.meta.url))
 
@@ -24,15 +25,14 @@ interface Database {
   orders: { id: number; total: number }
 }
 
-let postgres: PostgresCluster
-let server: RedisServer
+const postgres = usePostgres()
+const env = useRedis({ connect: jobsClient })
 let redis: Redis
 let db: Kysely<Database>
 const children: ChildProcess[] = []
 
 beforeAll(async () => {
-  ;[postgres, server] = await Promise.all([startPostgres(), startRedis()])
-  redis = connect(server.port)
+  redis = env.redis
   const pool = new pg.Pool({ ...postgres.primary.connection, max: 12 })
   // Idle connections see the server's shutdown in afterAll; that is expected, not a failure.
   pool.on('error', () => {})
@@ -49,8 +49,6 @@ afterAll(async () => {
   for (const child of children)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   await db?.destroy()
-  redis?.disconnect()
-  await Promise.all([postgres?.stop(), server?.dispose()])
 })
 
 /** Every job ID any relay process added to BullMQ, as it reported (with repeats). */
@@ -67,7 +65,12 @@ interface RelayChild {
 
 function startRelayProcess(): RelayChild {
   const child = spawn(process.execPath, ['--import', 'tsx', relayFile], {
-    env: { ...process.env, PG_URL: postgres.primary.url, REDIS_PORT: String(server.port), BATCH_SIZE: '50' },
+    env: {
+      ...process.env,
+      PG_URL: postgres.primary.url,
+      REDIS_PORT: String(env.server.port),
+      BATCH_SIZE: '50',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   children.push(child)
@@ -103,7 +106,7 @@ function shipJob(
 
 describe('transactional outbox', () => {
   it('writes nothing when the transaction rolls back, and refuses invalid payloads inside it', async () => {
-    const queue = uniqueQueue('outbox-small')
+    const queue = uniqueName('outbox-small-')
     const job = shipJob(queue)
     const outbox = createOutbox()
     await expect(
@@ -150,7 +153,7 @@ describe('transactional outbox', () => {
   })
 
   it('a batch added to BullMQ whose transaction then fails is added again without duplicates, even after its jobs ran and were removed', async () => {
-    const queue = uniqueQueue('outbox-commit-fault')
+    const queue = uniqueName('outbox-commit-fault-')
     let runs = 0
     // The harshest retention: a finished job is gone at once, so its ID no longer deduplicates.
     const job = shipJob(queue, () => void runs++, { removeOnComplete: true })
@@ -214,7 +217,7 @@ describe('transactional outbox', () => {
   })
 
   it('10,000 enqueues, a random third rolled back, relays SIGKILLed along the way: exactly the committed jobs, 0 missing, 0 extra', async () => {
-    const queue = uniqueQueue('outbox-big')
+    const queue = uniqueName('outbox-big-')
     const job = shipJob(queue)
     const outbox = createOutbox()
     const total = 10_000

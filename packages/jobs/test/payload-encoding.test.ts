@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -11,9 +12,9 @@ import {
   JobsOptionsError,
   type StandardSchemaV1,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 /** A payload schema, described so fast-check can build it, shrink it and derive values for it. */
 type Shape =
@@ -134,7 +135,7 @@ const caseArbitrary = shapeArbitrary.chain((shape) => fc.tuple(fc.constant(shape
 
 describe('what the handler receives is what was validated', () => {
   it('property: whatever enqueue accepts, the handler receives a value that passes the same schema (real Redis and BullMQ)', async () => {
-    const queue = uniqueQueue('prop')
+    const queue = uniqueName('prop-')
     // One definition whose schema is whatever the current case says, so one worker serves every
     // case; cases run one at a time, so the schema is the same at enqueue and at run.
     let current: z.ZodType = z.any()
@@ -195,7 +196,7 @@ describe('what the handler receives is what was validated', () => {
   }, 120_000)
 
   it('z.date() is refused at enqueue (a Date arrives as a string), z.coerce.date() works end to end', async () => {
-    const queue = uniqueQueue('dates')
+    const queue = uniqueName('dates-')
     const got: unknown[] = []
     const strict = defineJob({ name: 'strict', queue, schema: z.object({ at: z.date() }), handler: () => {} })
     const coerced = defineJob({
@@ -223,7 +224,7 @@ describe('what the handler receives is what was validated', () => {
   })
 
   it('undefined and functions: refused where the schema needs them, dropped the same way at enqueue and run otherwise', async () => {
-    const queue = uniqueQueue('undef')
+    const queue = uniqueName('undef-')
     const got: unknown[] = []
     const anyJob = defineJob({
       name: 'any',
@@ -248,7 +249,7 @@ describe('what the handler receives is what was validated', () => {
   })
 
   it('validate: false keeps the schema for types only: no check at enqueue or run', async () => {
-    const queue = uniqueQueue('novalidate')
+    const queue = uniqueName('novalidate-')
     const got: unknown[] = []
     const job = defineJob({
       name: 'trusted',
@@ -270,7 +271,7 @@ describe('what the handler receives is what was validated', () => {
   })
 
   it('BigInt and circular payloads are InvalidPayloadError, not a retryable EnqueueError; nothing is enqueued', async () => {
-    const queue = uniqueQueue('bigint')
+    const queue = uniqueName('bigint-')
     const job = defineJob({ name: 'j', queue, schema: z.any(), handler: () => {} })
     const producer = createProducer({ connection: env.redis })
     const circular: Record<string, unknown> = { a: 1 }
@@ -289,7 +290,7 @@ describe('what the handler receives is what was validated', () => {
   })
 
   it('an invalid cron pattern or time zone is JobsOptionsError before anything is written', async () => {
-    const queue = uniqueQueue('cron')
+    const queue = uniqueName('cron-')
     const job = defineJob({ name: 'tick', queue, schema: z.object({}), handler: () => {} })
     const producer = createProducer({ connection: env.redis })
     for (const repeat of [

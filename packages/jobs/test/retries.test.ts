@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { retryDelayMs } from '../src/backoff.js'
@@ -13,9 +14,9 @@ import {
   ShutdownDeadlineError,
   type WorkerEvent,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('retries, dead letters and redrive', () => {
   it('computes exponential delays with jitter that never shrink from one retry to the next', () => {
@@ -38,7 +39,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('retries a handler failing N times then succeeding, with growing delays', async () => {
-    const queue = uniqueQueue('flaky')
+    const queue = uniqueName('flaky-')
     const failures = 3
     const runs: number[] = []
     const flaky = defineJob({
@@ -90,7 +91,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('dead-letters a job that always fails after the configured attempts; redrive runs it again', async () => {
-    const queue = uniqueQueue('always')
+    const queue = uniqueName('always-')
     let broken = true
     const runsById = new Map<string, number>()
     const charge = defineJob({
@@ -180,7 +181,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('a job failing during a graceful shutdown is retried or dead-lettered, not left active (bullmq #834)', async () => {
-    const queue = uniqueQueue('fail-on-close')
+    const queue = uniqueName('fail-on-close-')
     let started = 0
     const job = defineJob({
       name: 'slow-fail',
@@ -222,7 +223,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('close() hands back jobs still running at the deadline, aborting their signal with ShutdownDeadlineError', async () => {
-    const queue = uniqueQueue('hand-back')
+    const queue = uniqueName('hand-back-')
     const reasons: unknown[] = []
     const job = defineJob({
       name: 'slow',
@@ -267,7 +268,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('a PermanentError skips the remaining retries', async () => {
-    const queue = uniqueQueue('permanent')
+    const queue = uniqueName('permanent-')
     let runs = 0
     const job = defineJob({
       name: 'refund',
@@ -299,7 +300,7 @@ describe('retries, dead letters and redrive', () => {
   })
 
   it('dead-letters a job no definition knows, without retries', async () => {
-    const queue = uniqueQueue('unknown')
+    const queue = uniqueName('unknown-')
     const known = defineJob({ name: 'known', queue, schema: z.object({}), handler: () => {} })
     const other = defineJob({ name: 'other', queue, schema: z.object({}), handler: () => {} })
     const producer = createProducer({ connection: env.redis })

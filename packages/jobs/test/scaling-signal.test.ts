@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import * as promClient from 'prom-client'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -11,9 +12,9 @@ import {
   type ScalingSignal,
   suggestWorkers,
 } from '../src/index.js'
-import { sleep, uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient, sleep } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('autoscaling signal', () => {
   it('suggestWorkers follows arrivals, work in flight and backlog', () => {
@@ -37,7 +38,7 @@ describe('autoscaling signal', () => {
   })
 
   it('the suggested worker count rises with a growing backlog and falls when it drains', async () => {
-    const queue = uniqueQueue('scale')
+    const queue = uniqueName('scale-')
     const job = defineJob({
       name: 'work',
       queue,

@@ -1,15 +1,16 @@
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createWorker, defineJob, shutdownOnSignal } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 const listeners = () => ({ term: process.listenerCount('SIGTERM'), int: process.listenerCount('SIGINT') })
 
 describe('signals are opt-in', () => {
   it('a worker installs no signal handler unless asked, and removes the ones it was asked for on close', async () => {
-    const job = defineJob({ name: 'j', queue: uniqueQueue('sig'), schema: z.object({}), handler: () => {} })
+    const job = defineJob({ name: 'j', queue: uniqueName('sig-'), schema: z.object({}), handler: () => {} })
     const before = listeners()
     const quiet = createWorker({ connection: env.redis, jobs: [job] })
     expect(listeners()).toEqual(before)

@@ -6,15 +6,16 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { startPostgres, waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { BullMQOtel } from 'bullmq-otel'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createOutbox, createOutboxRelay, createProducer, createWorker, defineJob } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 const exporter = new InMemorySpanExporter()
 const contextManager = new AsyncLocalStorageContextManager()
 
@@ -34,7 +35,7 @@ afterAll(() => {
 
 describe('OpenTelemetry (bullmq-otel)', () => {
   it('a web request and the job it enqueued are one trace: request span → enqueue span → run span → handler', async () => {
-    const queue = uniqueQueue('otel')
+    const queue = uniqueName('otel-')
     const handlerTraces: string[] = []
     const job = defineJob({
       name: 'welcome-email',
@@ -100,7 +101,7 @@ describe('OpenTelemetry (bullmq-otel)', () => {
     pool.on('error', () => {})
     const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) })
     try {
-      const queue = uniqueQueue('otel-outbox')
+      const queue = uniqueName('otel-outbox-')
       const handlerTraces: string[] = []
       const job = defineJob({
         name: 'receipt',

@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Queue } from 'bullmq'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -11,13 +12,13 @@ import {
   JobsOptionsError,
   type StandardSchemaV1,
 } from '../src/index.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 describe('payload validation', () => {
   it('refuses an invalid payload at enqueue with a typed error naming the bad field, and enqueues nothing', async () => {
-    const queue = uniqueQueue('validate')
+    const queue = uniqueName('validate-')
     const resize = defineJob({
       name: 'resize',
       queue,
@@ -58,7 +59,7 @@ describe('payload validation', () => {
   })
 
   it('works with any Standard Schema validator, not only zod', async () => {
-    const queue = uniqueQueue('std')
+    const queue = uniqueName('std-')
     // A minimal hand-written Standard Schema, as valibot or arktype would present one.
     const schema: StandardSchemaV1<{ n: number }> = {
       '~standard': {
@@ -81,7 +82,7 @@ describe('payload validation', () => {
   })
 
   it('dead-letters without retries a payload that turned invalid before it ran (written by an older producer)', async () => {
-    const queue = uniqueQueue('stale')
+    const queue = uniqueName('stale-')
     let handled = 0
     const email = defineJob({
       name: 'send-email',
@@ -137,7 +138,7 @@ describe('payload validation', () => {
   })
 
   it('dead-letters a job whose stored data is not JSON, without retries, and keeps working', async () => {
-    const queue = uniqueQueue('not-json')
+    const queue = uniqueName('not-json-')
     const handled: number[] = []
     const job = defineJob({
       name: 'j',
@@ -184,7 +185,7 @@ describe('payload validation', () => {
   })
 
   it('upgrades old payload versions with migrations before validating', async () => {
-    const queue = uniqueQueue('versions')
+    const queue = uniqueName('versions-')
     const seen: unknown[] = []
     const v1 = defineJob({ name: 'greet', queue, schema: z.object({ name: z.string() }), handler: () => {} })
     const v2 = defineJob({
@@ -215,7 +216,7 @@ describe('payload validation', () => {
   })
 
   it('retries a payload from a newer producer, and dead-letters an old one with no migration', async () => {
-    const queue = uniqueQueue('version-gap')
+    const queue = uniqueName('version-gap-')
     const v1 = defineJob({ name: 'greet', queue, schema: z.object({ name: z.string() }), handler: () => {} })
     const v3 = defineJob({
       name: 'greet',

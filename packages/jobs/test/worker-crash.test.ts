@@ -1,14 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createProducer, createWorker } from '../src/index.js'
 import { recordingJob } from './fixtures/recording-job.js'
-import { uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient } from './helpers.js'
 
 const workerFile = fileURLToPath(new URL('./fixtures/worker-process.ts', import.meta.url))
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 const children: ChildProcess[] = []
 
 afterAll(() => {
@@ -48,7 +49,7 @@ async function runCounts(queue: string): Promise<number[]> {
 
 describe('worker processes that die', () => {
   it('SIGKILL in the middle of 1,000 jobs: every job completes, none is lost', async () => {
-    const queue = uniqueQueue('sigkill')
+    const queue = uniqueName('sigkill-')
     const job = recordingJob(queue, env.redis, 20, 60)
     const producer = createProducer({ connection: env.redis })
     const total = 1_000
@@ -112,7 +113,7 @@ describe('worker processes that die', () => {
   })
 
   it('SIGTERM during 200 in-flight jobs: exits by the deadline and loses 0 jobs', async () => {
-    const queue = uniqueQueue('sigterm')
+    const queue = uniqueName('sigterm-')
     const job = recordingJob(queue, env.redis, 0, 0)
     const producer = createProducer({ connection: env.redis })
     const total = 200

@@ -1,4 +1,5 @@
 import { waitFor } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
@@ -11,9 +12,9 @@ import {
   JobTimeoutError,
   type WorkerEvent,
 } from '../src/index.js'
-import { sleep, uniqueQueue, useRedis } from './helpers.js'
+import { jobsClient, sleep } from './helpers.js'
 
-const env = useRedis()
+const env = useRedis({ connect: jobsClient })
 
 /** Resolves when `signal` aborts; never otherwise. */
 const aborted = (signal: AbortSignal) =>
@@ -21,7 +22,7 @@ const aborted = (signal: AbortSignal) =>
 
 describe('worker features on real Redis', () => {
   it('per-job timeout: the signal is aborted with JobTimeoutError and the attempt fails with it (retried, then dead-lettered)', async () => {
-    const queue = uniqueQueue('timeout')
+    const queue = uniqueName('timeout-')
     const reasons: unknown[] = []
     let fastRuns = 0
     const slow = defineJob({
@@ -70,7 +71,7 @@ describe('worker features on real Redis', () => {
   })
 
   it('rate limiter: at most `max` jobs start per window, across two workers of the queue', async () => {
-    const queue = uniqueQueue('limit')
+    const queue = uniqueName('limit-')
     let ran = 0
     const job = defineJob({
       name: 'call-api',
@@ -108,7 +109,7 @@ describe('worker features on real Redis', () => {
   })
 
   it('progress and log lines from the handler context are stored with the job', async () => {
-    const queue = uniqueQueue('progress')
+    const queue = uniqueName('progress-')
     const job = defineJob({
       name: 'import',
       queue,
@@ -135,7 +136,7 @@ describe('worker features on real Redis', () => {
   })
 
   it('cancel by ID: removes a waiting job, aborts a running one (no retry, no dead letter), reports finished and unknown ones', async () => {
-    const queue = uniqueQueue('cancel')
+    const queue = uniqueName('cancel-')
     const reasons: unknown[] = []
     let runs = 0
     const job = defineJob({
@@ -180,8 +181,8 @@ describe('worker features on real Redis', () => {
   })
 
   it('flow: the parent runs once, after all its children, and reads their results', async () => {
-    const queue = uniqueQueue('flow')
-    const childQueue = uniqueQueue('flow-child')
+    const queue = uniqueName('flow-')
+    const childQueue = uniqueName('flow-child-')
     const order: string[] = []
     let parentSaw: Record<string, unknown> = {}
     const resize = defineJob({

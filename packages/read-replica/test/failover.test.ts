@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import type { PostgresCluster } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   createReplicatedKysely,
@@ -10,6 +11,7 @@ import {
 import { type Database, pool, portNames, SCHEMA } from './helpers.js'
 
 describe('primary detection across several primary hosts', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   const dbs: ReplicatedKysely<Database>[] = []
   const open = (db: ReplicatedKysely<Database>) => {
@@ -18,14 +20,13 @@ describe('primary detection across several primary hosts', () => {
   }
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.waitForReplication()
   })
 
   afterAll(async () => {
     await Promise.all(dbs.map((db) => db.destroy()))
-    await cluster?.stop()
   })
 
   it('a host in recovery listed first is never written to; a replica-only "primary" rejects writes with a typed error', async () => {

@@ -1,5 +1,6 @@
 import net from 'node:net'
-import { type PostgresCluster, startPostgres, waitFor } from '@scale/testkit'
+import { type PostgresCluster, waitFor } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -24,6 +25,7 @@ function defaultPool(connection: pg.PoolConfig): pg.Pool {
 }
 
 describe('defaults never hang; node failures are typed or retried elsewhere', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   let names: Map<number, string>
   let blackhole: net.Server
@@ -35,7 +37,7 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
   }
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(`insert into item (value) values ('one')`)
     await cluster.waitForReplication()
@@ -59,7 +61,6 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
     await Promise.all(dbs.map((db) => db.destroy()))
     for (const socket of sockets) socket.destroy()
     await new Promise((resolve) => blackhole?.close(resolve))
-    await cluster?.stop()
   })
 
   const readServer = async (db: ReplicatedKysely<Database>) => {

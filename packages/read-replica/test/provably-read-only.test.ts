@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import type { PostgresCluster } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import fc from 'fast-check'
 import {
   type AliasableExpression,
@@ -23,6 +24,7 @@ create function my_lying_fn() returns bigint language sql stable as $$ select 1:
 `
 
 describe('only provably read-only queries reach a replica (server-side proof)', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   let db: ReplicatedKysely<Database>
   let names: Map<number, string>
@@ -30,7 +32,7 @@ describe('only provably read-only queries reach a replica (server-side proof)', 
   const where = (p: number | undefined) => names.get(Number(p))
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(`insert into item (value) select 'seed-' || g from generate_series(1, 20) g`)
     await cluster.primary.query(FUNCTIONS)
@@ -47,7 +49,6 @@ describe('only provably read-only queries reach a replica (server-side proof)', 
 
   afterAll(async () => {
     await db?.destroy()
-    await cluster?.stop()
   })
 
   /** Runs `query` and returns the route of its (single) statement. */

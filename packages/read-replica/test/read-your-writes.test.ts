@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import type { PostgresCluster } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { type ExpressionBuilder, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { MalformedTokenError, type ReplicatedKysely, type RouteEvent } from '../src/index.js'
@@ -26,6 +27,7 @@ function tally(events: readonly RouteEvent[], filter: (e: RouteEvent) => boolean
 }
 
 describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms on every replica`, () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   const dbs: ReplicatedKysely<Database>[] = []
   const open = (options: Parameters<typeof replicatedDb>[1]) => {
@@ -35,7 +37,7 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
   }
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(
       `create function my_writer_fn(v text) returns bigint language sql volatile as
@@ -47,7 +49,6 @@ describe(`read-your-writes with recovery_min_apply_delay = ${APPLY_DELAY_MS} ms 
 
   afterAll(async () => {
     await Promise.all(dbs.map((db) => db.destroy()))
-    await cluster?.stop()
   })
 
   const writeThenRead = async (

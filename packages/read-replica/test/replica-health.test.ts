@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres, waitFor } from '@scale/testkit'
+import { type PostgresCluster, waitFor } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -58,12 +59,13 @@ function readLoad(db: ReplicatedKysely<Database>, names: Map<number, string>, wo
 }
 
 describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas down, rejoin', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   let names: Map<number, string>
   const dbs: ReplicatedKysely<Database>[] = []
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(`insert into item (value) values ('one')`)
     await cluster.waitForReplication()
@@ -80,7 +82,6 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
 
   afterAll(async () => {
     await Promise.all(dbs.map((db) => db.destroy()))
-    await cluster?.stop()
   })
 
   it('a replica delayed beyond maxLagSeconds is excluded, and rejoins once it has caught up', async () => {

@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres, waitFor } from '@scale/testkit'
+import { type PostgresCluster, waitFor } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,12 +14,13 @@ import { type Database, pool, portNames, SCHEMA } from './helpers.js'
 const port = sql<number>`inet_server_port()`
 
 describe('replicas added and removed at run time', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   let names: Map<number, string>
   const dbs: ReplicatedKysely<Database>[] = []
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(`insert into item (value) values ('one')`)
     await cluster.waitForReplication()
@@ -27,7 +29,6 @@ describe('replicas added and removed at run time', () => {
 
   afterAll(async () => {
     await Promise.all(dbs.map((db) => db.destroy()))
-    await cluster?.stop()
   })
 
   const servers = async (db: ReplicatedKysely<Database>, reads = 12) => {

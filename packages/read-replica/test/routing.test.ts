@@ -1,4 +1,5 @@
-import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import type { PostgresCluster } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { CamelCasePlugin, type Kysely, Migrator, sql } from 'kysely'
 import Cursor from 'pg-cursor'
 import * as promClient from 'prom-client'
@@ -16,13 +17,14 @@ import { type Database, pool, portNames, replicatedDb, SCHEMA } from './helpers.
 const port = sql<number>`inet_server_port()`
 
 describe('routing by query kind (server-side proof with inet_server_port())', () => {
+  const postgres = usePostgres({ replicas: 2 })
   let cluster: PostgresCluster
   let db: ReplicatedKysely<Database>
   let names: Map<number, string>
   const events: RouteEvent[] = []
 
   beforeAll(async () => {
-    cluster = await startPostgres({ replicas: 2 })
+    cluster = postgres.cluster
     await cluster.primary.query(SCHEMA)
     await cluster.primary.query(`insert into item (value) select 'seed-' || g from generate_series(1, 20) g`)
     await cluster.primary.query('create sequence item_seq')
@@ -36,7 +38,6 @@ describe('routing by query kind (server-side proof with inet_server_port())', ()
 
   afterAll(async () => {
     await db?.destroy()
-    await cluster?.stop()
   })
 
   const where = (p: number | undefined) => names.get(Number(p))

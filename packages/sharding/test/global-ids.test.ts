@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { type PostgresCluster, startPostgres } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import type { Kysely } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -27,7 +27,7 @@ function allDistinct(ids: BigUint64Array): boolean {
 }
 
 describe('global IDs', () => {
-  let cluster: PostgresCluster
+  const postgres = usePostgres()
   let control: Kysely<unknown>
   const map = createShardMap({
     shards: ['s1', 's2', 's3', 's4'],
@@ -35,13 +35,11 @@ describe('global IDs', () => {
   })
 
   beforeAll(async () => {
-    cluster = await startPostgres()
-    control = kysely(cluster.primary)
+    control = kysely(postgres.primary)
   })
 
   afterAll(async () => {
     await control.destroy()
-    await cluster.stop()
   })
 
   it('1,000,000 IDs from 4 concurrent processes are all unique and carry their bucket', async () => {
@@ -52,7 +50,7 @@ describe('global IDs', () => {
         outputs.map((out) =>
           run(
             process.execPath,
-            ['--import', 'tsx', worker, JSON.stringify(cluster.primary.connection), '250000', out],
+            ['--import', 'tsx', worker, JSON.stringify(postgres.primary.connection), '250000', out],
             {
               cwd: fileURLToPath(new URL('..', import.meta.url)),
             },

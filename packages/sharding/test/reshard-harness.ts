@@ -27,7 +27,7 @@ interface Truth {
 
 /** Five clusters (s1 is also the control database), four in the map, and writers that keep a ledger. */
 export class ReshardRig {
-  readonly clusters: PostgresCluster[]
+  readonly clusters: readonly PostgresCluster[]
   readonly direct: Kysely<ItemsDb>[]
   readonly control: Kysely<ItemsDb>
   store!: ShardMapStore
@@ -39,7 +39,7 @@ export class ReshardRig {
   #writers: Promise<void>[] = []
   #nextId = 1_000_000
 
-  constructor(clusters: PostgresCluster[]) {
+  constructor(clusters: readonly PostgresCluster[]) {
     this.clusters = clusters
     this.direct = clusters.map((cluster) => kysely<ItemsDb>(cluster.primary))
     this.control = this.direct[0] as Kysely<ItemsDb>

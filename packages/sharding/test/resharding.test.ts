@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type PostgresCluster, startPostgresClusters } from '@scale/testkit'
+import { usePostgresClusters } from '@scale/testkit/vitest'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createShardedKysely, createShardMap, planRebalance, postgresMapStore } from '../src/index.js'
 import { createMover } from '../src/reshard/mover.js'
@@ -28,17 +28,15 @@ describe('plan', () => {
 })
 
 describe('online resharding from 4 to 5 shards under writes', () => {
-  let clusters: PostgresCluster[] = []
+  const clusters = usePostgresClusters(5)
   let rig: ReshardRig
 
   beforeAll(async () => {
-    clusters = await startPostgresClusters(5)
     rig = new ReshardRig(clusters)
   })
 
   afterAll(async () => {
     await rig?.close()
-    await Promise.all(clusters.map((cluster) => cluster.stop()))
   })
 
   const mover = (skipCatchUpAndVerify: boolean, progress: string[] = []) =>

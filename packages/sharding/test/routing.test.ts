@@ -2,7 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createReplicatedKysely } from '@scale/read-replica'
-import { type PostgresCluster, startPostgres, startPostgresClusters } from '@scale/testkit'
+import type { PostgresCluster } from '@scale/testkit'
+import { uniqueName, usePostgres, usePostgresClusters } from '@scale/testkit/vitest'
 import { type Kysely, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -23,7 +24,8 @@ import { type Database, kysely, pool, USERS_SCHEMA, waitUntil } from './helpers.
 const NAMES = ['s1', 's2', 's3', 's4']
 
 describe('routing over four real clusters', () => {
-  let plain: PostgresCluster[] = []
+  const plain = usePostgresClusters(3)
+  const withReplica = usePostgres({ replicas: 1 })
   let replicated: PostgresCluster
   let clusters: PostgresCluster[] = []
   const direct: Kysely<Database>[] = []
@@ -42,8 +44,7 @@ describe('routing over four real clusters', () => {
   })
 
   beforeAll(async () => {
-    plain = await startPostgresClusters(3)
-    replicated = await startPostgres({ replicas: 1 })
+    replicated = withReplica.cluster
     clusters = [...plain, replicated]
     for (const cluster of clusters) {
       await cluster.primary.query(USERS_SCHEMA)
@@ -54,7 +55,6 @@ describe('routing over four real clusters', () => {
 
   afterAll(async () => {
     await Promise.all(direct.map((db) => db.destroy()))
-    await Promise.all(clusters.map((cluster) => cluster.stop()))
   })
 
   const rowsOn = async (index: number) =>
@@ -228,7 +228,7 @@ describe('routing over four real clusters', () => {
 
   it('picks up a new epoch from the control table without restart (NOTIFY and polling)', async () => {
     const control = kysely(clusters[0]!.primary)
-    const table = `map_${Math.random().toString(36).slice(2, 8)}`
+    const table = uniqueName('map_')
     const store = postgresMapStore({
       db: control,
       table,

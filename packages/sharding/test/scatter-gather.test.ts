@@ -1,4 +1,4 @@
-import { type PostgresCluster, startPostgresClusters } from '@scale/testkit'
+import { usePostgresClusters } from '@scale/testkit/vitest'
 import fc from 'fast-check'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -141,13 +141,12 @@ function buildGroups(db: Kysely<Db>, q: GroupsQuery) {
 }
 
 describe('scatter-gather merges like one database', () => {
-  let clusters: PostgresCluster[] = []
+  const clusters = usePostgresClusters(5)
   let oracle: Kysely<Db>
   let direct: Kysely<Db>[] = []
   let db: ShardedKysely<Db>
 
   beforeAll(async () => {
-    clusters = await startPostgresClusters(5)
     for (const cluster of clusters) await cluster.primary.query(SCHEMA)
     oracle = kysely<Db>(clusters[4]!.primary)
     direct = clusters.slice(0, 4).map((cluster) => kysely<Db>(cluster.primary))
@@ -160,7 +159,6 @@ describe('scatter-gather merges like one database', () => {
   afterAll(async () => {
     await db?.close()
     await Promise.all([oracle, ...direct].map((d) => d?.destroy()))
-    await Promise.all(clusters.map((cluster) => cluster.stop()))
   })
 
   async function load(rows: Event[]): Promise<void> {
