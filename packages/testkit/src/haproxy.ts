@@ -2,10 +2,10 @@ import { writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { haproxyBinary } from './binaries.js'
-import { TestkitError } from './errors.js'
+import { ServerTimeoutError, TestkitError } from './errors.js'
 import { freePort } from './free-port.js'
-import { ServerProcess } from './server-process.js'
-import { makeTempDir, removeTempDir } from './temp-dir.js'
+import { ManagedServer } from './managed-server.js'
+import { makeTempDir } from './temp-dir.js'
 import { waitFor } from './wait.js'
 
 /** One server behind the load balancer. */
@@ -76,25 +76,26 @@ function serverLine(backend: HaproxyBackend): string {
 }
 
 /** HAProxy in front of a pool of HTTP servers, on a free loopback port, with active health checks. */
-export class HaproxyServer {
-  readonly host = '127.0.0.1'
-  readonly port: number
+export class HaproxyServer extends ManagedServer {
   readonly dir: string
   readonly #socket: string
-  readonly #process: ServerProcess
   readonly #serverSettings: string
 
   constructor(port: number, dir: string, configFile: string, serverSettings: string) {
-    this.port = port
+    super({
+      port,
+      what: `haproxy on port ${port}`,
+      ownedDir: dir,
+      process: {
+        command: haproxyBinary(),
+        // -db: stay in the foreground (the kit owns the process); the config path holds "scale-testkit".
+        args: ['-db', '-f', configFile],
+        logFile: join(dir, 'haproxy.log'),
+      },
+    })
     this.dir = dir
     this.#serverSettings = serverSettings
     this.#socket = join(dir, 'admin.sock')
-    this.#process = new ServerProcess({
-      command: haproxyBinary(),
-      // -db: stay in the foreground (the kit owns the process); the config path holds "scale-testkit".
-      args: ['-db', '-f', configFile],
-      logFile: join(dir, 'haproxy.log'),
-    })
   }
 
   /** `http://127.0.0.1:<port>` */
@@ -102,27 +103,9 @@ export class HaproxyServer {
     return `http://${this.host}:${this.port}`
   }
 
-  get pid(): number | undefined {
-    return this.#process.pid
-  }
-
-  get running(): boolean {
-    return this.#process.running
-  }
-
-  async start(): Promise<void> {
-    this.#process.start()
-    await waitFor(`haproxy on port ${this.port} to answer on its admin socket`, async () =>
-      (await this.command('show info')).includes('Name: HAProxy'),
-    )
-  }
-
-  async stop(): Promise<void> {
-    await this.#process.stop('SIGTERM')
-  }
-
-  async kill(): Promise<void> {
-    await this.#process.kill()
+  /** Up once its admin socket answers (the runtime API the kit drives it through). */
+  protected async answers(): Promise<boolean> {
+    return (await this.command('show info')).includes('Name: HAProxy')
   }
 
   /** Runs one command on the admin socket (runtime API) and returns its answer. */
@@ -130,7 +113,9 @@ export class HaproxyServer {
     return new Promise((resolve, reject) => {
       const socket = createConnection(this.#socket)
       let answer = ''
-      socket.setTimeout(5_000, () => socket.destroy(new Error(`haproxy did not answer \`${command}\``)))
+      socket.setTimeout(5_000, () =>
+        socket.destroy(new ServerTimeoutError(`haproxy's answer to \`${command}\``, 5_000)),
+      )
       socket.on('connect', () => socket.end(`${command}\n`))
       socket.on('data', (chunk) => {
         answer += chunk.toString()
@@ -199,16 +184,6 @@ export class HaproxyServer {
       throw new TestkitError('E_TESTKIT_HAPROXY_COMMAND', `haproxy refused \`${command}\`: ${reply.trim()}`)
     }
   }
-
-  /** Stops HAProxy and removes its dir. */
-  async dispose(): Promise<void> {
-    await this.stop()
-    await removeTempDir(this.dir)
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose()
-  }
 }
 
 /**
@@ -275,13 +250,5 @@ ${options.backends.map((backend) => `  server ${serverLine(backend)}`).join('\n'
 `
   const configFile = join(dir, 'haproxy.cfg')
   await writeFile(configFile, config)
-  const server = new HaproxyServer(port, dir, configFile, serverSettings)
-  try {
-    await server.start()
-  } catch (error) {
-    await server.kill()
-    await removeTempDir(dir)
-    throw error
-  }
-  return server
+  return new HaproxyServer(port, dir, configFile, serverSettings).startOrDiscard()
 }

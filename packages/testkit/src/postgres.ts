@@ -3,14 +3,15 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { postgresBinary } from './binaries.js'
 import { freePort } from './free-port.js'
+import { ManagedServer } from './managed-server.js'
+import { BASE_SETTINGS, type PostgresSettings, renderSettings } from './postgres-settings.js'
 import { runCommand } from './run-command.js'
-import { ServerProcess } from './server-process.js'
 import { startWithOneRetry } from './start-retry.js'
 import { makeTempDir, removeTempDir } from './temp-dir.js'
 import { postgresRunAs, type RunAs } from './unprivileged-user.js'
 import { waitFor } from './wait.js'
 
-export type PostgresSettings = Record<string, string | number | boolean>
+export type { PostgresSettings }
 
 export interface StartPostgresOptions {
   /**
@@ -22,50 +23,32 @@ export interface StartPostgresOptions {
   settings?: PostgresSettings
 }
 
-// Tuned for throwaway test clusters: durability off (fsync), replication on, quick feedback.
-const BASE_SETTINGS: PostgresSettings = {
-  listen_addresses: '127.0.0.1',
-  fsync: 'off',
-  full_page_writes: 'off',
-  wal_level: 'replica',
-  max_wal_senders: 20,
-  max_replication_slots: 20,
-  wal_keep_size: '256MB',
-  hot_standby: 'on',
-  hot_standby_feedback: 'on',
-  wal_receiver_status_interval: '1s',
-  shared_buffers: '32MB',
-  max_connections: 200,
-  log_min_messages: 'warning',
-}
-
-function renderSettings(settings: PostgresSettings): string {
-  return `\n${Object.entries(settings)
-    .map(([key, value]) => `${key} = '${String(value).replaceAll("'", "''")}'`)
-    .join('\n')}\n`
-}
-
-/** One PostgreSQL server of a test cluster: the primary or a streaming replica. */
-export class PostgresNode {
+/**
+ * One PostgreSQL server of a test cluster: the primary or a streaming replica. Its polite `stop()`
+ * is a fast shutdown (SIGINT): clients are disconnected, then it exits cleanly.
+ */
+export class PostgresNode extends ManagedServer {
   readonly name: string
-  readonly host = '127.0.0.1'
-  readonly port: number
   readonly user = 'postgres'
   readonly database = 'postgres'
   readonly dataDir: string
-  readonly #process: ServerProcess
 
   constructor(name: string, port: number, dataDir: string, runAs: RunAs | undefined) {
-    this.name = name
-    this.port = port
-    this.dataDir = dataDir
-    this.#process = new ServerProcess({
-      command: postgresBinary('postgres'),
-      args: ['-D', dataDir],
-      logFile: `${dataDir}.log`,
-      uid: runAs?.uid,
-      gid: runAs?.gid,
+    super({
+      port,
+      what: `${name} on port ${port}`,
+      stopSignal: 'SIGINT',
+      readyTimeoutMs: 60_000,
+      process: {
+        command: postgresBinary('postgres'),
+        args: ['-D', dataDir],
+        logFile: `${dataDir}.log`,
+        uid: runAs?.uid,
+        gid: runAs?.gid,
+      },
     })
+    this.name = name
+    this.dataDir = dataDir
   }
 
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust auth). */
@@ -78,50 +61,8 @@ export class PostgresNode {
     return { host: this.host, port: this.port, user: this.user, database: this.database }
   }
 
-  get pid(): number | undefined {
-    return this.#process.pid
-  }
-
-  get running(): boolean {
-    return this.#process.running
-  }
-
-  /** Starts the server and waits until it accepts queries. */
-  async start(): Promise<void> {
-    this.#process.start()
-    await this.waitReady()
-  }
-
-  async waitReady(timeoutMs = 60_000): Promise<void> {
-    await this.#process.waitUntilAnswering(
-      `${this.name} on port ${this.port}`,
-      () => this.query('select 1').then(() => true),
-      timeoutMs,
-    )
-  }
-
-  /** Fast shutdown (SIGINT): disconnects clients, then exits cleanly. */
-  async stop(): Promise<void> {
-    await this.#process.stop('SIGINT')
-  }
-
-  /** kill -9 of the postmaster and all its backends: a crash. */
-  async kill(): Promise<void> {
-    await this.#process.kill()
-  }
-
-  async restart(): Promise<void> {
-    await this.stop()
-    await this.start()
-  }
-
-  /** SIGSTOP to every process of the server: it keeps its connections but answers nothing. */
-  pause(): void {
-    this.#process.pause()
-  }
-
-  resume(): void {
-    this.#process.resume()
+  protected answers(): Promise<boolean> {
+    return this.query('select 1').then(() => true)
   }
 
   /** Runs one statement on a fresh connection and returns its rows. */

@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { BinaryMissingError } from './errors.js'
 import { freePort } from './free-port.js'
+import { ManagedServer } from './managed-server.js'
 import { runCommand } from './run-command.js'
-import { ServerProcess } from './server-process.js'
 import { startWithOneRetry } from './start-retry.js'
-import { makeTempDir, removeTempDir } from './temp-dir.js'
+import { makeTempDir } from './temp-dir.js'
 import { edgeVcl } from './varnish-vcl.js'
 
 export interface StartVarnishOptions {
@@ -95,42 +95,44 @@ function parseVarnishstat(json: string): Record<string, number> {
  * the kit's small CDN edge. Root runs it with Varnish's own privilege separation (users
  * `varnish`/`vcache` from the Debian package); anyone else runs it as themselves.
  */
-export class VarnishServer {
-  readonly host = '127.0.0.1'
-  readonly port: number
+export class VarnishServer extends ManagedServer {
   readonly dir: string
   readonly backend: { host: string; port: number }
   readonly #workDir: string
-  readonly #process: ServerProcess
 
   constructor(port: number, dir: string, vclFile: string, options: StartVarnishOptions) {
-    this.port = port
+    const workDir = join(dir, 'work')
+    super({
+      port,
+      what: `varnishd on port ${port}`,
+      ownedDir: dir,
+      process: {
+        command: varnishBinary('varnishd'),
+        args: [
+          '-F',
+          ...['-a', `127.0.0.1:${port}`],
+          ...['-n', workDir], // its path holds "scale-testkit-": a leftover is easy to find
+          ...['-f', vclFile],
+          ...['-s', `malloc,${options.storageMb ?? 64}m`],
+          ...['-T', '127.0.0.1:0'],
+          ...['-p', `default_ttl=${options.defaultTtlSeconds ?? 120}`],
+          // Grace and keep come from the origin's headers only (see the VCL).
+          ...['-p', 'default_grace=0', '-p', 'default_keep=0'],
+          // Small: many of these run at once on a shared machine.
+          ...['-p', 'thread_pools=1', '-p', 'thread_pool_min=5', '-p', 'thread_pool_max=100'],
+          ...['-p', 'vsl_space=4M', '-p', 'ban_lurker_sleep=0.1'],
+          // Counters reach varnishstat after every request, not every tenth.
+          ...['-p', 'thread_stats_rate=0'],
+          // No hold-down after a refused connect: a test that restarts the origin wants the very
+          // next miss to reach it.
+          ...['-p', 'backend_local_error_holddown=0', '-p', 'backend_remote_error_holddown=0'],
+        ],
+        logFile: join(dir, 'varnishd.log'),
+      },
+    })
     this.dir = dir
     this.backend = { ...options.backend }
-    this.#workDir = join(dir, 'work')
-    this.#process = new ServerProcess({
-      command: varnishBinary('varnishd'),
-      args: [
-        '-F',
-        ...['-a', `127.0.0.1:${port}`],
-        ...['-n', this.#workDir], // its path holds "scale-testkit-": a leftover is easy to find
-        ...['-f', vclFile],
-        ...['-s', `malloc,${options.storageMb ?? 64}m`],
-        ...['-T', '127.0.0.1:0'],
-        ...['-p', `default_ttl=${options.defaultTtlSeconds ?? 120}`],
-        // Grace and keep come from the origin's headers only (see the VCL).
-        ...['-p', 'default_grace=0', '-p', 'default_keep=0'],
-        // Small: many of these run at once on a shared machine.
-        ...['-p', 'thread_pools=1', '-p', 'thread_pool_min=5', '-p', 'thread_pool_max=100'],
-        ...['-p', 'vsl_space=4M', '-p', 'ban_lurker_sleep=0.1'],
-        // Counters reach varnishstat after every request, not every tenth.
-        ...['-p', 'thread_stats_rate=0'],
-        // No hold-down after a refused connect: a test that restarts the origin wants the very
-        // next miss to reach it.
-        ...['-p', 'backend_local_error_holddown=0', '-p', 'backend_remote_error_holddown=0'],
-      ],
-      logFile: join(dir, 'varnishd.log'),
-    })
+    this.#workDir = workDir
   }
 
   /** `http://127.0.0.1:<port>` */
@@ -138,48 +140,11 @@ export class VarnishServer {
     return `http://${this.host}:${this.port}`
   }
 
-  get pid(): number | undefined {
-    return this.#process.pid
-  }
-
-  get running(): boolean {
-    return this.#process.running
-  }
-
-  /** Starts varnishd (an empty cache) and waits until it answers. */
-  async start(): Promise<void> {
-    this.#process.start()
-    await this.#process.waitUntilAnswering(`varnishd on port ${this.port}`, async () => {
-      const response = await fetch(`${this.url}/__scale_varnish_ready`, {
-        signal: AbortSignal.timeout(2_000),
-      })
-      await response.arrayBuffer()
-      return response.status === 200
-    })
-  }
-
-  /** SIGTERM. */
-  async stop(): Promise<void> {
-    await this.#process.stop('SIGTERM')
-  }
-
-  /** kill -9 of the manager and its cache child: the edge is gone, connections are refused. */
-  async kill(): Promise<void> {
-    await this.#process.kill()
-  }
-
-  async restart(): Promise<void> {
-    await this.stop()
-    await this.start()
-  }
-
-  /** SIGSTOP: connections are accepted by the kernel and nothing answers (a hung edge). */
-  pause(): void {
-    this.#process.pause()
-  }
-
-  resume(): void {
-    this.#process.resume()
+  /** The edge is up once its built-in readiness URL answers 200 (an empty cache is fine). */
+  protected async answers(): Promise<boolean> {
+    const response = await fetch(`${this.url}/__scale_varnish_ready`, { signal: AbortSignal.timeout(2_000) })
+    await response.arrayBuffer()
+    return response.status === 200
   }
 
   /**
@@ -209,16 +174,6 @@ export class VarnishServer {
 
   async #readCounters(): Promise<Record<string, number>> {
     return parseVarnishstat(await runCommand(varnishBinary('varnishstat'), ['-n', this.#workDir, '-1', '-j']))
-  }
-
-  /** Stops the server and removes its dir. */
-  async dispose(): Promise<void> {
-    await this.stop()
-    await removeTempDir(this.dir)
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.dispose()
   }
 }
 
@@ -255,13 +210,5 @@ async function startVarnishOnce(options: StartVarnishOptions): Promise<VarnishSe
       purgeAllowedFrom: options.purgeAllowedFrom ?? ['127.0.0.0/8', '::1'],
     })
   await writeFile(vclFile, vcl, { mode: 0o644 })
-  const server = new VarnishServer(await freePort(), dir, vclFile, options)
-  try {
-    await server.start()
-  } catch (error) {
-    await server.kill()
-    await removeTempDir(dir)
-    throw error
-  }
-  return server
+  return new VarnishServer(await freePort(), dir, vclFile, options).startOrDiscard()
 }
