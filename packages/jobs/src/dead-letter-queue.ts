@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq'
 import type { Cluster, Redis } from 'ioredis'
 import { commandClient, keyPrefixOf, openQueue, queueKey, type RedisConnection } from './connection.js'
+import { matchesFilter, toMillis } from './dead-letter-filter.js'
 import type {
   CreateDeadLetterQueueOptions,
   DeadLetterFilter,
@@ -13,8 +14,7 @@ import { type DeadLetterEntry, deadLetterDataKey, deadLetterIndexKey } from './d
 import { withDeadline } from './deadline.js'
 import { type AnyJobDefinition, versionedJobName } from './define-job.js'
 import { DeadLetterNotFoundError, JobsClosedError, JobsError, JobsOptionsError } from './errors.js'
-import { BACKOFF_TYPE } from './job-options.js'
-import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
+import { checkedRedrivePayload, redriveJobId, redriveJobOptions } from './redrive-job.js'
 
 /**
  * Opens the dead-letter queue of a queue; workers fill it, this reads and redrives it.
@@ -34,45 +34,6 @@ export function createDeadLetterQueue(options: CreateDeadLetterQueueOptions): De
 const PAGE = 500
 /** Longest `close()` waits for the BullMQ queue used by redrives to close. */
 const CLOSE_TIMEOUT_MS = 5_000
-
-function toMillis(value: Date | number): number {
-  return value instanceof Date ? value.getTime() : value
-}
-
-function matches(entry: DeadLetterEntry, filter: DeadLetterFilter | undefined): boolean {
-  if (!filter) return true
-  if (filter.ids && !filter.ids.includes(entry.id)) return false
-  if (filter.name !== undefined && entry.name !== filter.name) return false
-  if (filter.errorCode !== undefined && entry.errorCode !== filter.errorCode) return false
-  if (filter.reason !== undefined) {
-    const ok =
-      typeof filter.reason === 'string'
-        ? entry.reason.includes(filter.reason)
-        : filter.reason.test(entry.reason)
-    if (!ok) return false
-  }
-  if (filter.since !== undefined && entry.failedAt < toMillis(filter.since)) return false
-  if (filter.until !== undefined && entry.failedAt >= toMillis(filter.until)) return false
-  if (filter.where && !filter.where(entry)) return false
-  return true
-}
-
-/**
- * `abc` failed at T → `abc-rT`; `abc-rT` failed at U → `abc-rU`: the redriven job's ID. Stable for
- * one entry, so a redrive interrupted and run again does not make a second job; distinct for two
- * failures of one reused job ID (an idempotency key enqueued again after its first job was
- * removed), so the second redrive is not swallowed by the first one's retained job.
- */
-function redriveJobId(entry: DeadLetterEntry): string {
-  const base = /^(.*)-r\d+$/.exec(entry.id)?.[1] ?? entry.id
-  return `${base}-r${entry.failedAt}`
-}
-
-/** Matches defineJob's default, for entries written before retention was recorded. */
-const DEFAULT_RETENTION = { count: 10_000 }
-
-/** A redriven job's BullMQ dedup marker outlives its removal (only if a redrive dies mid-way). */
-const REDRIVE_DEDUP_TTL_MS = 86_400_000
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -125,7 +86,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       for (const value of values) {
         if (value === null) continue
         const entry = JSON.parse(value) as DeadLetterEntry
-        if (matches(entry, filter)) yield entry
+        if (matchesFilter(entry, filter)) yield entry
       }
       return
     }
@@ -138,7 +99,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       for (const value of values) {
         if (value === null) continue
         const entry = JSON.parse(value) as DeadLetterEntry
-        if (matches(entry, filter)) yield entry
+        if (matchesFilter(entry, filter)) yield entry
       }
       if (ids.length < PAGE) return
     }
@@ -202,7 +163,7 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
     for (const entry of entries) {
       let payload: unknown
       try {
-        payload = await this.#checkedPayload(entry, options.transform)
+        payload = await checkedRedrivePayload(this.#definitions, entry, options.transform)
       } catch (error) {
         rejected.push({ entryId: entry.id, error: error instanceof Error ? error : new Error(String(error)) })
         continue
@@ -214,15 +175,11 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       // Added, then the entry deleted: a redrive that dies between the two and is run again adds
       // under the same ID, which BullMQ ignores, even once the first add has run and been removed
       // (the dedup marker, deleted with the entry, outlives the job).
-      await this.#queue().add(versionedJobName(entry.name, entry.version), payload, {
-        jobId,
-        deduplication: { id: jobId, ttl: REDRIVE_DEDUP_TTL_MS },
-        attempts: entry.attempts,
-        backoff: { type: BACKOFF_TYPE },
-        removeOnComplete: entry.removeOnComplete ?? DEFAULT_RETENTION,
-        removeOnFail: entry.removeOnFail ?? DEFAULT_RETENTION,
-        ...(entry.priority !== undefined && entry.priority > 0 && { priority: entry.priority }),
-      })
+      await this.#queue().add(
+        versionedJobName(entry.name, entry.version),
+        payload,
+        redriveJobOptions(entry, jobId),
+      )
       await this.#client
         .multi()
         .zrem(this.#indexKey, entry.id)
@@ -232,27 +189,6 @@ class RedisDeadLetterQueue implements DeadLetterQueue {
       redriven.push({ entryId: entry.id, jobId })
     }
     return { redriven, rejected }
-  }
-
-  /**
-   * The payload to enqueue again, checked as the worker will check it: JSON round trip, then the
-   * migrations from the entry's version and the schema. Without a definition (and no transform)
-   * the stored payload goes back as it is, as BullMQ stored it.
-   */
-  async #checkedPayload(
-    entry: DeadLetterEntry,
-    transform: ((entry: DeadLetterEntry) => unknown) | undefined,
-  ): Promise<unknown> {
-    const payload = transform ? transform(entry) : entry.payload
-    const definition = this.#definitions.get(entry.name)
-    if (!definition) return payload
-    // What the worker will read; refuses what JSON cannot carry (BigInt, undefined, circular).
-    const stored = decodedPayload(definition, payload)
-    // Migrations may change their input in place: they get a copy, the stored value stays as is.
-    const upgraded = migratePayload(definition, entry.version, decodedPayload(definition, payload))
-    const checked = validatePayload(definition, upgraded, 'enqueue')
-    if (checked instanceof Promise) await checked
-    return stored
   }
 
   async remove(id: string): Promise<boolean> {
