@@ -1,9 +1,10 @@
 import type { Balancer } from './balancer.js'
 import type { DatabaseNode } from './database-node.js'
-import { type Lsn, parseLsn } from './lsn.js'
+import type { Lsn } from './lsn.js'
 import { PrimaryDetector } from './primary-detector.js'
-import { advanceReplay, isFutileWait, lagSeconds, type ReplayReport } from './replay-estimates.js'
+import { advanceReplay, isFutileWait } from './replay-estimates.js'
 import { ReplayWaiters } from './replay-waiters.js'
+import { REPLICA_CHECK, type ReplicaCheckRow, recordReplicaCheck } from './replica-check.js'
 import { type ExclusionReason, ReplicaState } from './replica-state.js'
 import type { RouterEventEmitter } from './router-events.js'
 
@@ -16,18 +17,6 @@ export interface MonitorSettings {
   rejoinAfterChecks: number
   rywPollIntervalMs: number
 }
-
-interface ReplicaRow extends ReplayReport {
-  recovery: boolean
-  replay: string | null
-}
-
-// On the replica: replay position, and seconds since the last replayed commit counted only while
-// received WAL is still waiting to be replayed (an idle primary must not look like lag).
-const REPLICA_CHECK = `select pg_is_in_recovery() as recovery,
-  pg_last_wal_replay_lsn()::text as replay,
-  (pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn()) as caught_up,
-  extract(epoch from (clock_timestamp() - pg_last_xact_replay_timestamp()))::float8 as since_replay`
 
 /**
  * Polls every replica (replay LSN, lag in bytes and seconds, latency, errors) and the primary
@@ -222,11 +211,11 @@ export class ReplicaMonitor {
 
   async #checkReplica(replica: ReplicaState): Promise<void> {
     const started = performance.now()
-    let row: ReplicaRow | undefined
+    let row: ReplicaCheckRow | undefined
     try {
       ;({
         rows: [row],
-      } = await replica.node.queryWithin<ReplicaRow>(
+      } = await replica.node.queryWithin<ReplicaCheckRow>(
         REPLICA_CHECK,
         [],
         this.#settings.checkTimeoutMs,
@@ -237,50 +226,23 @@ export class ReplicaMonitor {
       return
     }
     replica.latencyMs = performance.now() - started
-    if (row?.recovery !== true) {
-      // A promoted replica is a primary of its own timeline: reading it risks split-brain data.
-      replica.consecutiveGood = 0
-      replica.replayLsn = undefined
-      this.#exclude(replica, 'promoted', undefined)
-      return
-    }
-    const replay = parseLsn(row.replay)
-    if (replay !== undefined && replica.replayLsn !== undefined && replay < replica.replayLsn) {
-      // Went backwards: the server restarted from an older point. Trust only the new value.
-      replica.replayLsn = replay
-    } else {
-      advanceReplay(replica, replay, this.#primaries.lsnHistory)
-    }
-    replica.lagSeconds = lagSeconds(row, replay, this.#primaries.lsnHistory)
-    replica.lagBytes =
-      this.#primaries.primaryLsn !== undefined && replay !== undefined
-        ? Math.max(0, Number(this.#primaries.primaryLsn - replay))
-        : undefined
-    const { maxLagSeconds, maxLagBytes } = this.#settings
-    const lagging = replica.lagSeconds > maxLagSeconds || (replica.lagBytes ?? 0) > maxLagBytes
-    // Hysteresis: rejoining needs the lag well under the limit, not just under it, so a replica
-    // hovering around maxLag does not flap in and out.
-    const comfortable = replica.lagSeconds <= maxLagSeconds / 2 && (replica.lagBytes ?? 0) <= maxLagBytes / 2
-    if (replica.status === 'healthy') {
-      replica.consecutiveBad = lagging ? replica.consecutiveBad + 1 : 0
-      if (replica.consecutiveBad >= this.#settings.excludeAfterChecks)
-        this.#exclude(replica, 'lagging', undefined)
-      return
-    }
-    replica.consecutiveGood = comfortable ? replica.consecutiveGood + 1 : 0
-    if (replica.consecutiveGood >= this.#settings.rejoinAfterChecks) {
-      replica.status = 'healthy'
-      this.#healthy = undefined
-      replica.excludedFor = undefined
-      replica.consecutiveBad = 0
-      this.#events.emit('replica-rejoined', {
-        node: replica.name,
-        reason: 'healthy',
-        lagBytes: replica.lagBytes,
-        lagSeconds: replica.lagSeconds,
-        error: undefined,
-      })
-    }
+    const verdict = recordReplicaCheck(replica, row, this.#primaries, this.#settings)
+    if (verdict === 'rejoin') this.#rejoin(replica)
+    else if (verdict !== undefined) this.#exclude(replica, verdict, undefined)
+  }
+
+  #rejoin(replica: ReplicaState): void {
+    replica.status = 'healthy'
+    this.#healthy = undefined
+    replica.excludedFor = undefined
+    replica.consecutiveBad = 0
+    this.#events.emit('replica-rejoined', {
+      node: replica.name,
+      reason: 'healthy',
+      lagBytes: replica.lagBytes,
+      lagSeconds: replica.lagSeconds,
+      error: undefined,
+    })
   }
 
   #exclude(replica: ReplicaState, reason: ExclusionReason, error: unknown): void {
