@@ -1,6 +1,6 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { KeepJobs } from 'bullmq'
 import { JobsOptionsError } from './errors.js'
-import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** How a failing job is retried. Delays grow as `baseDelayMs * 2^(attempt-1)`, capped, with jitter. */
 export interface RetryOptions {

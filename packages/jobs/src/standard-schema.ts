@@ -1,40 +1,20 @@
-/**
- * The Standard Schema v1 interface (https://standardschema.dev), copied rather than depended on:
- * it is a few type declarations, and copying them is what the spec itself recommends so that
- * zod, valibot, arktype and any other conforming validator work without a runtime import.
- */
-export interface StandardSchemaV1<Input = unknown, Output = Input> {
-  readonly '~standard': StandardSchemaV1.Props<Input, Output>
-}
+import type { StandardSchemaV1 as Spec } from '@standard-schema/spec'
 
+/**
+ * @deprecated Import `StandardSchemaV1` from `@standard-schema/spec` (the package's own schema
+ * type is now exactly that one). This alias goes away in the next minor.
+ */
+export type StandardSchemaV1<Input = unknown, Output = Input> = Spec<Input, Output>
+
+/** @deprecated Use the `StandardSchemaV1` namespace of `@standard-schema/spec`. */
 export declare namespace StandardSchemaV1 {
-  export interface Props<Input = unknown, Output = Input> {
-    readonly version: 1
-    readonly vendor: string
-    readonly validate: (value: unknown) => Result<Output> | Promise<Result<Output>>
-    readonly types?: Types<Input, Output> | undefined
-  }
-  export type Result<Output> = SuccessResult<Output> | FailureResult
-  export interface SuccessResult<Output> {
-    readonly value: Output
-    readonly issues?: undefined
-  }
-  export interface FailureResult {
-    readonly issues: ReadonlyArray<Issue>
-  }
-  export interface Issue {
-    readonly message: string
-    readonly path?: ReadonlyArray<PropertyKey | PathSegment> | undefined
-  }
-  export interface PathSegment {
-    readonly key: PropertyKey
-  }
-  export interface Types<Input = unknown, Output = Input> {
-    readonly input: Input
-    readonly output: Output
-  }
-  export type InferInput<Schema extends StandardSchemaV1> = NonNullable<Schema['~standard']['types']>['input']
-  export type InferOutput<Schema extends StandardSchemaV1> = NonNullable<
-    Schema['~standard']['types']
-  >['output']
+  export type Props<Input = unknown, Output = Input> = Spec.Props<Input, Output>
+  export type Result<Output> = Spec.Result<Output>
+  export type SuccessResult<Output> = Spec.SuccessResult<Output>
+  export type FailureResult = Spec.FailureResult
+  export type Issue = Spec.Issue
+  export type PathSegment = Spec.PathSegment
+  export type Types<Input = unknown, Output = Input> = Spec.Types<Input, Output>
+  export type InferInput<Schema extends Spec> = Spec.InferInput<Schema>
+  export type InferOutput<Schema extends Spec> = Spec.InferOutput<Schema>
 }

@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { AnyJobDefinition } from './define-job.js'
 import {
   errorMessage,
@@ -6,7 +7,6 @@ import {
   type PayloadIssue,
   UnsupportedVersionError,
 } from './errors.js'
-import type { StandardSchemaV1 } from './standard-schema.js'
 
 function pathOf(issue: StandardSchemaV1.Issue): string {
   if (!issue.path) return ''

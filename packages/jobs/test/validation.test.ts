@@ -1,16 +1,17 @@
 import { waitFor } from '@scale/testkit'
 import { uniqueName, useRedis } from '@scale/testkit/vitest'
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { Queue } from 'bullmq'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, expectTypeOf, it } from 'vitest'
 import { z } from 'zod'
 import {
   createDeadLetterQueue,
   createProducer,
   createWorker,
+  type StandardSchemaV1 as DeprecatedStandardSchemaV1,
   defineJob,
   InvalidPayloadError,
   JobsOptionsError,
-  type StandardSchemaV1,
 } from '../src/index.js'
 import { jobsClient } from './helpers.js'
 
@@ -56,6 +57,16 @@ describe('payload validation', () => {
     expect(ok.queue).toBe(queue)
     await producer.queue(queue).obliterate({ force: true })
     await producer.close()
+  })
+
+  it('keeps the deprecated StandardSchemaV1 export as the @standard-schema/spec type itself', () => {
+    // Checked by tsc (pnpm typecheck): a schema typed either way is accepted where the other is.
+    expectTypeOf<DeprecatedStandardSchemaV1<{ n: number }>>().toEqualTypeOf<StandardSchemaV1<{ n: number }>>()
+    expectTypeOf<
+      DeprecatedStandardSchemaV1.InferOutput<StandardSchemaV1<string, number>>
+    >().toEqualTypeOf<number>()
+    const schema: DeprecatedStandardSchemaV1<{ n: number }> = z.object({ n: z.number() })
+    expect(defineJob({ name: 'old-type', queue: 'unused', schema, handler: () => {} }).schema).toBe(schema)
   })
 
   it('works with any Standard Schema validator, not only zod', async () => {
