@@ -1,3 +1,5 @@
+import { ScaleError, type ScaleErrorOptions } from '@scale/observability'
+
 /** Every code an error of this package carries; stable, safe to switch on. */
 export type CdnUrlErrorCode =
   | 'E_CDN_INVALID_OPTIONS'
@@ -16,22 +18,16 @@ export type CdnUrlErrorCode =
   | 'E_CDN_PURGE_ADAPTER_NONCONFORMANT'
 
 /** Base class of every error this package throws. */
-export class CdnUrlError extends Error {
-  readonly code: CdnUrlErrorCode
-  /** What the error is about, enough to act on it. */
-  readonly context: Readonly<Record<string, unknown>>
+export class CdnUrlError extends ScaleError<CdnUrlErrorCode> {
   /** HTTP status the origin middleware answers with when this error ends a request. */
   readonly statusCode: number
 
   constructor(
     code: CdnUrlErrorCode,
     message: string,
-    options: { cause?: unknown; context?: Record<string, unknown>; statusCode?: number } = {},
+    options: ScaleErrorOptions & { statusCode?: number } = {},
   ) {
-    super(`[@scale/cdn-url] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
-    this.code = code
-    this.context = Object.freeze({ ...options.context })
+    super('@scale/cdn-url', code, message, options)
     this.statusCode = options.statusCode ?? 500
   }
 }

@@ -1,3 +1,5 @@
+import { ScaleError, type ScaleErrorOptions } from '@scale/observability'
+
 /** Every code an error of this package carries; stable, safe to switch on. */
 export type JobsErrorCode =
   | 'E_JOBS_INVALID_OPTIONS'
@@ -17,19 +19,9 @@ export type JobsErrorCode =
   | 'E_JOBS_OUTBOX_RELAY'
 
 /** Every error this package throws extends `JobsError` and carries a stable `code` and a `context`. */
-export class JobsError extends Error {
-  readonly code: JobsErrorCode
-  /** What the error is about (job name, queue, option, method...), enough to act on it. */
-  readonly context: Readonly<Record<string, unknown>>
-  constructor(
-    code: JobsErrorCode,
-    message: string,
-    options: { cause?: unknown; context?: Record<string, unknown> } = {},
-  ) {
-    super(`[@scale/jobs] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
-    this.code = code
-    this.context = Object.freeze({ ...options.context })
+export class JobsError extends ScaleError<JobsErrorCode> {
+  constructor(code: JobsErrorCode, message: string, options: ScaleErrorOptions = {}) {
+    super('@scale/jobs', code, message, options)
   }
 }
 

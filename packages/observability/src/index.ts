@@ -10,3 +10,4 @@ export {
   type PromMetricConfiguration,
   promClientHook,
 } from './prom-client.js'
+export { ScaleError, type ScaleErrorContext, type ScaleErrorOptions } from './scale-error.js'

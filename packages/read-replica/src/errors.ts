@@ -1,3 +1,5 @@
+import { ScaleError, type ScaleErrorContext, type ScaleErrorOptions } from '@scale/observability'
+
 /** Every `code` a `ReadReplicaError` can carry; stable across versions. */
 export type ReadReplicaErrorCode =
   | 'E_REPLICA_INVALID_OPTIONS'
@@ -16,28 +18,15 @@ export type ReadReplicaErrorCode =
   | 'E_REPLICA_FOREIGN_CONNECTION'
 
 /** What an error is about (node, option, method, …), to act on without parsing the message. */
-export type ReadReplicaErrorContext = Readonly<Record<string, unknown>>
+export type ReadReplicaErrorContext = ScaleErrorContext
 
 /**
  * Base class of every error thrown by `@scale/read-replica`: `code` says what happened,
  * `context` what it is about, `cause` the driver's or server's own error when there is one.
  */
-export class ReadReplicaError extends Error {
-  readonly code: ReadReplicaErrorCode
-  readonly context: ReadReplicaErrorContext
-
-  constructor(
-    code: ReadReplicaErrorCode,
-    message: string,
-    options: { cause?: unknown; context?: ReadReplicaErrorContext } = {},
-  ) {
-    super(
-      `[@scale/read-replica] ${message}`,
-      options.cause === undefined ? undefined : { cause: options.cause },
-    )
-    this.name = new.target.name
-    this.code = code
-    this.context = options.context ?? {}
+export class ReadReplicaError extends ScaleError<ReadReplicaErrorCode> {
+  constructor(code: ReadReplicaErrorCode, message: string, options: ScaleErrorOptions = {}) {
+    super('@scale/read-replica', code, message, options)
   }
 }
 

@@ -37,6 +37,10 @@ export {
 } from './prometheus.js'
 export type { ReplicaDiscovery } from './replica-membership.js'
 export type { ReplicaRouter, ReplicaSnapshot, RouterSnapshot, RoutingMode } from './replica-router.js'
-export { createReplicatedKysely, ReplicatedKysely } from './replicated-kysely.js'
+export {
+  createReplicatedKysely,
+  ReplicatedKysely,
+  type ReplicatedKyselyConstructor,
+} from './replicated-kysely.js'
 export type { HealthEvent, PrimaryChangedEvent, RouteEvent, RouterEvents } from './router-events.js'
 export type { NodeCounters, RouterCounters } from './router-metrics.js'

@@ -1,14 +1,5 @@
-import {
-  type DatabaseIntrospector,
-  type Dialect,
-  type DialectAdapter,
-  type Driver,
-  Kysely,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type QueryCompiler,
-} from 'kysely'
+import { type Dialect, type Driver, Kysely, PostgresDialect } from 'kysely'
+import { ReadReplicaError } from './errors.js'
 import { type ReplicatedKyselyOptions, resolveOptions } from './options.js'
 import { QueryRouter } from './query-router.js'
 import type { ReplicaRouter, RoutingMode } from './replica-router.js'
@@ -17,40 +8,79 @@ import { RouterFacade } from './router-facade.js'
 import { RoutingDriver } from './routing-driver.js'
 import { RoutingQueryExecutor } from './routing-executor.js'
 
-class ReplicatedPostgresDialect implements Dialect {
+/**
+ * Kysely's own Postgres dialect (compiler, adapter, introspector) over the routing driver. The
+ * pool in its config is never asked for: the driver is replaced.
+ */
+class ReplicatedPostgresDialect extends PostgresDialect {
   readonly #driver: Driver
 
   constructor(driver: Driver) {
+    super({
+      pool: () =>
+        Promise.reject(
+          new ReadReplicaError(
+            'E_REPLICA_INVALID_ARGUMENT',
+            'the routing driver owns the pools; this dialect never opens one',
+          ),
+        ),
+    })
     this.#driver = driver
   }
-  createDriver(): Driver {
+
+  override createDriver(): Driver {
     return this.#driver
-  }
-  createQueryCompiler(): QueryCompiler {
-    return new PostgresQueryCompiler()
-  }
-  createAdapter(): DialectAdapter {
-    return new PostgresAdapter()
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface takes Kysely<any>
-  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
-    return new PostgresIntrospector(db)
   }
 }
 
 /**
- * A Kysely instance over a primary and its replicas. Use it exactly like `Kysely<DB>`; each query
- * is routed by what it is. `primary()` and `replica()` force a side, `router` holds consistency
- * tokens, events and metrics, and `close()` (or Kysely's `destroy()`) stops the monitor and ends
- * every pool.
+ * A `Kysely<DB>` over a primary and its replicas, made by {@link createReplicatedKysely}. Use it
+ * exactly like `Kysely<DB>` (it is one: `instanceof Kysely` holds); each query is routed by what
+ * it is. `primary()` and `replica()` force a side, `router` holds consistency tokens, events and
+ * metrics, and `close()` (or Kysely's `destroy()`) stops the monitor and ends every pool.
  */
-export class ReplicatedKysely<DB> extends Kysely<DB> {
+export interface ReplicatedKysely<DB> extends Kysely<DB> {
+  /** Consistency tokens, read-your-writes contexts, events, metrics and `close()`. */
+  readonly router: ReplicaRouter
+  /**
+   * Everything through the returned instance runs on the primary: reads that must see the latest
+   * data regardless of any token, or functions the router cannot know to be writes.
+   *
+   * @example
+   * ```ts fragment
+   * const balance = await db.primary().selectFrom('account').select('balance').where('id', '=', id).executeTakeFirst()
+   * ```
+   */
+  primary(): Kysely<DB>
+  /**
+   * Declares raw SQL a read: raw `sql` through the returned instance is judged like a select
+   * (a replica when every function it calls is known read-only; still subject to read-your-writes
+   * and health). Writes still go to the primary, or, with `preventWrites: true`, are refused with
+   * `WritesPreventedError` (nothing is sent).
+   *
+   * @example
+   * ```ts fragment
+   * const { rows } = await sql`select count(*) from photo`.execute(db.replica())
+   * const reports = db.replica({ preventWrites: true }) // a write through it throws
+   * ```
+   */
+  replica(options?: { preventWrites?: boolean }): Kysely<DB>
+  /**
+   * Stops the replica monitor and ends every pool (each once): the package convention's name for
+   * Kysely's `destroy()`, which does the same. Idempotent; bounded (a pool whose server stopped
+   * answering has its sockets closed after `checkTimeoutMs`). Afterwards every query and router
+   * call throws `ReadReplicaClosedError`.
+   */
+  close(): Promise<void>
+}
+
+/** The implementation behind {@link ReplicatedKysely}: a Kysely subclass whose executor routes. */
+class RoutedKysely<DB> extends Kysely<DB> implements ReplicatedKysely<DB> {
   readonly router: ReplicaRouter
   readonly #executor: RoutingQueryExecutor
   readonly #driver: Driver
   readonly #dialect: Dialect
 
-  /** The same as {@link createReplicatedKysely}; throws `ReadReplicaOptionsError` for a bad option. */
   constructor(options: ReplicatedKyselyOptions) {
     const core = new RouterCore(resolveOptions(options))
     const queries = new QueryRouter(core)
@@ -69,41 +99,14 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
     this.#dialect = dialect
   }
 
-  /**
-   * Everything through the returned instance runs on the primary: reads that must see the latest
-   * data regardless of any token, or functions the router cannot know to be writes.
-   *
-   * @example
-   * ```ts
-   * const balance = await db.primary().selectFrom('account').select('balance').where('id', '=', id).executeTakeFirst()
-   * ```
-   */
   primary(): Kysely<DB> {
     return this.#withMode('primary')
   }
 
-  /**
-   * Declares raw SQL a read: raw `sql` through the returned instance is judged like a select
-   * (a replica when every function it calls is known read-only; still subject to read-your-writes
-   * and health). Writes still go to the primary, or, with `preventWrites: true`, are refused with
-   * `WritesPreventedError` (nothing is sent).
-   *
-   * @example
-   * ```ts
-   * const { rows } = await sql`select count(*) from photo`.execute(db.replica())
-   * const reports = db.replica({ preventWrites: true }) // a write through it throws
-   * ```
-   */
   replica(options: { preventWrites?: boolean } = {}): Kysely<DB> {
     return this.#withMode(options.preventWrites === true ? 'replica-only' : 'replica')
   }
 
-  /**
-   * Stops the replica monitor and ends every pool (each once): the package convention's name for
-   * Kysely's `destroy()`, which does the same. Idempotent; bounded (a pool whose server stopped
-   * answering has its sockets closed after `checkTimeoutMs`). Afterwards every query and router
-   * call throws `ReadReplicaClosedError`.
-   */
   close(): Promise<void> {
     return this.router.close()
   }
@@ -140,5 +143,18 @@ export class ReplicatedKysely<DB> extends Kysely<DB> {
  * ```
  */
 export function createReplicatedKysely<DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB> {
-  return new ReplicatedKysely<DB>(options)
+  return new RoutedKysely<DB>(options)
 }
+
+/** The constructor behind {@link ReplicatedKysely}, kept for `new` and `instanceof` (deprecated). */
+export interface ReplicatedKyselyConstructor {
+  /** @deprecated Use {@link createReplicatedKysely}; `new ReplicatedKysely()` goes away in the next minor. */
+  new <DB>(options: ReplicatedKyselyOptions): ReplicatedKysely<DB>
+}
+
+/**
+ * @deprecated `new ReplicatedKysely(options)` still works (the same as {@link createReplicatedKysely},
+ * whose result is also `instanceof ReplicatedKysely` and `instanceof Kysely`), until the next minor;
+ * the type `ReplicatedKysely<DB>` is the interface above and stays.
+ */
+export const ReplicatedKysely: ReplicatedKyselyConstructor = RoutedKysely

@@ -1,3 +1,4 @@
+import { Kysely } from 'kysely'
 import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -6,6 +7,7 @@ import {
   ReadReplicaClosedError,
   ReadReplicaError,
   ReadReplicaOptionsError,
+  ReplicatedKysely,
   type ReplicatedKyselyOptions,
   RouterClosedError,
 } from '../src/index.js'
@@ -90,5 +92,26 @@ describe('close(): idempotent, then every call throws ReadReplicaClosedError', (
     expect(InvalidOptionsError).toBe(ReadReplicaOptionsError)
     expect(RouterClosedError).toBe(ReadReplicaClosedError)
     expect(new ReadReplicaClosedError('x')).toBeInstanceOf(ReadReplicaError)
+  })
+})
+
+describe('ReplicatedKysely: an interface made by the factory, still a Kysely', () => {
+  it('createReplicatedKysely() returns an instance of Kysely and of the deprecated ReplicatedKysely constructor', async () => {
+    const db = createReplicatedKysely({ primary: new pg.Pool({ host: '127.0.0.1', port: 1 }) })
+    expect(db).toBeInstanceOf(Kysely)
+    expect(db).toBeInstanceOf(ReplicatedKysely)
+    expect(typeof db.primary().selectFrom).toBe('function')
+    await db.close()
+  })
+
+  it('new ReplicatedKysely(options) still works (deprecated) and checks options the same way', async () => {
+    expect(() => new ReplicatedKysely({ primary: [] })).toThrow(ReadReplicaOptionsError)
+    const db = new ReplicatedKysely<{ item: { id: number } }>({
+      primary: new pg.Pool({ host: '127.0.0.1', port: 1 }),
+    })
+    expect(db).toBeInstanceOf(Kysely)
+    expect(db.selectFrom('item').select('id').compile().sql).toBe('select "id" from "item"')
+    await db.close()
+    await expect(db.selectFrom('item').select('id').execute()).rejects.toThrow(ReadReplicaClosedError)
   })
 })

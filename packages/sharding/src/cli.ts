@@ -47,8 +47,15 @@ async function main(): Promise<number> {
     return 2
   }
   const config = JSON.parse(await readFile(values.config, 'utf8')) as CliConfig
-  const pg = await import('pg').catch(() => {
-    throw new Error('scale-shard needs the pg package: npm install pg')
+  const pg = await import('pg').catch((cause: unknown) => {
+    throw new ShardingError(
+      'E_SHARD_DEPENDENCY_MISSING',
+      'scale-shard needs the pg package: npm install pg',
+      {
+        context: { dependency: 'pg' },
+        cause,
+      },
+    )
   })
   const Pool = (pg.default ?? pg).Pool
   const open = (url: string) => {

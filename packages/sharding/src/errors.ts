@@ -1,3 +1,5 @@
+import { ScaleError, type ScaleErrorContext, type ScaleErrorOptions } from '@scale/observability'
+
 /** Every code an error of `@scale/sharding` can carry; stable across versions. */
 export type ShardingErrorCode =
   | 'E_SHARD_INVALID_OPTIONS'
@@ -12,24 +14,15 @@ export type ShardingErrorCode =
   | 'E_SHARD_CLOCK_BACKWARDS'
   | 'E_SHARD_ID_INVALID'
   | 'E_SHARD_MOVE_FAILED'
+  | 'E_SHARD_DEPENDENCY_MISSING'
 
 /** What an error is about, enough to act on it without parsing the message. */
-export type ShardingErrorContext = Readonly<Record<string, unknown>>
+export type ShardingErrorContext = ScaleErrorContext
 
 /** Base class of every error thrown by `@scale/sharding`. */
-export class ShardingError extends Error {
-  readonly code: ShardingErrorCode
-  readonly context: ShardingErrorContext
-
-  constructor(
-    code: ShardingErrorCode,
-    message: string,
-    options: { cause?: unknown; context?: ShardingErrorContext } = {},
-  ) {
-    super(`[@scale/sharding] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
-    this.code = code
-    this.context = options.context ?? {}
+export class ShardingError extends ScaleError<ShardingErrorCode> {
+  constructor(code: ShardingErrorCode, message: string, options: ScaleErrorOptions = {}) {
+    super('@scale/sharding', code, message, options)
   }
 }
 

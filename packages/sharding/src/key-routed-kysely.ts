@@ -4,16 +4,11 @@ import {
   type ConnectionProvider,
   type ControlledTransactionBuilder,
   type DatabaseConnection,
-  type DatabaseIntrospector,
-  type Dialect,
   type DialectAdapter,
   type Driver,
   Kysely,
   type KyselyPlugin,
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
-  type QueryCompiler,
+  PostgresDialect,
   type QueryExecutor,
   type QueryId,
   type QueryResult,
@@ -98,19 +93,25 @@ class DelegatingDriver implements Driver {
   async destroy(): Promise<void> {}
 }
 
-class PostgresShardDialect implements Dialect {
-  createDriver(): Driver {
+/**
+ * Kysely's own Postgres dialect (compiler, adapter, introspector) over the delegating driver. The
+ * pool in its config is never asked for: the driver is replaced, and queries go to the shard's own.
+ */
+class PostgresShardDialect extends PostgresDialect {
+  constructor() {
+    super({
+      pool: () =>
+        Promise.reject(
+          new ShardingError(
+            'E_SHARD_UNREACHABLE',
+            'a key-routed instance opens no pool: its queries run on the shard',
+          ),
+        ),
+    })
+  }
+
+  override createDriver(): Driver {
     return new DelegatingDriver()
-  }
-  createQueryCompiler(): QueryCompiler {
-    return new PostgresQueryCompiler()
-  }
-  createAdapter(): DialectAdapter {
-    return new PostgresAdapter()
-  }
-  // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface takes Kysely<any>
-  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
-    return new PostgresIntrospector(db)
   }
 }
 
