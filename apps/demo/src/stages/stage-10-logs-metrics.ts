@@ -53,11 +53,15 @@ export const logsMetrics: Stage = {
     requestIds: true,
   }),
   async serve(topology) {
-    // `--stage 10`: the dashboard watches the stage's processes until Ctrl-C (the runner exits the
-    // process, which ends the scrape loop and the page's server with it).
+    // `--stage 10`: the dashboard watches the stage's processes until Ctrl-C; stopped before the
+    // servers it scrapes (its Redis client would otherwise report the refused reconnects).
     const live = new LiveMetrics(topology)
     live.start()
     const dashboard = await startDashboard(live)
+    topology.adopt(async () => {
+      await dashboard.close()
+      await live.stop()
+    })
     return { dashboard: dashboard.url }
   },
   async run(topology, context) {
