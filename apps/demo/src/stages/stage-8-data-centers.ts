@@ -50,7 +50,8 @@ const start = (topology: Topology, context: StageContext) =>
 /** Region b down: its servers die, nothing to promote (the primary and the session store live in a). */
 async function failRegionB(centers: DataCenters) {
   const killedAt = Date.now()
-  await killRegion(centers.b)
+  const replica = centers.sessions?.replica
+  await killRegion(centers.b, [() => centers.endpoints.b.kill(), ...(replica ? [() => replica.kill()] : [])])
   return { killedAt, postgresPromotedMs: -1, sessionStorePromotedMs: -1 }
 }
 
@@ -135,8 +136,8 @@ export const dataCenters: Stage = {
           at: 1 / 3,
           what:
             down === 'a'
-              ? 'region a killed: HAProxy, web servers, Redis, Postgres primary, session store (SIGKILL); b promoted'
-              : 'region b killed: its HAProxy, web servers and Redis (SIGKILL)',
+              ? 'region a killed (all of it, primary and session store too); b promoted'
+              : 'region b killed (all of it)',
           run: async () => {
             failover = down === 'a' ? await failRegionA(topology, centers) : await failRegionB(centers)
           },
