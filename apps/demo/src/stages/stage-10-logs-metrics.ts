@@ -30,9 +30,15 @@ function logFiles(topology: Topology): string[] {
 }
 
 const max = (values: (number | null)[]) => Math.max(0, ...values.filter((v): v is number => v !== null))
+const definedOnly = (figures: Record<string, number | undefined>) =>
+  Object.fromEntries(Object.entries(figures).filter(([, v]) => v !== undefined)) as Record<string, number>
+
+/** Mean of the samples that had a value; undefined when none had one (shown as "—", not 0). */
 const mean = (values: (number | null)[]) => {
   const present = values.filter((v): v is number => v !== null)
-  return present.length ? Math.round((present.reduce((a, b) => a + b, 0) / present.length) * 1000) / 1000 : 0
+  return present.length
+    ? Math.round((present.reduce((a, b) => a + b, 0) / present.length) * 1000) / 1000
+    : undefined
 }
 
 /** Logs searchable by request ID across processes, /metrics on every process, a live dashboard. */
@@ -102,9 +108,12 @@ export const logsMetrics: Stage = {
           processesScraped: max(figures.map((f) => f.scraped)),
           peakLiveRequestsPerSecond: max(figures.map((f) => f.requestsPerSecond)),
           liveErrorsPerSecondPeak: max(figures.map((f) => f.errorsPerSecond)),
-          liveMeanLatencyMs: mean(busy.map((f) => f.meanLatencyMs)),
-          liveCacheHitRatio: mean(busy.map((f) => f.cacheHitRatio)),
-          edgeHitRatio: mean(busy.map((f) => f.edgeHitRatio)),
+          liveMeanLatencyMs: mean(busy.map((f) => f.meanLatencyMs)) ?? 0,
+          // The edge's counters can take seconds to read under load: no reading is no ratio.
+          ...definedOnly({
+            liveCacheHitRatio: mean(busy.map((f) => f.cacheHitRatio)),
+            edgeHitRatio: mean(busy.map((f) => f.edgeHitRatio)),
+          }),
           peakQueueDepth: max(figures.map((f) => f.queueDepth)),
           peakLoggedInUsers: max(figures.map((f) => f.loggedInUsers)),
           tracedUploads: traced.length,
