@@ -4,7 +4,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { renderHtml } from '../src/report/html.js'
 import { renderMarkdown } from '../src/report/markdown.js'
-import type { DemoResults } from '../src/runner/results.js'
+import { type DemoResults, isFailed } from '../src/runner/results.js'
+import type { StageResult } from '../src/stages/stage.js'
 import { launchChromium } from './chromium.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
@@ -44,16 +45,20 @@ describe('the HTML report', () => {
       await tab.screenshot({ path: join(OUTPUT, 'report.png'), fullPage: true })
 
       expect(errors).toEqual([])
-      const stagesWithDrill = results.stages.filter((s) => 'drill' in s && s.drill).length
+      const ran = results.stages.filter((s) => !isFailed(s)) as StageResult[]
+      // The fixture is a whole run: every stage, and the timelines of stages 8, 9 and 10.
+      expect(ran.map((s) => s.number)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
       expect(charts.map((c) => c.id)).toEqual([
         'throughput',
         'latency',
         'primary',
         'hit-ratios',
         'drill-summary',
-        ...results.stages.filter((s) => 'drill' in s && s.drill).map((s) => `drill-${s.number}`),
+        ...ran.filter((s) => s.drill).map((s) => `drill-${s.number}`),
+        'regions-8',
+        'queue-9',
+        'live-10',
       ])
-      expect(charts).toHaveLength(5 + stagesWithDrill)
       for (const chart of charts) {
         expect(chart.points, `${chart.id} has data`).toBeGreaterThan(0)
         expect(chart.coloured, `${chart.id} drew its series`).toBeGreaterThan(50)
@@ -74,6 +79,11 @@ describe('the HTML report', () => {
   it('the Markdown report has a row per stage, every figure from the results', () => {
     const markdown = renderMarkdown(results)
     for (const stage of results.stages) expect(markdown).toContain(`| ${stage.number} ${stage.title} |`)
+    // Every stage's own figures and its drill's, by name and value.
+    for (const stage of results.stages.filter((s) => !isFailed(s)) as StageResult[]) {
+      for (const [name, value] of Object.entries({ ...stage.measures, ...stage.drill?.measures }))
+        expect(markdown, `stage ${stage.number} ${name}`).toContain(`\`${name}\` ${value}`)
+    }
     expect(markdown).toContain(results.startedAt)
     expect(markdown).not.toContain('undefined')
     expect(markdown).not.toContain('NaN')

@@ -64,7 +64,14 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
     logger: log,
   })
 
-  const redis = config.redis ? new Redis(config.redis, { maxRetriesPerRequest: 1 }) : undefined
+  // Reconnect at most 500 ms apart (ioredis' default backs off to 2 s): after a Redis restart
+  // (stage 5) or a session store promoted in another region (stage 8), requests wait on the
+  // reconnect, not on the back-off.
+  const redisOptions = {
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times: number) => Math.min(times * 50, 500),
+  }
+  const redis = config.redis ? new Redis(config.redis, redisOptions) : undefined
   redis?.on('error', () => {}) // Redis outages are handled by the blocks themselves (stage 5 drill)
 
   // Stage 5: one database load per user across all web servers; `local: false` because with several
@@ -75,9 +82,7 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
       : undefined
 
   // Stage 8: a region's web servers keep sessions in the shared store, not in their region's Redis.
-  const sessionsRedis = config.sessionsRedis
-    ? new Redis(config.sessionsRedis, { maxRetriesPerRequest: 1 })
-    : redis
+  const sessionsRedis = config.sessionsRedis ? new Redis(config.sessionsRedis, redisOptions) : redis
   if (sessionsRedis !== redis) sessionsRedis?.on('error', () => {})
 
   // Stage 7: sessions in Redis, so any web server can serve any logged-in user.
@@ -88,6 +93,11 @@ export async function buildApp(config: AppConfig): Promise<DemoApp> {
           secrets: [config.sessionSecret],
           // The demo runs plain HTTP on loopback; behind TLS keep the default (Secure, __Host-).
           cookie: { secure: false },
+          // Loopback Redis answers in well under a millisecond: give up on a command after 500 ms
+          // (not 2 s) and probe every 250 ms while the breaker is open, so a session store promoted
+          // in another region (stage 8) serves again within a probe of its promotion.
+          commandTimeoutMs: 500,
+          circuitBreaker: { failureThreshold: 5, probeIntervalMs: 250 },
         })
       : undefined
 

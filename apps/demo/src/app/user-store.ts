@@ -61,8 +61,24 @@ export class UserStore {
 
   async get(id: number): Promise<VersionedUser | undefined> {
     if (!this.#cache) return this.#load(id)
+    const key = `user:${id}`
+    if (this.#db.router.token() !== undefined) return this.#readOwnWrite(key, id)
     // The block stage 5 switches on: one database load per key across every web server.
-    return this.#cache.getOrLoad(`user:${id}`, () => this.#load(id), { ttlMs: USER_TTL_MS })
+    return this.#cache.getOrLoad(key, () => this.#load(id), { ttlMs: USER_TTL_MS })
+  }
+
+  /**
+   * A client that sent a consistency token must see its own write. `getOrLoad` would let it join a
+   * load of this key already running in this process, started before the write by a reader without
+   * a token (so possibly from a replica that had not replayed the write): with `local: false` no
+   * invalidation reaches this process, and the joined load answers the old row even though the
+   * write's `set` resolved before this request began. Such a read takes only what Redis holds (the
+   * write-through value, or a load that no later write voided) and otherwise loads under its own
+   * token, without storing: the next plain reader fills the cache.
+   */
+  async #readOwnWrite(key: string, id: number): Promise<VersionedUser | undefined> {
+    const cached = await this.#cache?.get<VersionedUser>(key).catch(() => undefined)
+    return cached ?? this.#load(id)
   }
 
   async #load(id: number): Promise<VersionedUser | undefined> {

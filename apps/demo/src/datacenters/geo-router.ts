@@ -1,9 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { freePort, haproxyBinary, waitFor } from '@scale/testkit'
+import { freePort } from '@scale/testkit'
+import { HaproxyProcess } from './haproxy-process.js'
 
 export interface Region {
   /** `a`, `b`: what clients send in `x-region`. */
@@ -20,13 +16,11 @@ export interface Region {
  */
 export class GeoRouter {
   readonly port: number
-  readonly #dir: string
-  readonly #child: ChildProcess
+  readonly #process: HaproxyProcess
 
-  private constructor(port: number, dir: string, child: ChildProcess) {
+  private constructor(port: number, process: HaproxyProcess) {
     this.port = port
-    this.#dir = dir
-    this.#child = child
+    this.#process = process
   }
 
   get url(): string {
@@ -35,7 +29,6 @@ export class GeoRouter {
 
   static async start(regions: Region[]): Promise<GeoRouter> {
     const port = await freePort()
-    const dir = mkdtempSync(join(tmpdir(), 'demo-geo-'))
     const backend = (r: Region) => `region-${r.name}`
     const config = `global
   maxconn 4096
@@ -68,38 +61,10 @@ ${regions
 `,
   )
   .join('\n')}`
-    const file = join(dir, 'geo.cfg')
-    writeFileSync(file, config)
-    const child = spawn(haproxyBinary(), ['-db', '-f', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    child.stderr?.resume()
-    const router = new GeoRouter(port, dir, child)
-    try {
-      await waitFor(
-        'the geo router to listen',
-        () =>
-          new Promise<boolean>((resolve) => {
-            const socket = createConnection({ host: '127.0.0.1', port }, () => {
-              socket.destroy()
-              resolve(true)
-            })
-            socket.on('error', () => resolve(false))
-          }),
-        { timeoutMs: 10_000 },
-      )
-    } catch (error) {
-      await router.stop()
-      throw error
-    }
-    return router
+    return new GeoRouter(port, await HaproxyProcess.start('geo', config, port))
   }
 
   async stop(): Promise<void> {
-    const child = this.#child
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-      child.kill('SIGKILL')
-      await exited
-    }
-    rmSync(this.#dir, { recursive: true, force: true })
+    await this.#process.stop()
   }
 }

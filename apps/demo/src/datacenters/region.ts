@@ -13,13 +13,15 @@ export interface RegionServers {
 export interface RegionOptions {
   name: string
   webServers: number
+  /** Where this region's web servers write: the primary, or the region's failover endpoint for it. */
+  primary: string
   /** Where this region reads from: the primary's own region reads it, the other its replica. */
   replicas: string[]
-  /** The session store shared by every region; without it sessions live in the region's own Redis. */
+  /** The session store shared by every region (its endpoint); without it sessions live in the region's own Redis. */
   sessionsRedis?: string | undefined
 }
 
-/** Starts a region's servers (handed to `topology` to stop), the web servers on the shared primary. */
+/** Starts a region's servers (handed to `topology` to stop), the web servers on `options.primary`. */
 export async function startRegion(topology: Topology, options: RegionOptions): Promise<RegionServers> {
   const redis = await startRedis()
   topology.adopt(() => redis.dispose())
@@ -36,7 +38,7 @@ export async function startRegion(topology: Topology, options: RegionOptions): P
       new WebServer(
         {
           name: `${options.name}-web-${i + 1}`,
-          primary: topology.database.primary.url,
+          primary: options.primary,
           replicas: options.replicas,
           redis: redis.url,
           ...(options.sessionsRedis && { sessionsRedis: options.sessionsRedis }),
@@ -59,7 +61,18 @@ export async function startRegion(topology: Topology, options: RegionOptions): P
   return { name: options.name, redis, loadBalancer, web }
 }
 
-/** The whole region goes down at once: load balancer, web servers and Redis, all SIGKILLed. */
-export async function killRegion(region: RegionServers): Promise<void> {
-  await Promise.all([region.loadBalancer.kill(), ...region.web.map((w) => w.kill()), region.redis.kill()])
+/**
+ * The whole region goes down at once: load balancer, web servers and Redis, and whatever else runs
+ * there (`alsoThere`: region a's database primary, session store and endpoints), all SIGKILLed.
+ */
+export async function killRegion(
+  region: RegionServers,
+  alsoThere: (() => Promise<void>)[] = [],
+): Promise<void> {
+  await Promise.all([
+    region.loadBalancer.kill(),
+    ...region.web.map((w) => w.kill()),
+    region.redis.kill(),
+    ...alsoThere.map((kill) => kill()),
+  ])
 }

@@ -37,18 +37,37 @@ const header = (headers: Record<string, unknown> | undefined, name: string): str
   return Array.isArray(value) ? String(value[0]) : value === undefined ? undefined : String(value)
 }
 
+/** Answers per route (`a->a`, `b->a`, …) in one time slice: the "who served whom" chart of stage 8. */
+export interface RegionSlice {
+  /** Start of the slice, ms since the phase began. */
+  t: number
+  served: Record<string, number>
+}
+
+const SLICE_MS = 250
+
+export interface RegionalMix {
+  mix: Mix
+  /** Answers per route over the whole phase. */
+  served: Record<string, number>
+  /** Wall-clock time of the first answer per route, e.g. when `b->a` began. */
+  firstServedAt: Record<string, number>
+  /** Wall-clock time of the first 2xx/3xx answer per route (a failover is over when these arrive). */
+  firstOkAt: Record<string, number>
+  /** Answers per route per 250 ms, from `start`. */
+  slices(): RegionSlice[]
+}
+
 /**
  * Sends each request of `mix` with its user's `x-region` header and counts, per client region,
  * which region answered (`x-served-region` from the geo router): `a->a`, `b->a`, …
  */
-export function regionalMix(
-  mix: Mix,
-  vus: RegionalUser[],
-): { mix: Mix; served: Record<string, number>; firstServedAt: Record<string, number> } {
+export function regionalMix(mix: Mix, vus: RegionalUser[], start = Date.now()): RegionalMix {
   const regionOf = new Map(vus.map((vu) => [vu.userId, vu.region]))
   const served: Record<string, number> = {}
-  /** Wall-clock time of the first answer per route, e.g. when `b->a` began (the failover). */
   const firstServedAt: Record<string, number> = {}
+  const firstOkAt: Record<string, number> = {}
+  const slices: Record<string, number>[] = []
   const regionOfContext = (context: object) => {
     const vu = (context as { vu?: LoggedInUser }).vu
     return vu ? regionOf.get(vu.userId) : undefined
@@ -65,11 +84,23 @@ export function regionalMix(
       const to = header(headers, 'x-served-region')
       if (from && to) {
         const route = `${from}->${to}`
+        const now = Date.now()
         served[route] = (served[route] ?? 0) + 1
-        firstServedAt[route] ??= Date.now()
+        firstServedAt[route] ??= now
+        if (status < 400) firstOkAt[route] ??= now
+        const index = Math.max(0, Math.floor((now - start) / SLICE_MS))
+        while (slices.length <= index) slices.push({})
+        const slice = slices[index] as Record<string, number>
+        slice[route] = (slice[route] ?? 0) + 1
       }
       if (typeof request.onResponse === 'function') request.onResponse(status, body, context, headers)
     },
   }))
-  return { mix: { ...mix, requests }, served, firstServedAt }
+  return {
+    mix: { ...mix, requests },
+    served,
+    firstServedAt,
+    firstOkAt,
+    slices: () => slices.map((slice, i) => ({ t: i * SLICE_MS, served: { ...slice } })),
+  }
 }

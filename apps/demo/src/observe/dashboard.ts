@@ -5,7 +5,7 @@ import type { LiveMetrics } from './live-metrics.js'
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>@scale demo: live</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:40rem}td,th{padding:.3rem .8rem;text-align:left}
 td{font-variant-numeric:tabular-nums}caption{text-align:left;color:#555}</style></head>
-<body><h1>Live: every process's /metrics, scraped each second</h1>
+<body><h1>Live: every process's /metrics, scraped while the stage runs</h1>
 <table aria-live="polite"><caption id="at">waiting for the first scrape…</caption><tbody id="figures"></tbody></table>
 <script>
 var LABELS = [['requestsPerSecond','requests / s (web tier)'],['errorsPerSecond','5xx / s'],['meanLatencyMs','mean latency (ms)'],

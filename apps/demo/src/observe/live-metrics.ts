@@ -45,7 +45,7 @@ async function scrape(url: string): Promise<Sample[] | undefined> {
   }
 }
 
-/** Scrapes every process's `/metrics` (plus the edge's counters, the queue and Redis) once a second. */
+/** Scrapes every process's `/metrics` (plus the edge's counters, the queue and Redis) every `intervalMs`. */
 export class LiveMetrics {
   readonly history: LiveFigures[] = []
   readonly #topology: Topology

@@ -99,6 +99,20 @@ const CHART_SCRIPT = `
     }, opts), data, div);
     drawn.push({ id: id, points: count(data), plot: plot });
   }
+  /** uPlot hooks that draw a dashed vertical line and a label at each fault of a drill. */
+  function faultLines(events) {
+    return { draw: [function (u) {
+      var ctx = u.ctx; ctx.save(); ctx.strokeStyle = '#111'; ctx.fillStyle = '#111'; ctx.setLineDash([4, 4]);
+      ctx.font = (11 * devicePixelRatio) + 'px sans-serif';
+      events.forEach(function (e, i) {
+        var x = u.valToPos(e.atMs / 1000, 'x', true);
+        ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+        // One line per fault, so the labels of faults close in time do not overlap.
+        ctx.fillText(e.what, x + 4, u.bbox.top + (12 + 13 * i) * devicePixelRatio);
+      });
+      ctx.restore();
+    }] };
+  }
   var xs = stages.map(function (s) { return s.number; });
   var stageAxis = {
     scales: { x: { time: false, range: [Math.min.apply(null, xs) - 0.5, Math.max.apply(null, xs) + 0.5] } },
@@ -147,18 +161,23 @@ const CHART_SCRIPT = `
         t.map(function (b) { return b.ok ? b.meanMs : null; })], {
       scales: { x: { time: false } },
       axes: [{ label: 'seconds' }, { scale: 'r' }, { scale: 'ms', side: 1 }],
-      hooks: { draw: [function (u) {
-        // A vertical line and label at each fault.
-        var ctx = u.ctx; ctx.save(); ctx.strokeStyle = '#111'; ctx.fillStyle = '#111'; ctx.setLineDash([4, 4]);
-        ctx.font = (11 * devicePixelRatio) + 'px sans-serif';
-        events.forEach(function (e, i) {
-          var x = u.valToPos(e.atMs / 1000, 'x', true);
-          ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
-          // One line per fault, so the labels of faults close in time do not overlap.
-          ctx.fillText(e.what, x + 4, u.bbox.top + (12 + 13 * i) * devicePixelRatio);
-        });
-        ctx.restore();
-      }] },
+      hooks: faultLines(events),
+    });
+  });
+  // Stage 8: which region answered the clients of each region, over the drill (the failover).
+  stages.filter(function (s) { return s.regionTimeline && s.regionTimeline.length && s.drill; }).forEach(function (s) {
+    var slices = s.regionTimeline;
+    var routes = [];
+    slices.forEach(function (x) { Object.keys(x.served).forEach(function (r) { if (routes.indexOf(r) < 0) routes.push(r); }); });
+    routes.sort();
+    chart('drill-charts', 'regions-' + s.number, 'Stage ' + s.number + ': which region served whom (answers/s, client -> serving region)',
+      routes.map(function (r) { return { label: r }; }),
+      [slices.map(function (x) { return x.t / 1000; })].concat(routes.map(function (r) {
+        return slices.map(function (x) { return (x.served[r] || 0) * 4; }); // 250 ms slices
+      })), {
+      scales: { x: { time: false } },
+      axes: [{ label: 'seconds' }, {}],
+      hooks: faultLines(s.drill.events),
     });
   });
   // Stage 9: the queue, the workers the scaling signal asked for, and job latency over time.

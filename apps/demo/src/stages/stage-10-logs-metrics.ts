@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import { createAssetUrls } from '../app/assets.js'
 import { logInUsers } from '../load/login.js'
-import { assetMix, type LoggedInUser, loggedInMix } from '../load/mixes.js'
+import { assetMix, loggedInMix } from '../load/mixes.js'
 import { runLoad } from '../load/run-load.js'
+import { trickleUploads } from '../load/upload-trickle.js'
 import { startDashboard } from '../observe/dashboard.js'
 import { LiveMetrics } from '../observe/live-metrics.js'
 import { logFilesIn, searchLogs } from '../observe/log-search.js'
@@ -11,35 +12,6 @@ import { steadyLoad } from './phases.js'
 import type { Stage } from './stage.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Uploads by logged-in users (one every 150 ms) until `until` resolves; keeps each upload's request ID. */
-async function trickleUploads(url: string, users: LoggedInUser[], until: Promise<unknown>) {
-  const uploads: { photoId: number; requestId: string }[] = []
-  let done = false
-  // The load's own failure is reported by whoever awaits it; here it only ends the uploads.
-  until.then(
-    () => {
-      done = true
-    },
-    () => {
-      done = true
-    },
-  )
-  for (let n = 0; !done; n++) {
-    const user = users[n % users.length]
-    if (!user) break
-    const response = await fetch(`${url}/photos`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: user.cookie },
-      body: JSON.stringify({ userId: user.userId, caption: `traced ${n}`, hue: (n * 53) % 360 }),
-    }).catch(() => undefined)
-    const requestId = response?.headers.get('x-request-id')
-    if (response?.status === 201 && requestId)
-      uploads.push({ photoId: ((await response.json()) as { id: number }).id, requestId })
-    await sleep(150)
-  }
-  return uploads
-}
 
 async function waitForThumbnail(topology: Topology, photoId: number): Promise<boolean> {
   const deadline = Date.now() + 30_000
@@ -58,9 +30,15 @@ function logFiles(topology: Topology): string[] {
 }
 
 const max = (values: (number | null)[]) => Math.max(0, ...values.filter((v): v is number => v !== null))
+const definedOnly = (figures: Record<string, number | undefined>) =>
+  Object.fromEntries(Object.entries(figures).filter(([, v]) => v !== undefined)) as Record<string, number>
+
+/** Mean of the samples that had a value; undefined when none had one (shown as "—", not 0). */
 const mean = (values: (number | null)[]) => {
   const present = values.filter((v): v is number => v !== null)
-  return present.length ? Math.round((present.reduce((a, b) => a + b, 0) / present.length) * 1000) / 1000 : 0
+  return present.length
+    ? Math.round((present.reduce((a, b) => a + b, 0) / present.length) * 1000) / 1000
+    : undefined
 }
 
 /** Logs searchable by request ID across processes, /metrics on every process, a live dashboard. */
@@ -80,12 +58,26 @@ export const logsMetrics: Stage = {
     workers: 1,
     requestIds: true,
   }),
+  async serve(topology) {
+    // `--stage 10`: the dashboard watches the stage's processes until Ctrl-C; stopped before the
+    // servers it scrapes (its Redis client would otherwise report the refused reconnects).
+    const live = new LiveMetrics(topology)
+    live.start()
+    const dashboard = await startDashboard(live)
+    topology.adopt(async () => {
+      await dashboard.close()
+      await live.stop()
+    })
+    return { dashboard: dashboard.url }
+  },
   async run(topology, context) {
     const { progress } = context
     progress.step(`logging in ${context.connections} users`)
     const users = await logInUsers(topology.originUrl, context.connections, context.users)
     const live = new LiveMetrics(topology)
-    live.start()
+    // A quick run's load lasts ~6 s: scrape twice a second so the dashboard and report get a curve.
+    const scrapeEveryMs = context.durations.steadyMs < 10_000 ? 500 : 1_000
+    live.start(scrapeEveryMs)
     const dashboard = await startDashboard(live)
     progress.note(`  live dashboard: ${dashboard.url}`)
     try {
@@ -97,15 +89,15 @@ export const logsMetrics: Stage = {
         connections: 4,
         mix: assetMix(createAssetUrls('')('/assets/app.css'), 2_000),
       })
-      const uploads = trickleUploads(topology.originUrl, users, Promise.all([steady, assets]))
-      const [{ load, measures }, , traced] = await Promise.all([steady, assets, uploads])
+      const uploads = trickleUploads(topology.originUrl, users, Promise.all([steady, assets]), 150)
+      const [{ load, measures }, , { confirmed: traced }] = await Promise.all([steady, assets, uploads])
       const figures = live.history.slice()
 
       progress.step('following one upload through the logs')
-      const last = traced.at(-1)
+      const last = traced.filter((upload) => upload.requestId !== undefined).at(-1)
       const processed = last ? await waitForThumbnail(topology, last.photoId) : false
       await sleep(500) // the worker's log line is written right after the thumbnail row
-      const trace = last ? searchLogs(logFiles(topology), last.requestId) : []
+      const trace = last?.requestId ? searchLogs(logFiles(topology), last.requestId) : []
       const processes = [...new Set(trace.map((t) => t.process))]
       const busy = figures.filter((f) => f.requestsPerSecond > 0)
       return {
@@ -116,9 +108,12 @@ export const logsMetrics: Stage = {
           processesScraped: max(figures.map((f) => f.scraped)),
           peakLiveRequestsPerSecond: max(figures.map((f) => f.requestsPerSecond)),
           liveErrorsPerSecondPeak: max(figures.map((f) => f.errorsPerSecond)),
-          liveMeanLatencyMs: mean(busy.map((f) => f.meanLatencyMs)),
-          liveCacheHitRatio: mean(busy.map((f) => f.cacheHitRatio)),
-          edgeHitRatio: mean(busy.map((f) => f.edgeHitRatio)),
+          liveMeanLatencyMs: mean(busy.map((f) => f.meanLatencyMs)) ?? 0,
+          // The edge's counters can take seconds to read under load: no reading is no ratio.
+          ...definedOnly({
+            liveCacheHitRatio: mean(busy.map((f) => f.cacheHitRatio)),
+            edgeHitRatio: mean(busy.map((f) => f.edgeHitRatio)),
+          }),
           peakQueueDepth: max(figures.map((f) => f.queueDepth)),
           peakLoggedInUsers: max(figures.map((f) => f.loggedInUsers)),
           tracedUploads: traced.length,
@@ -128,7 +123,7 @@ export const logsMetrics: Stage = {
         drill: undefined,
         liveMetrics: figures,
         notes: [
-          `The dashboard scraped ${max(figures.map((f) => f.scraped))} processes' /metrics each second: up to ` +
+          `The dashboard scraped ${max(figures.map((f) => f.scraped))} processes' /metrics every ${scrapeEveryMs} ms: up to ` +
             `${max(figures.map((f) => f.requestsPerSecond))} requests/s, ${max(figures.map((f) => f.loggedInUsers))} logged-in users, ` +
             `queue depth up to ${max(figures.map((f) => f.queueDepth))}.`,
           last

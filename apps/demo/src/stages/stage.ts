@@ -1,3 +1,4 @@
+import type { RegionSlice } from '../datacenters/regional-load.js'
 import type { LoadResult } from '../load/run-load.js'
 import type { TimelineBucket } from '../load/timeline.js'
 import type { LiveFigures } from '../observe/live-metrics.js'
@@ -49,6 +50,8 @@ export interface StageResult {
   drill: DrillResult | undefined
   /** What this stage shows, one sentence, written from the measures. */
   notes: string[]
+  /** Stage 8: which region answered the clients of each region during the drill, per 250 ms. */
+  regionTimeline?: RegionSlice[]
   /** Stage 9: queue depth, workers and job latency over time. */
   queueTimeline?: QueueSample[]
   /** Stage 10: what the live dashboard showed, once a second. */
