@@ -66,6 +66,17 @@ export class MovePhases {
     }
   }
 
+  /**
+   * Undoes a move that cannot finish (before its epoch is published): the source stops capturing
+   * and drops any fence, the log and the target's partial copy are deleted, the state forgotten.
+   */
+  async abandon(source: AnyKysely, target: AnyKysely, map: ShardMap, bucket: number, shapes: TableShape[]) {
+    await sql`delete from scale_shard_bucket_state where bucket = ${bucket}`.execute(source)
+    await sql`delete from scale_shard_changes where bucket = ${bucket}`.execute(source)
+    await this.clearTarget(target, map, bucket, shapes)
+    await this.#c.states.forget(bucket)
+  }
+
   async clearTarget(target: AnyKysely, map: ShardMap, bucket: number, shapes: TableShape[]): Promise<void> {
     for (const [index, table] of this.#c.tables.entries()) {
       let last: string | null = null
@@ -106,7 +117,7 @@ export class MovePhases {
           last,
           this.#c.chunkSize,
         )
-        await upsertRows(target, table, shapes[index] as TableShape, chunk.rows)
+        await upsertRows(target, table, shapes[index] as TableShape, map, move.bucket, chunk.rows)
         copied += chunk.rows.length
         last = chunk.last
         await this.#c.states.update(move.bucket, { copyTable: index, copiedKey: last })
