@@ -17,12 +17,14 @@ import {
   ShardMoveError,
   ShardUnreachableError,
 } from '../src/index.js'
+import { createMover } from '../src/reshard/mover.js'
 import { kysely } from './helpers.js'
 
 // Findings of an outside user's test of the packed package (each was a failing reproduction).
 
 interface PhotoDb {
   photo: { id: Generated<string>; user_id: string; url: string }
+  item: { id: string; user_id: string; v: number }
   t: { id: number; f: number | string | null; d: string | null; ts: string | null; ok: boolean }
 }
 
@@ -302,6 +304,68 @@ describe('hardening: real control database and two shards', () => {
       for (const bad of ['', '4 2', '42a', '1e3', '0x2a'])
         expect(() => integerShardKey(bad)).toThrow(InvalidShardKeyError)
     } finally {
+      await db.close()
+      open()
+    }
+  })
+
+  it('finding 10: a catch-up that cannot keep up with writes does not fence with a backlog; the move resumes later and loses nothing', async () => {
+    for (const db of Object.values(shards))
+      await sql`create table item (id bigint primary key, user_id bigint not null, v int not null)`.execute(
+        db,
+      )
+    const store = postgresMapStore({ db: control, table: 'backlog_map' })
+    await store.save(createShardMap({ shards: NAMES }))
+    const tables = [{ name: 'item', shardKey: 'user_id', primaryKey: 'id' }]
+    const db = await createShardedKysely<PhotoDb>({ shards, map: store, refreshIntervalMs: 100 })
+    const user = firstKeyOn(db, 's1')
+    const bucket = db.bucketOf(user)
+    for (let id = 1; id <= 20; id++)
+      await db
+        .forKey(user)
+        .insertInto('item')
+        .values({ id: String(id), user_id: String(user), v: 0 })
+        .execute()
+    let writes = 0
+    // Between copy and catch-up, 100 writes to the bucket: more than 3 rounds of 10 can replay.
+    const slow = createMover(
+      { control, store, shards, tables, chunkSize: 10, cleanupDelayMs: 100 },
+      {
+        catchUpRounds: 3,
+        afterStep: async (step) => {
+          if (step !== 'copying') return
+          for (let i = 0; i < 100; i++) {
+            writes++
+            await db
+              .forKey(user)
+              .updateTable('item')
+              .set({ v: writes })
+              .where('id', '=', String((i % 20) + 1))
+              .execute()
+          }
+        },
+      },
+    )
+    const mover = createShardMover({ control, store, shards, tables, chunkSize: 10, cleanupDelayMs: 100 })
+    try {
+      await slow.install()
+      const refused = await slow.moveBucket(bucket, 's2').catch((error: unknown) => error)
+      expect(refused).toBeInstanceOf(ShardMoveError)
+      expect((refused as ShardMoveError).message).toMatch(/did not keep up/)
+      // Not fenced: writes to the bucket still succeed on the source, the move waits to resume.
+      await db.forKey(user).updateTable('item').set({ v: -1 }).where('id', '=', '1').execute()
+      expect((await mover.status()).map((move) => move.step)).toEqual(['catching-up'])
+      const report = await mover.moveBucket(bucket, 's2')
+      expect(report.resumed).toBe(true)
+      await db.refresh()
+      expect(db.shardOf(user)).toBe('s2')
+      const rows = await db.forKey(user).selectFrom('item').select(['id', 'v']).orderBy('id').execute()
+      expect(rows.length).toBe(20)
+      expect(rows.find((row) => row.id === '1')?.v).toBe(-1)
+      expect(rows.filter((row) => row.id !== '1').every((row) => row.v > 0)).toBe(true)
+    } finally {
+      await slow.close()
+      await mover.close()
       await db.close()
       open()
     }

@@ -12,7 +12,7 @@ import { planRebalance, type RebalancePlan } from '../plan.js'
 import type { ShardMap } from '../shard-map.js'
 import { checkTable, installShard } from '../shard-sql.js'
 import { deleteChunk, type TableShape, tableShape } from './bucket-rows.js'
-import { MovePhases } from './move-phases.js'
+import { CATCH_UP_ROUNDS, MovePhases } from './move-phases.js'
 import { type MoveState, MoveStateStore } from './move-state.js'
 import type {
   MoveProgress,
@@ -55,6 +55,7 @@ class Mover implements ShardMover {
       obs: this.#obs,
       progress: (event) => this.#progress(event),
       skipCatchUpAndVerify: internals.skipCatchUpAndVerify === true,
+      catchUpRounds: internals.catchUpRounds ?? CATCH_UP_ROUNDS,
     })
   }
 
