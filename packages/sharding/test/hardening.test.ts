@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { usePostgresClusters } from '@scale/testkit/vitest'
 import { type Generated, type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -19,6 +24,8 @@ import {
 } from '../src/index.js'
 import { createMover } from '../src/reshard/mover.js'
 import { kysely } from './helpers.js'
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url))
 
 // Findings of an outside user's test of the packed package (each was a failing reproduction).
 
@@ -368,6 +375,43 @@ describe('hardening: real control database and two shards', () => {
       await mover.close()
       await db.close()
       open()
+    }
+  })
+
+  it('finding 14: the README CLI sequence (init, install, plan) works; install before init says to run init', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shard-cli-'))
+    try {
+      const config = join(dir, 'shard.json')
+      await writeFile(
+        config,
+        JSON.stringify({
+          control: clusters[0]!.primary.url,
+          shards: Object.fromEntries(NAMES.map((name, index) => [name, clusters[index + 1]!.primary.url])),
+          tables: TABLES,
+          mapTable: 'cli_map',
+        }),
+      )
+      const cli = (args: string[]) =>
+        new Promise<{ code: number; output: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ['--import', 'tsx', 'src/cli.ts', ...args, '--config', config],
+            { cwd: packageDir },
+            (error, stdout, stderr) =>
+              resolve({ code: error ? Number(error.code ?? 1) : 0, output: `${stdout}${stderr}` }),
+          )
+        })
+      const early = await cli(['install'])
+      expect(early.code).toBe(1)
+      expect(early.output).toMatch(/scale-shard init --shards/)
+      expect(early.output).not.toMatch(/move failed/)
+      expect((await cli(['init', '--shards', NAMES.join(',')])).code).toBe(0)
+      expect((await cli(['install'])).code).toBe(0)
+      const plan = await cli(['plan', '--shards', NAMES.join(',')])
+      expect(plan).toMatchObject({ code: 0 })
+      expect(plan.output).toMatch(/buckets move/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
     }
   })
 })
