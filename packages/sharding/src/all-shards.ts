@@ -10,6 +10,7 @@ import { UnmergeableQueryError } from './errors.js'
 import { type Divide, mergeShardRows } from './merge/merge-rows.js'
 import { planSelect } from './merge/plan-select.js'
 import type { Observability } from './observability.js'
+import { deadline } from './options.js'
 import { fanOut, type ScatterOptions, type ScatterResult } from './scatter.js'
 
 /** A Kysely select query builder (anything that compiles to a SELECT). */
@@ -81,7 +82,7 @@ export function createAllShards<DB>(router: ScatterRouter<DB>): AllShards<DB> {
       const { answers, missing } = await fanOut(
         router.shards,
         query,
-        options.deadlineMs ?? router.deadlineMs,
+        deadline('deadlineMs', options.deadlineMs, router.deadlineMs),
         options.allowPartial ?? false,
       )
       return {
@@ -108,7 +109,7 @@ export function createAllShards<DB>(router: ScatterRouter<DB>): AllShards<DB> {
           const compiled = executor.compileQuery(executor.transformQuery(plan.shardNode, queryId), queryId)
           return (await executor.executeQuery<Record<string, unknown>>(compiled)).rows
         },
-        options.deadlineMs ?? router.deadlineMs,
+        deadline('deadlineMs', options.deadlineMs, router.deadlineMs),
         options.allowPartial ?? false,
       )
       const divider = answers[0] ? router.shards.get(answers[0].shard) : undefined

@@ -13,6 +13,8 @@ export type ShardingErrorCode =
   | 'E_SHARD_UNMERGEABLE'
   | 'E_SHARD_CLOCK_BACKWARDS'
   | 'E_SHARD_ID_INVALID'
+  | 'E_SHARD_ID_RANGE'
+  | 'E_SHARD_ID_STORE'
   | 'E_SHARD_MOVE_FAILED'
   | 'E_SHARD_DEPENDENCY_MISSING'
 
@@ -76,18 +78,27 @@ export class UnknownShardError extends ShardingError {
 }
 
 /**
- * A write reached a shard that no longer owns the key's bucket (this router acted on an old
- * epoch) and a newer map naming the right shard did not arrive within `staleRetryMs`. The
- * shard refused the write: nothing was written. Retry later.
+ * The router could not act on a current shard map. `context` says which case:
+ * - `waitedMs`: a write reached a shard that no longer owns the key's bucket (this router acted on
+ *   an old epoch) and a newer map did not arrive within `staleRetryMs`; the shard refused the
+ *   write, nothing was written.
+ * - `mapAgeMs`: the store has not confirmed the map for longer than `maxMapAgeMs` and could not be
+ *   reached (refused, failed, or no answer within `mapLoadTimeoutMs`); nothing was run.
+ * - `storedEpoch`: a save lost to another writer's newer epoch.
+ * Retry later.
  */
 export class ShardMapStaleError extends ShardingError {
   constructor(context: ShardingErrorContext, cause?: unknown) {
-    super(
-      'E_SHARD_MAP_STALE',
-      `the shard refused a write for bucket ${String(context.bucket)}: it no longer owns it and no newer shard map arrived in time; nothing was written, retry`,
-      { context, cause },
-    )
+    super('E_SHARD_MAP_STALE', staleMessage(context), { context, cause })
   }
+}
+
+function staleMessage(context: ShardingErrorContext): string {
+  if (context.mapAgeMs !== undefined)
+    return `the shard map is ${String(context.mapAgeMs)} ms old and the map store could not be reached to confirm it; nothing was run, retry`
+  if (context.waitedMs !== undefined)
+    return `the shard refused a write for bucket ${String(context.bucket)}: it no longer owns it and no newer shard map arrived in time; nothing was written, retry`
+  return `the stored shard map is at epoch ${String(context.storedEpoch ?? 'unknown')}, so epoch ${String(context.epoch)} was not saved; load the current map and retry`
 }
 
 /** A shard map (from a store, a file or the CLI) that does not parse or contradicts itself. */
@@ -134,6 +145,31 @@ export class ClockBackwardsError extends ShardingError {
 export class InvalidGlobalIdError extends ShardingError {
   constructor(id: unknown) {
     super('E_SHARD_ID_INVALID', `not a global ID: ${String(id)}`, { context: { id: String(id) } })
+  }
+}
+
+/**
+ * The generator's clock (minus `epochMs`) no longer fits the 41 bits of an ID, or is before the
+ * epoch: no ID was issued. Check the clock and `epochMs`.
+ */
+export class GlobalIdRangeError extends ShardingError {
+  constructor(msSinceEpoch: number) {
+    super(
+      'E_SHARD_ID_RANGE',
+      `the clock is ${msSinceEpoch} ms from epochMs, outside the 41-bit timestamp range of an ID (0 .. 2^41 - 1); no ID was issued`,
+      { context: { msSinceEpoch } },
+    )
+  }
+}
+
+/** The control database did not answer a reservation of ID space; no ID was issued, the next call retries. */
+export class GlobalIdStoreError extends ShardingError {
+  constructor(bucket: number, cause: unknown) {
+    super(
+      'E_SHARD_ID_STORE',
+      `could not reserve IDs for bucket ${bucket} in the control database: ${cause instanceof Error ? cause.message : String(cause)}; no ID was issued, retry`,
+      { context: { bucket }, cause },
+    )
   }
 }
 

@@ -6,6 +6,8 @@ export const TIMESTAMP_BITS = 41n
 export const BUCKET_BITS = 12n
 export const SEQUENCE_BITS = 10n
 export const SEQUENCE_LIMIT = 1 << Number(SEQUENCE_BITS)
+/** The largest timestamp part of an ID (ms since the custom epoch). */
+export const MAX_TIMESTAMP_MS = Number((1n << TIMESTAMP_BITS) - 1n)
 const MAX_ID = (1n << (TIMESTAMP_BITS + BUCKET_BITS + SEQUENCE_BITS)) - 1n
 
 /** 2025-01-01T00:00:00Z, the default custom epoch of the timestamp part. */

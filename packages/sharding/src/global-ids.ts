@@ -1,6 +1,12 @@
 import { type Kysely, sql } from 'kysely'
-import { ClockBackwardsError, ShardingClosedError, ShardingOptionsError } from './errors.js'
-import { composeId, DEFAULT_ID_EPOCH_MS, SEQUENCE_LIMIT } from './global-id-layout.js'
+import {
+  ClockBackwardsError,
+  GlobalIdRangeError,
+  GlobalIdStoreError,
+  ShardingClosedError,
+  ShardingOptionsError,
+} from './errors.js'
+import { composeId, DEFAULT_ID_EPOCH_MS, MAX_TIMESTAMP_MS, SEQUENCE_LIMIT } from './global-id-layout.js'
 import type { ShardKey } from './shard-key.js'
 import { canonicalKey } from './shard-key.js'
 import type { ShardMap } from './shard-map.js'
@@ -98,14 +104,25 @@ export function createGlobalIds(options: GlobalIdsOptions): GlobalIds {
   let closed = false
 
   const reserve = async (bucket: number, now: number): Promise<Reservation> => {
-    created ??= sql.raw(SLOTS_TABLE).execute(db)
-    await created
-    const { rows } = await sql<{ first: string }>`
-      insert into scale_shard_id_slots as s (bucket, next_ms) values (${bucket}, ${now + reserveMs})
-      on conflict (bucket) do update set next_ms = greatest(s.next_ms, ${now}) + ${reserveMs}
-      returning (next_ms - ${reserveMs})::text as first`.execute(db)
-    const first = Number(rows[0]?.first)
-    return { bucket, current: first, sequence: 0, end: first + reserveMs }
+    try {
+      // A failed create is forgotten, so the first call after a database blip tries again.
+      created ??= sql
+        .raw(SLOTS_TABLE)
+        .execute(db)
+        .catch((error: unknown) => {
+          created = undefined
+          throw error
+        })
+      await created
+      const { rows } = await sql<{ first: string }>`
+        insert into scale_shard_id_slots as s (bucket, next_ms) values (${bucket}, ${now + reserveMs})
+        on conflict (bucket) do update set next_ms = greatest(s.next_ms, ${now}) + ${reserveMs}
+        returning (next_ms - ${reserveMs})::text as first`.execute(db)
+      const first = Number(rows[0]?.first)
+      return { bucket, current: first, sequence: 0, end: first + reserveMs }
+    } catch (error) {
+      throw new GlobalIdStoreError(bucket, error)
+    }
   }
 
   const take = (reservation: Reservation, now: number): bigint | undefined => {
@@ -120,6 +137,8 @@ export function createGlobalIds(options: GlobalIdsOptions): GlobalIds {
       reservation.sequence = 0
     }
     if (reservation.current >= reservation.end) return undefined
+    // Another process's clock far ahead may have pushed the stored window past the range.
+    if (reservation.current > MAX_TIMESTAMP_MS) throw new GlobalIdRangeError(reservation.current)
     newestMs = Math.max(newestMs, reservation.current)
     return composeId(reservation.current, reservation.bucket, reservation.sequence++)
   }
@@ -130,6 +149,8 @@ export function createGlobalIds(options: GlobalIdsOptions): GlobalIds {
       throw new ShardingOptionsError('bucket', `bucket ${target} is not in the map`)
     for (;;) {
       const now = clock() - epochMs
+      // Past 2^41 ms an ID would not fit a bigint (and bucketOfId would refuse it).
+      if (!(now >= 0 && now + reserveMs <= MAX_TIMESTAMP_MS)) throw new GlobalIdRangeError(now)
       if (newestMs - now > maxBehind) throw new ClockBackwardsError(newestMs - now, maxBehind)
       const held = reservations.get(target)
       const id = held ? take(held, now) : undefined

@@ -1,6 +1,8 @@
 export type { AllShards, SelectLike } from './all-shards.js'
 export {
   ClockBackwardsError,
+  GlobalIdRangeError,
+  GlobalIdStoreError,
   InvalidGlobalIdError,
   InvalidShardKeyError,
   ShardingClosedError,
@@ -47,7 +49,7 @@ export type {
   VerifyReport,
 } from './reshard/mover-types.js'
 export type { ScatterOptions, ScatterResult } from './scatter.js'
-export type { ShardKey } from './shard-key.js'
+export { integerShardKey, type ShardKey } from './shard-key.js'
 export {
   type CreateShardMapOptions,
   createShardMap,

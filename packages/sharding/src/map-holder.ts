@@ -12,6 +12,7 @@ export class MapHolder {
   readonly #store: ShardMapStore | undefined
   readonly #accept: (map: ShardMap) => void
   readonly #obs: Observability
+  readonly #loadTimeoutMs: number
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => Promise<void>) | undefined
   #inflight: Promise<ShardMap> | undefined
@@ -23,7 +24,9 @@ export class MapHolder {
     store: ShardMapStore | undefined,
     accept: (map: ShardMap) => void,
     obs: Observability,
+    loadTimeoutMs = Number.POSITIVE_INFINITY,
   ) {
+    this.#loadTimeoutMs = loadTimeoutMs
     this.#map = map
     this.#store = store
     this.#accept = accept
@@ -43,12 +46,19 @@ export class MapHolder {
     if (this.#store.watch) this.#unwatch = await this.#store.watch(() => void this.refresh().catch(() => {}))
   }
 
-  /** Loads the stored map; adopts it if its epoch is newer. Concurrent calls share one load. */
+  /**
+   * Loads the stored map; adopts it if its epoch is newer. Concurrent calls share one load. A
+   * load that has not answered within `loadTimeoutMs` (a hung store runs no timers, so a server
+   * side timeout cannot end it) is given up: the call rejects and the next call starts afresh.
+   */
   refresh(): Promise<ShardMap> {
     if (!this.#store) return Promise.resolve(this.#map)
-    this.#inflight ??= this.#load().finally(() => {
-      this.#inflight = undefined
-    })
+    if (!this.#inflight) {
+      const load: Promise<ShardMap> = withTimeout(this.#load(), this.#loadTimeoutMs).finally(() => {
+        if (this.#inflight === load) this.#inflight = undefined
+      })
+      this.#inflight = load
+    }
     return this.#inflight
   }
 
@@ -87,4 +97,19 @@ export class MapHolder {
     await this.#unwatch?.()
     this.#unwatch = undefined
   }
+}
+
+/** `work`, or a rejection once `ms` have passed without an answer (the work is abandoned). */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  if (!Number.isFinite(ms)) return work
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the map store did not answer within ${ms} ms (mapLoadTimeoutMs)`)),
+      ms,
+    )
+    timer.unref()
+  })
+  work.catch(() => {}) // an abandoned load that fails later must not be an unhandled rejection
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
 }

@@ -27,13 +27,20 @@ export interface ShardedKyselyOptions<DB> {
    */
   maxMapAgeMs?: number
   /**
+   * How long a reload of the map from the store may take before the store counts as unreachable
+   * (the query then fails with `ShardMapStaleError` instead of waiting on a hung control database).
+   * @default 1000
+   */
+  mapLoadTimeoutMs?: number
+  /**
    * How long a write refused by a shard that handed its bucket over waits for the new map
    * (reloaded at once, then with backoff) before it fails with `ShardMapStaleError`.
    * @default 10000
    */
   staleRetryMs?: number
   /**
-   * Default per-shard deadline of a scatter-gather query (`allShards()`).
+   * Default per-shard deadline of a scatter-gather query (`allShards()`), in ms from 1 to
+   * 2^31 - 1; `Infinity` means none.
    * @default 10000
    */
   scatterDeadlineMs?: number
@@ -64,6 +71,7 @@ export interface ResolvedOptions<DB> {
   readonly refreshIntervalMs: number
   readonly staleRetryMs: number
   readonly maxMapAgeMs: number
+  readonly mapLoadTimeoutMs: number
   readonly scatterDeadlineMs: number
   readonly compareText: (a: string, b: string) => number
 }
@@ -82,11 +90,28 @@ export function codePointCompare(a: string, b: string): number {
   }
 }
 
-function duration(name: string, value: number | undefined, fallback: number): number {
+/** The longest delay a Node timer takes; above it Node fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+function duration(name: string, value: number | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new ShardingOptionsError(name, `must be a finite number of milliseconds >= 0, got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > MAX_TIMER_MS)
+    throw new ShardingOptionsError(
+      name,
+      `must be a number of milliseconds from ${min} to ${MAX_TIMER_MS}, got ${String(value)}`,
+    )
   return value
+}
+
+/** A deadline: 1 .. 2^31 - 1 ms, or `Infinity` for none. */
+export function deadline(name: string, value: number | undefined, fallback: number): number {
+  if (value === Number.POSITIVE_INFINITY) return value
+  if (value !== undefined && (typeof value !== 'number' || !(value >= 1) || value > MAX_TIMER_MS))
+    throw new ShardingOptionsError(
+      name,
+      `must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, or Infinity for no deadline; got ${String(value)}`,
+    )
+  return value ?? fallback
 }
 
 export function resolveOptions<DB>(options: ShardedKyselyOptions<DB>): ResolvedOptions<DB> {
@@ -115,7 +140,8 @@ export function resolveOptions<DB>(options: ShardedKyselyOptions<DB>): ResolvedO
     refreshIntervalMs: duration('refreshIntervalMs', options.refreshIntervalMs, 1_000),
     staleRetryMs: duration('staleRetryMs', options.staleRetryMs, 10_000),
     maxMapAgeMs: duration('maxMapAgeMs', options.maxMapAgeMs, 3_000),
-    scatterDeadlineMs: duration('scatterDeadlineMs', options.scatterDeadlineMs, 10_000),
+    mapLoadTimeoutMs: duration('mapLoadTimeoutMs', options.mapLoadTimeoutMs, 1_000, 1),
+    scatterDeadlineMs: deadline('scatterDeadlineMs', options.scatterDeadlineMs, 10_000),
     compareText: options.compareText ?? codePointCompare,
   }
 }

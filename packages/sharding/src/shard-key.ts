@@ -31,3 +31,16 @@ export function canonicalKey(key: unknown, method = 'forKey'): string {
 export function integerOfKey(canonical: string): bigint | undefined {
   return /^-?\d+$/.test(canonical) ? BigInt(canonical) : undefined
 }
+
+/**
+ * The key of an integer given as text (a form field, a CSV cell, a query string): `'042'`,
+ * `' 42'` and `'+42'` all become `42n`, the value a `bigint` column stores, so they route where
+ * `42` does. A string passed to `forKey()` as it is routes by its exact text (right for a `text`
+ * key, where `'042'` and `'42'` are different keys), so parse integer keys from text with this.
+ * Throws `InvalidShardKeyError` for text that is not an integer.
+ */
+export function integerShardKey(text: string): bigint {
+  const trimmed = typeof text === 'string' ? text.trim() : ''
+  if (!/^[+-]?\d+$/.test(trimmed)) throw new InvalidShardKeyError('not an integer', text)
+  return BigInt(trimmed)
+}

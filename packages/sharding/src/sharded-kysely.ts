@@ -55,7 +55,13 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
   constructor(options: ResolvedOptions<DB>, map: ShardMap, obs: Observability) {
     this.#options = options
     this.#obs = obs
-    this.#holder = new MapHolder(map, options.store, (next) => this.#checkShards(next), obs)
+    this.#holder = new MapHolder(
+      map,
+      options.store,
+      (next) => this.#checkShards(next),
+      obs,
+      options.mapLoadTimeoutMs,
+    )
   }
 
   async start(): Promise<void> {

@@ -115,7 +115,19 @@ export function compareTyped(
   throw new UnmergeableQueryError(`values of type ${type} cannot be ordered outside Postgres`)
 }
 
-/** A group key that is equal for equal values (Dates and bigints made comparable). */
+/**
+ * A group key that is equal exactly for the values Postgres puts in one group. Each value is
+ * tagged with its JavaScript type before JSON, which would turn NaN, ±Infinity, an infinite date
+ * (`pg` gives ±Infinity or an invalid Date) and NULL all into `null`, merging their groups.
+ */
 export function groupKeyOf(values: readonly unknown[]): string {
-  return JSON.stringify(values, (_, value) => (typeof value === 'bigint' ? `${value}n` : value))
+  return JSON.stringify(values.map(groupPart))
+}
+
+function groupPart(value: unknown): unknown {
+  if (value === null || value === undefined) return ['null']
+  if (typeof value === 'number') return ['number', Object.is(value, -0) ? '0' : String(value)]
+  if (typeof value === 'bigint') return ['bigint', String(value)]
+  if (value instanceof Date) return ['date', String(value.getTime())]
+  return ['value', value]
 }

@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely'
+import { ShardMoveError } from '../errors.js'
 import type { ShardMap } from '../shard-map.js'
 import { bucketExpression, type ShardedTable } from '../shard-sql.js'
 
@@ -64,27 +65,42 @@ export async function scanChunk(
   return { rows: row?.rows ?? [], last: row?.last ?? last, done: (row?.scanned ?? 0) < chunkSize }
 }
 
-/** Inserts or overwrites rows (jsonb objects) on the target. */
+/**
+ * Inserts or overwrites rows (jsonb objects) of the moving bucket on the target. A target row
+ * with the same primary key that belongs to another bucket (keys not unique across shards, e.g.
+ * a per-shard `bigserial`) is never overwritten: the chunk is rolled back and the move refused.
+ */
 export async function upsertRows(
   db: AnyKysely,
   table: ShardedTable,
   shape: TableShape,
+  map: ShardMap,
+  bucket: number,
   rows: readonly unknown[],
 ): Promise<void> {
   if (rows.length === 0) return
   const columns = sql.join(shape.columns.map((column) => sql.ref(column)))
   const updates = sql.join(
     shape.columns
-      .filter((column) => column !== table.primaryKey)
+      .filter((column) => column !== table.primaryKey || shape.columns.length === 1)
       .map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`),
   )
-  await asMover(db, (trx) =>
-    sql`insert into ${sql.table(table.name)} (${columns})
+  await asMover(db, async (trx) => {
+    const { rows: written } = await sql<{ n: number }>`
+      with written as (
+        insert into ${sql.table(table.name)} as t (${columns})
         select ${columns} from jsonb_populate_recordset(null::${sql.table(table.name)}, ${JSON.stringify(rows)}::jsonb)
-        on conflict (${sql.ref(table.primaryKey)}) do ${shape.columns.length > 1 ? sql`update set ${updates}` : sql`nothing`}`.execute(
-      trx,
-    ),
-  )
+        on conflict (${sql.ref(table.primaryKey)}) do update set ${updates}
+        where ${bucketExpression(table, map)} = ${bucket}
+        returning 1)
+      select count(*)::int as n from written`.execute(trx)
+    const count = written[0]?.n ?? 0
+    if (count < rows.length)
+      throw new ShardMoveError(
+        `${rows.length - count} row(s) of bucket ${bucket} have the primary key of another bucket's row on the target; primary keys must be unique across all shards (use global IDs), nothing was overwritten and the bucket stays on its source`,
+        { bucket, table: table.name, conflict: 'primary-key' },
+      )
+  })
 }
 
 /**
@@ -107,12 +123,12 @@ export async function syncKeys(
     select to_jsonb(t) as row from ${sql.table(table.name)} t
     where ${pk} = any(${keyArray}) and ${bucketExpression(table, map)} = ${bucket}`.execute(source)
   const present = rows.map((row) => row.row)
-  await upsertRows(target, table, shape, present)
+  await upsertRows(target, table, shape, map, bucket, present)
   const kept = present.map((row) => String(row[table.primaryKey]))
   const gone = keys.filter((key) => !kept.includes(key))
   if (gone.length > 0)
     await asMover(target, (trx) =>
-      sql`delete from ${sql.table(table.name)} t where ${pk} = any(cast(${gone} as ${sql.raw(shape.keyType)}[]))`.execute(
+      sql`delete from ${sql.table(table.name)} t where ${pk} = any(cast(${gone} as ${sql.raw(shape.keyType)}[])) and ${bucketExpression(table, map)} = ${bucket}`.execute(
         trx,
       ),
     )

@@ -18,6 +18,9 @@ import type { MoveProgress } from './mover-types.js'
 // biome-ignore lint/suspicious/noExplicitAny: shards are addressed by table name, not schema type
 type AnyKysely = Kysely<any>
 
+/** Full catch-up rounds before a move gives up on converging instead of fencing. */
+export const CATCH_UP_ROUNDS = 1_000
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** What every phase of a move needs. */
@@ -29,6 +32,7 @@ export interface PhaseContext {
   readonly obs: Observability
   readonly progress: (event: MoveProgress) => void
   readonly skipCatchUpAndVerify: boolean
+  readonly catchUpRounds: number
 }
 
 /** The phases of one bucket move (capture, copy, catch-up, fence, verify), each resumable. */
@@ -64,6 +68,17 @@ export class MovePhases {
         throw new ShardMoveError('transactions older than the move did not end in time')
       await sleep(10)
     }
+  }
+
+  /**
+   * Undoes a move that cannot finish (before its epoch is published): the source stops capturing
+   * and drops any fence, the log and the target's partial copy are deleted, the state forgotten.
+   */
+  async abandon(source: AnyKysely, target: AnyKysely, map: ShardMap, bucket: number, shapes: TableShape[]) {
+    await sql`delete from scale_shard_bucket_state where bucket = ${bucket}`.execute(source)
+    await sql`delete from scale_shard_changes where bucket = ${bucket}`.execute(source)
+    await this.clearTarget(target, map, bucket, shapes)
+    await this.#c.states.forget(bucket)
   }
 
   async clearTarget(target: AnyKysely, map: ShardMap, bucket: number, shapes: TableShape[]): Promise<void> {
@@ -106,7 +121,7 @@ export class MovePhases {
           last,
           this.#c.chunkSize,
         )
-        await upsertRows(target, table, shapes[index] as TableShape, chunk.rows)
+        await upsertRows(target, table, shapes[index] as TableShape, map, move.bucket, chunk.rows)
         copied += chunk.rows.length
         last = chunk.last
         await this.#c.states.update(move.bucket, { copyTable: index, copiedKey: last })
@@ -122,6 +137,8 @@ export class MovePhases {
   /**
    * Replays captured changes in order, as "make the target's row equal the source's". Until
    * `drain`, stops once a round finds little left (the cut-over takes the rest while fenced).
+   * Writes faster than the replay never leave little: after `catchUpRounds` (1,000) full rounds it
+   * refuses to go on to the fence, whose write pause would last as long as draining the backlog.
    */
   async catchUp(
     source: AnyKysely,
@@ -132,7 +149,12 @@ export class MovePhases {
     drain: boolean,
   ): Promise<number> {
     let applied = 0
-    for (let round = 0; round < 1_000; round++) {
+    for (let round = 0; ; round++) {
+      if (round === this.#c.catchUpRounds && !drain)
+        throw new ShardMoveError(
+          `catch-up did not keep up with writes to bucket ${bucket} after ${this.#c.catchUpRounds} rounds of ${this.#c.chunkSize} changes; not fencing with a backlog (the write pause would last until it drained). The move stays resumable: run it again when writes to the bucket slow down, or with a larger chunkSize`,
+          { bucket, changesApplied: applied },
+        )
       // Consumed, not read past a high-water mark: change ids are taken at insert time but become
       // visible at commit, so a lower id can appear after a higher one was replayed.
       const { rows } = await sql<{

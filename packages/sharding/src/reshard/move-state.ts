@@ -69,7 +69,14 @@ export class MoveStateStore {
   }
 
   async #ensure(): Promise<void> {
-    this.#created ??= sql.raw(TABLE).execute(this.#db)
+    // A failed create is forgotten, so a call after a database blip tries again.
+    this.#created ??= sql
+      .raw(TABLE)
+      .execute(this.#db)
+      .catch((error: unknown) => {
+        this.#created = undefined
+        throw error
+      })
     await this.#created
   }
 
@@ -114,5 +121,11 @@ export class MoveStateStore {
       sql`updated_at = now()`,
     ].filter((part) => part !== undefined)
     await sql`update scale_shard_moves set ${sql.join(sets)} where bucket = ${bucket}`.execute(this.#db)
+  }
+
+  /** Forgets an abandoned move: the next `moveBucket` of the bucket starts afresh. */
+  async forget(bucket: number): Promise<void> {
+    await this.#ensure()
+    await sql`delete from scale_shard_moves where bucket = ${bucket}`.execute(this.#db)
   }
 }

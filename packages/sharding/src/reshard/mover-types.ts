@@ -95,5 +95,7 @@ export interface ShardMover {
 /** Not part of the public options: lets a test prove that the catch-up step matters. */
 export interface MoverInternals {
   skipCatchUpAndVerify?: boolean
+  /** Full catch-up rounds before giving up on converging (default `CATCH_UP_ROUNDS`). */
+  catchUpRounds?: number
   afterStep?: (step: MoveStep, bucket: number) => Promise<void>
 }

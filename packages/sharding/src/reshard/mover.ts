@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely'
 import {
   ShardingClosedError,
   ShardingOptionsError,
+  ShardMapInvalidError,
   ShardMapStaleError,
   ShardMoveError,
   UnknownShardError,
@@ -11,7 +12,7 @@ import { planRebalance, type RebalancePlan } from '../plan.js'
 import type { ShardMap } from '../shard-map.js'
 import { checkTable, installShard } from '../shard-sql.js'
 import { deleteChunk, type TableShape, tableShape } from './bucket-rows.js'
-import { MovePhases } from './move-phases.js'
+import { CATCH_UP_ROUNDS, MovePhases } from './move-phases.js'
 import { type MoveState, MoveStateStore } from './move-state.js'
 import type {
   MoveProgress,
@@ -54,6 +55,7 @@ class Mover implements ShardMover {
       obs: this.#obs,
       progress: (event) => this.#progress(event),
       skipCatchUpAndVerify: internals.skipCatchUpAndVerify === true,
+      catchUpRounds: internals.catchUpRounds ?? CATCH_UP_ROUNDS,
     })
   }
 
@@ -66,7 +68,10 @@ class Mover implements ShardMover {
 
   async #map(): Promise<ShardMap> {
     const map = await this.#o.store.load()
-    if (!map) throw new ShardMoveError('the store holds no shard map')
+    if (!map)
+      throw new ShardMapInvalidError(
+        'the store holds no shard map yet: save the first one (scale-shard init --shards s1,s2,... or store.save(createShardMap(...)))',
+      )
     return map
   }
 
@@ -152,29 +157,39 @@ class Mover implements ShardMover {
     let step = move.step
     let fencedAt = move.fencedAt
 
-    if (step === 'copying') {
-      await this.#phases.markMoving(source, destination, bucket)
-      const fresh = move.copyTable === 0 && move.copiedKey === null
-      if (fresh) await this.#phases.clearTarget(destination, map, bucket, shapes)
-      counts.rowsCopied += await this.#phases.copy(source, destination, map, move, shapes)
-      await this.#internals.afterStep?.('copying', bucket)
-      step = 'catching-up'
-      await this.#states.update(bucket, { step })
-    }
-    if (step === 'catching-up') {
-      if (!this.#internals.skipCatchUpAndVerify)
-        counts.changesApplied += await this.#phases.catchUp(source, destination, map, bucket, shapes, false)
-      fencedAt = await this.#phases.fence(source, destination, map, bucket, shapes, counts)
-      step = 'fenced'
-      await this.#states.update(bucket, { step, fencedAt })
-      await this.#internals.afterStep?.('fenced', bucket)
+    try {
+      if (step === 'copying') {
+        await this.#phases.markMoving(source, destination, bucket)
+        const fresh = move.copyTable === 0 && move.copiedKey === null
+        if (fresh) await this.#phases.clearTarget(destination, map, bucket, shapes)
+        counts.rowsCopied += await this.#phases.copy(source, destination, map, move, shapes)
+        await this.#internals.afterStep?.('copying', bucket)
+        step = 'catching-up'
+        await this.#states.update(bucket, { step })
+      }
+      if (step === 'catching-up') {
+        if (!this.#internals.skipCatchUpAndVerify)
+          counts.changesApplied += await this.#phases.catchUp(source, destination, map, bucket, shapes, false)
+        fencedAt = await this.#phases.fence(source, destination, map, bucket, shapes, counts)
+        step = 'fenced'
+        await this.#states.update(bucket, { step, fencedAt })
+        await this.#internals.afterStep?.('fenced', bucket)
+      }
+      if (step === 'fenced') {
+        await this.#phases.waitForOlderTransactions(source)
+        if (!this.#internals.skipCatchUpAndVerify) {
+          counts.changesApplied += await this.#phases.catchUp(source, destination, map, bucket, shapes, true)
+          counts.checksumChunks += await this.#phases.verifyCopy(source, destination, map, bucket, shapes)
+        }
+      }
+    } catch (error) {
+      // Keys that collide with another bucket's rows on the target: the move can never finish,
+      // so it is undone (capture and fence off, partial copy deleted) rather than left stuck.
+      if (error instanceof ShardMoveError && error.context.conflict === 'primary-key')
+        await this.#phases.abandon(source, destination, map, bucket, shapes)
+      throw error
     }
     if (step === 'fenced') {
-      await this.#phases.waitForOlderTransactions(source)
-      if (!this.#internals.skipCatchUpAndVerify) {
-        counts.changesApplied += await this.#phases.catchUp(source, destination, map, bucket, shapes, true)
-        counts.checksumChunks += await this.#phases.verifyCopy(source, destination, map, bucket, shapes)
-      }
       await this.#publish(bucket, move.target)
       const pauseMs = Date.now() - (fencedAt ?? Date.now())
       this.#obs.observe('sharding_move_pause_ms', pauseMs)
