@@ -48,6 +48,8 @@ export interface CdnOptions {
   metrics?: MetricsHook
 }
 
+const HUNDRED_YEARS_MS = 100 * 365.25 * 24 * 3600 * 1000
+
 /** A base URL without its trailing slash; refuses anything but http(s) with no query or fragment. */
 export function normalizeBase(base: string, option: string): string {
   let url: URL
@@ -88,7 +90,10 @@ export function validateCdnOptions(options: CdnOptions): void {
     throw new CdnOptionsError('imageProvider', "must be 'imgix' or 'cloudflare'")
   }
   const lifetime = options.signing?.defaultExpiresInMs
-  if (lifetime !== undefined && (!Number.isFinite(lifetime) || lifetime <= 0)) {
-    throw new CdnOptionsError('signing.defaultExpiresInMs', 'must be a positive number of milliseconds')
+  if (lifetime !== undefined && !(lifetime > 0 && lifetime <= HUNDRED_YEARS_MS)) {
+    throw new CdnOptionsError(
+      'signing.defaultExpiresInMs',
+      'must be a positive number of ms, at most 100 years',
+    )
   }
 }

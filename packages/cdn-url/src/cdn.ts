@@ -5,7 +5,7 @@ import { cloudflarePrefix, type ImageTransform, imgixQuery } from './image-trans
 import type { AssetManifest } from './manifest.js'
 import { Observability, SOURCE } from './observability.js'
 import { encodePath, formatQuery, type QueryPair } from './path-encoding.js'
-import { UrlSigner, type VerifiedUrl } from './url-signing.js'
+import { expiryOf, UrlSigner, type VerifiedUrl } from './url-signing.js'
 
 /** Options of one `cdn.url()` call. */
 export interface UrlOptions {
@@ -154,15 +154,7 @@ class CdnImpl implements Cdn {
 
     if (options.sign) {
       if (!this.#signer) throw new CdnOptionsError('signing', 'is required to sign URLs')
-      const expiresAt =
-        typeof options.sign === 'object' && options.sign.expiresAt
-          ? options.sign.expiresAt
-          : new Date(
-              Date.now() +
-                (typeof options.sign === 'object' && options.sign.expiresInMs !== undefined
-                  ? options.sign.expiresInMs
-                  : this.#defaultExpiresInMs),
-            )
+      const expiresAt = expiryOf(options.sign === true ? {} : options.sign, this.#defaultExpiresInMs)
       query.push(...this.#signer.sign(decodedPath, query, expiresAt))
     }
     this.#observability.increment('cdn_urls_total')
