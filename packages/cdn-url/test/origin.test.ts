@@ -165,6 +165,37 @@ describe('origin: validators, ranges, precompression', () => {
     expect((await get('/nope.js')).status).toBe(404)
     expect((await get('/js')).status).toBe(404)
   })
+
+  it('serves a file under one URL only: //, a trailing slash or an encoded slash get the short-TTL 404', async () => {
+    const file = files['js/app.js'] as string
+    expect((await raw(`/${file}`)).status).toBe(200)
+    for (const alias of [
+      `/${file}/`,
+      `//${file}`,
+      `/${file.replace('/', '//')}`,
+      `/${file.replace('/', '%2F')}`,
+    ]) {
+      const response = await raw(alias)
+      expect(response.status, alias).toBe(404)
+      expect(response.text, alias).toMatch(/cache-control: public, max-age=10/i)
+      expect(response.text, alias).toContain('"code":"E_CDN_ASSET_NOT_FOUND"')
+    }
+  })
+
+  it('with mountPath, a request outside it gets the same documented 404 (JSON body, short TTL)', async () => {
+    const mounted = await startServer(createOriginHandler({ root: served, mountPath: '/assets' }))
+    try {
+      expect((await fetch(`${mounted.url}/assets/${files['js/app.js']}`)).status).toBe(200)
+      for (const path of ['/other/x.js', '/assets/nope.js']) {
+        const response = await fetch(`${mounted.url}${path}`)
+        expect(response.status, path).toBe(404)
+        expect(response.headers.get('cache-control'), path).toBe('public, max-age=10')
+        expect(await response.json(), path).toEqual({ error: { code: 'E_CDN_ASSET_NOT_FOUND' } })
+      }
+    } finally {
+      await mounted.close()
+    }
+  })
 })
 
 describe('origin: path traversal', () => {
