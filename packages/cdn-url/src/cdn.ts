@@ -9,7 +9,10 @@ import { expiryOf, UrlSigner, type VerifiedUrl } from './url-signing.js'
 
 /** Options of one `cdn.url()` call. */
 export interface UrlOptions {
-  /** Extra query parameters (encoded canonically; covered by the signature). */
+  /**
+   * Extra query parameters, as a plain object (`{ w: 400, dl: true }`; one value per name), encoded
+   * canonically and covered by the signature. Anything else throws {@link CdnOptionsError}.
+   */
   query?: Record<string, string | number | boolean>
   /** Adds `?v=<version>`; versioned manifest entries get their hash without asking. */
   version?: string
@@ -53,6 +56,21 @@ function shardIndex(path: string, shards: number): number {
     hash = Math.imul(hash, 0x01000193)
   }
   return (hash >>> 0) % shards
+}
+
+/** `options.query`'s pairs; anything but a plain object of scalars would be stringified into nonsense (`0=role%2Cviewer`). */
+function queryEntries(query: UrlOptions['query']): [string, string | number | boolean][] {
+  if (query === undefined) return []
+  const prototype = typeof query === 'object' && query !== null ? Object.getPrototypeOf(query) : undefined
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new CdnOptionsError('query', 'must be a plain object of parameter names to values ({ w: 400 })')
+  }
+  const entries = Object.entries(query)
+  for (const [key, value] of entries) {
+    if (!['string', 'number', 'boolean'].includes(typeof value))
+      throw new CdnOptionsError('query', `parameter "${key}" must be a string, number or boolean`)
+  }
+  return entries
 }
 
 /** A base URL split once into what url() needs: `https://cdn.example.com` and the decoded `/assets`. */
@@ -137,7 +155,7 @@ class CdnImpl implements Cdn {
     if (this.#manifest && !entry && this.#onMissing === 'error') throw new AssetNotFoundError(logical)
 
     const query: QueryPair[] = []
-    for (const [key, value] of Object.entries(options.query ?? {})) query.push([key, String(value)])
+    for (const [key, value] of queryEntries(options.query)) query.push([key, String(value)])
     if (options.image && this.#imageProvider === 'imgix') query.push(...imgixQuery(options.image))
     const version = options.version ?? (entry?.versioned ? entry.hash : undefined)
     if (version !== undefined) query.push(['v', version])

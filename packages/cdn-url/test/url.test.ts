@@ -106,6 +106,19 @@ describe('cdn.url', () => {
     ).toThrow(/32 bytes/)
   })
 
+  it('takes query parameters as a plain object only, with string, number or boolean values', () => {
+    const cdn = createCdn({ baseUrl: 'https://cdn.example.com' })
+    expect(cdn.url('a.png', { query: { w: 400, dl: true, name: 'x y' } })).toBe(
+      'https://cdn.example.com/a.png?w=400&dl=true&name=x%20y',
+    )
+    const pairs = [['role', 'viewer']] as unknown as Record<string, string>
+    for (const query of [pairs, { a: { b: 1 } } as unknown as Record<string, string>, new Map() as never]) {
+      expect(() => cdn.url('a.png', { query })).toThrow(
+        expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS', context: { option: 'query' } }),
+      )
+    }
+  })
+
   it('throws CdnClosedError after close(), which is idempotent', async () => {
     const cdn = createCdn({ baseUrl: 'https://cdn.example.com' })
     await cdn.close()
