@@ -33,6 +33,12 @@ export interface CdnOptions {
      * @default 3_600_000 (1 h)
      */
     defaultExpiresInMs?: number
+    /**
+     * How long past its expiry `verify()` (and so the origin) still accepts a URL: room for a
+     * verifier whose clock runs ahead of the signer's. Give expiries slack rather than a large leeway.
+     * @default 0
+     */
+    leewayMs?: number
   }
   /**
    * How `url(path, { image })` passes image parameters: imgix-style query (`?w=400&fm=webp`), or
@@ -88,6 +94,10 @@ export function validateCdnOptions(options: CdnOptions): void {
   }
   if (options.imageProvider && !['imgix', 'cloudflare'].includes(options.imageProvider)) {
     throw new CdnOptionsError('imageProvider', "must be 'imgix' or 'cloudflare'")
+  }
+  const leeway = options.signing?.leewayMs
+  if (leeway !== undefined && !(leeway >= 0 && leeway <= 86_400_000)) {
+    throw new CdnOptionsError('signing.leewayMs', 'must be from 0 to 86_400_000 ms (a day)')
   }
   const lifetime = options.signing?.defaultExpiresInMs
   if (lifetime !== undefined && !(lifetime > 0 && lifetime <= HUNDRED_YEARS_MS)) {

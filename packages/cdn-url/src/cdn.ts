@@ -32,7 +32,10 @@ export interface Cdn {
    * The path is a decoded path: `#`, `?`, `%` and spaces are part of the file name.
    */
   url(path: string, options?: UrlOptions): string
-  /** Verifies a signed request target (`req.url`) or URL; throws a typed 4xx error when it does not verify. */
+  /**
+   * Verifies a signed request target (`req.url`) or URL; throws a typed 4xx error when it does not
+   * verify. `now` (ms since the epoch) replaces the clock; `signing.leewayMs` is allowed past expiry.
+   */
   verify(target: string, options?: { now?: number }): VerifiedUrl
   /** Replaces the CDN base URL(s) at run time (a new CDN host, a sharding change). */
   setBaseUrl(baseUrl: string | readonly string[]): void
@@ -92,6 +95,7 @@ class CdnImpl implements Cdn {
   readonly #onMissing: 'error' | 'passthrough'
   readonly #signer: UrlSigner | undefined
   readonly #defaultExpiresInMs: number
+  readonly #leewayMs: number
   readonly #imageProvider: 'imgix' | 'cloudflare'
   readonly #health: HealthSwitch | undefined
   readonly #observability: Observability
@@ -109,6 +113,7 @@ class CdnImpl implements Cdn {
     this.#onMissing = options.onMissingAsset ?? 'error'
     this.#signer = options.signing ? new UrlSigner(options.signing.keys) : undefined
     this.#defaultExpiresInMs = options.signing?.defaultExpiresInMs ?? 3_600_000
+    this.#leewayMs = options.signing?.leewayMs ?? 0
     this.#imageProvider = options.imageProvider ?? 'imgix'
     this.#observability = new Observability(options.logger, options.metrics, SOURCE)
     this.#health = options.health ? new HealthSwitch(options.health, this.#observability) : undefined
@@ -186,7 +191,7 @@ class CdnImpl implements Cdn {
     this.#assertOpen('verify')
     if (!this.#signer) throw new CdnOptionsError('signing', 'is required to verify URLs')
     try {
-      const verified = this.#signer.verify(target, options.now)
+      const verified = this.#signer.verify(target, (options.now ?? Date.now()) - this.#leewayMs)
       this.#observability.increment('cdn_verify_total', { result: 'ok' })
       return verified
     } catch (error) {

@@ -172,6 +172,22 @@ describe('signed URLs through a real HTTP request', () => {
     }
   })
 
+  it('signing.leewayMs accepts a URL that long past its expiry, for a verifier whose clock runs ahead', () => {
+    const url = signer().url('a.png', { sign: { expiresInMs: 60_000 } })
+    const exp = Number(new URL(url).searchParams.get('exp')) * 1000
+    const lenient = createCdn({ baseUrl: base, signing: { keys: [k1], leewayMs: 5_000 } })
+    expect(lenient.verify(url, { now: exp + 4_000 }).path).toBe('/a.png')
+    expect(() => lenient.verify(url, { now: exp + 6_000 })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+    expect(() => signer().verify(url, { now: exp })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+    expect(() => createCdn({ baseUrl: base, signing: { keys: [k1], leewayMs: -1 } })).toThrow(
+      expect.objectContaining({ context: { option: 'signing.leewayMs' } }),
+    )
+  })
+
   it('refuses a lifetime that would issue a dead URL: ≤ 0, NaN, an invalid or past Date, beyond what verify() reads', () => {
     const cdn = signer()
     const refused = (sign: { expiresInMs?: number; expiresAt?: Date }, option: string) =>
