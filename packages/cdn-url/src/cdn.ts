@@ -156,6 +156,10 @@ class CdnImpl implements Cdn {
 
   #build(path: string, options: UrlOptions): string {
     const logical = path.replace(/^\/+/, '')
+    if (logical.split('/').includes('')) {
+      // The origin serves a file under one URL only, and no file name is empty.
+      throw new InvalidPathError(path, 'has an empty segment ("//" or a trailing "/")')
+    }
     const entry = this.#manifest?.assets[logical]
     if (this.#manifest && !entry && this.#onMissing === 'error') throw new AssetNotFoundError(logical)
 
@@ -189,6 +193,9 @@ class CdnImpl implements Cdn {
 
   verify(target: string, options: { now?: number } = {}): VerifiedUrl {
     this.#assertOpen('verify')
+    if (typeof options !== 'object' || options === null) {
+      throw new CdnOptionsError('verify', 'takes its options as an object: verify(target, { now })')
+    }
     if (!this.#signer) throw new CdnOptionsError('signing', 'is required to verify URLs')
     try {
       const verified = this.#signer.verify(target, (options.now ?? Date.now()) - this.#leewayMs)

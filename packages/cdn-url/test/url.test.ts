@@ -54,6 +54,27 @@ describe('cdn.url', () => {
       expect(() => cdn.url(bad)).toThrow(PathTraversalError)
   })
 
+  it('refuses a path with an empty segment, which the origin would not serve (one file, one URL)', () => {
+    const cdn = createCdn({ baseUrl: 'https://cdn.example.com' })
+    for (const bad of ['a//b.js', 'js/', 'http://evil.example/x'])
+      expect(() => cdn.url(bad), bad).toThrow(expect.objectContaining({ code: 'E_CDN_PATH_INVALID' }))
+    expect(cdn.url('//js/a.js')).toBe('https://cdn.example.com/js/a.js') // leading slashes: a logical path
+  })
+
+  it('verify() takes its options as an object, and refuses a bare number for `now`', () => {
+    const cdn = createCdn({
+      baseUrl: 'https://cdn.example.com',
+      signing: { keys: [{ id: 'k1', secret: 'k'.repeat(32) }] },
+    })
+    const url = cdn.url('a.png', { sign: { expiresInMs: 60_000 } })
+    expect(() => cdn.verify(url, (Date.now() + 120_000) as never)).toThrow(
+      expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS' }),
+    )
+    expect(() => cdn.verify(url, { now: Date.now() + 120_000 })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+  })
+
   it('shards deterministically across hosts, and spreads paths over all of them', () => {
     const hosts = ['https://a.cdn.example.com', 'https://b.cdn.example.com', 'https://c.cdn.example.com']
     const one = createCdn({ baseUrl: hosts })
