@@ -33,6 +33,12 @@ export interface CdnOptions {
      * @default 3_600_000 (1 h)
      */
     defaultExpiresInMs?: number
+    /**
+     * How long past its expiry `verify()` (and so the origin) still accepts a URL: room for a
+     * verifier whose clock runs ahead of the signer's. Give expiries slack rather than a large leeway.
+     * @default 0
+     */
+    leewayMs?: number
   }
   /**
    * How `url(path, { image })` passes image parameters: imgix-style query (`?w=400&fm=webp`), or
@@ -47,6 +53,8 @@ export interface CdnOptions {
   /** Metrics hook: `cdn_urls_total`, `cdn_url_fallback_total`, `cdn_health_probes_total`, `cdn_fallback_switches_total`, `cdn_verify_total`. */
   metrics?: MetricsHook
 }
+
+const HUNDRED_YEARS_MS = 100 * 365.25 * 24 * 3600 * 1000
 
 /** A base URL without its trailing slash; refuses anything but http(s) with no query or fragment. */
 export function normalizeBase(base: string, option: string): string {
@@ -87,8 +95,15 @@ export function validateCdnOptions(options: CdnOptions): void {
   if (options.imageProvider && !['imgix', 'cloudflare'].includes(options.imageProvider)) {
     throw new CdnOptionsError('imageProvider', "must be 'imgix' or 'cloudflare'")
   }
+  const leeway = options.signing?.leewayMs
+  if (leeway !== undefined && !(leeway >= 0 && leeway <= 86_400_000)) {
+    throw new CdnOptionsError('signing.leewayMs', 'must be from 0 to 86_400_000 ms (a day)')
+  }
   const lifetime = options.signing?.defaultExpiresInMs
-  if (lifetime !== undefined && (!Number.isFinite(lifetime) || lifetime <= 0)) {
-    throw new CdnOptionsError('signing.defaultExpiresInMs', 'must be a positive number of milliseconds')
+  if (lifetime !== undefined && !(lifetime > 0 && lifetime <= HUNDRED_YEARS_MS)) {
+    throw new CdnOptionsError(
+      'signing.defaultExpiresInMs',
+      'must be a positive number of ms, at most 100 years',
+    )
   }
 }

@@ -5,11 +5,14 @@ import { cloudflarePrefix, type ImageTransform, imgixQuery } from './image-trans
 import type { AssetManifest } from './manifest.js'
 import { Observability, SOURCE } from './observability.js'
 import { encodePath, formatQuery, type QueryPair } from './path-encoding.js'
-import { UrlSigner, type VerifiedUrl } from './url-signing.js'
+import { expiryOf, UrlSigner, type VerifiedUrl } from './url-signing.js'
 
 /** Options of one `cdn.url()` call. */
 export interface UrlOptions {
-  /** Extra query parameters (encoded canonically; covered by the signature). */
+  /**
+   * Extra query parameters, as a plain object (`{ w: 400, dl: true }`; one value per name), encoded
+   * canonically and covered by the signature. Anything else throws {@link CdnOptionsError}.
+   */
   query?: Record<string, string | number | boolean>
   /** Adds `?v=<version>`; versioned manifest entries get their hash without asking. */
   version?: string
@@ -29,7 +32,10 @@ export interface Cdn {
    * The path is a decoded path: `#`, `?`, `%` and spaces are part of the file name.
    */
   url(path: string, options?: UrlOptions): string
-  /** Verifies a signed request target (`req.url`) or URL; throws a typed 4xx error when it does not verify. */
+  /**
+   * Verifies a signed request target (`req.url`) or URL; throws a typed 4xx error when it does not
+   * verify. `now` (ms since the epoch) replaces the clock; `signing.leewayMs` is allowed past expiry.
+   */
   verify(target: string, options?: { now?: number }): VerifiedUrl
   /** Replaces the CDN base URL(s) at run time (a new CDN host, a sharding change). */
   setBaseUrl(baseUrl: string | readonly string[]): void
@@ -55,6 +61,21 @@ function shardIndex(path: string, shards: number): number {
   return (hash >>> 0) % shards
 }
 
+/** `options.query`'s pairs; anything but a plain object of scalars would be stringified into nonsense (`0=role%2Cviewer`). */
+function queryEntries(query: UrlOptions['query']): [string, string | number | boolean][] {
+  if (query === undefined) return []
+  const prototype = typeof query === 'object' && query !== null ? Object.getPrototypeOf(query) : undefined
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new CdnOptionsError('query', 'must be a plain object of parameter names to values ({ w: 400 })')
+  }
+  const entries = Object.entries(query)
+  for (const [key, value] of entries) {
+    if (!['string', 'number', 'boolean'].includes(typeof value))
+      throw new CdnOptionsError('query', `parameter "${key}" must be a string, number or boolean`)
+  }
+  return entries
+}
+
 /** A base URL split once into what url() needs: `https://cdn.example.com` and the decoded `/assets`. */
 interface Base {
   href: string
@@ -74,6 +95,7 @@ class CdnImpl implements Cdn {
   readonly #onMissing: 'error' | 'passthrough'
   readonly #signer: UrlSigner | undefined
   readonly #defaultExpiresInMs: number
+  readonly #leewayMs: number
   readonly #imageProvider: 'imgix' | 'cloudflare'
   readonly #health: HealthSwitch | undefined
   readonly #observability: Observability
@@ -91,6 +113,7 @@ class CdnImpl implements Cdn {
     this.#onMissing = options.onMissingAsset ?? 'error'
     this.#signer = options.signing ? new UrlSigner(options.signing.keys) : undefined
     this.#defaultExpiresInMs = options.signing?.defaultExpiresInMs ?? 3_600_000
+    this.#leewayMs = options.signing?.leewayMs ?? 0
     this.#imageProvider = options.imageProvider ?? 'imgix'
     this.#observability = new Observability(options.logger, options.metrics, SOURCE)
     this.#health = options.health ? new HealthSwitch(options.health, this.#observability) : undefined
@@ -133,11 +156,15 @@ class CdnImpl implements Cdn {
 
   #build(path: string, options: UrlOptions): string {
     const logical = path.replace(/^\/+/, '')
+    if (logical.split('/').includes('')) {
+      // The origin serves a file under one URL only, and no file name is empty.
+      throw new InvalidPathError(path, 'has an empty segment ("//" or a trailing "/")')
+    }
     const entry = this.#manifest?.assets[logical]
     if (this.#manifest && !entry && this.#onMissing === 'error') throw new AssetNotFoundError(logical)
 
     const query: QueryPair[] = []
-    for (const [key, value] of Object.entries(options.query ?? {})) query.push([key, String(value)])
+    for (const [key, value] of queryEntries(options.query)) query.push([key, String(value)])
     if (options.image && this.#imageProvider === 'imgix') query.push(...imgixQuery(options.image))
     const version = options.version ?? (entry?.versioned ? entry.hash : undefined)
     if (version !== undefined) query.push(['v', version])
@@ -154,15 +181,7 @@ class CdnImpl implements Cdn {
 
     if (options.sign) {
       if (!this.#signer) throw new CdnOptionsError('signing', 'is required to sign URLs')
-      const expiresAt =
-        typeof options.sign === 'object' && options.sign.expiresAt
-          ? options.sign.expiresAt
-          : new Date(
-              Date.now() +
-                (typeof options.sign === 'object' && options.sign.expiresInMs !== undefined
-                  ? options.sign.expiresInMs
-                  : this.#defaultExpiresInMs),
-            )
+      const expiresAt = expiryOf(options.sign === true ? {} : options.sign, this.#defaultExpiresInMs)
       query.push(...this.#signer.sign(decodedPath, query, expiresAt))
     }
     this.#observability.increment('cdn_urls_total')
@@ -174,9 +193,12 @@ class CdnImpl implements Cdn {
 
   verify(target: string, options: { now?: number } = {}): VerifiedUrl {
     this.#assertOpen('verify')
+    if (typeof options !== 'object' || options === null) {
+      throw new CdnOptionsError('verify', 'takes its options as an object: verify(target, { now })')
+    }
     if (!this.#signer) throw new CdnOptionsError('signing', 'is required to verify URLs')
     try {
-      const verified = this.#signer.verify(target, options.now)
+      const verified = this.#signer.verify(target, (options.now ?? Date.now()) - this.#leewayMs)
       this.#observability.increment('cdn_verify_total', { result: 'ok' })
       return verified
     } catch (error) {

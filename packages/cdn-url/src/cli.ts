@@ -44,6 +44,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(
       `cdn-url: ${result.files} files (${result.bytes} bytes) in ${ms} ms -> ${result.manifestPath}\n`,
     )
+    if (result.skipped.length > 0) {
+      process.stderr.write(
+        `cdn-url: skipped ${result.skipped.length} entries that are not regular files (symbolic links): ${result.skipped.join(', ')}\n`,
+      )
+    }
     return 0
   } catch (error) {
     process.stderr.write(`${error instanceof CdnUrlError ? error.message : String(error)}\n`)

@@ -141,13 +141,26 @@ export class SigningKeyUnknownError extends CdnUrlError {
   }
 }
 
-/** A purge request failed after its retries; `context.items` lists what was not purged. */
+/**
+ * A purge request failed after its retries; `context.items` lists what was not purged, and
+ * `context.retryAfterMs` the wait the provider asked for when it was longer than `maxDelayMs`.
+ */
 export class PurgeFailedError extends CdnUrlError {
-  constructor(provider: string, kind: 'urls' | 'keys', items: readonly string[], cause: unknown) {
+  constructor(
+    provider: string,
+    kind: 'urls' | 'keys',
+    items: readonly string[],
+    cause: unknown,
+    extra: { retryAfterMs?: number } = {},
+  ) {
     const reason = cause instanceof Error ? cause.message : String(cause)
-    super('E_CDN_PURGE_FAILED', `${provider}: purging ${items.length} ${kind} failed: ${reason}`, {
+    const retry =
+      extra.retryAfterMs === undefined
+        ? ''
+        : `; the provider asks to retry in ${Math.ceil(extra.retryAfterMs / 1000)} s (more than maxDelayMs): purge again then`
+    super('E_CDN_PURGE_FAILED', `${provider}: purging ${items.length} ${kind} failed: ${reason}${retry}`, {
       cause,
-      context: { provider, kind, items },
+      context: { provider, kind, items, ...extra },
       statusCode: 502,
     })
   }

@@ -47,6 +47,8 @@ export interface BuildManifestResult {
   manifestPath: string
   files: number
   bytes: number
+  /** Entries under `inputDir` left out because they are not regular files: symbolic links (to files, to directories, dangling), sockets, FIFOs. */
+  skipped: string[]
 }
 
 const DEFAULT_KEEP_NAMES = [
@@ -56,13 +58,25 @@ const DEFAULT_KEEP_NAMES = [
 ]
 const PRECOMPRESSED = /\.(br|gz)$/
 
-/** Every regular file under `dir`, as paths relative to it with `/` separators. Symlinks are skipped. */
-async function listFiles(dir: string): Promise<string[]> {
+/**
+ * Every regular file under `dir`, and what is neither a file nor a directory (symbolic links,
+ * sockets, FIFOs), as sorted paths relative to it with `/` separators. Links are not followed: a
+ * link could pull in files from outside the asset directory, or loop.
+ */
+async function listFiles(dir: string): Promise<{ files: string[]; skipped: string[] }> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/'))
-    .sort()
+  const pathOf = (entry: (typeof entries)[number]) =>
+    relative(dir, join(entry.parentPath, entry.name)).split(sep).join('/')
+  return {
+    files: entries
+      .filter((entry) => entry.isFile())
+      .map(pathOf)
+      .sort(),
+    skipped: entries
+      .filter((entry) => !entry.isFile() && !entry.isDirectory())
+      .map(pathOf)
+      .sort(),
+  }
 }
 
 // Files up to this size are read once into memory, hashed and written from the same buffer (one
@@ -146,8 +160,9 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Buil
   const manifestPath = join(outputDir, options.manifestFile ?? 'manifest.json')
 
   let files: string[]
+  let skipped: string[]
   try {
-    files = await listFiles(inputDir)
+    ;({ files, skipped } = await listFiles(inputDir))
   } catch (cause) {
     throw new ManifestBuildError(inputDir, cause)
   }
@@ -208,5 +223,5 @@ export async function buildManifest(options: BuildManifestOptions): Promise<Buil
       throw new ManifestBuildError(manifestPath, cause)
     }
   }
-  return { manifest, manifestPath, files: entries.size, bytes }
+  return { manifest, manifestPath, files: entries.size, bytes, skipped }
 }

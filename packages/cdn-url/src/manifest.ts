@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { ManifestInvalidError } from './errors.js'
+import { CdnUrlError, ManifestInvalidError } from './errors.js'
+import { assertSafePath } from './path-encoding.js'
 
 /** One asset of a manifest, under its logical path (`js/app.js`). */
 export interface ManifestEntry {
@@ -29,6 +30,31 @@ function relative(file: string): string {
   return path.replace(/^(\.\/|\/)+/, '')
 }
 
+/**
+ * A manifest path made relative, refused if it would leave the asset root (`..`, `.`, backslash,
+ * NUL) or is empty: a manifest is build output, and a bad one should fail at start-up, not per URL.
+ */
+function safeRelative(file: string, source: string, entry: string): string {
+  const path = relative(file)
+  try {
+    if (path === '') throw new ManifestInvalidError(source, `entry "${entry}" names an empty path`)
+    assertSafePath(path)
+  } catch (cause) {
+    if (cause instanceof ManifestInvalidError) throw cause
+    const reason = cause instanceof CdnUrlError ? cause.message : String(cause)
+    throw new ManifestInvalidError(source, `entry "${entry}" leaves the asset root: ${reason}`, cause)
+  }
+  return path
+}
+
+function parseJson(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (cause) {
+    throw new ManifestInvalidError(source, 'is not valid JSON', cause)
+  }
+}
+
 // Vite: `name-<8 base64url chars>.ext`; webpack: `name.<hex>.ext`. Only used to fill `hash`.
 function hashInName(file: string): string {
   return /[.-]([A-Za-z0-9_-]{6,})\.[^./]+$/.exec(file)?.[1] ?? ''
@@ -41,9 +67,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /**
  * Reads a manifest in any of the three shapes this package knows and returns it in its own:
  * its own (`{ version: 1, assets }`), Vite's (`build.manifest`: `{ "src/main.ts": { file, css } }`),
- * or webpack-manifest-plugin's (`{ "main.js": "/static/main.1a2b3c.js" }`).
+ * or webpack-manifest-plugin's (`{ "main.js": "/static/main.1a2b3c.js" }`). Takes the parsed
+ * object or the JSON text; refuses an entry whose path would leave the asset root.
  */
-export function parseManifest(json: unknown, source = 'manifest'): AssetManifest {
+export function parseManifest(manifest: unknown, source = 'manifest'): AssetManifest {
+  const json = typeof manifest === 'string' ? parseJson(manifest, source) : manifest
   if (!isRecord(json)) throw new ManifestInvalidError(source, 'is not a JSON object')
   if (json.version === 1 && isRecord(json.assets)) {
     const assets: Record<string, ManifestEntry> = {}
@@ -51,7 +79,8 @@ export function parseManifest(json: unknown, source = 'manifest'): AssetManifest
       if (!isRecord(entry) || typeof entry.file !== 'string' || typeof entry.hash !== 'string') {
         throw new ManifestInvalidError(source, `entry "${key}" needs string "file" and "hash"`)
       }
-      assets[relative(key)] = entry as unknown as ManifestEntry
+      const file = safeRelative(entry.file, source, key)
+      assets[safeRelative(key, source, key)] = { ...(entry as unknown as ManifestEntry), file }
     }
     return { version: 1, assets }
   }
@@ -59,12 +88,18 @@ export function parseManifest(json: unknown, source = 'manifest'): AssetManifest
   for (const [key, value] of Object.entries(json)) {
     if (typeof value === 'string') {
       // webpack-manifest-plugin
-      assets[relative(key)] = { file: relative(value), hash: hashInName(value) }
+      assets[safeRelative(key, source, key)] = {
+        file: safeRelative(value, source, key),
+        hash: hashInName(value),
+      }
     } else if (isRecord(value) && typeof value.file === 'string') {
       // Vite: the entry's own file, and the CSS it pulls in under the CSS file's own name.
-      assets[relative(key)] = { file: relative(value.file), hash: hashInName(value.file) }
+      const file = safeRelative(value.file, source, key)
+      assets[safeRelative(key, source, key)] = { file, hash: hashInName(value.file) }
       for (const css of Array.isArray(value.css) ? value.css : []) {
-        if (typeof css === 'string') assets[relative(css)] ??= { file: relative(css), hash: hashInName(css) }
+        if (typeof css !== 'string') continue
+        const cssFile = safeRelative(css, source, key)
+        assets[cssFile] ??= { file: cssFile, hash: hashInName(css) }
       }
     } else {
       throw new ManifestInvalidError(source, `entry "${key}" is neither ours, Vite's nor webpack's`)
@@ -81,11 +116,5 @@ export async function readManifest(file: string): Promise<AssetManifest> {
   } catch (cause) {
     throw new ManifestInvalidError(file, 'cannot be read', cause)
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (cause) {
-    throw new ManifestInvalidError(file, 'is not valid JSON', cause)
-  }
-  return parseManifest(json, file)
+  return parseManifest(text, file)
 }

@@ -1,13 +1,27 @@
 import { stat } from 'node:fs/promises'
 import { resolve, sep } from 'node:path'
 import { parseRange } from './byte-range.js'
-import { type CachePolicy, classify, DEFAULT_CACHE_POLICY } from './cache-policy.js'
+import {
+  type CachePolicy,
+  classify,
+  DEFAULT_CACHE_POLICY,
+  type SignedCaching,
+  signedCacheControl,
+} from './cache-policy.js'
 import type { Cdn } from './cdn.js'
 import { contentTypeOf } from './content-type.js'
-import { CdnOptionsError, CdnUrlError } from './errors.js'
+import { CdnOptionsError } from './errors.js'
 import { EtagCache, noneMatch } from './etag.js'
 import type { AssetManifest } from './manifest.js'
 import { type Logger, type MetricsHook, Observability, SOURCE } from './observability.js'
+import {
+  accepts,
+  errorResponse,
+  header,
+  notFoundResponse,
+  type OriginRequest,
+  type OriginResponse,
+} from './origin-response.js'
 import { decodePath, parseQuery, splitTarget } from './path-encoding.js'
 
 /** Options of {@link createOrigin}. */
@@ -23,6 +37,14 @@ export interface OriginOptions {
    * @default false
    */
   requireSignature?: boolean | ((path: string) => boolean)
+  /**
+   * `Cache-Control` of a response that needed a signature, bounded by the signature's expiry
+   * whatever its class (never `immutable`): `'private'` keeps it out of shared caches, so the edge
+   * asks the origin (which verifies) every time; `'shared-until-expiry'` lets the edge keep it until
+   * the signature expires, and is safe only if the edge's cache key holds the whole query string.
+   * @default 'private'
+   */
+  signedCaching?: SignedCaching
   /** `Cache-Control` per class; see {@link CachePolicy} for the defaults. */
   cacheControl?: CachePolicy
   /**
@@ -48,22 +70,7 @@ export interface OriginOptions {
   metrics?: MetricsHook
 }
 
-/** What the origin answers; the adapters write it to Node, Express, Fastify or a Fetch `Response`. */
-export interface OriginResponse {
-  status: number
-  headers: Record<string, string>
-  /** A file slice to stream (inclusive `end`), a short text, or nothing (HEAD, 304). */
-  body?: { file: string; start: number; end: number } | string
-  /** No such asset (or not GET/HEAD): an adapter with a `next` lets the app answer instead. */
-  passThrough?: boolean
-}
-
-/** A request as the origin needs it: the raw target (`req.url`) and the headers it reads. */
-export interface OriginRequest {
-  method: string
-  url: string
-  headers: { [name: string]: string | string[] | undefined }
-}
+export type { OriginRequest, OriginResponse } from './origin-response.js'
 
 /** Serves assets for a CDN to cache: cache policy, strong ETags, ranges, precompression, signatures. */
 export interface Origin {
@@ -73,18 +80,13 @@ export interface Origin {
 
 const SURROGATE_KEY = /[^A-Za-z0-9_.:/-]/g
 
-function header(request: OriginRequest, name: string): string | undefined {
-  const value = request.headers[name]
-  return Array.isArray(value) ? value.join(', ') : value
-}
-
-function accepts(acceptEncoding: string | undefined, coding: string): boolean {
-  if (!acceptEncoding) return false
-  return acceptEncoding.split(',').some((part) => {
-    const [name = '', ...params] = part.trim().split(';')
-    const q = params.map((p) => /^\s*q=([\d.]+)/.exec(p)?.[1]).find(Boolean)
-    return name.trim().toLowerCase() === coding && (q === undefined || Number(q) > 0)
-  })
+/**
+ * One file, one URL: an empty segment (`//js/a.js`, `js//a.js`), a trailing slash (`a.js/`) or an
+ * encoded slash (`js%2Fa.js`) would name the same file under another cache key; none is a file name.
+ */
+function namesFileUnderAlias(rawPath: string, decoded: string): boolean {
+  const rawSegments = rawPath.split('/')
+  return rawSegments.slice(1).includes('') || decoded.split('/').length !== rawSegments.length
 }
 
 async function fileSize(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
@@ -111,6 +113,9 @@ class OriginImpl implements Origin {
     if (options.requireSignature && !options.cdn) {
       throw new CdnOptionsError('cdn', 'is required with requireSignature (it verifies the signatures)')
     }
+    if (options.signedCaching && !['private', 'shared-until-expiry'].includes(options.signedCaching)) {
+      throw new CdnOptionsError('signedCaching', "must be 'private' or 'shared-until-expiry'")
+    }
     if (options.mountPath && !/^\/[^?#]*[^/]$/.test(options.mountPath)) {
       throw new CdnOptionsError('mountPath', 'must start with "/" and not end with one')
     }
@@ -134,30 +139,13 @@ class OriginImpl implements Origin {
       response = result.response
       assetClass = result.assetClass
     } catch (error) {
-      response = this.#error(error)
+      response = errorResponse(error, this.#observability.logger)
     }
     this.#observability.increment('cdn_origin_responses_total', {
       status: String(response.status),
       class: assetClass,
     })
     return response
-  }
-
-  #error(error: unknown): OriginResponse {
-    const known = error instanceof CdnUrlError
-    const status = known ? error.statusCode : 500
-    if (!known || status >= 500)
-      this.#observability.logger.error({ err: error }, '[@scale/cdn-url] origin failed')
-    const body = JSON.stringify({ error: { code: known ? error.code : 'E_CDN_ORIGIN_FAILED' } })
-    return {
-      status,
-      headers: {
-        'content-type': 'application/json',
-        'cache-control': 'no-store',
-        'content-length': String(Buffer.byteLength(body)),
-      },
-      body,
-    }
   }
 
   async #respond(request: OriginRequest): Promise<{ response: OriginResponse; assetClass: string }> {
@@ -176,22 +164,22 @@ class OriginImpl implements Origin {
     // Refuses `..`, `.`, backslashes and NUL in any encoding with a 400 (PathTraversalError).
     const decoded = decodePath(rawPath)
     const mount = this.#options.mountPath ?? ''
+    if (namesFileUnderAlias(rawPath, decoded)) return { response: notFoundResponse(), assetClass: none }
     if (mount && decoded !== mount && !decoded.startsWith(`${mount}/`)) {
-      return { response: { status: 404, headers: {}, passThrough: true }, assetClass: none }
+      return { response: notFoundResponse(), assetClass: none }
     }
     const path = decoded.slice(mount.length) || '/'
     const required = this.#options.requireSignature
-    if (required === true || (typeof required === 'function' && required(path))) {
-      this.#options.cdn?.verify(request.url) // throws a 403 error
-    }
+    const verified =
+      required === true || (typeof required === 'function' && required(path))
+        ? this.#options.cdn?.verify(request.url) // throws a 403 error
+        : undefined
 
     const file = resolve(this.#root, `.${path}`)
     // decodePath already refused traversal; this is the second lock on the same door.
-    if (!file.startsWith(this.#root + sep)) {
-      return { response: { status: 404, headers: {}, passThrough: true }, assetClass: none }
-    }
+    if (!file.startsWith(this.#root + sep)) return { response: notFoundResponse(), assetClass: none }
     const found = await fileSize(file)
-    if (!found) return { response: this.#notFound(), assetClass: none }
+    if (!found) return { response: notFoundResponse(), assetClass: none }
 
     const contentType = contentTypeOf(path)
     const version = parseQuery(rawQuery).find(([key]) => key === 'v')?.[1]
@@ -237,6 +225,12 @@ class OriginImpl implements Origin {
       headers['surrogate-key'] = keys.join(' ')
       headers['cache-tag'] = keys.join(',')
     }
+    if (verified) {
+      headers['cache-control'] = signedCacheControl(
+        this.#options.signedCaching ?? 'private',
+        verified.expiresAt,
+      )
+    }
     if (hasVariants) headers.vary = 'Accept-Encoding'
     if (encoding) headers['content-encoding'] = encoding
 
@@ -267,21 +261,6 @@ class OriginImpl implements Origin {
     const body =
       request.method === 'HEAD' || served.size === 0 ? undefined : { file: served.file, start, end }
     return { response: { status: range ? 206 : 200, headers, ...(body ? { body } : {}) }, assetClass }
-  }
-
-  #notFound(): OriginResponse {
-    const body = JSON.stringify({ error: { code: 'E_CDN_ASSET_NOT_FOUND' } })
-    return {
-      status: 404,
-      // A short negative TTL: a CDN does not hammer the origin for a missing file, nor keep the 404 for long.
-      headers: {
-        'content-type': 'application/json',
-        'cache-control': 'public, max-age=10',
-        'content-length': String(body.length),
-      },
-      body,
-      passThrough: true,
-    }
   }
 }
 

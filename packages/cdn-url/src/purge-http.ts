@@ -12,9 +12,16 @@ export class PurgeHttpStatusError extends Error {
     this.name = 'PurgeHttpStatusError'
     this.status = status
     this.retryable = status === 429 || status >= 500
-    const seconds = retryAfter === null ? Number.NaN : Number(retryAfter)
-    this.retryAfterMs = Number.isFinite(seconds) ? seconds * 1000 : undefined
+    this.retryAfterMs = parseRetryAfter(retryAfter)
   }
+}
+
+/** `Retry-After` in ms: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }
 
 /**

@@ -34,7 +34,11 @@ export interface PurgerOptions {
    * @default 200
    */
   baseDelayMs?: number
-  /** @default 5_000 */
+  /**
+   * Longest wait between two attempts. A `Retry-After` longer than this fails the batch at once
+   * with {@link PurgeFailedError} (`context.retryAfterMs` says when the provider will take it).
+   * @default 5_000
+   */
   maxDelayMs?: number
   /**
    * Bounds one request to the provider.
@@ -74,6 +78,9 @@ export interface Purger {
   close(): Promise<void>
 }
 
+/** Node's timers hold a signed 32-bit ms count; beyond it they fire after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 function batchesOf(items: readonly string[], size: number): string[][] {
   const batches: string[][] = []
   for (let i = 0; i < items.length; i += size) batches.push(items.slice(i, i + size))
@@ -100,7 +107,16 @@ class PurgerImpl implements Purger {
     this.#dryRun = options.dryRun ?? false
     if (!Number.isInteger(this.#retries) || this.#retries < 0)
       throw new CdnOptionsError('retries', 'must be an integer ≥ 0')
-    if (!(this.#timeoutMs > 0)) throw new CdnOptionsError('requestTimeoutMs', 'must be positive')
+    for (const [option, value] of [
+      ['baseDelayMs', this.#baseDelayMs],
+      ['maxDelayMs', this.#maxDelayMs],
+    ] as const) {
+      if (!(value >= 0 && value <= MAX_TIMER_MS)) {
+        throw new CdnOptionsError(option, `must be between 0 and ${MAX_TIMER_MS} ms`)
+      }
+    }
+    if (!(this.#timeoutMs > 0 && this.#timeoutMs <= MAX_TIMER_MS))
+      throw new CdnOptionsError('requestTimeoutMs', `must be positive and at most ${MAX_TIMER_MS} ms`)
     this.#observability = new Observability(options.logger, options.metrics, SOURCE)
   }
 
@@ -157,6 +173,11 @@ class PurgerImpl implements Purger {
         if (last) throw new PurgeFailedError(provider, kind, batch, error)
         const backoff = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** attempt)
         const retryAfter = error instanceof PurgeHttpStatusError ? (error.retryAfterMs ?? 0) : 0
+        // A provider that asks for a longer wait than we may sleep is not hammered earlier, and
+        // the caller is not held for an hour: fail now and say when it may be tried again.
+        if (retryAfter > this.#maxDelayMs) {
+          throw new PurgeFailedError(provider, kind, batch, error, { retryAfterMs: retryAfter })
+        }
         const delay = Math.max(retryAfter, Math.random() * backoff) // full jitter
         this.#observability.logger.warn(
           { provider, kind, attempt: attempt + 1, delayMs: Math.round(delay), err: error },

@@ -6,7 +6,14 @@ import {
   SignatureMissingError,
   SigningKeyUnknownError,
 } from './errors.js'
-import { canonicalQuery, decodePath, parseQuery, type QueryPair, splitTarget } from './path-encoding.js'
+import {
+  canonicalQuery,
+  decodePath,
+  encodeComponent,
+  parseQuery,
+  type QueryPair,
+  splitTarget,
+} from './path-encoding.js'
 
 /** One HMAC key. Keys are listed newest first: the first signs, all of them verify. */
 export interface SigningKey {
@@ -24,6 +31,65 @@ export interface VerifiedUrl {
   query: QueryPair[]
   keyId: string
   expiresAt: Date
+}
+
+/** The latest expiry `verify()` reads: `exp` has at most 12 digits (seconds; the year 33658). */
+const MAX_EXPIRY_MS = 999_999_999_999 * 1000
+
+/**
+ * When a URL signed now expires, from `url()`'s `sign` option. Refuses what would issue a URL that
+ * can never verify (already expired, an invalid Date, beyond what `verify()` reads) with
+ * {@link CdnOptionsError} naming the option.
+ */
+export function expiryOf(
+  sign: { expiresInMs?: number; expiresAt?: Date },
+  defaultExpiresInMs: number,
+  now = Date.now(),
+): Date {
+  if (sign.expiresAt !== undefined) {
+    const at = sign.expiresAt
+    if (!(at instanceof Date) || Number.isNaN(at.getTime()))
+      throw new CdnOptionsError('sign.expiresAt', 'is not a valid Date')
+    if (at.getTime() <= now)
+      throw new CdnOptionsError(
+        'sign.expiresAt',
+        'is not in the future: the URL would be expired when issued',
+      )
+    if (at.getTime() > MAX_EXPIRY_MS)
+      throw new CdnOptionsError('sign.expiresAt', 'is after the year 33658, the latest expiry verify() reads')
+    return at
+  }
+  const option = sign.expiresInMs === undefined ? 'signing.defaultExpiresInMs' : 'sign.expiresInMs'
+  const lifetime = sign.expiresInMs ?? defaultExpiresInMs
+  if (!(lifetime > 0 && now + lifetime <= MAX_EXPIRY_MS))
+    throw new CdnOptionsError(option, 'must be a positive number of ms, ending before the year 33658')
+  return new Date(now + lifetime)
+}
+
+/**
+ * The one spelling `url()` gives a decoded path: every segment canonically encoded, except the
+ * options segment of Cloudflare's `/cdn-cgi/image/<options>/`, which url() writes as is (a segment
+ * that looks like one may be either). Any other spelling of the same bytes is refused, so one
+ * signed URL cannot be respelled into new cache keys (`%72eport`, `%c3%a9`, `%2F`, `//`).
+ */
+function isCanonicalPath(rawPath: string, path: string): boolean {
+  const raw = rawPath.split('/')
+  const decoded = path.split('/')
+  if (raw.length !== decoded.length) return false // an encoded slash
+  return decoded.every((segment, i) => {
+    if (raw[i] === encodeComponent(segment)) return true
+    return decoded[i - 2] === 'cdn-cgi' && decoded[i - 1] === 'image' && raw[i] === segment
+  })
+}
+
+/** The query as url() writes it: `key=value` pairs, each part canonically encoded (a space is `%20`, never `+`). */
+function isCanonicalQuery(rawQuery: string, pairs: readonly QueryPair[]): boolean {
+  if (rawQuery === '') return pairs.length === 0
+  const raw = rawQuery.split('&')
+  return (
+    raw.length === pairs.length &&
+    pairs.every(([key, value], i) => raw[i] === `${encodeComponent(key)}=${encodeComponent(value)}`)
+  )
 }
 
 export const SIGNATURE_PARAMS = { expires: 'exp', keyId: 'kid', signature: 'sig' } as const
@@ -74,7 +140,9 @@ export class UrlSigner {
       if (SIGNATURE_PARAM_NAMES.has(key))
         throw new SignatureInvalidError(path, `query parameter "${key}" is reserved`)
     }
-    const expires = String(Math.floor(expiresAt.getTime() / 1000))
+    // Rounded up: a URL lives at least as long as asked (rounding down cut up to 999 ms off it,
+    // and a lifetime under a second was expired when issued).
+    const expires = String(Math.ceil(expiresAt.getTime() / 1000))
     return [
       [SIGNATURE_PARAMS.expires, expires],
       [SIGNATURE_PARAMS.keyId, keyId],
@@ -114,6 +182,10 @@ export class UrlSigner {
       !timingSafeEqual(given, expected)
     ) {
       throw new SignatureInvalidError(path, 'does not match the path, query, expiry and key id')
+    }
+    // After the MAC, so that a forged URL learns nothing from which check refused it.
+    if (!isCanonicalPath(rawPath, path) || !isCanonicalQuery(rawQuery, all)) {
+      throw new SignatureInvalidError(path, 'is spelled in another encoding than the one it was signed in')
     }
     const expiresAt = new Date(Number(expiry) * 1000)
     if (now >= expiresAt.getTime()) throw new SignatureExpiredError(path, expiresAt)

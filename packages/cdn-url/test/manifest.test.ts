@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -67,6 +67,18 @@ describe('buildManifest', () => {
     }
     expect(manifest.assets.LICENSE?.file).toMatch(/^LICENSE\.[0-9a-f]{8}$/)
     expect(await readManifest(manifestPath)).toEqual(manifest)
+  })
+
+  it('skips symbolic links (to files, to directories, dangling) and lists them in `skipped`', async () => {
+    const linked = join(root, uniqueName('links-'))
+    await mkdir(join(linked, 'dir'), { recursive: true })
+    await writeFile(join(linked, 'dir/real.txt'), 'real')
+    await symlink(join(linked, 'dir/real.txt'), join(linked, 'to-file.txt'))
+    await symlink(join(linked, 'dir'), join(linked, 'to-dir'))
+    await symlink(join(linked, 'nowhere'), join(linked, 'dangling.txt'))
+    const result = await buildManifest({ inputDir: linked, outputDir: out(), write: false })
+    expect(Object.keys(result.manifest.assets)).toEqual(['dir/real.txt'])
+    expect(result.skipped).toEqual(['dangling.txt', 'to-dir', 'to-file.txt'])
   })
 
   it('is deterministic, and a changed file gets a new name while the others keep theirs', async () => {
@@ -158,6 +170,25 @@ describe('parseManifest', () => {
     expect(assets['main.js']).toEqual({ file: 'static/main.7c3e1a9f.js', hash: '7c3e1a9f' })
     expect(assets['main.css']?.file).toBe('static/main.0be2d4aa.css')
     expect(assets['logo.png']?.file).toBe('auto/logo.5d41402a.png')
+  })
+
+  it('refuses a file that leaves the asset root, in any of the three shapes', () => {
+    for (const json of [
+      { version: 1, assets: { 'a.js': { file: '../../etc/passwd', hash: 'x' } } },
+      { version: 1, assets: { 'a.js': { file: 'js/%2e%2e/../x', hash: 'x' } } },
+      { 'a.js': '/static/../../etc/passwd' },
+      { 'src/a.ts': { file: 'assets/..\\x.js' } },
+      { 'a.js': { file: 'assets/a.js', css: ['../b.css'] } },
+      { '../a.js': 'a.1234abcd.js' },
+    ]) {
+      expect(() => parseManifest(json), JSON.stringify(json)).toThrow(ManifestInvalidError)
+    }
+  })
+
+  it('takes the JSON text as well as the parsed object', () => {
+    const text = '{"main.js":"/static/main.7c3e1a9f.js"}'
+    expect(parseManifest(text)).toEqual(parseManifest(JSON.parse(text)))
+    expect(() => parseManifest('{not json')).toThrow(/is not valid JSON/)
   })
 
   it('refuses what is none of the three with a typed error naming the entry', () => {

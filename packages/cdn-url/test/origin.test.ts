@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -164,6 +165,37 @@ describe('origin: validators, ranges, precompression', () => {
     expect((await get('/nope.js')).status).toBe(404)
     expect((await get('/js')).status).toBe(404)
   })
+
+  it('serves a file under one URL only: //, a trailing slash or an encoded slash get the short-TTL 404', async () => {
+    const file = files['js/app.js'] as string
+    expect((await raw(`/${file}`)).status).toBe(200)
+    for (const alias of [
+      `/${file}/`,
+      `//${file}`,
+      `/${file.replace('/', '//')}`,
+      `/${file.replace('/', '%2F')}`,
+    ]) {
+      const response = await raw(alias)
+      expect(response.status, alias).toBe(404)
+      expect(response.text, alias).toMatch(/cache-control: public, max-age=10/i)
+      expect(response.text, alias).toContain('"code":"E_CDN_ASSET_NOT_FOUND"')
+    }
+  })
+
+  it('with mountPath, a request outside it gets the same documented 404 (JSON body, short TTL)', async () => {
+    const mounted = await startServer(createOriginHandler({ root: served, mountPath: '/assets' }))
+    try {
+      expect((await fetch(`${mounted.url}/assets/${files['js/app.js']}`)).status).toBe(200)
+      for (const path of ['/other/x.js', '/assets/nope.js']) {
+        const response = await fetch(`${mounted.url}${path}`)
+        expect(response.status, path).toBe(404)
+        expect(response.headers.get('cache-control'), path).toBe('public, max-age=10')
+        expect(await response.json(), path).toEqual({ error: { code: 'E_CDN_ASSET_NOT_FOUND' } })
+      }
+    } finally {
+      await mounted.close()
+    }
+  })
 })
 
 describe('origin: path traversal', () => {
@@ -237,9 +269,9 @@ describe('origin: signed URLs', () => {
     const unsigned = await fetch(`${signedServer.url}/${files['js/app.js']}`)
     expect(unsigned.status).toBe(403)
     expect(await unsigned.text()).toContain('E_CDN_SIGNATURE_MISSING')
-    const expired = await fetch(
-      signer.url(files['js/app.js'] as string, { sign: { expiresAt: new Date(Date.now() - 1000) } }),
-    )
+    const soonExpired = signer.url(files['js/app.js'] as string, { sign: { expiresInMs: 1 } })
+    await sleep(Number(new URL(soonExpired).searchParams.get('exp')) * 1000 - Date.now() + 10)
+    const expired = await fetch(soonExpired)
     expect(expired.status).toBe(403)
     expect(expired.headers.get('cache-control')).toBe('no-store')
     expect(await expired.text()).toContain('E_CDN_SIGNATURE_EXPIRED')

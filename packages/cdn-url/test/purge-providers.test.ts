@@ -208,6 +208,41 @@ describe('createPurger: retries, backoff, dry run, close', () => {
     expect(seen).toHaveLength(3)
   })
 
+  it('a Retry-After longer than maxDelayMs fails the batch at once, naming the wait, instead of stalling for it', async () => {
+    replies = [{ status: 503, body: 'busy', headers: { 'retry-after': '3600' } }]
+    const error = await createPurger({ adapter: adapter(), baseDelayMs: 1 })
+      .purgeKeys(['k'])
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PurgeFailedError)
+    expect(error).toMatchObject({ context: { items: ['k'], retryAfterMs: 3_600_000 } })
+    expect(seen).toHaveLength(1)
+    // An HTTP-date Retry-After an hour ahead is the same wait.
+    seen = []
+    replies = [
+      {
+        status: 429,
+        body: 'slow',
+        headers: { 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() },
+      },
+    ]
+    const dated = await createPurger({ adapter: adapter(), baseDelayMs: 1 })
+      .purgeKeys(['k'])
+      .catch((e: unknown) => e)
+    expect(dated).toBeInstanceOf(PurgeFailedError)
+    expect((dated as PurgeFailedError).context.retryAfterMs).toBeGreaterThan(3_500_000)
+    expect(seen).toHaveLength(1)
+  })
+
+  it('refuses delays and timeouts a Node timer cannot hold, with the option named', () => {
+    for (const option of ['baseDelayMs', 'maxDelayMs', 'requestTimeoutMs'] as const) {
+      for (const value of [Number.POSITIVE_INFINITY, 2 ** 31, -1]) {
+        expect(() => createPurger({ adapter: adapter(), [option]: value })).toThrow(
+          expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS', context: { option } }),
+        )
+      }
+    }
+  })
+
   it('gives up after `retries`, and never retries a 4xx', async () => {
     replies = Array(5).fill({ status: 500, body: 'down' })
     const failing = createPurger({ adapter: adapter(), retries: 2, baseDelayMs: 1 })

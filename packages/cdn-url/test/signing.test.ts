@@ -6,13 +6,15 @@ import { SECRET_A, SECRET_B, startServer, type TestServer } from './helpers.js'
 // The origin answers 200 with what verified, or the error's status and code: a real HTTP round trip,
 // so the signature must survive the client's URL parsing and the server's request line as is.
 let verifier: Cdn
+/** How far the verifying server's clock is ahead (an expired URL is tested by moving it, never by issuing one). */
+let verifierAheadMs = 0
 let origin: TestServer
 let base: string
 
 beforeAll(async () => {
   origin = await startServer((req, res) => {
     try {
-      const verified = verifier.verify(req.url ?? '/')
+      const verified = verifier.verify(req.url ?? '/', { now: Date.now() + verifierAheadMs })
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ path: verified.path, query: verified.query, keyId: verified.keyId }))
     } catch (error) {
@@ -145,12 +147,92 @@ describe('signed URLs through a real HTTP request', () => {
         pathArb.filter((p) => !unsafe(p)),
         fc.integer({ min: 1, max: 10_000_000 }),
         async (path, agoMs) => {
-          const url = cdn.url(path, { sign: { expiresAt: new Date(Date.now() - agoMs) } })
-          expect(await get(url)).toEqual({ status: 403, body: 'E_CDN_SIGNATURE_EXPIRED' })
+          const url = cdn.url(path, { sign: { expiresInMs: 60_000 } })
+          verifierAheadMs = 60_000 + 1_000 + agoMs
+          try {
+            expect(await get(url)).toEqual({ status: 403, body: 'E_CDN_SIGNATURE_EXPIRED' })
+          } finally {
+            verifierAheadMs = 0
+          }
         },
       ),
       { numRuns: 40 },
     )
+  })
+
+  it('a URL lives at least as long as asked (exp rounds up to the second), and never past a second more', () => {
+    const cdn = signer()
+    for (const lifetimeMs of [1, 400, 999, 1_000, 1_001, 60_000]) {
+      const issuedAt = Date.now()
+      const url = cdn.url('a.png', { sign: { expiresInMs: lifetimeMs } })
+      const exp = Number(new URL(url).searchParams.get('exp')) * 1000
+      expect(exp).toBeGreaterThanOrEqual(issuedAt + lifetimeMs)
+      expect(cdn.verify(url, { now: issuedAt + lifetimeMs - 1 }).path).toBe('/a.png')
+      expect(exp - (Date.now() + lifetimeMs)).toBeLessThan(1_000)
+    }
+  })
+
+  it('signing.leewayMs accepts a URL that long past its expiry, for a verifier whose clock runs ahead', () => {
+    const url = signer().url('a.png', { sign: { expiresInMs: 60_000 } })
+    const exp = Number(new URL(url).searchParams.get('exp')) * 1000
+    const lenient = createCdn({ baseUrl: base, signing: { keys: [k1], leewayMs: 5_000 } })
+    expect(lenient.verify(url, { now: exp + 4_000 }).path).toBe('/a.png')
+    expect(() => lenient.verify(url, { now: exp + 6_000 })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+    expect(() => signer().verify(url, { now: exp })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+    expect(() => createCdn({ baseUrl: base, signing: { keys: [k1], leewayMs: -1 } })).toThrow(
+      expect.objectContaining({ context: { option: 'signing.leewayMs' } }),
+    )
+  })
+
+  it('refuses a lifetime that would issue a dead URL: ≤ 0, NaN, an invalid or past Date, beyond what verify() reads', () => {
+    const cdn = signer()
+    const refused = (sign: { expiresInMs?: number; expiresAt?: Date }, option: string) =>
+      expect(() => cdn.url('a.png', { sign })).toThrow(
+        expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS', context: { option } }),
+      )
+    for (const ms of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, 1e20])
+      refused({ expiresInMs: ms }, 'sign.expiresInMs')
+    refused({ expiresAt: new Date('x') }, 'sign.expiresAt')
+    refused({ expiresAt: new Date(Date.now() - 1_000) }, 'sign.expiresAt')
+    refused({ expiresAt: new Date('+275760-09-13T00:00:00Z') }, 'sign.expiresAt')
+    // The latest expiry it issues still verifies.
+    const far = cdn.url('a.png', { sign: { expiresAt: new Date('+033000-01-01T00:00:00Z') } })
+    expect(cdn.verify(far).path).toBe('/a.png')
+  })
+
+  it('one signed URL has one spelling: a re-encoded path or query is refused, so it cannot mint new cache keys', async () => {
+    const cdn = signer()
+    verifier = cdn
+    const url = cdn.url('private/report 2025.pdf', { sign: true, query: { dl: 'x y', a: '1' } })
+    expect((await get(url)).status).toBe(200)
+    const respellings = [
+      url.replace('/report', '/%72eport'), // an unreserved letter percent-encoded
+      url.replace('x%20y', 'x+y'), // '+' for a space in the query
+      url.replace('dl=', '%64l='), // an encoded letter in a query key
+      url.replace('/private/', '/private%2F'), // an encoded slash
+      url.replace('/private/', '//private/'), // an empty segment
+    ]
+    for (const variant of respellings) {
+      expect(await get(variant), variant).toMatchObject({ status: 403 })
+    }
+    // Lower-case hex in the path: the same bytes, another spelling.
+    const unicode = cdn.url('é.png', { sign: true })
+    expect((await get(unicode)).status).toBe(200)
+    expect(await get(unicode.replace('%C3%A9', '%c3%a9'))).toEqual({
+      status: 403,
+      body: 'E_CDN_SIGNATURE_INVALID',
+    })
+  })
+
+  it('a Cloudflare image URL verifies with its options segment as url() writes it', () => {
+    const cdn = createCdn({ baseUrl: base, signing: { keys: [k1] }, imageProvider: 'cloudflare' })
+    const url = cdn.url('photos/a b.jpg', { sign: true, image: { width: 400, format: 'auto' } })
+    expect(url).toContain('/cdn-cgi/image/width=400,format=auto/photos/a%20b.jpg?')
+    expect(cdn.verify(url).path).toBe('/cdn-cgi/image/width=400,format=auto/photos/a b.jpg')
   })
 
   it('rotation: a rotated-in key verifies, the old key verifies during the overlap, a rotated-out key fails', async () => {

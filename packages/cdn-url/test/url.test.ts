@@ -54,6 +54,27 @@ describe('cdn.url', () => {
       expect(() => cdn.url(bad)).toThrow(PathTraversalError)
   })
 
+  it('refuses a path with an empty segment, which the origin would not serve (one file, one URL)', () => {
+    const cdn = createCdn({ baseUrl: 'https://cdn.example.com' })
+    for (const bad of ['a//b.js', 'js/', 'http://evil.example/x'])
+      expect(() => cdn.url(bad), bad).toThrow(expect.objectContaining({ code: 'E_CDN_PATH_INVALID' }))
+    expect(cdn.url('//js/a.js')).toBe('https://cdn.example.com/js/a.js') // leading slashes: a logical path
+  })
+
+  it('verify() takes its options as an object, and refuses a bare number for `now`', () => {
+    const cdn = createCdn({
+      baseUrl: 'https://cdn.example.com',
+      signing: { keys: [{ id: 'k1', secret: 'k'.repeat(32) }] },
+    })
+    const url = cdn.url('a.png', { sign: { expiresInMs: 60_000 } })
+    expect(() => cdn.verify(url, (Date.now() + 120_000) as never)).toThrow(
+      expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS' }),
+    )
+    expect(() => cdn.verify(url, { now: Date.now() + 120_000 })).toThrow(
+      expect.objectContaining({ code: 'E_CDN_SIGNATURE_EXPIRED' }),
+    )
+  })
+
   it('shards deterministically across hosts, and spreads paths over all of them', () => {
     const hosts = ['https://a.cdn.example.com', 'https://b.cdn.example.com', 'https://c.cdn.example.com']
     const one = createCdn({ baseUrl: hosts })
@@ -104,6 +125,19 @@ describe('cdn.url', () => {
     expect(() =>
       createCdn({ baseUrl: 'https://x.example', signing: { keys: [{ id: 'k1', secret: 'short' }] } }),
     ).toThrow(/32 bytes/)
+  })
+
+  it('takes query parameters as a plain object only, with string, number or boolean values', () => {
+    const cdn = createCdn({ baseUrl: 'https://cdn.example.com' })
+    expect(cdn.url('a.png', { query: { w: 400, dl: true, name: 'x y' } })).toBe(
+      'https://cdn.example.com/a.png?w=400&dl=true&name=x%20y',
+    )
+    const pairs = [['role', 'viewer']] as unknown as Record<string, string>
+    for (const query of [pairs, { a: { b: 1 } } as unknown as Record<string, string>, new Map() as never]) {
+      expect(() => cdn.url('a.png', { query })).toThrow(
+        expect.objectContaining({ code: 'E_CDN_INVALID_OPTIONS', context: { option: 'query' } }),
+      )
+    }
   })
 
   it('throws CdnClosedError after close(), which is idempotent', async () => {
