@@ -142,8 +142,8 @@ export class RedisSessionStore implements SessionStore {
     deleted: readonly string[],
   ): Promise<boolean> {
     const key = sessionKey(this.#prefix, at.tag, at.storageId)
-    if (userId === undefined && ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
-      return this.#setAnonymousFields(key, setPairs)
+    if (ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
+      return this.#setFields(key, setPairs)
     }
     const keys = [key]
     if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
@@ -155,15 +155,21 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /**
-   * The common write of an anonymous session (fields set, no expiry change) as one plain HSET
-   * instead of a script: one command instead of three. It leads with `~c` at its current value,
+   * The common write (fields set, no expiry change, anonymous or logged in) as one plain HSET
+   * instead of a script: one command instead of four. It leads with `~c` at its current value,
    * which every live session has, so the reply (the number of fields that were new) says
-   * whether the session existed: all new means it was gone (destroyed, rotated or expired) and
-   * the HSET just made a stray hash, which is deleted at once. Until then the stray hash lacks
-   * the expiry fields, so a request reading it treats it as no session. Logged-in sessions keep
-   * the script: their writes must also check the revocation epoch atomically.
+   * whether the session existed: all new means it was gone (destroyed, rotated, revoked or
+   * expired) and the HSET just made a stray hash, which is deleted at once. The stray lacks the
+   * expiry field `~x`, so neither a request reading it nor a rotation script takes it for a
+   * live session meanwhile.
+   *
+   * Why no revocation-epoch check is needed here: every revocation (logout, destroyUserSession,
+   * log-out-everywhere, a rotation) deletes the record in the same atomic step that ends it, and
+   * every logged-in record enters the user's index in the same script that creates it, so "the
+   * record exists" already means "not revoked". The epoch check of the update script (run at
+   * each touch) stays as the backstop for a record the index lost (evicted by a maxmemory policy).
    */
-  async #setAnonymousFields(key: string, setPairs: readonly string[]): Promise<boolean> {
+  async #setFields(key: string, setPairs: readonly string[]): Promise<boolean> {
     this.#writes.hold()
     const added = await this.#call('save', () => this.#redis.hset(key, ...setPairs))
     if (added < setPairs.length / 2) return true
