@@ -3,7 +3,7 @@ import { assertCsrf } from './csrf.js'
 import { errorResponseOf } from './error-response.js'
 import { SessionError } from './errors.js'
 import { ExpressSessionView, type UserIdFrom } from './express-session-view.js'
-import { commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
+import { type CommitHooks, commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
 import { attachSession } from './sessions-engine.js'
@@ -23,12 +23,58 @@ export type ExpressErrorMiddleware = (
   next: (error?: unknown) => void,
 ) => void
 
-/** What `req.session` and `req.sessionID` read for one request. */
-interface RequestSlot {
+/**
+ * One request's session as Express sees it: what `req.session` and `req.sessionID` read, and
+ * the hooks of the response's commit. One object per request (not a closure per hook).
+ */
+class RequestSlot implements CommitHooks {
   /** The view once made (null: not yet; anything else: what the app assigned). */
-  view: unknown
-  make: () => ExpressSessionView
-  handle: () => string
+  view: unknown = null
+  readonly #sessions: Sessions<SessionData>
+  readonly #session: Session<SessionData>
+  readonly #req: IncomingMessage
+  readonly #userIdFrom: UserIdFrom
+  readonly #next: (error?: unknown) => void
+
+  constructor(
+    sessions: Sessions<SessionData>,
+    session: Session<SessionData>,
+    req: IncomingMessage,
+    userIdFrom: UserIdFrom,
+    next: (error?: unknown) => void,
+  ) {
+    this.#sessions = sessions
+    this.#session = session
+    this.#req = req
+    this.#userIdFrom = userIdFrom
+    this.#next = next
+  }
+
+  /** `req.session` is made on first use: an app that only uses `sessions.of(req)` pays nothing for it. */
+  make(): ExpressSessionView {
+    return new ExpressSessionView(this.#sessions, this.#session, this.#req, this.#userIdFrom)
+  }
+
+  handle(): string {
+    return this.#session.handle
+  }
+
+  beforeSave(): void {
+    if (this.view instanceof ExpressSessionView) this.view.sync()
+  }
+
+  onSaveError(error: unknown, res: ServerResponse): void {
+    if (res.headersSent) {
+      // A streamed response already sent its status: end the connection rather than the
+      // response, so the client sees a failure, not a success the server could not save.
+      res.destroy(error instanceof Error ? error : undefined)
+      return
+    }
+    // The route's own headers (Content-Length of the body it meant to send) must not leak into
+    // the error response.
+    for (const name of res.getHeaderNames()) res.removeHeader(name)
+    this.#next(forExpress(error))
+  }
 }
 
 /** Where a request keeps its slot: a symbol-keyed own property, a plain shape transition (a WeakMap entry per request measured costlier in GC). */
@@ -154,32 +200,9 @@ export function expressSession<Data extends SessionData>(
     loadFromNodeRequest(sessions, req).then(
       (session: Session<Data>) => {
         attachSession(sessions, req, session)
-        // `req.session` is made on first use: an app that only uses `sessions.of(req)` pays
-        // nothing for it.
-        const slot: RequestSlot = {
-          view: null,
-          make: () => new ExpressSessionView(core, session as Session<SessionData>, req, userIdFrom),
-          handle: () => session.handle,
-        }
+        const slot = new RequestSlot(core, session as Session<SessionData>, req, userIdFrom, next)
         attachSlot(req, slot)
-        const beforeSave = () => {
-          if (slot.view instanceof ExpressSessionView) slot.view.sync()
-        }
-        commitBeforeEnd(sessions, session, res, {
-          beforeSave,
-          onSaveError: (error) => {
-            if (res.headersSent) {
-              // A streamed response already sent its status: end the connection rather than the
-              // response, so the client sees a failure, not a success the server could not save.
-              res.destroy(error instanceof Error ? error : undefined)
-              return
-            }
-            // The route's own headers (Content-Length of the body it meant to send) must not
-            // leak into the error response.
-            for (const name of res.getHeaderNames()) res.removeHeader(name)
-            next(forExpress(error))
-          },
-        })
+        commitBeforeEnd(sessions, session, res, slot)
         next()
       },
       (error: unknown) => next(forExpress(error)),

@@ -56,6 +56,80 @@ function withSetCookie(res: ServerResponse, args: HeaderArgs, setCookie: string)
   return args
 }
 
+/** What an adapter adds to {@link commitBeforeEnd}. */
+export interface CommitHooks {
+  /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
+  beforeSave(): void
+  /** A failed save, once the response's own `end` is back in place. */
+  onSaveError(error: unknown, res: ServerResponse): void
+}
+
+/** Per-response state of the hooks below, kept on the response under a symbol. */
+interface ResponseCommit {
+  readonly sessions: Sessions<SessionData>
+  readonly session: Session<SessionData>
+  readonly hooks: CommitHooks | undefined
+  readonly writeHead: ServerResponse['writeHead']
+  readonly end: ServerResponse['end']
+  headersHooked: boolean
+  ending: boolean
+  args: unknown[] | undefined
+}
+
+const COMMIT = Symbol('@scale/sessions response commit')
+type WithCommit = ServerResponse & { [COMMIT]: ResponseCommit }
+
+// The wrappers are module-level functions reading their state from the response, not closures
+// made per request: a response costs one small state object instead of four closures (the
+// session layer's CPU per request is dominated by such allocations once Redis is batched).
+function writeHeadWithCookie(this: WithCommit, statusCode: number, ...args: HeaderArgs): ServerResponse {
+  const commit = this[COMMIT]
+  let headerArgs = args
+  if (!commit.headersHooked && !this.headersSent) {
+    commit.headersHooked = true
+    try {
+      commit.hooks?.beforeSave()
+    } catch {
+      // A field that cannot be stored fails the save at the end of the response, where the
+      // error is handled; throwing from inside writeHead would break the app's stream instead.
+    }
+    const setCookie = commit.sessions.cookieForHeaders(commit.session)
+    if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
+  }
+  return (commit.writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...headerArgs)
+}
+
+function endAfterCommit(this: WithCommit, ...args: unknown[]): ServerResponse {
+  const commit = this[COMMIT]
+  if (commit.ending) return this
+  commit.ending = true
+  commit.args = args
+  let committing: Promise<unknown>
+  try {
+    commit.hooks?.beforeSave()
+    committing = commit.sessions.commit(commit.session)
+  } catch (error) {
+    committing = Promise.reject(error)
+  }
+  committing.then(endNow.bind(this), saveFailed.bind(this))
+  return this
+}
+
+function endNow(this: WithCommit): void {
+  const commit = this[COMMIT]
+  ;(commit.end as (...a: unknown[]) => ServerResponse).apply(this, commit.args as unknown[])
+}
+
+function saveFailed(this: WithCommit, error: unknown): void {
+  const commit = this[COMMIT]
+  // The error response must not carry a cookie for the session that failed to save, and it
+  // ends through the original `end`.
+  commit.headersHooked = true
+  ;(this as ServerResponse).end = commit.end
+  if (commit.hooks) commit.hooks.onSaveError(error, this)
+  else sendError(this, error, commit.end)
+}
+
 /**
  * Ties the session to the response, the way express-session's `on-headers` does, so the cookie
  * reaches the client whichever way the app answers:
@@ -72,60 +146,19 @@ export function commitBeforeEnd<Data extends SessionData>(
   sessions: Sessions<Data>,
   session: Session<Data>,
   res: ServerResponse,
-  hooks: {
-    /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
-    beforeSave?: () => void
-    onSaveError?: (error: unknown) => void
-  } = {},
+  hooks?: CommitHooks,
 ): void {
-  const beforeSave = hooks.beforeSave
-  const originalEnd = res.end
-  const onSaveError = hooks.onSaveError ?? ((error: unknown) => sendError(res, error, originalEnd))
-  const writeHead = res.writeHead
-  const end = res.end
-  let headersHooked = false
-  let ending = false
-  res.writeHead = function writeHeadWithCookie(
-    this: ServerResponse,
-    statusCode: number,
-    ...args: HeaderArgs
-  ): ServerResponse {
-    let headerArgs = args
-    if (!headersHooked && !this.headersSent) {
-      headersHooked = true
-      try {
-        beforeSave?.()
-      } catch {
-        // A field that cannot be stored fails the save at the end of the response, where the
-        // error is handled; throwing from inside writeHead would break the app's stream instead.
-      }
-      const setCookie = sessions.cookieForHeaders(session)
-      if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
-    }
-    return (writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...headerArgs)
-  } as ServerResponse['writeHead']
-  res.end = function endAfterCommit(this: ServerResponse, ...args: unknown[]): ServerResponse {
-    if (ending) return this
-    ending = true
-    let committing: Promise<unknown>
-    try {
-      beforeSave?.()
-      committing = sessions.commit(session)
-    } catch (error) {
-      committing = Promise.reject(error)
-    }
-    committing.then(
-      () => {
-        ;(end as (...a: unknown[]) => ServerResponse).apply(res, args)
-      },
-      (error: unknown) => {
-        // The error response must not carry a cookie for the session that failed to save, and
-        // it ends through the original `end`.
-        headersHooked = true
-        res.end = end
-        onSaveError(error)
-      },
-    )
-    return this
-  } as ServerResponse['end']
+  const commit: ResponseCommit = {
+    sessions: sessions as unknown as Sessions<SessionData>,
+    session: session as unknown as Session<SessionData>,
+    hooks,
+    writeHead: res.writeHead,
+    end: res.end,
+    headersHooked: false,
+    ending: false,
+    args: undefined,
+  }
+  ;(res as WithCommit)[COMMIT] = commit
+  res.writeHead = writeHeadWithCookie as ServerResponse['writeHead']
+  res.end = endAfterCommit as ServerResponse['end']
 }

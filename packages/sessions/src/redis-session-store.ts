@@ -18,7 +18,7 @@ import type {
   SessionStore,
   UserSessionInfo,
 } from './session-store.js'
-import { withRedisDeadline } from './with-timeout.js'
+import { RedisDeadlines } from './with-timeout.js'
 
 export type { SessionLocation, UserSessionInfo } from './session-store.js'
 
@@ -40,7 +40,7 @@ export interface RedisSessionStoreOptions {
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
-  readonly #timeoutMs: number
+  readonly #deadlines: RedisDeadlines
   readonly #absoluteTimeoutMs: number
   readonly #writes: WriteCoalescer
   readonly #breaker: CircuitBreaker | undefined
@@ -50,17 +50,18 @@ export class RedisSessionStore implements SessionStore {
     this.#redis = redis
     this.#writes = createWriteCoalescer(redis, { enabled: options.coalesceWrites })
     this.#prefix = options.keyPrefix
-    this.#timeoutMs = options.commandTimeoutMs
     this.#absoluteTimeoutMs = options.absoluteTimeoutMs
     const onChange = options.onCircuitChange ?? (() => {})
+    const probeDeadline = new RedisDeadlines(options.commandTimeoutMs)
     this.#breaker =
       options.circuitBreaker === false
         ? undefined
         : new CircuitBreaker(
             options.circuitBreaker,
-            () => withRedisDeadline('probe', this.#timeoutMs, () => redis.ping()),
+            () => probeDeadline.run('probe', () => redis.ping()),
             onChange,
           )
+    this.#deadlines = new RedisDeadlines(options.commandTimeoutMs, this.#breaker)
   }
 
   userTag(userId: string): string {
@@ -81,7 +82,7 @@ export class RedisSessionStore implements SessionStore {
   #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const rejection = this.#breaker?.rejection(operation)
     if (rejection) return Promise.reject(rejection)
-    return withRedisDeadline(operation, this.#timeoutMs, call, this.#breaker)
+    return this.#deadlines.run(operation, call)
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
@@ -134,7 +135,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Returns false when the session no longer exists (destroyed, rotated, revoked or expired meanwhile). */
-  async update(
+  update(
     at: SessionLocation,
     userId: string | undefined,
     ttlMs: number,
@@ -148,10 +149,9 @@ export class RedisSessionStore implements SessionStore {
     const keys = [key]
     if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const applied = await this.#call('save', () =>
+    return this.#call('save', () =>
       updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
-    )
-    return applied === 1
+    ).then((applied) => applied === 1)
   }
 
   /**
@@ -169,12 +169,12 @@ export class RedisSessionStore implements SessionStore {
    * record exists" already means "not revoked". The epoch check of the update script (run at
    * each touch) stays as the backstop for a record the index lost (evicted by a maxmemory policy).
    */
-  async #setFields(key: string, setPairs: readonly string[]): Promise<boolean> {
+  #setFields(key: string, setPairs: readonly string[]): Promise<boolean> {
     this.#writes.hold()
-    const added = await this.#call('save', () => this.#redis.hset(key, ...setPairs))
-    if (added < setPairs.length / 2) return true
-    await this.#call('save', () => this.#redis.del(key))
-    return false
+    return this.#call('save', () => this.#redis.hset(key, ...setPairs)).then((added) => {
+      if (added < setPairs.length / 2) return true
+      return this.#call('save', () => this.#redis.del(key)).then(() => false)
+    })
   }
 
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {

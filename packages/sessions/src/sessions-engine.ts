@@ -75,28 +75,35 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
     return this.#counted(this.#loader.load<Data>(request.cookie, request.userAgent))
   }
 
-  async commit(session: Session<Data>): Promise<CommitResult> {
+  commit(session: Session<Data>): Promise<CommitResult> {
     const state = stateOf(session as Session<SessionData>)
-    if (state.committed) return { setCookie: setCookieFor(this.#options, state) }
-    this.#assertOpen('commit')
+    if (state.committed) return Promise.resolve({ setCookie: setCookieFor(this.#options, state) })
+    if (this.#closed) return Promise.reject(new SessionsClosedError('commit'))
     state.committed = true
+    // Plain `then`s rather than an async function: this runs at the end of every request.
+    let writing: Promise<void>
     try {
-      await this.#writer.write(state)
+      writing = this.#writer.write(state)
     } catch (error) {
-      if (
-        this.#options.onRedisDown === 'anonymous' &&
-        error instanceof SessionStoreUnavailableError &&
-        state.userId === undefined
-      ) {
-        this.#observability.report(error)
-        state.readOnly = true
-      } else {
+      writing = Promise.reject(error)
+    }
+    return writing.then(
+      () => ({ setCookie: setCookieFor(this.#options, state) }),
+      (error: unknown) => {
+        if (
+          this.#options.onRedisDown === 'anonymous' &&
+          error instanceof SessionStoreUnavailableError &&
+          state.userId === undefined
+        ) {
+          this.#observability.report(error)
+          state.readOnly = true
+          return { setCookie: setCookieFor(this.#options, state) }
+        }
         state.committed = false
         this.#observability.countError(error)
         throw error
-      }
-    }
-    return { setCookie: setCookieFor(this.#options, state) }
+      },
+    )
   }
 
   async save(session: Session<Data>): Promise<void> {
