@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertCsrf } from './csrf.js'
+import { commitBeforeEnd, savedByAdapter } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
 import { attachSession } from './sessions-engine.js'
@@ -8,6 +9,12 @@ import { attachSession } from './sessions-engine.js'
  * Fastify plugin: loads the session in `onRequest` (read it with `sessions.of(request)`) and
  * saves it in `onSend`, before the reply leaves. Registered without encapsulation, so its hooks
  * cover every route. A Redis outage answers 503 through Fastify's error handling.
+ *
+ * The Set-Cookie is added where the headers leave, in `reply.raw.writeHead` (as the node and
+ * Express adapters do), so it also reaches a handler that writes to `reply.raw` itself or calls
+ * `reply.hijack()`: such a response is saved before `reply.raw.end()` completes, and a login
+ * after its headers already left is reported as `SessionHeadersSentError` (to `onError` and the
+ * logger), never silently lost.
  *
  * @example
  * ```ts
@@ -22,12 +29,15 @@ import { attachSession } from './sessions-engine.js'
 export function fastifySession<Data extends SessionData>(sessions: Sessions<Data>): FastifyPluginAsync {
   const committing = new WeakSet<object>()
   const plugin = async (fastify: FastifyInstance): Promise<void> => {
-    fastify.addHook('onRequest', async (request) => {
+    fastify.addHook('onRequest', async (request, reply) => {
       const session = await sessions.load({
         cookie: request.headers.cookie,
         userAgent: request.headers['user-agent'],
       })
       attachSession(sessions, request, session)
+      // Hooks `reply.raw`: the cookie joins the headers whenever they leave, and a hijacked
+      // reply is saved before its `end` completes.
+      commitBeforeEnd(sessions, session, reply.raw)
     })
     fastify.addHook('onSend', async (request, reply, payload) => {
       // An error reply (including one caused by a failed save) passes through onSend again:
@@ -40,8 +50,14 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
       } catch {
         return payload // onRequest failed (Redis down): nothing to save
       }
-      const { setCookie } = await sessions.commit(session)
-      if (setCookie) reply.header('set-cookie', setCookie)
+      try {
+        await sessions.commit(session)
+      } catch (error) {
+        savedByAdapter(reply.raw, false)
+        throw error
+      }
+      // The Set-Cookie is added by the `writeHead` hook, which Fastify calls next.
+      savedByAdapter(reply.raw, true)
       return payload
     })
   }

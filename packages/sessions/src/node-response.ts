@@ -131,6 +131,19 @@ function saveFailed(this: WithCommit, error: unknown): void {
 }
 
 /**
+ * For an adapter that saves the session itself before the response is written (Fastify's
+ * `onSend`): `end` goes back to the response's own, and after a failed save the `writeHead`
+ * hook adds no cookie to the error response. After a successful save the hook still adds the
+ * cookie the save calls for.
+ */
+export function savedByAdapter(res: ServerResponse, saved: boolean): void {
+  const commit = (res as Partial<WithCommit>)[COMMIT]
+  if (commit === undefined) return
+  res.end = commit.end
+  if (!saved) commit.headersHooked = true
+}
+
+/**
  * Ties the session to the response, the way express-session's `on-headers` does, so the cookie
  * reaches the client whichever way the app answers:
  * - `res.writeHead` is wrapped: every path that sends headers goes through it (`write`, `end`,
