@@ -15,7 +15,11 @@ async function loggedIn(sessions: Sessions<Data>, user: string) {
   login.set('cart', ['book'])
   const { setCookie } = await sessions.commit(login)
   const value = (setCookie as string).split(';')[0]?.split('=').slice(1).join('=') as string
-  return { cookie: `${sessions.cookieName}=${value}`, tag: value.split('.')[0] as string, handle: login.handle }
+  return {
+    cookie: `${sessions.cookieName}=${value}`,
+    tag: value.split('.')[0] as string,
+    handle: login.handle,
+  }
 }
 
 const userOf = async (sessions: Sessions<Data>, cookie: string) => (await sessions.load({ cookie })).userId

@@ -171,7 +171,7 @@ async function serveFastify(sessions: Sessions<Data>, respondBy: Record<string, 
     return (paths[names[Number(request.query.path)] as string] as FastifyRespond)(reply)
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
-  return (server?.address() as AddressInfo).port
+  return ((server as Server).address() as AddressInfo).port
 }
 
 describe.each([
