@@ -52,9 +52,7 @@ export class SessionLoader {
     // The common case, one cookie, without an async function's extra promise and turns.
     const verified = this.#verifiedCookies.check(values[0] as string)
     if (!verified) return Promise.resolve(this.#fresh(userAgent, true, false))
-    return this.#loadVerified<Data>(verified, userAgent).then(
-      (session) => session ?? this.#fresh(userAgent, true, false),
-    )
+    return this.#loadVerified<Data>(verified, userAgent, true) as Promise<Session<Data>>
   }
 
   /**
@@ -69,7 +67,7 @@ export class SessionLoader {
     for (const value of values) {
       const verified = this.#verifiedCookies.check(value)
       if (!verified) continue
-      const session = await this.#loadVerified<Data>(verified, userAgent)
+      const session = await this.#loadVerified<Data>(verified, userAgent, false)
       if (session) return session
     }
     return this.#fresh(userAgent, true, false)
@@ -82,14 +80,20 @@ export class SessionLoader {
     return { sessionId, location: { tag, storageId: storageIdOf(sessionId) } }
   }
 
-  /** The live session a verified cookie names, or undefined when it ended. */
+  /**
+   * The live session a verified cookie names; when it ended, a fresh one that clears the cookie
+   * (`orFresh`) or undefined (the caller tries the next cookie).
+   */
   #loadVerified<Data extends SessionData>(
     verified: CheckedCookie,
     userAgent: string | undefined,
+    orFresh: boolean,
   ): Promise<Session<Data> | undefined> {
     const location = { tag: verified.tag, storageId: verified.storageId }
     return this.#store.read(location).then(
-      (fields) => this.#sessionOf<Data>(verified, location, fields, userAgent),
+      (fields) =>
+        this.#sessionOf<Data>(verified, location, fields, userAgent) ??
+        (orFresh ? this.#fresh<Data>(userAgent, true, false) : undefined),
       (error: unknown) => {
         this.#observability.increment('sessions_loads_total', UNAVAILABLE)
         if (this.#options.onRedisDown === 'anonymous' && error instanceof SessionStoreUnavailableError) {
