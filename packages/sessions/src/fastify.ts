@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertCsrf } from './csrf.js'
-import { commitBeforeEnd, savedByAdapter } from './node-response.js'
+import { commitBeforeEnd, type ResponseHooks } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
 import { attachSession } from './sessions-engine.js'
@@ -28,6 +28,7 @@ import { attachSession } from './sessions-engine.js'
  */
 export function fastifySession<Data extends SessionData>(sessions: Sessions<Data>): FastifyPluginAsync {
   const committing = new WeakSet<object>()
+  const responses = new WeakMap<object, ResponseHooks>()
   const plugin = async (fastify: FastifyInstance): Promise<void> => {
     fastify.addHook('onRequest', async (request, reply) => {
       const session = await sessions.load({
@@ -37,9 +38,9 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
       attachSession(sessions, request, session)
       // Hooks `reply.raw`: the cookie joins the headers whenever they leave, and a hijacked
       // reply is saved before its `end` completes.
-      commitBeforeEnd(sessions, session, reply.raw)
+      responses.set(request, commitBeforeEnd(sessions, session, reply.raw))
     })
-    fastify.addHook('onSend', async (request, reply, payload) => {
+    fastify.addHook('onSend', async (request, _reply, payload) => {
       // An error reply (including one caused by a failed save) passes through onSend again:
       // save once only.
       if (committing.has(request)) return payload
@@ -53,11 +54,11 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
       try {
         await sessions.commit(session)
       } catch (error) {
-        savedByAdapter(reply.raw, false)
+        responses.get(request)?.savedByAdapter(false)
         throw error
       }
       // The Set-Cookie is added by the `writeHead` hook, which Fastify calls next.
-      savedByAdapter(reply.raw, true)
+      responses.get(request)?.savedByAdapter(true)
       return payload
     })
   }

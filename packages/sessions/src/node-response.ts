@@ -64,83 +64,94 @@ export interface CommitHooks {
   onSaveError(error: unknown, res: ServerResponse): void
 }
 
-/** Per-response state of the hooks below, kept on the response under a symbol. */
-interface ResponseCommit {
-  readonly sessions: Sessions<SessionData>
-  readonly session: Session<SessionData>
-  readonly hooks: CommitHooks | undefined
-  readonly writeHead: ServerResponse['writeHead']
-  readonly end: ServerResponse['end']
-  headersHooked: boolean
-  ending: boolean
-  args: unknown[] | undefined
-}
-
-const COMMIT = Symbol('@scale/sessions response commit')
-type WithCommit = ServerResponse & { [COMMIT]: ResponseCommit }
-
-// The wrappers are module-level functions reading their state from the response, not closures
-// made per request: a response costs one small state object instead of four closures (the
-// session layer's CPU per request is dominated by such allocations once Redis is batched).
-function writeHeadWithCookie(this: WithCommit, statusCode: number, ...args: HeaderArgs): ServerResponse {
-  const commit = this[COMMIT]
-  let headerArgs = args
-  if (!commit.headersHooked && !this.headersSent) {
-    commit.headersHooked = true
-    try {
-      commit.hooks?.beforeSave()
-    } catch {
-      // A field that cannot be stored fails the save at the end of the response, where the
-      // error is handled; throwing from inside writeHead would break the app's stream instead.
-    }
-    const setCookie = commit.sessions.cookieForHeaders(commit.session)
-    if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
-  }
-  return (commit.writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...headerArgs)
-}
-
-function endAfterCommit(this: WithCommit, ...args: unknown[]): ServerResponse {
-  const commit = this[COMMIT]
-  if (commit.ending) return this
-  commit.ending = true
-  commit.args = args
-  let committing: Promise<unknown>
-  try {
-    commit.hooks?.beforeSave()
-    committing = commit.sessions.commit(commit.session)
-  } catch (error) {
-    committing = Promise.reject(error)
-  }
-  committing.then(endNow.bind(this), saveFailed.bind(this))
-  return this
-}
-
-function endNow(this: WithCommit): void {
-  const commit = this[COMMIT]
-  ;(commit.end as (...a: unknown[]) => ServerResponse).apply(this, commit.args as unknown[])
-}
-
-function saveFailed(this: WithCommit, error: unknown): void {
-  const commit = this[COMMIT]
-  // The error response must not carry a cookie for the session that failed to save, and it
-  // ends through the original `end`.
-  commit.headersHooked = true
-  ;(this as ServerResponse).end = commit.end
-  if (commit.hooks) commit.hooks.onSaveError(error, this)
-  else sendError(this, error, commit.end)
-}
-
 /**
- * For an adapter that saves the session itself before the response is written (Fastify's
- * `onSend`): `end` goes back to the response's own, and after a failed save the `writeHead`
- * hook adds no cookie to the error response. After a successful save the hook still adds the
- * cookie the save calls for.
+ * One response's session hooks: `res.writeHead` and `res.end` are replaced by methods of this
+ * object bound to it, and nothing else is added to the response. Methods rather than closures
+ * made per request: a response costs this object and two bound functions.
  */
-export function savedByAdapter(res: ServerResponse, saved: boolean): void {
-  const commit = (res as Partial<WithCommit>)[COMMIT]
-  if (commit === undefined) return
-  res.end = commit.end
-  if (!saved) commit.headersHooked = true
+class ResponseCommit<Data extends SessionData> implements ResponseHooks {
+  readonly #sessions: Sessions<Data>
+  readonly #session: Session<Data>
+  readonly #res: ServerResponse
+  readonly #hooks: CommitHooks | undefined
+  readonly #writeHead: ServerResponse['writeHead']
+  readonly #end: ServerResponse['end']
+  #headersHooked = false
+  #ending = false
+  #args: unknown[] = []
+
+  constructor(sessions: Sessions<Data>, session: Session<Data>, res: ServerResponse, hooks?: CommitHooks) {
+    this.#sessions = sessions
+    this.#session = session
+    this.#res = res
+    this.#hooks = hooks
+    this.#writeHead = res.writeHead
+    this.#end = res.end
+    res.writeHead = this.#writeHeadWithCookie.bind(this) as ServerResponse['writeHead']
+    res.end = this.#endAfterCommit.bind(this) as ServerResponse['end']
+  }
+
+  savedByAdapter(saved: boolean): void {
+    this.#res.end = this.#end
+    if (!saved) this.#headersHooked = true
+  }
+
+  #writeHeadWithCookie(statusCode: number, ...args: HeaderArgs): ServerResponse {
+    const res = this.#res
+    let headerArgs = args
+    if (!this.#headersHooked && !res.headersSent) {
+      this.#headersHooked = true
+      try {
+        this.#hooks?.beforeSave()
+      } catch {
+        // A field that cannot be stored fails the save at the end of the response, where the
+        // error is handled; throwing from inside writeHead would break the app's stream instead.
+      }
+      const setCookie = this.#sessions.cookieForHeaders(this.#session)
+      if (setCookie) headerArgs = withSetCookie(res, args, setCookie)
+    }
+    return (this.#writeHead as (...a: unknown[]) => ServerResponse).call(res, statusCode, ...headerArgs)
+  }
+
+  #endAfterCommit(...args: unknown[]): ServerResponse {
+    const res = this.#res
+    if (this.#ending) return res
+    this.#ending = true
+    this.#args = args
+    let committing: Promise<unknown>
+    try {
+      this.#hooks?.beforeSave()
+      committing = this.#sessions.commit(this.#session)
+    } catch (error) {
+      committing = Promise.reject(error)
+    }
+    committing.then(
+      () => (this.#end as (...a: unknown[]) => ServerResponse).apply(res, this.#args),
+      (error: unknown) => this.#saveFailed(error),
+    )
+    return res
+  }
+
+  #saveFailed(error: unknown): void {
+    const res = this.#res
+    // The error response must not carry a cookie for the session that failed to save, and it
+    // ends through the original `end`.
+    this.#headersHooked = true
+    res.end = this.#end
+    if (this.#hooks) this.#hooks.onSaveError(error, res)
+    else sendError(res, error, this.#end)
+  }
+}
+
+/** What {@link commitBeforeEnd} returns, for an adapter that saves the session itself. */
+export interface ResponseHooks {
+  /**
+   * For an adapter that saves the session before the response is written (Fastify's `onSend`):
+   * `end` goes back to the response's own, and after a failed save (`saved` false) the
+   * `writeHead` hook adds no cookie to the error response. After a successful save the hook
+   * still adds the cookie the save calls for.
+   */
+  savedByAdapter(saved: boolean): void
 }
 
 /**
@@ -160,18 +171,6 @@ export function commitBeforeEnd<Data extends SessionData>(
   session: Session<Data>,
   res: ServerResponse,
   hooks?: CommitHooks,
-): void {
-  const commit: ResponseCommit = {
-    sessions: sessions as unknown as Sessions<SessionData>,
-    session: session as unknown as Session<SessionData>,
-    hooks,
-    writeHead: res.writeHead,
-    end: res.end,
-    headersHooked: false,
-    ending: false,
-    args: undefined,
-  }
-  ;(res as WithCommit)[COMMIT] = commit
-  res.writeHead = writeHeadWithCookie as ServerResponse['writeHead']
-  res.end = endAfterCommit as ServerResponse['end']
+): ResponseHooks {
+  return new ResponseCommit(sessions, session, res, hooks)
 }
