@@ -174,7 +174,9 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
   }
 
   of(request: object): Session<Data> {
-    const session = (request as Record<symbol, Session<Data> | undefined>)[this.#slot]
+    const session =
+      (request as Record<symbol, Session<Data> | undefined>)[this.#slot] ??
+      ((request as { [CARRIER]?: SessionCarrier })[CARRIER]?.sessionFor(this) as Session<Data> | undefined)
     if (!session) {
       throw new SessionStateError(
         'No session is attached to this request: is the session middleware installed before this route?',
@@ -230,6 +232,20 @@ export class SessionsEngine<Data extends SessionData = SessionData> implements S
     }
   }
 }
+
+/**
+ * For an adapter that keeps more per request than the session (the Express adapter's
+ * `req.session` view): it stores one object under {@link CARRIER} that also answers
+ * `sessions.of(req)`, instead of a second property. Every property added to Express's `req`
+ * measured about a microsecond per request. Not public API.
+ */
+export interface SessionCarrier {
+  /** The session of this request for that `Sessions` instance, if it carries it. */
+  sessionFor(sessions: object): Session<SessionData> | undefined
+}
+
+/** Where a {@link SessionCarrier} sits on a request. */
+export const CARRIER = Symbol('@scale/sessions session carrier')
 
 /** For the adapters: puts a request's session where `sessions.of(req)` finds it. Not public API. */
 export function attachSession<Data extends SessionData>(
