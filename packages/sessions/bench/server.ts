@@ -20,6 +20,8 @@ interface Counter {
   set(value: number): void
   /** Fills the session like a real app's (profile, preferences, cart): 20 fields of 200 bytes. */
   seed(): void
+  /** Logs a user in (a new session ID bound to the user), for the logged-in scenario. */
+  login(userId: string): Promise<void>
 }
 
 const SEED = Array.from({ length: 20 }, (_, i) => [`field${i}`, `${i}`.padEnd(200, 'x')] as const)
@@ -43,6 +45,7 @@ if (variant === 'none') {
       data(req).views = value
     },
     seed: () => {},
+    login: async () => {},
   })
   close = async () => {}
 } else if (variant === 'scale') {
@@ -69,6 +72,7 @@ if (variant === 'none') {
       seed: () => {
         for (const [key, value] of SEED) session.set(key, value)
       },
+      login: (userId) => session.regenerate({ userId }),
     }
   }
   close = async () => {
@@ -94,6 +98,17 @@ if (variant === 'none') {
       seed: () => {
         for (const [key, value] of SEED) data[key] = value
       },
+      login: (userId) =>
+        new Promise<void>((resolve, reject) => {
+          const session = (req as express.Request).session
+          session.regenerate((error) => {
+            if (error) reject(error)
+            else {
+              ;((req as express.Request).session as unknown as Record<string, unknown>).userId = userId
+              resolve()
+            }
+          })
+        }),
     }
   }
   close = async () => {
@@ -103,8 +118,28 @@ if (variant === 'none') {
 
 // The measured route: read the session, write one field, answer.
 // /bench reads and writes (the measured route); /read only reads (what most requests do);
-// /seed fills a new session with 4 KB of fields, to measure sessions of realistic size.
+// /seed fills a new session with 4 KB of fields, to measure sessions of realistic size;
+// /login logs a user in, to measure a logged-in session's read+write.
+let logins = 0
+
 function route(req: IncomingMessage, res: ServerResponse): void {
+  // /login logs a new user in first (the logged-in scenario's sessions are made this way).
+  if (req.url?.startsWith('/login')) {
+    counterOf(req)
+      .login(`user-${++logins}`)
+      .then(
+        () => answer(req, res),
+        () => {
+          res.statusCode = 500
+          res.end()
+        },
+      )
+    return
+  }
+  answer(req, res)
+}
+
+function answer(req: IncomingMessage, res: ServerResponse): void {
   const counter = counterOf(req)
   let views = counter.get()
   if (req.url?.startsWith('/seed')) counter.seed()
@@ -125,7 +160,7 @@ if (framework === 'express') {
   app.disable('x-powered-by')
   app.disable('etag')
   app.use(middleware)
-  app.get(['/bench', '/read', '/seed'], (req, res) => route(req, res))
+  app.get(['/bench', '/read', '/seed', '/login'], (req, res) => route(req, res))
   handler = app
 } else {
   const run = middleware as unknown as (

@@ -3,10 +3,10 @@ import { assertCsrf } from './csrf.js'
 import { errorResponseOf } from './error-response.js'
 import { SessionError } from './errors.js'
 import { ExpressSessionView, type UserIdFrom } from './express-session-view.js'
-import { commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
+import { type CommitHooks, commitBeforeEnd, loadFromNodeRequest } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
-import { attachSession } from './sessions-engine.js'
+import { CARRIER, type SessionCarrier } from './sessions-engine.js'
 
 /** Express (4 and 5) and Connect middleware signature, typed without depending on Express. */
 export type ExpressSessionMiddleware = (
@@ -23,17 +23,70 @@ export type ExpressErrorMiddleware = (
   next: (error?: unknown) => void,
 ) => void
 
-/** What `req.session` and `req.sessionID` read for one request. */
-interface RequestSlot {
+/**
+ * One request's session as Express sees it: what `req.session` and `req.sessionID` read, and
+ * the hooks of the response's commit. One object per request (not a closure per hook).
+ */
+class RequestSlot implements CommitHooks, SessionCarrier {
   /** The view once made (null: not yet; anything else: what the app assigned). */
-  view: unknown
-  make: () => ExpressSessionView
-  handle: () => string
+  view: unknown = null
+  readonly #sessions: Sessions<SessionData>
+  readonly #session: Session<SessionData>
+  readonly #req: IncomingMessage
+  readonly #userIdFrom: UserIdFrom
+  readonly #next: (error?: unknown) => void
+
+  constructor(
+    sessions: Sessions<SessionData>,
+    session: Session<SessionData>,
+    req: IncomingMessage,
+    userIdFrom: UserIdFrom,
+    next: (error?: unknown) => void,
+  ) {
+    this.#sessions = sessions
+    this.#session = session
+    this.#req = req
+    this.#userIdFrom = userIdFrom
+    this.#next = next
+  }
+
+  sessionFor(sessions: object): Session<SessionData> | undefined {
+    return sessions === this.#sessions ? this.#session : undefined
+  }
+
+  /** `req.session` is made on first use: an app that only uses `sessions.of(req)` pays nothing for it. */
+  make(): ExpressSessionView {
+    return new ExpressSessionView(this.#sessions, this.#session, this.#req, this.#userIdFrom)
+  }
+
+  handle(): string {
+    return this.#session.handle
+  }
+
+  beforeSave(): void {
+    if (this.view instanceof ExpressSessionView) this.view.sync()
+  }
+
+  onSaveError(error: unknown, res: ServerResponse): void {
+    if (res.headersSent) {
+      // A streamed response already sent its status: end the connection rather than the
+      // response, so the client sees a failure, not a success the server could not save.
+      res.destroy(error instanceof Error ? error : undefined)
+      return
+    }
+    // The route's own headers (Content-Length of the body it meant to send) must not leak into
+    // the error response.
+    for (const name of res.getHeaderNames()) res.removeHeader(name)
+    this.#next(forExpress(error))
+  }
 }
 
-/** Where a request keeps its slot: a symbol-keyed own property, a plain shape transition (a WeakMap entry per request measured costlier in GC). */
-const SLOT = Symbol('@scale/sessions request slot')
-type WithSlot = { [SLOT]?: RequestSlot }
+/**
+ * Where a request keeps its slot: a symbol-keyed own property, a plain shape transition (a
+ * WeakMap entry per request measured costlier in GC). The slot is also the request's session
+ * carrier (`sessions.of(req)` reads it), so one property serves both.
+ */
+type WithSlot = { [CARRIER]?: RequestSlot }
 const prototypesWithAccessors = new WeakSet<object>()
 
 /**
@@ -44,7 +97,7 @@ const prototypesWithAccessors = new WeakSet<object>()
  * not handle behaves as before: assigning `req.session` defines a plain own property.
  */
 function attachSlot(req: IncomingMessage, slot: RequestSlot): void {
-  ;(req as WithSlot)[SLOT] = slot
+  ;(req as WithSlot)[CARRIER] = slot
   const proto = Object.getPrototypeOf(req) as object | null
   if (proto === null || Object.hasOwn(req, 'session')) {
     // Someone set `req.session` before us (another session middleware): shadow it per request.
@@ -62,13 +115,13 @@ function attachSlot(req: IncomingMessage, slot: RequestSlot): void {
   Object.defineProperty(proto, 'session', {
     configurable: true,
     get(this: object) {
-      const own = (this as WithSlot)[SLOT]
+      const own = (this as WithSlot)[CARRIER]
       if (!own) return undefined
       if (own.view === null) own.view = own.make()
       return own.view
     },
     set(this: object, value: unknown) {
-      const own = (this as WithSlot)[SLOT]
+      const own = (this as WithSlot)[CARRIER]
       if (own) own.view = value
       else
         Object.defineProperty(this, 'session', {
@@ -82,7 +135,7 @@ function attachSlot(req: IncomingMessage, slot: RequestSlot): void {
   Object.defineProperty(proto, 'sessionID', {
     configurable: true,
     get(this: object) {
-      return (this as WithSlot)[SLOT]?.handle()
+      return (this as WithSlot)[CARRIER]?.handle()
     },
     set(this: object, value: unknown) {
       Object.defineProperty(this, 'sessionID', {
@@ -153,33 +206,9 @@ export function expressSession<Data extends SessionData>(
   return (req, res, next) => {
     loadFromNodeRequest(sessions, req).then(
       (session: Session<Data>) => {
-        attachSession(sessions, req, session)
-        // `req.session` is made on first use: an app that only uses `sessions.of(req)` pays
-        // nothing for it.
-        const slot: RequestSlot = {
-          view: null,
-          make: () => new ExpressSessionView(core, session as Session<SessionData>, req, userIdFrom),
-          handle: () => session.handle,
-        }
+        const slot = new RequestSlot(core, session as Session<SessionData>, req, userIdFrom, next)
         attachSlot(req, slot)
-        const beforeSave = () => {
-          if (slot.view instanceof ExpressSessionView) slot.view.sync()
-        }
-        commitBeforeEnd(sessions, session, res, {
-          beforeSave,
-          onSaveError: (error) => {
-            if (res.headersSent) {
-              // A streamed response already sent its status: end the connection rather than the
-              // response, so the client sees a failure, not a success the server could not save.
-              res.destroy(error instanceof Error ? error : undefined)
-              return
-            }
-            // The route's own headers (Content-Length of the body it meant to send) must not
-            // leak into the error response.
-            for (const name of res.getHeaderNames()) res.removeHeader(name)
-            next(forExpress(error))
-          },
-        })
+        commitBeforeEnd(sessions, session, res, slot)
         next()
       },
       (error: unknown) => next(forExpress(error)),

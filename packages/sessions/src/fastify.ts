@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { assertCsrf } from './csrf.js'
+import { commitBeforeEnd, type ResponseHooks } from './node-response.js'
 import type { Session, SessionData } from './session.js'
 import type { Sessions } from './sessions.js'
 import { attachSession } from './sessions-engine.js'
@@ -8,6 +9,12 @@ import { attachSession } from './sessions-engine.js'
  * Fastify plugin: loads the session in `onRequest` (read it with `sessions.of(request)`) and
  * saves it in `onSend`, before the reply leaves. Registered without encapsulation, so its hooks
  * cover every route. A Redis outage answers 503 through Fastify's error handling.
+ *
+ * The Set-Cookie is added where the headers leave, in `reply.raw.writeHead` (as the node and
+ * Express adapters do), so it also reaches a handler that writes to `reply.raw` itself or calls
+ * `reply.hijack()`: such a response is saved before `reply.raw.end()` completes, and a login
+ * after its headers already left is reported as `SessionHeadersSentError` (to `onError` and the
+ * logger), never silently lost.
  *
  * @example
  * ```ts
@@ -21,15 +28,19 @@ import { attachSession } from './sessions-engine.js'
  */
 export function fastifySession<Data extends SessionData>(sessions: Sessions<Data>): FastifyPluginAsync {
   const committing = new WeakSet<object>()
+  const responses = new WeakMap<object, ResponseHooks>()
   const plugin = async (fastify: FastifyInstance): Promise<void> => {
-    fastify.addHook('onRequest', async (request) => {
+    fastify.addHook('onRequest', async (request, reply) => {
       const session = await sessions.load({
         cookie: request.headers.cookie,
         userAgent: request.headers['user-agent'],
       })
       attachSession(sessions, request, session)
+      // Hooks `reply.raw`: the cookie joins the headers whenever they leave, and a hijacked
+      // reply is saved before its `end` completes.
+      responses.set(request, commitBeforeEnd(sessions, session, reply.raw))
     })
-    fastify.addHook('onSend', async (request, reply, payload) => {
+    fastify.addHook('onSend', async (request, _reply, payload) => {
       // An error reply (including one caused by a failed save) passes through onSend again:
       // save once only.
       if (committing.has(request)) return payload
@@ -40,8 +51,14 @@ export function fastifySession<Data extends SessionData>(sessions: Sessions<Data
       } catch {
         return payload // onRequest failed (Redis down): nothing to save
       }
-      const { setCookie } = await sessions.commit(session)
-      if (setCookie) reply.header('set-cookie', setCookie)
+      try {
+        await sessions.commit(session)
+      } catch (error) {
+        responses.get(request)?.savedByAdapter(false)
+        throw error
+      }
+      // The Set-Cookie is added by the `writeHead` hook, which Fastify calls next.
+      responses.get(request)?.savedByAdapter(true)
       return payload
     })
   }

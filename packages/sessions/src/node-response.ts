@@ -56,6 +56,104 @@ function withSetCookie(res: ServerResponse, args: HeaderArgs, setCookie: string)
   return args
 }
 
+/** What an adapter adds to {@link commitBeforeEnd}. */
+export interface CommitHooks {
+  /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
+  beforeSave(): void
+  /** A failed save, once the response's own `end` is back in place. */
+  onSaveError(error: unknown, res: ServerResponse): void
+}
+
+/**
+ * One response's session hooks: `res.writeHead` and `res.end` are replaced by methods of this
+ * object bound to it, and nothing else is added to the response. Methods rather than closures
+ * made per request: a response costs this object and two bound functions.
+ */
+class ResponseCommit<Data extends SessionData> implements ResponseHooks {
+  readonly #sessions: Sessions<Data>
+  readonly #session: Session<Data>
+  readonly #res: ServerResponse
+  readonly #hooks: CommitHooks | undefined
+  readonly #writeHead: ServerResponse['writeHead']
+  readonly #end: ServerResponse['end']
+  #headersHooked = false
+  #ending = false
+  #args: unknown[] = []
+
+  constructor(sessions: Sessions<Data>, session: Session<Data>, res: ServerResponse, hooks?: CommitHooks) {
+    this.#sessions = sessions
+    this.#session = session
+    this.#res = res
+    this.#hooks = hooks
+    this.#writeHead = res.writeHead
+    this.#end = res.end
+    res.writeHead = this.#writeHeadWithCookie.bind(this) as ServerResponse['writeHead']
+    res.end = this.#endAfterCommit.bind(this) as ServerResponse['end']
+  }
+
+  savedByAdapter(saved: boolean): void {
+    this.#res.end = this.#end
+    if (!saved) this.#headersHooked = true
+  }
+
+  #writeHeadWithCookie(statusCode: number, ...args: HeaderArgs): ServerResponse {
+    const res = this.#res
+    let headerArgs = args
+    if (!this.#headersHooked && !res.headersSent) {
+      this.#headersHooked = true
+      try {
+        this.#hooks?.beforeSave()
+      } catch {
+        // A field that cannot be stored fails the save at the end of the response, where the
+        // error is handled; throwing from inside writeHead would break the app's stream instead.
+      }
+      const setCookie = this.#sessions.cookieForHeaders(this.#session)
+      if (setCookie) headerArgs = withSetCookie(res, args, setCookie)
+    }
+    return (this.#writeHead as (...a: unknown[]) => ServerResponse).call(res, statusCode, ...headerArgs)
+  }
+
+  #endAfterCommit(...args: unknown[]): ServerResponse {
+    const res = this.#res
+    if (this.#ending) return res
+    this.#ending = true
+    this.#args = args
+    let committing: Promise<unknown>
+    try {
+      this.#hooks?.beforeSave()
+      committing = this.#sessions.commit(this.#session)
+    } catch (error) {
+      committing = Promise.reject(error)
+    }
+    committing.then(
+      () => (this.#end as (...a: unknown[]) => ServerResponse).apply(res, this.#args),
+      (error: unknown) => this.#saveFailed(error),
+    )
+    return res
+  }
+
+  #saveFailed(error: unknown): void {
+    const res = this.#res
+    // The error response must not carry a cookie for the session that failed to save, and it
+    // ends through the original `end`.
+    this.#headersHooked = true
+    res.end = this.#end
+    if (this.#hooks) this.#hooks.onSaveError(error, res)
+    else sendError(res, error, this.#end)
+  }
+}
+
+/** What {@link commitBeforeEnd} returns, for an adapter that saves the session itself. */
+export interface ResponseHooks {
+  /**
+   * For an adapter that saves the session before the response is written (Fastify's `onSend`):
+   * `end` goes back to the response's own, and after a failed save (`saved` false) the
+   * `writeHead` hook adds no cookie to the error response. After a successful save the hook
+   * still adds the cookie the save calls for.
+   */
+  savedByAdapter(saved: boolean): void
+}
+
 /**
  * Ties the session to the response, the way express-session's `on-headers` does, so the cookie
  * reaches the client whichever way the app answers:
@@ -72,60 +170,7 @@ export function commitBeforeEnd<Data extends SessionData>(
   sessions: Sessions<Data>,
   session: Session<Data>,
   res: ServerResponse,
-  hooks: {
-    /** Runs before the session's state is read for the headers or the save (Express's `req.session` sync). */
-    beforeSave?: () => void
-    onSaveError?: (error: unknown) => void
-  } = {},
-): void {
-  const beforeSave = hooks.beforeSave
-  const originalEnd = res.end
-  const onSaveError = hooks.onSaveError ?? ((error: unknown) => sendError(res, error, originalEnd))
-  const writeHead = res.writeHead
-  const end = res.end
-  let headersHooked = false
-  let ending = false
-  res.writeHead = function writeHeadWithCookie(
-    this: ServerResponse,
-    statusCode: number,
-    ...args: HeaderArgs
-  ): ServerResponse {
-    let headerArgs = args
-    if (!headersHooked && !this.headersSent) {
-      headersHooked = true
-      try {
-        beforeSave?.()
-      } catch {
-        // A field that cannot be stored fails the save at the end of the response, where the
-        // error is handled; throwing from inside writeHead would break the app's stream instead.
-      }
-      const setCookie = sessions.cookieForHeaders(session)
-      if (setCookie) headerArgs = withSetCookie(this, args, setCookie)
-    }
-    return (writeHead as (...a: unknown[]) => ServerResponse).call(this, statusCode, ...headerArgs)
-  } as ServerResponse['writeHead']
-  res.end = function endAfterCommit(this: ServerResponse, ...args: unknown[]): ServerResponse {
-    if (ending) return this
-    ending = true
-    let committing: Promise<unknown>
-    try {
-      beforeSave?.()
-      committing = sessions.commit(session)
-    } catch (error) {
-      committing = Promise.reject(error)
-    }
-    committing.then(
-      () => {
-        ;(end as (...a: unknown[]) => ServerResponse).apply(res, args)
-      },
-      (error: unknown) => {
-        // The error response must not carry a cookie for the session that failed to save, and
-        // it ends through the original `end`.
-        headersHooked = true
-        res.end = end
-        onSaveError(error)
-      },
-    )
-    return this
-  } as ServerResponse['end']
+  hooks?: CommitHooks,
+): ResponseHooks {
+  return new ResponseCommit(sessions, session, res, hooks)
 }

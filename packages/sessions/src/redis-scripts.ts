@@ -4,13 +4,15 @@ import { RedisScript } from '@scale/ioredis-coalesce'
 export { RedisScript }
 
 // A user's records carry the revocation epoch they were created under (`~r`). Records written
-// before the epoch existed have no `~r`: they count as epoch '0' while they exist.
+// before the epoch existed have no `~r`: they count as epoch '0' while they exist. A record is
+// live only with its expiry field (`~x`): the one-HSET write of a session that ended meanwhile
+// leaves, for one round trip, a stray hash without it (see RedisSessionStore#setFields), and
+// that stray must never pass for the session it replaced.
 const STAMPED_EPOCH = `
 local function stamped_epoch(key)
-  local epoch = redis.call('hget', key, '~r')
-  if epoch then return epoch end
-  if redis.call('exists', key) == 1 then return '0' end
-  return false
+  local stamp = redis.call('hmget', key, '~r', '~x')
+  if not stamp[2] then return false end
+  return stamp[1] or '0'
 end
 local function extend(key, ms)
   if redis.call('pttl', key) < tonumber(ms) then redis.call('pexpire', key, ms) end
@@ -94,7 +96,10 @@ return 1
  * makes overlapping requests safe. The guard keeps a destroyed, rotated or revoked session dead:
  * a slow request that loaded it before the logout cannot resurrect it. A user's record is
  * checked against the user's revocation epoch too (a record a log-out-everywhere missed, e.g.
- * one evicted from the index, is deleted here instead of written).
+ * one evicted from the index, is deleted here instead of written). Runs for the writes that
+ * extend the expiry (the throttled touch) or delete fields; a write that only sets fields is one
+ * HSET instead (RedisSessionStore#setFields), so the epoch check runs at least once per
+ * `touchAfterMs` of a session's activity.
  * KEYS: session, [revocation epoch]  ARGV: ttl ms (0 = keep), number of set pairs, field, value, ..., deleted field, ...
  */
 export const updateScript = new RedisScript(`${STAMPED_EPOCH}
@@ -105,7 +110,7 @@ if KEYS[2] then
     redis.call('del', KEYS[1])
     return 0
   end
-elseif redis.call('exists', KEYS[1]) == 0 then
+elseif redis.call('hexists', KEYS[1], '~x') == 0 then
   return 0
 end
 local pairs = tonumber(ARGV[2])
@@ -151,7 +156,7 @@ for _, id in ipairs(redis.call('smembers', KEYS[1])) do
     redis.call('srem', KEYS[1], id)
   end
 end
-if ARGV[2] ~= '' and redis.call('exists', ARGV[1] .. ARGV[2]) == 1 then
+if ARGV[2] ~= '' and redis.call('hexists', ARGV[1] .. ARGV[2], '~x') == 1 then
   redis.call('hset', ARGV[1] .. ARGV[2], '~r', epoch)
 end
 if redis.call('scard', KEYS[1]) == 0 then redis.call('del', KEYS[1]) end

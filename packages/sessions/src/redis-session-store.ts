@@ -18,7 +18,7 @@ import type {
   SessionStore,
   UserSessionInfo,
 } from './session-store.js'
-import { withRedisDeadline } from './with-timeout.js'
+import { RedisDeadlines } from './with-timeout.js'
 
 export type { SessionLocation, UserSessionInfo } from './session-store.js'
 
@@ -40,7 +40,7 @@ export interface RedisSessionStoreOptions {
 export class RedisSessionStore implements SessionStore {
   readonly #redis: Redis | Cluster
   readonly #prefix: string
-  readonly #timeoutMs: number
+  readonly #deadlines: RedisDeadlines
   readonly #absoluteTimeoutMs: number
   readonly #writes: WriteCoalescer
   readonly #breaker: CircuitBreaker | undefined
@@ -50,17 +50,18 @@ export class RedisSessionStore implements SessionStore {
     this.#redis = redis
     this.#writes = createWriteCoalescer(redis, { enabled: options.coalesceWrites })
     this.#prefix = options.keyPrefix
-    this.#timeoutMs = options.commandTimeoutMs
     this.#absoluteTimeoutMs = options.absoluteTimeoutMs
     const onChange = options.onCircuitChange ?? (() => {})
+    const probeDeadline = new RedisDeadlines(options.commandTimeoutMs)
     this.#breaker =
       options.circuitBreaker === false
         ? undefined
         : new CircuitBreaker(
             options.circuitBreaker,
-            () => withRedisDeadline('probe', this.#timeoutMs, () => redis.ping()),
+            () => probeDeadline.run('probe', () => redis.ping()),
             onChange,
           )
+    this.#deadlines = new RedisDeadlines(options.commandTimeoutMs, this.#breaker)
   }
 
   userTag(userId: string): string {
@@ -81,7 +82,7 @@ export class RedisSessionStore implements SessionStore {
   #call<T>(operation: string, call: () => Promise<T>): Promise<T> {
     const rejection = this.#breaker?.rejection(operation)
     if (rejection) return Promise.reject(rejection)
-    return withRedisDeadline(operation, this.#timeoutMs, call, this.#breaker)
+    return this.#deadlines.run(operation, call)
   }
 
   /** All fields of a session, or an empty object when it does not exist. One HGETALL. */
@@ -134,7 +135,7 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** Returns false when the session no longer exists (destroyed, rotated, revoked or expired meanwhile). */
-  async update(
+  update(
     at: SessionLocation,
     userId: string | undefined,
     ttlMs: number,
@@ -142,33 +143,38 @@ export class RedisSessionStore implements SessionStore {
     deleted: readonly string[],
   ): Promise<boolean> {
     const key = sessionKey(this.#prefix, at.tag, at.storageId)
-    if (userId === undefined && ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
-      return this.#setAnonymousFields(key, setPairs)
+    if (ttlMs === 0 && deleted.length === 0 && setPairs[0] === META.createdAt) {
+      return this.#setFields(key, setPairs)
     }
     const keys = [key]
     if (userId !== undefined) keys.push(revocationKey(this.#prefix, at.tag, userId))
     this.#writes.hold()
-    const applied = await this.#call('save', () =>
+    return this.#call('save', () =>
       updateScript.run(this.#redis, keys, [ttlMs, setPairs.length / 2, ...setPairs, ...deleted]),
-    )
-    return applied === 1
+    ).then((applied) => applied === 1)
   }
 
   /**
-   * The common write of an anonymous session (fields set, no expiry change) as one plain HSET
-   * instead of a script: one command instead of three. It leads with `~c` at its current value,
+   * The common write (fields set, no expiry change, anonymous or logged in) as one plain HSET
+   * instead of a script: one command instead of four. It leads with `~c` at its current value,
    * which every live session has, so the reply (the number of fields that were new) says
-   * whether the session existed: all new means it was gone (destroyed, rotated or expired) and
-   * the HSET just made a stray hash, which is deleted at once. Until then the stray hash lacks
-   * the expiry fields, so a request reading it treats it as no session. Logged-in sessions keep
-   * the script: their writes must also check the revocation epoch atomically.
+   * whether the session existed: all new means it was gone (destroyed, rotated, revoked or
+   * expired) and the HSET just made a stray hash, which is deleted at once. The stray lacks the
+   * expiry field `~x`, so neither a request reading it nor a rotation script takes it for a
+   * live session meanwhile.
+   *
+   * Why no revocation-epoch check is needed here: every revocation (logout, destroyUserSession,
+   * log-out-everywhere, a rotation) deletes the record in the same atomic step that ends it, and
+   * every logged-in record enters the user's index in the same script that creates it, so "the
+   * record exists" already means "not revoked". The epoch check of the update script (run at
+   * each touch) stays as the backstop for a record the index lost (evicted by a maxmemory policy).
    */
-  async #setAnonymousFields(key: string, setPairs: readonly string[]): Promise<boolean> {
+  #setFields(key: string, setPairs: readonly string[]): Promise<boolean> {
     this.#writes.hold()
-    const added = await this.#call('save', () => this.#redis.hset(key, ...setPairs))
-    if (added < setPairs.length / 2) return true
-    await this.#call('save', () => this.#redis.del(key))
-    return false
+    return this.#call('save', () => this.#redis.hset(key, ...setPairs)).then((added) => {
+      if (added < setPairs.length / 2) return true
+      return this.#call('save', () => this.#redis.del(key)).then(() => false)
+    })
   }
 
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {

@@ -6,6 +6,11 @@ import { DATA_PREFIX, META } from './redis-keys.js'
 import type { SessionState } from './session.js'
 import type { SessionStore } from './session-store.js'
 
+const DONE = Promise.resolve()
+// Metric labels, made once: the hot path allocates none.
+const UPDATE = { kind: 'update' } as const
+const CREATE = { kind: 'create' } as const
+
 /** Whether the request set any data field. */
 export function hasData(state: SessionState): boolean {
   for (const raw of state.changes.values()) if (raw !== null) return true
@@ -31,21 +36,20 @@ export class SessionWriter {
   }
 
   /** Stores what the request changed: a create, a rotation, or a field-wise update (with the touch when due). */
-  async write(state: SessionState): Promise<void> {
-    if (state.ended) return
+  write(state: SessionState): Promise<void> {
+    if (state.ended) return DONE
     if (state.readOnly) {
       if (state.userId !== undefined) {
-        throw new SessionStoreUnavailableError('login', new Error('Redis was down when the request started'))
+        return Promise.reject(
+          new SessionStoreUnavailableError('login', new Error('Redis was down when the request started')),
+        )
       }
-      return
+      return DONE
     }
     const options = this.#options
     const now = Date.now()
     const ttlMs = Math.max(1, Math.min(options.idleTimeoutMs, state.expiresAt - now))
-    if (state.isNew) {
-      await this.#create(state, now, ttlMs)
-      return
-    }
+    if (state.isNew) return this.#create(state, now, ttlMs)
     // `~c` (createdAt) is rewritten with the value it has: a no-op for a live session, and the
     // sign by which the Redis store sees, from one HSET's reply, that the session was gone.
     const setPairs: string[] = [META.createdAt, String(state.createdAt)]
@@ -56,21 +60,19 @@ export class SessionWriter {
     }
     const touchDue = now - state.touchedAt >= options.touchAfterMs
     if (touchDue) setPairs.push(META.touchedAt, String(now))
-    if (setPairs.length === 2 && deleted.length === 0) return
-    const applied = await this.#store.update(
-      state.location,
-      state.userId,
-      touchDue ? ttlMs : 0,
-      setPairs,
-      deleted,
-    )
-    this.#observability.increment('sessions_saves_total', { kind: 'update' })
-    // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
-    // changes are dropped on purpose, and the cookie is cleared.
-    if (!applied) {
-      state.clearCookie = true
-      state.ended = true
-    } else if (touchDue) state.touchedAt = now
+    if (setPairs.length === 2 && deleted.length === 0) return DONE
+    // A plain `then` rather than an async function: this runs on every request that writes.
+    return this.#store
+      .update(state.location, state.userId, touchDue ? ttlMs : 0, setPairs, deleted)
+      .then((applied) => {
+        this.#observability.increment('sessions_saves_total', UPDATE)
+        // The session was destroyed (logout elsewhere, destroy-all) while this request ran: its
+        // changes are dropped on purpose, and the cookie is cleared.
+        if (!applied) {
+          state.clearCookie = true
+          state.ended = true
+        } else if (touchDue) state.touchedAt = now
+      })
   }
 
   /**
@@ -130,7 +132,7 @@ export class SessionWriter {
       })
     }
     state.predecessor = undefined
-    this.#observability.increment('sessions_saves_total', { kind: 'create' })
+    this.#observability.increment('sessions_saves_total', CREATE)
     if (outcome === 'created' && rotation) this.#observability.increment('sessions_rotations_total')
     if (outcome === 'revoked') {
       state.ended = true

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import express from 'express'
+import Fastify, { type FastifyReply } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expressSession } from '../src/express.js'
+import { fastifySession } from '../src/fastify.js'
 import { SessionHeadersSentError, type Sessions } from '../src/index.js'
 import { withSession } from '../src/node.js'
 import type { Data } from './helpers/app-routes.js'
@@ -78,6 +80,31 @@ const expressPaths: Record<string, (res: express.Response) => void> = {
   'res.sendFile()': (res) => res.sendFile(join(dir, 'page.html')),
 }
 
+/**
+ * The Fastify ways: `reply.send` of each kind of payload, and every node way on `reply.raw`
+ * after `reply.hijack()` (Fastify's hooks no longer run then; only the `writeHead`/`end` hooks
+ * on the raw response can carry the cookie).
+ */
+type FastifyRespond = (reply: FastifyReply) => unknown
+const fastifyPaths: Record<string, FastifyRespond> = {
+  'reply.send(string)': (reply) => reply.send('ok'),
+  'reply.send(object)': (reply) => reply.send({ ok: true }),
+  'reply.send(stream)': (reply) => reply.type('text/plain').send(Readable.from(['o', 'k'])),
+  'reply.redirect()': (reply) => reply.redirect('/elsewhere'),
+  'reply.header with its own Set-Cookie (both arrive)': (reply) =>
+    reply.header('set-cookie', 'theme=dark; Path=/').send('ok'),
+  ...Object.fromEntries(
+    Object.entries(nodePaths).map(([name, respond]) => [
+      `reply.hijack() + raw ${name}`,
+      (reply: FastifyReply) => {
+        reply.hijack()
+        respond(reply.raw)
+        return reply
+      },
+    ]),
+  ),
+}
+
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<number> {
   const server = createServer(handler)
   servers.push(server)
@@ -120,9 +147,37 @@ async function serveExpress(sessions: Sessions<Data>, paths: Record<string, Resp
   return listen(app)
 }
 
+async function serveFastify(sessions: Sessions<Data>, respondBy: Record<string, Respond>): Promise<number> {
+  const paths = respondBy as unknown as Record<string, FastifyRespond>
+  const names = Object.keys(paths)
+  let server: Server | undefined
+  const app = Fastify({
+    serverFactory: (handler) => {
+      server = createServer(handler)
+      servers.push(server)
+      return server
+    },
+  })
+  await app.register(fastifySession(sessions))
+  app.get<{ Querystring: Record<string, string> }>('/', async (request, reply) => {
+    if (request.query.late === '1') {
+      reply.hijack()
+      reply.raw.write('early ')
+      await sessions.of(request).regenerate({ userId: 'late' })
+      reply.raw.end('bytes')
+      return reply
+    }
+    await sessions.of(request).regenerate({ userId: String(request.query.user) })
+    return (paths[names[Number(request.query.path)] as string] as FastifyRespond)(reply)
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return ((server as Server).address() as AddressInfo).port
+}
+
 describe.each([
   ['node', serveNode, nodePaths],
   ['express', serveExpress, expressPaths as Record<string, Respond>],
+  ['fastify', serveFastify, fastifyPaths as unknown as Record<string, Respond>],
 ] as const)('%s adapter: the Set-Cookie reaches the client', (_adapter, serve, paths) => {
   const reported: unknown[] = []
   let sessions: Sessions<Data>

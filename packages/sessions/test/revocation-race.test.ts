@@ -45,15 +45,15 @@ function prng(seed: number): () => number {
   }
 }
 
-type Actor = 'A' | 'B' | 'L' | 'R'
+type Actor = 'A' | 'B' | 'L' | 'W' | 'R'
 type RevocationKind = 'destroyAll' | 'destroyUserSession' | 'logoutInOtherTab'
 const KINDS: RevocationKind[] = ['destroyAll', 'destroyUserSession', 'logoutInOtherTab']
 
-/** A random merge of A, B, L (three steps each) and R (one step), all from one seed. */
+/** A random merge of A, B, L, W (three steps each) and R (one step), all from one seed. */
 function schedule(random: () => number): Actor[] {
-  const left: Record<Actor, number> = { A: 3, B: 3, L: 3, R: 1 }
+  const left: Record<Actor, number> = { A: 3, B: 3, L: 3, W: 3, R: 1 }
   const order: Actor[] = []
-  while (order.length < 10) {
+  while (order.length < 13) {
     const open = (Object.keys(left) as Actor[]).filter((actor) => left[actor] > 0)
     const actor = open[Math.floor(random() * open.length)] as Actor
     left[actor]--
@@ -69,8 +69,9 @@ const cookieValueOf = (setCookie: string | undefined) => {
 
 /**
  * One trial: user logged in as S0. A and B are requests of S0 that rotate it (the README's
- * periodic `regenerate({ keepData: true })`), L is a fresh login of the same user, R revokes S0
- * (or all of the user's sessions). Steps run one at a time in the scheduled order.
+ * periodic `regenerate({ keepData: true })`), L is a fresh login of the same user, W is a request
+ * of S0 that only writes a field (one plain HSET, no script), R revokes S0 (or all of the user's
+ * sessions). Steps run one at a time in the scheduled order.
  * Returns how many sessions that the revocation should have ended are alive at the end.
  */
 async function trial(sessions: Sessions<Data>, user: string, order: Actor[], kind: RevocationKind) {
@@ -88,10 +89,11 @@ async function trial(sessions: Sessions<Data>, user: string, order: Actor[], kin
     issued?: string | undefined
     committedBeforeRevocation: boolean
   }
-  const requests: Record<'A' | 'B' | 'L', Request> = {
+  const requests: Record<'A' | 'B' | 'L' | 'W', Request> = {
     A: { steps: 0, committedBeforeRevocation: false },
     B: { steps: 0, committedBeforeRevocation: false },
     L: { steps: 0, committedBeforeRevocation: false },
+    W: { steps: 0, committedBeforeRevocation: false },
   }
   let revoked = false
   for (const actor of order) {
@@ -112,7 +114,8 @@ async function trial(sessions: Sessions<Data>, user: string, order: Actor[], kin
       request.session = await sessions.load(actor === 'L' ? {} : { cookie: cookieHeader(c0) })
     } else if (step === 1) {
       const session = request.session as Session<Data>
-      await session.regenerate(actor === 'L' ? { userId: user } : { keepData: true })
+      if (actor === 'W') session.set('cart', ['book', 'pen'])
+      else await session.regenerate(actor === 'L' ? { userId: user } : { keepData: true })
     } else {
       request.issued = cookieValueOf((await sessions.commit(request.session as Session<Data>)).setCookie)
       request.committedBeforeRevocation = !revoked
@@ -122,6 +125,7 @@ async function trial(sessions: Sessions<Data>, user: string, order: Actor[], kin
   const authenticates = async (value: string | undefined) =>
     value !== undefined && (await sessions.load({ cookie: cookieHeader(value) })).userId === user
   let resurrected = 0
+  // S0 itself, whatever W wrote to it before or after the revocation.
   if (await authenticates(c0)) resurrected++
   for (const actor of ['A', 'B'] as const) {
     const request = requests[actor]
@@ -156,7 +160,7 @@ async function runTrials(
 }
 
 describe('revocation wins over requests in flight', () => {
-  it('0 revoked sessions come back over 1,000 deterministic interleavings of rotations, a login and a revocation', async () => {
+  it('0 revoked sessions come back over 1,000 deterministic interleavings of rotations, a login, a field write and a revocation', async () => {
     const result = await runTrials(() =>
       createSessions<Data>({ redis: kit.redis, secrets: [SECRET], keyPrefix: randomPrefix() }),
     )
