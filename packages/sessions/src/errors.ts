@@ -1,3 +1,5 @@
+import { ScaleError, type ScaleErrorOptions } from '@scale/observability'
+
 /** Every `code` a {@link SessionError} can carry: stable, safe to switch on. */
 export type SessionErrorCode =
   | 'E_SESSIONS_INVALID_OPTIONS'
@@ -11,23 +13,17 @@ export type SessionErrorCode =
   | 'E_SESSION_DATA_UNREADABLE'
 
 /** Base class of every error this package throws; `code` is stable and safe to switch on. */
-export class SessionError extends Error {
-  readonly code: SessionErrorCode
+export class SessionError extends ScaleError<SessionErrorCode> {
   /** HTTP status an adapter answers with when this error ends a request. */
   readonly statusCode: number
-  /** What the error is about, enough to act on it. */
-  readonly context: Readonly<Record<string, unknown>>
 
   constructor(
     code: SessionErrorCode,
     message: string,
-    options: { cause?: unknown; statusCode?: number; context?: Record<string, unknown> } = {},
+    options: ScaleErrorOptions & { statusCode?: number } = {},
   ) {
-    super(`[@scale/sessions] ${message}`, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = new.target.name
-    this.code = code
+    super('@scale/sessions', code, message, options)
     this.statusCode = options.statusCode ?? 500
-    this.context = Object.freeze({ ...options.context })
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { uniqueName } from '@scale/testkit/vitest'
 import { Redis } from 'ioredis'
 import { createSessions, type Sessions, type SessionsOptions } from '../../src/index.js'
 import type { Data } from './app-routes.js'
@@ -6,7 +6,7 @@ import type { Data } from './app-routes.js'
 export const SECRET = 'test-secret-0123456789-0123456789-abcdef'
 
 export function randomPrefix(): string {
-  return `t${randomBytes(4).toString('hex')}:`
+  return `${uniqueName('t')}:`
 }
 
 /** An ioredis client that fails fast in tests instead of retrying for seconds. */
