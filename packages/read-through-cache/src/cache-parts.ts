@@ -116,7 +116,7 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
   return {
     view,
     reads: new CacheReads({ ...parts, options: o, flights, counters, missRate, runLoad }),
-    writes: new CacheWrites({ ...parts, options: o, tags, pending, publisher }),
+    writes: new CacheWrites({ ...parts, options: o, tags, pending, publisher, events: counters.events }),
     tier,
     breaker,
     counters,

@@ -86,11 +86,11 @@ export class FlightFallbacks {
     }
     const found = text === null ? undefined : this.#codec.decode(entry.key, text)
     if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#counters.count('hitsRedis')
+      this.#counters.hit(entry.key, 'redis')
       this.#view.put(entry.key, found, policy, flight)
       return flight.resolve(found.value)
     }
-    this.#counters.count('misses')
+    this.#counters.miss(entry.key)
     const stale = found ?? localStale
     let value: unknown
     try {
@@ -122,7 +122,7 @@ export class FlightFallbacks {
     stale: LocalEntry | undefined,
     flight: Flight,
   ): LocalEntry | undefined {
-    this.#counters.count('loadErrors')
+    this.#counters.loadError(flight.key, error)
     if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
       // Fail-safe: a stale value within the grace period beats an error.
       this.answerStale(flight, stale.value)
@@ -145,7 +145,7 @@ export class FlightFallbacks {
   /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
   readonly answerStale = (flight: Flight, value: unknown): void => {
     if (flight.answered) return
-    if (flight.callers > 0) this.#counters.count('staleServed', flight.callers)
+    if (flight.callers > 0) this.#counters.stale(flight.key, flight.callers)
     flight.servedStale = true
     flight.answer(value)
   }

@@ -18,6 +18,7 @@ import type { LeaseRead, RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
 
 const noop = () => {}
+const SOURCE_LOAD = { source: 'load' } as const
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export interface FlightLoaderOptions {
@@ -134,7 +135,7 @@ export class FlightLoader {
           flight.replacesFresh = true
           continue
         }
-        this.#counters.count('hitsRedis')
+        this.#counters.hit(key, 'redis')
         this.#missRate.recordHit()
         this.#view.put(key, found, policy, flight)
         return flight.resolve(found.value)
@@ -160,7 +161,7 @@ export class FlightLoader {
           // during the refresh get the same stale value instead of each starting a flight.
           this.#fallbacks.answerStale(flight, stale.value)
         } else if (!waited) {
-          this.#counters.count('misses')
+          this.#counters.miss(key)
           this.#missRate.recordMiss()
         }
         if (waited) flight.hooks?.waiting(key, false)
@@ -267,7 +268,10 @@ export class FlightLoader {
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
       if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
-    if (stored) this.#view.put(entry.key, cached, policy, flight)
+    if (stored) {
+      this.#view.put(entry.key, cached, policy, flight)
+      this.#counters.events.emit('set', entry.key, SOURCE_LOAD)
+    }
     // A forced load replaced a value that may be fresh in other processes' local tiers.
     if (stored && (policy.forceFresh || flight.replacesFresh))
       await this.#publisher.publish([entry.key]).catch(noop)

@@ -20,6 +20,8 @@ export function createReadThroughCache(options: ReadThroughCacheOptions): ReadTh
 }
 
 export type { CacheStats } from './cache-counters.js'
+export type { CacheEvent, CacheEventListener, CacheEventName } from './cache-events.js'
+export type { MsetEntry } from './cache-writes.js'
 export type { CircuitState } from './circuit-breaker.js'
 export type { EntryOptions } from './entry-policy.js'
 export {

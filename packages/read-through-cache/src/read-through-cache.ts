@@ -1,7 +1,9 @@
 import type { CacheStats } from './cache-counters.js'
+import { type CacheEventListener, type CacheEventName, EVENT_NAMES } from './cache-events.js'
 import { buildCacheParts, type CacheParts } from './cache-parts.js'
+import type { MsetEntry } from './cache-writes.js'
 import type { EntryOptions } from './entry-policy.js'
-import { CacheClosedError } from './errors.js'
+import { CacheClosedError, CacheKeyError, CacheOptionsError } from './errors.js'
 import type { BatchLoader, Loader } from './loader.js'
 import type { LocalView } from './local-view.js'
 import { type ReadThroughCacheOptions, resolveOptions } from './options.js'
@@ -89,6 +91,35 @@ export class ReadThroughCache {
    */
   get<T>(key: string, options?: Pick<EntryOptions, 'local'>): Promise<T | undefined> {
     return this.#parts.reads.get<T>(key, options)
+  }
+
+  /**
+   * `get` for many keys: the local tier first, then one MGET for the rest (one GET per key,
+   * pipelined, on a Cluster). Never loads; `undefined` for a key with no fresh value (also when
+   * Redis is unreachable). Values in the order of `keys`.
+   *
+   * @example
+   * ```ts
+   * const [a, b] = await cache.mget<User>(['user:1', 'user:2'])
+   * ```
+   */
+  mget<T>(keys: readonly string[], options?: Pick<EntryOptions, 'local'>): Promise<(T | undefined)[]> {
+    return this.#parts.reads.mget<T>(keys, options)
+  }
+
+  /**
+   * `set` for many entries in one round trip, each with its own options (TTL, tags). Every value
+   * is serialized before anything is written, so a `CacheSerializationError` writes nothing. As
+   * `set`: voids loads in flight for these keys, drops them from every local tier; if Redis cannot
+   * be reached every key is queued for invalidation and `CacheUnavailableError` is thrown.
+   *
+   * @example
+   * ```ts
+   * await cache.mset([{ key: 'user:1', value: u1 }, { key: 'user:2', value: u2, options: { ttlMs: 5_000 } }])
+   * ```
+   */
+  mset<T>(entries: readonly MsetEntry<T>[]): Promise<void> {
+    return this.#parts.writes.mset(entries)
   }
 
   /**
@@ -191,6 +222,39 @@ export class ReadThroughCache {
    */
   clear(): Promise<number> {
     return this.#parts.writes.clear()
+  }
+
+  /**
+   * Listens to `hit`, `miss`, `set`, `delete`, `stale` or `error` events of every key, or of one
+   * key (`on('miss', 'user:1', listener)`). Returns the unsubscribe function. With no listener
+   * the events cost nothing; a listener that throws is logged once and never breaks the call.
+   * Events are this process's own: a `delete` in another process is not a `delete` here.
+   *
+   * @example
+   * ```ts
+   * const off = cache.on('miss', (event) => log.debug({ key: event.key }, 'cache miss'))
+   * cache.on('set', 'config', () => reloadConfig())
+   * off()
+   * ```
+   */
+  on(type: CacheEventName, listener: CacheEventListener): () => void
+  on(type: CacheEventName, key: string, listener: CacheEventListener): () => void
+  on(
+    type: CacheEventName,
+    keyOrListener: string | CacheEventListener,
+    maybeListener?: CacheEventListener,
+  ): () => void {
+    if (!EVENT_NAMES.includes(type)) {
+      throw new CacheOptionsError(
+        'on',
+        `unknown event ${JSON.stringify(type)} (one of ${EVENT_NAMES.join(', ')})`,
+      )
+    }
+    const key = typeof keyOrListener === 'function' ? undefined : keyOrListener
+    const listener = typeof keyOrListener === 'function' ? keyOrListener : maybeListener
+    if (key !== undefined && (typeof key !== 'string' || key === '')) throw new CacheKeyError('key', key)
+    if (typeof listener !== 'function') throw new CacheOptionsError('on', 'the listener must be a function')
+    return this.#parts.counters.events.on(type, key, listener)
   }
 
   /** Counters and state since creation. */
