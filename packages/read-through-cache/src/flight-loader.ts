@@ -8,7 +8,7 @@ import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
-import { effectivePolicy, type RunLoad } from './loader-call.js'
+import { effectivePolicy, lateTagsOf, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
 import type { MissRate } from './miss-rate.js'
@@ -239,6 +239,7 @@ export class FlightLoader {
       flight.resolve(value)
       return this.#release(entry, token, { kind: 'missing' })
     }
+    const lateTags = lateTagsOf(policy, flight)
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
     // miss then costs them the two reads, not the write too. The flight stays joinable until the
     // write is done (unless invalidated), so a call in between gets this value instead of a miss.
@@ -253,12 +254,14 @@ export class FlightLoader {
       )
       if (!stored) this.#counters.count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
-      if (stored && tags.length > 0) {
+      if (stored && (tags.length > 0 || lateTags.length > 0)) {
         stored = await this.#tags.addMembersAfterLoad(
           tags,
           entry,
           effectivePolicy(policy, flight),
           epochsBefore,
+          this.#tags.keysOf(lateTags),
+          flight.startedAt,
         )
       }
     } catch {
@@ -266,7 +269,7 @@ export class FlightLoader {
       // With tags the write may have landed (a timed-out command can still run) without its tag
       // membership, or a deleteByTag may have raced it and the undo failed: either way no later
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
+      if (tags.length > 0 || lateTags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
     if (stored) {
       this.#view.put(entry.key, cached, policy, flight)

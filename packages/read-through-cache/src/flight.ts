@@ -8,6 +8,10 @@ export interface Flight {
   invalidated: boolean
   /** Set by the loader through `ctx.setTtl`: the TTL of the entry this load writes. */
   ttlMs: number | undefined
+  /** Set by the loader through `ctx.setTags`: tags of the entry this load writes, not known before it. */
+  lateTags: string[] | undefined
+  /** When the flight started (this process's clock): `ctx.setTags` judges racing `deleteByTag`s from it. */
+  startedAt: number
   /** Set by the loader through `ctx.skip()`: what it returns is not cached. */
   skipStore: boolean
   /** The load replaces a value that was still fresh (it failed `checkValue`): tell the other local tiers. */
@@ -61,6 +65,8 @@ export function createFlight(
     invalidated: false,
     answered: false,
     ttlMs: undefined,
+    lateTags: undefined,
+    startedAt: Date.now(),
     skipStore: false,
     replacesFresh: false,
     callers,

@@ -1,4 +1,4 @@
-import type { Policy } from './entry-policy.js'
+import { assertKey, type Policy } from './entry-policy.js'
 import { CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
 import type { Loader, LoaderContext } from './loader.js'
@@ -112,6 +112,11 @@ export function callLoader(
       }
       flight.ttlMs = ttlMs
     },
+    setTags: (tags) => {
+      if (!Array.isArray(tags)) throw new CacheOptionsError('ctx.setTags', 'expected an array of tags')
+      for (const tag of tags) assertKey('tag', tag)
+      flight.lateTags = [...new Set([...(flight.lateTags ?? []), ...tags])]
+    },
     skip: () => {
       flight.skipStore = true
       return undefined
@@ -140,7 +145,17 @@ export function callLoader(
   return loading
 }
 
-/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL. */
+/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL, `ctx.setTags` adds tags. */
 export function effectivePolicy(policy: Policy, flight: Flight): Policy {
-  return flight.ttlMs === undefined ? policy : { ...policy, ttlMs: flight.ttlMs }
+  if (flight.ttlMs === undefined && flight.lateTags === undefined) return policy
+  return {
+    ...policy,
+    ttlMs: flight.ttlMs ?? policy.ttlMs,
+    tags: flight.lateTags === undefined ? policy.tags : [...new Set([...policy.tags, ...flight.lateTags])],
+  }
+}
+
+/** The tags `ctx.setTags` added that the call did not already have. */
+export function lateTagsOf(policy: Policy, flight: Flight): string[] {
+  return flight.lateTags?.filter((tag) => !policy.tags.includes(tag)) ?? []
 }

@@ -19,6 +19,12 @@ import {
   TAKE_TAG_MEMBERS,
 } from './lua-scripts.js'
 
+/** A tag as read with a member add: its epoch (`null`: never bumped) and when it was last bumped (0: never). */
+export interface TagState {
+  epoch: string | null
+  bumpedAt: number
+}
+
 /** The user's ioredis client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
@@ -279,16 +285,18 @@ export class RedisTier {
     return this.#exec('tagEpochs', () => Promise.all(tags.map((tag) => this.#client.get(tag.epoch))))
   }
 
-  /** Adds a member to each tag and returns each tag's epoch as read atomically with the add. */
-  addTagMembers(tags: TagKeys[], member: string, px: number): Promise<(string | null)[]> {
+  /** Adds a member to each tag and returns each tag's epoch and last bump time, read atomically with the add. */
+  addTagMembers(tags: TagKeys[], member: string, px: number): Promise<TagState[]> {
     return this.#exec('addTagMembers', () =>
       Promise.all(
-        tags.map(
-          (tag) =>
-            this.#eval(SCRIPTS.addTagMember, [tag.members, tag.epoch], [member, px]) as Promise<
-              string | null
-            >,
-        ),
+        tags.map(async (tag) => {
+          const [epoch, bumpedAt] = (await this.#eval(
+            SCRIPTS.addTagMember,
+            [tag.members, tag.epoch, tag.bumpedAt],
+            [member, px],
+          )) as [string, string]
+          return { epoch: epoch === '' ? null : epoch, bumpedAt: bumpedAt === '' ? 0 : Number(bumpedAt) }
+        }),
       ),
     )
   }
@@ -298,7 +306,12 @@ export class RedisTier {
   }
 
   async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
-    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [], client)) as string[]
+    return (await this.#eval(
+      SCRIPTS.takeTagMembers,
+      [tag.members, tag.epoch, tag.bumpedAt],
+      [],
+      client,
+    )) as string[]
   }
 
   publish(channel: string, message: string): Promise<unknown> {
