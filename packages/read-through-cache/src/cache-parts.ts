@@ -94,7 +94,7 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
     onStaleSetPrevented: () => counters.count('staleSetsPrevented'),
   })
   const loads = new Semaphore(o.maxConcurrentLoads)
-  const runLoad = createRunLoad(loads, () => counters.count('loads'))
+  const runLoad = createRunLoad(loads, () => counters.count('loads'), o.prefix)
   const tokens = new LeaseTokens(origin)
   const missRate = new MissRate()
   const flightLoader = new FlightLoader({

@@ -193,7 +193,12 @@ export class CacheReads {
     }
     if (remaining.length > 0) {
       const batching = createBatchedLoad(batchLoader, new Set(remaining), (signalled) =>
-        this.#runLoad(`batch of ${remaining.length}`, policy.loaderHardTimeoutMs, signalled),
+        this.#runLoad(
+          `batch of ${remaining.length}`,
+          policy.loaderHardTimeoutMs,
+          signalled,
+          remaining.length,
+        ),
       )
       await Promise.all(
         remaining.map(async (key) => {

@@ -1,6 +1,7 @@
 import { assertKey, type Policy } from './entry-policy.js'
 import { CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
+import { type EndLoadSpan, traceLoad } from './load-tracing.js'
 import type { Loader, LoaderContext } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { Semaphore } from './semaphore.js'
@@ -32,6 +33,7 @@ export type RunLoad = <R>(
   what: string,
   timeoutMs: number,
   load: (abort: LoadAbort) => R | Promise<R>,
+  batchSize?: number,
 ) => Promise<R>
 
 /**
@@ -41,16 +43,23 @@ export type RunLoad = <R>(
  * the slot is freed even if the loader never settles. One promise and one timer per call, no
  * listener: this is on every miss.
  */
-export function createRunLoad(loads: Semaphore, onLoad: () => void): RunLoad {
-  return <R>(what: string, timeoutMs: number, load: (abort: LoadAbort) => R | Promise<R>) =>
+export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: string): RunLoad {
+  return <R>(
+    what: string,
+    timeoutMs: number,
+    load: (abort: LoadAbort) => R | Promise<R>,
+    batchSize?: number,
+  ) =>
     new Promise<R>((resolve, reject) => {
       const abort = new LoadAbort()
       let holding = false
       let settled = false
-      const settle = (): boolean => {
+      let endSpan: EndLoadSpan | undefined
+      const settle = (error?: unknown): boolean => {
         if (settled) return false
         settled = true
         clearTimeout(timer)
+        endSpan?.(error)
         if (holding) loads.release()
         else loads.cancel(start)
         return true
@@ -60,19 +69,19 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void): RunLoad {
         onLoad()
         let result: R | Promise<R>
         try {
-          result = load(abort)
+          ;[result, endSpan] = traceLoad({ what, prefix, batchSize }, () => load(abort))
         } catch (error) {
           if (settle()) reject(error)
           return
         }
         Promise.resolve(result).then(
           (value) => settle() && resolve(value),
-          (error: unknown) => settle() && reject(error),
+          (error: unknown) => settle(error) && reject(error),
         )
       }
       const timer = setTimeout(() => {
         const error = new CacheLoaderTimeoutError(what, timeoutMs)
-        if (!settle()) return
+        if (!settle(error)) return
         abort.abort(error)
         reject(error)
       }, timeoutMs)
