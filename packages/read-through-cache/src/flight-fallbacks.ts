@@ -14,6 +14,8 @@ import type { RedisTier } from './redis-tier.js'
  * only locally), in the `leases: false` control mode, and when a load fails (a stale value within
  * the grace period, or the error). `FlightLoader` runs the lease protocol and falls back to these.
  */
+const noop = () => {}
+
 export class FlightFallbacks {
   readonly #tier: RedisTier
   readonly #codec: EntryCodec
@@ -148,5 +150,29 @@ export class FlightFallbacks {
     if (flight.callers > 0) this.#counters.stale(flight.key, flight.callers)
     flight.servedStale = true
     flight.answer(value)
+  }
+
+  /**
+   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
+   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
+   * here and in every process, get it without calling the failing loader again each time.
+   */
+  async storeBackoff(
+    entry: EntryKeys,
+    token: string,
+    served: LocalEntry,
+    policy: Policy,
+    flight: Flight,
+  ): Promise<void> {
+    const backoff = this.backoffEntry(entry.key, served, policy)
+    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
+    try {
+      const px = Math.max(1, backoff.staleUntil - Date.now())
+      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
+        this.#view.put(entry.key, backoff, policy, flight)
+      }
+    } catch {
+      await this.#tier.releaseLease(entry, token).catch(noop)
+    }
   }
 }

@@ -221,7 +221,7 @@ export class FlightLoader {
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
       const served = this.#fallbacks.failLoad(error, policy, stale, flight)
-      if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
+      if (served !== undefined) return this.#fallbacks.storeBackoff(entry, token, served, policy, flight)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
     if (flight.skipStore) {
@@ -285,29 +285,5 @@ export class FlightLoader {
   async #release(entry: EntryKeys, token: string, outcome: LoadOutcome): Promise<void> {
     const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
     await this.#tier.releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl).catch(noop)
-  }
-
-  /**
-   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
-   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
-   * here and in every process, get it without calling the failing loader again each time.
-   */
-  async #storeBackoff(
-    entry: EntryKeys,
-    token: string,
-    served: LocalEntry,
-    policy: Policy,
-    flight: Flight,
-  ): Promise<void> {
-    const backoff = this.#fallbacks.backoffEntry(entry.key, served, policy)
-    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
-    try {
-      const px = Math.max(1, backoff.staleUntil - Date.now())
-      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
-        this.#view.put(entry.key, backoff, policy, flight)
-      }
-    } catch {
-      await this.#tier.releaseLease(entry, token).catch(noop)
-    }
   }
 }

@@ -8,6 +8,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
 import type { EntryKeys, TagKeys } from './key-layout.js'
+import { type LeaseRead, toLeaseRead } from './lease-read.js'
 import {
   ADD_TAG_MEMBER,
   EXPIRE_ENTRY,
@@ -28,25 +29,7 @@ export interface TagState {
 /** The user's ioredis client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
-/**
- * What the get-or-lease script found: `fresh` a fresh value (no lease taken); `acquired` this
- * caller now holds the lease (a value, if any, is stale); `held` someone else holds it;
- * `outcome-left` the awaited holder finished without storing a value and left its outcome.
- */
-export type LeaseStatus = 'fresh' | 'acquired' | 'held' | 'outcome-left'
-
-/** The script's reply codes, by position (see GET_OR_LEASE). */
-const LEASE_STATUSES: readonly LeaseStatus[] = ['fresh', 'acquired', 'held', 'outcome-left']
-
-export interface LeaseRead {
-  /** The stored envelope, if any. */
-  text: string | undefined
-  status: LeaseStatus
-  /** With status `held`: the token of the lease holder. */
-  holder: string | undefined
-  /** With status `outcome-left`: what the awaited holder left (see `releaseWithOutcome`). */
-  outcome: string | undefined
-}
+export type { LeaseRead, LeaseStatus } from './lease-read.js'
 
 const SCRIPTS = {
   getOrLease: new RedisScript(GET_OR_LEASE),
@@ -77,14 +60,6 @@ const noop = () => {}
 /** `prefix` as a literal in a SCAN MATCH pattern. */
 function escapeGlob(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-}
-
-function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, code, holder, outcome] = reply as [string, number, string | undefined, string | undefined]
-  const status = LEASE_STATUSES[code]
-  // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
-  if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
-  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
 /**
