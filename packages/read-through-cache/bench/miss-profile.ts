@@ -11,7 +11,7 @@ import { startRedis } from '@scale/testkit'
 import { createCache } from 'cache-manager'
 import { Redis } from 'ioredis'
 import { Keyv } from 'keyv'
-import { createReadThroughCache } from '../dist/index.js'
+import { createReadThroughCache } from '../src/index.js'
 
 const MS = Number(process.env.BENCH_MS ?? 3_000)
 const server = await startRedis()

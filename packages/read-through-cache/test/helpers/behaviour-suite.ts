@@ -496,6 +496,31 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       })
     })
 
+    it('mset writes keys of many slots in one call and voids their loads in flight; mget reads them back across slots', async () => {
+      const prefix = prefixOf('mset')
+      const a = cache({ prefix })
+      const b = cache({ prefix, local: false })
+      const inspect = client()
+      const keys = Array.from({ length: 20 }, (_, i) => `m${i}`)
+      // A load of m3 in flight that read the old row: mset must win over it.
+      const read = deferred()
+      const written = deferred()
+      const loading = a.getOrLoad('m3', async () => {
+        read.resolve()
+        await written.promise
+        return 'stale'
+      })
+      await read.promise
+      await a.mset(keys.map((key, i) => ({ key, value: { i }, options: { tags: ['batch'] } })))
+      written.resolve()
+      expect(await loading).toBe('stale')
+      await settled(a)
+      expect(await stored(inspect, prefix, 'm3')).toEqual({ i: 3 })
+      expect(await b.mget([...keys, 'absent'])).toEqual([...keys.map((_, i) => ({ i })), undefined])
+      await b.deleteByTag('batch')
+      expect(await b.mget(keys)).toEqual(keys.map(() => undefined))
+    })
+
     it('a waiter without a stale value waits a bounded time, then loads without writing', async () => {
       const prefix = prefixOf('wait')
       const a = cache({ prefix, local: false })
