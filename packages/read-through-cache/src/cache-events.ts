@@ -40,17 +40,7 @@ export class CacheEvents {
 
   /** Registers `listener` for `type` (of every key, or of `key` only); returns the unsubscribe. */
   on(type: CacheEventName, key: string | undefined, listener: CacheEventListener): () => void {
-    let set: Listeners | undefined
-    if (key === undefined) {
-      set = this.#any.get(type)
-      if (set === undefined) this.#any.set(type, (set = new Set()))
-    } else {
-      let byKey = this.#byKey.get(type)
-      if (byKey === undefined) this.#byKey.set(type, (byKey = new Map()))
-      set = byKey.get(key)
-      if (set === undefined) byKey.set(key, (set = new Set()))
-    }
-    const listeners = set
+    const listeners = key === undefined ? this.#listenersOf(type) : this.#listenersOfKey(type, key)
     if (listeners.has(listener)) return () => {}
     listeners.add(listener)
     this.#count++
@@ -64,6 +54,27 @@ export class CacheEvents {
       this.#count--
       this.listening = this.#count > 0
     }
+  }
+
+  #listenersOf(type: CacheEventName): Listeners {
+    const existing = this.#any.get(type)
+    if (existing !== undefined) return existing
+    const created: Listeners = new Set()
+    this.#any.set(type, created)
+    return created
+  }
+
+  #listenersOfKey(type: CacheEventName, key: string): Listeners {
+    let byKey = this.#byKey.get(type)
+    if (byKey === undefined) {
+      byKey = new Map()
+      this.#byKey.set(type, byKey)
+    }
+    const existing = byKey.get(key)
+    if (existing !== undefined) return existing
+    const created: Listeners = new Set()
+    byKey.set(key, created)
+    return created
   }
 
   emit(type: CacheEventName, key: string, detail?: Omit<CacheEvent, 'type' | 'key'>): void {

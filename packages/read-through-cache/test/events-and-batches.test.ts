@@ -59,7 +59,7 @@ describe('per-key events, mget and mset', () => {
     expect(all.find((event) => event.type === 'hit' && event.key === 'k1')?.tier).toBe('local')
     expect(all.find((event) => event.type === 'set' && event.key === 'k1')?.source).toBe('load')
     expect(all.find((event) => event.type === 'set' && event.key === 'k3')?.source).toBe('set')
-    expect((all.find((event) => event.type === 'error')?.error as Error).message).toBe('db down')
+    expect(all.find((event) => event.type === 'error')?.error).toMatchObject({ message: 'db down' })
     expect(forOne.map((event) => event.key)).toEqual(['k1'])
 
     for (const off of [...offs, offOne]) off()
