@@ -48,13 +48,18 @@ export class FlightFallbacks {
     }
   }
 
-  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
+  /**
+   * Redis unavailable (or the lease wait timed out, or a memory-only cache): load, cap-limited,
+   * and keep the value only locally. `keep`, if given, decides whether the loaded entry may enter
+   * the local tier (memory-only: the tag bookkeeping and its race check).
+   */
   async loadWithoutRedis(
     key: string,
     loader: Loader<unknown>,
     policy: Policy,
     stale: LocalEntry | undefined,
     flight: Flight,
+    keep?: () => Promise<boolean>,
   ): Promise<void> {
     let value: unknown
     try {
@@ -68,7 +73,8 @@ export class FlightFallbacks {
     const cached = flight.skipStore
       ? undefined
       : this.#codec.build(key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) this.#view.put(key, cached, policy, flight)
+    if (cached !== undefined && (keep === undefined || (await keep())))
+      this.#view.put(key, cached, policy, flight)
     flight.resolve(value)
   }
 

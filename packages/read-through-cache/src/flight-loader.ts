@@ -11,6 +11,7 @@ import type { Loader } from './loader.js'
 import { effectivePolicy, lateTagsOf, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
+import { loadInMemory, type MemoryLoadParts } from './memory-load.js'
 import type { MissRate } from './miss-rate.js'
 import type { ResolvedOptions } from './options.js'
 import type { PendingInvalidations } from './pending-invalidations.js'
@@ -37,6 +38,8 @@ export interface FlightLoaderOptions {
   view: LocalView
   /** Tells the other processes' local tiers to drop keys. */
   publisher: InvalidationPublisher
+  /** No Redis: every load is `loadInMemory`. */
+  memoryOnly: boolean
 }
 
 /**
@@ -57,6 +60,8 @@ export class FlightLoader {
   readonly #fallbacks: FlightFallbacks
   readonly #view: LocalView
   readonly #publisher: InvalidationPublisher
+  /** Set in a memory-only cache: every load is `loadInMemory`. */
+  readonly #memory: MemoryLoadParts | undefined
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -77,6 +82,9 @@ export class FlightLoader {
       options.runLoad,
       options.view,
     )
+    this.#memory = options.memoryOnly
+      ? { fallbacks: this.#fallbacks, tags: this.#tags, keys: this.#keys, counters: this.#counters }
+      : undefined
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
@@ -87,7 +95,8 @@ export class FlightLoader {
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
   ): Promise<void> {
-    if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    if (this.#memory !== undefined) await loadInMemory(this.#memory, flight, loader, policy, localStale)
+    else if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
     else await this.#fly(flight.key, loader, policy, localStale, flight)
   }
 

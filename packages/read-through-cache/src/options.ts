@@ -46,8 +46,18 @@ export interface LocalTierOptions {
 }
 
 export interface ReadThroughCacheOptions extends FreshnessOptions {
-  /** The user's ioredis `Redis` or `Cluster` instance (required, no default). Not closed by `close()`. */
-  redis: RedisClient
+  /**
+   * The user's ioredis `Redis` or `Cluster` instance (required unless `memoryOnly`). Not closed by
+   * `close()`.
+   */
+  redis?: RedisClient
+  /**
+   * No Redis at all: the local tier is the whole cache (tests, single-process apps). Loads are
+   * single-flight within the process, invalidations and tags act on the local tier. Requires a
+   * local tier and no `redis`.
+   * @default false
+   */
+  memoryOnly?: boolean
   /**
    * Namespace prepended to every Redis key and to the invalidation channel. Must not contain `{` or `}`.
    * @default 'rtc:'
@@ -137,7 +147,8 @@ export interface ReadThroughCacheOptions extends FreshnessOptions {
 }
 
 export interface ResolvedOptions {
-  redis: RedisClient
+  /** `undefined` in memory-only mode. */
+  redis: RedisClient | undefined
   prefix: string
   freshness: ResolvedFreshness
   local: (Required<Omit<LocalTierOptions, 'ttlMs'>> & { ttlMs: number | undefined }) | false
@@ -159,8 +170,24 @@ export function resolveOptions(options: ReadThroughCacheOptions): ResolvedOption
     throw new CacheOptionsError('options', 'pass an options object with at least { redis }')
   }
   const redis = options.redis as unknown as { evalsha?: unknown; duplicate?: unknown } | undefined
-  if (!redis || typeof redis.evalsha !== 'function' || typeof redis.duplicate !== 'function') {
-    throw new CacheOptionsError('redis', 'expected an ioredis Redis or Cluster instance')
+  const memoryOnly = options.memoryOnly === true
+  if (options.memoryOnly !== undefined && typeof options.memoryOnly !== 'boolean') {
+    throw new CacheOptionsError('memoryOnly', `expected a boolean, got ${typeof options.memoryOnly}`)
+  }
+  if (memoryOnly && redis !== undefined) {
+    throw new CacheOptionsError('memoryOnly', 'pass either redis or memoryOnly: true, not both')
+  }
+  if (memoryOnly && options.local === false) {
+    throw new CacheOptionsError('local', 'memoryOnly needs the local tier (it is the whole cache)')
+  }
+  if (
+    !memoryOnly &&
+    (!redis || typeof redis.evalsha !== 'function' || typeof redis.duplicate !== 'function')
+  ) {
+    throw new CacheOptionsError(
+      'redis',
+      'expected an ioredis Redis or Cluster instance (or memoryOnly: true for a cache without Redis)',
+    )
   }
   if (
     options.keyPrefix !== undefined &&

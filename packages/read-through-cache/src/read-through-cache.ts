@@ -33,6 +33,8 @@ export class CacheFacade implements CacheApi {
 
   async ready(timeoutMs = 10_000): Promise<void> {
     if (this.#parts.view.closed) throw new CacheClosedError('ready')
+    // Memory-only: nothing to connect to.
+    if (this.#redis === undefined) return
     await waitUntilReady(this.#redis, this.#parts.bus?.ready, timeoutMs, this.#readyWaiters)
   }
 
@@ -131,7 +133,7 @@ export class CacheFacade implements CacheApi {
     for (const abort of this.#readyWaiters) abort(new CacheClosedError('ready'))
     // No new flight can start now; wait until the running ones (and their writes) are over.
     while (view.running.size > 0) await view.settled()
-    await replayDriver.close()
+    await replayDriver?.close()
     // One last bounded attempt: what is still queued is lost with the process.
     if (pending.size > 0) await tier.replayPending(true)
     await bus?.close()
