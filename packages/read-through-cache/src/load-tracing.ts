@@ -12,6 +12,11 @@ function loadOtel(): typeof OtelApi | undefined {
 
 const otel = loadOtel()
 const TRACER_NAME = '@scale/read-through-cache'
+/**
+ * Got once: without an SDK the API hands out a new proxy tracer per call. A proxy tracer finds
+ * an SDK registered later by itself, so caching it loses nothing.
+ */
+let tracer: OtelApi.Tracer | undefined
 
 /** What one loader call's span is about. */
 export interface LoadSpanInfo {
@@ -36,7 +41,8 @@ const noEnd: EndLoadSpan = () => {}
  */
 export function traceLoad<R>(info: LoadSpanInfo, load: () => R): [R, EndLoadSpan] {
   if (otel === undefined) return [load(), noEnd]
-  const span = otel.trace.getTracer(TRACER_NAME).startSpan('cache.load', {
+  tracer ??= otel.trace.getTracer(TRACER_NAME)
+  const span = tracer.startSpan('cache.load', {
     kind: otel.SpanKind.INTERNAL,
     attributes:
       info.batchSize === undefined
