@@ -88,16 +88,17 @@ export class FlightLoader {
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
-  async load(
+  load(
     flight: Flight,
     loader: Loader<unknown>,
     policy: Policy,
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
   ): Promise<void> {
-    if (this.#memory !== undefined) await loadInMemory(this.#memory, flight, loader, policy, localStale)
-    else if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
-    else await this.#fly(flight.key, loader, policy, localStale, flight)
+    // Each branch is an async function (never throws synchronously): no wrapper promise on the miss path.
+    if (this.#memory !== undefined) return loadInMemory(this.#memory, flight, loader, policy, localStale)
+    if (skipRedis) return this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    return this.#fly(flight.key, loader, policy, localStale, flight)
   }
 
   async #fly(

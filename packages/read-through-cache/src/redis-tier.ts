@@ -56,6 +56,7 @@ export interface RedisTierOptions {
 }
 
 const noop = () => {}
+const isOne = (reply: unknown) => reply === 1
 
 /** `prefix` as a literal in a SCAN MATCH pattern. */
 function escapeGlob(prefix: string): string {
@@ -183,10 +184,10 @@ export class RedisTier {
     )
   }
 
-  async setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
-    return this.#exec(
-      'setIfLease',
-      async () => (await this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px])) === 1,
+  /** On every miss: one promise for the command, no async wrapper around it. */
+  setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
+    return this.#exec('setIfLease', () =>
+      this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px]).then(isOne),
     )
   }
 
