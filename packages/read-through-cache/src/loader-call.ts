@@ -164,7 +164,10 @@ export function effectivePolicy(policy: Policy, flight: Flight): Policy {
   }
 }
 
+// Frozen: shared by every load, so a push would throw instead of leaking into other loads.
+const NO_TAGS = Object.freeze([]) as unknown as string[]
+
 /** The tags `ctx.setTags` added that the call did not already have. */
 export function lateTagsOf(policy: Policy, flight: Flight): string[] {
-  return flight.lateTags?.filter((tag) => !policy.tags.includes(tag)) ?? []
+  return flight.lateTags?.filter((tag) => !policy.tags.includes(tag)) ?? NO_TAGS
 }

@@ -11,6 +11,9 @@ export interface TagBookkeepingOptions {
   onStaleSetPrevented: () => void
 }
 
+// Frozen: shared by every untagged load, so a push would throw instead of leaking into others.
+const NO_TAG_KEYS = Object.freeze([]) as unknown as TagKeys[]
+
 /**
  * Tag membership of entries and the tag epochs that let a tagged load notice a `deleteByTag` that
  * ran while it loaded.
@@ -28,7 +31,8 @@ export class TagBookkeeping {
 
   keysOf(policyOrTags: Policy | readonly string[]): TagKeys[] {
     const tags = Array.isArray(policyOrTags) ? policyOrTags : (policyOrTags as Policy).tags
-    return tags.map((tag) => this.#keys.tag(tag))
+    // Most entries have no tags: no new array on every load then.
+    return tags.length === 0 ? NO_TAG_KEYS : tags.map((tag) => this.#keys.tag(tag))
   }
 
   /** Read before loading: a `deleteByTag` that bumps an epoch after this point is detected by `addMembersAfterLoad`. */
