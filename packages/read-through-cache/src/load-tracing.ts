@@ -17,6 +17,14 @@ const TRACER_NAME = '@scale/read-through-cache'
  * an SDK registered later by itself, so caching it loses nothing.
  */
 let tracer: OtelApi.Tracer | undefined
+/** The API's no-op provider (a fresh proxy's delegate): the global one delegates to it until an SDK registers. */
+const noopProvider = otel === undefined ? undefined : new otel.ProxyTracerProvider().getDelegate()
+
+/** `true` while no SDK is registered: a load then needs no span at all. */
+function noSdk(api: typeof OtelApi): boolean {
+  const provider = api.trace.getTracerProvider() as Partial<OtelApi.ProxyTracerProvider>
+  return typeof provider.getDelegate === 'function' && provider.getDelegate() === noopProvider
+}
 
 /** What one loader call's span is about. */
 export interface LoadSpanInfo {
@@ -36,11 +44,11 @@ const noEnd: EndLoadSpan = () => {}
 /**
  * Runs `load` inside a `cache.load` span (so the loader's own spans, a database query, are its
  * children) when `@opentelemetry/api` is installed; otherwise runs it as is. The span is ended by
- * the returned function, when the call settles or times out. Without a registered SDK this costs a
- * no-op span per load and nothing else.
+ * the returned function, when the call settles or times out. Without a registered SDK it costs two
+ * property reads per load.
  */
 export function traceLoad<R>(info: LoadSpanInfo, load: () => R): [R, EndLoadSpan] {
-  if (otel === undefined) return [load(), noEnd]
+  if (otel === undefined || noSdk(otel)) return [load(), noEnd]
   tracer ??= otel.trace.getTracer(TRACER_NAME)
   const span = tracer.startSpan('cache.load', {
     kind: otel.SpanKind.INTERNAL,
