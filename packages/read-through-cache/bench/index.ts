@@ -172,11 +172,15 @@ try {
     }
   }
 
-  const rows = [
-    ['local', 'local-tier hit'],
-    ['redis', 'Redis-tier hit'],
-    ['miss', 'miss then set'],
-  ] as const
+  // BENCH_ROWS=miss (comma-separated) runs only those rows: for profiling one path.
+  const only = process.env.BENCH_ROWS?.split(',')
+  const rows = (
+    [
+      ['local', 'local-tier hit'],
+      ['redis', 'Redis-tier hit'],
+      ['miss', 'miss then set'],
+    ] as const
+  ).filter(([row]) => only === undefined || only.includes(row))
   const results: Record<string, Record<Library, Result>> = {}
   for (const [row, label] of rows) {
     const names = Object.keys(contenders).filter((name) => contenders[name]?.[row] !== undefined)

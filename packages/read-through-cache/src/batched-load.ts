@@ -1,6 +1,7 @@
 import { CacheBatchResultError } from './errors.js'
 import type { FlightHooks } from './flight.js'
 import type { BatchLoader } from './loader.js'
+import type { LoadAbort } from './loader-call.js'
 
 /** One `getOrLoadMany`'s collector: per-key loads in, one `batchLoader` call out. */
 export interface BatchedLoad<T> {
@@ -25,7 +26,7 @@ const noop = () => {}
 export function createBatchedLoad<T>(
   batchLoader: BatchLoader<T>,
   outstanding: Set<string>,
-  runLoad: <R>(load: (signal: AbortSignal) => R | Promise<R>) => Promise<R>,
+  runLoad: <R>(load: (abort: LoadAbort) => R | Promise<R>) => Promise<R>,
 ): BatchedLoad<T> {
   const waiting = new Set<string>()
   let open: { keys: string[]; done: Promise<Map<string, T | undefined>>; fire: () => void } | undefined
@@ -38,7 +39,13 @@ export function createBatchedLoad<T>(
     const done = new Promise<Map<string, T | undefined>>((resolve, reject) => {
       fire = () => {
         if (open === current) open = undefined
-        runLoad((signal) => batchLoader([...keys], { signal }))
+        runLoad((abort) =>
+          batchLoader([...keys], {
+            get signal() {
+              return abort.signal
+            },
+          }),
+        )
           .then((result) => batchResult<T>(keys, result))
           .then(resolve, reject)
       }

@@ -1,4 +1,5 @@
 import { Observability } from '@scale/observability'
+import { CacheEvents } from './cache-events.js'
 import type { CircuitState } from './circuit-breaker.js'
 import {
   CACHE_METRICS,
@@ -10,6 +11,9 @@ import {
   legacyHookAdapter,
   type MetricsHook,
 } from './metrics.js'
+
+const LOCAL = { tier: 'local' } as const
+const REDIS = { tier: 'redis' } as const
 
 /** Snapshot of the counters and state, from `stats()`. */
 export interface CacheStats extends Record<CacheCounter, number> {
@@ -50,7 +54,41 @@ export class CacheCounters {
       ? legacyHookAdapter(metrics as CacheMetricsHook)
       : (metrics as MetricsHook | undefined)
     this.#metrics = new Observability(logger, hook, '@scale/read-through-cache')
+    let warned = false
+    this.events = new CacheEvents((error) => {
+      if (warned) return
+      warned = true
+      logger?.warn({ err: error }, '[@scale/read-through-cache] an event listener threw (logged once)')
+    })
   }
+
+  /** A hit of `key` in `tier`: counted and emitted. */
+  hit(key: string, tier: 'local' | 'redis'): void {
+    this.count(tier === 'local' ? 'hitsLocal' : 'hitsRedis')
+    // Tested here too: a local hit is a few hundred nanoseconds, so even a call shows.
+    if (this.events.listening) this.events.emit('hit', key, tier === 'local' ? LOCAL : REDIS)
+  }
+
+  /** A miss of `key` (nothing fresh here or in Redis): counted and emitted. */
+  miss(key: string): void {
+    this.count('misses')
+    this.events.emit('miss', key)
+  }
+
+  /** `callers` callers of `key` got a stale value: counted and emitted. */
+  stale(key: string, callers = 1): void {
+    this.count('staleServed', callers)
+    this.events.emit('stale', key, { callers })
+  }
+
+  /** The loader of `key` failed: counted and emitted. */
+  loadError(key: string, error: unknown): void {
+    this.count('loadErrors')
+    this.events.emit('error', key, { error })
+  }
+
+  /** Per-key events (`cache.on`); the counters that are per key emit through `hit`, `miss`... */
+  readonly events: CacheEvents
 
   count(counter: CacheCounter, by = 1): void {
     this.#counts[counter] += by

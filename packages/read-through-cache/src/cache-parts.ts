@@ -12,6 +12,7 @@ import { KeyLayout } from './key-layout.js'
 import { LeaseTokens } from './lease-tokens.js'
 import { createRunLoad } from './loader-call.js'
 import { LocalView } from './local-view.js'
+import { MemoryTier } from './memory-tier.js'
 import { MissRate } from './miss-rate.js'
 import type { ResolvedOptions } from './options.js'
 import { PendingInvalidations } from './pending-invalidations.js'
@@ -30,7 +31,8 @@ export interface CacheParts {
   counters: CacheCounters
   loads: Semaphore
   pending: PendingInvalidations
-  replayDriver: ReplayDriver
+  /** `undefined` in memory-only mode. */
+  replayDriver: ReplayDriver | undefined
   bus: InvalidationBus | undefined
 }
 
@@ -57,15 +59,22 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
   // before the first command after an outage, the queue replays through the tier.
   let pending: PendingInvalidations | undefined
   const hasPending = () => (pending?.size ?? 0) > 0
-  const tier = new RedisTier({
-    client: o.redis,
-    breaker,
-    commandTimeoutMs: o.commandTimeoutMs,
-    coalesceWrites: o.coalesceWrites,
-    onProbe: async () => pending?.replay(),
-    hasPending,
-    onError: () => counters.count('redisErrors'),
-  })
+  const redis = o.redis
+  // Memory-only: a stand-in with the tier's public surface (see memory-tier.ts); the local tier
+  // hears of every invalidation (there is no other process), so it is trusted as when subscribed.
+  if (redis === undefined) view.subscribed = true
+  const tier =
+    redis === undefined
+      ? (new MemoryTier() as unknown as RedisTier)
+      : new RedisTier({
+          client: redis,
+          breaker,
+          commandTimeoutMs: o.commandTimeoutMs,
+          coalesceWrites: o.coalesceWrites,
+          onProbe: async () => pending?.replay(),
+          hasPending,
+          onError: () => counters.count('redisErrors'),
+        })
   const publisher = new InvalidationPublisher(tier, keys.channel, origin, o.local !== false)
   let replayDriver: ReplayDriver | undefined
   pending = new PendingInvalidations({
@@ -79,14 +88,17 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
     },
   })
   const queue = pending
-  replayDriver = new ReplayDriver({
-    client: o.redis,
-    intervalMs: Math.max(50, Math.min(250, o.openDurationMs)),
-    commandTimeoutMs: o.commandTimeoutMs,
-    hasPending,
-    replay: (force) => tier.replayPending(force),
-    replayVia: (connection) => queue.replay(connection),
-  })
+  replayDriver =
+    redis === undefined
+      ? undefined
+      : new ReplayDriver({
+          client: redis,
+          intervalMs: Math.max(50, Math.min(250, o.openDurationMs)),
+          commandTimeoutMs: o.commandTimeoutMs,
+          hasPending,
+          replay: (force) => tier.replayPending(force),
+          replayVia: (connection) => queue.replay(connection),
+        })
   const tags = new TagBookkeeping({
     tier,
     keys,
@@ -94,7 +106,7 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
     onStaleSetPrevented: () => counters.count('staleSetsPrevented'),
   })
   const loads = new Semaphore(o.maxConcurrentLoads)
-  const runLoad = createRunLoad(loads, () => counters.count('loads'))
+  const runLoad = createRunLoad(loads, () => counters.count('loads'), o.prefix)
   const tokens = new LeaseTokens(origin)
   const missRate = new MissRate()
   const flightLoader = new FlightLoader({
@@ -110,25 +122,30 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
     runLoad,
     view,
     publisher,
+    memoryOnly: redis === undefined,
   })
   const flights = new Flights(view, flightLoader, tokens, counters)
   const parts = { keys, codec, defaultPolicy: policy, view, tier }
   return {
     view,
     reads: new CacheReads({ ...parts, options: o, flights, counters, missRate, runLoad }),
-    writes: new CacheWrites({ ...parts, options: o, tags, pending, publisher }),
+    writes: new CacheWrites({ ...parts, options: o, tags, pending, publisher, events: counters.events }),
     tier,
     breaker,
     counters,
     loads,
     pending,
     replayDriver,
-    bus: o.local === false ? undefined : createBus(o, keys, origin, view, queue, counters),
+    bus:
+      o.local === false || redis === undefined
+        ? undefined
+        : createBus(o, redis, keys, origin, view, queue, counters),
   }
 }
 
 function createBus(
   o: ResolvedOptions,
+  redis: RedisClient,
   keys: KeyLayout,
   origin: string,
   view: LocalView,
@@ -136,7 +153,7 @@ function createBus(
   counters: CacheCounters,
 ): InvalidationBus {
   return new InvalidationBus({
-    client: o.redis,
+    client: redis,
     channel: keys.channel,
     origin,
     onAll: () => view.invalidateAll(),
@@ -155,7 +172,7 @@ function createBus(
       view.subscribed = false
       view.distrust()
     },
-    onServerBack: () => nudgeReconnect(o.redis, pending),
+    onServerBack: () => nudgeReconnect(redis, pending),
     onError: () => counters.count('redisErrors'),
   })
 }

@@ -76,7 +76,7 @@ export class CacheReads {
         if (!passesCheck(policy, entry)) {
           this.#view.local.delete(key)
         } else if (entry.freshUntil > now) {
-          this.#counters.count('hitsLocal')
+          this.#counters.hit(key, 'local')
           if (entry.freshUntil - now < policy.refreshThresholdMs)
             this.#flights.refreshEarly(key, loader as Loader<unknown>, policy, entry)
           return entry.value as T
@@ -89,7 +89,7 @@ export class CacheReads {
     if (running !== undefined) {
       this.#counters.count('coalescedWaits')
       if (stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs) {
-        this.#counters.count('staleServed')
+        this.#counters.stale(key)
         return stale.value as T
       }
       return this.#flights.attach(running) as Promise<T>
@@ -104,7 +104,7 @@ export class CacheReads {
         callers: serveStale ? 0 : 1,
       })
       if (!serveStale) return flight.promise as Promise<T>
-      this.#counters.count('staleServed')
+      this.#counters.stale(key)
       return (stale as LocalEntry).value as T
     }
     return this.#readThenLoad(key, loader as Loader<unknown>, policy, stale) as Promise<T>
@@ -135,7 +135,7 @@ export class CacheReads {
     if (text !== null) {
       const found = this.#codec.decode(key, text)
       if (found !== undefined && found.freshUntil > Date.now() && passesCheck(policy, found)) {
-        this.#counters.count('hitsRedis')
+        this.#counters.hit(key, 'redis')
         this.#missRate.recordHit()
         // Skip the local fill if an invalidation arrived while the GET was out: it may be older.
         if (seq === this.#view.invalidationSeq) this.#view.put(key, found, policy)
@@ -168,7 +168,7 @@ export class CacheReads {
           staleLocal.set(key, entry)
           return true
         }
-        this.#counters.count('hitsLocal')
+        this.#counters.hit(key, 'local')
         results.set(key, entry.value as T)
         return false
       })
@@ -182,7 +182,7 @@ export class CacheReads {
           const text = texts[i]
           const found = text == null ? undefined : this.#codec.decode(key, text)
           if (found === undefined || found.freshUntil <= at) return true
-          this.#counters.count('hitsRedis')
+          this.#counters.hit(key, 'redis')
           if (seq === this.#view.invalidationSeq) this.#view.put(key, found, policy)
           results.set(key, found.value as T)
           return false
@@ -193,7 +193,12 @@ export class CacheReads {
     }
     if (remaining.length > 0) {
       const batching = createBatchedLoad(batchLoader, new Set(remaining), (signalled) =>
-        this.#runLoad(`batch of ${remaining.length}`, policy.loaderHardTimeoutMs, signalled),
+        this.#runLoad(
+          `batch of ${remaining.length}`,
+          policy.loaderHardTimeoutMs,
+          signalled,
+          remaining.length,
+        ),
       )
       await Promise.all(
         remaining.map(async (key) => {
@@ -221,6 +226,47 @@ export class CacheReads {
     return keys.map((key) => results.get(key))
   }
 
+  /** `get` for many keys: the local tier, then one MGET for the rest; never loads. */
+  async mget<T>(keys: readonly string[], options?: Pick<EntryOptions, 'local'>): Promise<(T | undefined)[]> {
+    if (this.#view.closed) throw new CacheClosedError('mget')
+    if (!Array.isArray(keys)) throw new CacheKeyError('key', keys)
+    for (const key of keys) assertKey('key', key)
+    const local = options?.local !== false ? this.#view.local : undefined
+    const now = Date.now()
+    const results = new Map<string, T>()
+    const remote: string[] = []
+    for (const key of new Set(keys)) {
+      const entry = local?.get(key, now)
+      if (entry !== undefined && entry.freshUntil > now && !entry.negative) {
+        this.#counters.hit(key, 'local')
+        results.set(key, entry.value as T)
+      } else remote.push(key)
+    }
+    if (remote.length > 0) {
+      const seq = this.#view.invalidationSeq
+      let texts: (string | null)[] = []
+      try {
+        texts = await this.#tier.mget(remote.map((key) => this.#keys.entry(key)))
+      } catch {
+        // Counted by the tier: an unreachable Redis reads as misses, as in `get`.
+      }
+      const at = Date.now()
+      remote.forEach((key, i) => {
+        const text = texts[i]
+        const found = text == null ? undefined : this.#codec.decode(key, text)
+        if (found === undefined || found.freshUntil <= at || found.negative) {
+          this.#counters.miss(key)
+          return
+        }
+        this.#counters.hit(key, 'redis')
+        if (local !== undefined && seq === this.#view.invalidationSeq)
+          this.#view.put(key, found, this.#defaultPolicy)
+        results.set(key, found.value as T)
+      })
+    }
+    return keys.map((key) => results.get(key))
+  }
+
   async get<T>(key: string, options?: Pick<EntryOptions, 'local'>): Promise<T | undefined> {
     if (this.#view.closed) throw new CacheClosedError('get')
     assertKey('key', key)
@@ -229,7 +275,7 @@ export class CacheReads {
     if (useLocal) {
       const entry = this.#view.local?.get(key, now)
       if (entry !== undefined && entry.freshUntil > now) {
-        this.#counters.count('hitsLocal')
+        this.#counters.hit(key, 'local')
         return entry.value as T
       }
     }
@@ -238,15 +284,15 @@ export class CacheReads {
     try {
       text = await this.#tier.get(this.#keys.entry(key))
     } catch {
-      this.#counters.count('misses')
+      this.#counters.miss(key)
       return undefined
     }
     const found = text === null ? undefined : this.#codec.decode(key, text)
     if (found === undefined || found.freshUntil <= Date.now()) {
-      this.#counters.count('misses')
+      this.#counters.miss(key)
       return undefined
     }
-    this.#counters.count('hitsRedis')
+    this.#counters.hit(key, 'redis')
     if (useLocal && seq === this.#view.invalidationSeq) this.#view.put(key, found, this.#defaultPolicy)
     return found.value as T
   }

@@ -1,6 +1,7 @@
-import type { EntryCodec } from './entry-codec.js'
+import type { CacheEvents } from './cache-events.js'
+import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import { assertKey, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
-import { CacheClosedError, CacheKeyError, CacheUnavailableError } from './errors.js'
+import { CacheClosedError, CacheKeyError, CacheOptionsError, CacheUnavailableError } from './errors.js'
 import type { InvalidationPublisher } from './invalidation-bus.js'
 import type { KeyLayout } from './key-layout.js'
 import type { LocalView } from './local-view.js'
@@ -8,6 +9,15 @@ import type { ResolvedOptions } from './options.js'
 import type { PendingInvalidations } from './pending-invalidations.js'
 import type { RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
+
+const SOURCE_SET = { source: 'set' } as const
+
+/** One entry of `mset`: its own options (TTL, tags...) or the cache's defaults. */
+export interface MsetEntry<T> {
+  key: string
+  value: T
+  options?: EntryOptions
+}
 
 /** What the write path works with (built once by the facade). */
 export interface CacheWritesParts {
@@ -20,6 +30,7 @@ export interface CacheWritesParts {
   tags: TagBookkeeping
   pending: PendingInvalidations
   publisher: InvalidationPublisher
+  events: CacheEvents
 }
 
 /**
@@ -37,6 +48,7 @@ export class CacheWrites {
   readonly #tags: TagBookkeeping
   readonly #pending: PendingInvalidations
   readonly #publisher: InvalidationPublisher
+  readonly #events: CacheEvents
 
   constructor(parts: CacheWritesParts) {
     this.#freshness = parts.options.freshness
@@ -48,6 +60,7 @@ export class CacheWrites {
     this.#tags = parts.tags
     this.#pending = parts.pending
     this.#publisher = parts.publisher
+    this.#events = parts.events
   }
 
   async set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
@@ -63,11 +76,54 @@ export class CacheWrites {
       await this.#tier.set(keys, this.#codec.text(entry), Math.max(1, entry.staleUntil - Date.now()))
       if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
       await this.#publisher.publish([key])
+      this.#events.emit('set', key, SOURCE_SET)
     } catch (error) {
       // Redis may still hold the previous value and other processes their old copies: queue an
       // invalidation so that, once Redis answers, everyone reloads instead of serving the old value.
       this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('set', { key, queuedForReplay: true }, error)
+    }
+  }
+
+  /**
+   * `set` for many entries: every value is serialized first (a value that cannot be is a
+   * `CacheSerializationError` and nothing is written), then one SET script per key in one write to
+   * the socket, one invalidation message for all. A key given twice keeps its last value.
+   */
+  async mset<T>(entries: readonly MsetEntry<T>[]): Promise<void> {
+    if (this.#view.closed) throw new CacheClosedError('mset')
+    if (!Array.isArray(entries)) throw new CacheOptionsError('mset', 'expected an array of { key, value }')
+    const byKey = new Map<string, { policy: Policy; cached: CachedEntry | undefined }>()
+    for (const item of entries) {
+      if (typeof item !== 'object' || item === null) {
+        throw new CacheOptionsError('mset', 'expected an array of { key, value }')
+      }
+      assertKey('key', item.key)
+      const policy =
+        item.options === undefined ? this.#defaultPolicy : resolvePolicy(item.options, this.#freshness)
+      byKey.set(item.key, { policy, cached: this.#codec.build(item.key, item.value, policy) })
+    }
+    if (byKey.size === 0) return
+    const keys = [...byKey.keys()]
+    for (const [key, { policy, cached }] of byKey) {
+      this.#view.invalidate(key)
+      if (cached !== undefined) this.#view.put(key, cached, policy)
+    }
+    try {
+      await Promise.all(
+        [...byKey].map(async ([key, { policy, cached }]) => {
+          const entry = this.#keys.entry(key)
+          if (cached === undefined) return this.#tier.invalidate([entry])
+          await this.#tier.set(entry, this.#codec.text(cached), Math.max(1, cached.staleUntil - Date.now()))
+          if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
+        }),
+      )
+      await this.#publisher.publish(keys)
+      for (const [key, { cached }] of byKey)
+        this.#events.emit(cached === undefined ? 'delete' : 'set', key, SOURCE_SET)
+    } catch (error) {
+      for (const key of keys) this.#pending.queue({ kind: 'key', key })
+      throw new CacheUnavailableError('mset', { keys, queuedForReplay: true }, error)
     }
   }
 
@@ -78,6 +134,7 @@ export class CacheWrites {
     try {
       await this.#tier.invalidate([this.#keys.entry(key)])
       await this.#publisher.publish([key])
+      this.#events.emit('delete', key)
     } catch (error) {
       this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('delete', { key, queuedForReplay: true }, error)
@@ -128,6 +185,7 @@ export class CacheWrites {
     try {
       await this.#tier.invalidate(unique.map((key) => this.#keys.entry(key)))
       await this.#publisher.publish(unique)
+      for (const key of unique) this.#events.emit('delete', key)
     } catch (error) {
       for (const key of unique) this.#pending.queue({ kind: 'key', key })
       throw new CacheUnavailableError('deleteMany', { keys: unique, queuedForReplay: true }, error)
@@ -143,6 +201,7 @@ export class CacheWrites {
       if (members.length > 0) {
         await this.#tier.invalidate(members.map((key) => this.#keys.entry(key)))
         await this.#publisher.publish(members)
+        for (const key of members) this.#events.emit('delete', key)
       }
     } catch (error) {
       this.#pending.queue({ kind: 'tag', tag })

@@ -1,5 +1,5 @@
 import { CacheKeyError, CacheOptionsError } from './errors.js'
-import { type FreshnessOptions, type ResolvedFreshness, resolveFreshness } from './options.js'
+import { type FreshnessOptions, type ResolvedFreshness, resolveFreshness } from './freshness-options.js'
 
 /** Per-call options of `getOrLoad`, `getOrLoadMany` and `set`. */
 export interface EntryOptions extends FreshnessOptions {

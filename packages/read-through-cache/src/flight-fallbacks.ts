@@ -14,6 +14,8 @@ import type { RedisTier } from './redis-tier.js'
  * only locally), in the `leases: false` control mode, and when a load fails (a stale value within
  * the grace period, or the error). `FlightLoader` runs the lease protocol and falls back to these.
  */
+const noop = () => {}
+
 export class FlightFallbacks {
   readonly #tier: RedisTier
   readonly #codec: EntryCodec
@@ -46,13 +48,18 @@ export class FlightFallbacks {
     }
   }
 
-  /** Redis unavailable (or the lease wait timed out): load, cap-limited, and keep the value only locally. */
+  /**
+   * Redis unavailable (or the lease wait timed out, or a memory-only cache): load, cap-limited,
+   * and keep the value only locally. `keep`, if given, decides whether the loaded entry may enter
+   * the local tier (memory-only: the tag bookkeeping and its race check).
+   */
   async loadWithoutRedis(
     key: string,
     loader: Loader<unknown>,
     policy: Policy,
     stale: LocalEntry | undefined,
     flight: Flight,
+    keep?: () => Promise<boolean>,
   ): Promise<void> {
     let value: unknown
     try {
@@ -66,7 +73,8 @@ export class FlightFallbacks {
     const cached = flight.skipStore
       ? undefined
       : this.#codec.build(key, value, effectivePolicy(policy, flight))
-    if (cached !== undefined) this.#view.put(key, cached, policy, flight)
+    if (cached !== undefined && (keep === undefined || (await keep())))
+      this.#view.put(key, cached, policy, flight)
     flight.resolve(value)
   }
 
@@ -86,11 +94,11 @@ export class FlightFallbacks {
     }
     const found = text === null ? undefined : this.#codec.decode(entry.key, text)
     if (found !== undefined && found.freshUntil > Date.now()) {
-      this.#counters.count('hitsRedis')
+      this.#counters.hit(entry.key, 'redis')
       this.#view.put(entry.key, found, policy, flight)
       return flight.resolve(found.value)
     }
-    this.#counters.count('misses')
+    this.#counters.miss(entry.key)
     const stale = found ?? localStale
     let value: unknown
     try {
@@ -122,7 +130,7 @@ export class FlightFallbacks {
     stale: LocalEntry | undefined,
     flight: Flight,
   ): LocalEntry | undefined {
-    this.#counters.count('loadErrors')
+    this.#counters.loadError(flight.key, error)
     if (stale !== undefined && Date.now() < stale.freshUntil + policy.gracePeriodMs) {
       // Fail-safe: a stale value within the grace period beats an error.
       this.answerStale(flight, stale.value)
@@ -145,8 +153,32 @@ export class FlightFallbacks {
   /** Answers the flight's callers with a stale value, keeping the flight joinable; counts each caller. */
   readonly answerStale = (flight: Flight, value: unknown): void => {
     if (flight.answered) return
-    if (flight.callers > 0) this.#counters.count('staleServed', flight.callers)
+    if (flight.callers > 0) this.#counters.stale(flight.key, flight.callers)
     flight.servedStale = true
     flight.answer(value)
+  }
+
+  /**
+   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
+   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
+   * here and in every process, get it without calling the failing loader again each time.
+   */
+  async storeBackoff(
+    entry: EntryKeys,
+    token: string,
+    served: LocalEntry,
+    policy: Policy,
+    flight: Flight,
+  ): Promise<void> {
+    const backoff = this.backoffEntry(entry.key, served, policy)
+    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
+    try {
+      const px = Math.max(1, backoff.staleUntil - Date.now())
+      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
+        this.#view.put(entry.key, backoff, policy, flight)
+      }
+    } catch {
+      await this.#tier.releaseLease(entry, token).catch(noop)
+    }
   }
 }

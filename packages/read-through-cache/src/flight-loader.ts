@@ -8,9 +8,10 @@ import type { EntryKeys, KeyLayout } from './key-layout.js'
 import type { LeaseTokens } from './lease-tokens.js'
 import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
 import type { Loader } from './loader.js'
-import { effectivePolicy, type RunLoad } from './loader-call.js'
+import { effectivePolicy, lateTagsOf, type RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
+import { loadInMemory, type MemoryLoadParts } from './memory-load.js'
 import type { MissRate } from './miss-rate.js'
 import type { ResolvedOptions } from './options.js'
 import type { PendingInvalidations } from './pending-invalidations.js'
@@ -18,6 +19,7 @@ import type { LeaseRead, RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
 
 const noop = () => {}
+const SOURCE_LOAD = { source: 'load' } as const
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export interface FlightLoaderOptions {
@@ -36,6 +38,8 @@ export interface FlightLoaderOptions {
   view: LocalView
   /** Tells the other processes' local tiers to drop keys. */
   publisher: InvalidationPublisher
+  /** No Redis: every load is `loadInMemory`. */
+  memoryOnly: boolean
 }
 
 /**
@@ -56,6 +60,8 @@ export class FlightLoader {
   readonly #fallbacks: FlightFallbacks
   readonly #view: LocalView
   readonly #publisher: InvalidationPublisher
+  /** Set in a memory-only cache: every load is `loadInMemory`. */
+  readonly #memory: MemoryLoadParts | undefined
 
   constructor(options: FlightLoaderOptions) {
     this.#options = options.options
@@ -76,18 +82,23 @@ export class FlightLoader {
       options.runLoad,
       options.view,
     )
+    this.#memory = options.memoryOnly
+      ? { fallbacks: this.#fallbacks, tags: this.#tags, keys: this.#keys, counters: this.#counters }
+      : undefined
   }
 
   /** Runs the flight's load to its end; throws only what the caller must reject the flight with. */
-  async load(
+  load(
     flight: Flight,
     loader: Loader<unknown>,
     policy: Policy,
     localStale: LocalEntry | undefined,
     skipRedis: boolean,
   ): Promise<void> {
-    if (skipRedis) await this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
-    else await this.#fly(flight.key, loader, policy, localStale, flight)
+    // Each branch is an async function (never throws synchronously): no wrapper promise on the miss path.
+    if (this.#memory !== undefined) return loadInMemory(this.#memory, flight, loader, policy, localStale)
+    if (skipRedis) return this.#fallbacks.loadWithoutRedis(flight.key, loader, policy, localStale, flight)
+    return this.#fly(flight.key, loader, policy, localStale, flight)
   }
 
   async #fly(
@@ -134,7 +145,7 @@ export class FlightLoader {
           flight.replacesFresh = true
           continue
         }
-        this.#counters.count('hitsRedis')
+        this.#counters.hit(key, 'redis')
         this.#missRate.recordHit()
         this.#view.put(key, found, policy, flight)
         return flight.resolve(found.value)
@@ -160,7 +171,7 @@ export class FlightLoader {
           // during the refresh get the same stale value instead of each starting a flight.
           this.#fallbacks.answerStale(flight, stale.value)
         } else if (!waited) {
-          this.#counters.count('misses')
+          this.#counters.miss(key)
           this.#missRate.recordMiss()
         }
         if (waited) flight.hooks?.waiting(key, false)
@@ -220,7 +231,7 @@ export class FlightLoader {
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
       const served = this.#fallbacks.failLoad(error, policy, stale, flight)
-      if (served !== undefined) return this.#storeBackoff(entry, token, served, policy, flight)
+      if (served !== undefined) return this.#fallbacks.storeBackoff(entry, token, served, policy, flight)
       return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
     }
     if (flight.skipStore) {
@@ -238,6 +249,7 @@ export class FlightLoader {
       flight.resolve(value)
       return this.#release(entry, token, { kind: 'missing' })
     }
+    const lateTags = lateTagsOf(policy, flight)
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
     // miss then costs them the two reads, not the write too. The flight stays joinable until the
     // write is done (unless invalidated), so a call in between gets this value instead of a miss.
@@ -252,12 +264,14 @@ export class FlightLoader {
       )
       if (!stored) this.#counters.count('staleSetsPrevented')
       // Undone (and not stored) if a deleteByTag ran during the load.
-      if (stored && tags.length > 0) {
+      if (stored && (tags.length > 0 || lateTags.length > 0)) {
         stored = await this.#tags.addMembersAfterLoad(
           tags,
           entry,
           effectivePolicy(policy, flight),
           epochsBefore,
+          this.#tags.keysOf(lateTags),
+          flight.startedAt,
         )
       }
     } catch {
@@ -265,9 +279,12 @@ export class FlightLoader {
       // With tags the write may have landed (a timed-out command can still run) without its tag
       // membership, or a deleteByTag may have raced it and the undo failed: either way no later
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
+      if (tags.length > 0 || lateTags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
-    if (stored) this.#view.put(entry.key, cached, policy, flight)
+    if (stored) {
+      this.#view.put(entry.key, cached, policy, flight)
+      this.#counters.events.emit('set', entry.key, SOURCE_LOAD)
+    }
     // A forced load replaced a value that may be fresh in other processes' local tiers.
     if (stored && (policy.forceFresh || flight.replacesFresh))
       await this.#publisher.publish([entry.key]).catch(noop)
@@ -278,29 +295,5 @@ export class FlightLoader {
   async #release(entry: EntryKeys, token: string, outcome: LoadOutcome): Promise<void> {
     const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
     await this.#tier.releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl).catch(noop)
-  }
-
-  /**
-   * Grace back-off: the loader failed and a stale value was served. Store that value as fresh for
-   * `graceBackoffMs` (under the lease, so an invalidation meanwhile still wins), so the next reads,
-   * here and in every process, get it without calling the failing loader again each time.
-   */
-  async #storeBackoff(
-    entry: EntryKeys,
-    token: string,
-    served: LocalEntry,
-    policy: Policy,
-    flight: Flight,
-  ): Promise<void> {
-    const backoff = this.#fallbacks.backoffEntry(entry.key, served, policy)
-    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
-    try {
-      const px = Math.max(1, backoff.staleUntil - Date.now())
-      if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {
-        this.#view.put(entry.key, backoff, policy, flight)
-      }
-    } catch {
-      await this.#tier.releaseLease(entry, token).catch(noop)
-    }
   }
 }

@@ -8,6 +8,10 @@ export interface Flight {
   invalidated: boolean
   /** Set by the loader through `ctx.setTtl`: the TTL of the entry this load writes. */
   ttlMs: number | undefined
+  /** Set by the loader through `ctx.setTags`: tags of the entry this load writes, not known before it. */
+  lateTags: string[] | undefined
+  /** When the flight started (this process's clock): `ctx.setTags` judges racing `deleteByTag`s from it. */
+  startedAt: number
   /** Set by the loader through `ctx.skip()`: what it returns is not cached. */
   skipStore: boolean
   /** The load replaces a value that was still fresh (it failed `checkValue`): tell the other local tiers. */
@@ -40,47 +44,68 @@ const noop = () => {}
 /**
  * A flight not yet running. `detach` is called when it is answered for good: once answered, a
  * flight is no longer joinable, since a call made after an answer must not get an answer that
- * predates it (and may predate an invalidation).
+ * predates it (and may predate an invalidation). A class, not a closure per method: one is made
+ * on every miss.
  */
+class RunningFlight implements Flight {
+  hooks: FlightHooks | undefined
+  token: string | undefined = undefined
+  invalidated = false
+  answered = false
+  ttlMs: number | undefined = undefined
+  lateTags: string[] | undefined = undefined
+  startedAt = Date.now()
+  skipStore = false
+  replacesFresh = false
+  callers: number
+  servedStale = false
+  readonly promise: Promise<unknown>
+  done: Promise<void> = Promise.resolve()
+  readonly #settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void }
+  readonly #detach: (flight: Flight) => void
+
+  constructor(
+    readonly key: string,
+    hooks: FlightHooks | undefined,
+    detach: (flight: Flight) => void,
+    callers: number,
+  ) {
+    this.hooks = hooks
+    this.callers = callers
+    this.#detach = detach
+    let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
+    this.promise = new Promise<unknown>((resolve, reject) => {
+      settle = { resolve, reject }
+    })
+    this.#settle = settle as { resolve: (value: unknown) => void; reject: (error: unknown) => void }
+    // A flight may be rejected with no caller left waiting (all were served stale): never unhandled.
+    this.promise.catch(noop)
+  }
+
+  resolve(value: unknown): void {
+    this.#detach(this)
+    this.answered = true
+    this.#settle.resolve(value)
+  }
+
+  reject(error: unknown): void {
+    this.#detach(this)
+    this.answered = true
+    this.#settle.reject(error)
+  }
+
+  answer(value: unknown): void {
+    this.answered = true
+    this.#settle.resolve(value)
+  }
+}
+
+/** A flight not yet running (see `RunningFlight`). */
 export function createFlight(
   key: string,
   hooks: FlightHooks | undefined,
   detach: (flight: Flight) => void,
   callers: number,
 ): Flight {
-  let settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void } | undefined
-  const promise = new Promise<unknown>((resolve, reject) => {
-    settle = { resolve, reject }
-  })
-  // A flight may be rejected with no caller left waiting (all were served stale): never unhandled.
-  promise.catch(noop)
-  const flight: Flight = {
-    key,
-    hooks,
-    token: undefined,
-    invalidated: false,
-    answered: false,
-    ttlMs: undefined,
-    skipStore: false,
-    replacesFresh: false,
-    callers,
-    servedStale: false,
-    promise,
-    resolve: (value) => {
-      detach(flight)
-      flight.answered = true
-      settle?.resolve(value)
-    },
-    reject: (error) => {
-      detach(flight)
-      flight.answered = true
-      settle?.reject(error)
-    },
-    answer: (value) => {
-      flight.answered = true
-      settle?.resolve(value)
-    },
-    done: Promise.resolve(),
-  }
-  return flight
+  return new RunningFlight(key, hooks, detach, callers)
 }

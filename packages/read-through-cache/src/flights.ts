@@ -73,7 +73,7 @@ export class Flights {
   /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
   attach(flight: Flight): Promise<unknown> {
     flight.callers++
-    if (flight.servedStale) this.#counters.count('staleServed')
+    if (flight.servedStale) this.#counters.stale(flight.key)
     return flight.promise
   }
 

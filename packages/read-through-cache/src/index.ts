@@ -1,5 +1,6 @@
+import type { ReadThroughCache } from './cache-interface.js'
 import type { ReadThroughCacheOptions } from './options.js'
-import { ReadThroughCache } from './read-through-cache.js'
+import { CacheFacade } from './read-through-cache.js'
 
 /**
  * Creates a read-through cache over the user's ioredis `Redis` or `Cluster`.
@@ -16,10 +17,12 @@ import { ReadThroughCache } from './read-through-cache.js'
  * ```
  */
 export function createReadThroughCache(options: ReadThroughCacheOptions): ReadThroughCache {
-  return new ReadThroughCache(options)
+  return new CacheFacade(options)
 }
 
 export type { CacheStats } from './cache-counters.js'
+export type { CacheEvent, CacheEventListener, CacheEventName } from './cache-events.js'
+export type { MsetEntry } from './cache-writes.js'
 export type { CircuitState } from './circuit-breaker.js'
 export type { EntryOptions } from './entry-policy.js'
 export {

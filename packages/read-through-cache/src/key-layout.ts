@@ -15,6 +15,8 @@ export interface TagKeys {
   members: string
   /** Counter bumped by every `deleteByTag`; a loader compares it before and after to catch a racing invalidation. */
   epoch: string
+  /** When the epoch was last bumped (Redis server time, ms): checked by loads that tag late (`ctx.setTags`). */
+  bumpedAt: string
 }
 
 /**
@@ -48,6 +50,6 @@ export class KeyLayout {
 
   tag(tag: string): TagKeys {
     const base = `${this.prefix}tag:${hashTag(tag)}`
-    return { tag, members: `${base}:s`, epoch: `${base}:e` }
+    return { tag, members: `${base}:s`, epoch: `${base}:e`, bumpedAt: `${base}:t` }
   }
 }

@@ -1,40 +1,98 @@
-import type { Policy } from './entry-policy.js'
+import { assertKey, type Policy } from './entry-policy.js'
 import { CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
+import { type EndLoadSpan, traceLoad } from './load-tracing.js'
 import type { Loader, LoaderContext } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { Semaphore } from './semaphore.js'
+
+/**
+ * The abort side of one loader call. The `AbortController` is made only when the loader reads
+ * `signal` or the call times out: creating one per load cost a tenth of the miss path's CPU.
+ */
+export class LoadAbort {
+  #controller: AbortController | undefined
+  #reason: unknown
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason)
+    }
+    return this.#controller.signal
+  }
+
+  abort(reason: unknown): void {
+    this.#reason = reason
+    this.#controller?.abort(reason)
+  }
+}
 
 /** Runs a loader call under the process-wide cap and the hard timeout; `what` names it in the timeout error. */
 export type RunLoad = <R>(
   what: string,
   timeoutMs: number,
-  load: (signal: AbortSignal) => R | Promise<R>,
+  load: (abort: LoadAbort) => R | Promise<R>,
+  batchSize?: number,
 ) => Promise<R>
 
 /**
  * The `RunLoad` of a cache: a loader call (one key's or a whole batch's) runs under the
  * process-wide cap and is counted. At `timeoutMs` (from the call: a wait for a slot counts) its
  * signal aborts with a `CacheLoaderTimeoutError`, which is also what the call rejects with, and
- * the slot is freed even if the loader never settles.
+ * the slot is freed even if the loader never settles. One promise and one timer per call, no
+ * listener: this is on every miss.
  */
-export function createRunLoad(loads: Semaphore, onLoad: () => void): RunLoad {
-  return (what, timeoutMs, load) => {
-    const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new CacheLoaderTimeoutError(what, timeoutMs)), timeoutMs)
-    // A hung loader alone must not keep the process alive.
-    timer.unref()
-    return loads
-      .run(() => {
+export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: string): RunLoad {
+  return <R>(
+    what: string,
+    timeoutMs: number,
+    load: (abort: LoadAbort) => R | Promise<R>,
+    batchSize?: number,
+  ) =>
+    new Promise<R>((resolve, reject) => {
+      const abort = new LoadAbort()
+      let holding = false
+      let settled = false
+      let endSpan: EndLoadSpan | undefined
+      const settle = (error?: unknown): boolean => {
+        if (settled) return false
+        settled = true
+        clearTimeout(timer)
+        endSpan?.(error)
+        if (holding) loads.release()
+        else loads.cancel(start)
+        return true
+      }
+      const start = () => {
+        holding = true
         onLoad()
-        return load(controller.signal)
-      }, controller.signal)
-      .finally(() => clearTimeout(timer))
-  }
+        let result: R | Promise<R>
+        try {
+          ;[result, endSpan] = traceLoad({ what, prefix, batchSize }, () => load(abort))
+        } catch (error) {
+          if (settle()) reject(error)
+          return
+        }
+        Promise.resolve(result).then(
+          (value) => settle() && resolve(value),
+          (error: unknown) => settle(error) && reject(error),
+        )
+      }
+      const timer = setTimeout(() => {
+        const error = new CacheLoaderTimeoutError(what, timeoutMs)
+        if (!settle(error)) return
+        abort.abort(error)
+        reject(error)
+      }, timeoutMs)
+      // A hung loader alone must not keep the process alive.
+      timer.unref()
+      loads.acquire(start)
+    })
 }
 
-/** The signal of a batch member's own loader (the batch call has the real one). */
-const NEVER_ABORTED = new AbortController().signal
+/** The abort of a batch member's own loader (the batch call has the real one): never aborted. */
+const NEVER_ABORTED = new LoadAbort()
 
 /**
  * Calls the flight's loader with its context (`setTtl`, `skip`, `fail`, `signal`), under the cap
@@ -51,15 +109,22 @@ export function callLoader(
   answerStale: (flight: Flight, value: unknown) => void,
 ): Promise<unknown> {
   const staleValue = stale?.negative === false ? stale.value : undefined
-  const context = (signal: AbortSignal): LoaderContext<unknown> => ({
+  const context = (abort: LoadAbort): LoaderContext<unknown> => ({
     key: flight.key,
     stale: staleValue,
-    signal,
+    get signal() {
+      return abort.signal
+    },
     setTtl: (ttlMs) => {
       if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
         throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
       }
       flight.ttlMs = ttlMs
+    },
+    setTags: (tags) => {
+      if (!Array.isArray(tags)) throw new CacheOptionsError('ctx.setTags', 'expected an array of tags')
+      for (const tag of tags) assertKey('tag', tag)
+      flight.lateTags = [...new Set([...(flight.lateTags ?? []), ...tags])]
     },
     skip: () => {
       flight.skipStore = true
@@ -73,7 +138,7 @@ export function callLoader(
   // carries the hard timeout.
   const loading = flight.hooks?.batched
     ? Promise.resolve(loader(context(NEVER_ABORTED)))
-    : runLoad(flight.key, policy.loaderHardTimeoutMs, (signal) => loader(context(signal)))
+    : runLoad(flight.key, policy.loaderHardTimeoutMs, (abort) => loader(context(abort)))
   if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined) {
     const timer = setTimeout(() => {
       const window = Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)
@@ -89,7 +154,20 @@ export function callLoader(
   return loading
 }
 
-/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL. */
+/** The policy of the entry a load writes: `ctx.setTtl` overrides the TTL, `ctx.setTags` adds tags. */
 export function effectivePolicy(policy: Policy, flight: Flight): Policy {
-  return flight.ttlMs === undefined ? policy : { ...policy, ttlMs: flight.ttlMs }
+  if (flight.ttlMs === undefined && flight.lateTags === undefined) return policy
+  return {
+    ...policy,
+    ttlMs: flight.ttlMs ?? policy.ttlMs,
+    tags: flight.lateTags === undefined ? policy.tags : [...new Set([...policy.tags, ...flight.lateTags])],
+  }
+}
+
+// Frozen: shared by every load, so a push would throw instead of leaking into other loads.
+const NO_TAGS = Object.freeze([]) as unknown as string[]
+
+/** The tags `ctx.setTags` added that the call did not already have. */
+export function lateTagsOf(policy: Policy, flight: Flight): string[] {
+  return flight.lateTags?.filter((tag) => !policy.tags.includes(tag)) ?? NO_TAGS
 }

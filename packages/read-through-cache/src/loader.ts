@@ -14,6 +14,13 @@ export interface LoaderContext<T> {
    */
   setTtl(ttlMs: number): void
   /**
+   * Adaptive tagging: tags of this entry decided from what was loaded (a post's author, its
+   * topics), added to the call's `tags`. `deleteByTag` of such a tag still never leaves a stale
+   * value: a load is undone if the tag was invalidated after the load started (judged by
+   * clocks, with a 1 s margin: see the README's guarantees).
+   */
+  setTags(tags: readonly string[]): void
+  /**
    * Do not cache what this load returns (the callers of this load still get it); returns
    * `undefined` so a loader can `return ctx.skip()`. Callers that waited on this load's lease in
    * other processes then load for themselves.

@@ -69,18 +69,27 @@ redis.call('DEL', KEYS[2])
 return 1
 `
 
-/** KEYS: members, epoch. ARGV: member, px. Adds a member; the set lives at least as long as its longest-lived member. */
+/**
+ * KEYS: members, epoch, bumped-at. ARGV: member, px. Adds a member; the set lives at least as long
+ * as its longest-lived member. Returns {epoch, bumped-at} as read atomically with the add ('' for none).
+ */
 export const ADD_TAG_MEMBER = `
 redis.call('SADD', KEYS[1], ARGV[1])
 local px = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < px then redis.call('PEXPIRE', KEYS[1], px) end
-return redis.call('GET', KEYS[2])
+return {redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
 `
 
-/** KEYS: members, epoch. Bumps the epoch first, then takes the members: see the ordering argument in tag-bookkeeping.ts. */
+/**
+ * KEYS: members, epoch, bumped-at. Bumps the epoch first (and records when, in the server's ms, for
+ * tags a loader declares after loading: `ctx.setTags`), then takes the members: see the ordering
+ * argument in tag-bookkeeping.ts.
+ */
 export const TAKE_TAG_MEMBERS = `
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)
+local t = redis.call('TIME')
+redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 'PX', 86400000)
 local members = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1])
 return members

@@ -8,6 +8,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
 import type { EntryKeys, TagKeys } from './key-layout.js'
+import { type LeaseRead, toLeaseRead } from './lease-read.js'
 import {
   ADD_TAG_MEMBER,
   EXPIRE_ENTRY,
@@ -19,28 +20,16 @@ import {
   TAKE_TAG_MEMBERS,
 } from './lua-scripts.js'
 
+/** A tag as read with a member add: its epoch (`null`: never bumped) and when it was last bumped (0: never). */
+export interface TagState {
+  epoch: string | null
+  bumpedAt: number
+}
+
 /** The user's ioredis client: a single `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
 
-/**
- * What the get-or-lease script found: `fresh` a fresh value (no lease taken); `acquired` this
- * caller now holds the lease (a value, if any, is stale); `held` someone else holds it;
- * `outcome-left` the awaited holder finished without storing a value and left its outcome.
- */
-export type LeaseStatus = 'fresh' | 'acquired' | 'held' | 'outcome-left'
-
-/** The script's reply codes, by position (see GET_OR_LEASE). */
-const LEASE_STATUSES: readonly LeaseStatus[] = ['fresh', 'acquired', 'held', 'outcome-left']
-
-export interface LeaseRead {
-  /** The stored envelope, if any. */
-  text: string | undefined
-  status: LeaseStatus
-  /** With status `held`: the token of the lease holder. */
-  holder: string | undefined
-  /** With status `outcome-left`: what the awaited holder left (see `releaseWithOutcome`). */
-  outcome: string | undefined
-}
+export type { LeaseRead, LeaseStatus } from './lease-read.js'
 
 const SCRIPTS = {
   getOrLease: new RedisScript(GET_OR_LEASE),
@@ -67,18 +56,11 @@ export interface RedisTierOptions {
 }
 
 const noop = () => {}
+const isOne = (reply: unknown) => reply === 1
 
 /** `prefix` as a literal in a SCAN MATCH pattern. */
 function escapeGlob(prefix: string): string {
   return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-}
-
-function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, code, holder, outcome] = reply as [string, number, string | undefined, string | undefined]
-  const status = LEASE_STATUSES[code]
-  // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
-  if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
-  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
 }
 
 /**
@@ -202,10 +184,10 @@ export class RedisTier {
     )
   }
 
-  async setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
-    return this.#exec(
-      'setIfLease',
-      async () => (await this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px])) === 1,
+  /** On every miss: one promise for the command, no async wrapper around it. */
+  setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
+    return this.#exec('setIfLease', () =>
+      this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px]).then(isOne),
     )
   }
 
@@ -279,16 +261,18 @@ export class RedisTier {
     return this.#exec('tagEpochs', () => Promise.all(tags.map((tag) => this.#client.get(tag.epoch))))
   }
 
-  /** Adds a member to each tag and returns each tag's epoch as read atomically with the add. */
-  addTagMembers(tags: TagKeys[], member: string, px: number): Promise<(string | null)[]> {
+  /** Adds a member to each tag and returns each tag's epoch and last bump time, read atomically with the add. */
+  addTagMembers(tags: TagKeys[], member: string, px: number): Promise<TagState[]> {
     return this.#exec('addTagMembers', () =>
       Promise.all(
-        tags.map(
-          (tag) =>
-            this.#eval(SCRIPTS.addTagMember, [tag.members, tag.epoch], [member, px]) as Promise<
-              string | null
-            >,
-        ),
+        tags.map(async (tag) => {
+          const [epoch, bumpedAt] = (await this.#eval(
+            SCRIPTS.addTagMember,
+            [tag.members, tag.epoch, tag.bumpedAt],
+            [member, px],
+          )) as [string, string]
+          return { epoch: epoch === '' ? null : epoch, bumpedAt: bumpedAt === '' ? 0 : Number(bumpedAt) }
+        }),
       ),
     )
   }
@@ -298,7 +282,12 @@ export class RedisTier {
   }
 
   async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
-    return (await this.#eval(SCRIPTS.takeTagMembers, [tag.members, tag.epoch], [], client)) as string[]
+    return (await this.#eval(
+      SCRIPTS.takeTagMembers,
+      [tag.members, tag.epoch, tag.bumpedAt],
+      [],
+      client,
+    )) as string[]
   }
 
   publish(channel: string, message: string): Promise<unknown> {

@@ -27,6 +27,33 @@ export class Semaphore {
     return this.#queue.length
   }
 
+  /**
+   * The allocation-free form of `run` for the miss path: calls `start` now if a slot is free, else
+   * when one is handed over; the holder must call `release()` once. `cancel(start)` leaves the queue.
+   */
+  acquire(start: () => void): void {
+    if (this.#active >= this.#limit) {
+      this.#queue.push(start)
+      return
+    }
+    this.#active++
+    if (this.#active > this.#peak) this.#peak = this.#active
+    start()
+  }
+
+  /** Gives a slot taken by `acquire` back: straight to the next waiter, if any. */
+  release(): void {
+    const next = this.#queue.shift()
+    if (next) next()
+    else this.#active--
+  }
+
+  /** Removes a `start` still waiting in the queue (its call was given up). */
+  cancel(start: () => void): void {
+    const at = this.#queue.indexOf(start)
+    if (at >= 0) this.#queue.splice(at, 1)
+  }
+
   async run<T>(task: () => T | Promise<T>, signal?: AbortSignal): Promise<T> {
     if (this.#active >= this.#limit) await this.#enqueue(signal)
     else this.#active++

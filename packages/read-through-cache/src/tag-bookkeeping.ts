@@ -11,6 +11,9 @@ export interface TagBookkeepingOptions {
   onStaleSetPrevented: () => void
 }
 
+// Frozen: shared by every untagged load, so a push would throw instead of leaking into others.
+const NO_TAG_KEYS = Object.freeze([]) as unknown as TagKeys[]
+
 /**
  * Tag membership of entries and the tag epochs that let a tagged load notice a `deleteByTag` that
  * ran while it loaded.
@@ -26,8 +29,10 @@ export class TagBookkeeping {
     this.#options = options
   }
 
-  keysOf(policy: Policy): TagKeys[] {
-    return policy.tags.map((tag) => this.#keys.tag(tag))
+  keysOf(policyOrTags: Policy | readonly string[]): TagKeys[] {
+    const tags = Array.isArray(policyOrTags) ? policyOrTags : (policyOrTags as Policy).tags
+    // Most entries have no tags: no new array on every load then.
+    return tags.length === 0 ? NO_TAG_KEYS : tags.map((tag) => this.#keys.tag(tag))
   }
 
   /** Read before loading: a `deleteByTag` that bumps an epoch after this point is detected by `addMembersAfterLoad`. */
@@ -43,15 +48,26 @@ export class TagBookkeeping {
   /**
    * Records the entry as a member of its tags after its loaded value was written, and undoes that
    * write if a `deleteByTag` ran during the load. Returns whether the value is still stored.
+   *
+   * `tags` were known before the load and their epochs read then (`epochsBefore`): any bump since
+   * is caught exactly. `lateTags` were declared by the loader (`ctx.setTags`), so no epoch was read
+   * before; for them a bump recorded at or after `loadStartedAt - LATE_TAG_CLOCK_MARGIN_MS` (the
+   * bump's time is the tag's Redis server clock, `loadStartedAt` this process's) counts as racing.
    */
   async addMembersAfterLoad(
     tags: TagKeys[],
     entry: EntryKeys,
     policy: Policy,
     epochsBefore: readonly (string | null)[],
+    lateTags: TagKeys[] = [],
+    loadStartedAt = 0,
   ): Promise<boolean> {
-    const epochsAfter = await this.#tier.addTagMembers(tags, entry.key, membershipTtlMs(policy))
-    if (epochsAfter.every((epoch, i) => epoch === epochsBefore[i])) return true
+    const states = await this.#tier.addTagMembers([...tags, ...lateTags], entry.key, membershipTtlMs(policy))
+    const racedSince = loadStartedAt - LATE_TAG_CLOCK_MARGIN_MS
+    const raced = states.some((state, i) =>
+      i < tags.length ? state.epoch !== epochsBefore[i] : state.bumpedAt >= racedSince,
+    )
+    if (!raced) return true
     // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
     // either it saw our member and deleted the value, or we see its bump now: undo the write.
     this.#options.onStaleSetPrevented()
@@ -65,6 +81,13 @@ export class TagBookkeeping {
     return this.#tier.takeTagMembers(this.#keys.tag(tag))
   }
 }
+
+/**
+ * How far the clocks of the app servers and the Redis nodes may disagree for `ctx.setTags` to keep
+ * its no-stale-set guarantee. Within this time after a `deleteByTag(t)`, a load that declares `t`
+ * late is not kept (one more load later, never a stale value).
+ */
+export const LATE_TAG_CLOCK_MARGIN_MS = 1_000
 
 /** How long a tag's member set lives: as long as the longest-lived entry that may be in it, plus a margin. */
 function membershipTtlMs(policy: Policy): number {

@@ -8,7 +8,7 @@ import {
   createReadThroughCache,
   type Logger,
   promClientMetrics,
-  type ReadThroughCache,
+  ReadThroughCache,
   type ReadThroughCacheOptions,
 } from '../src/index.js'
 import { settled } from '../src/read-through-cache.js'
@@ -68,6 +68,41 @@ describe('the shape every @scale package shares (CONTRIBUTING.md)', () => {
     expect((error as CacheOptionsError).code).toBe('E_CACHE_INVALID_OPTIONS')
     expect((error as CacheOptionsError).context.option).toBe('keyPrefix')
     expect(() => cache({ keyPrefix: 'x{y}:' })).toThrow(CacheOptionsError)
+  })
+
+  it('createReadThroughCache returns the ReadThroughCache interface; new ReadThroughCache() still works (deprecated)', async () => {
+    const keyPrefix = prefixOf()
+    const made = cache({ keyPrefix })
+    const legacy = new ReadThroughCache({ redis: client(), keyPrefix, commandTimeoutMs: 5_000 })
+    caches.push(legacy)
+    expect(legacy).toBeInstanceOf(ReadThroughCache)
+    expect(made).toBeInstanceOf(ReadThroughCache)
+    await made.set('k', 'shared')
+    expect(await legacy.get('k')).toBe('shared')
+    // The interface is the whole public surface: no internals on the object.
+    const methods = Object.getOwnPropertyNames(Object.getPrototypeOf(made)).filter(
+      (name) => name !== 'constructor',
+    )
+    expect(methods.sort()).toEqual(
+      [
+        'clear',
+        'close',
+        'delete',
+        'deleteByTag',
+        'deleteMany',
+        'expire',
+        'get',
+        'getOrLoad',
+        'getOrLoadMany',
+        'has',
+        'mget',
+        'mset',
+        'on',
+        'ready',
+        'set',
+        'stats',
+      ].sort(),
+    )
   })
 
   it('promClientMetrics feeds prom-client counters with the convention names and labels', async () => {

@@ -1,50 +1,12 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  CacheKeyError,
-  CacheOptionsError,
-  createReadThroughCache,
-  type ReadThroughCache,
-  type ReadThroughCacheOptions,
-} from '../src/index.js'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
+import { CacheKeyError, CacheOptionsError } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { hasLocal, settled } from '../src/read-through-cache.js'
-
-const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
+import { prefixOf, useCache } from './helpers/use-cache.js'
 
 describe('adaptive loaders, forceFresh, has, deleteMany', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const caches: ReadThroughCache[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  const client = () => {
-    const c = new Redis({ host: '127.0.0.1', port: server.port })
-    c.on('error', () => {})
-    clients.push(c)
-    return c
-  }
-  const cache = (options: Partial<ReadThroughCacheOptions> & { prefix: string }) => {
-    const c = createReadThroughCache({ redis: client(), commandTimeoutMs: 5_000, ...options })
-    caches.push(c)
-    return c
-  }
-
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
-  })
-  afterEach(async () => {
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
-  })
+  const { cache, client } = useCache()
 
   it('ctx.setTtl sets the TTL of this entry from what was loaded; a bad TTL fails the load with a typed error', async () => {
     const prefix = prefixOf()

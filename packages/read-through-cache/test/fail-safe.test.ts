@@ -1,51 +1,10 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createReadThroughCache, type ReadThroughCache, type ReadThroughCacheOptions } from '../src/index.js'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
 import { settled } from '../src/read-through-cache.js'
-
-const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
-
-function deferred<T = void>() {
-  let resolve: (value: T) => void = () => {}
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
+import { deferred, prefixOf, useCache } from './helpers/use-cache.js'
 
 describe('fail-safe and hooks', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const caches: ReadThroughCache[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  const client = (options: { lazyConnect?: boolean } = {}) => {
-    const c = new Redis({ host: '127.0.0.1', port: server.port, ...options })
-    c.on('error', () => {})
-    clients.push(c)
-    return c
-  }
-  const cache = (options: Partial<ReadThroughCacheOptions> & { prefix: string }) => {
-    const c = createReadThroughCache({ redis: client(), commandTimeoutMs: 5_000, ...options })
-    caches.push(c)
-    return c
-  }
-
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
-  })
-  afterEach(async () => {
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
-  })
+  const { cache, client } = useCache()
 
   it('grace back-off: 20 reads in each of two instances while the loader fails make 1 loader call in all', async () => {
     const prefix = prefixOf()
@@ -150,8 +109,7 @@ describe('fail-safe and hooks', () => {
   it('ready() connects a lazyConnect client', async () => {
     const redis = client({ lazyConnect: true })
     expect(redis.status).toBe('wait')
-    const a = createReadThroughCache({ redis, prefix: prefixOf() })
-    caches.push(a)
+    const a = cache({ redis })
     await a.ready(30_000)
     expect(redis.status).toBe('ready')
   })

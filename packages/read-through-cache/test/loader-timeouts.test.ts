@@ -1,63 +1,14 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import {
-  CacheLoaderTimeoutError,
-  createReadThroughCache,
-  type ReadThroughCache,
-  type ReadThroughCacheOptions,
-} from '../src/index.js'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
+import { CacheLoaderTimeoutError, createReadThroughCache } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { settled } from '../src/read-through-cache.js'
+import { deferred, prefixOf, useCache } from './helpers/use-cache.js'
 
 const never = () => new Promise<never>(() => {})
-const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
-
-function deferred<T = void>() {
-  let resolve: (value: T) => void = () => {}
-  const promise = new Promise<T>((r) => {
-    resolve = r
-  })
-  return { promise, resolve }
-}
 
 describe('loaders that hang', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const caches: ReadThroughCache[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  const client = () => {
-    const c = new Redis({ host: '127.0.0.1', port: server.port })
-    c.on('error', () => {})
-    clients.push(c)
-    return c
-  }
-  const cache = (options: Partial<ReadThroughCacheOptions> = {}) => {
-    const c = createReadThroughCache({
-      redis: client(),
-      prefix: prefixOf(),
-      commandTimeoutMs: 5_000,
-      ...options,
-    })
-    caches.push(c)
-    return c
-  }
-
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
-  })
-  afterEach(async () => {
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
-  })
+  const { cache, client } = useCache()
 
   it('hard timeout: callers get a typed error, the signal aborts, the lease is released and the key loads again', async () => {
     const prefix = prefixOf()

@@ -356,6 +356,52 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
       expect(stale).toBe(0)
     })
 
+    it('ctx.setTags: tags decided by the loader are deleted by deleteByTag, and a deleteByTag during the load prevents the stale set', async () => {
+      const prefix = prefixOf('settags')
+      const a = cache({ prefix })
+      const inspect = client()
+      // Membership: a late tag is a tag like any other once stored.
+      await a.getOrLoad('post:1', (ctx) => {
+        ctx.setTags(['author:7'])
+        return 'post one'
+      })
+      await settled(a)
+      expect(await stored(inspect, prefix, 'post:1')).toBe('post one')
+      await a.deleteByTag('author:7')
+      expect(await stored(inspect, prefix, 'post:1')).toBeUndefined()
+      // The race: the tag is invalidated while the loader still holds the old row, before the
+      // loader names the tag.
+      let stale = 0
+      const before = a.stats().staleSetsPrevented
+      for (let i = 0; i < 20; i++) {
+        const key = `late${i}`
+        const read = deferred()
+        const written = deferred()
+        const load = a.getOrLoad(key, async (ctx) => {
+          read.resolve()
+          await written.promise
+          ctx.setTags(['grp-late'])
+          return 'old'
+        })
+        await read.promise
+        await a.deleteByTag('grp-late')
+        written.resolve()
+        expect(await load).toBe('old')
+        await settled(a)
+        if ((await stored(inspect, prefix, key)) === 'old') stale++
+      }
+      expect(stale).toBe(0)
+      expect(a.stats().staleSetsPrevented - before).toBe(20)
+      // Bad tags fail the load with a typed error and store nothing.
+      await expect(
+        a.getOrLoad('bad-tags', (ctx) => {
+          ctx.setTags([''])
+          return 'x'
+        }),
+      ).rejects.toBeInstanceOf(CacheKeyError)
+      expect(await stored(inspect, prefix, 'bad-tags')).toBeUndefined()
+    })
+
     it('expires after the TTL and reloads; jitter shortens the TTL within its fraction', async () => {
       const prefix = prefixOf('ttl')
       const a = cache({ prefix, local: false })
@@ -448,6 +494,31 @@ export function defineCacheBehaviour(name: string, makeEnvironment: () => Promis
         await a.getOrLoad('short', missing, { negativeTtlMs: 100 })
         return calls >= 5
       })
+    })
+
+    it('mset writes keys of many slots in one call and voids their loads in flight; mget reads them back across slots', async () => {
+      const prefix = prefixOf('mset')
+      const a = cache({ prefix })
+      const b = cache({ prefix, local: false })
+      const inspect = client()
+      const keys = Array.from({ length: 20 }, (_, i) => `m${i}`)
+      // A load of m3 in flight that read the old row: mset must win over it.
+      const read = deferred()
+      const written = deferred()
+      const loading = a.getOrLoad('m3', async () => {
+        read.resolve()
+        await written.promise
+        return 'stale'
+      })
+      await read.promise
+      await a.mset(keys.map((key, i) => ({ key, value: { i }, options: { tags: ['batch'] } })))
+      written.resolve()
+      expect(await loading).toBe('stale')
+      await settled(a)
+      expect(await stored(inspect, prefix, 'm3')).toEqual({ i: 3 })
+      expect(await b.mget([...keys, 'absent'])).toEqual([...keys.map((_, i) => ({ i })), undefined])
+      await b.deleteByTag('batch')
+      expect(await b.mget(keys)).toEqual(keys.map(() => undefined))
     })
 
     it('a waiter without a stale value waits a bounded time, then loads without writing', async () => {
