@@ -139,12 +139,11 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
     bus:
       o.local === false || redis === undefined
         ? undefined
-        : createBus(o, redis, keys, origin, view, queue, counters),
+        : createBus(redis, keys, origin, view, queue, counters),
   }
 }
 
 function createBus(
-  o: ResolvedOptions,
   redis: RedisClient,
   keys: KeyLayout,
   origin: string,

@@ -1,3 +1,5 @@
+import { ScaleError } from '@scale/observability'
+
 /** Stable machine-readable codes of every error this package throws. */
 export type CacheErrorCode =
   | 'E_CACHE_INVALID_OPTIONS'
@@ -11,21 +13,14 @@ export type CacheErrorCode =
   | 'E_CACHE_REMOTE_LOAD_FAILED'
 
 /** Base class of every error thrown by `@scale/read-through-cache`. */
-export class ReadThroughCacheError extends Error {
-  readonly code: CacheErrorCode
-  /** What the error is about (key, option name, tag...), for logs and for acting on it. */
-  readonly context: Readonly<Record<string, unknown>>
-
+export class ReadThroughCacheError extends ScaleError<CacheErrorCode> {
   constructor(
     code: CacheErrorCode,
     message: string,
     context: Record<string, unknown> = {},
     options: { cause?: unknown } = {},
   ) {
-    super(`[@scale/read-through-cache] ${message}`, options)
-    this.name = new.target.name
-    this.code = code
-    this.context = context
+    super('@scale/read-through-cache', code, message, { ...options, context })
   }
 }
 
