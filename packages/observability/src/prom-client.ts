@@ -22,7 +22,10 @@ export interface HistogramLike {
 /** The part of the prom-client module used here: pass `import * as promClient from 'prom-client'`. */
 export interface PromClientLike<Registry> {
   Counter: new (configuration: PromMetricConfiguration<Registry>) => CounterLike
-  Histogram: new (configuration: PromMetricConfiguration<Registry>) => HistogramLike
+  /** Left out by a package that declares no histogram: its observations are then dropped. */
+  Histogram?: new (
+    configuration: PromMetricConfiguration<Registry>,
+  ) => HistogramLike
 }
 
 /** What a user gives a package's prom-client adapter. */
@@ -106,7 +109,7 @@ export function promClientHook<Registry>(
   }
   const histogram = (name: string, labels?: MetricLabels) => {
     const declared = catalog.histograms?.[name]
-    if (!declared && catalog.declaredOnly) return undefined
+    if ((!declared && catalog.declaredOnly) || promClient.Histogram === undefined) return undefined
     const config = configuration(name, declared, labels, true)
     const entry = { metric: new promClient.Histogram(config), labelNames: config.labelNames }
     histograms.set(name, entry)

@@ -11,6 +11,7 @@ export type CacheErrorCode =
   | 'E_CACHE_BATCH_RESULT'
   | 'E_CACHE_LOADER_TIMEOUT'
   | 'E_CACHE_REMOTE_LOAD_FAILED'
+  | 'E_CACHE_LOADER_FAILED'
 
 /** Base class of every error thrown by `@scale/read-through-cache`. */
 export class ReadThroughCacheError extends ScaleError<CacheErrorCode> {
@@ -126,5 +127,15 @@ export class CacheRemoteLoadError extends ReadThroughCacheError {
       `the process loading "${key}" (it held the lease this call waited on) failed: ${error.name}: ${error.message}; this call did not load again, so the source is not hit once per process`,
       { key, error },
     )
+  }
+}
+
+/**
+ * The loader called `ctx.fail(message?)`: the load failed like a throw (a stale value within the
+ * grace period is served instead when there is one).
+ */
+export class CacheLoaderFailedError extends ReadThroughCacheError {
+  constructor(key: string, message: string | undefined) {
+    super('E_CACHE_LOADER_FAILED', message ?? `the loader of "${key}" failed (ctx.fail())`, { key })
   }
 }

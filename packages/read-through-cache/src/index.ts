@@ -30,6 +30,7 @@ export {
   CacheClosedError,
   type CacheErrorCode,
   CacheKeyError,
+  CacheLoaderFailedError,
   CacheLoaderTimeoutError,
   CacheOptionsError,
   CacheRemoteLoadError,

@@ -1,5 +1,5 @@
 import { assertKey, type Policy } from './entry-policy.js'
-import { CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
+import { CacheLoaderFailedError, CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
 import type { Flight } from './flight.js'
 import { type EndLoadSpan, traceLoad } from './load-tracing.js'
 import type { Loader, LoaderContext } from './loader.js'
@@ -131,7 +131,7 @@ export function callLoader(
       return undefined
     },
     fail: (message) => {
-      throw new Error(message ?? `the loader of "${flight.key}" failed`)
+      throw new CacheLoaderFailedError(flight.key, message)
     },
   })
   // A batch member's loader only joins the batch; the batch call itself takes the cap slot and

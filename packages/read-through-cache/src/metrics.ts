@@ -125,7 +125,7 @@ export interface PromClientMetricsOptions<Registry> {
  * ```
  */
 export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Registry>): MetricsHook {
-  const promClient = { Counter: options.promClient.Counter, Histogram: NoHistogram }
+  const promClient = { Counter: options.promClient.Counter }
   const hook = promClientHook({ ...options, promClient }, CATALOG)
   // Counters only, as before: the cache observes nothing.
   return { ...(hook.increment === undefined ? {} : { increment: hook.increment }) }
@@ -142,14 +142,6 @@ const CATALOG: MetricCatalog = {
     ),
     [CIRCUIT_TRANSITIONS]: { help: 'Circuit breaker transitions, by new state', labelNames: ['state'] },
   },
-}
-
-/** The cache observes no histograms, so the shared adapter never builds one. */
-class NoHistogram {
-  constructor() {
-    throw new Error('@scale/read-through-cache reports no histograms')
-  }
-  observe(): void {}
 }
 
 /**

@@ -1,6 +1,6 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
-import { CacheKeyError, CacheOptionsError } from '../src/index.js'
+import { CacheKeyError, CacheLoaderFailedError, CacheOptionsError } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { hasLocal, settled } from '../src/read-through-cache.js'
 import { prefixOf, useCache } from './helpers/use-cache.js'
@@ -46,9 +46,9 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     expect(calls).toBe(2)
     expect(await a.getOrLoad('q', (ctx) => ctx.skip())).toBeUndefined()
 
-    await expect(a.getOrLoad('f', (ctx) => ctx.fail('upstream said 503'))).rejects.toThrow(
-      'upstream said 503',
-    )
+    const failed = a.getOrLoad('f', (ctx) => ctx.fail('upstream said 503'))
+    await expect(failed).rejects.toThrow('upstream said 503')
+    await expect(failed).rejects.toBeInstanceOf(CacheLoaderFailedError)
     const graced = { ttlMs: 100, jitter: 0, gracePeriodMs: 60_000 }
     await a.getOrLoad('g', () => 'v1', graced)
     await settled(a)

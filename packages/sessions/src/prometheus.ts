@@ -58,14 +58,6 @@ const CATALOG: MetricCatalog & { counters: Record<CounterName, { help: string; l
   },
 }
 
-/** The catalog declares no histogram, so the shared adapter never builds one. */
-class NoHistogram {
-  constructor() {
-    throw new Error('@scale/sessions reports no histograms')
-  }
-  observe(): void {}
-}
-
 /**
  * A `metrics` hook that feeds prom-client counters (the shared adapter of
  * `@scale/observability`), and a gauge for the breaker state (`sessions_circuit_open`, 1 while
@@ -82,10 +74,7 @@ export function promClientMetrics<Registry>(options: PromClientMetricsOptions<Re
   const { promClient } = options
   const prefix = options.prefix ?? 'scale_'
   const where = options.registers === undefined ? {} : { registers: options.registers }
-  const counters = promClientHook(
-    { promClient: { Counter: promClient.Counter, Histogram: NoHistogram }, prefix, ...where },
-    CATALOG,
-  )
+  const counters = promClientHook({ promClient: { Counter: promClient.Counter }, prefix, ...where }, CATALOG)
   const circuitOpen = new promClient.Gauge({
     name: `${prefix}sessions_circuit_open`,
     help: 'Whether the Redis circuit breaker is open (1) or closed (0)',
