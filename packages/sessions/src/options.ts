@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreakerOptions } from './circuit-breaker.js'
 import type { CookieAttributes } from './cookie-header.js'
@@ -6,7 +7,6 @@ import { SessionsOptionsError } from './errors.js'
 import type { EncryptionOptions } from './field-encryption.js'
 import type { Logger, MetricsHook } from './observability.js'
 import type { SessionStore } from './session-store.js'
-import type { StandardSchemaV1 } from './standard-schema.js'
 
 export type { SessionCookieOptions } from './cookie-options.js'
 

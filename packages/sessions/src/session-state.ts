@@ -1,5 +1,5 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import type { SessionLocation } from './session-store.js'
-import type { StandardSchemaV1 } from './standard-schema.js'
 
 // What a session is made of, apart from the `Session` class that works on it: its data type,
 // the options of a rotation, what the engine does for it, and its mutable per-request state.

@@ -1,8 +1,9 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec'
 import { resolveOptions, type SessionsOptions } from './options.js'
 import type { Session, SessionData } from './session.js'
 import type { UserSessionInfo } from './session-store.js'
 import { SessionsEngine } from './sessions-engine.js'
-import type { DataOf, StandardSchemaV1 } from './standard-schema.js'
+import type { DataOf } from './standard-schema.js'
 
 /** What `load` needs from a request: its headers, nothing framework-specific. */
 export interface SessionRequest {
