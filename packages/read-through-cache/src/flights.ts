@@ -62,19 +62,49 @@ export class Flights {
     }
   }
 
-  /** The running flight of `key` as one more caller's promise, if there is one. */
-  join(key: string): Promise<unknown> | undefined {
+  /**
+   * The running flight of `key` as one more caller's promise, if there is one. `retry` is the
+   * caller's own read, made if the flight's answer turns out to predate the call (see `attach`).
+   */
+  join(key: string, retry: () => Promise<unknown>): Promise<unknown> | undefined {
     const running = this.#view.flights.get(key)
     if (running === undefined) return undefined
     this.#counters.count('coalescedWaits')
-    return this.attach(running)
+    return this.attach(running, retry)
   }
 
-  /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
-  attach(flight: Flight): Promise<unknown> {
+  /**
+   * One more caller waits on `flight`; if its answer was already a stale value, this caller gets
+   * that too. Otherwise the caller takes the flight's answer only if the flight proved it current
+   * after the caller joined: the lease still stood when the value was written (or the reply that
+   * decided it was sent after the join). Else another process wrote the key meanwhile, possibly
+   * before this call began, and the caller reads again with `retry`.
+   */
+  attach(flight: Flight, retry: () => Promise<unknown>): Promise<unknown> {
     flight.callers++
-    if (flight.servedStale) this.#counters.stale(flight.key)
-    return flight.promise
+    if (flight.servedStale) {
+      this.#counters.stale(flight.key)
+      return flight.promise
+    }
+    return this.#confirmed(flight, flight.sends, retry)
+  }
+
+  async #confirmed(flight: Flight, joinedAt: number, retry: () => Promise<unknown>): Promise<unknown> {
+    let failed = false
+    const outcome = await flight.promise.catch((error: unknown) => {
+      failed = true
+      return error
+    })
+    // A stale answer is the policy's (SWR or grace), not a claim that the value is current.
+    if (!flight.servedStale) {
+      await flight.done
+      if (joinedAt >= flight.validBefore) {
+        this.#counters.count('joinsRetried')
+        return retry()
+      }
+    }
+    if (failed) throw outcome
+    return outcome
   }
 
   /**

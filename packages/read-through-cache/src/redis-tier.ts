@@ -178,9 +178,10 @@ export class RedisTier {
   }
 
   /** Releases the lease and tells the callers that waited on `token` what came of the load. */
-  async releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<void> {
-    await this.#exec('releaseLease', () =>
-      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]),
+  /** `true` if the lease was still the caller's (else a write voided it and nothing was left). */
+  releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<boolean> {
+    return this.#exec('releaseLease', () =>
+      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]).then(isOne),
     )
   }
 
@@ -191,8 +192,9 @@ export class RedisTier {
     )
   }
 
-  async releaseLease(entry: EntryKeys, token: string): Promise<void> {
-    await this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]))
+  /** `true` if the lease was still the caller's. */
+  releaseLease(entry: EntryKeys, token: string): Promise<boolean> {
+    return this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]).then(isOne))
   }
 
   async set(entry: EntryKeys, text: string, px: number): Promise<void> {
