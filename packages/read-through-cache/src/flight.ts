@@ -30,6 +30,9 @@ export interface Flight {
    * lease (nobody who joined may take it); `Infinity` on paths with no lease to check (an outage).
    */
   validBefore: number
+  /** The answer shared by the joiners that noted `joinVerdictAt` sends (see `Flights.attach`). */
+  joinVerdict: Promise<unknown> | undefined
+  joinVerdictAt: number
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -69,6 +72,8 @@ class RunningFlight implements Flight {
   servedStale = false
   sends = 0
   validBefore = Number.POSITIVE_INFINITY
+  joinVerdict: Promise<unknown> | undefined = undefined
+  joinVerdictAt = -1
   readonly promise: Promise<unknown>
   done: Promise<void> = Promise.resolve()
   readonly #settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void }

@@ -7,6 +7,25 @@ import type { Loader } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
 
+/** A joiner's verdict: the flight's answer may predate its call. */
+const READ_AGAIN: unique symbol = Symbol('read again')
+
+/** The flight's answer for those who joined when it had sent `joinedAt` reads, or `READ_AGAIN`. */
+async function confirmed(flight: Flight, joinedAt: number): Promise<unknown> {
+  let failed = false
+  const outcome = await flight.promise.catch((error: unknown) => {
+    failed = true
+    return error
+  })
+  // A stale answer is the policy's (SWR or grace), not a claim that the value is current.
+  if (!flight.servedStale) {
+    await flight.done
+    if (joinedAt >= flight.validBefore) return READ_AGAIN
+  }
+  if (failed) throw outcome
+  return outcome
+}
+
 /** How a flight starts: what it may serve meanwhile and who waits on it. */
 export interface FlightStart {
   /** The local tier's stale copy, served within the policy's SWR window and grace. */
@@ -86,25 +105,16 @@ export class Flights {
       this.#counters.stale(flight.key)
       return flight.promise
     }
-    return this.#confirmed(flight, flight.sends, retry)
-  }
-
-  async #confirmed(flight: Flight, joinedAt: number, retry: () => Promise<unknown>): Promise<unknown> {
-    let failed = false
-    const outcome = await flight.promise.catch((error: unknown) => {
-      failed = true
-      return error
-    })
-    // A stale answer is the policy's (SWR or grace), not a claim that the value is current.
-    if (!flight.servedStale) {
-      await flight.done
-      if (joinedAt >= flight.validBefore) {
-        this.#counters.count('joinsRetried')
-        return retry()
-      }
+    // Joiners between two reads of the flight share one verdict: one promise chain per flight, not per caller.
+    if (flight.joinVerdict === undefined || flight.joinVerdictAt !== flight.sends) {
+      flight.joinVerdictAt = flight.sends
+      flight.joinVerdict = confirmed(flight, flight.sends)
     }
-    if (failed) throw outcome
-    return outcome
+    return flight.joinVerdict.then((value) => {
+      if (value !== READ_AGAIN) return value
+      this.#counters.count('joinsRetried')
+      return retry()
+    })
   }
 
   /**

@@ -6,7 +6,7 @@ const env = useCache()
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Two processes of one fleet: each its own cache on its own ioredis client, one key space. */
-function twoProcesses(local: ReadThroughCacheOptions['local']) {
+function twoProcesses(local: NonNullable<ReadThroughCacheOptions['local']>) {
   const keyPrefix = prefixOf()
   return { a: env.cache({ keyPrefix, local }), b: env.cache({ keyPrefix, local }) }
 }
