@@ -1,3 +1,5 @@
+import { deadlineQueue } from './deadline-queue.js'
+
 /**
  * What {@link withCommandDeadline} does with each outcome. Only the first outcome counts: a reply
  * that arrives after the deadline is dropped (never an unhandled rejection) and reported to nobody.
@@ -19,7 +21,8 @@ export interface DeadlineHandlers {
  * them up to `maxRetriesPerRequest` times), so without a deadline a call waits for as long as
  * Redis is down; with it the caller fails fast and can serve something else.
  *
- * One promise and one timer per call, no `Promise.race` or async wrapper: this runs on every Redis
+ * One promise and one queue entry per call, no timer of its own (the calls with one timeout share
+ * one, see `deadline-queue.ts`), no `Promise.race` or async wrapper: this runs on every Redis
  * command of every request, so its allocations show in a server's CPU per request. A command that
  * throws synchronously counts as a rejection.
  *
@@ -35,13 +38,12 @@ export function withCommandDeadline<T>(
   timeoutMs: number,
   handlers: DeadlineHandlers,
 ): Promise<T> {
+  const queue = deadlineQueue(timeoutMs)
   return new Promise<T>((resolve, reject) => {
-    let settled = false
-    const timer = setTimeout(() => {
-      settled = true
+    const deadline = queue.add(() => {
       const error = handlers.timeoutError(timeoutMs)
       reject(handlers.failed === undefined ? error : handlers.failed(error, true))
-    }, timeoutMs)
+    })
     let pending: Promise<T>
     try {
       pending = command()
@@ -50,16 +52,14 @@ export function withCommandDeadline<T>(
     }
     pending.then(
       (value) => {
-        clearTimeout(timer)
-        if (settled) return
-        settled = true
+        if (deadline.done) return
+        queue.settle(deadline)
         handlers.succeeded?.()
         resolve(value)
       },
       (error: unknown) => {
-        clearTimeout(timer)
-        if (settled) return
-        settled = true
+        if (deadline.done) return
+        queue.settle(deadline)
         reject(handlers.failed === undefined ? error : handlers.failed(error, false))
       },
     )

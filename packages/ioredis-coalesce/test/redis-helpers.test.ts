@@ -153,4 +153,26 @@ describe('withCommandDeadline', () => {
     }).catch((e: unknown) => e)
     expect((error as Error).message).toBe('after 20')
   })
+  it('commands sharing a timeout each get their own deadline, whatever order they settle in', async () => {
+    const timeoutError = (ms: number) => new Error(`after ${ms}`)
+    const outcome = (p: Promise<string>) =>
+      p.then(
+        (value) => value,
+        (error: unknown) => (error as Error).message,
+      )
+    const hangs = new Promise<string>(() => {})
+    let answerLate: (value: string) => void = () => {}
+    const late = new Promise<string>((resolve) => {
+      answerLate = resolve
+    })
+    // A hung command ahead of one that answers, and one that answers before its deadline behind it.
+    const first = outcome(withCommandDeadline(() => hangs, 40, { timeoutError }))
+    const second = outcome(withCommandDeadline(() => Promise.resolve('ok'), 40, { timeoutError }))
+    const third = outcome(withCommandDeadline(() => late, 40, { timeoutError }))
+    answerLate('answered')
+    expect(await Promise.all([first, second, third])).toEqual(['after 40', 'ok', 'answered'])
+    // The queue emptied and its timer stopped: a later command still gets a deadline.
+    expect(await outcome(withCommandDeadline(() => hangs, 30, { timeoutError }))).toBe('after 30')
+    expect(await outcome(withCommandDeadline(() => hangs, 30, { timeoutError }))).toBe('after 30')
+  })
 })

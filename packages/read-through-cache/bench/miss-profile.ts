@@ -2,7 +2,7 @@
  * The miss path alone, for `node --cpu-prof`: 16 concurrent callers, each call a key never seen
  * before (local miss, Redis miss, load, set), for BENCH_MS (default 3 s). Prints calls/s and CPU
  * µs per miss (process CPU time / misses).
- * LIB=cache-manager runs cache-manager instead.
+ * LIB=cache-manager runs cache-manager instead; BENCH_DIST=1 runs dist/ instead of src/.
  * Run: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/miss-profile.ts
  */
 
@@ -11,7 +11,11 @@ import { startRedis } from '@scale/testkit'
 import { createCache } from 'cache-manager'
 import { Redis } from 'ioredis'
 import { Keyv } from 'keyv'
-import { createReadThroughCache } from '../src/index.js'
+
+// BENCH_DIST=1: the built package (run `pnpm build` first), without tsx's keepNames wrappers.
+const { createReadThroughCache } = (await import(
+  process.env.BENCH_DIST === '1' ? '../dist/index.js' : '../src/index.js'
+)) as typeof import('../src/index.js')
 
 const MS = Number(process.env.BENCH_MS ?? 3_000)
 const server = await startRedis()

@@ -42,6 +42,7 @@ export class CacheCounters {
     loads: 0,
     loadErrors: 0,
     coalescedWaits: 0,
+    joinsRetried: 0,
     staleServed: 0,
     staleSetsPrevented: 0,
     redisErrors: 0,

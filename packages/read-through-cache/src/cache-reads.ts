@@ -92,7 +92,7 @@ export class CacheReads {
         this.#counters.stale(key)
         return stale.value as T
       }
-      return this.#flights.attach(running) as Promise<T>
+      return this.#flights.attach(running, () => this.getOrLoad(key, loader, options)) as Promise<T>
     }
     const serveStale = stale !== undefined && now < stale.freshUntil + policy.staleWhileRevalidateMs
     // While most Redis reads miss (a cold cache, a stream of new keys), skip the plain GET: the
@@ -128,7 +128,7 @@ export class CacheReads {
     } catch {
       // Redis failed just now: do not pay a second timeout in the flight.
       return (
-        this.#flights.join(key) ??
+        this.#flights.join(key, () => this.#readThenLoad(key, loader, policy, stale)) ??
         this.#flights.start(key, loader, policy, { localStale: stale, skipRedis: true }).promise
       )
     }
@@ -144,7 +144,10 @@ export class CacheReads {
         return found.value
       }
     }
-    return this.#flights.join(key) ?? this.#flights.start(key, loader, policy, { localStale: stale }).promise
+    return (
+      this.#flights.join(key, () => this.#readThenLoad(key, loader, policy, stale)) ??
+      this.#flights.start(key, loader, policy, { localStale: stale }).promise
+    )
   }
 
   async getOrLoadMany<T>(
@@ -208,7 +211,8 @@ export class CacheReads {
               // Someone else's load: this key will never ask our batch loader.
               batching.hooks.waiting(key, true)
               this.#counters.count('coalescedWaits')
-              results.set(key, (await this.#flights.attach(joined)) as T | undefined)
+              const retry = async () => (await this.getOrLoadMany([key], batchLoader, options))[0]
+              results.set(key, (await this.#flights.attach(joined, retry)) as T | undefined)
             } else {
               const loader = () => batching.load(key)
               const flight = this.#flights.start(key, loader, policy, {

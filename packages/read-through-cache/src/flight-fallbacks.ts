@@ -171,7 +171,7 @@ export class FlightFallbacks {
     flight: Flight,
   ): Promise<void> {
     const backoff = this.backoffEntry(entry.key, served, policy)
-    if (backoff === undefined) return this.#tier.releaseLease(entry, token).catch(noop)
+    if (backoff === undefined) return this.#tier.releaseLease(entry, token).then(noop, noop)
     try {
       const px = Math.max(1, backoff.staleUntil - Date.now())
       if (await this.#tier.setIfLease(entry, token, this.#codec.text(backoff), px)) {

@@ -124,6 +124,8 @@ export class FlightLoader {
       // One script both reads and, on a miss or a stale value, takes the lease; polling it while
       // another process loads also takes over the lease if that process gives it up.
       let read: LeaseRead
+      // Joiners from now on joined after this read was sent: its answer may predate their call.
+      const sent = ++flight.sends
       try {
         // forceFresh: the first read takes the lease even over a fresh value; after a wait, the
         // value the holder wrote meanwhile is fresher than the call and is taken.
@@ -148,12 +150,14 @@ export class FlightLoader {
         this.#counters.hit(key, 'redis')
         this.#missRate.recordHit()
         this.#view.put(key, found, policy, flight)
+        flight.validBefore = sent
         return flight.resolve(found.value)
       }
       const stale = rejectedByCheck ? undefined : (found ?? localStale)
       if (read.status === 'outcome-left') {
         // The holder we waited on found nothing or failed, and said so: take that as our answer.
         const failed = outcomeResult(key, read.outcome)
+        flight.validBefore = sent
         if (failed === undefined) return flight.resolve(undefined)
         if (stale !== undefined && now < stale.freshUntil + policy.gracePeriodMs) {
           this.#fallbacks.answerStale(flight, stale.value)
@@ -187,7 +191,10 @@ export class FlightLoader {
         continue
       }
       // An eager refresh with another process already refreshing: nothing to do.
-      if (policy.refreshEarly) return flight.resolve(stale?.value)
+      if (policy.refreshEarly) {
+        flight.validBefore = sent
+        return flight.resolve(stale?.value)
+      }
       if (
         !policy.forceFresh &&
         stale !== undefined &&
@@ -232,28 +239,31 @@ export class FlightLoader {
       // Answer first; the release is part of the flight (settled() and close() wait for it).
       const served = this.#fallbacks.failLoad(error, policy, stale, flight)
       if (served !== undefined) return this.#fallbacks.storeBackoff(entry, token, served, policy, flight)
-      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) }, flight)
     }
     if (flight.skipStore) {
       flight.resolve(value)
-      return this.#tier.releaseLease(entry, token).catch(noop)
+      const held = await this.#tier.releaseLease(entry, token).catch(() => false)
+      if (!held) flight.validBefore = 0
+      return
     }
     let cached: CachedEntry | undefined
     try {
       cached = this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
     } catch (error) {
       flight.reject(error)
-      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) })
+      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) }, flight)
     }
     if (cached === undefined) {
       flight.resolve(value)
-      return this.#release(entry, token, { kind: 'missing' })
+      return this.#release(entry, token, { kind: 'missing' }, flight)
     }
     const lateTags = lateTagsOf(policy, flight)
     // Answer the callers now and write afterwards: the write cannot change what they get, and a
-    // miss then costs them the two reads, not the write too. The flight stays joinable until the
-    // write is done (unless invalidated), so a call in between gets this value instead of a miss.
-    flight.answer(value)
+    // miss then costs them the two reads, not the write too. No one joins from here on: a caller
+    // that began after the write was sent cannot know it landed before a write of another process
+    // (its GET, sent after the write on the same connection, reads what the write left).
+    flight.resolve(value)
     let stored = false
     try {
       stored = await this.#tier.setIfLease(
@@ -281,6 +291,9 @@ export class FlightLoader {
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
       if (tags.length > 0 || lateTags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
     }
+    // Not stored: a write voided the lease (or the tags' epochs moved) during the load, so those who
+    // joined it may have begun after that write; they load again (the first callers overlapped it).
+    if (!stored) flight.validBefore = 0
     if (stored) {
       this.#view.put(entry.key, cached, policy, flight)
       this.#counters.events.emit('set', entry.key, SOURCE_LOAD)
@@ -291,9 +304,15 @@ export class FlightLoader {
     flight.resolve(value)
   }
 
-  /** Releases the lease, leaving the outcome for the callers waiting on it (never throws). */
-  async #release(entry: EntryKeys, token: string, outcome: LoadOutcome): Promise<void> {
+  /**
+   * Releases the lease, leaving the outcome for the callers waiting on it (never throws). If the
+   * lease was no longer ours, a write voided it: the flight's joiners must not take its outcome.
+   */
+  async #release(entry: EntryKeys, token: string, outcome: LoadOutcome, flight: Flight): Promise<void> {
     const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
-    await this.#tier.releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl).catch(noop)
+    const held = await this.#tier
+      .releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl)
+      .catch(() => false)
+    if (!held) flight.validBefore = 0
   }
 }

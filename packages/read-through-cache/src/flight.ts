@@ -22,6 +22,17 @@ export interface Flight {
   callers: number
   /** The callers were answered with a stale value: a caller joining now gets it too. */
   servedStale: boolean
+  /** Redis reads this flight has sent that may decide its answer; a joiner notes the count when it joins. */
+  sends: number
+  /**
+   * Joiners that noted fewer `sends` than this may take the flight's answer: they joined before the
+   * Redis command that proved the answer still current was sent. 0 when a write voided the flight's
+   * lease (nobody who joined may take it); `Infinity` on paths with no lease to check (an outage).
+   */
+  validBefore: number
+  /** The answer shared by the joiners that noted `joinVerdictAt` sends (see `Flights.attach`). */
+  joinVerdict: Promise<unknown> | undefined
+  joinVerdictAt: number
   promise: Promise<unknown>
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
@@ -59,6 +70,10 @@ class RunningFlight implements Flight {
   replacesFresh = false
   callers: number
   servedStale = false
+  sends = 0
+  validBefore = Number.POSITIVE_INFINITY
+  joinVerdict: Promise<unknown> | undefined = undefined
+  joinVerdictAt = -1
   readonly promise: Promise<unknown>
   done: Promise<void> = Promise.resolve()
   readonly #settle: { resolve: (value: unknown) => void; reject: (error: unknown) => void }

@@ -7,6 +7,25 @@ import type { Loader } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
 
+/** A joiner's verdict: the flight's answer may predate its call. */
+const READ_AGAIN: unique symbol = Symbol('read again')
+
+/** The flight's answer for those who joined when it had sent `joinedAt` reads, or `READ_AGAIN`. */
+async function confirmed(flight: Flight, joinedAt: number): Promise<unknown> {
+  let failed = false
+  const outcome = await flight.promise.catch((error: unknown) => {
+    failed = true
+    return error
+  })
+  // A stale answer is the policy's (SWR or grace), not a claim that the value is current.
+  if (!flight.servedStale) {
+    await flight.done
+    if (joinedAt >= flight.validBefore) return READ_AGAIN
+  }
+  if (failed) throw outcome
+  return outcome
+}
+
 /** How a flight starts: what it may serve meanwhile and who waits on it. */
 export interface FlightStart {
   /** The local tier's stale copy, served within the policy's SWR window and grace. */
@@ -62,19 +81,40 @@ export class Flights {
     }
   }
 
-  /** The running flight of `key` as one more caller's promise, if there is one. */
-  join(key: string): Promise<unknown> | undefined {
+  /**
+   * The running flight of `key` as one more caller's promise, if there is one. `retry` is the
+   * caller's own read, made if the flight's answer turns out to predate the call (see `attach`).
+   */
+  join(key: string, retry: () => Promise<unknown>): Promise<unknown> | undefined {
     const running = this.#view.flights.get(key)
     if (running === undefined) return undefined
     this.#counters.count('coalescedWaits')
-    return this.attach(running)
+    return this.attach(running, retry)
   }
 
-  /** One more caller waits on `flight`; if its answer was already a stale value, this caller gets that too. */
-  attach(flight: Flight): Promise<unknown> {
+  /**
+   * One more caller waits on `flight`; if its answer was already a stale value, this caller gets
+   * that too. Otherwise the caller takes the flight's answer only if the flight proved it current
+   * after the caller joined: the lease still stood when the value was written (or the reply that
+   * decided it was sent after the join). Else another process wrote the key meanwhile, possibly
+   * before this call began, and the caller reads again with `retry`.
+   */
+  attach(flight: Flight, retry: () => Promise<unknown>): Promise<unknown> {
     flight.callers++
-    if (flight.servedStale) this.#counters.stale(flight.key)
-    return flight.promise
+    if (flight.servedStale) {
+      this.#counters.stale(flight.key)
+      return flight.promise
+    }
+    // Joiners between two reads of the flight share one verdict: one promise chain per flight, not per caller.
+    if (flight.joinVerdict === undefined || flight.joinVerdictAt !== flight.sends) {
+      flight.joinVerdictAt = flight.sends
+      flight.joinVerdict = confirmed(flight, flight.sends)
+    }
+    return flight.joinVerdict.then((value) => {
+      if (value !== READ_AGAIN) return value
+      this.#counters.count('joinsRetried')
+      return retry()
+    })
   }
 
   /**

@@ -27,13 +27,17 @@ export class MemoryTier implements PublicOf<RedisTier> {
     return Promise.reject(new CacheUnavailableError('getOrLease', { reason: 'memory-only' }))
   }
 
-  async releaseWithOutcome(): Promise<void> {}
+  async releaseWithOutcome(): Promise<boolean> {
+    return true
+  }
 
   async setIfLease(): Promise<boolean> {
     return false
   }
 
-  async releaseLease(): Promise<void> {}
+  async releaseLease(): Promise<boolean> {
+    return true
+  }
   async set(): Promise<void> {}
   async setUnguarded(): Promise<void> {}
 

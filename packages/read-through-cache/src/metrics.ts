@@ -23,6 +23,7 @@ export type CacheCounter =
   | 'loads'
   | 'loadErrors'
   | 'coalescedWaits'
+  | 'joinsRetried'
   | 'staleServed'
   | 'staleSetsPrevented'
   | 'redisErrors'
@@ -61,6 +62,10 @@ export const CACHE_METRICS: Readonly<
   coalescedWaits: {
     name: 'read_through_cache_coalesced_waits_total',
     help: 'Callers that joined a load already running',
+  },
+  joinsRetried: {
+    name: 'read_through_cache_joins_retried_total',
+    help: 'Joined callers that read again: a write of another process voided the load they joined',
   },
   staleServed: { name: 'read_through_cache_stale_served_total', help: 'Stale values served (SWR, grace)' },
   staleSetsPrevented: {

@@ -1,12 +1,14 @@
 import {
   createWriteCoalescer,
+  type DeadlineHandlers,
   RedisScript,
   type WriteCoalescer,
   withCommandDeadline,
 } from '@scale/ioredis-coalesce'
 import type { Cluster, Redis } from 'ioredis'
 import type { CircuitBreaker } from './circuit-breaker.js'
-import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
+import { commandHandlers } from './command-handlers.js'
+import { CacheUnavailableError } from './errors.js'
 import type { EntryKeys, TagKeys } from './key-layout.js'
 import { type LeaseRead, toLeaseRead } from './lease-read.js'
 import {
@@ -132,23 +134,17 @@ export class RedisTier {
 
   /** Applies the timeout to `command` and reports its outcome to the breaker. */
   #guard<T>(name: string, command: () => Promise<T>, probe: boolean, deferSuccess = false): Promise<T> {
-    return withCommandDeadline(command, this.#timeoutMs, {
-      timeoutError: (timeoutMs) => new CacheTimeoutError(name, timeoutMs),
-      failed: (error) => {
-        this.#breaker.failure(Date.now(), probe)
-        this.#onError(error)
-        return error instanceof CacheUnavailableError
-          ? error
-          : new CacheUnavailableError(
-              name,
-              { reason: error instanceof CacheTimeoutError ? 'timeout' : 'error' },
-              error,
-            )
-      },
-      // A replay before a probe must not close the circuit by itself: the command after it does.
-      succeeded: deferSuccess ? noop : () => this.#breaker.success(probe),
-    })
+    // The everyday case (no probe) reuses one handlers object per command name: none made per command.
+    const everyday = !probe && !deferSuccess
+    let handlers = everyday ? this.#everydayHandlers.get(name) : undefined
+    if (handlers === undefined) {
+      handlers = commandHandlers(name, probe, deferSuccess, this.#breaker, this.#onError)
+      if (everyday) this.#everydayHandlers.set(name, handlers)
+    }
+    return withCommandDeadline(command, this.#timeoutMs, handlers)
   }
+
+  readonly #everydayHandlers = new Map<string, DeadlineHandlers>()
 
   #eval(
     s: RedisScript,
@@ -178,9 +174,10 @@ export class RedisTier {
   }
 
   /** Releases the lease and tells the callers that waited on `token` what came of the load. */
-  async releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<void> {
-    await this.#exec('releaseLease', () =>
-      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]),
+  /** `true` if the lease was still the caller's (else a write voided it and nothing was left). */
+  releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<boolean> {
+    return this.#exec('releaseLease', () =>
+      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]).then(isOne),
     )
   }
 
@@ -191,8 +188,9 @@ export class RedisTier {
     )
   }
 
-  async releaseLease(entry: EntryKeys, token: string): Promise<void> {
-    await this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]))
+  /** `true` if the lease was still the caller's. */
+  releaseLease(entry: EntryKeys, token: string): Promise<boolean> {
+    return this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]).then(isOne))
   }
 
   async set(entry: EntryKeys, text: string, px: number): Promise<void> {

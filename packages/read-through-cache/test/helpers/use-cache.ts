@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis } from '@scale/testkit'
+import type { RedisServer } from '@scale/testkit'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
 import {
@@ -9,7 +9,7 @@ import {
 } from '../../src/index.js'
 
 /** A key prefix no other test uses. */
-export const prefixOf = () => `t${randomBytes(4).toString('hex')}:`
+export const prefixOf = () => `${uniqueName('t')}:`
 
 /** A promise with its resolve, to hold a loader until the test lets it go. */
 export function deferred<T = void>() {
@@ -30,18 +30,18 @@ export interface CacheFixture {
 }
 
 /**
- * The setup every Redis-backed test file repeats: one testkit Redis for the file, caches closed
+ * The setup every Redis-backed test file repeats: one testkit Redis for the file (`useRedis()`), caches closed
  * after each test, clients and server stopped after the file, and no unhandled rejection allowed.
  */
 export function useCache(): CacheFixture {
-  let server: RedisServer | undefined
+  // Before this file's own hooks: its afterAll (closing the clients) then runs before the server stops.
+  const env = useRedis()
   const clients: Redis[] = []
   const caches: ReadThroughCache[] = []
   const unhandled: unknown[] = []
   const onUnhandled = (reason: unknown) => unhandled.push(reason)
   beforeAll(async () => {
     process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
   })
   afterEach(async () => {
     await Promise.all(caches.splice(0).map((c) => c.close()))
@@ -49,13 +49,11 @@ export function useCache(): CacheFixture {
   afterAll(async () => {
     process.off('unhandledRejection', onUnhandled)
     for (const c of clients) c.disconnect()
-    await server?.dispose()
     expect(unhandled).toEqual([])
   })
   const fixture: CacheFixture = {
     get server() {
-      if (server === undefined) throw new Error('useCache(): the server starts in beforeAll')
-      return server
+      return env.server
     },
     client: (options = {}) => {
       const c = new Redis({ host: '127.0.0.1', port: fixture.server.port, ...options })

@@ -1,0 +1,92 @@
+/** One command waiting for its reply: `expire` runs if it is still pending at `deadline`. */
+export interface PendingDeadline {
+  readonly deadline: number
+  /** Set when the command settled: the queue skips it. */
+  done: boolean
+  readonly expire: () => void
+}
+
+/** Drop the consumed head of the array once it is this long and more than half of it. */
+const COMPACT_AT = 1_024
+
+/**
+ * The deadlines of every command with one timeout, behind one timer. Entries are added in deadline
+ * order (same timeout, later start), so only the head needs a timer; a per-command `setTimeout`
+ * and `clearTimeout` was a tenth of the read-through cache's miss-path CPU. Replies mostly come
+ * back in order (one connection answers in order), so settled entries leave from the head at once
+ * and the queue stays as short as the commands in flight.
+ *
+ * The timer is unref'd: a command waiting for its reply keeps the process alive through its socket,
+ * not through its deadline.
+ */
+class DeadlineQueue {
+  readonly #timeoutMs: number
+  #entries: PendingDeadline[] = []
+  #head = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs
+  }
+
+  add(expire: () => void): PendingDeadline {
+    const entry: PendingDeadline = { deadline: Date.now() + this.#timeoutMs, done: false, expire }
+    this.#entries.push(entry)
+    if (this.#timer === undefined) this.#arm(entry.deadline)
+    return entry
+  }
+
+  /** The entry settled: drop it (and any settled ones behind it) if it is at the head. */
+  settle(entry: PendingDeadline): void {
+    entry.done = true
+    if (this.#entries[this.#head] === entry) this.#dropSettledHead()
+  }
+
+  #dropSettledHead(): void {
+    const entries = this.#entries
+    while (this.#head < entries.length && (entries[this.#head] as PendingDeadline).done) this.#head++
+    if (this.#head === entries.length) {
+      // Empty: reuse the array; the armed timer finds nothing and stops.
+      entries.length = 0
+      this.#head = 0
+    } else if (this.#head >= COMPACT_AT && this.#head * 2 > entries.length) {
+      this.#entries = entries.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  #arm(at: number): void {
+    this.#timer = setTimeout(this.#fire, Math.max(1, at - Date.now()))
+    this.#timer.unref()
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined
+    const now = Date.now()
+    const entries = this.#entries
+    while (this.#head < entries.length) {
+      const entry = entries[this.#head] as PendingDeadline
+      if (!entry.done && entry.deadline > now) break
+      this.#head++
+      if (!entry.done) {
+        entry.done = true
+        entry.expire()
+      }
+    }
+    this.#dropSettledHead()
+    const next = this.#entries[this.#head]
+    if (next !== undefined && this.#timer === undefined) this.#arm(next.deadline)
+  }
+}
+
+const queues = new Map<number, DeadlineQueue>()
+
+/** The queue of every command with this timeout (one per distinct timeout in the process). */
+export function deadlineQueue(timeoutMs: number): DeadlineQueue {
+  let queue = queues.get(timeoutMs)
+  if (queue === undefined) {
+    queue = new DeadlineQueue(timeoutMs)
+    queues.set(timeoutMs, queue)
+  }
+  return queue
+}
