@@ -171,10 +171,15 @@ export class RedisSessionStore implements SessionStore {
    */
   #setFields(key: string, setPairs: readonly string[]): Promise<boolean> {
     this.#writes.hold()
-    return this.#call('save', () => this.#redis.hset(key, ...setPairs)).then((added) => {
-      if (added < setPairs.length / 2) return true
-      return this.#call('save', () => this.#redis.del(key)).then(() => false)
-    })
+    const fieldCount = setPairs.length / 2
+    // The stray's DEL hangs off the HSET itself, inside the one deadline, not off the caller's
+    // result: an HSET that timed out (Redis hung) is still applied when Redis resumes, and its
+    // stray hash, which has no TTL, would otherwise stay forever.
+    return this.#call('save', () =>
+      this.#redis
+        .hset(key, ...setPairs)
+        .then((added) => (added < fieldCount ? true : this.#redis.del(key).then(() => false))),
+    )
   }
 
   async destroy(at: SessionLocation, userId: string | undefined): Promise<boolean> {

@@ -1,5 +1,6 @@
+import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
-import type { Session, Sessions } from '../src/index.js'
+import { type Session, type Sessions, SessionStoreUnavailableError } from '../src/index.js'
 import { META, sessionKey } from '../src/redis-keys.js'
 import type { Data } from './helpers/app-routes.js'
 import { resetCounts, sessionCommandCounts } from './helpers/redis-writes.js'
@@ -65,5 +66,29 @@ describe('a logged-in write is one HSET and still cannot outlive a revocation', 
     const { setCookie } = await sessions.commit(rotating)
     expect(setCookie).toBeUndefined()
     expect(await sessions.listUserSessions('bob')).toEqual([])
+  })
+
+  it('a write that timed out on a hung Redis and landed after a revocation leaves no stray hash', async () => {
+    // Redis hung (SIGSTOP) past commandTimeoutMs: the caller gets the outage error, but the HSET
+    // is still in the socket and is applied when Redis resumes, on a session revoked meanwhile.
+    // Its stray hash has no TTL, so it must still be deleted then, or it stays forever.
+    const keyPrefix = randomPrefix()
+    const sessions = makeSessions(kit.redis, { keyPrefix, touchAfterMs: 600_000, commandTimeoutMs: 300 })
+    const { cookie } = await loggedIn(sessions, 'cyd')
+    const slow = await sessions.load({ cookie })
+    await sessions.destroyAllUserSessions('cyd')
+    slow.set('theme', 'dark')
+    kit.server.pause()
+    try {
+      await expect(sessions.commit(slow)).rejects.toBeInstanceOf(SessionStoreUnavailableError)
+    } finally {
+      kit.server.resume()
+    }
+    await waitFor(
+      'the stray hash to be deleted',
+      async () => (await kit.redis.keys(`${keyPrefix}*:s:*`)).length === 0,
+      { timeoutMs: 5_000, intervalMs: 50 },
+    )
+    expect(await userOf(sessions, cookie)).toBeUndefined()
   })
 })
