@@ -168,6 +168,15 @@ export class Session<Data extends SessionData = SessionData> {
 
   #regenerate(options: RegenerateOptions): void {
     const state = this.#writable('regenerate')
+    const userId = 'userId' in options ? options.userId : state.userId
+    // A user object (`{ userId: user }` for `user.id`) would be stored as "[object Object]":
+    // every such login would share one user, its index and its "log out everywhere".
+    if (userId !== undefined && (typeof userId !== 'string' || userId === '')) {
+      throw new SessionStateError(
+        `regenerate(): userId must be a non-empty string (got ${userId === '' ? 'an empty string' : typeof userId}); nothing changed.`,
+        { action: 'regenerate' },
+      )
+    }
     const kept = new Map<string, string>()
     if (options.keepData) {
       for (const [key, raw] of state.stored) kept.set(key, raw)
@@ -180,7 +189,6 @@ export class Session<Data extends SessionData = SessionData> {
       state.predecessor = { location: state.location, userId: state.userId }
     }
     if (options.persistent !== undefined) state.persistent = options.persistent
-    const userId = 'userId' in options ? options.userId : state.userId
     const now = Date.now()
     if (userId !== state.userId) {
       state.createdAt = now

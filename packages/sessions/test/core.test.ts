@@ -160,3 +160,19 @@ describe('Fetch adapter', () => {
     expect((await client.send('GET', '/me')).json().user).toBeNull()
   })
 })
+
+describe('regenerate({ userId }) with a user ID that is not one', () => {
+  it('a user object, a number or an empty string is refused, so distinct users never share one identity', async () => {
+    const sessions = makeSessions(kit.redis)
+    for (const userId of [{ id: 'ann' }, { id: 'bob' }, 5, '']) {
+      const session = await sessions.load({})
+      await expect(session.regenerate({ userId: userId as unknown as string })).rejects.toBeInstanceOf(
+        SessionStateError,
+      )
+      expect(session.userId).toBeUndefined()
+      expect(await sessions.commit(session)).toEqual({ setCookie: undefined })
+    }
+    expect(await sessions.listUserSessions('[object Object]')).toEqual([])
+    expect(await sessions.listUserSessions('')).toEqual([])
+  })
+})
