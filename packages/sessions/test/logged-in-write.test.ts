@@ -1,6 +1,6 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
-import { type Session, type Sessions, SessionStoreUnavailableError } from '../src/index.js'
+import { type Session, SessionStoreUnavailableError, type Sessions } from '../src/index.js'
 import { META, sessionKey } from '../src/redis-keys.js'
 import type { Data } from './helpers/app-routes.js'
 import { resetCounts, sessionCommandCounts } from './helpers/redis-writes.js'
