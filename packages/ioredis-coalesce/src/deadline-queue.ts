@@ -9,6 +9,9 @@ export interface PendingDeadline {
 /** Drop the consumed head of the array once it is this long and more than half of it. */
 const COMPACT_AT = 1_024
 
+/** Node's longest timer (a longer delay fires after 1 ms, with a warning): a later deadline re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /**
  * The deadlines of every command with one timeout, behind one timer. Entries are added in deadline
  * order (same timeout, later start), so only the head needs a timer; a per-command `setTimeout`
@@ -56,7 +59,7 @@ class DeadlineQueue {
   }
 
   #arm(at: number): void {
-    this.#timer = setTimeout(this.#fire, Math.max(1, at - Date.now()))
+    this.#timer = setTimeout(this.#fire, Math.min(MAX_TIMER_MS, Math.max(1, at - Date.now())))
     this.#timer.unref()
   }
 
@@ -64,18 +67,22 @@ class DeadlineQueue {
     this.#timer = undefined
     const now = Date.now()
     const entries = this.#entries
-    while (this.#head < entries.length) {
-      const entry = entries[this.#head] as PendingDeadline
-      if (!entry.done && entry.deadline > now) break
-      this.#head++
-      if (!entry.done) {
-        entry.done = true
-        entry.expire()
+    try {
+      while (this.#head < entries.length) {
+        const entry = entries[this.#head] as PendingDeadline
+        if (!entry.done && entry.deadline > now) break
+        this.#head++
+        if (!entry.done) {
+          entry.done = true
+          entry.expire()
+        }
       }
+    } finally {
+      // Even if an `expire` threw, the deadlines behind it keep their timer.
+      this.#dropSettledHead()
+      const next = this.#entries[this.#head]
+      if (next !== undefined && this.#timer === undefined) this.#arm(next.deadline)
     }
-    this.#dropSettledHead()
-    const next = this.#entries[this.#head]
-    if (next !== undefined && this.#timer === undefined) this.#arm(next.deadline)
   }
 }
 

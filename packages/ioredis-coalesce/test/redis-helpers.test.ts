@@ -175,4 +175,25 @@ describe('withCommandDeadline', () => {
     expect(await outcome(withCommandDeadline(() => hangs, 30, { timeoutError }))).toBe('after 30')
     expect(await outcome(withCommandDeadline(() => hangs, 30, { timeoutError }))).toBe('after 30')
   })
+  it("a timeout past Node timers' 2^31-1 ms limit does not fire early (nor warn)", async () => {
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      let answer: (value: string) => void = () => {}
+      const slow = new Promise<string>((resolve) => {
+        answer = resolve
+      })
+      const call = withCommandDeadline(() => slow, 2 ** 31 + 1_000, {
+        timeoutError: (ms) => new Error(`after ${ms}`),
+      })
+      // Node would fire an overflowing timer after 1 ms: give it far longer than that.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      answer('answered')
+      expect(await call).toBe('answered')
+      expect(warnings).not.toContain('TimeoutOverflowWarning')
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
 })
