@@ -80,6 +80,42 @@ describe('per-key events, mget and mset', () => {
     expect(() => a.on('hit', 'k', undefined as unknown as () => void)).toThrow(CacheOptionsError)
   })
 
+  it('an async listener that rejects is logged like a throw, never an unhandled rejection', async () => {
+    const warnings: string[] = []
+    const logger = { info() {}, warn: (_: object, message: string) => warnings.push(message), error() {} }
+    const a = cache({ logger })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      a.on('set', async () => {
+        throw new Error('async listener bug')
+      })
+      await a.set('k', 'v')
+      expect(await a.getOrLoad('k2', () => 'v2')).toBe('v2')
+      await settled(a)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(unhandled).toEqual([])
+      expect(warnings.filter((w) => w.includes('listener threw'))).toHaveLength(1)
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('tags that are not an array: CacheOptionsError before anything is written or queued', async () => {
+    const a = cache({})
+    await a.ready()
+    const asTags = 'team:7' as unknown as string[]
+    await expect(a.set('k', 'v', { tags: asTags })).rejects.toBeInstanceOf(CacheOptionsError)
+    await expect(a.mset([{ key: 'm', value: 1, options: { tags: asTags } }])).rejects.toBeInstanceOf(
+      CacheOptionsError,
+    )
+    await expect(a.getOrLoad('g', () => 1, { tags: asTags })).rejects.toBeInstanceOf(CacheOptionsError)
+    expect(await a.mget(['k', 'm', 'g'], { local: false })).toEqual([undefined, undefined, undefined])
+    expect(a.stats().pendingInvalidations).toBe(0)
+    expect(a.stats().redisErrors).toBe(0)
+  })
+
   it('mget: local hits, one MGET for the rest, undefined for missing keys; never loads', async () => {
     const keyPrefix = prefixOf()
     const a = cache({ keyPrefix })
