@@ -197,6 +197,21 @@ describe('per-key events, mget and mset', () => {
     await expect(a.mset('nope' as never)).rejects.toBeInstanceOf(CacheOptionsError)
   })
 
+  it('mset of 50,000 entries on a healthy Redis: all written, no command timed out, circuit closed', async () => {
+    // Sent at once, the last scripts waited behind the first ones for longer than commandTimeoutMs:
+    // the call failed, the circuit opened and every key was queued for invalidation.
+    const a = cache({ commandTimeoutMs: 200 })
+    await a.ready()
+    const keys = Array.from({ length: 50_000 }, (_, i) => `big:${i}`)
+    await a.mset(keys.map((key, i) => ({ key, value: i })))
+    const stats = a.stats()
+    expect(stats.redisErrors).toBe(0)
+    expect(stats.circuit).toBe('closed')
+    expect(stats.pendingInvalidations).toBe(0)
+    const read = await a.mget<number>(keys, { local: false })
+    expect(read.filter((value, i) => value !== i)).toEqual([])
+  })
+
   it('mset with Redis unreachable: CacheUnavailableError with every key queued for replay', async () => {
     const dead = cache({
       redis: client({ port: 1, lazyConnect: true, enableOfflineQueue: false }),
