@@ -212,6 +212,26 @@ describe('per-key events, mget and mset', () => {
     expect(read.filter((value, i) => value !== i)).toEqual([])
   })
 
+  it('close() waits for writes in flight: a client quit right after close() loses none of them', async () => {
+    const redis = client()
+    const prefix = prefixOf()
+    const a = cache({ redis, keyPrefix: prefix })
+    await a.ready()
+    const keys = Array.from({ length: 5_000 }, (_, i) => `w:${i}`)
+    const writes = [
+      a.mset(keys.map((key, i) => ({ key, value: i }))),
+      a.set('one', 1, { tags: ['t1', 't2'] }),
+      a.deleteByTag('t3'),
+    ]
+    await a.close()
+    await redis.quit()
+    expect(await Promise.allSettled(writes)).toEqual(
+      writes.map(() => ({ status: 'fulfilled', value: undefined })),
+    )
+    const reader = cache({ keyPrefix: prefix })
+    expect(await reader.mget([...keys, 'one'], { local: false })).toEqual([...keys.map((_, i) => i), 1])
+  })
+
   it('mset with Redis unreachable: CacheUnavailableError with every key queued for replay', async () => {
     const dead = cache({
       redis: client({ port: 1, lazyConnect: true, enableOfflineQueue: false }),
