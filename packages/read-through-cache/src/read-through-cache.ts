@@ -112,6 +112,7 @@ export class CacheFacade implements CacheApi {
     keyOrListener: string | CacheEventListener,
     maybeListener?: CacheEventListener,
   ): () => void {
+    if (this.#parts.view.closed) throw new CacheClosedError('on')
     if (!EVENT_NAMES.includes(type)) {
       throw new CacheOptionsError(
         'on',

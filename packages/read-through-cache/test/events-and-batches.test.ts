@@ -1,6 +1,7 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
 import {
+  CacheClosedError,
   type CacheEvent,
   CacheKeyError,
   CacheOptionsError,
@@ -78,6 +79,8 @@ describe('per-key events, mget and mset', () => {
     expect(() => a.on('nope' as 'hit', () => {})).toThrow(CacheOptionsError)
     expect(() => a.on('hit', '', () => {})).toThrow(CacheKeyError)
     expect(() => a.on('hit', 'k', undefined as unknown as () => void)).toThrow(CacheOptionsError)
+    await a.close()
+    expect(() => a.on('hit', () => {})).toThrow(CacheClosedError)
   })
 
   it('an async listener that rejects is logged like a throw, never an unhandled rejection', async () => {
