@@ -23,8 +23,8 @@ type Listeners = Set<CacheEventListener>
 
 /**
  * Per-key events. Emitting costs one boolean test while nobody listens, so the hot paths call
- * `emit` unconditionally. A throwing listener is reported to `onListenerError` and never breaks
- * the read or write that emitted.
+ * `emit` unconditionally. A throwing listener (or an async one that rejects) is reported to
+ * `onListenerError` and never breaks the read or write that emitted.
  */
 export class CacheEvents {
   /** `true` while at least one listener is registered. */
@@ -90,10 +90,17 @@ export class CacheEvents {
   #call(listeners: Listeners, event: CacheEvent): void {
     for (const listener of listeners) {
       try {
-        listener(event)
+        const result: unknown = listener(event)
+        // An async listener that rejects would otherwise be an unhandled rejection (a crash under
+        // Node's default): reported like a throw.
+        if (isThenable(result)) result.then(undefined, this.#onListenerError)
       } catch (error) {
         this.#onListenerError(error)
       }
     }
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
 }

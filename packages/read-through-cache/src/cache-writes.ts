@@ -12,6 +12,9 @@ import type { TagBookkeeping } from './tag-bookkeeping.js'
 
 const SOURCE_SET = { source: 'set' } as const
 
+/** Entries of one `mset` sent together; the next slice goes when this one is answered. */
+const MSET_SLICE = 1_000
+
 /** One entry of `mset`: its own options (TTL, tags...) or the cache's defaults. */
 export interface MsetEntry<T> {
   key: string
@@ -87,8 +90,8 @@ export class CacheWrites {
 
   /**
    * `set` for many entries: every value is serialized first (a value that cannot be is a
-   * `CacheSerializationError` and nothing is written), then one SET script per key in one write to
-   * the socket, one invalidation message for all. A key given twice keeps its last value.
+   * `CacheSerializationError` and nothing is written), then one SET script per key, a slice of
+   * `MSET_SLICE` keys per write to the socket, one invalidation message for all. A key given twice keeps its last value.
    */
   async mset<T>(entries: readonly MsetEntry<T>[]): Promise<void> {
     if (this.#view.closed) throw new CacheClosedError('mset')
@@ -109,15 +112,21 @@ export class CacheWrites {
       this.#view.invalidate(key)
       if (cached !== undefined) this.#view.put(key, cached, policy)
     }
+    const writes = [...byKey]
     try {
-      await Promise.all(
-        [...byKey].map(async ([key, { policy, cached }]) => {
-          const entry = this.#keys.entry(key)
-          if (cached === undefined) return this.#tier.invalidate([entry])
-          await this.#tier.set(entry, this.#codec.text(cached), Math.max(1, cached.staleUntil - Date.now()))
-          if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
-        }),
-      )
+      // In slices: each command's deadline (commandTimeoutMs) starts when it is sent, so tens of
+      // thousands of scripts sent at once time out behind each other on a healthy Redis and open
+      // the circuit. One slice is still one write to the socket.
+      for (let start = 0; start < writes.length; start += MSET_SLICE) {
+        await Promise.all(
+          writes.slice(start, start + MSET_SLICE).map(async ([key, { policy, cached }]) => {
+            const entry = this.#keys.entry(key)
+            if (cached === undefined) return this.#tier.invalidate([entry])
+            await this.#tier.set(entry, this.#codec.text(cached), Math.max(1, cached.staleUntil - Date.now()))
+            if (policy.tags.length > 0) await this.#tags.addMembers(policy, key)
+          }),
+        )
+      }
       await this.#publisher.publish(keys)
       for (const [key, { cached }] of byKey)
         this.#events.emit(cached === undefined ? 'delete' : 'set', key, SOURCE_SET)

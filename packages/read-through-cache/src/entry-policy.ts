@@ -73,6 +73,9 @@ export function defaultPolicy(freshness: ResolvedFreshness): Policy {
 
 export function resolvePolicy(options: EntryOptions, freshness: ResolvedFreshness): Policy {
   const tags = options.tags ?? []
+  // A string is iterable: without this, `tags: 'team:7'` would pass as tags 't', 'e', ... or fail
+  // only after the value was written.
+  if (!Array.isArray(tags)) throw new CacheOptionsError('tags', 'expected an array of tags')
   for (const tag of tags) assertKey('tag', tag)
   return {
     ...resolveFreshness(options, freshness),

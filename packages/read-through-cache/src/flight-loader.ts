@@ -266,23 +266,28 @@ export class FlightLoader {
     flight.resolve(value)
     let stored = false
     try {
-      stored = await this.#tier.setIfLease(
-        entry,
-        token,
-        this.#codec.text(cached),
-        Math.max(1, cached.staleUntil - Date.now()),
-      )
-      if (!stored) this.#counters.count('staleSetsPrevented')
-      // Undone (and not stored) if a deleteByTag ran during the load.
-      if (stored && (tags.length > 0 || lateTags.length > 0)) {
-        stored = await this.#tags.addMembersAfterLoad(
+      // Tag members first, then the value: a deleteByTag that ran during the load is seen before
+      // anything is written (a write undone afterwards was visible to readers in between).
+      const current =
+        (tags.length === 0 && lateTags.length === 0) ||
+        (await this.#tags.joinBeforeWrite(
           tags,
           entry,
           effectivePolicy(policy, flight),
           epochsBefore,
           this.#tags.keysOf(lateTags),
           flight.startedAt,
+        ))
+      if (!current) {
+        await this.#tier.releaseLease(entry, token)
+      } else {
+        stored = await this.#tier.setIfLease(
+          entry,
+          token,
+          this.#codec.text(cached),
+          Math.max(1, cached.staleUntil - Date.now()),
         )
+        if (!stored) this.#counters.count('staleSetsPrevented')
       }
     } catch {
       stored = false

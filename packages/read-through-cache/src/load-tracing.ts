@@ -37,7 +37,7 @@ export interface LoadSpanInfo {
 }
 
 /** Ends a load's span: with `error` its status is ERROR and the exception is recorded. */
-export type EndLoadSpan = (error?: unknown) => void
+export type EndLoadSpan = (failed: boolean, error?: unknown) => void
 
 const noEnd: EndLoadSpan = () => {}
 
@@ -59,8 +59,8 @@ export function traceLoad<R>(info: LoadSpanInfo, load: () => R): [R, EndLoadSpan
   })
   // No SDK registered (or sampled out): skip the context switch, which is most of the cost.
   if (!span.isRecording()) return [load(), noEnd]
-  const end: EndLoadSpan = (error) => {
-    if (error !== undefined) {
+  const end: EndLoadSpan = (failed, error) => {
+    if (failed) {
       span.recordException(error instanceof Error ? error : String(error))
       span.setStatus({
         code: otel.SpanStatusCode.ERROR,
@@ -73,7 +73,7 @@ export function traceLoad<R>(info: LoadSpanInfo, load: () => R): [R, EndLoadSpan
   try {
     return [otel.context.with(active, load), end]
   } catch (error) {
-    end(error)
+    end(true, error)
     throw error
   }
 }

@@ -55,11 +55,12 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
       let holding = false
       let settled = false
       let endSpan: EndLoadSpan | undefined
-      const settle = (error?: unknown): boolean => {
+      // `failed` apart from `error`: a loader may throw `undefined`.
+      const settle = (failed = false, error?: unknown): boolean => {
         if (settled) return false
         settled = true
         clearTimeout(timer)
-        endSpan?.(error)
+        endSpan?.(failed, error)
         if (holding) loads.release()
         else loads.cancel(start)
         return true
@@ -76,12 +77,12 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
         }
         Promise.resolve(result).then(
           (value) => settle() && resolve(value),
-          (error: unknown) => settle(error) && reject(error),
+          (error: unknown) => settle(true, error) && reject(error),
         )
       }
       const timer = setTimeout(() => {
         const error = new CacheLoaderTimeoutError(what, timeoutMs)
-        if (!settle(error)) return
+        if (!settle(true, error)) return
         abort.abort(error)
         reject(error)
       }, timeoutMs)

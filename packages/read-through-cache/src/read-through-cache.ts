@@ -23,6 +23,8 @@ export class CacheFacade implements CacheApi {
   readonly #parts: CacheParts
   /** Rejecters of `ready()` calls still waiting, so `close()` ends them (and their timers) at once. */
   readonly #readyWaiters = new Set<(error: Error) => void>()
+  /** Writes and invalidations still under way, so `close()` lets them reach Redis first. */
+  readonly #writes = new Set<Promise<unknown>>()
 
   constructor(options: ReadThroughCacheOptions) {
     const resolved = resolveOptions(options)
@@ -59,7 +61,7 @@ export class CacheFacade implements CacheApi {
   }
 
   mset<T>(entries: readonly MsetEntry<T>[]): Promise<void> {
-    return this.#parts.writes.mset(entries)
+    return this.#track(this.#parts.writes.mset(entries))
   }
 
   async has(key: string): Promise<boolean> {
@@ -68,27 +70,39 @@ export class CacheFacade implements CacheApi {
   }
 
   set<T>(key: string, value: T, options?: EntryOptions): Promise<void> {
-    return this.#parts.writes.set(key, value, options)
+    return this.#track(this.#parts.writes.set(key, value, options))
   }
 
   delete(key: string): Promise<void> {
-    return this.#parts.writes.delete(key)
+    return this.#track(this.#parts.writes.delete(key))
   }
 
   expire(key: string): Promise<void> {
-    return this.#parts.writes.expire(key)
+    return this.#track(this.#parts.writes.expire(key))
   }
 
   deleteMany(keys: readonly string[]): Promise<void> {
-    return this.#parts.writes.deleteMany(keys)
+    return this.#track(this.#parts.writes.deleteMany(keys))
   }
 
   deleteByTag(tag: string): Promise<void> {
-    return this.#parts.writes.deleteByTag(tag)
+    return this.#track(this.#parts.writes.deleteByTag(tag))
   }
 
   clear(): Promise<number> {
-    return this.#parts.writes.clear()
+    return this.#track(this.#parts.writes.clear())
+  }
+
+  /**
+   * Remembers a write until it settles. Without it `close()` resolved while a `set` or an `mset`
+   * was still being sent, and an app that quits its client right after `close()` (the quick
+   * start does) lost the write and the invalidation queued for it.
+   */
+  #track<T>(write: Promise<T>): Promise<T> {
+    this.#writes.add(write)
+    const done = () => this.#writes.delete(write)
+    write.then(done, done)
+    return write
   }
 
   on(type: CacheEventName, listener: CacheEventListener): () => void
@@ -98,6 +112,7 @@ export class CacheFacade implements CacheApi {
     keyOrListener: string | CacheEventListener,
     maybeListener?: CacheEventListener,
   ): () => void {
+    if (this.#parts.view.closed) throw new CacheClosedError('on')
     if (!EVENT_NAMES.includes(type)) {
       throw new CacheOptionsError(
         'on',
@@ -131,8 +146,9 @@ export class CacheFacade implements CacheApi {
     if (view.closed) return
     view.closed = true
     for (const abort of this.#readyWaiters) abort(new CacheClosedError('ready'))
-    // No new flight can start now; wait until the running ones (and their writes) are over.
+    // No new flight or write can start now; wait until the running ones are over.
     while (view.running.size > 0) await view.settled()
+    await Promise.allSettled(this.#writes)
     await replayDriver?.close()
     // One last bounded attempt: what is still queued is lost with the process.
     if (pending.size > 0) await tier.replayPending(true)

@@ -62,18 +62,37 @@ export class TagBookkeeping {
     lateTags: TagKeys[] = [],
     loadStartedAt = 0,
   ): Promise<boolean> {
+    if (await this.joinBeforeWrite(tags, entry, policy, epochsBefore, lateTags, loadStartedAt)) return true
+    // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
+    // either it saw our member and deleted the value, or we see its bump now: undo the write.
+    await this.#tier.invalidate([entry])
+    await this.#options.publish([entry.key])
+    return false
+  }
+
+  /**
+   * Records the entry as a member of its tags BEFORE its loaded value is written, and says whether
+   * the value may be written: `false` if a `deleteByTag` of one of them ran during the load (judged
+   * as in `addMembersAfterLoad`). When it returns `true`, any later `deleteByTag` bumps the epoch
+   * after our member was added, so it takes the member and deletes the value and the lease: the
+   * compare-and-set write that follows is then refused, or its value deleted before that
+   * `deleteByTag` resolves. So no reader sees a value a resolved `deleteByTag` should have removed.
+   */
+  async joinBeforeWrite(
+    tags: TagKeys[],
+    entry: EntryKeys,
+    policy: Policy,
+    epochsBefore: readonly (string | null)[],
+    lateTags: TagKeys[],
+    loadStartedAt: number,
+  ): Promise<boolean> {
     const states = await this.#tier.addTagMembers([...tags, ...lateTags], entry.key, membershipTtlMs(policy))
     const racedSince = loadStartedAt - LATE_TAG_CLOCK_MARGIN_MS
     const raced = states.some((state, i) =>
       i < tags.length ? state.epoch !== epochsBefore[i] : state.bumpedAt >= racedSince,
     )
-    if (!raced) return true
-    // A deleteByTag ran during the load. It bumped the epoch before reading the members, so
-    // either it saw our member and deleted the value, or we see its bump now: undo the write.
-    this.#options.onStaleSetPrevented()
-    await this.#tier.invalidate([entry])
-    await this.#options.publish([entry.key])
-    return false
+    if (raced) this.#options.onStaleSetPrevented()
+    return !raced
   }
 
   /** Takes (and empties) the member set of `tag`, bumping its epoch first. */

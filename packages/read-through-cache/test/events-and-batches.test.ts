@@ -1,6 +1,7 @@
 import { waitFor } from '@scale/testkit'
 import { describe, expect, it } from 'vitest'
 import {
+  CacheClosedError,
   type CacheEvent,
   CacheKeyError,
   CacheOptionsError,
@@ -78,6 +79,44 @@ describe('per-key events, mget and mset', () => {
     expect(() => a.on('nope' as 'hit', () => {})).toThrow(CacheOptionsError)
     expect(() => a.on('hit', '', () => {})).toThrow(CacheKeyError)
     expect(() => a.on('hit', 'k', undefined as unknown as () => void)).toThrow(CacheOptionsError)
+    await a.close()
+    expect(() => a.on('hit', () => {})).toThrow(CacheClosedError)
+  })
+
+  it('an async listener that rejects is logged like a throw, never an unhandled rejection', async () => {
+    const warnings: string[] = []
+    const logger = { info() {}, warn: (_: object, message: string) => warnings.push(message), error() {} }
+    const a = cache({ logger })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      a.on('set', async () => {
+        throw new Error('async listener bug')
+      })
+      await a.set('k', 'v')
+      expect(await a.getOrLoad('k2', () => 'v2')).toBe('v2')
+      await settled(a)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      expect(unhandled).toEqual([])
+      expect(warnings.filter((w) => w.includes('listener threw'))).toHaveLength(1)
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('tags that are not an array: CacheOptionsError before anything is written or queued', async () => {
+    const a = cache({})
+    await a.ready()
+    const asTags = 'team:7' as unknown as string[]
+    await expect(a.set('k', 'v', { tags: asTags })).rejects.toBeInstanceOf(CacheOptionsError)
+    await expect(a.mset([{ key: 'm', value: 1, options: { tags: asTags } }])).rejects.toBeInstanceOf(
+      CacheOptionsError,
+    )
+    await expect(a.getOrLoad('g', () => 1, { tags: asTags })).rejects.toBeInstanceOf(CacheOptionsError)
+    expect(await a.mget(['k', 'm', 'g'], { local: false })).toEqual([undefined, undefined, undefined])
+    expect(a.stats().pendingInvalidations).toBe(0)
+    expect(a.stats().redisErrors).toBe(0)
   })
 
   it('mget: local hits, one MGET for the rest, undefined for missing keys; never loads', async () => {
@@ -159,6 +198,41 @@ describe('per-key events, mget and mset', () => {
     ).rejects.toBeInstanceOf(CacheSerializationError)
     expect(await a.mget(['ok', 'cycle'])).toEqual([undefined, undefined])
     await expect(a.mset('nope' as never)).rejects.toBeInstanceOf(CacheOptionsError)
+  })
+
+  it('mset of 50,000 entries on a healthy Redis: all written, no command timed out, circuit closed', async () => {
+    // Sent at once, the last scripts waited behind the first ones for longer than commandTimeoutMs:
+    // the call failed, the circuit opened and every key was queued for invalidation.
+    const a = cache({ commandTimeoutMs: 200 })
+    await a.ready()
+    const keys = Array.from({ length: 50_000 }, (_, i) => `big:${i}`)
+    await a.mset(keys.map((key, i) => ({ key, value: i })))
+    const stats = a.stats()
+    expect(stats.redisErrors).toBe(0)
+    expect(stats.circuit).toBe('closed')
+    expect(stats.pendingInvalidations).toBe(0)
+    const read = await a.mget<number>(keys, { local: false })
+    expect(read.filter((value, i) => value !== i)).toEqual([])
+  })
+
+  it('close() waits for writes in flight: a client quit right after close() loses none of them', async () => {
+    const redis = client()
+    const prefix = prefixOf()
+    const a = cache({ redis, keyPrefix: prefix })
+    await a.ready()
+    const keys = Array.from({ length: 5_000 }, (_, i) => `w:${i}`)
+    const writes = [
+      a.mset(keys.map((key, i) => ({ key, value: i }))),
+      a.set('one', 1, { tags: ['t1', 't2'] }),
+      a.deleteByTag('t3'),
+    ]
+    await a.close()
+    await redis.quit()
+    expect(await Promise.allSettled(writes)).toEqual(
+      writes.map(() => ({ status: 'fulfilled', value: undefined })),
+    )
+    const reader = cache({ keyPrefix: prefix })
+    expect(await reader.mget([...keys, 'one'], { local: false })).toEqual([...keys.map((_, i) => i), 1])
   })
 
   it('mset with Redis unreachable: CacheUnavailableError with every key queued for replay', async () => {

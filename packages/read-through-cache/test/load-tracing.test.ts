@@ -75,4 +75,13 @@ describe('an OpenTelemetry span per load', () => {
     expect(batch?.attributes['cache.batch_size']).toBe(3)
     expect(batch?.status.code).not.toBe(SpanStatusCode.ERROR)
   })
+
+  it('a loader that rejects with undefined still ends its span with error status', async () => {
+    const a = cache({})
+    const failure = await a.getOrLoad('nothing-thrown', () => Promise.reject(undefined)).catch((e) => ({ e }))
+    expect(failure).toEqual({ e: undefined })
+    await settled(a)
+    const span = loadSpans().find((s) => s.attributes['cache.key'] === 'nothing-thrown')
+    expect(span?.status.code).toBe(SpanStatusCode.ERROR)
+  })
 })
