@@ -1,14 +1,15 @@
 import type { CacheCounters } from './cache-counters.js'
-import type { CachedEntry, EntryCodec } from './entry-codec.js'
+import type { EntryCodec } from './entry-codec.js'
 import { type Policy, passesCheck } from './entry-policy.js'
 import type { Flight } from './flight.js'
 import { FlightFallbacks } from './flight-fallbacks.js'
 import type { InvalidationPublisher } from './invalidation-bus.js'
-import type { EntryKeys, KeyLayout } from './key-layout.js'
+import type { KeyLayout } from './key-layout.js'
+import { LeaseHolder } from './lease-holder.js'
 import type { LeaseTokens } from './lease-tokens.js'
-import { encodeOutcome, type LoadOutcome, outcomeResult, summarizeError } from './load-outcome.js'
+import { outcomeResult } from './load-outcome.js'
 import type { Loader } from './loader.js'
-import { effectivePolicy, lateTagsOf, type RunLoad } from './loader-call.js'
+import type { RunLoad } from './loader-call.js'
 import type { LocalEntry } from './local-tier.js'
 import type { LocalView } from './local-view.js'
 import { loadInMemory, type MemoryLoadParts } from './memory-load.js'
@@ -19,7 +20,6 @@ import type { LeaseRead, RedisTier } from './redis-tier.js'
 import type { TagBookkeeping } from './tag-bookkeeping.js'
 
 const noop = () => {}
-const SOURCE_LOAD = { source: 'load' } as const
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export interface FlightLoaderOptions {
@@ -54,12 +54,11 @@ export class FlightLoader {
   readonly #codec: EntryCodec
   readonly #tags: TagBookkeeping
   readonly #tokens: LeaseTokens
-  readonly #pending: PendingInvalidations
   readonly #missRate: MissRate
   readonly #counters: CacheCounters
   readonly #fallbacks: FlightFallbacks
+  readonly #holder: LeaseHolder
   readonly #view: LocalView
-  readonly #publisher: InvalidationPublisher
   /** Set in a memory-only cache: every load is `loadInMemory`. */
   readonly #memory: MemoryLoadParts | undefined
 
@@ -70,11 +69,9 @@ export class FlightLoader {
     this.#codec = options.codec
     this.#tags = options.tags
     this.#tokens = options.tokens
-    this.#pending = options.pending
     this.#missRate = options.missRate
     this.#counters = options.counters
     this.#view = options.view
-    this.#publisher = options.publisher
     this.#fallbacks = new FlightFallbacks(
       options.tier,
       options.codec,
@@ -82,6 +79,7 @@ export class FlightLoader {
       options.runLoad,
       options.view,
     )
+    this.#holder = new LeaseHolder({ ...options, fallbacks: this.#fallbacks })
     this.#memory = options.memoryOnly
       ? { fallbacks: this.#fallbacks, tags: this.#tags, keys: this.#keys, counters: this.#counters }
       : undefined
@@ -179,7 +177,7 @@ export class FlightLoader {
           this.#missRate.recordMiss()
         }
         if (waited) flight.hooks?.waiting(key, false)
-        return this.#loadUnderLease(entry, token, loader, policy, stale, flight)
+        return this.#holder.load(entry, token, loader, policy, stale, flight)
       }
       // Another caller holds the lease and is loading.
       awaited = read.holder
@@ -218,106 +216,5 @@ export class FlightLoader {
       await sleep(Math.min(delay, deadline - now))
       delay = Math.min(delay * 2, 50)
     }
-  }
-
-  async #loadUnderLease(
-    entry: EntryKeys,
-    token: string,
-    loader: Loader<unknown>,
-    policy: Policy,
-    stale: LocalEntry | undefined,
-    flight: Flight,
-  ): Promise<void> {
-    const tags = this.#tags.keysOf(policy)
-    let epochsBefore: (string | null)[] = []
-    let value: unknown
-    try {
-      // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
-      if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
-      value = await this.#fallbacks.callLoader(flight, loader, stale, policy)
-    } catch (error) {
-      // Answer first; the release is part of the flight (settled() and close() wait for it).
-      const served = this.#fallbacks.failLoad(error, policy, stale, flight)
-      if (served !== undefined) return this.#fallbacks.storeBackoff(entry, token, served, policy, flight)
-      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) }, flight)
-    }
-    if (flight.skipStore) {
-      flight.resolve(value)
-      const held = await this.#tier.releaseLease(entry, token).catch(() => false)
-      if (!held) flight.validBefore = 0
-      return
-    }
-    let cached: CachedEntry | undefined
-    try {
-      cached = this.#codec.build(entry.key, value, effectivePolicy(policy, flight))
-    } catch (error) {
-      flight.reject(error)
-      return this.#release(entry, token, { kind: 'error', error: summarizeError(error) }, flight)
-    }
-    if (cached === undefined) {
-      flight.resolve(value)
-      return this.#release(entry, token, { kind: 'missing' }, flight)
-    }
-    const lateTags = lateTagsOf(policy, flight)
-    // Answer the callers now and write afterwards: the write cannot change what they get, and a
-    // miss then costs them the two reads, not the write too. No one joins from here on: a caller
-    // that began after the write was sent cannot know it landed before a write of another process
-    // (its GET, sent after the write on the same connection, reads what the write left).
-    flight.resolve(value)
-    let stored = false
-    try {
-      // Tag members first, then the value: a deleteByTag that ran during the load is seen before
-      // anything is written (a write undone afterwards was visible to readers in between).
-      const current =
-        (tags.length === 0 && lateTags.length === 0) ||
-        (await this.#tags.joinBeforeWrite(
-          tags,
-          entry,
-          effectivePolicy(policy, flight),
-          epochsBefore,
-          this.#tags.keysOf(lateTags),
-          flight.startedAt,
-        ))
-      if (!current) {
-        await this.#tier.releaseLease(entry, token)
-      } else {
-        stored = await this.#tier.setIfLease(
-          entry,
-          token,
-          this.#codec.text(cached),
-          Math.max(1, cached.staleUntil - Date.now()),
-        )
-        if (!stored) this.#counters.count('staleSetsPrevented')
-      }
-    } catch {
-      stored = false
-      // With tags the write may have landed (a timed-out command can still run) without its tag
-      // membership, or a deleteByTag may have raced it and the undo failed: either way no later
-      // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0 || lateTags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
-    }
-    // Not stored: a write voided the lease (or the tags' epochs moved) during the load, so those who
-    // joined it may have begun after that write; they load again (the first callers overlapped it).
-    if (!stored) flight.validBefore = 0
-    if (stored) {
-      this.#view.put(entry.key, cached, policy, flight)
-      this.#counters.events.emit('set', entry.key, SOURCE_LOAD)
-    }
-    // A forced load replaced a value that may be fresh in other processes' local tiers.
-    if (stored && (policy.forceFresh || flight.replacesFresh))
-      await this.#publisher.publish([entry.key]).catch(noop)
-    flight.resolve(value)
-  }
-
-  /**
-   * Releases the lease, leaving the outcome for the callers waiting on it (never throws). If the
-   * lease was no longer ours, a write voided it: the flight's joiners must not take its outcome.
-   */
-  async #release(entry: EntryKeys, token: string, outcome: LoadOutcome, flight: Flight): Promise<void> {
-    const ttl = Math.max(1_000, this.#options.leaseWaitTimeoutMs)
-    const held = await this.#tier
-      .releaseWithOutcome(entry, token, encodeOutcome(outcome), ttl)
-      .catch(() => false)
-    if (!held) flight.validBefore = 0
   }
 }
