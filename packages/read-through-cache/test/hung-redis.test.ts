@@ -1,41 +1,23 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CacheClosedError, CacheUnavailableError, createReadThroughCache } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { hasLocal, settled } from '../src/read-through-cache.js'
+import { prefixOf, useCache } from './helpers/use-cache.js'
 
 // A hung Redis (SIGSTOP: connections stay open, nothing answers) is the case a crash does not
 // cover: only the command timeout notices it. Data survives the pause, so this is also where the
 // replay of invalidations queued during the outage can be observed.
 describe('read-through cache with a hung Redis', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  const client = () => {
-    const c = new Redis({ host: '127.0.0.1', port: server.port })
-    c.on('error', () => {})
-    clients.push(c)
-    return c
-  }
+  const env = useCache()
 
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
-  })
-
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    server?.resume()
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
+  afterAll(() => {
+    // A test that fails while Redis is paused must not leave it stopped for the server's own stop.
+    env.server.resume()
   })
 
   it('times out, opens the circuit, serves from the loader; a delete made meanwhile is replayed on recovery', async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const prefix = prefixOf()
     const options = {
       prefix,
       commandTimeoutMs: 200,
@@ -43,20 +25,20 @@ describe('read-through cache with a hung Redis', () => {
     }
     const transitions: string[] = []
     const metrics = { increment: () => {}, circuitState: (state: string) => transitions.push(state) }
-    const a = createReadThroughCache({ redis: client(), ...options, metrics })
-    const b = createReadThroughCache({ redis: client(), ...options })
+    const a = createReadThroughCache({ redis: env.client(), ...options, metrics })
+    const b = createReadThroughCache({ redis: env.client(), ...options })
     await Promise.all([a.ready(), b.ready()])
     expect(await a.getOrLoad('k', () => 'v1')).toBe('v1')
     expect(await a.getOrLoad('t', () => 'tagged', { tags: ['grp'] })).toBe('tagged')
     await settled(a)
-    const raw = client()
+    const raw = env.client()
     expect(await raw.get(new KeyLayout(prefix).entry('t').value)).not.toBeNull()
     expect(await b.getOrLoad('k', () => 'wrong')).toBe('v1')
     expect(hasLocal(b, 'k')).toBe(true)
 
-    server.pause()
+    env.server.pause()
     // A start-up during the outage does not hang.
-    const late = createReadThroughCache({ redis: client(), ...options })
+    const late = createReadThroughCache({ redis: env.client(), ...options })
     await expect(late.ready(300)).rejects.toBeInstanceOf(CacheUnavailableError)
     // close() ends a ready() still waiting (its timer would otherwise hold the process up to 60 s).
     const waiting = expect(late.ready(60_000)).rejects.toBeInstanceOf(CacheClosedError)
@@ -73,7 +55,7 @@ describe('read-through cache with a hung Redis', () => {
     await expect(a.deleteByTag('grp')).rejects.toBeInstanceOf(CacheUnavailableError)
     expect(a.stats().pendingInvalidations).toBe(2)
 
-    server.resume()
+    env.server.resume()
     // The next command after the open period is the probe, and the probe is the replay.
     await waitFor('the circuit to close', async () => {
       await a.get('probe')
@@ -93,9 +75,9 @@ describe('read-through cache with a hung Redis', () => {
   })
 
   it('a tagged load whose write times out has the key invalidated on recovery (it may have landed outside its tag)', async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const prefix = prefixOf()
     const a = createReadThroughCache({
-      redis: client(),
+      redis: env.client(),
       prefix,
       commandTimeoutMs: 200,
       circuitBreaker: { failureThreshold: 2, openDurationMs: 200 },
@@ -114,29 +96,29 @@ describe('read-through cache with a hung Redis', () => {
       { tags: ['grp-w'] },
     )
     await waitFor('the load to hold the lease', async () => a.stats().loads === 1)
-    server.pause()
+    env.server.pause()
     release()
     expect(await load).toBe('loaded') // answered before the write
     await settled(a) // the lease-guarded write timed out, but it sits in the paused server's socket
     expect(a.stats().pendingInvalidations).toBe(1)
-    server.resume() // the write now lands, without its tag membership
+    env.server.resume() // the write now lands, without its tag membership
     await waitFor('the queued invalidation to be replayed', async () => {
       await a.get('probe')
       return a.stats().pendingInvalidations === 0
     })
-    expect(await client().get(new KeyLayout(prefix).entry('w').value)).toBeNull()
+    expect(await env.client().get(new KeyLayout(prefix).entry('w').value)).toBeNull()
     await a.close()
   })
 
   it('a process whose subscriber connection drops re-subscribes, starts its local tier afresh and receives invalidations again', async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}:`
-    const a = createReadThroughCache({ redis: client(), prefix })
-    const b = createReadThroughCache({ redis: client(), prefix })
+    const prefix = prefixOf()
+    const a = createReadThroughCache({ redis: env.client(), prefix })
+    const b = createReadThroughCache({ redis: env.client(), prefix })
     await Promise.all([a.ready(), b.ready()])
     await b.getOrLoad('before', () => 'v1')
     await settled(b)
     expect(hasLocal(b, 'before')).toBe(true)
-    await server.command('client', 'kill', 'type', 'pubsub')
+    await env.server.command('client', 'kill', 'type', 'pubsub')
     // Invalidations sent while it was away are lost to it, so the re-subscribed process drops everything.
     await waitFor('b to re-subscribe and clear its local tier', async () => !hasLocal(b, 'before'), {
       timeoutMs: 30_000,
@@ -157,10 +139,10 @@ describe('read-through cache with a hung Redis', () => {
 
   it('close() releases its own connection and leaves the user client open', async () => {
     const clientCount = async () =>
-      String(await server.command('client', 'list'))
+      String(await env.server.command('client', 'list'))
         .trim()
         .split('\n').length
-    const redis = client()
+    const redis = env.client()
     await redis.ping()
     const before = await clientCount()
     const cache = createReadThroughCache({ redis, prefix: 'close:' })

@@ -1,38 +1,21 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
 import { createReadThroughCache } from '../src/index.js'
+import { prefixOf, useCache } from './helpers/use-cache.js'
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 // The database-side view of a Redis outage: how many loader calls the cache lets through while
 // Redis is gone, against the same window before it. Counts only; the windows are equal.
 describe('a Redis outage under 20 readers', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis()
-  })
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
-  })
+  const env = useCache()
 
   it('Redis killed for 10 s: loader calls stay within 2x the rate before, no caller sees an error, one load per key at a time', async () => {
-    const redis = new Redis({ host: '127.0.0.1', port: server.port })
-    redis.on('error', () => {})
-    clients.push(redis)
+    const redis = env.client()
     // Default options, as a user would have them, with an entry TTL equal to the outage TTL.
     const cache = createReadThroughCache({
       redis,
-      prefix: `t${randomBytes(4).toString('hex')}:`,
+      prefix: prefixOf(),
       ttlMs: 5_000,
     })
     await cache.ready()
@@ -75,14 +58,14 @@ describe('a Redis outage under 20 readers', () => {
       await sleep(window)
       const before = loads - loadsBefore
 
-      await server.kill()
+      await env.server.kill()
       const loadsAtKill = loads
       const readsAtKill = reads
       await sleep(window)
       const during = loads - loadsAtKill
       expect(reads - readsAtKill).toBeGreaterThan(1_000) // the readers kept being served
 
-      await server.start()
+      await env.server.start()
       await waitFor('the circuit to close again', async () => cache.stats().circuit === 'closed', {
         timeoutMs: 60_000,
       })

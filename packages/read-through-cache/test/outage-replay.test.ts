@@ -1,49 +1,31 @@
-import { randomBytes } from 'node:crypto'
-import { type RedisServer, startRedis, waitFor } from '@scale/testkit'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { waitFor } from '@scale/testkit'
+import { describe, expect, it } from 'vitest'
 import { createReadThroughCache, type ReadThroughCache } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { hasLocal, settled } from '../src/read-through-cache.js'
 import { ChildCache } from './helpers/child-cache.js'
+import { prefixOf, useCache } from './helpers/use-cache.js'
 
 // Redis with an append-only file synced on every write, so a kill -9 loses nothing: the old
 // values are still there when it comes back, and only the replay of the queued invalidations can
 // remove them.
 describe('invalidations queued during an outage, replayed by an idle process', () => {
-  let server: RedisServer
-  const clients: Redis[] = []
-  const unhandled: unknown[] = []
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  const client = () => {
-    const c = new Redis({ host: '127.0.0.1', port: server.port })
-    c.on('error', () => {})
-    clients.push(c)
-    return c
-  }
-
-  beforeAll(async () => {
-    process.on('unhandledRejection', onUnhandled)
-    server = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
-  })
-
-  afterAll(async () => {
-    process.off('unhandledRejection', onUnhandled)
-    for (const c of clients) c.disconnect()
-    await server?.dispose()
-    expect(unhandled).toEqual([])
-  })
+  const env = useCache({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
 
   it('a process that deletes a key and a tag while Redis is down and then does nothing replays both once Redis is back', async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const prefix = prefixOf()
     const layout = new KeyLayout(prefix)
     const readerOptions = { prefix, commandTimeoutMs: 300, circuitBreaker: { openDurationMs: 200 } }
-    const a: ReadThroughCache = createReadThroughCache({ redis: client(), ...readerOptions })
-    const b: ReadThroughCache = createReadThroughCache({ redis: client(), ...readerOptions, local: false })
+    const a: ReadThroughCache = createReadThroughCache({ redis: env.client(), ...readerOptions })
+    const b: ReadThroughCache = createReadThroughCache({
+      redis: env.client(),
+      ...readerOptions,
+      local: false,
+    })
     // The idle process: a short command timeout and a circuit that opens at the first failure, so
     // its delete and deleteByTag are refused at once and never reach the client's offline queue.
     const idle = new ChildCache({
-      target: { kind: 'single', port: server.port },
+      target: { kind: 'single', port: env.server.port },
       prefix,
       leases: true,
       options: { commandTimeoutMs: 300, circuitBreaker: { failureThreshold: 1, openDurationMs: 60_000 } },
@@ -56,7 +38,7 @@ describe('invalidations queued during an outage, replayed by an idle process', (
       expect(await b.get('k')).toBe('v1')
       expect(hasLocal(a, 'k')).toBe(true)
 
-      await server.kill()
+      await env.server.kill()
       // Opens the idle process's circuit (a read fails), then both invalidations are queued.
       expect((await idle.call({ op: 'get', key: 'k' })).value).toBeUndefined()
       expect(await idle.call({ op: 'delete', key: 'k' })).toMatchObject({ queuedForReplay: true })
@@ -66,8 +48,8 @@ describe('invalidations queued during an outage, replayed by an idle process', (
 
       // From here on the idle process gets no call at all. Its circuit's open period (60 s) is far
       // longer than this test may take: only the reconnection can trigger the replay.
-      await server.start()
-      const raw = client()
+      await env.server.start()
+      const raw = env.client()
       await waitFor(
         'the idle process to replay the delete and the deleteByTag by itself',
         async () =>
@@ -95,10 +77,10 @@ describe('invalidations queued during an outage, replayed by an idle process', (
   })
 
   it('a hung (paused) Redis never reconnects: the replay timer alone delivers the queued delete after it resumes', async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const prefix = prefixOf()
     const layout = new KeyLayout(prefix)
     const cache = createReadThroughCache({
-      redis: client(),
+      redis: env.client(),
       prefix,
       commandTimeoutMs: 200,
       circuitBreaker: { failureThreshold: 1, openDurationMs: 200 },
@@ -106,13 +88,13 @@ describe('invalidations queued during an outage, replayed by an idle process', (
     try {
       await cache.ready()
       await cache.set('k', 'v1')
-      server.pause()
+      env.server.pause()
       // A read times out and opens the circuit: the delete is then refused without being sent.
       expect(await cache.get('other')).toBeUndefined()
       expect(cache.stats().circuit).toBe('open')
       await expect(cache.delete('k')).rejects.toMatchObject({ context: { queuedForReplay: true } })
-      server.resume()
-      const raw = client()
+      env.server.resume()
+      const raw = env.client()
       await waitFor(
         'the timer to replay the delete',
         async () =>
@@ -121,7 +103,7 @@ describe('invalidations queued during an outage, replayed by an idle process', (
       )
       expect(cache.stats().circuit).toBe('closed')
     } finally {
-      server.resume()
+      env.server.resume()
       await cache.close()
     }
   })

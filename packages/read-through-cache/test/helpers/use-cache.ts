@@ -1,4 +1,4 @@
-import type { RedisServer } from '@scale/testkit'
+import type { RedisServer, StartRedisOptions } from '@scale/testkit'
 import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
@@ -33,9 +33,9 @@ export interface CacheFixture {
  * The setup every Redis-backed test file repeats: one testkit Redis for the file (`useRedis()`), caches closed
  * after each test, clients and server stopped after the file, and no unhandled rejection allowed.
  */
-export function useCache(): CacheFixture {
+export function useCache(server: StartRedisOptions = {}): CacheFixture {
   // Before this file's own hooks: its afterAll (closing the clients) then runs before the server stops.
-  const env = useRedis()
+  const env = useRedis(server)
   const clients: Redis[] = []
   const caches: ReadThroughCache[] = []
   const unhandled: unknown[] = []
