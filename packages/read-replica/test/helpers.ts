@@ -1,6 +1,8 @@
 import type { PostgresCluster, PostgresNode } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import type { Generated } from 'kysely'
 import pg from 'pg'
+import { beforeAll } from 'vitest'
 import { createReplicatedKysely, type ReplicatedKysely, type ReplicatedKyselyOptions } from '../src/index.js'
 
 export interface Database {
@@ -35,4 +37,30 @@ export function replicatedDb(
 /** Port → node name, to turn inet_server_port() into the server that answered. */
 export function portNames(cluster: PostgresCluster): Map<number, string> {
   return new Map(cluster.nodes.map((node) => [node.port, node.name]))
+}
+
+/**
+ * A primary with 2 streaming replicas for the calling file, the `item` table created and one row
+ * ('one') replicated before the file's own `beforeAll` hooks run.
+ */
+export function useSeededReplicas(): {
+  readonly cluster: PostgresCluster
+  readonly names: Map<number, string>
+} {
+  const postgres = usePostgres({ replicas: 2 })
+  let names = new Map<number, string>()
+  beforeAll(async () => {
+    await postgres.primary.query(SCHEMA)
+    await postgres.primary.query(`insert into item (value) values ('one')`)
+    await postgres.cluster.waitForReplication()
+    names = portNames(postgres.cluster)
+  })
+  return {
+    get cluster() {
+      return postgres.cluster
+    },
+    get names() {
+      return names
+    },
+  }
 }

@@ -1,6 +1,5 @@
 import net from 'node:net'
 import { type PostgresCluster, waitFor } from '@scale/testkit'
-import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -13,7 +12,7 @@ import {
   type ReplicatedKysely,
   type RouteEvent,
 } from '../src/index.js'
-import { type Database, portNames, SCHEMA } from './helpers.js'
+import { type Database, useSeededReplicas } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
@@ -25,7 +24,7 @@ function defaultPool(connection: pg.PoolConfig): pg.Pool {
 }
 
 describe('defaults never hang; node failures are typed or retried elsewhere', () => {
-  const postgres = usePostgres({ replicas: 2 })
+  const seeded = useSeededReplicas()
   let cluster: PostgresCluster
   let names: Map<number, string>
   let blackhole: net.Server
@@ -37,11 +36,8 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
   }
 
   beforeAll(async () => {
-    cluster = postgres.cluster
-    await cluster.primary.query(SCHEMA)
-    await cluster.primary.query(`insert into item (value) values ('one')`)
-    await cluster.waitForReplication()
-    names = portNames(cluster)
+    cluster = seeded.cluster
+    names = seeded.names
     // Accepts TCP connections and never answers: an unresponsive server.
     blackhole = net.createServer((socket) => {
       sockets.add(socket)

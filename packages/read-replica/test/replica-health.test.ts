@@ -1,5 +1,4 @@
 import { type PostgresCluster, waitFor } from '@scale/testkit'
-import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -11,7 +10,7 @@ import {
   type ReplicatedKysely,
   type RouteEvent,
 } from '../src/index.js'
-import { type Database, pool, portNames, replicatedDb, SCHEMA } from './helpers.js'
+import { type Database, pool, replicatedDb, useSeededReplicas } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
@@ -59,17 +58,14 @@ function readLoad(db: ReplicatedKysely<Database>, names: Map<number, string>, wo
 }
 
 describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas down, rejoin', () => {
-  const postgres = usePostgres({ replicas: 2 })
+  const seeded = useSeededReplicas()
   let cluster: PostgresCluster
   let names: Map<number, string>
   const dbs: ReplicatedKysely<Database>[] = []
 
   beforeAll(async () => {
-    cluster = postgres.cluster
-    await cluster.primary.query(SCHEMA)
-    await cluster.primary.query(`insert into item (value) values ('one')`)
-    await cluster.waitForReplication()
-    names = portNames(cluster)
+    cluster = seeded.cluster
+    names = seeded.names
   })
 
   // A test that fails midway must not leave a replica killed or frozen for the next one.

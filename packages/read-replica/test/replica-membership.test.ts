@@ -1,5 +1,4 @@
 import { type PostgresCluster, waitFor } from '@scale/testkit'
-import { usePostgres } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,22 +8,19 @@ import {
   ReadReplicaOptionsError,
   type ReplicatedKysely,
 } from '../src/index.js'
-import { type Database, pool, portNames, SCHEMA } from './helpers.js'
+import { type Database, pool, useSeededReplicas } from './helpers.js'
 
 const port = sql<number>`inet_server_port()`
 
 describe('replicas added and removed at run time', () => {
-  const postgres = usePostgres({ replicas: 2 })
+  const seeded = useSeededReplicas()
   let cluster: PostgresCluster
   let names: Map<number, string>
   const dbs: ReplicatedKysely<Database>[] = []
 
   beforeAll(async () => {
-    cluster = postgres.cluster
-    await cluster.primary.query(SCHEMA)
-    await cluster.primary.query(`insert into item (value) values ('one')`)
-    await cluster.waitForReplication()
-    names = portNames(cluster)
+    cluster = seeded.cluster
+    names = seeded.names
   })
 
   afterAll(async () => {
