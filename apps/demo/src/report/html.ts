@@ -116,9 +116,10 @@ const CHART_SCRIPT = `
   var xs = stages.map(function (s) { return s.number; });
   var stageAxis = {
     scales: { x: { time: false, range: [Math.min.apply(null, xs) - 0.5, Math.max.apply(null, xs) + 0.5] } },
-    axes: [{ values: function (u, ticks) { return ticks.map(function (t) {
-      var s = stages.find(function (s) { return s.number === t; }); return s ? 'stage ' + t : ''; }); },
-      splits: function () { return xs; } }, {}],
+    // Bare stage numbers under an axis label: 'stage 10' labels ran into each other at 500 px.
+    axes: [{ label: 'stage', values: function (u, ticks) { return ticks.map(function (t) {
+      var s = stages.find(function (s) { return s.number === t; }); return s ? String(t) : ''; }); },
+      splits: function () { return xs; } }, { size: 64 }],
   };
   function measure(name) { return stages.map(function (s) {
     var v = s.measures[name]; return typeof v === 'number' ? v : null; }); }
