@@ -16,6 +16,8 @@ export interface WriteCoalescer {
    * coalescer already) and schedules the one matching uncork. Never throws.
    */
   hold(): void
+  /** Sends what is held now instead of at the end of the turn (the next `hold()` corks again). Never throws. */
+  release(): void
 }
 
 interface CorkableStream {
@@ -93,5 +95,6 @@ export function createWriteCoalescer(
       corked = stream
       setImmediate(uncork)
     },
+    release: uncork,
   }
 }

@@ -91,17 +91,21 @@ export class LeaseHolder {
       return this.#release(entry, token, { kind: 'missing' }, flight)
     }
     const lateTags = lateTagsOf(policy, flight)
-    // Answer the callers now and write afterwards: the write cannot change what they get, and a
-    // miss then costs them the two reads, not the write too. No one joins from here on: a caller
-    // that began after the write was sent cannot know it landed before a write of another process
-    // (its GET, sent after the write on the same connection, reads what the write left).
-    flight.resolve(value)
+    const tagged = tags.length > 0 || lateTags.length > 0
+    // Answer the callers without waiting for the write: it cannot change what they get, and a miss
+    // then costs them the two reads, not the write too. They are answered as the write leaves (with
+    // tags, now: the tag bookkeeping takes a round trip first), so the write is on its way before
+    // their next commands are made. No one joins from then on: a caller that began after the write
+    // was sent cannot know it landed before a write of another process (its GET, sent after the
+    // write on the same connection, reads what the write left).
+    const answer = () => flight.resolve(value)
+    if (tagged) answer()
     let stored = false
     try {
       // Tag members first, then the value: a deleteByTag that ran during the load is seen before
       // anything is written (a write undone afterwards was visible to readers in between).
       const current =
-        (tags.length === 0 && lateTags.length === 0) ||
+        !tagged ||
         (await this.#tags.joinBeforeWrite(
           tags,
           entry,
@@ -118,6 +122,7 @@ export class LeaseHolder {
           token,
           this.#codec.text(cached),
           Math.max(1, cached.staleUntil - Date.now()),
+          answer,
         )
         if (!stored) this.#counters.count('staleSetsPrevented')
       }
@@ -126,7 +131,7 @@ export class LeaseHolder {
       // With tags the write may have landed (a timed-out command can still run) without its tag
       // membership, or a deleteByTag may have raced it and the undo failed: either way no later
       // deleteByTag would remove it. Queue the key's invalidation so it goes once Redis answers.
-      if (tags.length > 0 || lateTags.length > 0) this.#pending.queue({ kind: 'key', key: entry.key })
+      if (tagged) this.#pending.queue({ kind: 'key', key: entry.key })
     }
     // Not stored: a write voided the lease (or the tags' epochs moved) during the load, so those who
     // joined it may have begun after that write; they load again (the first callers overlapped it).

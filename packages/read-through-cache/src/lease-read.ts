@@ -26,5 +26,10 @@ export function toLeaseRead(reply: unknown): LeaseRead {
   const status = LEASE_STATUSES[code]
   // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
   if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
-  return { text: text === '' ? undefined : text, status, holder: holder === '' ? undefined : holder, outcome }
+  return {
+    text: text === '' ? undefined : text,
+    status,
+    holder: holder === '' ? undefined : holder,
+    outcome: outcome === '' ? undefined : outcome,
+  }
 }

@@ -8,39 +8,91 @@
  */
 
 /**
- * KEYS: value, lease, outcome. ARGV: now (ms), token, lease ttl (ms), awaited holder ('' if none),
- * force ('1': take the lease even over a fresh value, for `forceFresh`).
- * Returns {value or '', status, holder, outcome}: 0 = fresh value, no lease taken; 1 = lease
+ * The calls of one script made in the same turn go to Redis as one call of its batch form (see
+ * script-batch.ts): `one` is the body for one call, a Lua function of that call's keys and args;
+ * the batch form runs it for each call in turn (KEYS and ARGV hold `keys` and `args` values per
+ * call, back to back) under `pcall`, so a call that fails (a foreign key of the wrong type) fails
+ * alone: the first of its values in the flat reply is an error reply, the others run as usual.
+ * Each call returns `width` values; '' stands for "none", because a nil inside a Lua table would
+ * truncate the reply.
+ */
+function batchScript(one: string, keys: number, args: number, width: number): string {
+  const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`)
+  const params = [...names('k', keys), ...names('a', args)].join(', ')
+  const values = [
+    ...Array.from({ length: keys }, (_, i) => `KEYS[k + ${i}]`),
+    ...Array.from({ length: args }, (_, i) => `ARGV[a + ${i}]`),
+  ].join(', ')
+  return `local function one(${params})
+${one}
+end
+local out = {}
+local a = 1
+for k = 1, #KEYS, ${keys} do
+  local r = {pcall(one, ${values})}
+  if r[1] then
+    for i = 2, ${width + 1} do out[#out + 1] = r[i] end
+  else
+    local e = r[2]
+    if type(e) == 'table' then e = e.err end
+    out[#out + 1] = redis.error_reply(tostring(e))
+    for i = 2, ${width} do out[#out + 1] = '' end
+  end
+  a = a + ${args}
+end
+return out
+`
+}
+
+/**
+ * Per call: keys value, lease, outcome; args now (ms), token, lease ttl (ms), awaited holder ('' if
+ * none), force ('1': take the lease even over a fresh value, for `forceFresh`).
+ * Returns value or '', status, holder, outcome: 0 = fresh value, no lease taken; 1 = lease
  * acquired by this caller (value, if any, is stale); 2 = another caller holds the lease, whose
  * token is `holder`; 3 = the awaited holder finished without storing a value and left `outcome`
  * for its waiters (so they do not take the lease in turn and load the same nothing again).
- * '' stands for "no value" because a nil inside a Lua table would truncate the reply.
  */
-export const GET_OR_LEASE = `
-local v = redis.call('GET', KEYS[1])
-if v and ARGV[5] ~= '1' then
+export const GET_OR_LEASE = {
+  keys: 3,
+  args: 5,
+  width: 4,
+  source: batchScript(
+    `local v = redis.call('GET', k1)
+if v and a5 ~= '1' then
   local fresh = tonumber(string.match(v, '^(%d+)|'))
-  if fresh and fresh > tonumber(ARGV[1]) then return {v, 0} end
+  if fresh and fresh > tonumber(a1) then return v, 0, '', '' end
 end
-if ARGV[4] ~= '' then
-  local o = redis.call('GET', KEYS[3])
-  if o and string.sub(o, 1, #ARGV[4] + 1) == ARGV[4] .. '|' then
-    return {v or '', 3, ARGV[4], string.sub(o, #ARGV[4] + 2)}
+if a4 ~= '' then
+  local o = redis.call('GET', k3)
+  if o and string.sub(o, 1, #a4 + 1) == a4 .. '|' then
+    return v or '', 3, a4, string.sub(o, #a4 + 2)
   end
 end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {v or '', 1} end
-return {v or '', 2, redis.call('GET', KEYS[2]) or ''}
-`
+if redis.call('SET', k2, a2, 'NX', 'PX', a3) then return v or '', 1, '', '' end
+return v or '', 2, redis.call('GET', k2) or '', ''`,
+    3,
+    5,
+    4,
+  ),
+}
 
-/** KEYS: value, lease. ARGV: token, envelope, px. Writes only while the caller still holds the lease. */
-export const SET_IF_LEASE = `
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  redis.call('DEL', KEYS[2])
+/** Per call: keys value, lease; args token, envelope, px. Writes only while the caller still holds the lease (1, else 0). */
+export const SET_IF_LEASE = {
+  keys: 2,
+  args: 3,
+  width: 1,
+  source: batchScript(
+    `if redis.call('GET', k2) == a1 then
+  redis.call('SET', k1, a2, 'PX', a3)
+  redis.call('DEL', k2)
   return 1
 end
-return 0
-`
+return 0`,
+    2,
+    3,
+    1,
+  ),
+}
 
 /** KEYS: lease. ARGV: token. Only the owner may release: a lease that expired and was re-acquired belongs to someone else. */
 export const RELEASE_LEASE = `

@@ -21,6 +21,7 @@ import {
   SET_IF_LEASE,
   TAKE_TAG_MEMBERS,
 } from './lua-scripts.js'
+import { ScriptBatch } from './script-batch.js'
 
 /** A tag as read with a member add: its epoch (`null`: never bumped) and when it was last bumped (0: never). */
 export interface TagState {
@@ -34,8 +35,6 @@ export type RedisClient = Redis | Cluster
 export type { LeaseRead, LeaseStatus } from './lease-read.js'
 
 const SCRIPTS = {
-  getOrLease: new RedisScript(GET_OR_LEASE),
-  setIfLease: new RedisScript(SET_IF_LEASE),
   release: new RedisScript(RELEASE_LEASE),
   releaseWithOutcome: new RedisScript(RELEASE_WITH_OUTCOME),
   setAndVoid: new RedisScript(SET_AND_VOID_LEASE),
@@ -59,6 +58,7 @@ export interface RedisTierOptions {
 
 const noop = () => {}
 const isOne = (reply: unknown) => reply === 1
+const firstIsOne = (values: unknown[]) => values[0] === 1
 
 /** `prefix` as a literal in a SCAN MATCH pattern. */
 function escapeGlob(prefix: string): string {
@@ -83,6 +83,9 @@ export class RedisTier {
    * concurrent calls issue together leave in one `writev` instead of one syscall each.
    */
   readonly #writes: WriteCoalescer
+  /** The two scripts of every miss, sent once per turn for all the keys that missed in it. */
+  readonly #getOrLease: ScriptBatch
+  readonly #setIfLease: ScriptBatch
 
   constructor(options: RedisTierOptions) {
     this.#client = options.client
@@ -93,6 +96,10 @@ export class RedisTier {
     this.#onError = options.onError
     this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true
     this.#writes = createWriteCoalescer(options.client, { enabled: options.coalesceWrites })
+    const batching = options.coalesceWrites && !this.isCluster
+    const release = () => this.#writes.release()
+    this.#getOrLease = new ScriptBatch(options.client, GET_OR_LEASE, batching, release)
+    this.#setIfLease = new ScriptBatch(options.client, SET_IF_LEASE, batching, release)
   }
 
   /** `true` when a command would be attempted now (circuit closed, or due for a probe). */
@@ -165,11 +172,9 @@ export class RedisTier {
     force = false,
   ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
-      this.#eval(
-        SCRIPTS.getOrLease,
-        [entry.value, entry.lease, entry.outcome],
-        [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
-      ).then(toLeaseRead),
+      this.#getOrLease
+        .run([entry.value, entry.lease, entry.outcome], [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''])
+        .then(toLeaseRead),
     )
   }
 
@@ -181,10 +186,13 @@ export class RedisTier {
     )
   }
 
-  /** On every miss: one promise for the command, no async wrapper around it. */
-  setIfLease(entry: EntryKeys, token: string, text: string, px: number): Promise<boolean> {
+  /**
+   * On every miss: one promise for the command, no async wrapper around it. `onSent` runs once the
+   * write has left for Redis (not if the circuit refused it).
+   */
+  setIfLease(entry: EntryKeys, token: string, text: string, px: number, onSent?: () => void): Promise<boolean> {
     return this.#exec('setIfLease', () =>
-      this.#eval(SCRIPTS.setIfLease, [entry.value, entry.lease], [token, text, px]).then(isOne),
+      this.#setIfLease.run([entry.value, entry.lease], [token, text, px], onSent).then(firstIsOne),
     )
   }
 

@@ -1,0 +1,115 @@
+import { RedisScript } from '@scale/ioredis-coalesce'
+import type { Cluster, Redis } from 'ioredis'
+
+/** A script in the batch form of `batchScript` (lua-scripts.ts). */
+export interface BatchableScript {
+  source: string
+  /** Keys, args and reply values per call. */
+  keys: number
+  args: number
+  width: number
+}
+
+/** At most this many calls per script call: a script runs alone on Redis, so one must stay short. */
+const MAX_BATCH = 64
+
+interface PendingCall {
+  keys: readonly string[]
+  args: readonly (string | number)[]
+  onSent: (() => void) | undefined
+  resolve: (reply: unknown[]) => void
+  reject: (error: unknown) => void
+}
+
+/**
+ * Sends the calls of one script made in the same turn (until the current microtask queue is empty)
+ * as one EVALSHA of its batch form, and puts it on the socket at once. A miss runs two scripts, and
+ * when many keys miss together one script call for all of them costs Redis one command to parse and
+ * one script start instead of one per key, and the client one command instead of many.
+ *
+ * Written at once, not held until the end of the loop turn with the other commands
+ * (`createWriteCoalescer`): Redis starts on the batch while the process runs what the batch's
+ * callers do next. `onSent` runs right after the batch left: the cache answers a load's callers
+ * there, so its write reaches Redis before their next reads are even made.
+ *
+ * Calls keep their order on the connection relative to each other; a command sent directly in the
+ * same turn (a plain GET, a DEL) may reach Redis first. Every caller in the cache is correct under
+ * that: a deferred read sees a newer state, and a deferred compare-and-set of a lease fails if a
+ * DEL overtook it.
+ *
+ * Disabled (a Cluster, whose keys live on different nodes, or `coalesceWrites: false`), each call is
+ * its own script call, sent at once.
+ */
+export class ScriptBatch {
+  readonly #client: Redis | Cluster
+  readonly #script: RedisScript
+  readonly #width: number
+  readonly #enabled: boolean
+  /** Puts what the client holds on the socket now (the write coalescer's `release`). */
+  readonly #release: () => void
+  #queue: PendingCall[] = []
+
+  constructor(client: Redis | Cluster, script: BatchableScript, enabled: boolean, release: () => void) {
+    this.#client = client
+    this.#script = new RedisScript(script.source)
+    this.#width = script.width
+    this.#enabled = enabled
+    this.#release = release
+  }
+
+  /**
+   * This call's `width` reply values; rejects with this call's own error, or the batch's.
+   * `onSent` runs once the call has left for Redis (never throws into the caller).
+   */
+  run(keys: readonly string[], args: readonly (string | number)[], onSent?: () => void): Promise<unknown[]> {
+    if (!this.#enabled) {
+      const reply = this.#script.run(this.#client, keys, args).then((r) => callReply(r, 0, this.#width))
+      onSent?.()
+      return reply
+    }
+    return new Promise<unknown[]>((resolve, reject) => {
+      this.#queue.push({ keys, args, onSent, resolve, reject })
+      if (this.#queue.length === 1) process.nextTick(this.#flush)
+    })
+  }
+
+  readonly #flush = () => {
+    const queue = this.#queue
+    this.#queue = []
+    for (let i = 0; i < queue.length; i += MAX_BATCH) this.#send(queue.slice(i, i + MAX_BATCH))
+    this.#release()
+    for (const call of queue) call.onSent?.()
+  }
+
+  #send(calls: PendingCall[]): void {
+    const keys: string[] = []
+    const args: (string | number)[] = []
+    for (const call of calls) {
+      keys.push(...call.keys)
+      args.push(...call.args)
+    }
+    this.#script.run(this.#client, keys, args).then(
+      (reply) => {
+        for (let i = 0; i < calls.length; i++) {
+          const call = calls[i] as PendingCall
+          try {
+            call.resolve(callReply(reply, i, this.#width))
+          } catch (error) {
+            call.reject(error)
+          }
+        }
+      },
+      (error: unknown) => {
+        for (const call of calls) call.reject(error)
+      },
+    )
+  }
+}
+
+/** Call `i`'s values; throws the error the script put in its first value if that call failed. */
+function callReply(reply: unknown, i: number, width: number): unknown[] {
+  const values = reply as unknown[]
+  const first = values[i * width]
+  if (first instanceof Error) throw first
+  return values.slice(i * width, (i + 1) * width)
+}
