@@ -93,6 +93,29 @@ describe('createWriteCoalescer', () => {
     expect(await redis.get(`${prefix}turn`)).toBe('3')
   })
 
+  it('release() sends what is held at once; commands held after it leave together at the end of the turn', async () => {
+    const { redis, writes } = await countingClient()
+    const coalescer = createWriteCoalescer(redis)
+    const before = writes()
+    coalescer.hold()
+    const first = redis.set(`${prefix}released`, 'a')
+    coalescer.release()
+    // Already on the socket: written before this turn ends, and the socket is no longer corked.
+    expect(writes() - before).toBe(1)
+    expect(redis.stream.writableCorked).toBe(0)
+    const later = Array.from({ length: 4 }, () => {
+      coalescer.hold()
+      return redis.get(`${prefix}released`)
+    })
+    expect(redis.stream.writableCorked).toBe(1)
+    expect(writes() - before).toBe(1)
+    await first
+    expect(await Promise.all(later)).toEqual(['a', 'a', 'a', 'a'])
+    expect(writes() - before).toBe(2)
+    coalescer.release() // nothing held: a no-op
+    expect(redis.stream.writableCorked).toBe(0)
+  })
+
   it('does nothing before the client is ready, and corks once it is', async () => {
     const redis = client({ lazyConnect: true })
     const coalescer = createWriteCoalescer(redis)

@@ -10,8 +10,12 @@ export interface BatchableScript {
   width: number
 }
 
-/** At most this many calls per script call: a script runs alone on Redis, so one must stay short. */
-const MAX_BATCH = 64
+/**
+ * At most this many calls, and about this many bytes of arguments, per script call: a script runs
+ * alone on Redis, so one must stay short (64 writes of 1 MB values are 64 calls, not one).
+ */
+const MAX_BATCH_CALLS = 64
+const MAX_BATCH_BYTES = 256 * 1024
 
 interface PendingCall {
   keys: readonly string[]
@@ -76,7 +80,19 @@ export class ScriptBatch {
   readonly #flush = () => {
     const queue = this.#queue
     this.#queue = []
-    for (let i = 0; i < queue.length; i += MAX_BATCH) this.#send(queue.slice(i, i + MAX_BATCH))
+    let batch: PendingCall[] = []
+    let bytes = 0
+    for (const call of queue) {
+      const size = argBytes(call.args)
+      if (batch.length > 0 && (batch.length === MAX_BATCH_CALLS || bytes + size > MAX_BATCH_BYTES)) {
+        this.#send(batch)
+        batch = []
+        bytes = 0
+      }
+      batch.push(call)
+      bytes += size
+    }
+    this.#send(batch)
     this.#release()
     for (const call of queue) call.onSent?.()
   }
@@ -104,6 +120,13 @@ export class ScriptBatch {
       },
     )
   }
+}
+
+/** About how many bytes `args` take on the wire (string lengths; a number counts as a few). */
+function argBytes(args: readonly (string | number)[]): number {
+  let bytes = 0
+  for (const arg of args) bytes += typeof arg === 'string' ? arg.length : 8
+  return bytes
 }
 
 /** Call `i`'s values; throws the error the script put in its first value if that call failed. */
