@@ -153,15 +153,6 @@ export class RedisTier {
 
   readonly #everydayHandlers = new Map<string, DeadlineHandlers>()
 
-  #eval(
-    s: RedisScript,
-    keys: string[],
-    args: (string | number)[],
-    client: RedisClient = this.#client,
-  ): Promise<unknown> {
-    return s.run(client, keys, args)
-  }
-
   /** `awaited`: the holder this caller waits on, whose outcome it takes if that holder stored nothing. */
   getOrLease(
     entry: EntryKeys,
@@ -173,7 +164,10 @@ export class RedisTier {
   ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
       this.#getOrLease
-        .run([entry.value, entry.lease, entry.outcome], [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''])
+        .run(
+          [entry.value, entry.lease, entry.outcome],
+          [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
+        )
         .then(toLeaseRead),
     )
   }
@@ -182,7 +176,9 @@ export class RedisTier {
   /** `true` if the lease was still the caller's (else a write voided it and nothing was left). */
   releaseWithOutcome(entry: EntryKeys, token: string, outcome: string, px: number): Promise<boolean> {
     return this.#exec('releaseLease', () =>
-      this.#eval(SCRIPTS.releaseWithOutcome, [entry.lease, entry.outcome], [token, outcome, px]).then(isOne),
+      SCRIPTS.releaseWithOutcome
+        .run(this.#client, [entry.lease, entry.outcome], [token, outcome, px])
+        .then(isOne),
     )
   }
 
@@ -190,7 +186,13 @@ export class RedisTier {
    * On every miss: one promise for the command, no async wrapper around it. `onSent` runs once the
    * write has left for Redis (not if the circuit refused it).
    */
-  setIfLease(entry: EntryKeys, token: string, text: string, px: number, onSent?: () => void): Promise<boolean> {
+  setIfLease(
+    entry: EntryKeys,
+    token: string,
+    text: string,
+    px: number,
+    onSent?: () => void,
+  ): Promise<boolean> {
     return this.#exec('setIfLease', () =>
       this.#setIfLease.run([entry.value, entry.lease], [token, text, px], onSent).then(firstIsOne),
     )
@@ -198,11 +200,15 @@ export class RedisTier {
 
   /** `true` if the lease was still the caller's. */
   releaseLease(entry: EntryKeys, token: string): Promise<boolean> {
-    return this.#exec('releaseLease', () => this.#eval(SCRIPTS.release, [entry.lease], [token]).then(isOne))
+    return this.#exec('releaseLease', () =>
+      SCRIPTS.release.run(this.#client, [entry.lease], [token]).then(isOne),
+    )
   }
 
   async set(entry: EntryKeys, text: string, px: number): Promise<void> {
-    await this.#exec('set', () => this.#eval(SCRIPTS.setAndVoid, [entry.value, entry.lease], [text, px]))
+    await this.#exec('set', () =>
+      SCRIPTS.setAndVoid.run(this.#client, [entry.value, entry.lease], [text, px]),
+    )
   }
 
   /** Plain SET with no lease check: only for `leases: false` (the control that shows stale sets). */
@@ -249,7 +255,7 @@ export class RedisTier {
 
   /** Marks the value stale now (kept for SWR and grace) and voids the lease. */
   async expire(entry: EntryKeys, now: number): Promise<void> {
-    await this.#exec('expire', () => this.#eval(SCRIPTS.expire, [entry.value, entry.lease], [now]))
+    await this.#exec('expire', () => SCRIPTS.expire.run(this.#client, [entry.value, entry.lease], [now]))
   }
 
   /** Deletes the value and voids the lease (one slot, so one DEL). */
@@ -272,8 +278,8 @@ export class RedisTier {
     return this.#exec('addTagMembers', () =>
       Promise.all(
         tags.map(async (tag) => {
-          const [epoch, bumpedAt] = (await this.#eval(
-            SCRIPTS.addTagMember,
+          const [epoch, bumpedAt] = (await SCRIPTS.addTagMember.run(
+            this.#client,
             [tag.members, tag.epoch, tag.bumpedAt],
             [member, px],
           )) as [string, string]
@@ -288,12 +294,7 @@ export class RedisTier {
   }
 
   async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
-    return (await this.#eval(
-      SCRIPTS.takeTagMembers,
-      [tag.members, tag.epoch, tag.bumpedAt],
-      [],
-      client,
-    )) as string[]
+    return (await SCRIPTS.takeTagMembers.run(client, [tag.members, tag.epoch, tag.bumpedAt], [])) as string[]
   }
 
   publish(channel: string, message: string): Promise<unknown> {
