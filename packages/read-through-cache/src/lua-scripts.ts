@@ -23,21 +23,22 @@ function batchScript(one: string, keys: number, args: number, width: number): st
     ...Array.from({ length: keys }, (_, i) => `KEYS[k + ${i}]`),
     ...Array.from({ length: args }, (_, i) => `ARGV[a + ${i}]`),
   ].join(', ')
+  const results = names('r', width)
   return `local function one(${params})
 ${one}
 end
 local out = {}
+local n = 0
 local a = 1
 for k = 1, #KEYS, ${keys} do
-  local r = {pcall(one, ${values})}
-  if r[1] then
-    for i = 2, ${width + 1} do out[#out + 1] = r[i] end
+  local ok, ${results.join(', ')} = pcall(one, ${values})
+  if ok then
+${results.map((r, i) => `    out[n + ${i + 1}] = ${r}`).join('\n')}
   else
-    local e = r[2]
-    if type(e) == 'table' then e = e.err end
-    out[#out + 1] = redis.error_reply(tostring(e))
-    for i = 2, ${width} do out[#out + 1] = '' end
+    if type(r1) == 'table' then r1 = r1.err end
+${[`    out[n + 1] = redis.error_reply(tostring(r1))`, ...results.slice(1).map((_, i) => `    out[n + ${i + 2}] = ''`)].join('\n')}
   end
+  n = n + ${width}
   a = a + ${args}
 end
 return out
