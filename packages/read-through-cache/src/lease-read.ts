@@ -20,12 +20,15 @@ export interface LeaseRead {
   outcome: string | undefined
 }
 
-/** Decodes the get-or-lease script's reply. */
-export function toLeaseRead(reply: unknown): LeaseRead {
-  const [text, code, holder, outcome] = reply as [string, number, string | undefined, string | undefined]
-  const status = LEASE_STATUSES[code]
+/** Decodes one call of the get-or-lease script's reply: its four values from `at` on. */
+export function toLeaseRead(reply: readonly unknown[], at: number): LeaseRead {
+  const text = reply[at] as string
+  const status = LEASE_STATUSES[reply[at + 1] as number]
   // Only a foreign script under our SHA could answer otherwise: treat it as a failed command.
-  if (status === undefined) throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: code })
+  if (status === undefined)
+    throw new CacheUnavailableError('getOrLease', { reason: 'error', reply: reply[at + 1] })
+  const holder = reply[at + 2] as string
+  const outcome = reply[at + 3] as string
   return {
     text: text === '' ? undefined : text,
     status,

@@ -58,7 +58,7 @@ export interface RedisTierOptions {
 
 const noop = () => {}
 const isOne = (reply: unknown) => reply === 1
-const firstIsOne = (values: unknown[]) => values[0] === 1
+const firstIsOne = (reply: readonly unknown[], at: number) => reply[at] === 1
 
 /** `prefix` as a literal in a SCAN MATCH pattern. */
 function escapeGlob(prefix: string): string {
@@ -163,12 +163,11 @@ export class RedisTier {
     force = false,
   ): Promise<LeaseRead> {
     return this.#exec('getOrLease', () =>
-      this.#getOrLease
-        .run(
-          [entry.value, entry.lease, entry.outcome],
-          [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
-        )
-        .then(toLeaseRead),
+      this.#getOrLease.run(
+        [entry.value, entry.lease, entry.outcome],
+        [now, token, leaseTtlMs, awaited ?? '', force ? '1' : ''],
+        toLeaseRead,
+      ),
     )
   }
 
@@ -194,7 +193,7 @@ export class RedisTier {
     onSent?: () => void,
   ): Promise<boolean> {
     return this.#exec('setIfLease', () =>
-      this.#setIfLease.run([entry.value, entry.lease], [token, text, px], onSent).then(firstIsOne),
+      this.#setIfLease.run([entry.value, entry.lease], [token, text, px], firstIsOne, onSent),
     )
   }
 

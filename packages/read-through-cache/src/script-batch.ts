@@ -17,11 +17,15 @@ export interface BatchableScript {
 const MAX_BATCH_CALLS = 64
 const MAX_BATCH_BYTES = 256 * 1024
 
+/** Reads one call's values out of a batch reply: `reply[at]` to `reply[at + width - 1]`. */
+export type ReplyDecoder<T> = (reply: readonly unknown[], at: number) => T
+
 interface PendingCall {
   keys: readonly string[]
   args: readonly (string | number)[]
+  decode: ReplyDecoder<unknown>
   onSent: (() => void) | undefined
-  resolve: (reply: unknown[]) => void
+  resolve: (value: unknown) => void
   reject: (error: unknown) => void
 }
 
@@ -62,17 +66,22 @@ export class ScriptBatch {
   }
 
   /**
-   * This call's `width` reply values; rejects with this call's own error, or the batch's.
-   * `onSent` runs once the call has left for Redis (never throws into the caller).
+   * This call's reply values, as `decode` reads them; rejects with this call's own error, or the
+   * batch's. `onSent` runs once the call has left for Redis.
    */
-  run(keys: readonly string[], args: readonly (string | number)[], onSent?: () => void): Promise<unknown[]> {
+  run<T>(
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    decode: ReplyDecoder<T>,
+    onSent?: () => void,
+  ): Promise<T> {
     if (!this.#enabled) {
-      const reply = this.#script.run(this.#client, keys, args).then((r) => callReply(r, 0, this.#width))
+      const reply = this.#script.run(this.#client, keys, args).then((r) => callReply(r, 0, decode))
       onSent?.()
       return reply
     }
-    return new Promise<unknown[]>((resolve, reject) => {
-      this.#queue.push({ keys, args, onSent, resolve, reject })
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ keys, args, decode, onSent, resolve: resolve as (value: unknown) => void, reject })
       if (this.#queue.length === 1) process.nextTick(this.#flush)
     })
   }
@@ -109,7 +118,7 @@ export class ScriptBatch {
         for (let i = 0; i < calls.length; i++) {
           const call = calls[i] as PendingCall
           try {
-            call.resolve(callReply(reply, i, this.#width))
+            call.resolve(callReply(reply, i * this.#width, call.decode))
           } catch (error) {
             call.reject(error)
           }
@@ -129,10 +138,10 @@ function argBytes(args: readonly (string | number)[]): number {
   return bytes
 }
 
-/** Call `i`'s values; throws the error the script put in its first value if that call failed. */
-function callReply(reply: unknown, i: number, width: number): unknown[] {
+/** The call's values from `at` on; throws the error the script put in the first if the call failed. */
+function callReply<T>(reply: unknown, at: number, decode: ReplyDecoder<T>): T {
   const values = reply as unknown[]
-  const first = values[i * width]
+  const first = values[at]
   if (first instanceof Error) throw first
-  return values.slice(i * width, (i + 1) * width)
+  return decode(values, at)
 }
