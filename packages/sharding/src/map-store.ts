@@ -123,7 +123,12 @@ export function postgresMapStore(options: PostgresMapStoreOptions): ShardMapStor
             client.on('notification', (message) => {
               if (message.channel === MAP_CHANNEL) onChange()
             })
-            await client.query(`listen ${MAP_CHANNEL}`)
+            try {
+              await client.query(`listen ${MAP_CHANNEL}`)
+            } catch (error) {
+              await client.end().catch(() => {}) // a failed subscription keeps no connection open
+              throw error
+            }
             return async () => {
               await client.end().catch(() => {})
             }
