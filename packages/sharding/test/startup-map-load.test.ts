@@ -176,6 +176,35 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
     expect(unhandled).toEqual([])
   })
 
+  it('a LISTEN statement that fails at start-up rejects typed and closes the LISTEN client', async () => {
+    let ended = 0
+    const refused = new Error('permission denied')
+    const store = postgresMapStore({
+      db: control,
+      table: 'startup_listen_refused_map',
+      listen: async () => ({
+        query: () => Promise.reject(refused),
+        on: () => undefined,
+        end: async () => {
+          ended++
+        },
+      }),
+    })
+    await store.save(createShardMap({ shards: ['s1'] }))
+    const s1 = openShards()
+    const error = await createShardedKysely({ shards: s1, map: store }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(ShardMapStaleError)
+    expect((error as ShardMapStaleError).context).toMatchObject({
+      startup: true,
+      step: 'listen',
+      timedOut: false,
+    })
+    expect((error as ShardMapStaleError).cause).toBe(refused)
+    expect(ended).toBe(1)
+    await s1.s1?.destroy()
+    expect(unhandled).toEqual([])
+  })
+
   it('a store that fails at start-up gives ShardMapStaleError with the cause; a map that does not parse stays ShardMapInvalidError', async () => {
     const refused = new Error('connect ECONNREFUSED')
     const failing: ShardMapStore = {
