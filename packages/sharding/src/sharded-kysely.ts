@@ -49,6 +49,21 @@ export interface ShardedKysely<DB> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * Destroys a shard's Kysely, waiting at most `ms` (pg's pool.end() waits for connections checked
+ * out by queries on a hung server). The timer is cleared as soon as the destroy ends, and unref'd:
+ * a closed router never keeps the process alive.
+ */
+async function destroyWithin(db: { destroy(): Promise<void> }, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms)
+    timer.unref()
+  })
+  await Promise.race([db.destroy().catch(() => {}), late])
+  clearTimeout(timer)
+}
+
 class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
   readonly #options: ResolvedOptions<DB>
   readonly #holder: MapHolder
@@ -211,11 +226,7 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
     if (this.#closed) return
     this.#closed = true
     await this.#holder.close()
-    await Promise.all(
-      [...this.#options.shards.values()].map((db) =>
-        Promise.race([db.destroy().catch(() => {}), sleep(5_000)]),
-      ),
-    )
+    await Promise.all([...this.#options.shards.values()].map((db) => destroyWithin(db, 5_000)))
   }
 }
 

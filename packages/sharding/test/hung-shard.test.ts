@@ -75,4 +75,17 @@ describe('a hung (SIGSTOPped) shard behind the README deadline setup', () => {
     }
     expect(unhandled).toEqual([])
   })
+
+  it('close() leaves no timer behind: a script can exit as soon as it has closed the router', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length
+    const before = timers()
+    const db = await createShardedKysely<unknown>({
+      shards: { s1: kysely(clusters[0]!.primary), s2: kysely(clusters[1]!.primary) },
+      map: createShardMap({ shards: ['s1', 's2'] }),
+    })
+    await sql`select 1`.execute(db.forKey(1))
+    await sql`select 1`.execute(db.forKey(2))
+    await db.close()
+    expect(timers()).toBe(before)
+  })
 })
