@@ -99,7 +99,9 @@ export class ShardMapStaleError extends ShardingError {
 }
 
 function staleMessage(context: ShardingErrorContext): string {
-  const storeDown = `${context.timedOut ? `did not answer within ${String(context.mapLoadTimeoutMs)} ms (mapLoadTimeoutMs)` : 'failed (see cause)'}`
+  const storeDown = context.timedOut
+    ? `did not answer within ${String(context.mapLoadTimeoutMs)} ms (mapLoadTimeoutMs)`
+    : 'failed (see cause)'
   if (context.startup === true)
     return `no shard map yet: the map store ${storeDown} at start-up (${String(context.step)}); no router was created and nothing was left running; call createShardedKysely() again once the store answers`
   if (context.mapAgeMs !== undefined)
