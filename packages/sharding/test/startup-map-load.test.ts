@@ -1,5 +1,6 @@
+import { createServer, type Socket, connect as tcpConnect } from 'node:net'
 import { usePostgresClusters } from '@scale/testkit/vitest'
-import { type Kysely, sql } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
@@ -19,6 +20,45 @@ import { kysely, waitUntil } from './helpers.js'
 // nothing running, and a later call succeeds once the store answers.
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A TCP relay to a server on loopback whose connections open so far can be cut off silently
+ * (data dropped both ways, no FIN or RST): a network path that died. New connections pass.
+ */
+async function startRelay(port: number) {
+  const pairs: { client: Socket; upstream: Socket; dead: boolean }[] = []
+  const server = createServer((client) => {
+    const pair = { client, upstream: tcpConnect(port, '127.0.0.1'), dead: false }
+    pairs.push(pair)
+    client.on('data', (data) => {
+      if (!pair.dead) pair.upstream.write(data)
+    })
+    pair.upstream.on('data', (data) => {
+      if (!pair.dead) client.write(data)
+    })
+    for (const socket of [client, pair.upstream]) {
+      socket.on('error', () => {})
+      socket.on('close', () => {
+        client.destroy()
+        pair.upstream.destroy()
+      })
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as { port: number }).port,
+    cutExisting() {
+      for (const pair of pairs) pair.dead = true
+    },
+    async close() {
+      for (const pair of pairs) {
+        pair.client.destroy()
+        pair.upstream.destroy()
+      }
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
 
 describe('start-up map load against a hung (SIGSTOPped) control database', () => {
   // [control, s1]
@@ -173,6 +213,47 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       await db.close()
     }
     expect(ended).toBe(opened)
+    expect(unhandled).toEqual([])
+  })
+
+  it('a control connection whose network path died during the first load does not hold the next start: it uses a new connection', {
+    timeout: 30_000,
+  }, async () => {
+    const primary = clusters[0]!.primary
+    const table = 'startup_dead_path_map'
+    // The map is saved by another process (a mover, the CLI): this router's store never created the table.
+    await postgresMapStore({ db: control, table }).save(createShardMap({ shards: ['s1'] }))
+    const relay = await startRelay(primary.connection.port)
+    const relayedPool = new pg.Pool({ ...primary.connection, host: '127.0.0.1', port: relay.port, max: 5 })
+    relayedPool.on('error', () => {})
+    // A connection that drops while a query runs emits 'error' on the checked-out client (Kysely
+    // does not listen there): without a listener, relay.close() below would crash the process.
+    relayedPool.on('connect', (client) => client.on('error', () => {}))
+    const relayed = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: relayedPool }) })
+    const store = postgresMapStore({ db: relayed, table })
+    const s1 = openShards()
+    let db: Awaited<ReturnType<typeof createShardedKysely>> | undefined
+    try {
+      await sql`select 1`.execute(relayed) // one idle pooled connection through the relay
+      relay.cutExisting()
+      const error = await createShardedKysely({ shards: s1, map: store, mapLoadTimeoutMs: 300 }).catch(
+        (caught: unknown) => caught,
+      )
+      expect(error).toBeInstanceOf(ShardMapStaleError)
+      expect((error as ShardMapStaleError).context).toMatchObject({
+        startup: true,
+        step: 'load',
+        timedOut: true,
+      })
+      // The control database is reachable again over a new connection; the dead one never answers.
+      db = await createShardedKysely({ shards: s1, map: store, mapLoadTimeoutMs: 300 })
+      expect(db.map.epoch).toBe(1)
+    } finally {
+      await db?.close()
+      if (!db) await s1.s1?.destroy()
+      await relay.close()
+      await relayed.destroy()
+    }
     expect(unhandled).toEqual([])
   })
 
