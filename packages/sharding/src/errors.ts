@@ -85,6 +85,11 @@ export class UnknownShardError extends ShardingError {
  * - `mapAgeMs`: the store has not confirmed the map for longer than `maxMapAgeMs` and could not be
  *   reached (refused, failed, or no answer within `mapLoadTimeoutMs`); nothing was run.
  * - `storedEpoch`: a save lost to another writer's newer epoch.
+ * - `startup: true`: `createShardedKysely()` could not get the map from the store (no answer within
+ *   `mapLoadTimeoutMs`, or it failed: see `cause`; `context.step` says `'load'` or `'listen'`). No
+ *   router was created and nothing it started is left running; the shards are untouched.
+ * - `mapLoadTimeoutMs` alone: `refresh()` could not reach the store (`timedOut` says whether it did
+ *   not answer in time or failed); the router keeps its epoch.
  * Retry later.
  */
 export class ShardMapStaleError extends ShardingError {
@@ -94,10 +99,17 @@ export class ShardMapStaleError extends ShardingError {
 }
 
 function staleMessage(context: ShardingErrorContext): string {
+  const storeDown = context.timedOut
+    ? `did not answer within ${String(context.mapLoadTimeoutMs)} ms (mapLoadTimeoutMs)`
+    : 'failed (see cause)'
+  if (context.startup === true)
+    return `no shard map yet: the map store ${storeDown} at start-up (${String(context.step)}); no router was created and nothing was left running; call createShardedKysely() again once the store answers`
   if (context.mapAgeMs !== undefined)
     return `the shard map is ${String(context.mapAgeMs)} ms old and the map store could not be reached to confirm it; nothing was run, retry`
   if (context.waitedMs !== undefined)
     return `the shard refused a write for bucket ${String(context.bucket)}: it no longer owns it and no newer shard map arrived in time; nothing was written, retry`
+  if (context.mapLoadTimeoutMs !== undefined)
+    return `the map store ${storeDown} while reloading the shard map; the router keeps epoch ${String(context.epoch)}, retry`
   return `the stored shard map is at epoch ${String(context.storedEpoch ?? 'unknown')}, so epoch ${String(context.epoch)} was not saved; load the current map and retry`
 }
 

@@ -1,3 +1,4 @@
+import { ShardingError, type ShardingErrorContext, ShardMapStaleError } from './errors.js'
 import type { ShardMapStore } from './map-store.js'
 import type { Observability } from './observability.js'
 import type { ShardMap } from './shard-map.js'
@@ -16,6 +17,7 @@ export class MapHolder {
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => Promise<void>) | undefined
   #inflight: Promise<ShardMap> | undefined
+  #closed = false
   // When the last successful load *started*: the map is at least as new as the store was then.
   #confirmedAt = performance.now()
 
@@ -37,26 +39,54 @@ export class MapHolder {
     return this.#map
   }
 
+  /**
+   * Subscribes to the store (LISTEN) and starts polling. Opening the subscription is bounded by
+   * `loadTimeoutMs` like a load; if it fails or is late, nothing is left running: no timer is
+   * started, and a subscription that opens after the deadline is ended as soon as it does.
+   */
   async start(refreshIntervalMs: number): Promise<void> {
-    if (!this.#store) return
+    const store = this.#store
+    if (!store) return
+    if (store.watch) {
+      const onChange = () => {
+        if (!this.#closed) void this.refresh().catch(() => {})
+      }
+      const subscribing = Promise.resolve().then(() =>
+        (store.watch as NonNullable<typeof store.watch>)(onChange),
+      )
+      const context = { startup: true, step: 'listen', mapLoadTimeoutMs: this.#loadTimeoutMs }
+      try {
+        this.#unwatch = await withTimeout(subscribing, this.#loadTimeoutMs, context)
+      } catch (error) {
+        this.#closed = true
+        subscribing.then((unwatch) => unwatch()).catch(() => {})
+        throw storeError(error, context)
+      }
+    }
     if (refreshIntervalMs > 0) {
       this.#timer = setInterval(() => void this.refresh().catch(() => {}), refreshIntervalMs)
       this.#timer.unref()
     }
-    if (this.#store.watch) this.#unwatch = await this.#store.watch(() => void this.refresh().catch(() => {}))
   }
 
   /**
    * Loads the stored map; adopts it if its epoch is newer. Concurrent calls share one load. A
    * load that has not answered within `loadTimeoutMs` (a hung store runs no timers, so a server
    * side timeout cannot end it) is given up: the call rejects and the next call starts afresh.
+   * A store that fails or is late rejects with `ShardMapStaleError`; a map it returns that does not
+   * parse or names an unknown shard rejects with that error.
    */
   refresh(): Promise<ShardMap> {
     if (!this.#store) return Promise.resolve(this.#map)
     if (!this.#inflight) {
-      const load: Promise<ShardMap> = withTimeout(this.#load(), this.#loadTimeoutMs).finally(() => {
-        if (this.#inflight === load) this.#inflight = undefined
-      })
+      const context = { epoch: this.#map.epoch, mapLoadTimeoutMs: this.#loadTimeoutMs }
+      const load: Promise<ShardMap> = withTimeout(this.#load(), this.#loadTimeoutMs, context)
+        .catch((error: unknown) => {
+          throw storeError(error, context)
+        })
+        .finally(() => {
+          if (this.#inflight === load) this.#inflight = undefined
+        })
       this.#inflight = load
     }
     return this.#inflight
@@ -92,6 +122,7 @@ export class MapHolder {
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = undefined
     await this.#unwatch?.()
@@ -99,15 +130,45 @@ export class MapHolder {
   }
 }
 
-/** `work`, or a rejection once `ms` have passed without an answer (the work is abandoned). */
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * The map a router starts with. Bounded like every later load: a hung control database runs no
+ * timers, so without this `createShardedKysely()` would never settle. A late load is abandoned (it
+ * ends, and frees its connection, when the store answers); the caller may simply call again.
+ */
+export async function loadInitialMap(
+  store: ShardMapStore,
+  loadTimeoutMs: number,
+): Promise<ShardMap | undefined> {
+  const context = { startup: true, step: 'load', mapLoadTimeoutMs: loadTimeoutMs }
+  try {
+    return await withTimeout(
+      Promise.resolve().then(() => store.load()),
+      loadTimeoutMs,
+      context,
+    )
+  } catch (error) {
+    throw storeError(error, context)
+  }
+}
+
+/**
+ * A store failure as the router reports it: our own errors (a map that does not parse, a timeout
+ * already typed) as they are, anything else (the driver's) as `ShardMapStaleError` with it as cause.
+ */
+function storeError(error: unknown, context: ShardingErrorContext): ShardingError {
+  if (error instanceof ShardingError) return error
+  return new ShardMapStaleError({ ...context, timedOut: false }, error)
+}
+
+/**
+ * `work`, or `ShardMapStaleError` (`context` plus `timedOut: true`) once `ms` have passed without
+ * an answer; the work is abandoned, and its timer is cleared either way.
+ */
+function withTimeout<T>(work: Promise<T>, ms: number, context: ShardingErrorContext): Promise<T> {
   if (!Number.isFinite(ms)) return work
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the map store did not answer within ${ms} ms (mapLoadTimeoutMs)`)),
-      ms,
-    )
+    timer = setTimeout(() => reject(new ShardMapStaleError({ ...context, timedOut: true })), ms)
     timer.unref()
   })
   work.catch(() => {}) // an abandoned load that fails later must not be an unhandled rejection

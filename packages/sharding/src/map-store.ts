@@ -76,6 +76,9 @@ export interface PostgresMapStoreOptions {
 
 export const MAP_CHANNEL = 'scale_shard_map'
 
+/** SQLSTATE of a missing table: no map was ever saved in this control database. */
+const UNDEFINED_TABLE = '42P01'
+
 /** A map kept in a control table, one row per epoch; a new epoch is announced with NOTIFY. */
 export function postgresMapStore(options: PostgresMapStoreOptions): ShardMapStore {
   const table = options.table ?? 'scale_shard_map'
@@ -96,12 +99,20 @@ export function postgresMapStore(options: PostgresMapStoreOptions): ShardMapStor
     return created
   }
   return {
+    // A load is one SELECT, never the shared table creation: a creation stuck on a connection
+    // whose network path died would otherwise hold every later load (and start-up) until TCP gives
+    // up on it, long after the control database is reachable again over a new connection.
     async load() {
-      await ensure()
-      const { rows } = await sql<{
+      const result = await sql<{
         map: unknown
-      }>`select map from ${sql.table(table)} order by epoch desc limit 1`.execute(db)
-      return rows[0] ? ShardMap.parse(rows[0].map) : undefined
+      }>`select map from ${sql.table(table)} order by epoch desc limit 1`
+        .execute(db)
+        .catch((error: unknown) => {
+          if ((error as { code?: unknown } | null)?.code === UNDEFINED_TABLE) return undefined // nothing saved yet
+          throw error
+        })
+      const row = result?.rows[0]
+      return row ? ShardMap.parse(row.map) : undefined
     },
     async save(map) {
       await ensure()
@@ -123,7 +134,12 @@ export function postgresMapStore(options: PostgresMapStoreOptions): ShardMapStor
             client.on('notification', (message) => {
               if (message.channel === MAP_CHANNEL) onChange()
             })
-            await client.query(`listen ${MAP_CHANNEL}`)
+            try {
+              await client.query(`listen ${MAP_CHANNEL}`)
+            } catch (error) {
+              await client.end().catch(() => {}) // a failed subscription keeps no connection open
+              throw error
+            }
             return async () => {
               await client.end().catch(() => {})
             }

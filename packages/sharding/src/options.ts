@@ -27,8 +27,11 @@ export interface ShardedKyselyOptions<DB> {
    */
   maxMapAgeMs?: number
   /**
-   * How long a reload of the map from the store may take before the store counts as unreachable
-   * (the query then fails with `ShardMapStaleError` instead of waiting on a hung control database).
+   * How long one call to the map store may take before the store counts as unreachable: the first
+   * load in `createShardedKysely()`, opening its LISTEN subscription, and every reload. A hung
+   * control database then fails the call with `ShardMapStaleError` instead of holding it: at
+   * start-up `createShardedKysely()` rejects (`context.startup`) and may be called again; later,
+   * a query by key whose map is older than `maxMapAgeMs` fails and the next one tries again.
    * @default 1000
    */
   mapLoadTimeoutMs?: number

@@ -5,7 +5,7 @@ import { isFencedError } from './fence.js'
 import { bucketOfId } from './global-id-layout.js'
 import { createKeyBatch, type KeyBatch } from './key-batch.js'
 import { KeyRoutedKysely } from './key-routed-kysely.js'
-import { MapHolder } from './map-holder.js'
+import { loadInitialMap, MapHolder } from './map-holder.js'
 import { Observability, SOURCE } from './observability.js'
 import { type ResolvedOptions, resolveOptions, type ShardedKyselyOptions } from './options.js'
 import type { ShardKey } from './shard-key.js'
@@ -38,13 +38,31 @@ export interface ShardedKysely<DB> {
   transactionForKey<R>(key: ShardKey, work: (trx: Transaction<DB>) => Promise<R>): Promise<R>
   bucketOf(key: ShardKey): number
   shardOf(key: ShardKey): string
-  /** Loads the stored map now and adopts it if newer. */
+  /**
+   * Loads the stored map now and adopts it if newer. A store that fails or does not answer within
+   * `mapLoadTimeoutMs` rejects with `ShardMapStaleError`; the router keeps its map.
+   */
   refresh(): Promise<ShardMap>
   /** Stops watching the map and destroys every shard's Kysely (bounded); idempotent. */
   close(): Promise<void>
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Destroys a shard's Kysely, waiting at most `ms` (pg's pool.end() waits for connections checked
+ * out by queries on a hung server). The timer is cleared as soon as the destroy ends, and unref'd:
+ * a closed router never keeps the process alive.
+ */
+async function destroyWithin(db: { destroy(): Promise<void> }, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms)
+    timer.unref()
+  })
+  await Promise.race([db.destroy().catch(() => {}), late])
+  clearTimeout(timer)
+}
 
 class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
   readonly #options: ResolvedOptions<DB>
@@ -208,16 +226,16 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
     if (this.#closed) return
     this.#closed = true
     await this.#holder.close()
-    await Promise.all(
-      [...this.#options.shards.values()].map((db) =>
-        Promise.race([db.destroy().catch(() => {}), sleep(5_000)]),
-      ),
-    )
+    await Promise.all([...this.#options.shards.values()].map((db) => destroyWithin(db, 5_000)))
   }
 }
 
 /**
  * Kysely over many PostgreSQL shards, routed by a versioned shard map. ESM only.
+ *
+ * With a store, it loads the map first: a store that fails or does not answer within
+ * `mapLoadTimeoutMs` (also for opening LISTEN) rejects with `ShardMapStaleError`
+ * (`context.startup: true`), leaving nothing running; call it again once the store answers.
  *
  * @example
  * ```ts
@@ -232,7 +250,9 @@ class ShardedKyselyImpl<DB> implements ShardedKysely<DB> {
 export async function createShardedKysely<DB>(options: ShardedKyselyOptions<DB>): Promise<ShardedKysely<DB>> {
   const resolved = resolveOptions(options)
   const obs = new Observability(options.logger, options.metrics, SOURCE)
-  const map = resolved.map ?? (await resolved.store?.load())
+  const map =
+    resolved.map ??
+    (resolved.store ? await loadInitialMap(resolved.store, resolved.mapLoadTimeoutMs) : undefined)
   if (!map)
     throw new ShardMapInvalidError(
       'the store holds no map yet: save one first (store.save(createShardMap(...)))',

@@ -5,7 +5,7 @@
  * `@scale/read-replica`, so profile reads go to the shard's replica and writes to its primary.
  */
 import { createReplicatedKysely } from '@scale/read-replica'
-import { createShardedKysely, postgresMapStore, ShardingError } from '@scale/sharding'
+import { createShardedKysely, postgresMapStore, ShardingError, ShardMapStaleError } from '@scale/sharding'
 import Fastify from 'fastify'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
@@ -32,21 +32,39 @@ const shards = Object.fromEntries(
     }),
   ]),
 )
-const db = await createShardedKysely<ShardDatabase>({
-  shards,
-  map: postgresMapStore({
-    db: control,
-    listen: async () => {
-      const client = new pg.Client({ connectionString: config.control })
-      await client.connect()
-      return client
-    },
-  }),
-  // The mover waits cleanupDelayMs (above this) before deleting a moved bucket's old copy.
-  maxMapAgeMs: config.maxMapAgeMs,
-  refreshIntervalMs: 500,
-  logger: log,
+const mapStore = postgresMapStore({
+  db: control,
+  listen: async () => {
+    const client = new pg.Client({ connectionString: config.control })
+    await client.connect()
+    return client
+  },
 })
+
+/**
+ * Start-up is bounded by the map store's mapLoadTimeoutMs (1 s): a control database that is slow
+ * to answer on a busy machine fails it with ShardMapStaleError, so try again a few times, as a
+ * deployment would (a failed start leaves nothing running).
+ */
+async function startRouter() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await createShardedKysely<ShardDatabase>({
+        shards,
+        map: mapStore,
+        // The mover waits cleanupDelayMs (above this) before deleting a moved bucket's old copy.
+        maxMapAgeMs: config.maxMapAgeMs,
+        refreshIntervalMs: 500,
+        logger: log,
+      })
+    } catch (error) {
+      if (!(error instanceof ShardMapStaleError) || attempt === 10) throw error
+      log.warn({ err: error, attempt }, 'shard map store not answering at start-up; retrying')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+  }
+}
+const db = await startRouter()
 
 const fastify = Fastify({ loggerInstance: log, disableRequestLogging: true })
 const userId = (value: unknown) => {
