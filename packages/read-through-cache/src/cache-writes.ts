@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { CacheEvents } from './cache-events.js'
 import type { CachedEntry, EntryCodec } from './entry-codec.js'
 import { assertKey, type EntryOptions, type Policy, resolvePolicy } from './entry-policy.js'
@@ -204,16 +205,20 @@ export class CacheWrites {
   async deleteByTag(tag: string): Promise<void> {
     if (this.#view.closed) throw new CacheClosedError('deleteByTag')
     assertKey('tag', tag)
+    // Names this call's take: if its reply is lost (the script may still run) or the deletion after
+    // it fails, the replay finds the members this take moved aside instead of an emptied set.
+    const takeId = randomBytes(9).toString('base64url')
     try {
-      const members = await this.#tags.takeMembers(tag)
+      const members = await this.#tags.takeMembers(tag, takeId)
       for (const key of members) this.#view.invalidate(key)
       if (members.length > 0) {
         await this.#tier.invalidate(members.map((key) => this.#keys.entry(key)))
         await this.#publisher.publish(members)
         for (const key of members) this.#events.emit('delete', key)
       }
+      await this.#tags.finishTake(tag, takeId)
     } catch (error) {
-      this.#pending.queue({ kind: 'tag', tag })
+      this.#pending.queue({ kind: 'tag', tag, takeId })
       throw new CacheUnavailableError('deleteByTag', { tag, queuedForReplay: true }, error)
     }
   }

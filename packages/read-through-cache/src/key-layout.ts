@@ -17,6 +17,11 @@ export interface TagKeys {
   epoch: string
   /** When the epoch was last bumped (Redis server time, ms): checked by loads that tag late (`ctx.setTags`). */
   bumpedAt: string
+  /**
+   * Prefix of the sets that hold what one `deleteByTag` took (`<taken><takeId>`) until its keys are
+   * deleted: a replay after a lost reply finds them there.
+   */
+  taken: string
 }
 
 /**
@@ -50,6 +55,6 @@ export class KeyLayout {
 
   tag(tag: string): TagKeys {
     const base = `${this.prefix}tag:${hashTag(tag)}`
-    return { tag, members: `${base}:s`, epoch: `${base}:e`, bumpedAt: `${base}:t` }
+    return { tag, members: `${base}:s`, epoch: `${base}:e`, bumpedAt: `${base}:t`, taken: `${base}:x:` }
   }
 }

@@ -134,18 +134,27 @@ return {redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
 `
 
 /**
- * KEYS: members, epoch, bumped-at. Bumps the epoch first (and records when, in the server's ms, for
- * tags a loader declares after loading: `ctx.setTags`), then takes the members: see the ordering
- * argument in tag-bookkeeping.ts.
+ * KEYS: members, epoch, bumped-at, taken (this call's own set: `<taken prefix><takeId>`). Bumps the
+ * epoch first (and records when, in the server's ms, for tags a loader declares after loading:
+ * `ctx.setTags`), then moves the members into `taken` and returns them: see the ordering argument
+ * in tag-bookkeeping.ts. Run again with the same `taken` (a replay after its reply was lost, or
+ * after the keys' deletion failed), it returns what the first run took, without bumping again: the
+ * members leave Redis only once the caller has deleted their keys and then `taken`. A replay leaves
+ * `taken` as the string 'done' instead (see `finishTake`), so a late first run, still queued in a
+ * client while the replay went through, takes nothing.
  */
 export const TAKE_TAG_MEMBERS = `
+local kind = redis.call('TYPE', KEYS[4]).ok
+if kind == 'set' then return redis.call('SMEMBERS', KEYS[4]) end
+if kind ~= 'none' then return {} end
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 86400000)
 local t = redis.call('TIME')
 redis.call('SET', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 'PX', 86400000)
-local members = redis.call('SMEMBERS', KEYS[1])
-redis.call('DEL', KEYS[1])
-return members
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+redis.call('RENAME', KEYS[1], KEYS[4])
+redis.call('PEXPIRE', KEYS[4], 86400000)
+return redis.call('SMEMBERS', KEYS[4])
 `
 
 /**

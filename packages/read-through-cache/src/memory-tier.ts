@@ -80,6 +80,8 @@ export class MemoryTier implements PublicOf<RedisTier> {
     return this.takeTagMembersRaw(tag)
   }
 
+  async finishTake(): Promise<void> {}
+
   /** Bumps the epoch first, then takes the members (the order of TAKE_TAG_MEMBERS). */
   async takeTagMembersRaw(tag: TagKeys): Promise<string[]> {
     const current = this.#epochs.get(tag.epoch)?.epoch ?? 0

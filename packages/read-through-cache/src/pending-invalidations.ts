@@ -3,7 +3,10 @@ import type { Logger } from './metrics.js'
 import type { RedisClient, RedisTier } from './redis-tier.js'
 
 /** An invalidation that could not reach Redis, kept until Redis answers again. */
-export type PendingInvalidation = { kind: 'key'; key: string } | { kind: 'tag'; tag: string }
+export type PendingInvalidation =
+  | { kind: 'key'; key: string }
+  /** `takeId` names the take of the failed `deleteByTag` (see TAKE_TAG_MEMBERS). */
+  | { kind: 'tag'; tag: string; takeId: string }
 
 const MAX_PENDING_INVALIDATIONS = 100_000
 
@@ -40,7 +43,8 @@ export class PendingInvalidations {
       const oldest = this.#pending.keys().next()
       if (!oldest.done) this.#pending.delete(oldest.value)
     }
-    this.#pending.set(`${item.kind}:${item.kind === 'key' ? item.key : item.tag}`, item)
+    // Each failed deleteByTag of a tag has its own take to finish: one entry per take, not per tag.
+    this.#pending.set(item.kind === 'key' ? `key:${item.key}` : `tag:${item.takeId}:${item.tag}`, item)
     this.#options.onQueued()
   }
 
@@ -69,12 +73,12 @@ export class PendingInvalidations {
     const { tier, keys: layout, busMessage } = this.#options
     const items = [...this.#pending.entries()]
     const keys: string[] = []
-    const tags: TagKeys[] = []
+    const takes: { tag: TagKeys; takeId: string }[] = []
     for (const [, item] of items) {
       if (item.kind === 'key') keys.push(item.key)
-      else tags.push(layout.tag(item.tag))
+      else takes.push({ tag: layout.tag(item.tag), takeId: item.takeId })
     }
-    for (const tag of tags) keys.push(...(await tier.takeTagMembersRaw(tag, via)))
+    for (const { tag, takeId } of takes) keys.push(...(await tier.takeTagMembersRaw(tag, takeId, via)))
     if (keys.length > 0) {
       await tier.invalidateRaw(
         keys.map((key) => layout.entry(key)),
@@ -82,6 +86,7 @@ export class PendingInvalidations {
       )
       if (busMessage !== undefined) await tier.publishRaw(layout.channel, busMessage(keys), via)
     }
+    for (const { tag, takeId } of takes) await tier.finishTake(tag, takeId, true, via)
     // Only what was replayed: the same key queued again meanwhile (a delete that failed while
     // this replay ran) replaced its entry, and that newer invalidation must still go out.
     for (const [id, item] of items) if (this.#pending.get(id) === item) this.#pending.delete(id)

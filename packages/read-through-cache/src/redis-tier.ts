@@ -288,12 +288,32 @@ export class RedisTier {
     )
   }
 
-  takeTagMembers(tag: TagKeys): Promise<string[]> {
-    return this.#exec('deleteByTag', () => this.takeTagMembersRaw(tag))
+  /** Bumps the tag's epoch and takes its members into the set of `takeId` (see TAKE_TAG_MEMBERS). */
+  takeTagMembers(tag: TagKeys, takeId: string): Promise<string[]> {
+    return this.#exec('deleteByTag', () => this.takeTagMembersRaw(tag, takeId))
   }
 
-  async takeTagMembersRaw(tag: TagKeys, client: RedisClient = this.#client): Promise<string[]> {
-    return (await SCRIPTS.takeTagMembers.run(client, [tag.members, tag.epoch, tag.bumpedAt], [])) as string[]
+  async takeTagMembersRaw(
+    tag: TagKeys,
+    takeId: string,
+    client: RedisClient = this.#client,
+  ): Promise<string[]> {
+    const keys = [tag.members, tag.epoch, tag.bumpedAt, `${tag.taken}${takeId}`]
+    return (await SCRIPTS.takeTagMembers.run(client, keys, [])) as string[]
+  }
+
+  /**
+   * Ends the take `takeId` once its members' keys are deleted: removes what it took, or, after a
+   * replay (`replayed`), leaves the mark 'done' for a day so a late first run takes nothing.
+   */
+  async finishTake(
+    tag: TagKeys,
+    takeId: string,
+    replayed: boolean,
+    client: RedisClient = this.#client,
+  ): Promise<void> {
+    const taken = `${tag.taken}${takeId}`
+    await (replayed ? client.set(taken, 'done', 'PX', 86_400_000) : client.del(taken))
   }
 
   publish(channel: string, message: string): Promise<unknown> {

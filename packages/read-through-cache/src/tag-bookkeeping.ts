@@ -95,9 +95,14 @@ export class TagBookkeeping {
     return !raced
   }
 
-  /** Takes (and empties) the member set of `tag`, bumping its epoch first. */
-  takeMembers(tag: string): Promise<string[]> {
-    return this.#tier.takeTagMembers(this.#keys.tag(tag))
+  /** Takes the members of `tag` into the take `takeId`, bumping its epoch first. */
+  takeMembers(tag: string, takeId: string): Promise<string[]> {
+    return this.#tier.takeTagMembers(this.#keys.tag(tag), takeId)
+  }
+
+  /** Ends the take once its members' keys are deleted (a failure leaves it to expire in a day). */
+  finishTake(tag: string, takeId: string): Promise<void> {
+    return this.#tier.finishTake(this.#keys.tag(tag), takeId, false).catch(() => {})
   }
 }
 
