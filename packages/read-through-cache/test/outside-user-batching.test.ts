@@ -1,5 +1,6 @@
 import { waitFor } from '@scale/testkit'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CacheUnavailableError } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { prefixOf, useCache } from './helpers/use-cache.js'
 
@@ -105,7 +106,16 @@ describe('outside user: what held up in the batch form', () => {
       // Wrong type under the cache's prefix: a hash where the value (even) or the lease (odd) lives.
       await raw.hset(i % 2 === 0 ? entry.value : entry.lease, 'x', '1')
     }
-    const cache = env.cache({ keyPrefix: prefix, local: false, maxConcurrentLoads: 1_000 })
+    // Six failures in a row would open the circuit (each WRONGTYPE counts as a Redis failure) and the
+    // MGET below would then be refused: this test is about the batch, not the breaker.
+    const cache = env.cache({
+      keyPrefix: prefix,
+      local: false,
+      maxConcurrentLoads: 1_000,
+      circuitBreaker: { failureThreshold: 1_000 },
+    })
+    // Scripts known to the server first: after a NOSCRIPT the write is re-sent behind the MGET below.
+    await cache.getOrLoad('warm', () => 0)
     const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
     const settled = await Promise.allSettled(keys.map((key) => cache.getOrLoad(key, () => `v:${key}`)))
     expect(settled.filter((s) => s.status === 'rejected')).toEqual([])
@@ -140,5 +150,58 @@ describe('outside user: what held up in the batch form', () => {
     expect(loaderCalls).toBe(150)
     expect(await raw.exists(...keys.map((key) => layout.entry(key).value))).toBe(150)
     expect(cache.stats().redisErrors).toBe(0)
+  })
+})
+
+describe('outside user: an invalidation whose reply is lost while Redis hangs', () => {
+  // SIGSTOP with the circuit still closed: the command is already in Redis' socket buffer when it times
+  // out, so it runs on resume and only its reply is lost. hung-redis.test.ts calls deleteByTag with the
+  // circuit already open (refused before it is sent), which does not show this.
+  const env = useCache()
+
+  afterAll(() => {
+    env.server.resume()
+  })
+
+  async function storedTaggedValues() {
+    const prefix = prefixOf()
+    const layout = new KeyLayout(prefix)
+    const raw = env.client()
+    const cache = env.cache({ keyPrefix: prefix, local: false, commandTimeoutMs: 300 })
+    await cache.ready()
+    const keys = Array.from({ length: 5 }, (_, i) => `k${i}`)
+    await Promise.all(keys.map((key) => cache.getOrLoad(key, () => `old:${key}`, { tags: ['grp'] })))
+    const stored = async () => {
+      let n = 0
+      for (const key of keys) n += await raw.exists(layout.entry(key).value)
+      return n
+    }
+    await waitFor('the 5 tagged values to be stored', async () => (await stored()) === 5)
+    return { cache, keys, stored }
+  }
+
+  it('a deleteByTag refused with queuedForReplay leaves none of the tagged values in Redis after its replay', async () => {
+    const { cache, keys, stored } = await storedTaggedValues()
+    env.server.pause()
+    const error = await cache.deleteByTag('grp').catch((e: unknown) => e)
+    env.server.resume()
+    expect(error).toBeInstanceOf(CacheUnavailableError)
+    expect((error as CacheUnavailableError).context.queuedForReplay).toBe(true)
+    await waitFor('the queued deleteByTag to be replayed', () => cache.stats().pendingInvalidations === 0)
+    // The first member-taking script ran on resume and emptied the tag's member set; its reply (the
+    // members) was dropped, so the replay took an empty set and deleted nothing.
+    expect(await stored()).toBe(0)
+    const values = await Promise.all(keys.map((key) => cache.getOrLoad(key, () => `new:${key}`)))
+    expect(values.filter((value) => value === undefined || String(value).startsWith('old:'))).toEqual([])
+  })
+
+  it('control: a deleteMany of the same keys refused the same way is replayed (none left)', async () => {
+    const { cache, keys, stored } = await storedTaggedValues()
+    env.server.pause()
+    const error = await cache.deleteMany(keys).catch((e: unknown) => e)
+    env.server.resume()
+    expect(error).toBeInstanceOf(CacheUnavailableError)
+    await waitFor('the queued deletes to be replayed', () => cache.stats().pendingInvalidations === 0)
+    expect(await stored()).toBe(0)
   })
 })
