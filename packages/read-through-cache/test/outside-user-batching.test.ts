@@ -205,3 +205,32 @@ describe('outside user: an invalidation whose reply is lost while Redis hangs', 
     expect(await stored()).toBe(0)
   })
 })
+
+describe('outside user: a few wrong-type keys under the prefix', () => {
+  const env = useCache()
+
+  it('6 wrong-type keys among 100 misses of one getOrLoadMany: the other 94 are stored (default breaker)', async () => {
+    // The batch form isolates each failing call at the Lua level (the test above), but each WRONGTYPE
+    // also counts as a Redis failure: six in a row open the circuit, and the healthy calls' writes are
+    // then refused, so none of them is stored although Redis answers fine.
+    const prefix = prefixOf()
+    const layout = new KeyLayout(prefix)
+    const raw = env.client()
+    const cache = env.cache({ keyPrefix: prefix, local: false })
+    await cache.getOrLoad('warm', () => 0)
+    for (const i of [10, 11, 12, 13, 14, 15]) {
+      const entry = layout.entry(`k${i}`)
+      await raw.hset(i % 2 === 0 ? entry.lease : entry.value, 'x', '1')
+    }
+    const keys = Array.from({ length: 100 }, (_, i) => `k${i}`)
+    const values = await cache.getOrLoadMany(
+      keys,
+      async (missing) => new Map(missing.map((key) => [key, `v:${key}`])),
+    )
+    expect(values).toEqual(keys.map((key) => `v:${key}`))
+    await cache.get('warm') // on the cache's connection, after its writes
+    let stored = 0
+    for (const key of keys) if ((await raw.type(layout.entry(key).value)) === 'string') stored++
+    expect(stored).toBe(94)
+  })
+})
