@@ -4,6 +4,11 @@ import { CacheTimeoutError, CacheUnavailableError } from './errors.js'
 
 const noop = () => {}
 
+/** Redis' reply for a command on a key that holds another type (also from inside a script). */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('WRONGTYPE')
+}
+
 /**
  * What a Redis command's deadline does with each outcome: a timeout or failure counts for the
  * breaker and becomes a `CacheUnavailableError`, a reply closes the breaker (unless `deferSuccess`:
@@ -20,7 +25,10 @@ export function commandHandlers(
   return {
     timeoutError: (timeoutMs) => new CacheTimeoutError(name, timeoutMs),
     failed: (error) => {
-      breaker.failure(Date.now(), probe)
+      // A key of the wrong type under the prefix (a foreign writer) is that key's problem: Redis
+      // answered, so it does not count towards opening the circuit for every other key.
+      if (isWrongType(error)) breaker.success(probe)
+      else breaker.failure(Date.now(), probe)
       onError(error)
       return error instanceof CacheUnavailableError
         ? error

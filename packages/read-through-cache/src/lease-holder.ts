@@ -92,14 +92,12 @@ export class LeaseHolder {
     }
     const lateTags = lateTagsOf(policy, flight)
     const tagged = tags.length > 0 || lateTags.length > 0
-    // Answer the callers without waiting for the write: it cannot change what they get, and a miss
-    // then costs them the two reads, not the write too. They are answered as the write leaves (with
-    // tags, now: the tag bookkeeping takes a round trip first), so the write is on its way before
-    // their next commands are made. No one joins from then on: a caller that began after the write
-    // was sent cannot know it landed before a write of another process (its GET, sent after the
-    // write on the same connection, reads what the write left).
+    // Answer the callers without waiting for the write's reply: it cannot change what they get, and
+    // a miss then costs them the two reads (and, with tags, the tag bookkeeping), not the write too.
+    // They are answered as the write leaves, so it is on its way before their next commands are
+    // made: a get() right after reads what it left. No one joins from then on: a caller that began
+    // after the write was sent cannot know it landed before a write of another process.
     const answer = () => flight.resolve(value)
-    if (tagged) answer()
     let stored = false
     try {
       // Tag members first, then the value: a deleteByTag that ran during the load is seen before
@@ -115,6 +113,8 @@ export class LeaseHolder {
           flight.startedAt,
         ))
       if (!current) {
+        // A deleteByTag raced the load: nothing is written, so nothing to wait for.
+        answer()
         await this.#tier.releaseLease(entry, token)
       } else {
         stored = await this.#tier.setIfLease(

@@ -46,13 +46,14 @@ interface PendingCall {
  * DEL overtook it.
  *
  * Disabled (a Cluster, whose keys live on different nodes, or `coalesceWrites: false`), each call is
- * its own script call, sent at once.
+ * its own script call, sent at once. A server that refuses a batch's many slots (`CROSSSLOT`)
+ * disables it too, and the batch is sent again call by call.
  */
 export class ScriptBatch {
   readonly #client: Redis | Cluster
   readonly #script: RedisScript
   readonly #width: number
-  readonly #enabled: boolean
+  #enabled: boolean
   /** Puts what the client holds on the socket now (the write coalescer's `release`). */
   readonly #release: () => void
   #queue: PendingCall[] = []
@@ -76,7 +77,7 @@ export class ScriptBatch {
     onSent?: () => void,
   ): Promise<T> {
     if (!this.#enabled) {
-      const reply = this.#script.run(this.#client, keys, args).then((r) => callReply(r, 0, decode))
+      const reply = this.#runAlone(keys, args, decode)
       onSent?.()
       return reply
     }
@@ -125,10 +126,35 @@ export class ScriptBatch {
         }
       },
       (error: unknown) => {
+        if (calls.length > 1 && isCrossSlot(error)) return this.#unbatch(calls)
         for (const call of calls) call.reject(error)
       },
     )
   }
+
+  #runAlone<T>(
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    decode: ReplyDecoder<T>,
+  ): Promise<T> {
+    return this.#script.run(this.#client, keys, args).then((reply) => callReply(reply, 0, decode))
+  }
+
+  /**
+   * The server refused keys of several slots in one script: a Redis in cluster mode reached through
+   * a plain client (a one-shard managed "cluster"), or a proxy with Cluster's rule. Batching stops
+   * for good on this client, and the batch's calls go one by one.
+   */
+  #unbatch(calls: PendingCall[]): void {
+    this.#enabled = false
+    for (const call of calls)
+      this.#runAlone(call.keys, call.args, call.decode).then(call.resolve, call.reject)
+  }
+}
+
+/** `true` for the "keys in request don't hash to the same slot" reply. */
+function isCrossSlot(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('CROSSSLOT')
 }
 
 /** About how many bytes `args` take on the wire (string lengths; a number counts as a few). */

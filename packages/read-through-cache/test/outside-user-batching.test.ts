@@ -4,16 +4,16 @@ import { CacheUnavailableError } from '../src/index.js'
 import { KeyLayout } from '../src/key-layout.js'
 import { prefixOf, useCache } from './helpers/use-cache.js'
 
-// An outside user's checks of the batched miss path (3c5d989): the get-or-lease and set-if-lease calls
-// of one turn go to Redis as one script call each. Found with the packed tarballs in a scratch project
-// (tester-cache report); each test states the behaviour a user relies on, with counts only.
+// An outside user's checks around the batched miss path (the get-or-lease and set-if-lease calls of one
+// turn go to Redis as one script call each), found with the packed tarballs in a scratch project; each
+// test states the behaviour a user relies on, with counts only.
 
 describe('outside user: a plain Redis client on a one-shard Redis Cluster', () => {
   // One node holding all 16384 slots, reached with `new Redis(url)`: what a managed "cluster mode"
   // cache with one shard looks like to an app, and how a clustered Redis Enterprise database looks
   // behind its proxy. The server refuses a script whose keys are in more than one slot (CROSSSLOT).
-  // Every script of the cache names one entry's keys under one hash tag, so a miss stayed in one slot
-  // until the batch form put the keys of many entries into one EVALSHA.
+  // Every script of the cache names one entry's keys under one hash tag, but a batch holds the keys of
+  // many entries: the cache must notice the refusal and send the calls one by one.
   const env = useCache({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] })
 
   beforeAll(async () => {
@@ -188,8 +188,8 @@ describe('outside user: an invalidation whose reply is lost while Redis hangs', 
     expect(error).toBeInstanceOf(CacheUnavailableError)
     expect((error as CacheUnavailableError).context.queuedForReplay).toBe(true)
     await waitFor('the queued deleteByTag to be replayed', () => cache.stats().pendingInvalidations === 0)
-    // The first member-taking script ran on resume and emptied the tag's member set; its reply (the
-    // members) was dropped, so the replay took an empty set and deleted nothing.
+    // The first member-taking script runs on resume and its reply (the members) is dropped: the replay
+    // must still find and delete what it took.
     expect(await stored()).toBe(0)
     const values = await Promise.all(keys.map((key) => cache.getOrLoad(key, () => `new:${key}`)))
     expect(values.filter((value) => value === undefined || String(value).startsWith('old:'))).toEqual([])
