@@ -22,7 +22,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * The timer is unref'd: a command waiting for its reply keeps the process alive through its socket,
  * not through its deadline.
  */
-class DeadlineQueue {
+export class DeadlineQueue {
   readonly #timeoutMs: number
   #entries: PendingDeadline[] = []
   #head = 0

@@ -1,8 +1,10 @@
-import { assertKey, type Policy } from './entry-policy.js'
-import { CacheLoaderFailedError, CacheLoaderTimeoutError, CacheOptionsError } from './errors.js'
+import { deadlineQueue } from '@scale/ioredis-coalesce'
+import type { Policy } from './entry-policy.js'
+import { CacheLoaderTimeoutError } from './errors.js'
 import type { Flight } from './flight.js'
+import { LoadContext } from './load-context.js'
 import { type EndLoadSpan, traceLoad } from './load-tracing.js'
-import type { Loader, LoaderContext } from './loader.js'
+import type { Loader } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
 import type { Semaphore } from './semaphore.js'
 
@@ -40,8 +42,8 @@ export type RunLoad = <R>(
  * The `RunLoad` of a cache: a loader call (one key's or a whole batch's) runs under the
  * process-wide cap and is counted. At `timeoutMs` (from the call: a wait for a slot counts) its
  * signal aborts with a `CacheLoaderTimeoutError`, which is also what the call rejects with, and
- * the slot is freed even if the loader never settles. One promise and one timer per call, no
- * listener: this is on every miss.
+ * the slot is freed even if the loader never settles. One promise and one deadline entry per call,
+ * no listener: this is on every miss.
  */
 export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: string): RunLoad {
   return <R>(
@@ -59,7 +61,7 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
       const settle = (failed = false, error?: unknown): boolean => {
         if (settled) return false
         settled = true
-        clearTimeout(timer)
+        deadlines.settle(deadline)
         endSpan?.(failed, error)
         if (holding) loads.release()
         else loads.cancel(start)
@@ -80,14 +82,15 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
           (error: unknown) => settle(true, error) && reject(error),
         )
       }
-      const timer = setTimeout(() => {
+      // The loads with one timeout share one (unref'd: a hung loader alone must not keep the
+      // process alive) timer, instead of a setTimeout and clearTimeout per load.
+      const deadlines = deadlineQueue(timeoutMs)
+      const deadline = deadlines.add(() => {
         const error = new CacheLoaderTimeoutError(what, timeoutMs)
         if (!settle(true, error)) return
         abort.abort(error)
         reject(error)
-      }, timeoutMs)
-      // A hung loader alone must not keep the process alive.
-      timer.unref()
+      })
       loads.acquire(start)
     })
 }
@@ -110,36 +113,13 @@ export function callLoader(
   answerStale: (flight: Flight, value: unknown) => void,
 ): Promise<unknown> {
   const staleValue = stale?.negative === false ? stale.value : undefined
-  const context = (abort: LoadAbort): LoaderContext<unknown> => ({
-    key: flight.key,
-    stale: staleValue,
-    get signal() {
-      return abort.signal
-    },
-    setTtl: (ttlMs) => {
-      if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
-        throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
-      }
-      flight.ttlMs = ttlMs
-    },
-    setTags: (tags) => {
-      if (!Array.isArray(tags)) throw new CacheOptionsError('ctx.setTags', 'expected an array of tags')
-      for (const tag of tags) assertKey('tag', tag)
-      flight.lateTags = [...new Set([...(flight.lateTags ?? []), ...tags])]
-    },
-    skip: () => {
-      flight.skipStore = true
-      return undefined
-    },
-    fail: (message) => {
-      throw new CacheLoaderFailedError(flight.key, message)
-    },
-  })
   // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
   // carries the hard timeout.
   const loading = flight.hooks?.batched
-    ? Promise.resolve(loader(context(NEVER_ABORTED)))
-    : runLoad(flight.key, policy.loaderHardTimeoutMs, (abort) => loader(context(abort)))
+    ? Promise.resolve(loader(new LoadContext(flight, staleValue, NEVER_ABORTED)))
+    : runLoad(flight.key, policy.loaderHardTimeoutMs, (abort) =>
+        loader(new LoadContext(flight, staleValue, abort)),
+      )
   if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined) {
     const timer = setTimeout(() => {
       const window = Math.max(policy.staleWhileRevalidateMs, policy.gracePeriodMs)

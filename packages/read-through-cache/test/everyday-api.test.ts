@@ -29,6 +29,29 @@ describe('adaptive loaders, forceFresh, has, deleteMany', () => {
     ).rejects.toBeInstanceOf(CacheOptionsError)
   })
 
+  it('ctx can be destructured: key, signal, setTtl, setTags, skip and fail work unbound', async () => {
+    const prefix = prefixOf()
+    const a = cache({ prefix, ttlMs: 1_000, jitter: 0 })
+    const inspect = client()
+    const layout = new KeyLayout(prefix)
+    const seen: unknown[] = []
+    await a.getOrLoad('d', ({ key, signal, setTtl, setTags }) => {
+      seen.push(key, signal instanceof AbortSignal)
+      setTtl(3_600_000)
+      setTags(['d-tag'])
+      return 'd'
+    })
+    await settled(a)
+    expect(seen).toEqual(['d', true])
+    expect(await inspect.pttl(layout.entry('d').value)).toBeGreaterThan(3_000_000)
+    await a.deleteByTag('d-tag')
+    expect(await inspect.exists(layout.entry('d').value)).toBe(0)
+    expect(await a.getOrLoad('s', ({ skip }) => skip())).toBeUndefined()
+    await expect(a.getOrLoad('f', ({ fail }) => fail('unbound fail'))).rejects.toBeInstanceOf(
+      CacheLoaderFailedError,
+    )
+  })
+
   it('ctx.skip() answers without caching; ctx.fail() fails the load (stale within grace is served)', async () => {
     const prefix = prefixOf()
     const a = cache({ prefix })
