@@ -1,6 +1,7 @@
 import type { PostgresNode } from '@scale/testkit'
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { afterEach, beforeEach } from 'vitest'
 
 export interface Database {
   users: { id: string; name: string; bucket_hint: number | null }
@@ -33,4 +34,21 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/**
+ * The unhandled rejections seen during each test of the calling `describe` (reset before each),
+ * for tests that pause a server and must not leave a rejection nobody handles.
+ */
+export function useUnhandledRejections(): () => unknown[] {
+  let unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown) => unhandled.push(reason)
+  beforeEach(() => {
+    unhandled = []
+    process.on('unhandledRejection', onUnhandled)
+  })
+  afterEach(() => {
+    process.off('unhandledRejection', onUnhandled)
+  })
+  return () => unhandled
 }

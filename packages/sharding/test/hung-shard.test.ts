@@ -2,9 +2,9 @@ import { createReplicatedKysely, QueryTimeoutError, ReadReplicaError } from '@sc
 import { usePostgresClusters } from '@scale/testkit/vitest'
 import { type Kysely, sql } from 'kysely'
 import pg from 'pg'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { createShardedKysely, createShardMap, type ShardedKysely } from '../src/index.js'
-import { kysely } from './helpers.js'
+import { kysely, useUnhandledRejections } from './helpers.js'
 
 // The router bounds its own waits (mapLoadTimeoutMs, staleRetryMs, scatter deadlines); a query on
 // a shard waits as long as that shard's Kysely does. This is the setup the README gives for a
@@ -14,14 +14,8 @@ import { kysely } from './helpers.js'
 describe('a hung (SIGSTOPped) shard behind the README deadline setup', () => {
   // [s1 (paused), s2]
   const clusters = usePostgresClusters(2)
-  let unhandled: unknown[]
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
-  beforeEach(() => {
-    unhandled = []
-    process.on('unhandledRejection', onUnhandled)
-  })
+  const unhandled = useUnhandledRejections()
   afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
     clusters[0]?.primary.resume()
   })
 
@@ -73,7 +67,7 @@ describe('a hung (SIGSTOPped) shard behind the README deadline setup', () => {
       hung.resume()
       await db.close()
     }
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 
   it('close() leaves no timer behind: a script can exit as soon as it has closed the router', async () => {

@@ -2,7 +2,7 @@ import { createServer, type Socket, connect as tcpConnect } from 'node:net'
 import { usePostgresClusters } from '@scale/testkit/vitest'
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   createShardedKysely,
   createShardMap,
@@ -13,7 +13,7 @@ import {
   ShardMapStaleError,
   type ShardMapStore,
 } from '../src/index.js'
-import { kysely, waitUntil } from './helpers.js'
+import { kysely, useUnhandledRejections, waitUntil } from './helpers.js'
 
 // The first map load (and the LISTEN it opens) is bounded by mapLoadTimeoutMs like every later
 // load: a hung control database at start-up fails createShardedKysely() with a typed error, leaves
@@ -65,8 +65,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
   const clusters = usePostgresClusters(2)
   let control: Kysely<unknown>
   let shards: Record<string, Kysely<unknown>>
-  let unhandled: unknown[]
-  const onUnhandled = (reason: unknown) => unhandled.push(reason)
+  const unhandled = useUnhandledRejections()
 
   // router.close() destroys the shards' Kysely instances: each router gets fresh ones.
   const openShards = () => {
@@ -80,12 +79,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
   afterAll(async () => {
     await control.destroy()
   })
-  beforeEach(() => {
-    unhandled = []
-    process.on('unhandledRejection', onUnhandled)
-  })
   afterEach(() => {
-    process.off('unhandledRejection', onUnhandled)
     clusters[0]?.primary.resume()
   })
 
@@ -134,7 +128,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       primary.resume()
       await db.close()
     }
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 
   it('a LISTEN that hangs at start-up rejects (step listen), starts no polling, and its connection is closed once the store answers', {
@@ -213,7 +207,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       await db.close()
     }
     expect(ended).toBe(opened)
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 
   it('a control connection whose network path died during the first load does not hold the next start: it uses a new connection', {
@@ -254,7 +248,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       await relay.close()
       await relayed.destroy()
     }
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 
   it('a LISTEN statement that fails at start-up rejects typed and closes the LISTEN client', async () => {
@@ -283,7 +277,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
     expect((error as ShardMapStaleError).cause).toBe(refused)
     expect(ended).toBe(1)
     await s1.s1?.destroy()
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 
   it('a store that fails at start-up gives ShardMapStaleError with the cause; a map that does not parse stays ShardMapInvalidError', async () => {
@@ -307,6 +301,6 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       ShardMapInvalidError,
     )
     await s1.s1?.destroy()
-    expect(unhandled).toEqual([])
+    expect(unhandled()).toEqual([])
   })
 })
