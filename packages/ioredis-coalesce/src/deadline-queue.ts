@@ -26,10 +26,17 @@ export class DeadlineQueue {
   readonly #timeoutMs: number
   #entries: PendingDeadline[] = []
   #head = 0
+  /** Settled entries behind the head: one call that never settles (a hung loader) must not pin every later one. */
+  #settledBehindHead = 0
   #timer: NodeJS.Timeout | undefined
 
   constructor(timeoutMs: number) {
     this.#timeoutMs = timeoutMs
+  }
+
+  /** Entries the queue holds now: the pending ones and settled ones not yet dropped. */
+  get held(): number {
+    return this.#entries.length - this.#head
   }
 
   add(expire: () => void): PendingDeadline {
@@ -43,6 +50,18 @@ export class DeadlineQueue {
   settle(entry: PendingDeadline): void {
     entry.done = true
     if (this.#entries[this.#head] === entry) this.#dropSettledHead()
+    else if (
+      ++this.#settledBehindHead >= COMPACT_AT &&
+      this.#settledBehindHead * 2 > this.#entries.length - this.#head
+    )
+      this.#dropSettled()
+  }
+
+  /** Keeps only the pending entries (in order): the queue stays about as long as the calls in flight. */
+  #dropSettled(): void {
+    this.#entries = this.#entries.slice(this.#head).filter((entry) => !entry.done)
+    this.#head = 0
+    this.#settledBehindHead = 0
   }
 
   #dropSettledHead(): void {
@@ -52,6 +71,7 @@ export class DeadlineQueue {
       // Empty: reuse the array; the armed timer finds nothing and stops.
       entries.length = 0
       this.#head = 0
+      this.#settledBehindHead = 0
     } else if (this.#head >= COMPACT_AT && this.#head * 2 > entries.length) {
       this.#entries = entries.slice(this.#head)
       this.#head = 0

@@ -1,7 +1,7 @@
 import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { isNoScript, RedisScript, withCommandDeadline } from '../src/index.js'
+import { deadlineQueue, isNoScript, RedisScript, withCommandDeadline } from '../src/index.js'
 
 const env = useRedis()
 let redis: Redis
@@ -153,6 +153,16 @@ describe('withCommandDeadline', () => {
     }).catch((e: unknown) => e)
     expect((error as Error).message).toBe('after 20')
   })
+  it('a deadline that never settles does not pin the settled ones behind it: the queue stays about as long as what is pending', () => {
+    const queue = deadlineQueue(987_654)
+    const hung = queue.add(() => {})
+    for (let i = 0; i < 10_000; i++) queue.settle(queue.add(() => {}))
+    // Without dropping settled entries behind a pending head, all 10,001 would be held.
+    expect(queue.held).toBeLessThanOrEqual(2_100)
+    queue.settle(hung)
+    expect(queue.held).toBe(0)
+  })
+
   it('commands sharing a timeout each get their own deadline, whatever order they settle in', async () => {
     const timeoutError = (ms: number) => new Error(`after ${ms}`)
     const outcome = (p: Promise<string>) =>
