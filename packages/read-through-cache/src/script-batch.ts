@@ -114,7 +114,14 @@ export class ScriptBatch {
       keys.push(...call.keys)
       args.push(...call.args)
     }
-    this.#script.run(this.#client, keys, args).then(
+    let sent: Promise<unknown>
+    try {
+      sent = this.#script.run(this.#client, keys, args)
+    } catch (error) {
+      // A client that throws instead of rejecting: its calls still get an answer, not a hang.
+      sent = Promise.reject(error)
+    }
+    sent.then(
       (reply) => {
         for (let i = 0; i < calls.length; i++) {
           const call = calls[i] as PendingCall
