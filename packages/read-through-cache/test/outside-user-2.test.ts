@@ -1,0 +1,127 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { waitFor } from '@scale/testkit'
+import { afterEach, describe, expect, it } from 'vitest'
+import { CacheUnavailableError, createReadThroughCache, type LoaderContext } from '../src/index.js'
+import { useCache } from './helpers/use-cache.js'
+
+// A second outside user's checks after the take sets of deleteByTag, the LoadContext class and the
+// shared deadline queue (found with the packed tarballs in a scratch project, /tmp/tester-cache2);
+// each test states what a user relies on, with counts only.
+
+describe('outside user 2: deleteByTag with Redis hung (SIGSTOP)', () => {
+  const env = useCache()
+  afterEach(() => {
+    // A test that fails while Redis is paused must not leave it stopped.
+    env.server.resume()
+  })
+
+  it('a deleteByTag replayed after Redis resumes leaves none of the old tagged values in the local tier of the process that called it', async () => {
+    const cache = env.cache({ commandTimeoutMs: 200, local: { maxEntries: 1_000 } })
+    await cache.ready()
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+    let version = 1
+    const load = () => version
+    await Promise.all(keys.map((key) => cache.getOrLoad(key, load, { tags: ['team'], ttlMs: 60_000 })))
+    version = 2 // the database changed: the write path invalidates the tag
+    env.server.pause()
+    const error = await cache.deleteByTag('team').catch((e: unknown) => e)
+    env.server.resume()
+    expect(error).toBeInstanceOf(CacheUnavailableError)
+    expect((error as CacheUnavailableError).context).toMatchObject({ queuedForReplay: true })
+    await waitFor('the replay', () => cache.stats().pendingInvalidations === 0)
+    // Redis no longer holds them (a new process reads version 2); this process must not serve version 1.
+    const values = await Promise.all(keys.map((key) => cache.getOrLoad(key, load, { tags: ['team'] })))
+    expect(values.filter((value) => value === 1).length).toBe(0)
+  })
+
+  it('a deleteByTag does not hang while Redis hangs as it deletes its take set (it settles while Redis is still stopped)', async () => {
+    const redis = env.client()
+    const cache = env.cache({ redis, commandTimeoutMs: 200 })
+    await Promise.all(['a', 'b'].map((key) => cache.getOrLoad(key, () => key, { tags: ['team'] })))
+    // The user's own client: Redis hangs just as the take set (`…:x:<takeId>`) is deleted.
+    const del = redis.del.bind(redis) as (...keys: string[]) => Promise<number>
+    let paused = 0
+    ;(redis as unknown as { del: (...keys: string[]) => Promise<number> }).del = (...keys) => {
+      if (keys.some((key) => key.includes(':x:'))) {
+        paused++
+        env.server.pause()
+      }
+      return del(...keys)
+    }
+    // Redis stays stopped until the call settles: commandTimeoutMs bounds every command the call waits on.
+    const outcome = await cache.deleteByTag('team').then(
+      () => 'resolved',
+      (error: unknown) => (error instanceof CacheUnavailableError ? 'CacheUnavailableError' : String(error)),
+    )
+    env.server.resume()
+    expect(paused).toBe(1)
+    expect(['resolved', 'CacheUnavailableError']).toContain(outcome)
+  }, 20_000)
+})
+
+describe('outside user 2: the loader ctx', () => {
+  const caches: ReturnType<typeof createReadThroughCache>[] = []
+  afterEach(async () => {
+    await Promise.all(caches.splice(0).map((c) => c.close()))
+  })
+  const memoryCache = () => {
+    const c = createReadThroughCache({ memoryOnly: true })
+    caches.push(c)
+    return c
+  }
+
+  it('rest destructuring keeps the helpers the LoaderContext type promises (`const { key, ...helpers } = ctx`)', async () => {
+    const cache = memoryCache()
+    let calls = 0
+    const loader = (ctx: LoaderContext<number>) => {
+      const { key, ...helpers } = ctx
+      helpers.setTtl(60_000)
+      calls++
+      return key.length
+    }
+    expect(await cache.getOrLoad('abc', loader)).toBe(3)
+    expect(calls).toBe(1)
+  })
+
+  it('a spread copy of ctx (forwarding it to a helper) keeps setTtl, setTags, skip, fail and signal', async () => {
+    const cache = memoryCache()
+    let kinds = ''
+    await cache.getOrLoad('k', (ctx) => {
+      const copy = { ...ctx }
+      kinds = [copy.setTtl, copy.setTags, copy.skip, copy.fail].map((f) => typeof f).join(',')
+      kinds += `,${copy.signal instanceof AbortSignal}`
+      return 1
+    })
+    expect(kinds).toBe('function,function,function,function,true')
+  })
+})
+
+describe('outside user 2: per-call loaderHardTimeoutMs values', () => {
+  it('loads with many different loaderHardTimeoutMs values (a request budget) leave no memory behind once settled', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const cache = createReadThroughCache({ memoryOnly: true, local: { maxEntries: 10 } })
+    const heap = () => {
+      gc()
+      return process.memoryUsage().heapUsed
+    }
+    const run = async (timeoutOf: (i: number) => number) => {
+      for (let i = 0; i < 50_000; i += 1_000) {
+        const batch: Promise<number>[] = []
+        for (let j = i; j < i + 1_000; j++) {
+          batch.push(cache.getOrLoad(`k${j}`, () => j, { ttlMs: 1, loaderHardTimeoutMs: timeoutOf(j) }))
+        }
+        await Promise.all(batch)
+      }
+    }
+    // Warm-up with one timeout value, then 50,000 loads, each with its own value (all settled).
+    await run(() => 10_000)
+    const before = heap()
+    await run((j) => 10_000 + (j + 1) / 1_000)
+    const grownMiB = (heap() - before) / 2 ** 20
+    await cache.close()
+    // One value for all: ~0.3 MiB. A retained timer queue per distinct value: ~20 MiB.
+    expect(grownMiB).toBeLessThan(5)
+  }, 60_000)
+})
