@@ -3,7 +3,8 @@ import { runInNewContext } from 'node:vm'
 import { waitFor } from '@scale/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CacheUnavailableError, createReadThroughCache, type LoaderContext } from '../src/index.js'
-import { useCache } from './helpers/use-cache.js'
+import { KeyLayout } from '../src/key-layout.js'
+import { prefixOf, useCache } from './helpers/use-cache.js'
 
 // A second outside user's checks after the take sets of deleteByTag, the LoadContext class and the
 // shared deadline queue (found with the packed tarballs in a scratch project, /tmp/tester-cache2);
@@ -124,4 +125,24 @@ describe('outside user 2: per-call loaderHardTimeoutMs values', () => {
     // One value for all: ~0.3 MiB. A retained timer queue per distinct value: ~20 MiB.
     expect(grownMiB).toBeLessThan(5)
   }, 60_000)
+})
+
+describe('outside user 2: a foreign key of another type under the prefix (WRONGTYPE)', () => {
+  const env = useCache()
+
+  it('a tagged getOrLoad whose tag epoch key is a hash still answers with the loaded value (as an untagged one does)', async () => {
+    const prefix = prefixOf()
+    const admin = env.client()
+    await admin.hset(new KeyLayout(prefix).tag('team').epoch, 'f', '1')
+    await admin.hset(new KeyLayout(prefix).entry('plain').value, 'f', '1')
+    const cache = env.cache({ prefix, local: false })
+    let loads = 0
+    const outcomes = await Promise.allSettled([
+      cache.getOrLoad('plain', () => ++loads),
+      cache.getOrLoad('tagged', () => ++loads, { tags: ['team'] }),
+    ])
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled'])
+    expect(loads).toBe(2)
+    expect(cache.stats().circuit).toBe('closed')
+  })
 })
