@@ -61,6 +61,38 @@ describe('outside user 2: deleteByTag with Redis hung (SIGSTOP)', () => {
   }, 20_000)
 })
 
+describe('outside user 2: a tagged load while Redis hangs', () => {
+  const env = useCache()
+  afterEach(() => {
+    env.server.resume()
+  })
+
+  it('a tagged getOrLoad whose tag epoch read times out (Redis hung after the lease) falls through to the loaded value', async () => {
+    const redis = env.client()
+    const cache = env.cache({ redis, commandTimeoutMs: 200, local: false })
+    await cache.getOrLoad('warm', () => 0, { tags: ['team'] }) // scripts loaded, connection up
+    const get = redis.get.bind(redis) as (key: string) => Promise<string | null>
+    let paused = 0
+    ;(redis as unknown as { get: (key: string) => Promise<string | null> }).get = (key) => {
+      if (key.endsWith(':e') && paused === 0) {
+        paused++
+        env.server.pause()
+      }
+      return get(key)
+    }
+    let loads = 0
+    const outcome = await cache
+      .getOrLoad('x', () => ++loads, { tags: ['team'] })
+      .then(
+        (value) => `value ${value}`,
+        (error: unknown) => (error as Error).name,
+      )
+    env.server.resume()
+    expect(paused).toBe(1)
+    expect(outcome).toBe('value 1')
+  })
+})
+
 describe('outside user 2: the loader ctx', () => {
   const caches: ReturnType<typeof createReadThroughCache>[] = []
   afterEach(async () => {
