@@ -17,17 +17,31 @@ describe('outside user 2: deleteByTag with Redis hung (SIGSTOP)', () => {
     env.server.resume()
   })
 
-  it('a deleteByTag replayed after Redis resumes leaves none of the old tagged values in the local tier of the process that called it', async () => {
-    const cache = env.cache({ commandTimeoutMs: 200, local: { maxEntries: 1_000 } })
+  it('a deleteByTag whose take failed (queuedForReplay) leaves, once replayed, none of the old tagged values in the local tier of the process that called it', async () => {
+    const redis = env.client()
+    const cache = env.cache({ redis, commandTimeoutMs: 200, local: { maxEntries: 1_000 } })
     await cache.ready()
     const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
     let version = 1
     const load = () => version
     await Promise.all(keys.map((key) => cache.getOrLoad(key, load, { tags: ['team'], ttlMs: 60_000 })))
     version = 2 // the database changed: the write path invalidates the tag
-    env.server.pause()
+    // The take script's first run fails (as when Redis is hung: see tagsteps.mjs in the report); the
+    // replay takes the members. Pausing the server here also works, but the invalidation channel may
+    // reconnect during the pause, and its reconnect clears the local tier, hiding the defect.
+    const evalsha = redis.evalsha.bind(redis) as (...args: (string | number)[]) => Promise<unknown>
+    let failed = 0
+    ;(redis as unknown as { evalsha: (...args: (string | number)[]) => Promise<unknown> }).evalsha = (
+      ...args
+    ) => {
+      if (failed === 0 && args.some((arg) => String(arg).includes(':x:'))) {
+        failed++
+        return Promise.reject(new Error('Command timed out'))
+      }
+      return evalsha(...args)
+    }
     const error = await cache.deleteByTag('team').catch((e: unknown) => e)
-    env.server.resume()
+    expect(failed).toBe(1)
     expect(error).toBeInstanceOf(CacheUnavailableError)
     expect((error as CacheUnavailableError).context).toMatchObject({ queuedForReplay: true })
     await waitFor('the replay', () => cache.stats().pendingInvalidations === 0)
