@@ -1,3 +1,8 @@
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { waitFor } from '@scale/testkit'
@@ -191,4 +196,37 @@ describe('outside user 2: a foreign key of another type under the prefix (WRONGT
     expect(loads).toBe(2)
     expect(cache.stats().circuit).toBe('closed')
   })
+})
+
+describe('outside user 2: close() while a loader hangs, in a process of its own', () => {
+  it('await close() resolves and the caller gets CacheLoaderTimeoutError (memoryOnly: no socket keeps the process alive)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outside-user-2-'))
+    const script = join(dir, 'hung-close.mts')
+    const entry = fileURLToPath(new URL('../src/index.js', import.meta.url)).replace(/\.js$/, '.ts')
+    writeFileSync(
+      script,
+      [
+        `import { createReadThroughCache } from ${JSON.stringify(entry)}`,
+        'const cache = createReadThroughCache({ memoryOnly: true })',
+        "const caller = cache.getOrLoad('k', () => new Promise(() => {}), { loaderHardTimeoutMs: 300 })",
+        "caller.then(() => console.log('caller value'), (e) => console.log('caller ' + e.name))",
+        'await cache.close()',
+        "console.log('closed')",
+      ].join('\n'),
+    )
+    try {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      const lines = child.stdout.trim().split('\n')
+      expect({ status: child.status, lines }).toEqual({
+        status: 0,
+        lines: ['caller CacheLoaderTimeoutError', 'closed'],
+      })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 40_000)
 })
