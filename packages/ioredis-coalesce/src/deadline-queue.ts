@@ -19,8 +19,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
  * back in order (one connection answers in order), so settled entries leave from the head at once
  * and the queue stays as short as the commands in flight.
  *
- * The timer is unref'd: a command waiting for its reply keeps the process alive through its socket,
- * not through its deadline.
+ * The timer is unref'd unless the queue keeps the process alive (see `deadlineQueue`): a command
+ * waiting for its reply keeps the process alive through its socket, not through its deadline.
  */
 export class DeadlineQueue {
   readonly #timeoutMs: number
@@ -29,9 +29,13 @@ export class DeadlineQueue {
   /** Settled entries behind the head: one call that never settles (a hung loader) must not pin every later one. */
   #settledBehindHead = 0
   #timer: NodeJS.Timeout | undefined
+  readonly #keepAlive: boolean
+  readonly #registry: Map<number, DeadlineQueue>
 
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, keepAlive: boolean, registry: Map<number, DeadlineQueue>) {
     this.#timeoutMs = timeoutMs
+    this.#keepAlive = keepAlive
+    this.#registry = registry
   }
 
   /** Entries the queue holds now: the pending ones and settled ones not yet dropped. */
@@ -68,10 +72,17 @@ export class DeadlineQueue {
     const entries = this.#entries
     while (this.#head < entries.length && (entries[this.#head] as PendingDeadline).done) this.#head++
     if (this.#head === entries.length) {
-      // Empty: reuse the array; the armed timer finds nothing and stops.
+      // Empty: stop the timer and leave the registry, so a process that uses many timeouts once
+      // each (a per-request budget) keeps none of them; the next call makes a new queue. (At most
+      // one timer per time the queue empties: under load it seldom does.)
       entries.length = 0
       this.#head = 0
       this.#settledBehindHead = 0
+      if (this.#timer !== undefined) {
+        clearTimeout(this.#timer)
+        this.#timer = undefined
+      }
+      if (this.#registry.get(this.#timeoutMs) === this) this.#registry.delete(this.#timeoutMs)
     } else if (this.#head >= COMPACT_AT && this.#head * 2 > entries.length) {
       this.#entries = entries.slice(this.#head)
       this.#head = 0
@@ -80,7 +91,7 @@ export class DeadlineQueue {
 
   #arm(at: number): void {
     this.#timer = setTimeout(this.#fire, Math.min(MAX_TIMER_MS, Math.max(1, at - Date.now())))
-    this.#timer.unref()
+    if (!this.#keepAlive) this.#timer.unref()
   }
 
   readonly #fire = (): void => {
@@ -107,13 +118,21 @@ export class DeadlineQueue {
 }
 
 const queues = new Map<number, DeadlineQueue>()
+const keptAliveQueues = new Map<number, DeadlineQueue>()
 
-/** The queue of every command with this timeout (one per distinct timeout in the process). */
-export function deadlineQueue(timeoutMs: number): DeadlineQueue {
-  let queue = queues.get(timeoutMs)
+/**
+ * The queue of every call with this timeout (one per distinct timeout in use; an emptied queue
+ * leaves the registry). Its timer is unref'd, as a command's socket keeps the process alive;
+ * `keepAlive: true` gives a queue whose pending deadlines keep the process alive themselves
+ * (nothing else may, e.g. a loader that never settles in a process with no socket open).
+ */
+export function deadlineQueue(timeoutMs: number, options: { keepAlive?: boolean } = {}): DeadlineQueue {
+  const keepAlive = options.keepAlive === true
+  const registry = keepAlive ? keptAliveQueues : queues
+  let queue = registry.get(timeoutMs)
   if (queue === undefined) {
-    queue = new DeadlineQueue(timeoutMs)
-    queues.set(timeoutMs, queue)
+    queue = new DeadlineQueue(timeoutMs, keepAlive, registry)
+    registry.set(timeoutMs, queue)
   }
   return queue
 }

@@ -86,6 +86,9 @@ export function buildCacheParts(o: ResolvedOptions): CacheParts {
       counters.count('invalidationsQueued')
       replayDriver?.queued()
     },
+    onReplayed: (replayed) => {
+      for (const key of replayed) view.invalidate(key)
+    },
   })
   const queue = pending
   replayDriver =

@@ -62,10 +62,20 @@ export class LeaseHolder {
   ): Promise<void> {
     const tags = this.#tags.keysOf(policy)
     let epochsBefore: (string | null)[] = []
+    if (tags.length > 0) {
+      try {
+        // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
+        epochsBefore = await this.#tags.epochsBeforeLoad(tags)
+      } catch {
+        // Redis failed just now (or a foreign key sits at the epoch): the load cannot be checked
+        // against a racing deleteByTag, so it is not written. Give the lease back if Redis lets us
+        // (else it expires) and load as without Redis: the callers still get the value.
+        this.#tier.releaseLease(entry, token).catch(noop)
+        return this.#fallbacks.loadWithoutRedis(entry.key, loader, policy, stale, flight)
+      }
+    }
     let value: unknown
     try {
-      // Read before loading: a deleteByTag that bumps an epoch after this point is detected below.
-      if (tags.length > 0) epochsBefore = await this.#tags.epochsBeforeLoad(tags)
       value = await this.#fallbacks.callLoader(flight, loader, stale, policy)
     } catch (error) {
       // Answer first; the release is part of the flight (settled() and close() wait for it).

@@ -5,58 +5,34 @@ import type { LoaderContext } from './loader.js'
 import type { LoadAbort } from './loader-call.js'
 
 /**
- * The `ctx` a loader gets. One object per load, made on every miss, so its functions live on the
- * prototype as getters: each returns a function bound to this load, made only if the loader asks
- * for it (destructuring `({ signal, setTtl }) =>` still works: the getter runs then).
+ * The `ctx` a loader gets: a plain object whose functions are its own properties bound to this
+ * load, so it can be destructured, spread (`{ ...ctx }`) or passed on in pieces. `signal` is a
+ * getter: its `AbortController` is made only if the loader reads it.
  */
-export class LoadContext implements LoaderContext<unknown> {
-  readonly key: string
-  readonly stale: unknown
-  readonly #flight: Flight
-  readonly #abort: LoadAbort
-
-  constructor(flight: Flight, stale: unknown, abort: LoadAbort) {
-    this.key = flight.key
-    this.stale = stale
-    this.#flight = flight
-    this.#abort = abort
-  }
-
-  get signal(): AbortSignal {
-    return this.#abort.signal
-  }
-
-  get setTtl(): (ttlMs: number) => void {
-    const flight = this.#flight
-    return (ttlMs) => {
+export function loadContext(flight: Flight, stale: unknown, abort: LoadAbort): LoaderContext<unknown> {
+  return {
+    key: flight.key,
+    stale,
+    get signal() {
+      return abort.signal
+    },
+    setTtl: (ttlMs) => {
       if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 1) {
         throw new CacheOptionsError('ctx.setTtl', `expected a finite number >= 1, got ${String(ttlMs)}`)
       }
       flight.ttlMs = ttlMs
-    }
-  }
-
-  get setTags(): (tags: readonly string[]) => void {
-    const flight = this.#flight
-    return (tags) => {
+    },
+    setTags: (tags) => {
       if (!Array.isArray(tags)) throw new CacheOptionsError('ctx.setTags', 'expected an array of tags')
       for (const tag of tags) assertKey('tag', tag)
       flight.lateTags = [...new Set([...(flight.lateTags ?? []), ...tags])]
-    }
-  }
-
-  get skip(): () => undefined {
-    const flight = this.#flight
-    return () => {
+    },
+    skip: () => {
       flight.skipStore = true
       return undefined
-    }
-  }
-
-  get fail(): (message?: string) => never {
-    const key = this.key
-    return (message) => {
-      throw new CacheLoaderFailedError(key, message)
-    }
+    },
+    fail: (message) => {
+      throw new CacheLoaderFailedError(flight.key, message)
+    },
   }
 }

@@ -2,7 +2,7 @@ import { deadlineQueue } from '@scale/ioredis-coalesce'
 import type { Policy } from './entry-policy.js'
 import { CacheLoaderTimeoutError } from './errors.js'
 import type { Flight } from './flight.js'
-import { LoadContext } from './load-context.js'
+import { loadContext } from './load-context.js'
 import { type EndLoadSpan, traceLoad } from './load-tracing.js'
 import type { Loader } from './loader.js'
 import type { LocalEntry } from './local-tier.js'
@@ -82,9 +82,11 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
           (error: unknown) => settle(true, error) && reject(error),
         )
       }
-      // The loads with one timeout share one (unref'd: a hung loader alone must not keep the
-      // process alive) timer, instead of a setTimeout and clearTimeout per load.
-      const deadlines = deadlineQueue(timeoutMs)
+      // The loads with one timeout share one timer, instead of a setTimeout and clearTimeout per
+      // load. It keeps the process alive while a load is pending: a caller (or close()) awaiting a
+      // loader that never settles must still get its timeout when nothing else holds the process
+      // (a memory-only cache has no socket); at the latest `timeoutMs` after the last load.
+      const deadlines = deadlineQueue(timeoutMs, KEEP_ALIVE)
       const deadline = deadlines.add(() => {
         const error = new CacheLoaderTimeoutError(what, timeoutMs)
         if (!settle(true, error)) return
@@ -94,6 +96,8 @@ export function createRunLoad(loads: Semaphore, onLoad: () => void, prefix: stri
       loads.acquire(start)
     })
 }
+
+const KEEP_ALIVE = { keepAlive: true }
 
 /** The abort of a batch member's own loader (the batch call has the real one): never aborted. */
 const NEVER_ABORTED = new LoadAbort()
@@ -116,9 +120,9 @@ export function callLoader(
   // A batch member's loader only joins the batch; the batch call itself takes the cap slot and
   // carries the hard timeout.
   const loading = flight.hooks?.batched
-    ? Promise.resolve(loader(new LoadContext(flight, staleValue, NEVER_ABORTED)))
+    ? Promise.resolve(loader(loadContext(flight, staleValue, NEVER_ABORTED)))
     : runLoad(flight.key, policy.loaderHardTimeoutMs, (abort) =>
-        loader(new LoadContext(flight, staleValue, abort)),
+        loader(loadContext(flight, staleValue, abort)),
       )
   if (policy.loaderSoftTimeoutMs > 0 && stale !== undefined) {
     const timer = setTimeout(() => {

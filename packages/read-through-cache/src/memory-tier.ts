@@ -81,6 +81,7 @@ export class MemoryTier implements PublicOf<RedisTier> {
   }
 
   async finishTake(): Promise<void> {}
+  async finishTakeRaw(): Promise<void> {}
 
   /** Bumps the epoch first, then takes the members (the order of TAKE_TAG_MEMBERS). */
   async takeTagMembersRaw(tag: TagKeys): Promise<string[]> {

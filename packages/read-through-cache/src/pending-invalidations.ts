@@ -17,6 +17,11 @@ export interface PendingInvalidationsOptions {
   /** Encodes the bus message for replayed keys; `undefined` when there is no local tier to tell. */
   busMessage: ((keys: string[]) => string) | undefined
   onQueued: () => void
+  /**
+   * The keys a replay removed from Redis, for this process's own local tier: the bus skips its own
+   * messages, and a replayed `deleteByTag` learns its keys only now.
+   */
+  onReplayed: (keys: string[]) => void
 }
 
 /** The invalidations made during a Redis outage, and their replay once Redis is back. */
@@ -70,7 +75,7 @@ export class PendingInvalidations {
   }
 
   async #run(via: RedisClient | undefined): Promise<void> {
-    const { tier, keys: layout, busMessage } = this.#options
+    const { tier, keys: layout, busMessage, onReplayed } = this.#options
     const items = [...this.#pending.entries()]
     const keys: string[] = []
     const takes: { tag: TagKeys; takeId: string }[] = []
@@ -84,9 +89,10 @@ export class PendingInvalidations {
         keys.map((key) => layout.entry(key)),
         via,
       )
+      onReplayed(keys)
       if (busMessage !== undefined) await tier.publishRaw(layout.channel, busMessage(keys), via)
     }
-    for (const { tag, takeId } of takes) await tier.finishTake(tag, takeId, true, via)
+    for (const { tag, takeId } of takes) await tier.finishTakeRaw(tag, takeId, true, via)
     // Only what was replayed: the same key queued again meanwhile (a delete that failed while
     // this replay ran) replaced its entry, and that newer invalidation must still go out.
     for (const [id, item] of items) if (this.#pending.get(id) === item) this.#pending.delete(id)

@@ -302,11 +302,16 @@ export class RedisTier {
     return (await SCRIPTS.takeTagMembers.run(client, keys, [])) as string[]
   }
 
+  /** `finishTakeRaw` on the user's client, under the command deadline and the breaker. */
+  async finishTake(tag: TagKeys, takeId: string): Promise<void> {
+    await this.#exec('deleteByTag', () => this.finishTakeRaw(tag, takeId, false))
+  }
+
   /**
    * Ends the take `takeId` once its members' keys are deleted: removes what it took, or, after a
    * replay (`replayed`), leaves the mark 'done' for a day so a late first run takes nothing.
    */
-  async finishTake(
+  async finishTakeRaw(
     tag: TagKeys,
     takeId: string,
     replayed: boolean,

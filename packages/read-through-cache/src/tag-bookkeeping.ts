@@ -102,7 +102,7 @@ export class TagBookkeeping {
 
   /** Ends the take once its members' keys are deleted (a failure leaves it to expire in a day). */
   finishTake(tag: string, takeId: string): Promise<void> {
-    return this.#tier.finishTake(this.#keys.tag(tag), takeId, false).catch(() => {})
+    return this.#tier.finishTake(this.#keys.tag(tag), takeId).catch(() => {})
   }
 }
 
