@@ -12,7 +12,11 @@ describe('outside user 3: loader hard timeouts en masse', () => {
     // past 1,024 of them the queue used to compact its array under the loop that was walking it, and
     // the deadlines behind were lost: those callers never settled (a memory-only process exited with
     // code 13 on its top-level await).
-    const cache = createReadThroughCache({ memoryOnly: true, loaderHardTimeoutMs: 300, maxConcurrentLoads: 5_000 })
+    const cache = createReadThroughCache({
+      memoryOnly: true,
+      loaderHardTimeoutMs: 300,
+      maxConcurrentLoads: 5_000,
+    })
     const hang = () => new Promise<never>(() => {})
     let timedOut = 0
     let other = 0
