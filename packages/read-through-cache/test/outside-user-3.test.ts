@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { CacheLoaderTimeoutError, createReadThroughCache } from '../src/index.js'
+
+// A third outside user's checks of the shared deadline queue through the public API (found with the
+// packed tarballs in a scratch project, /tmp/tester-cache3; see the report); counts only.
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+describe('outside user 3: loader hard timeouts en masse', () => {
+  it('2,000 hung loaders with one loaderHardTimeoutMs, and 10 more started a little later, all reject with CacheLoaderTimeoutError', async () => {
+    // Every timed-out loader call settles its own queue entry from inside the queue's timer callback;
+    // past 1,024 of them the queue used to compact its array under the loop that was walking it, and
+    // the deadlines behind were lost: those callers never settled (a memory-only process exited with
+    // code 13 on its top-level await).
+    const cache = createReadThroughCache({
+      memoryOnly: true,
+      loaderHardTimeoutMs: 300,
+      maxConcurrentLoads: 5_000,
+    })
+    const hang = () => new Promise<never>(() => {})
+    let timedOut = 0
+    let other = 0
+    const count = (error: unknown) => {
+      if (error instanceof CacheLoaderTimeoutError) timedOut++
+      else other++
+    }
+    const calls = Array.from({ length: 2_000 }, (_, i) => cache.getOrLoad(`a${i}`, hang).catch(count))
+    await sleep(20)
+    calls.push(...Array.from({ length: 10 }, (_, i) => cache.getOrLoad(`b${i}`, hang).catch(count)))
+    // Well past every deadline (300 ms): each call has had its timeout.
+    await sleep(2_000)
+    expect({ timedOut, other }).toEqual({ timedOut: 2_010, other: 0 })
+    // Bounded: close() waits for running loads, which never end if their deadline was lost.
+    await Promise.race([Promise.all(calls).then(() => cache.close()), sleep(1_000)])
+  })
+})
