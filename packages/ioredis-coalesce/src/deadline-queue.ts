@@ -29,6 +29,7 @@ export class DeadlineQueue {
   /** Settled entries behind the head: one call that never settles (a hung loader) must not pin every later one. */
   #settledBehindHead = 0
   #timer: NodeJS.Timeout | undefined
+  #firing = false
   readonly #keepAlive: boolean
   readonly #registry: Map<number, DeadlineQueue>
 
@@ -52,7 +53,12 @@ export class DeadlineQueue {
 
   /** The entry settled: drop it (and any settled ones behind it) if it is at the head. */
   settle(entry: PendingDeadline): void {
+    // Already expired (its caller settles it again on the way out) or settled: nothing to count.
+    if (entry.done) return
     entry.done = true
+    // While the timer walks the array (an `expire` settling another call), only mark: the walk
+    // and its clean-up afterwards drop what is settled.
+    if (this.#firing) return
     if (this.#entries[this.#head] === entry) this.#dropSettledHead()
     else if (
       ++this.#settledBehindHead >= COMPACT_AT &&
@@ -98,6 +104,7 @@ export class DeadlineQueue {
     this.#timer = undefined
     const now = Date.now()
     const entries = this.#entries
+    this.#firing = true
     try {
       while (this.#head < entries.length) {
         const entry = entries[this.#head] as PendingDeadline
@@ -109,6 +116,7 @@ export class DeadlineQueue {
         }
       }
     } finally {
+      this.#firing = false
       // Even if an `expire` threw, the deadlines behind it keep their timer.
       this.#dropSettledHead()
       const next = this.#entries[this.#head]
