@@ -1,3 +1,5 @@
+import type { BatchableScript } from './script-batch.js'
+
 /**
  * The lease protocol of "Scaling Memcache at Facebook" (NSDI 2013, section 3.2.1) on Redis.
  *
@@ -16,7 +18,10 @@
  * Each call returns `width` values; '' stands for "none", because a nil inside a Lua table would
  * truncate the reply.
  */
-function batchScript(one: string, keys: number, args: number, width: number): string {
+function batchScript(
+  one: string,
+  { keys, args, width }: { keys: number; args: number; width: number },
+): BatchableScript {
   const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`)
   const params = [...names('k', keys), ...names('a', args)].join(', ')
   const values = [
@@ -24,7 +29,7 @@ function batchScript(one: string, keys: number, args: number, width: number): st
     ...Array.from({ length: args }, (_, i) => `ARGV[a + ${i}]`),
   ].join(', ')
   const results = names('r', width)
-  return `local function one(${params})
+  const source = `local function one(${params})
 ${one}
 end
 local out = {}
@@ -43,6 +48,7 @@ ${[`    out[n + 1] = redis.error_reply(tostring(r1))`, ...results.slice(1).map((
 end
 return out
 `
+  return { source, width }
 }
 
 /**
@@ -53,12 +59,8 @@ return out
  * token is `holder`; 3 = the awaited holder finished without storing a value and left `outcome`
  * for its waiters (so they do not take the lease in turn and load the same nothing again).
  */
-export const GET_OR_LEASE = {
-  keys: 3,
-  args: 5,
-  width: 4,
-  source: batchScript(
-    `local v = redis.call('GET', k1)
+export const GET_OR_LEASE = batchScript(
+  `local v = redis.call('GET', k1)
 if v and a5 ~= '1' then
   local fresh = tonumber(string.match(v, '^(%d+)|'))
   if fresh and fresh > tonumber(a1) then return v, 0, '', '' end
@@ -71,29 +73,19 @@ if a4 ~= '' then
 end
 if redis.call('SET', k2, a2, 'NX', 'PX', a3) then return v or '', 1, '', '' end
 return v or '', 2, redis.call('GET', k2) or '', ''`,
-    3,
-    5,
-    4,
-  ),
-}
+  { keys: 3, args: 5, width: 4 },
+)
 
 /** Per call: keys value, lease; args token, envelope, px. Writes only while the caller still holds the lease (1, else 0). */
-export const SET_IF_LEASE = {
-  keys: 2,
-  args: 3,
-  width: 1,
-  source: batchScript(
-    `if redis.call('GET', k2) == a1 then
+export const SET_IF_LEASE = batchScript(
+  `if redis.call('GET', k2) == a1 then
   redis.call('SET', k1, a2, 'PX', a3)
   redis.call('DEL', k2)
   return 1
 end
 return 0`,
-    2,
-    3,
-    1,
-  ),
-}
+  { keys: 2, args: 3, width: 1 },
+)
 
 /** KEYS: lease. ARGV: token. Only the owner may release: a lease that expired and was re-acquired belongs to someone else. */
 export const RELEASE_LEASE = `

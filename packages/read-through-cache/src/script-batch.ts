@@ -4,9 +4,7 @@ import type { Cluster, Redis } from 'ioredis'
 /** A script in the batch form of `batchScript` (lua-scripts.ts). */
 export interface BatchableScript {
   source: string
-  /** Keys, args and reply values per call. */
-  keys: number
-  args: number
+  /** Reply values per call. */
   width: number
 }
 
