@@ -1,3 +1,4 @@
+import { onClientReady } from './client-ready.js'
 import { CacheUnavailableError } from './errors.js'
 import type { RedisClient } from './redis-tier.js'
 
@@ -14,7 +15,7 @@ export async function waitUntilReady(
   waiters: Set<(error: Error) => void>,
 ): Promise<void> {
   let timer: NodeJS.Timeout | undefined
-  let onReady: (() => void) | undefined
+  let offReady: (() => void) | undefined
   let abort: ((error: Error) => void) | undefined
   const timeout = new Promise<never>((_, reject) => {
     abort = reject
@@ -29,14 +30,13 @@ export async function waitUntilReady(
     client.status === 'ready'
       ? Promise.resolve()
       : new Promise<void>((resolve) => {
-          onReady = () => resolve()
-          client.once('ready', onReady)
+          offReady = onClientReady(client, resolve)
         })
   try {
     await Promise.race([Promise.all([connected, subscribed]), timeout])
   } finally {
     clearTimeout(timer)
     if (abort !== undefined) waiters.delete(abort)
-    if (onReady !== undefined) client.off('ready', onReady)
+    offReady?.()
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { onClientReady } from './client-ready.js'
 import type { RedisClient } from './redis-tier.js'
 
 export interface ReplayDriverOptions {
@@ -38,10 +39,11 @@ export class ReplayDriver {
   #connectionBack = false
   #connection: Redis | undefined
   #closed = false
+  readonly #offReady: () => void
 
   constructor(options: ReplayDriverOptions) {
     this.#options = options
-    options.client.on('ready', this.#onReady)
+    this.#offReady = onClientReady(options.client, this.#onReady)
   }
 
   /** Called when an invalidation was queued: attempts start until the queue is empty. */
@@ -107,6 +109,6 @@ export class ReplayDriver {
     this.#closed = true
     await this.#attempt
     this.#stop()
-    this.#options.client.off('ready', this.#onReady)
+    this.#offReady()
   }
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CacheLoaderTimeoutError, createReadThroughCache } from '../src/index.js'
+import { useCache } from './helpers/use-cache.js'
 
 // A third outside user's checks of the shared deadline queue through the public API (found with the
 // packed tarballs in a scratch project, /tmp/tester-cache3; see the report); counts only.
@@ -32,5 +33,29 @@ describe('outside user 3: loader hard timeouts en masse', () => {
     expect({ timedOut, other }).toEqual({ timedOut: 2_010, other: 0 })
     // Bounded: close() waits for running loads, which never end if their deadline was lost.
     await Promise.race([Promise.all(calls).then(() => cache.close()), sleep(1_000)])
+  })
+})
+
+describe('outside user 3: many caches on one client', () => {
+  const env = useCache()
+
+  it("twenty caches sharing one client, each awaiting ready() while it connects, hold one 'ready' listener on it and trip no MaxListenersExceededWarning", async () => {
+    const redis = env.client({ lazyConnect: true })
+    const before = redis.listenerCount('ready')
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const caches = Array.from({ length: 20 }, () => env.cache({ redis }))
+      // One listener per cache (its replay trigger) and one per waiting ready() was 40 on this client.
+      await Promise.all(caches.map((cache) => cache.ready()))
+      expect(redis.listenerCount('ready') - before).toBe(1)
+      await Promise.all(caches.map((cache) => cache.close()))
+      expect(redis.listenerCount('ready')).toBe(before)
+      await sleep(10) // Node emits the warning on a later tick
+      expect(warnings).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 })
