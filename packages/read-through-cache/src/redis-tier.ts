@@ -21,7 +21,7 @@ import {
   SET_IF_LEASE,
   TAKE_TAG_MEMBERS,
 } from './lua-scripts.js'
-import { ScriptBatch } from './script-batch.js'
+import { isCrossSlot, ScriptBatch } from './script-batch.js'
 
 /** A tag as read with a member add: its epoch (`null`: never bumped) and when it was last bumped (0: never). */
 export interface TagState {
@@ -221,11 +221,24 @@ export class RedisTier {
 
   /** MGET on a single Redis; on a Cluster the keys live in different slots, so one GET each (ioredis pipelines them). */
   mget(entries: EntryKeys[]): Promise<(string | null)[]> {
-    return this.#exec('mget', () =>
-      this.isCluster
-        ? Promise.all(entries.map((entry) => this.#client.get(entry.value)))
-        : this.#client.mget(entries.map((entry) => entry.value)),
-    )
+    return this.#exec('mget', () => this.#mget(entries))
+  }
+
+  /**
+   * Set once the server refused an MGET across slots (`CROSSSLOT`: a Redis in cluster mode behind a
+   * plain client, as a one-shard managed "cluster" is): one GET per key from then on, as on a Cluster.
+   */
+  #mgetPerKey = false
+
+  #mget(entries: EntryKeys[]): Promise<(string | null)[]> {
+    if (this.isCluster || this.#mgetPerKey) {
+      return Promise.all(entries.map((entry) => this.#client.get(entry.value)))
+    }
+    return this.#client.mget(entries.map((entry) => entry.value)).catch((error: unknown) => {
+      if (entries.length < 2 || !isCrossSlot(error)) throw error
+      this.#mgetPerKey = true
+      return this.#mget(entries)
+    })
   }
 
   /**

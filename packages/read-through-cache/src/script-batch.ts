@@ -158,7 +158,7 @@ export class ScriptBatch {
 }
 
 /** `true` for the "keys in request don't hash to the same slot" reply. */
-function isCrossSlot(error: unknown): boolean {
+export function isCrossSlot(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('CROSSSLOT')
 }
 

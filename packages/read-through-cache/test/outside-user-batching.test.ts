@@ -51,6 +51,28 @@ describe('outside user: a plain Redis client on a one-shard Redis Cluster', () =
     expect(loaderCalls).toBe(10)
     expect(cache.stats().redisErrors).toBe(0)
   })
+
+  it('mget and getOrLoadMany read what is stored although the server refuses MGET across slots: no second load', async () => {
+    const prefix = prefixOf()
+    const cache = env.cache({ prefix, local: false })
+    const keys = Array.from({ length: 10 }, (_, i) => `m${i}`)
+    let loaderCalls = 0
+    const loadMany = async (missing: readonly string[]) => {
+      loaderCalls += missing.length
+      return new Map(missing.map((key) => [key, key]))
+    }
+    expect(await cache.getOrLoadMany(keys, loadMany)).toEqual(keys)
+    // Stored (guarantee 6 covers get after getOrLoad; the writes of getOrLoadMany may still be on their way).
+    const admin = env.client()
+    const stored = keys.map((key) => new KeyLayout(prefix).entry(key).value)
+    // One EXISTS per key: this server refuses a multi-key EXISTS across slots too.
+    const present = async () => (await Promise.all(stored.map((key) => admin.exists(key)))).every(Boolean)
+    await waitFor('the values to be stored', present)
+    expect(await cache.mget(keys)).toEqual(keys)
+    expect(await cache.getOrLoadMany(keys, loadMany)).toEqual(keys)
+    expect(loaderCalls).toBe(10)
+    expect(cache.stats().redisErrors).toBe(0)
+  })
 })
 
 describe('outside user: read your own load (README guarantee 6)', () => {
