@@ -43,7 +43,9 @@ describe('outbox relay with Redis frozen', () => {
     )
     const redis = connect(env.server.port)
     const relay = createOutboxRelay({ db, connection: redis, table: outbox.table, enqueueTimeoutMs: 400 })
-    await relay.relayOnce().catch(() => 0) // warm: queue open, scripts loaded (moves the 20 rows)
+    // Warm: queue open, scripts loaded; moves the 20 rows (retried if the 400 ms deadline catches the
+    // first connection on a loaded machine).
+    await waitFor('the warm-up batch', () => relay.relayOnce().catch(() => 0), { timeoutMs: 30_000 })
     await db.transaction().execute((trx) =>
       outbox.enqueueMany(
         trx,
@@ -72,7 +74,12 @@ describe('outbox relay with Redis frozen', () => {
     expect(Number((left as { n: string }).n)).toBe(20)
 
     env.server.resume()
-    expect(await relay.relayOnce()).toBe(20)
+    // The first batch after SIGCONT may itself time out on a loaded machine (it is retried, as the
+    // relay's loop would): it moves the 20 rows once.
+    const moved = await waitFor('the batch to be relayed', () => relay.relayOnce().catch(() => 0), {
+      timeoutMs: 30_000,
+    })
+    expect(moved).toBe(20)
     const check = new Queue(queue, { connection: redis, prefix: '{jobs}' })
     // The timed-out add may have landed once Redis woke; the re-add under the same IDs makes no duplicate.
     expect(await check.getWaitingCount()).toBe(40)

@@ -184,7 +184,9 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
       createReplicatedKysely<Database>({
         primary: defaultPool(cluster.primary.connection),
         replicas: cluster.replicas.map((r) => ({ pool: defaultPool(r.connection), name: r.name })),
-        checkTimeoutMs: 500,
+        // Generous: a healthy replica's check slowed by a loaded machine must not exclude it (a
+        // stopped primary refuses at once, so this does not slow the test).
+        checkTimeoutMs: 2_000,
         monitorIntervalMs: 100,
       }),
     )
@@ -228,8 +230,8 @@ describe('defaults never hang; node failures are typed or retried elsewhere', ()
       createReplicatedKysely<Database>({
         primary: defaultPool(cluster.primary.connection),
         replicas: cluster.replicas.map((r) => ({ pool: defaultPool(r.connection), name: r.name })),
-        checkTimeoutMs: 500,
-        connectTimeoutMs: 500,
+        checkTimeoutMs: 2_000,
+        connectTimeoutMs: 2_000,
       }),
     )
     await late.router.ready()

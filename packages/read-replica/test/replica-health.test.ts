@@ -118,9 +118,10 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
         },
         { timeoutMs: 30_000 },
       )
-      // While excluded, no read reaches it (checked server-side).
+      // While excluded, no read reaches it (checked server-side; a loaded machine may make replica-2
+      // miss a check too, and then the primary answers).
       for (let i = 0; i < 20; i++) {
-        expect(await readServer(db, names)).toBe('replica-2')
+        expect(await readServer(db, names)).not.toBe('replica-1')
       }
       await delayed.setApplyDelay(0)
       await waitFor(
@@ -134,11 +135,12 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       writing = false
       await writer
     }
+    // Round robin over both again (replica-2 may itself be briefly excluded on a loaded machine).
     const seen = new Set<string | undefined>()
-    for (let i = 0; i < 6; i++) {
+    await waitFor('reads served by both replicas', async () => {
       seen.add(await readServer(db, names))
-    }
-    expect(seen).toEqual(new Set(['replica-1', 'replica-2']))
+      return seen.has('replica-1') && seen.has('replica-2')
+    })
     // replica-2 has no delay; only replica-1's transitions are asserted (a loaded machine may lag both)
     expect(health.filter((e) => e.node === 'replica-1').map((e) => e.reason)).toEqual(['lagging', 'healthy'])
     expect(logged.filter((line) => line.endsWith('replica-1'))).toEqual([
@@ -265,8 +267,9 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
   })
 
   it('a frozen replica (SIGSTOP of postmaster and backends) fails its checks by timeout, is excluded, and rejoins after SIGCONT', async () => {
-    const db = replicatedDb(cluster, { checkTimeoutMs: 300, outsideContext: 'none' })
-    const destroyedWhileFrozen = replicatedDb(cluster, { checkTimeoutMs: 300, outsideContext: 'none' })
+    // 1 s: a check of the healthy replica slowed by a loaded machine must not exclude it as well.
+    const db = replicatedDb(cluster, { checkTimeoutMs: 1_000, outsideContext: 'none' })
+    const destroyedWhileFrozen = replicatedDb(cluster, { checkTimeoutMs: 1_000, outsideContext: 'none' })
     dbs.push(db, destroyedWhileFrozen)
     await Promise.all([db.router.ready(), destroyedWhileFrozen.router.ready()])
     const frozen = cluster.replicas[1]
@@ -279,7 +282,7 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
       // Checks stuck on the frozen server must not keep destroy() waiting (a hang fails the test).
       await destroyedWhileFrozen.destroy()
       for (let i = 0; i < 10; i++) {
-        expect(await readServer(db, names)).toBe('replica-1')
+        expect(await readServer(db, names)).not.toBe('replica-2')
       }
     } finally {
       frozen.resume()
@@ -296,7 +299,8 @@ describe('replica monitor: lag exclusion with hysteresis, kill -9, all replicas 
     // The monitor would not notice in time (long interval): the read's own timeout must act.
     const db = replicatedDb(cluster, {
       balance: lastCandidate,
-      replicaReadTimeoutMs: 500,
+      // Long enough that the retry on the healthy replica never times out on a loaded machine.
+      replicaReadTimeoutMs: 1_500,
       monitorIntervalMs: 600_000,
       outsideContext: 'none',
     })

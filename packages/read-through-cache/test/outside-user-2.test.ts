@@ -24,7 +24,7 @@ describe('outside user 2: deleteByTag with Redis hung (SIGSTOP)', () => {
 
   it('a deleteByTag whose take failed (queuedForReplay) leaves, once replayed, none of the old tagged values in the local tier of the process that called it', async () => {
     const redis = env.client()
-    const cache = env.cache({ redis, commandTimeoutMs: 200, local: { maxEntries: 1_000 } })
+    const cache = env.cache({ redis, commandTimeoutMs: 1_000, local: { maxEntries: 1_000 } })
     await cache.ready()
     const keys = Array.from({ length: 10 }, (_, i) => `k${i}`)
     let version = 1
@@ -57,7 +57,7 @@ describe('outside user 2: deleteByTag with Redis hung (SIGSTOP)', () => {
 
   it('a deleteByTag does not hang while Redis hangs as it deletes its take set (it settles while Redis is still stopped)', async () => {
     const redis = env.client()
-    const cache = env.cache({ redis, commandTimeoutMs: 200 })
+    const cache = env.cache({ redis, commandTimeoutMs: 1_000 })
     await Promise.all(['a', 'b'].map((key) => cache.getOrLoad(key, () => key, { tags: ['team'] })))
     // The user's own client: Redis hangs just as the take set (`…:x:<takeId>`) is deleted.
     const del = redis.del.bind(redis) as (...keys: string[]) => Promise<number>
@@ -88,7 +88,7 @@ describe('outside user 2: a tagged load while Redis hangs', () => {
 
   it('a tagged getOrLoad whose tag epoch read times out (Redis hung after the lease) falls through to the loaded value', async () => {
     const redis = env.client()
-    const cache = env.cache({ redis, commandTimeoutMs: 200, local: false })
+    const cache = env.cache({ redis, commandTimeoutMs: 1_000, local: false })
     await cache.getOrLoad('warm', () => 0, { tags: ['team'] }) // scripts loaded, connection up
     const get = redis.get.bind(redis) as (key: string) => Promise<string | null>
     let paused = 0

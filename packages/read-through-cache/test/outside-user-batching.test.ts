@@ -189,10 +189,13 @@ describe('outside user: an invalidation whose reply is lost while Redis hangs', 
     const prefix = prefixOf()
     const layout = new KeyLayout(prefix)
     const raw = env.client()
+    // Stored with the default command timeout (a loaded machine must not make a write time out);
+    // the cache under test shares the prefix and has the short one.
+    const writer = env.cache({ keyPrefix: prefix, local: false })
+    const keys = Array.from({ length: 5 }, (_, i) => `k${i}`)
+    await Promise.all(keys.map((key) => writer.getOrLoad(key, () => `old:${key}`, { tags: ['grp'] })))
     const cache = env.cache({ keyPrefix: prefix, local: false, commandTimeoutMs: 300 })
     await cache.ready()
-    const keys = Array.from({ length: 5 }, (_, i) => `k${i}`)
-    await Promise.all(keys.map((key) => cache.getOrLoad(key, () => `old:${key}`, { tags: ['grp'] })))
     const stored = async () => {
       let n = 0
       for (const key of keys) n += await raw.exists(layout.entry(key).value)

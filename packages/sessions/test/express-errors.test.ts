@@ -13,6 +13,8 @@ import { useRedis } from './helpers/use-redis.js'
 
 const kit = useRedis()
 const servers: Server[] = []
+/** `/set` writes only once this resolves: the test stops Redis first, however slow the machine. */
+let redisStopped: Promise<void> = Promise.resolve()
 
 afterAll(async () => {
   for (const server of servers) {
@@ -34,7 +36,7 @@ async function serve(sessions: Sessions<Data>, handling: ErrorHandling): Promise
     res.json({ user: sessions.of(req).userId ?? null })
   })
   app.post('/set', async (req, res) => {
-    await new Promise((resolve) => setTimeout(resolve, Number(req.query.delay)))
+    await redisStopped
     sessions.of(req).set('k', 'v')
     res.json({ ok: true })
   })
@@ -68,12 +70,17 @@ describe('Express: one error path for load and save failures', () => {
 
       // Save failure: the session loads, then Redis stops before the route's write.
       await resetCounts(kit.server)
-      const saving = client.send('POST', '/set?delay=400')
+      let stopped = () => {}
+      redisStopped = new Promise((resolve) => {
+        stopped = resolve
+      })
+      const saving = client.send('POST', '/set')
       await waitFor(
         'the request to load its session',
         async () => ((await kit.server.commandCounts()).hgetall ?? 0) >= 1,
       )
       kit.server.pause()
+      stopped()
       let save: Awaited<typeof saving>
       let load: Awaited<typeof saving>
       try {

@@ -76,6 +76,13 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
   beforeAll(() => {
     control = kysely(clusters[0]!.primary)
   })
+  const controlAnswers = () =>
+    waitUntil('the control database to answer', () =>
+      sql`select 1`.execute(control).then(
+        () => true,
+        () => false,
+      ),
+    )
   afterAll(async () => {
     await control.destroy()
   })
@@ -111,6 +118,9 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
     expect(direct).toEqual([{ one: 1 }])
 
     primary.resume()
+    // Right after SIGCONT the server may take a moment on a loaded machine: the recovering calls
+    // below keep the 300 ms deadline, so first wait until it answers at all.
+    await controlAnswers()
     const db = await createShardedKysely({ ...options, shards: s1 })
     try {
       expect(db.map.epoch).toBe(1)
@@ -123,6 +133,7 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
       expect(late).toBeInstanceOf(ShardMapStaleError)
       expect((late as ShardMapStaleError).context).toMatchObject({ epoch: 1, timedOut: true })
       primary.resume()
+      await controlAnswers()
       expect((await db.refresh()).epoch).toBe(1)
     } finally {
       primary.resume()
@@ -239,8 +250,9 @@ describe('start-up map load against a hung (SIGSTOPped) control database', () =>
         step: 'load',
         timedOut: true,
       })
-      // The control database is reachable again over a new connection; the dead one never answers.
-      db = await createShardedKysely({ shards: s1, map: store, mapLoadTimeoutMs: 300 })
+      // The control database is reachable again over a new connection; the dead one never answers
+      // (a generous deadline: reusing the dead connection would still fail it).
+      db = await createShardedKysely({ shards: s1, map: store, mapLoadTimeoutMs: 5_000 })
       expect(db.map.epoch).toBe(1)
     } finally {
       await db?.close()
