@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto'
+import { uniqueName, usePostgres, useRedis } from '@scale/testkit/vitest'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { createOutbox, createProducer, defineJob, InvalidPayloadError } from '../src/index.js'
+import { jobsClient } from './helpers.js'
+
+const postgres = usePostgres()
+const env = useRedis({ connect: jobsClient })
+let db: Kysely<Record<string, never>>
+
+beforeAll(async () => {
+  const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
+  pool.on('error', () => {})
+  db = new Kysely({ dialect: new PostgresDialect({ pool }) })
+  await createOutbox().createTable(db)
+})
+
+afterAll(async () => {
+  await db?.destroy()
+})
+
+describe('outside user (tester 4)', () => {
+  it('two different idempotency keys make two jobs, even when one key is 40 hex digits', async () => {
+    const queue = uniqueName('idem-hex-')
+    const job = defineJob({ name: 'welcome', queue, schema: z.object({ to: z.string() }), handler: () => {} })
+    const producer = createProducer({ connection: env.redis })
+    // A key with characters outside [A-Za-z0-9_.-] (an e-mail) is hashed into the job ID; a key that
+    // happens to be those 40 hex digits (a client-chosen Idempotency-Key header) is used as is.
+    const emailKey = 'ada@example.com'
+    const hexKey = createHash('sha256').update(emailKey).digest('hex').slice(0, 40)
+    const first = await producer.enqueue(job, { to: 'ada' }, { idempotencyKey: emailKey })
+    const second = await producer.enqueue(job, { to: 'eve' }, { idempotencyKey: hexKey })
+    expect(second.id).not.toBe(first.id)
+    expect(await producer.queue(queue).getWaitingCount()).toBe(2)
+    await producer.close()
+  })
+
+  it.each([
+    ['a NUL character', 'a\u0000b'],
+    ['a lone surrogate', 'a\ud800b'],
+  ])(
+    'outbox.enqueue of a payload with %s that producer.enqueue accepts: stored, or refused with InvalidPayloadError without aborting the transaction',
+    async (_, text) => {
+      const queue = uniqueName('outbox-text-')
+      const job = defineJob({
+        name: 'note',
+        queue,
+        schema: z.object({ text: z.string() }),
+        handler: () => {},
+      })
+      const producer = createProducer({ connection: env.redis })
+      await expect(producer.enqueue(job, { text })).resolves.toMatchObject({ queue })
+      const outbox = createOutbox()
+      let thrown: unknown
+      let afterwards: unknown
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          try {
+            await outbox.enqueue(trx, job, { text })
+          } catch (error) {
+            thrown = error
+          }
+          // The caller's own work in the same transaction must still run.
+          afterwards = (await sql<{ one: number }>`select 1 as one`.execute(trx)).rows[0]?.one
+        })
+        .catch((error: unknown) => {
+          afterwards = error
+        })
+      if (thrown !== undefined) expect(thrown).toBeInstanceOf(InvalidPayloadError)
+      expect(afterwards).toBe(1)
+      await producer.close()
+    },
+  )
+})
