@@ -38,6 +38,19 @@ describe('outside user (tester 4)', () => {
     await producer.close()
   })
 
+  it('two jobs sharing a queue make two jobs when one name plus its key spells the other name plus its key', async () => {
+    const queue = uniqueName('idem-names-')
+    const schema = z.object({ userId: z.number() })
+    const user = defineJob({ name: 'user', queue, schema, handler: () => {} })
+    const userDeleted = defineJob({ name: 'user-deleted', queue, schema, handler: () => {} })
+    const producer = createProducer({ connection: env.redis })
+    const first = await producer.enqueue(user, { userId: 42 }, { idempotencyKey: 'deleted-42' })
+    const second = await producer.enqueue(userDeleted, { userId: 42 }, { idempotencyKey: '42' })
+    expect(second.id).not.toBe(first.id)
+    expect(await producer.queue(queue).getWaitingCount()).toBe(2)
+    await producer.close()
+  })
+
   it.each([
     ['a NUL character', 'a\u0000b'],
     ['a lone surrogate', 'a\ud800b'],
