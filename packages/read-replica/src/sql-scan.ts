@@ -29,6 +29,11 @@ const OTHER_WRITES = new Set(
     'savepoint security set truncate unlisten vacuum'
   ).split(' '),
 )
+// Statements that write or change the session but whose keyword is also common inside a read
+// (`fetch first`, `case … end`, a column named `comment` or `start`): they count only as the
+// statement's first word. START TRANSACTION on a replica's pooled connection would leave it in a
+// snapshot every later read there is served from; FETCH/MOVE/CLOSE act on a cursor DECLAREd on the primary.
+const FIRST_WORD_WRITES = new Set(['close', 'comment', 'end', 'fetch', 'move', 'start'])
 // Words followed by "(" that are syntax, not a call of a catalog function (or are read-only
 // functions PostgreSQL parses as keywords).
 const NOT_A_CALL = new Set([
@@ -59,7 +64,8 @@ export function scanSql(sql: string): SqlScan {
         writes ??= 'locking'
         i += locking
       } else if (DML.has(token.text)) writes = writes === undefined || writes === 'locking' ? 'dml' : writes
-      else if (OTHER_WRITES.has(token.text)) writes ??= 'other'
+      else if (OTHER_WRITES.has(token.text) || (i === 0 && FIRST_WORD_WRITES.has(token.text)))
+        writes ??= 'other'
     } else if (token.kind === 'punct' && token.text === ';') {
       // a second statement: whatever it is, it is not provably a read
       writes ??= 'other'

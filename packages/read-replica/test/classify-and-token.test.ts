@@ -103,6 +103,25 @@ describe('scanSql: what a compiled query calls and whether it writes', () => {
       scan(db.selectFrom('item').select(sql<string>`substring(value from 1 for 2)`.as('s'))).writes,
     ).toBe(undefined)
   })
+
+  it('statements whose keyword also appears in reads count only as the first word', () => {
+    for (const statement of [
+      'start transaction isolation level repeatable read',
+      "comment on table item is 'x'",
+      'end',
+      'fetch next from c',
+      'move forward 5 in c',
+      'close c',
+      '/* a comment first */ START TRANSACTION',
+    ])
+      expect(scanSql(statement).writes, statement).toBe('other')
+    for (const read of [
+      'select comment, start from item',
+      'select case when id > 1 then 1 else 0 end from item',
+      'select * from item order by id fetch first 1 rows only',
+    ])
+      expect(scanSql(read).writes, read).toBe(undefined)
+  })
 })
 
 describe('WAL positions and consistency tokens', () => {
