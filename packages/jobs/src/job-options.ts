@@ -34,11 +34,16 @@ export interface EnqueueOptions {
   lifo?: boolean
 }
 
-/** @internal */
+/**
+ * @internal The BullMQ job ID of `key` for job `name`: one ID per (name, key), never another's.
+ * BullMQ refuses IDs with ':' or that parse as integers; the prefix and the hash avoid both. Names
+ * and plain keys hold only `A-Za-z0-9_.-`, so '=' separates them unambiguously (with '-', `user` +
+ * `deleted-42` and `user-deleted` + `42` were one ID), and another prefix marks a hashed key (a
+ * plain key of 40 hex digits was the hashed ID of another key).
+ */
 export function idempotentJobId(name: string, key: string): string {
-  // BullMQ refuses IDs with ':' or that parse as integers; the prefix and the hash avoid both.
-  if (/^[A-Za-z0-9_.-]{1,100}$/.test(key)) return `k-${name}-${key}`
-  return `k-${name}-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`
+  if (/^[A-Za-z0-9_.-]{1,100}$/.test(key)) return `k=${name}=${key}`
+  return `h=${name}=${createHash('sha256').update(key).digest('hex').slice(0, 40)}`
 }
 
 /** BullMQ's highest priority number (it refuses larger ones). */
@@ -49,7 +54,20 @@ const PRIORITY_LIMIT = 2 ** 21 - 1
  * cannot add would fail every relay batch it is in, and stall the whole outbox behind it.
  */
 function checkEnqueueOptions(job: AnyJobDefinition, options: EnqueueOptions): void {
-  const { priority, delayMs } = options
+  // Checked here, not left to a property read: a JavaScript caller may pass anything.
+  if (typeof options !== 'object' || options === null) {
+    throw new JobsOptionsError(
+      'options',
+      `job "${job.name}": enqueue options must be an object, got ${options}`,
+    )
+  }
+  const { priority, delayMs, idempotencyKey } = options
+  if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || idempotencyKey === '')) {
+    throw new JobsOptionsError(
+      'idempotencyKey',
+      `job "${job.name}": idempotencyKey must be a non-empty string, got ${typeof idempotencyKey === 'string' ? 'an empty string' : typeof idempotencyKey}`,
+    )
+  }
   if (
     priority !== undefined &&
     !(Number.isInteger(priority) && priority >= 0 && priority <= PRIORITY_LIMIT)

@@ -1,7 +1,7 @@
 import type { JobsOptions, Telemetry } from 'bullmq'
 import type { Generated, Kysely, Transaction } from 'kysely'
 import { type AnyJobDefinition, type JobDefinition, versionedJobName } from './define-job.js'
-import { JobsOptionsError } from './errors.js'
+import { InvalidPayloadError, JobsOptionsError } from './errors.js'
 import { bullJobOptions, type EnqueueOptions, idempotentJobId } from './job-options.js'
 import { validateForEnqueue } from './validate-payload.js'
 
@@ -154,6 +154,7 @@ class KyselyOutbox implements Outbox {
     for (const item of items) {
       let decoded = validateForEnqueue(job, item.payload)
       if (decoded instanceof Promise) decoded = await decoded
+      assertJsonbStorable(job.name, decoded)
       payloads.push(decoded)
     }
     const now = new Date()
@@ -194,5 +195,34 @@ class KyselyOutbox implements Outbox {
       .addColumn('options', 'jsonb', (col) => col.notNull())
       .addColumn('created_at', 'timestamptz', (col) => col.notNull())
       .execute()
+  }
+}
+
+/** A UTF-16 surrogate without its pair. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+/** `true` if jsonb cannot hold `text`: a NUL character or a lone surrogate. */
+const notInJsonb = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text)
+
+/**
+ * PostgreSQL's jsonb refuses a NUL character and unpaired surrogates, which JSON and BullMQ carry
+ * (`producer.enqueue` takes them). Refused here, typed, before the insert: a failed insert would
+ * abort the caller's transaction, and their own statements after it would fail too.
+ */
+function assertJsonbStorable(jobName: string, payload: unknown): void {
+  let found: string | undefined
+  JSON.stringify(payload, (key: string, value: unknown) => {
+    if (found === undefined) {
+      if (notInJsonb(key)) found = `the key ${JSON.stringify(key)}`
+      else if (typeof value === 'string' && notInJsonb(value)) found = `the value at ${JSON.stringify(key)}`
+    }
+    return value
+  })
+  if (found !== undefined) {
+    throw new InvalidPayloadError(jobName, 'enqueue', [
+      {
+        path: '',
+        message: `${found} holds a NUL character or an unpaired surrogate, which the outbox table (PostgreSQL jsonb) cannot store`,
+      },
+    ])
   }
 }

@@ -4,7 +4,13 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createOutbox, createProducer, defineJob, InvalidPayloadError } from '../src/index.js'
+import {
+  createOutbox,
+  createProducer,
+  defineJob,
+  InvalidPayloadError,
+  JobsOptionsError,
+} from '../src/index.js'
 import { jobsClient } from './helpers.js'
 
 const postgres = usePostgres()
@@ -88,4 +94,26 @@ describe('outside user (tester 4)', () => {
       await producer.close()
     },
   )
+
+  it('an idempotencyKey that is not a non-empty string, and options that are not an object, are refused with JobsOptionsError and enqueue nothing', async () => {
+    const queue = uniqueName('idem-type-')
+    const job = defineJob({ name: 'ping', queue, schema: z.object({}), handler: () => {} })
+    const producer = createProducer({ connection: env.redis })
+    const outbox = createOutbox()
+    const refusals = [
+      producer.enqueue(job, {}, { idempotencyKey: {} as never }),
+      producer.enqueue(job, {}, { idempotencyKey: '' }),
+      producer.enqueue(job, {}, null as never),
+      outbox.enqueue(db, job, {}, { idempotencyKey: 42 as never }),
+    ].map((call) =>
+      call.then(
+        () => 'enqueued',
+        (error: unknown) => error,
+      ),
+    )
+    const outcomes = await Promise.all(refusals)
+    expect(outcomes.map((outcome) => outcome instanceof JobsOptionsError)).toEqual([true, true, true, true])
+    expect(await producer.queue(queue).getWaitingCount()).toBe(0)
+    await producer.close()
+  })
 })
