@@ -1,6 +1,10 @@
 import type { RedisServer } from '@scale/testkit'
+import { usePostgres } from '@scale/testkit/vitest'
 import { Redis } from 'ioredis'
 import { Redis as Redis6 } from 'ioredis6'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import { afterAll, beforeAll } from 'vitest'
 
 /**
  * `SCALE_JOBS_IOREDIS=6` runs the suite with ioredis 6 clients (the peer range covers 5 and 6):
@@ -21,3 +25,26 @@ export function connect(port: number): Redis {
 export const jobsClient = (server: RedisServer): Redis => connect(server.port)
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The outbox files' setup (call at the top level): a test-kit Postgres for the file and a Kysely on
+ * it, destroyed after the file. Idle connections see the server's shutdown then: expected, not a failure.
+ */
+export function useOutboxDb(): { readonly db: Kysely<Record<string, never>> } {
+  const postgres = usePostgres()
+  let db: Kysely<Record<string, never>> | undefined
+  beforeAll(() => {
+    const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
+    pool.on('error', () => {})
+    db = new Kysely({ dialect: new PostgresDialect({ pool }) })
+  })
+  afterAll(async () => {
+    await db?.destroy()
+  })
+  return {
+    get db() {
+      if (db === undefined) throw new Error('useOutboxDb().db is only there inside tests and hooks')
+      return db
+    },
+  }
+}

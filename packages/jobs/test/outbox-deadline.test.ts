@@ -1,9 +1,7 @@
 import { waitFor } from '@scale/testkit'
-import { uniqueName, usePostgres, useRedis } from '@scale/testkit/vitest'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { Queue } from 'bullmq'
-import { Kysely, PostgresDialect } from 'kysely'
-import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createOutbox,
@@ -12,24 +10,17 @@ import {
   EnqueueTimeoutError,
   OutboxRelayError,
 } from '../src/index.js'
-import { connect, jobsClient } from './helpers.js'
+import { connect, jobsClient, useOutboxDb } from './helpers.js'
 
-const postgres = usePostgres()
+const postgres = useOutboxDb()
 const env = useRedis({ connect: jobsClient })
-let db: Kysely<Record<string, never>>
-
-beforeAll(async () => {
-  const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
-  pool.on('error', () => {})
-  db = new Kysely({ dialect: new PostgresDialect({ pool }) })
-})
-afterAll(async () => {
+afterAll(() => {
   env.server.resume()
-  await db?.destroy()
 })
 
 describe('outbox relay with Redis frozen', () => {
   it('a batch fails with a typed error by the deadline, keeps its rows, stop() returns; after Redis is back exactly the rows are relayed', async () => {
+    const { db } = postgres
     const queue = uniqueName('relay-frozen-')
     const job = defineJob({ name: 'mail', queue, schema: z.object({ n: z.number() }), handler: () => {} })
     const outbox = createOutbox({ table: `frozen_${queue.replace(/-/g, '_')}` })

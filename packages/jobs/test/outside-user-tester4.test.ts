@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto'
-import { uniqueName, usePostgres, useRedis } from '@scale/testkit/vitest'
-import { Kysely, PostgresDialect, sql } from 'kysely'
-import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { uniqueName, useRedis } from '@scale/testkit/vitest'
+import { sql } from 'kysely'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   createOutbox,
@@ -11,21 +10,13 @@ import {
   InvalidPayloadError,
   JobsOptionsError,
 } from '../src/index.js'
-import { jobsClient } from './helpers.js'
+import { jobsClient, useOutboxDb } from './helpers.js'
 
-const postgres = usePostgres()
+const postgres = useOutboxDb()
 const env = useRedis({ connect: jobsClient })
-let db: Kysely<Record<string, never>>
 
 beforeAll(async () => {
-  const pool = new pg.Pool({ ...postgres.primary.connection, max: 4 })
-  pool.on('error', () => {})
-  db = new Kysely({ dialect: new PostgresDialect({ pool }) })
-  await createOutbox().createTable(db)
-})
-
-afterAll(async () => {
-  await db?.destroy()
+  await createOutbox().createTable(postgres.db)
 })
 
 describe('outside user (tester 4)', () => {
@@ -75,7 +66,7 @@ describe('outside user (tester 4)', () => {
       const outbox = createOutbox()
       let thrown: unknown
       let afterwards: unknown
-      await db
+      await postgres.db
         .transaction()
         .execute(async (trx) => {
           try {
@@ -104,7 +95,7 @@ describe('outside user (tester 4)', () => {
       producer.enqueue(job, {}, { idempotencyKey: {} as never }),
       producer.enqueue(job, {}, { idempotencyKey: '' }),
       producer.enqueue(job, {}, null as never),
-      outbox.enqueue(db, job, {}, { idempotencyKey: 42 as never }),
+      outbox.enqueue(postgres.db, job, {}, { idempotencyKey: 42 as never }),
     ].map((call) =>
       call.then(
         () => 'enqueued',
