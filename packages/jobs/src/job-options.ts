@@ -58,7 +58,7 @@ function checkEnqueueOptions(job: AnyJobDefinition, options: EnqueueOptions): vo
   if (typeof options !== 'object' || options === null) {
     throw new JobsOptionsError(
       'options',
-      `job "${job.name}": enqueue options must be an object, got ${options}`,
+      `job "${job.name}": enqueue options must be an object, got ${String(options)}`,
     )
   }
   const { priority, delayMs, idempotencyKey } = options
