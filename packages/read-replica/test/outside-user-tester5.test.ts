@@ -1,0 +1,87 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createReplicatedKysely, type ReplicatedKysely, WritesPreventedError } from '../src/index.js'
+import { type Database, pool, replicatedDb, useSeededReplicas } from './helpers.js'
+
+describe('outside user (tester 5): raw statements declared reads with db.replica()', () => {
+  const seeded = useSeededReplicas()
+
+  describe('preventWrites', () => {
+    let db: ReplicatedKysely<Database>
+
+    beforeAll(async () => {
+      // No replicas: whatever passes the check runs on the primary.
+      db = createReplicatedKysely<Database>({ primary: pool(seeded.cluster.primary), replicas: [] })
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it('ANALYSE (the British spelling PostgreSQL accepts for ANALYZE) under preventWrites throws WritesPreventedError', async () => {
+      await expect(
+        db.router.preventWrites(() => sql`analyse item`.execute(db.replica({ preventWrites: true }))),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+
+    it('REASSIGN OWNED (a catalog write) under preventWrites throws WritesPreventedError', async () => {
+      await expect(
+        db.router.preventWrites(() =>
+          sql`reassign owned by current_user to current_user`.execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+
+    it('a statement hidden after a "--" comment ended by a carriage return under preventWrites throws WritesPreventedError', async () => {
+      // PostgreSQL ends a "--" comment at \r as well as at \n: the server runs what follows.
+      await expect(
+        db.router.preventWrites(() =>
+          sql
+            .raw("select 1 -- note\r; comment on table item is 'tester5'")
+            .execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+      const [row] = await seeded.cluster.primary.query<{ d: string | null }>(
+        `select obj_description('item'::regclass) as d`,
+      )
+      expect(row?.d).toBeNull()
+    })
+  })
+
+  describe('session-changing statements', () => {
+    let db: ReplicatedKysely<Database>
+
+    beforeAll(async () => {
+      // One replica with a one-connection pool, so the next read reuses that connection.
+      const replica = seeded.cluster.replicas[0]
+      if (!replica) throw new Error('no replica')
+      db = replicatedDb(seeded.cluster, {
+        replicas: [{ pool: pool(replica, 1), name: replica.name }],
+        rywWaitMs: 2_000,
+      })
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it('START TRANSACTION after a "--" comment ended by \\r does not leave a replica connection in a frozen snapshot', async () => {
+      await sql
+        .raw('-- begin a report\rstart transaction isolation level repeatable read')
+        .execute(db.replica())
+      await sql`select count(*) from item`.execute(db.replica())
+      let stale = 0
+      for (let i = 0; i < 5; i++) {
+        const value = `tester5-${i}`
+        const row = await db.router.run(undefined, async () => {
+          await db.insertInto('item').values({ value }).execute()
+          return db.selectFrom('item').select('value').where('value', '=', value).executeTakeFirst()
+        })
+        if (row === undefined) stale++
+      }
+      expect(stale).toBe(0)
+    })
+  })
+})
