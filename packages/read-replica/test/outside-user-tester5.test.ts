@@ -47,6 +47,17 @@ describe('outside user (tester 5): raw statements declared reads with db.replica
       )
       expect(row?.d).toBeNull()
     })
+    it('a statement after a dollar-quoted string whose tag is longer than 62 characters under preventWrites throws WritesPreventedError', async () => {
+      // PostgreSQL sees a string, then SET; the scan (tags up to 62 characters) sees one string to the end.
+      const tag = `$${'t'.repeat(70)}$`
+      await expect(
+        db.router.preventWrites(() =>
+          sql
+            .raw(`select ${tag}'${tag}; set search_path to public; select 1 --'`)
+            .execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
   })
 
   describe('session-changing statements', () => {
