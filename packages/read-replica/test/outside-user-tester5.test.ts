@@ -1,6 +1,11 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createReplicatedKysely, type ReplicatedKysely, WritesPreventedError } from '../src/index.js'
+import {
+  createReplicatedKysely,
+  type ReplicatedKysely,
+  type RouteEvent,
+  WritesPreventedError,
+} from '../src/index.js'
 import { type Database, pool, replicatedDb, useSeededReplicas } from './helpers.js'
 
 describe('outside user (tester 5): raw statements declared reads with db.replica()', () => {
@@ -93,6 +98,35 @@ describe('outside user (tester 5): raw statements declared reads with db.replica
         if (row === undefined) stale++
       }
       expect(stale).toBe(0)
+    })
+  })
+
+  describe('reads of columns named like statement keywords', () => {
+    let db: ReplicatedKysely<Database>
+    const events: RouteEvent[] = []
+
+    beforeAll(async () => {
+      await seeded.cluster.primary.query(
+        `create table if not exists host_stat (host text, load real, release text); insert into host_stat values ('a', 0.5, '1.2')`,
+      )
+      await seeded.cluster.waitForReplication()
+      db = replicatedDb(seeded.cluster, { outsideContext: 'none' })
+      db.router.on('route', (event) => events.push(event))
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it.each([
+      'select host, load from host_stat',
+      'select host, release from host_stat',
+      'select host as lock from host_stat',
+    ])('%s through db.replica() runs on a replica (like `select comment from t`)', async (text) => {
+      const before = events.length
+      await sql.raw(text).execute(db.replica())
+      expect(events.slice(before).map((event) => event.role)).toEqual(['replica'])
     })
   })
 })
