@@ -1,0 +1,132 @@
+import { sql } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  createReplicatedKysely,
+  type ReplicatedKysely,
+  type RouteEvent,
+  WritesPreventedError,
+} from '../src/index.js'
+import { type Database, pool, replicatedDb, useSeededReplicas } from './helpers.js'
+
+describe('outside user (tester 5): raw statements declared reads with db.replica()', () => {
+  const seeded = useSeededReplicas()
+
+  describe('preventWrites', () => {
+    let db: ReplicatedKysely<Database>
+
+    beforeAll(async () => {
+      // No replicas: whatever passes the check runs on the primary.
+      db = createReplicatedKysely<Database>({ primary: pool(seeded.cluster.primary), replicas: [] })
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it('ANALYSE (the British spelling PostgreSQL accepts for ANALYZE) under preventWrites throws WritesPreventedError', async () => {
+      await expect(
+        db.router.preventWrites(() => sql`analyse item`.execute(db.replica({ preventWrites: true }))),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+
+    it('REASSIGN OWNED (a catalog write) under preventWrites throws WritesPreventedError', async () => {
+      await expect(
+        db.router.preventWrites(() =>
+          sql`reassign owned by current_user to current_user`.execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+
+    it('a statement hidden after a "--" comment ended by a carriage return under preventWrites throws WritesPreventedError', async () => {
+      // PostgreSQL ends a "--" comment at \r as well as at \n: the server runs what follows.
+      await expect(
+        db.router.preventWrites(() =>
+          sql
+            .raw("select 1 -- note\r; comment on table item is 'tester5'")
+            .execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+      const [row] = await seeded.cluster.primary.query<{ d: string | null }>(
+        `select obj_description('item'::regclass) as d`,
+      )
+      expect(row?.d).toBeNull()
+    })
+    it('a statement after a dollar-quoted string whose tag is longer than 62 characters under preventWrites throws WritesPreventedError', async () => {
+      // PostgreSQL sees a string, then SET; the scan (tags up to 62 characters) sees one string to the end.
+      const tag = `$${'t'.repeat(70)}$`
+      await expect(
+        db.router.preventWrites(() =>
+          sql
+            .raw(`select ${tag}'${tag}; set search_path to public; select 1 --'`)
+            .execute(db.replica({ preventWrites: true })),
+        ),
+      ).rejects.toBeInstanceOf(WritesPreventedError)
+    })
+  })
+
+  describe('session-changing statements', () => {
+    let db: ReplicatedKysely<Database>
+
+    beforeAll(async () => {
+      // One replica with a one-connection pool, so the next read reuses that connection.
+      const replica = seeded.cluster.replicas[0]
+      if (!replica) throw new Error('no replica')
+      db = replicatedDb(seeded.cluster, {
+        replicas: [{ pool: pool(replica, 1), name: replica.name }],
+        rywWaitMs: 2_000,
+      })
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it('START TRANSACTION after a "--" comment ended by \\r does not leave a replica connection in a frozen snapshot', async () => {
+      await sql
+        .raw('-- begin a report\rstart transaction isolation level repeatable read')
+        .execute(db.replica())
+      await sql`select count(*) from item`.execute(db.replica())
+      let stale = 0
+      for (let i = 0; i < 5; i++) {
+        const value = `tester5-${i}`
+        const row = await db.router.run(undefined, async () => {
+          await db.insertInto('item').values({ value }).execute()
+          return db.selectFrom('item').select('value').where('value', '=', value).executeTakeFirst()
+        })
+        if (row === undefined) stale++
+      }
+      expect(stale).toBe(0)
+    })
+  })
+
+  describe('reads of columns named like statement keywords', () => {
+    let db: ReplicatedKysely<Database>
+    const events: RouteEvent[] = []
+
+    beforeAll(async () => {
+      await seeded.cluster.primary.query(
+        `create table if not exists host_stat (host text, load real, release text); insert into host_stat values ('a', 0.5, '1.2')`,
+      )
+      await seeded.cluster.waitForReplication()
+      db = replicatedDb(seeded.cluster, { outsideContext: 'none' })
+      db.router.on('route', (event) => events.push(event))
+      await db.router.ready()
+    })
+
+    afterAll(async () => {
+      await db?.destroy()
+    })
+
+    it.each([
+      'select host, load from host_stat',
+      'select host, release from host_stat',
+      'select host as lock from host_stat',
+    ])('%s through db.replica() runs on a replica (like `select comment from t`)', async (text) => {
+      const before = events.length
+      await sql.raw(text).execute(db.replica())
+      expect(events.slice(before).map((event) => event.role)).toEqual(['replica'])
+    })
+  })
+})
