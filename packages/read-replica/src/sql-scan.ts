@@ -20,20 +20,22 @@ interface Token {
 }
 
 const DML = new Set(['insert', 'update', 'delete', 'merge'])
-// Statements (or clauses) that write, take locks or change the session: none of them can appear
-// in a plain read, so seeing one as a bare word is enough to send the query to the primary.
-const OTHER_WRITES = new Set(
+// Statements (or clauses) that write, take locks or change the session and can follow other words
+// of one statement (`select … into t`, `explain analyze`, `explain execute`, `explain create table
+// as`, `explain declare`): seen anywhere as a bare word, they send the query to the primary.
+const OTHER_WRITES = new Set('alter analyse analyze create declare drop execute into'.split(' '))
+// Statements that can only begin a statement (a second statement is caught by its ';'): they count
+// as the first word only, because the same words name columns or clauses of reads (`select load,
+// release from …`, `fetch first`, `case … end`). START TRANSACTION on a replica's pooled connection
+// would leave it in a snapshot every later read there is served from; FETCH/MOVE/CLOSE act on a
+// cursor DECLAREd on the primary.
+const FIRST_WORD_WRITES = new Set(
   (
-    'abort alter analyze begin call checkpoint cluster commit copy create deallocate declare discard do drop ' +
-    'execute grant import into listen load lock notify prepare refresh reindex release reset revoke rollback ' +
-    'savepoint security set truncate unlisten vacuum'
+    'abort begin call checkpoint close cluster comment commit copy deallocate discard do end fetch grant ' +
+    'import listen load lock move notify prepare reassign refresh reindex release reset revoke rollback ' +
+    'savepoint security set start truncate unlisten vacuum'
   ).split(' '),
 )
-// Statements that write or change the session but whose keyword is also common inside a read
-// (`fetch first`, `case … end`, a column named `comment` or `start`): they count only as the
-// statement's first word. START TRANSACTION on a replica's pooled connection would leave it in a
-// snapshot every later read there is served from; FETCH/MOVE/CLOSE act on a cursor DECLAREd on the primary.
-const FIRST_WORD_WRITES = new Set(['close', 'comment', 'end', 'fetch', 'move', 'start'])
 // Words followed by "(" that are syntax, not a call of a catalog function (or are read-only
 // functions PostgreSQL parses as keywords).
 const NOT_A_CALL = new Set([
@@ -108,6 +110,12 @@ function calledName(tokens: readonly Token[], open: number): string[] | undefine
   return parts
 }
 
+/**
+ * `$tag$` or `$$` at the regex's `lastIndex`: a tag of any length, whose characters PostgreSQL
+ * allows (letters, `_`, digits after the first, and every non-ASCII character).
+ */
+const DOLLAR_TAG = /\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/y
+
 /** Splits SQL into words, quoted identifiers and punctuation; false when something is unterminated. */
 function tokenize(sql: string, out: Token[]): boolean {
   const n = sql.length
@@ -119,10 +127,10 @@ function tokenize(sql: string, out: Token[]): boolean {
       i++
       continue
     }
-    // -- comment
+    // -- comment, ended by \n or \r as PostgreSQL's lexer ends it (a \r alone too)
     if (c === 45 && sql.charCodeAt(i + 1) === 45) {
-      const end = sql.indexOf('\n', i)
-      i = end < 0 ? n : end + 1
+      i += 2
+      while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) i++
       continue
     }
     // /* comment */ (nests in PostgreSQL)
@@ -161,7 +169,8 @@ function tokenize(sql: string, out: Token[]): boolean {
     }
     // $1 parameter, or $tag$ dollar-quoted string $tag$
     if (c === 36) {
-      const match = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64))
+      DOLLAR_TAG.lastIndex = i
+      const match = DOLLAR_TAG.exec(sql)
       if (match) {
         const close = sql.indexOf(match[0], i + match[0].length)
         if (close < 0) return false

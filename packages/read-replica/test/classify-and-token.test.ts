@@ -104,7 +104,7 @@ describe('scanSql: what a compiled query calls and whether it writes', () => {
     ).toBe(undefined)
   })
 
-  it('statements whose keyword also appears in reads count only as the first word', () => {
+  it('statements that only begin a statement count as its first word: the same words as column names stay reads', () => {
     for (const statement of [
       'start transaction isolation level repeatable read',
       "comment on table item is 'x'",
@@ -113,10 +113,22 @@ describe('scanSql: what a compiled query calls and whether it writes', () => {
       'move forward 5 in c',
       'close c',
       '/* a comment first */ START TRANSACTION',
+      '-- a comment ended by a carriage return\rset search_path to public',
+      'lock table item',
+      'set statement_timeout = 0',
+      'copy item to stdout',
+      'truncate item',
+      'listen ch',
+      'reassign owned by a to b',
     ])
       expect(scanSql(statement).writes, statement).toBe('other')
+    // Words that can follow others in one statement count anywhere: explain analyze/execute, select into.
+    expect(scanSql('explain analyse select 1').writes).toBe('other')
+    expect(scanSql('select 1 into t').writes).toBe('other')
+    expect(scanSql(`select $${'t'.repeat(70)}$'$${'t'.repeat(70)}$; select 1`).writes).toBe('other')
     for (const read of [
       'select comment, start from item',
+      'select load, release, lock, set, copy, notify from item',
       'select case when id > 1 then 1 else 0 end from item',
       'select * from item order by id fetch first 1 rows only',
     ])
