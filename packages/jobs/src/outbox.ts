@@ -150,12 +150,12 @@ class KyselyOutbox implements Outbox {
     items: ReadonlyArray<{ payload: Input; options?: EnqueueOptions }>,
   ): Promise<OutboxEnqueued[]> {
     if (items.length === 0) return []
-    const payloads: unknown[] = []
+    // Every payload is checked before the insert: a failed insert would abort the caller's transaction.
+    const payloads: string[] = []
     for (const item of items) {
       let decoded = validateForEnqueue(job, item.payload)
       if (decoded instanceof Promise) decoded = await decoded
-      assertJsonbStorable(job.name, decoded)
-      payloads.push(decoded)
+      payloads.push(jsonbText(job.name, decoded))
     }
     const now = new Date()
     const name = versionedJobName(job.name, job.version)
@@ -169,7 +169,7 @@ class KyselyOutbox implements Outbox {
         items.map((item, i) => ({
           queue: job.queue,
           name,
-          payload: JSON.stringify(payloads[i]),
+          payload: payloads[i] as string,
           options: JSON.stringify(storedOptions(job, item.options, traceMetadata)),
           created_at: now,
         })),
@@ -204,25 +204,40 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 const notInJsonb = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text)
 
 /**
- * PostgreSQL's jsonb refuses a NUL character and unpaired surrogates, which JSON and BullMQ carry
- * (`producer.enqueue` takes them). Refused here, typed, before the insert: a failed insert would
- * abort the caller's transaction, and their own statements after it would fail too.
+ * `payload` as the JSON text of its `jsonb` column, or {@link InvalidPayloadError}. The schema
+ * check (`validateForEnqueue`) already refuses what JSON cannot carry, but not for a job with
+ * `validate: false`, so this refuses it again (BigInt, cycles, nesting too deep, a top-level
+ * `undefined` or function), and also what JSON carries but `jsonb` refuses: a NUL character and
+ * unpaired surrogates, which `producer.enqueue` accepts.
  */
-function assertJsonbStorable(jobName: string, payload: unknown): void {
+function jsonbText(jobName: string, payload: unknown): string {
   let found: string | undefined
-  JSON.stringify(payload, (key: string, value: unknown) => {
-    if (found === undefined) {
-      if (notInJsonb(key)) found = `the key ${JSON.stringify(key)}`
-      else if (typeof value === 'string' && notInJsonb(value)) found = `the value at ${JSON.stringify(key)}`
-    }
-    return value
-  })
-  if (found !== undefined) {
-    throw new InvalidPayloadError(jobName, 'enqueue', [
-      {
-        path: '',
-        message: `${found} holds a NUL character or an unpaired surrogate, which the outbox table (PostgreSQL jsonb) cannot store`,
-      },
-    ])
+  let text: string | undefined
+  try {
+    text = JSON.stringify(payload, (key: string, value: unknown) => {
+      if (found === undefined) {
+        if (notInJsonb(key)) found = `the key ${JSON.stringify(key)}`
+        else if (typeof value === 'string' && notInJsonb(value)) found = `the value at ${JSON.stringify(key)}`
+      }
+      return value
+    })
+  } catch (error) {
+    throw refused(
+      jobName,
+      `cannot be stored as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
+  if (text === undefined)
+    throw refused(jobName, `a payload of type ${typeof payload} cannot be stored as JSON`)
+  if (found !== undefined) {
+    throw refused(
+      jobName,
+      `${found} holds a NUL character or an unpaired surrogate, which the outbox table (PostgreSQL jsonb) cannot store`,
+    )
+  }
+  return text
+}
+
+function refused(jobName: string, message: string): InvalidPayloadError {
+  return new InvalidPayloadError(jobName, 'enqueue', [{ path: '', message }])
 }

@@ -9,14 +9,15 @@ import { BACKOFF_TYPE } from './job-options.js'
 import { decodedPayload, migratePayload, validatePayload } from './validate-payload.js'
 
 /**
- * `abc` failed at T → `abc-rT`; `abc-rT` failed at U → `abc-rU`: the redriven job's ID. Stable for
+ * `abc` failed at T → `abc=rT`; `abc=rT` failed at U → `abc=rU`: the redriven job's ID. Stable for
  * one entry, so a redrive interrupted and run again does not make a second job; distinct for two
  * failures of one reused job ID (an idempotency key enqueued again after its first job was
- * removed), so the second redrive is not swallowed by the first one's retained job.
+ * removed), so the second redrive is not swallowed by the first one's retained job. '=' is in no
+ * idempotency key, so no key's job ID is a redriven one's (with '-r', the key `x-rT` was).
  */
 export function redriveJobId(entry: DeadLetterEntry): string {
-  const base = /^(.*)-r\d+$/.exec(entry.id)?.[1] ?? entry.id
-  return `${base}-r${entry.failedAt}`
+  const base = /^(.*)=r\d+$/.exec(entry.id)?.[1] ?? entry.id
+  return `${base}=r${entry.failedAt}`
 }
 
 /** Matches defineJob's default, for entries written before retention was recorded. */
