@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto'
+import { waitFor } from '@scale/testkit'
 import { uniqueName, useRedis } from '@scale/testkit/vitest'
 import { sql } from 'kysely'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
+  type AnyJobDefinition,
+  createDeadLetterQueue,
   createOutbox,
   createProducer,
+  createWorker,
   defineJob,
   InvalidPayloadError,
   JobsOptionsError,
@@ -19,7 +23,30 @@ beforeAll(async () => {
   await createOutbox().createTable(postgres.db)
 })
 
-describe('outside user (tester 4)', () => {
+/**
+ * `outbox.enqueue` inside a transaction that then runs the caller's own statement: what the enqueue
+ * threw, and what the caller's statement gave (1, or the error of an aborted transaction).
+ */
+async function enqueueInTransaction(job: AnyJobDefinition, payload: unknown) {
+  let thrown: unknown
+  let afterwards: unknown
+  await postgres.db
+    .transaction()
+    .execute(async (trx) => {
+      try {
+        await createOutbox().enqueue(trx, job, payload as never)
+      } catch (error) {
+        thrown = error
+      }
+      afterwards = (await sql<{ one: number }>`select 1 as one`.execute(trx)).rows[0]?.one
+    })
+    .catch((error: unknown) => {
+      afterwards = error
+    })
+  return { thrown, afterwards }
+}
+
+describe('outside users (testers 4 and 5)', () => {
   it('two different idempotency keys make two jobs, even when one key is 40 hex digits', async () => {
     const queue = uniqueName('idem-hex-')
     const job = defineJob({ name: 'welcome', queue, schema: z.object({ to: z.string() }), handler: () => {} })
@@ -63,23 +90,8 @@ describe('outside user (tester 4)', () => {
       })
       const producer = createProducer({ connection: env.redis })
       await expect(producer.enqueue(job, { text })).resolves.toMatchObject({ queue })
-      const outbox = createOutbox()
-      let thrown: unknown
-      let afterwards: unknown
-      await postgres.db
-        .transaction()
-        .execute(async (trx) => {
-          try {
-            await outbox.enqueue(trx, job, { text })
-          } catch (error) {
-            thrown = error
-          }
-          // The caller's own work in the same transaction must still run.
-          afterwards = (await sql<{ one: number }>`select 1 as one`.execute(trx)).rows[0]?.one
-        })
-        .catch((error: unknown) => {
-          afterwards = error
-        })
+      // The caller's own work in the same transaction must still run.
+      const { thrown, afterwards } = await enqueueInTransaction(job, { text })
       if (thrown !== undefined) expect(thrown).toBeInstanceOf(InvalidPayloadError)
       expect(afterwards).toBe(1)
       await producer.close()
@@ -107,4 +119,47 @@ describe('outside user (tester 4)', () => {
     expect(await producer.queue(queue).getWaitingCount()).toBe(0)
     await producer.close()
   })
+
+  it('a key enqueued after a redrive makes its own job, even when it spells the redriven job ID (key + "-r" + failedAt)', async () => {
+    const queue = uniqueName('idem-redrive-')
+    const job = defineJob({
+      name: 'note',
+      queue,
+      schema: z.object({ n: z.number() }),
+      retry: { attempts: 1 },
+      handler: ({ n }) => {
+        if (n === 1) throw new Error('upstream down')
+      },
+    })
+    const producer = createProducer({ connection: env.redis })
+    const worker = createWorker({ connection: env.redis, jobs: [job] })
+    const dlq = createDeadLetterQueue({ connection: env.redis, queue, jobs: [job] })
+    await producer.enqueue(job, { n: 1 }, { idempotencyKey: 'order-7' })
+    await waitFor('dead-lettered', async () => (await dlq.count()) === 1)
+    await worker.close()
+    const [entry] = await dlq.list()
+    const { redriven } = await dlq.redrive()
+    expect(redriven).toHaveLength(1)
+    // A different key of the same job (say, revision 'r<timestamp>' of another order's key).
+    const other = await producer.enqueue(job, { n: 2 }, { idempotencyKey: `order-7-r${entry?.failedAt}` })
+    expect(other.id).not.toBe(redriven[0]?.jobId)
+    expect(await producer.queue(queue).getWaitingCount()).toBe(2)
+    await dlq.close()
+    await producer.close()
+  })
+
+  it.each([
+    ['undefined', undefined],
+    ['a function', () => 1],
+    ['a BigInt', { n: 1n }],
+  ])(
+    'outbox.enqueue of %s for a validate:false job is refused with InvalidPayloadError and leaves the transaction usable',
+    async (_, payload) => {
+      const queue = uniqueName('outbox-loose-')
+      const job = defineJob({ name: 'loose', queue, schema: z.any(), validate: false, handler: () => {} })
+      const { thrown, afterwards } = await enqueueInTransaction(job, payload)
+      expect(thrown).toBeInstanceOf(InvalidPayloadError)
+      expect(afterwards).toBe(1)
+    },
+  )
 })
