@@ -1,9 +1,7 @@
 import type { RedisClient } from './redis-tier.js'
 
-/** The callbacks of every cache (and every waiting `ready()`) sharing one client, by client. */
-const callbacksByClient = new WeakMap<RedisClient, Set<() => void>>()
-/** The one `'ready'` listener each shared client holds, removed with its last callback. */
-const listenerByClient = new WeakMap<RedisClient, () => void>()
+/** For each shared client: the one `'ready'` listener it holds, and the callbacks it calls. */
+const sharedByClient = new WeakMap<RedisClient, { listener: () => void; callbacks: Set<() => void> }>()
 
 /**
  * Calls `callback` on each `'ready'` of `client` until the returned function is called. However
@@ -11,25 +9,23 @@ const listenerByClient = new WeakMap<RedisClient, () => void>()
  * eleven caches calling `ready()` do not trip Node's MaxListenersExceededWarning on the user's client.
  */
 export function onClientReady(client: RedisClient, callback: () => void): () => void {
-  let callbacks = callbacksByClient.get(client)
-  if (callbacks === undefined) {
-    const shared = new Set<() => void>()
-    callbacks = shared
-    callbacksByClient.set(client, shared)
+  let shared = sharedByClient.get(client)
+  if (shared === undefined) {
+    const callbacks = new Set<() => void>()
     // A copy: a callback may remove itself (a settled `ready()`) while the others are called.
     const listener = () => {
-      for (const each of [...shared]) each()
+      for (const each of [...callbacks]) each()
     }
-    listenerByClient.set(client, listener)
+    shared = { listener, callbacks }
+    sharedByClient.set(client, shared)
     client.on('ready', listener)
   }
+  const { listener, callbacks } = shared
   const own = () => callback()
   callbacks.add(own)
   return () => {
     if (!callbacks.delete(own) || callbacks.size > 0) return
-    callbacksByClient.delete(client)
-    const listener = listenerByClient.get(client)
-    listenerByClient.delete(client)
-    if (listener !== undefined) client.off('ready', listener)
+    sharedByClient.delete(client)
+    client.off('ready', listener)
   }
 }
